@@ -1,0 +1,112 @@
+package devca
+
+import (
+	"bytes"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+func TestEnsureCreatesThenReusesAndCoversNewNames(t *testing.T) {
+	dir := t.TempDir()
+	first, err := Ensure(dir, nil, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range DefaultHosts {
+		if err := first.ServerCert.Leaf.VerifyHostname(h); err != nil {
+			t.Errorf("serving cert does not cover %s: %v", h, err)
+		}
+	}
+	if fi, err := os.Stat(filepath.Join(dir, CAKeyFile)); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("CA key mode = %v, %v; want 0600", fi.Mode().Perm(), err)
+	}
+
+	again, err := Ensure(dir, nil, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !again.CACert.Equal(first.CACert) || !bytes.Equal(again.ServerCert.Certificate[0], first.ServerCert.Certificate[0]) {
+		t.Fatal("second start did not reuse the CA and serving certificate")
+	}
+
+	withSAN, err := Ensure(dir, []string{"cloudsim"}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !withSAN.CACert.Equal(first.CACert) {
+		t.Fatal("adding a name replaced the CA")
+	}
+	if err := withSAN.ServerCert.Leaf.VerifyHostname("cloudsim"); err != nil {
+		t.Fatalf("-san name not covered: %v", err)
+	}
+}
+
+func TestBundleHoldsCAAndExtraRootsOnce(t *testing.T) {
+	dir := t.TempDir()
+	other, err := Ensure(t.TempDir(), nil, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := Ensure(dir, nil, other.CAPath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(a.BundlePath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	count := map[string]int{}
+	for {
+		var b *pem.Block
+		b, data = pem.Decode(data)
+		if b == nil {
+			break
+		}
+		count[string(b.Bytes)]++
+	}
+	if count[string(a.CACert.Raw)] != 1 || count[string(other.CACert.Raw)] != 1 {
+		t.Fatalf("bundle holds dev CA %d times and extra root %d times; want once each", count[string(a.CACert.Raw)], count[string(other.CACert.Raw)])
+	}
+	// Starting again with the bundle itself as the extra roots must not
+	// nest it into itself.
+	if _, err := Ensure(dir, nil, a.BundlePath()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestServingCertVerifiesWithBundleOnly(t *testing.T) {
+	a, err := Ensure(t.TempDir(), nil, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	srv.TLS = &tls.Config{Certificates: []tls.Certificate{a.ServerCert}}
+	srv.StartTLS()
+	defer srv.Close()
+
+	pem, err := os.ReadFile(a.BundlePath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(pem)
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	resp, err := client.Get(srv.URL)
+	if err != nil {
+		t.Fatalf("TLS to the serving cert failed with the bundle: %v", err)
+	}
+	resp.Body.Close()
+
+	// And a client that trusts only other roots refuses it.
+	strict := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: x509.NewCertPool()}}}
+	if resp, err := strict.Get(srv.URL); err == nil {
+		resp.Body.Close()
+		t.Fatal("a client without the dev CA accepted the serving certificate")
+	}
+}

@@ -1,0 +1,388 @@
+// Package tenant is cloudsim's directory: the apps, agent identities, users,
+// federated credentials and consents of one Entra tenant, read from one
+// readable file (JSON with comments) that ships with the repository.
+package tenant
+
+import (
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/crosscloud-agentid/agentid/internal/config"
+)
+
+// TokenExchangeAppID is the first-party "AzureADTokenExchange" application.
+// Tokens for api://AzureADTokenExchange (managed-identity assertions, T1, T2)
+// carry it as their audience.
+const (
+	TokenExchangeAppID = "fb60f99c-7a34-4190-8149-302f77469936"
+	TokenExchangeURI   = "api://AzureADTokenExchange"
+)
+
+// Directory is the whole tenant file.
+type Directory struct {
+	Tenant          Info             `json:"tenant"`
+	ManagedIdentity ManagedIdentity  `json:"managedIdentity"`
+	Applications    []*Application   `json:"applications"`
+	AgentIdentities []*AgentIdentity `json:"agentIdentities"`
+	Users           []*User          `json:"users"`
+	AgentUsers      []*AgentUser     `json:"agentUsers"`
+	Consents        []*Consent       `json:"consents"`
+
+	apps       map[string]*Application // by appId
+	agents     map[string]*AgentIdentity
+	byURI      map[string]*Application // by identifier URI
+	usersByUPN map[string]*User
+	usersByID  map[string]*User
+	agentUsers map[string]*AgentUser // by UPN and by object ID
+}
+
+// Info names the tenant.
+type Info struct {
+	ID          string `json:"id"`
+	DisplayName string `json:"displayName"`
+	Domain      string `json:"domain"`
+}
+
+// ManagedIdentity is the host's identity that cloudsim's managed identity
+// endpoint issues tokens for.
+type ManagedIdentity struct {
+	Name       string `json:"name"`
+	ClientID   string `json:"clientId"`
+	ObjectID   string `json:"objectId"`
+	ResourceID string `json:"resourceId"`
+}
+
+// Application is an app registration with its service principal.
+type Application struct {
+	Name                   string                `json:"name"`
+	AppID                  string                `json:"appId"`
+	ServicePrincipalID     string                `json:"servicePrincipalId"`
+	AgentIdentityBlueprint bool                  `json:"agentIdentityBlueprint"`
+	AccessTokenVersion     int                   `json:"accessTokenVersion"`
+	IdentifierURIs         []string              `json:"identifierUris"`
+	Scopes                 []string              `json:"scopes"`
+	AppRoles               []string              `json:"appRoles"`
+	Secrets                []string              `json:"secrets"`
+	FederatedCredentials   []FederatedCredential `json:"federatedCredentials"`
+	SPARedirectURIs        []string              `json:"spaRedirectUris"`
+	AllowPublicClient      bool                  `json:"allowPublicClient"`
+	InheritDelegatedPerms  bool                  `json:"inheritDelegatedPermissions"`
+}
+
+// FederatedCredential trusts tokens from an issuer for a subject.
+type FederatedCredential struct {
+	Name      string   `json:"name"`
+	Issuer    string   `json:"issuer"`
+	Subject   string   `json:"subject"`
+	Audiences []string `json:"audiences"`
+}
+
+// AgentIdentity is a service principal created from a blueprint. It holds no
+// credential of its own: it authenticates with its blueprint's T1.
+type AgentIdentity struct {
+	Name      string `json:"name"`
+	AppID     string `json:"appId"`
+	Blueprint string `json:"blueprint"`
+}
+
+// User is a human member of the tenant.
+type User struct {
+	UPN         string `json:"upn"`
+	ObjectID    string `json:"objectId"`
+	DisplayName string `json:"displayName"`
+	Password    string `json:"password"`
+}
+
+// AgentUser is the user account an agent identity acts as (agent user flow).
+type AgentUser struct {
+	UPN           string `json:"upn"`
+	ObjectID      string `json:"objectId"`
+	DisplayName   string `json:"displayName"`
+	AgentIdentity string `json:"agentIdentity"`
+}
+
+// Consent grants a client delegated scopes and app roles on a resource.
+type Consent struct {
+	Client   string   `json:"client"`
+	Resource string   `json:"resource"`
+	Scopes   []string `json:"scopes"`
+	Roles    []string `json:"roles"`
+}
+
+// Load reads and validates a tenant file.
+func Load(path string) (*Directory, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read tenant file: %w", err)
+	}
+	return Parse(filepath.Base(path), data)
+}
+
+// Parse validates a tenant file's contents; name prefixes each problem.
+func Parse(name string, src []byte) (*Directory, error) {
+	data := stripComments(src)
+	d := &Directory{}
+	if err := decodeStrict(name, data, d); err != nil {
+		return nil, err
+	}
+	v := &validator{offsets: valueOffsets(data), name: name, data: data}
+	d.validate(v)
+	if len(v.problems) > 0 {
+		return nil, fmt.Errorf("%s", strings.Join(v.problems, "\n"))
+	}
+	return d, nil
+}
+
+type validator struct {
+	name     string
+	data     []byte
+	offsets  map[string]int64
+	problems []string
+}
+
+// fail records a problem at a JSON path, with the line it is on.
+func (v *validator) fail(path, format string, args ...any) {
+	line := 1
+	// Walk up the path until a known element is found.
+	for p := path; p != ""; {
+		if off, ok := v.offsets[p]; ok {
+			line = lineAt(v.data, off)
+			break
+		}
+		i := strings.LastIndexAny(p, ".[")
+		if i < 0 {
+			break
+		}
+		p = p[:i]
+	}
+	v.problems = append(v.problems, fmt.Sprintf("%s:%d: %s: %s", v.name, line, path, fmt.Sprintf(format, args...)))
+}
+
+func (v *validator) guid(path, value string) string {
+	if !config.IsGUID(value) {
+		v.fail(path, "%q is not a GUID", value)
+	}
+	return strings.ToLower(value)
+}
+
+func (d *Directory) validate(v *validator) {
+	d.Tenant.ID = v.guid("tenant.id", d.Tenant.ID)
+	if d.Tenant.Domain == "" || strings.ContainsAny(d.Tenant.Domain, "/ @") {
+		v.fail("tenant.domain", "must be a domain name such as contoso.example")
+	}
+	d.ManagedIdentity.ClientID = v.guid("managedIdentity.clientId", d.ManagedIdentity.ClientID)
+	d.ManagedIdentity.ObjectID = v.guid("managedIdentity.objectId", d.ManagedIdentity.ObjectID)
+
+	d.apps = map[string]*Application{}
+	d.agents = map[string]*AgentIdentity{}
+	d.byURI = map[string]*Application{}
+	seen := map[string]string{} // every object ID, to catch copy-paste duplicates
+	claim := func(path, id string) {
+		if prev, dup := seen[id]; dup && id != "" {
+			v.fail(path, "%s is already used at %s", id, prev)
+		}
+		seen[id] = path
+	}
+	claim("managedIdentity.objectId", d.ManagedIdentity.ObjectID)
+
+	for i, a := range d.Applications {
+		p := fmt.Sprintf("applications[%d]", i)
+		if a == nil {
+			v.fail(p, "must be an object")
+			continue
+		}
+		a.AppID = v.guid(p+".appId", a.AppID)
+		claim(p+".appId", a.AppID)
+		a.ServicePrincipalID = v.guid(p+".servicePrincipalId", a.ServicePrincipalID)
+		claim(p+".servicePrincipalId", a.ServicePrincipalID)
+		d.apps[a.AppID] = a
+		switch a.AccessTokenVersion {
+		case 0:
+			a.AccessTokenVersion = 1 // Entra's default when the manifest leaves it null
+		case 1, 2:
+		default:
+			v.fail(p+".accessTokenVersion", "must be 1 or 2")
+		}
+		for j, uri := range a.IdentifierURIs {
+			if u, err := url.Parse(uri); err != nil || u.Scheme == "" {
+				v.fail(fmt.Sprintf("%s.identifierUris[%d]", p, j), "%q is not a URI such as api://<appId>", uri)
+			}
+			if other, dup := d.byURI[uri]; dup {
+				v.fail(fmt.Sprintf("%s.identifierUris[%d]", p, j), "%q is already used by %s", uri, other.Name)
+			}
+			d.byURI[uri] = a
+		}
+		for j, fc := range a.FederatedCredentials {
+			fp := fmt.Sprintf("%s.federatedCredentials[%d]", p, j)
+			if u, err := url.Parse(fc.Issuer); err != nil || u.Scheme != "https" {
+				v.fail(fp+".issuer", "%q is not an https issuer URL", fc.Issuer)
+			}
+			if fc.Subject == "" {
+				v.fail(fp+".subject", "is required")
+			}
+			if len(fc.Audiences) == 0 {
+				v.fail(fp+".audiences", "needs at least one audience (usually %s)", TokenExchangeURI)
+			}
+		}
+		for j, r := range a.SPARedirectURIs {
+			if u, err := url.Parse(r); err != nil || u.Host == "" {
+				v.fail(fmt.Sprintf("%s.spaRedirectUris[%d]", p, j), "%q is not an absolute URL", r)
+			}
+		}
+	}
+	for i, ag := range d.AgentIdentities {
+		p := fmt.Sprintf("agentIdentities[%d]", i)
+		if ag == nil {
+			v.fail(p, "must be an object")
+			continue
+		}
+		ag.AppID = v.guid(p+".appId", ag.AppID)
+		claim(p+".appId", ag.AppID)
+		ag.Blueprint = strings.ToLower(ag.Blueprint)
+		if bp := d.apps[ag.Blueprint]; bp == nil || !bp.AgentIdentityBlueprint {
+			v.fail(p+".blueprint", "%q is not the appId of an application with agentIdentityBlueprint: true", ag.Blueprint)
+		}
+		d.agents[ag.AppID] = ag
+	}
+	d.usersByUPN = map[string]*User{}
+	d.usersByID = map[string]*User{}
+	d.agentUsers = map[string]*AgentUser{}
+	upn := func(path, value string) string {
+		value = strings.ToLower(value)
+		if !strings.Contains(value, "@") {
+			v.fail(path, "%q is not a UPN such as someone@%s", value, d.Tenant.Domain)
+		}
+		if _, dup := d.usersByUPN[value]; dup {
+			v.fail(path, "%q is used twice", value)
+		}
+		if _, dup := d.agentUsers[value]; dup {
+			v.fail(path, "%q is used twice", value)
+		}
+		return value
+	}
+	for i, u := range d.Users {
+		p := fmt.Sprintf("users[%d]", i)
+		if u == nil {
+			v.fail(p, "must be an object")
+			continue
+		}
+		u.UPN = upn(p+".upn", u.UPN)
+		u.ObjectID = v.guid(p+".objectId", u.ObjectID)
+		claim(p+".objectId", u.ObjectID)
+		if u.Password == "" {
+			v.fail(p+".password", "is required (demo users sign in with it)")
+		}
+		d.usersByUPN[u.UPN] = u
+		d.usersByID[u.ObjectID] = u
+	}
+	for i, u := range d.AgentUsers {
+		p := fmt.Sprintf("agentUsers[%d]", i)
+		if u == nil {
+			v.fail(p, "must be an object")
+			continue
+		}
+		u.UPN = upn(p+".upn", u.UPN)
+		u.ObjectID = v.guid(p+".objectId", u.ObjectID)
+		claim(p+".objectId", u.ObjectID)
+		u.AgentIdentity = strings.ToLower(u.AgentIdentity)
+		if d.agents[u.AgentIdentity] == nil {
+			v.fail(p+".agentIdentity", "%q is not the appId of an agent identity", u.AgentIdentity)
+		}
+		d.agentUsers[u.UPN] = u
+		d.agentUsers[u.ObjectID] = u
+	}
+	for i, c := range d.Consents {
+		p := fmt.Sprintf("consents[%d]", i)
+		if c == nil {
+			v.fail(p, "must be an object")
+			continue
+		}
+		c.Client, c.Resource = strings.ToLower(c.Client), strings.ToLower(c.Resource)
+		if d.apps[c.Client] == nil && d.agents[c.Client] == nil {
+			v.fail(p+".client", "%q is not the appId of an application or agent identity", c.Client)
+		}
+		res := d.apps[c.Resource]
+		if res == nil {
+			v.fail(p+".resource", "%q is not the appId of an application", c.Resource)
+			continue
+		}
+		for j, s := range c.Scopes {
+			if !slices.Contains(res.Scopes, s) {
+				v.fail(fmt.Sprintf("%s.scopes[%d]", p, j), "%s does not publish the scope %q", res.Name, s)
+			}
+		}
+		for j, r := range c.Roles {
+			if !slices.Contains(res.AppRoles, r) {
+				v.fail(fmt.Sprintf("%s.roles[%d]", p, j), "%s does not define the app role %q", res.Name, r)
+			}
+		}
+	}
+}
+
+// App returns the application with this appId.
+func (d *Directory) App(appID string) *Application { return d.apps[strings.ToLower(appID)] }
+
+// Agent returns the agent identity with this appId.
+func (d *Directory) Agent(appID string) *AgentIdentity { return d.agents[strings.ToLower(appID)] }
+
+// UserByUPN returns the human user with this UPN.
+func (d *Directory) UserByUPN(upn string) *User { return d.usersByUPN[strings.ToLower(upn)] }
+
+// UserByID returns the human user with this object ID.
+func (d *Directory) UserByID(oid string) *User { return d.usersByID[strings.ToLower(oid)] }
+
+// AgentUser returns the agent user with this UPN or object ID.
+func (d *Directory) AgentUser(upnOrID string) *AgentUser {
+	return d.agentUsers[strings.ToLower(upnOrID)]
+}
+
+// AppByIdentifier finds an application by appId or identifier URI, the two
+// ways a scope names its resource.
+func (d *Directory) AppByIdentifier(id string) *Application {
+	if a := d.App(id); a != nil {
+		return a
+	}
+	return d.byURI[id]
+}
+
+// Grant returns the consented scopes and roles of client on resource. An
+// agent identity whose blueprint has inheritDelegatedPermissions also gets
+// the blueprint's delegated scopes.
+func (d *Directory) Grant(client, resource string) (scopes, roles []string) {
+	client, resource = strings.ToLower(client), strings.ToLower(resource)
+	add := func(clientID string, withRoles bool) {
+		for _, c := range d.Consents {
+			if c.Client == clientID && c.Resource == resource {
+				scopes = append(scopes, c.Scopes...)
+				if withRoles {
+					roles = append(roles, c.Roles...)
+				}
+			}
+		}
+	}
+	add(client, true)
+	if ag := d.agents[client]; ag != nil {
+		if bp := d.apps[ag.Blueprint]; bp != nil && bp.InheritDelegatedPerms {
+			add(bp.AppID, false)
+		}
+	}
+	sort.Strings(scopes)
+	sort.Strings(roles)
+	return slices.Compact(scopes), slices.Compact(roles)
+}
+
+// AgentsOf lists the agent identities a blueprint owns.
+func (d *Directory) AgentsOf(blueprint string) []*AgentIdentity {
+	var out []*AgentIdentity
+	for _, ag := range d.AgentIdentities {
+		if ag.Blueprint == strings.ToLower(blueprint) {
+			out = append(out, ag)
+		}
+	}
+	return out
+}

@@ -1,0 +1,173 @@
+package tenant
+
+import (
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+func shippedTenantFile(t *testing.T) string {
+	t.Helper()
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "..", "..", "deploy", "local", "tenant.jsonc")
+}
+
+func TestShippedTenantFileLoads(t *testing.T) {
+	d, err := Load(shippedTenantFile(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bp := d.App("6A7F0937-6749-4A53-B866-C424B6E0824D")
+	if bp == nil || !bp.AgentIdentityBlueprint {
+		t.Fatal("blueprint not found by upper-case appId")
+	}
+	agents := d.AgentsOf(bp.AppID)
+	if len(agents) != 1 {
+		t.Fatalf("blueprint owns %d agents, want 1", len(agents))
+	}
+	if got := d.AppByIdentifier("api://b8302fea-6762-4183-a16c-69b510285c49"); got == nil || got.Name != "weather-api" {
+		t.Fatalf("weather-api not found by identifier URI: %+v", got)
+	}
+	scopes, roles := d.Grant(agents[0].AppID, "b8302fea-6762-4183-a16c-69b510285c49")
+	if strings.Join(scopes, " ") != "Weather.Read" || strings.Join(roles, " ") != "Weather.Read" {
+		t.Fatalf("agent grant on weather-api = %v %v", scopes, roles)
+	}
+	if d.AgentUser("weather-agent@contoso.example") == nil || d.UserByUPN("Alice@Contoso.example") == nil {
+		t.Fatal("users not indexed by UPN")
+	}
+	if sts := d.App("241e239b-367f-411d-9291-4ad052b57982"); sts.AccessTokenVersion != 1 {
+		t.Fatalf("STS app issues v%d tokens, want v1", sts.AccessTokenVersion)
+	}
+}
+
+func TestMalformedTenantFileNamesLineAndField(t *testing.T) {
+	good, err := os.ReadFile(shippedTenantFile(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lineOf := func(src, needle string) string {
+		i := strings.Index(src, needle)
+		if i < 0 {
+			t.Fatalf("needle %q not in file", needle)
+		}
+		return ":" + strconv.Itoa(strings.Count(src[:i], "\n")+1) + ":"
+	}
+	src := string(good)
+	cases := []struct {
+		name   string
+		edit   func(string) string
+		wantIn []string
+		atLine string // the text whose line the error must name
+	}{
+		{
+			name: "bad GUID",
+			edit: func(s string) string {
+				return strings.Replace(s, `"appId": "b8302fea-6762-4183-a16c-69b510285c49"`, `"appId": "weather"`, 1)
+			},
+			wantIn: []string{"applications[2].appId", `"weather" is not a GUID`},
+			atLine: `"appId": "weather"`,
+		},
+		{
+			name: "unknown field",
+			edit: func(s string) string {
+				return strings.Replace(s, `"allowPublicClient": true`, `"allowPublicClients": true`, 1)
+			},
+			wantIn: []string{`unknown field "allowPublicClients"`},
+			atLine: `"allowPublicClients"`,
+		},
+		{
+			name: "syntax error",
+			edit: func(s string) string {
+				return strings.Replace(s, `"scopes": ["Weather.Read"],`, `"scopes": ["Weather.Read"]`, 1)
+			},
+			wantIn: []string{"invalid character"},
+			atLine: `"appRoles": ["Weather.Read"]`,
+		},
+		{
+			name: "wrong type",
+			edit: func(s string) string {
+				return strings.Replace(s, `"accessTokenVersion": 1,`, `"accessTokenVersion": "one",`, 1)
+			},
+			wantIn: []string{"applications.accessTokenVersion", "expected int"},
+			atLine: `"accessTokenVersion": "one"`,
+		},
+		{
+			name: "consent for a scope the API does not publish",
+			edit: func(s string) string {
+				return strings.Replace(s, `"scopes": ["access_as_user"]`+"\n    },\n    {\n      \"client\"", `"scopes": ["access_as_admin"]`+"\n    },\n    {\n      \"client\"", 1)
+			},
+			wantIn: []string{"consents[0].scopes[0]", `does not publish the scope "access_as_admin"`},
+			atLine: `"access_as_admin"`,
+		},
+		{
+			name: "agent identity under a non-blueprint",
+			edit: func(s string) string {
+				return strings.Replace(s, `"blueprint": "6a7f0937-6749-4a53-b866-c424b6e0824d"`, `"blueprint": "b8302fea-6762-4183-a16c-69b510285c49"`, 1)
+			},
+			wantIn: []string{"agentIdentities[0].blueprint", "agentIdentityBlueprint: true"},
+			atLine: `"blueprint": "b8302fea`,
+		},
+		{
+			name: "duplicate object ID",
+			edit: func(s string) string {
+				return strings.Replace(s, "adad5aff-90b6-4f0f-af46-55ab879b1369", "4c255636-0874-4a16-a88f-caf77944d9b2", 1)
+			},
+			wantIn: []string{"users[1].objectId", "already used at users[0].objectId"},
+			atLine: `"displayName": "Bob Example"`,
+		},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			edited := c.edit(src)
+			if edited == src {
+				t.Fatal("edit did not apply")
+			}
+			_, err := Parse("tenant.jsonc", []byte(edited))
+			if err == nil {
+				t.Fatal("malformed file accepted")
+			}
+			msg := err.Error()
+			for _, w := range c.wantIn {
+				if !strings.Contains(msg, w) {
+					t.Errorf("error %q does not mention %q", msg, w)
+				}
+			}
+			line := lineOf(edited, c.atLine)
+			if c.name == "duplicate object ID" {
+				// The duplicate is on the line before Bob's display name.
+				line = ":" + strconv.Itoa(mustAtoi(t, strings.Trim(line, ":"))-1) + ":"
+			}
+			if !strings.Contains(msg, "tenant.jsonc"+line) {
+				t.Errorf("error %q does not name line %s", msg, line)
+			}
+		})
+	}
+}
+
+func TestCommentsAreStrippedButURLsInStringsKept(t *testing.T) {
+	src := []byte("{\n // remark with \"quotes\"\n \"a\": \"https://x/y\", /* block\n comment */ \"b\": \"//not a comment\"\n}")
+	out := string(stripComments(src))
+	if strings.Contains(out, "remark") || strings.Contains(out, "block") {
+		t.Fatalf("comments left: %q", out)
+	}
+	for _, keep := range []string{`"https://x/y"`, `"//not a comment"`} {
+		if !strings.Contains(out, keep) {
+			t.Fatalf("string %s damaged: %q", keep, out)
+		}
+	}
+	if strings.Count(out, "\n") != strings.Count(string(src), "\n") || len(out) != len(src) {
+		t.Fatal("offsets or lines moved")
+	}
+}
+
+func mustAtoi(t *testing.T, s string) int {
+	t.Helper()
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}

@@ -1,0 +1,173 @@
+// Package config reads a binary's settings from an injected getenv, so that
+// each binary validates everything at start and tests never touch the process
+// environment. A Reader collects every problem and reports them together, one
+// line per setting, naming the setting.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Reader reads settings through getenv and remembers each problem it finds.
+type Reader struct {
+	getenv   func(string) string
+	problems []error
+}
+
+// New returns a Reader over getenv (os.Getenv in main, a map in tests).
+func New(getenv func(string) string) *Reader {
+	return &Reader{getenv: getenv}
+}
+
+// Err returns every problem found so far, one per line, or nil.
+func (r *Reader) Err() error {
+	return errors.Join(r.problems...)
+}
+
+// Problem records a problem with a setting that the caller checked itself.
+func (r *Reader) Problem(name, format string, args ...any) {
+	r.problems = append(r.problems, fmt.Errorf("%s: %s", name, fmt.Sprintf(format, args...)))
+}
+
+func (r *Reader) raw(name string) string {
+	return strings.TrimSpace(r.getenv(name))
+}
+
+// String returns the setting, or def when it is unset or blank.
+func (r *Reader) String(name, def string) string {
+	if v := r.raw(name); v != "" {
+		return v
+	}
+	return def
+}
+
+// Required returns the setting and records a problem when it is missing.
+func (r *Reader) Required(name string) string {
+	v := r.raw(name)
+	if v == "" {
+		r.Problem(name, "is required")
+	}
+	return v
+}
+
+// FirstOf returns the first of names that is set, so an alias (for example
+// AGENT_APP_ID for AGENT_CLIENT_ID) keeps working; empty when none is.
+func (r *Reader) FirstOf(names ...string) string {
+	for _, n := range names {
+		if v := r.raw(n); v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+var guidPattern = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+
+// IsGUID reports whether s has the 8-4-4-4-12 hex form Entra uses for IDs.
+func IsGUID(s string) bool { return guidPattern.MatchString(s) }
+
+// GUID returns a required setting that must be a GUID (tenant and app IDs).
+func (r *Reader) GUID(name string) string {
+	v := r.Required(name)
+	if v != "" && !IsGUID(v) {
+		r.Problem(name, "%q is not a GUID (expected xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)", v)
+	}
+	return strings.ToLower(v)
+}
+
+// Bool returns a true/false setting, or def when unset.
+func (r *Reader) Bool(name string, def bool) bool {
+	v := r.raw(name)
+	if v == "" {
+		return def
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		r.Problem(name, "%q is not true or false", v)
+		return def
+	}
+	return b
+}
+
+// Duration returns a Go duration setting ("90s", "5m"), or def when unset.
+func (r *Reader) Duration(name string, def time.Duration) time.Duration {
+	v := r.raw(name)
+	if v == "" {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 {
+		r.Problem(name, "%q is not a duration such as 30s or 5m", v)
+		return def
+	}
+	return d
+}
+
+// Int returns an integer setting within [min, max], or def when unset.
+func (r *Reader) Int(name string, def, min, max int) int {
+	v := r.raw(name)
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < min || n > max {
+		r.Problem(name, "%q is not a whole number from %d to %d", v, min, max)
+		return def
+	}
+	return n
+}
+
+// URL returns an absolute http(s) URL setting, or def when unset. With
+// httpsOnly, plain http is refused (authority hosts: MSAL requires https).
+func (r *Reader) URL(name, def string, httpsOnly bool) string {
+	v := r.raw(name)
+	if v == "" {
+		v = def
+	}
+	if v == "" {
+		return ""
+	}
+	u, err := url.Parse(v)
+	switch {
+	case err != nil || u.Host == "":
+		r.Problem(name, "%q is not an absolute URL", v)
+	case httpsOnly && u.Scheme != "https":
+		r.Problem(name, "%q must use https", v)
+	case u.Scheme != "https" && u.Scheme != "http":
+		r.Problem(name, "%q must use http or https", v)
+	}
+	return strings.TrimRight(v, "/")
+}
+
+// List returns a comma-separated setting as trimmed, non-empty items, or def.
+func (r *Reader) List(name string, def []string) []string {
+	v := r.raw(name)
+	if v == "" {
+		return def
+	}
+	var out []string
+	for _, item := range strings.Split(v, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			out = append(out, item)
+		}
+	}
+	return out
+}
+
+// OneOf returns a setting that must be one of allowed, or def when unset.
+func (r *Reader) OneOf(name, def string, allowed ...string) string {
+	v := r.String(name, def)
+	for _, a := range allowed {
+		if v == a {
+			return v
+		}
+	}
+	r.Problem(name, "%q is not one of %s", v, strings.Join(allowed, ", "))
+	return def
+}
