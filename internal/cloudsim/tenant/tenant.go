@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -72,6 +73,9 @@ type Application struct {
 	SPARedirectURIs        []string              `json:"spaRedirectUris"`
 	AllowPublicClient      bool                  `json:"allowPublicClient"`
 	InheritDelegatedPerms  bool                  `json:"inheritDelegatedPermissions"`
+	// ExportAs names the setting cloudsim.env gives this appId (for
+	// example WEATHER_API_APP_ID), so other binaries find it.
+	ExportAs string `json:"exportAs"`
 }
 
 // FederatedCredential trusts tokens from an issuer for a subject.
@@ -88,6 +92,7 @@ type AgentIdentity struct {
 	Name      string `json:"name"`
 	AppID     string `json:"appId"`
 	Blueprint string `json:"blueprint"`
+	ExportAs  string `json:"exportAs"`
 }
 
 // User is a human member of the tenant.
@@ -104,6 +109,7 @@ type AgentUser struct {
 	ObjectID      string `json:"objectId"`
 	DisplayName   string `json:"displayName"`
 	AgentIdentity string `json:"agentIdentity"`
+	ExportAs      string `json:"exportAs"`
 }
 
 // Consent grants a client delegated scopes and app roles on a resource.
@@ -296,6 +302,34 @@ func (d *Directory) validate(v *validator) {
 		d.agentUsers[u.UPN] = u
 		d.agentUsers[u.ObjectID] = u
 	}
+	exports := map[string]string{}
+	export := func(path, name string) {
+		if name == "" {
+			return
+		}
+		if !envName.MatchString(name) {
+			v.fail(path, "%q is not a setting name such as WEATHER_API_APP_ID", name)
+		}
+		if prev, dup := exports[name]; dup {
+			v.fail(path, "%s is already exported at %s", name, prev)
+		}
+		exports[name] = path
+	}
+	for i, a := range d.Applications {
+		if a != nil {
+			export(fmt.Sprintf("applications[%d].exportAs", i), a.ExportAs)
+		}
+	}
+	for i, a := range d.AgentIdentities {
+		if a != nil {
+			export(fmt.Sprintf("agentIdentities[%d].exportAs", i), a.ExportAs)
+		}
+	}
+	for i, a := range d.AgentUsers {
+		if a != nil {
+			export(fmt.Sprintf("agentUsers[%d].exportAs", i), a.ExportAs)
+		}
+	}
 	for i, c := range d.Consents {
 		p := fmt.Sprintf("consents[%d]", i)
 		if c == nil {
@@ -323,6 +357,8 @@ func (d *Directory) validate(v *validator) {
 		}
 	}
 }
+
+var envName = regexp.MustCompile(`^[A-Z][A-Z0-9_]*$`)
 
 // App returns the application with this appId.
 func (d *Directory) App(appID string) *Application { return d.apps[strings.ToLower(appID)] }

@@ -1,0 +1,85 @@
+// Command cloudsim serves local, faithful stand-ins for the cloud endpoints
+// the agent uses (Entra ID and the managed identity endpoint), so the whole
+// product runs and is tested offline. See the README's "cloudsim" section.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/crosscloud-agentid/agentid/deploy/local"
+	"github.com/crosscloud-agentid/agentid/internal/cloudsim"
+	"github.com/crosscloud-agentid/agentid/internal/cloudsim/tenant"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "cloudsim:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("cloudsim", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	addr := fs.String("addr", "127.0.0.1:8443", "HTTPS `address` for the Entra endpoints")
+	identityAddr := fs.String("identity-addr", "127.0.0.1:42356", "plain-HTTP `address` for the managed identity endpoint (IDENTITY_ENDPOINT)")
+	dir := fs.String("dir", ".cloudsim", "state `folder`: dev CA, signing keys, cloudsim.env")
+	tenantPath := fs.String("tenant", "", "tenant `file` (default: the built-in copy of deploy/local/tenant.jsonc)")
+	sans := fs.String("san", "", "extra comma-separated `names` for the TLS certificate (e.g. a compose service name)")
+	lifetime := fs.Duration("token-lifetime", 0, "access token `lifetime` (0: a random 60 to 90 minutes, as Entra)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	log := slog.New(slog.NewTextHandler(stderr, nil))
+
+	var dirTenant *tenant.Directory
+	var err error
+	if *tenantPath == "" {
+		dirTenant, err = tenant.Parse("deploy/local/tenant.jsonc", local.TenantFile)
+	} else {
+		dirTenant, err = tenant.Load(*tenantPath)
+	}
+	if err != nil {
+		return fmt.Errorf("tenant file: %w", err)
+	}
+	var names []string
+	for _, n := range strings.Split(*sans, ",") {
+		if n = strings.TrimSpace(n); n != "" {
+			names = append(names, n)
+		}
+	}
+	sim, err := cloudsim.Start(cloudsim.Options{
+		Addr:          *addr,
+		IdentityAddr:  *identityAddr,
+		Dir:           *dir,
+		Tenant:        dirTenant,
+		SANs:          names,
+		ExtraRoots:    getenv("SSL_CERT_FILE"),
+		TokenLifetime: *lifetime,
+		Logger:        log,
+	})
+	if err != nil {
+		return err
+	}
+	log.Info("cloudsim ready on "+sim.URL, "identity_endpoint", sim.IdentityEndpoint, "env_file", sim.Dir+"/"+cloudsim.EnvFile, "tenant", dirTenant.Tenant.ID)
+	select {
+	case <-ctx.Done():
+	case err := <-sim.Done():
+		return fmt.Errorf("listener stopped: %w", err)
+	}
+	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	log.Info("cloudsim stopping")
+	return sim.Close(shutdown)
+}

@@ -1,0 +1,274 @@
+// Package cloudsim runs the local stand-ins for the cloud endpoints the
+// product uses (Entra and the managed identity endpoint today), on loopback,
+// over TLS signed by a local dev CA. Production binaries never import it:
+// they reach it through the standard endpoint overrides written to
+// cloudsim.env.
+package cloudsim
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/crosscloud-agentid/agentid/internal/cloudsim/devca"
+	"github.com/crosscloud-agentid/agentid/internal/cloudsim/entra"
+	"github.com/crosscloud-agentid/agentid/internal/cloudsim/signing"
+	"github.com/crosscloud-agentid/agentid/internal/cloudsim/tenant"
+)
+
+// EnvFile is the name of the settings file cloudsim writes in its folder.
+const EnvFile = "cloudsim.env"
+
+// Options configure a cloudsim.
+type Options struct {
+	Addr          string // HTTPS listener, e.g. 127.0.0.1:8443 (port 0 picks one)
+	IdentityAddr  string // plain-HTTP managed identity listener
+	Dir           string // state folder: CA, keys, cloudsim.env
+	Tenant        *tenant.Directory
+	SANs          []string      // extra names for the serving certificate
+	ExtraRoots    string        // a PEM file added to ca-bundle.pem (usually $SSL_CERT_FILE)
+	TokenLifetime time.Duration // 0: a random 60 to 90 minutes
+	Logger        *slog.Logger
+}
+
+// Sim is a running cloudsim.
+type Sim struct {
+	URL              string // https://host:port, the AZURE_AUTHORITY_HOST
+	IdentityEndpoint string
+	IdentityHeader   string
+	Dir              string
+	CA               *devca.Authority
+	Entra            *entra.Server
+	Tenant           *tenant.Directory
+	Keys             *signing.Keys
+
+	servers []*http.Server
+	done    chan error
+}
+
+// Start prepares the state folder, listens and serves in the background.
+func Start(o Options) (*Sim, error) {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	dir, err := filepath.Abs(o.Dir)
+	if err != nil {
+		return nil, err
+	}
+	ca, err := devca.Ensure(dir, o.SANs, o.ExtraRoots)
+	if err != nil {
+		return nil, err
+	}
+	keys, err := signing.Open(filepath.Join(dir, "signing-keys.json"))
+	if err != nil {
+		return nil, err
+	}
+	header, err := identityHeader(dir)
+	if err != nil {
+		return nil, err
+	}
+	ln, err := listen("cloudsim", "-addr", o.Addr)
+	if err != nil {
+		return nil, err
+	}
+	miLn, err := listen("managed identity endpoint", "-identity-addr", o.IdentityAddr)
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	ent := entra.New(entra.Options{
+		Directory:     o.Tenant,
+		Keys:          keys,
+		TokenLifetime: o.TokenLifetime,
+		Logger:        o.Logger.With("service", "entra"),
+	})
+	mux := http.NewServeMux()
+	ent.Register(mux)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
+
+	s := &Sim{
+		URL:              "https://" + clientAddr(ln.Addr()),
+		IdentityEndpoint: "http://" + clientAddr(miLn.Addr()) + "/msi/token",
+		IdentityHeader:   header,
+		Dir:              dir,
+		CA:               ca,
+		Entra:            ent,
+		Tenant:           o.Tenant,
+		Keys:             keys,
+		done:             make(chan error, 2),
+	}
+	logErrors := slog.NewLogLogger(o.Logger.Handler(), slog.LevelWarn)
+	web := &http.Server{
+		Handler:           mux,
+		TLSConfig:         &tls.Config{Certificates: []tls.Certificate{ca.ServerCert}, MinVersion: tls.VersionTLS12},
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          logErrors,
+	}
+	mi := &http.Server{Handler: ent.ManagedIdentityHandler(header), ReadHeaderTimeout: 10 * time.Second, ErrorLog: logErrors}
+	s.servers = []*http.Server{web, mi}
+	if err := s.writeEnv(); err != nil {
+		ln.Close()
+		miLn.Close()
+		return nil, err
+	}
+	go func() { s.done <- ignoreClosed(web.ServeTLS(ln, "", "")) }()
+	go func() { s.done <- ignoreClosed(mi.Serve(miLn)) }()
+	return s, nil
+}
+
+// Close stops both listeners, letting requests in flight finish.
+func (s *Sim) Close(ctx context.Context) error {
+	var errs []error
+	for _, srv := range s.servers {
+		errs = append(errs, srv.Shutdown(ctx))
+	}
+	for range s.servers {
+		errs = append(errs, <-s.done)
+	}
+	return errors.Join(errs...)
+}
+
+// Done reports a listener that stopped by itself.
+func (s *Sim) Done() <-chan error { return s.done }
+
+func ignoreClosed(err error) error {
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+func listen(what, flag, addr string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		var opErr *net.OpError
+		if errors.As(err, &opErr) && strings.Contains(err.Error(), "address already in use") {
+			return nil, fmt.Errorf("%s: %s is already in use; stop what holds it or pick another address with %s", what, addr, flag)
+		}
+		return nil, fmt.Errorf("%s: listen on %s: %w", what, addr, err)
+	}
+	return ln, nil
+}
+
+// clientAddr turns a listening address into one a local client can dial:
+// a wildcard listener is reached through 127.0.0.1.
+func clientAddr(a net.Addr) string {
+	tcp, ok := a.(*net.TCPAddr)
+	if !ok {
+		return a.String()
+	}
+	ip := tcp.IP
+	if ip.IsUnspecified() {
+		ip = net.IPv4(127, 0, 0, 1)
+	}
+	return net.JoinHostPort(ip.String(), fmt.Sprint(tcp.Port))
+}
+
+// identityHeader returns the IDENTITY_HEADER secret, created once per state
+// folder; like the platforms' header, it stops other local processes that
+// can reach the port but not the environment from getting tokens.
+func identityHeader(dir string) (string, error) {
+	path := filepath.Join(dir, "identity-header")
+	if b, err := os.ReadFile(path); err == nil && len(strings.TrimSpace(string(b))) >= 16 {
+		return strings.TrimSpace(string(b)), nil
+	} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return "", fmt.Errorf("read identity header: %w", err)
+	}
+	raw := make([]byte, 24)
+	_, _ = rand.Read(raw)
+	h := base64.RawURLEncoding.EncodeToString(raw)
+	if err := os.WriteFile(path, []byte(h+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("write identity header: %w", err)
+	}
+	return h, nil
+}
+
+// Env is every setting another binary on this host needs to use cloudsim.
+// It never holds AWS access keys: they would silently bypass the web
+// identity chain.
+func (s *Sim) Env() map[string]string {
+	d := s.Tenant
+	env := map[string]string{
+		"TENANT_ID":                  d.Tenant.ID,
+		"AZURE_AUTHORITY_HOST":       s.URL,
+		"SSL_CERT_FILE":              s.CA.BundlePath(),
+		"AWS_CA_BUNDLE":              s.CA.BundlePath(),
+		"IDENTITY_ENDPOINT":          s.IdentityEndpoint,
+		"IDENTITY_HEADER":            s.IdentityHeader,
+		"MANAGED_IDENTITY_CLIENT_ID": d.ManagedIdentity.ClientID,
+	}
+	for _, a := range d.Applications {
+		if a.ExportAs == "" {
+			continue
+		}
+		env[a.ExportAs] = a.AppID
+		switch a.ExportAs {
+		case "BLUEPRINT_APP_ID":
+			if len(a.Secrets) > 0 {
+				env["BLUEPRINT_CLIENT_SECRET"] = a.Secrets[0]
+			}
+		case "STS_APP_ID":
+			if len(a.IdentifierURIs) > 0 {
+				env["STS_APP_URI"] = a.IdentifierURIs[0]
+			}
+		}
+	}
+	for _, a := range d.AgentIdentities {
+		if a.ExportAs != "" {
+			env[a.ExportAs] = a.AppID
+		}
+	}
+	for _, u := range d.AgentUsers {
+		if u.ExportAs != "" {
+			env[u.ExportAs] = u.UPN
+		}
+	}
+	if len(d.Users) > 0 {
+		env["CLOUDSIM_DEMO_USERNAME"] = d.Users[0].UPN
+		env["CLOUDSIM_DEMO_PASSWORD"] = d.Users[0].Password
+	}
+	return env
+}
+
+var plainValue = regexp.MustCompile(`^[A-Za-z0-9_./:@+=-]*$`)
+
+// writeEnv writes cloudsim.env as KEY=VALUE lines that bash can source.
+// It holds a local secret and the identity header, so it is 0600.
+func (s *Sim) writeEnv() error {
+	env := s.Env()
+	keys := make([]string, 0, len(env))
+	for k := range env {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	fmt.Fprintf(&b, "# Written by cloudsim for %s. Load it with: set -a; . %s; set +a\n", s.URL, filepath.Join(s.Dir, EnvFile))
+	for _, k := range keys {
+		v := env[k]
+		if !plainValue.MatchString(v) {
+			v = "'" + strings.ReplaceAll(v, "'", `'\''`) + "'"
+		}
+		fmt.Fprintf(&b, "%s=%s\n", k, v)
+	}
+	path := filepath.Join(s.Dir, EnvFile)
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(b.String()), 0o600); err != nil {
+		return fmt.Errorf("write %s: %w", EnvFile, err)
+	}
+	return os.Rename(tmp, path)
+}

@@ -1,0 +1,176 @@
+package entra
+
+import (
+	"encoding/json"
+	"errors"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/crosscloud-agentid/agentid/internal/cloudsim/signing"
+	"github.com/crosscloud-agentid/agentid/internal/cloudsim/tenant"
+)
+
+// presented is an Entra-issued token a client presents back: a managed
+// identity token or T1 as client_assertion, T2 as the user federated
+// credential, or a user's token as the OBO assertion.
+type presented struct {
+	Iss   string          `json:"iss"`
+	Sub   string          `json:"sub"`
+	Aud   json.RawMessage `json:"aud"`
+	Exp   *int64          `json:"exp"`
+	Nbf   *int64          `json:"nbf"`
+	Oid   string          `json:"oid"`
+	Tid   string          `json:"tid"`
+	Azp   string          `json:"azp"`
+	AppID string          `json:"appid"`
+	Idtyp string          `json:"idtyp"`
+	MIRID string          `json:"xms_mirid"`
+}
+
+// audience returns aud as one string (Entra access tokens carry one).
+func (p presented) audience() string {
+	var s string
+	if json.Unmarshal(p.Aud, &s) == nil {
+		return s
+	}
+	var list []string
+	if json.Unmarshal(p.Aud, &list) == nil && len(list) > 0 {
+		return list[0]
+	}
+	return ""
+}
+
+func (p presented) client() string {
+	if p.Azp != "" {
+		return p.Azp
+	}
+	return p.AppID
+}
+
+// parsePresented verifies the signature against cloudsim's published keys
+// and decodes the claims. It checks no claim.
+func (s *Server) parsePresented(token string) (presented, error) {
+	var p presented
+	payload, err := s.keys.Verify(token)
+	if err != nil {
+		return p, err
+	}
+	if err := json.Unmarshal(payload, &p); err != nil {
+		return p, signing.ErrMalformed
+	}
+	return p, nil
+}
+
+// window reports whether now is inside [nbf, exp]. A token with no exp is
+// never valid.
+func (p presented) window(now time.Time) bool {
+	if p.Exp == nil || now.Unix() >= *p.Exp {
+		return false
+	}
+	return p.Nbf == nil || now.Unix() >= *p.Nbf
+}
+
+func fmtTime(unix *int64) string {
+	if unix == nil {
+		return "(none)"
+	}
+	return time.Unix(*unix, 0).UTC().Format("2006-01-02T15:04:05Z")
+}
+
+// checkClientAssertion authenticates a client with an Entra-issued
+// client_assertion: for an agent identity, its blueprint's T1; for an
+// application, a token matched by one of its federated credentials (the
+// managed identity's token in this product).
+func (s *Server) checkClientAssertion(tid string, c *caller, assertion string) *aadError {
+	p, err := s.parsePresented(assertion)
+	switch {
+	case errors.Is(err, signing.ErrMalformed):
+		return errMalformedJWT()
+	case errors.Is(err, signing.ErrUnknownKey):
+		// An assertion signed by any other key: a certificate credential or
+		// an external identity provider, neither emulated (see the README).
+		return errAssertionSignature("The key was not found.")
+	case err != nil:
+		return errAssertionSignature("The signature is invalid.")
+	}
+	now := s.now()
+	if !p.window(now) {
+		return errAssertionTime(now.UTC().Format("2006-01-02T15:04:05Z"), fmtTime(p.Nbf), fmtTime(p.Exp))
+	}
+	if c.agent != nil {
+		// T1: issued by this tenant to the agent identity's own blueprint,
+		// for the token exchange app, with the agent in its FMI path.
+		if p.Iss != IssuerV2(tid) {
+			return errNoFICForIssuer(p.Iss)
+		}
+		if p.audience() != tenant.TokenExchangeAppID {
+			return errNoFICForAudience(p.audience())
+		}
+		if p.Sub != fmiSubject(tid, c.agent.Blueprint, c.agent.AppID) {
+			return errNoFICForSubject(p.Sub)
+		}
+		return nil
+	}
+	creds := c.app.FederatedCredentials
+	var byIssuer []tenant.FederatedCredential
+	for _, fc := range creds {
+		if fc.Issuer == p.Iss {
+			byIssuer = append(byIssuer, fc)
+		}
+	}
+	if len(byIssuer) == 0 {
+		return errNoFICForIssuer(p.Iss)
+	}
+	var bySubject []tenant.FederatedCredential
+	for _, fc := range byIssuer {
+		if fc.Subject == p.Sub {
+			bySubject = append(bySubject, fc)
+		}
+	}
+	if len(bySubject) == 0 {
+		return errNoFICForSubject(p.Sub)
+	}
+	aud := p.audience()
+	matched := false
+	for _, fc := range bySubject {
+		for _, a := range fc.Audiences {
+			// The exchange app's URI and its app ID name the same audience.
+			if a == aud || (a == tenant.TokenExchangeURI && aud == tenant.TokenExchangeAppID) {
+				matched = true
+			}
+		}
+	}
+	if !matched {
+		return errNoFICForAudience(aud)
+	}
+	// Entra accepts its own tokens as federated credentials only when they
+	// are managed identity tokens.
+	if p.MIRID == "" || p.Sub != s.dir.ManagedIdentity.ObjectID {
+		return errEntraTokenNotFederatable()
+	}
+	return nil
+}
+
+// checkUserAssertion validates the user's token an OBO request presents:
+// signed by this tenant, in time, and for the expected audience.
+func (s *Server) checkUserAssertion(tid, assertion string, audiences []string) (presented, *aadError) {
+	p, err := s.parsePresented(assertion)
+	switch {
+	case errors.Is(err, signing.ErrMalformed):
+		return p, errMalformedJWT()
+	case err != nil:
+		return p, errUserAssertionSignature()
+	}
+	if p.Iss != IssuerV2(tid) && p.Iss != IssuerV1(tid) {
+		return p, errUserAssertionSignature()
+	}
+	now := s.now()
+	if !p.window(now) {
+		return p, errUserAssertionExpired(now.UTC().Format("2006-01-02T15:04:05Z"), fmtTime(p.Exp))
+	}
+	if !slices.Contains(audiences, p.audience()) {
+		return p, errUserAssertionAudience(p.audience(), strings.Join(audiences, "' or '"))
+	}
+	return p, nil
+}

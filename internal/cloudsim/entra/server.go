@@ -1,0 +1,286 @@
+// Package entra is cloudsim's stand-in for Microsoft Entra ID: OpenID
+// discovery and signing keys for the v1 and v2 endpoints, the v2 token
+// endpoint with the Agent ID grants, and the managed identity endpoint. Real
+// clients (MSAL Go, go-oidc, the AWS SDK) use it unchanged; it refuses what
+// Entra refuses, with Entra's error codes.
+package entra
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"log/slog"
+	"math/big"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/crosscloud-agentid/agentid/internal/cloudsim/signing"
+	"github.com/crosscloud-agentid/agentid/internal/cloudsim/tenant"
+)
+
+// Real Entra issuer strings: cloudsim signs with these so validation settings
+// are the same against cloudsim and a real tenant.
+const (
+	loginHost = "https://login.microsoftonline.com"
+)
+
+// IssuerV2 is the iss of v2 tokens for a tenant.
+func IssuerV2(tenantID string) string { return loginHost + "/" + tenantID + "/v2.0" }
+
+// IssuerV1 is the iss of v1 tokens for a tenant (the trailing slash matters).
+func IssuerV1(tenantID string) string { return "https://sts.windows.net/" + tenantID + "/" }
+
+// Server serves the Entra endpoints for one tenant.
+type Server struct {
+	dir      *tenant.Directory
+	keys     *signing.Keys
+	lifetime time.Duration
+	now      func() time.Time
+	log      *slog.Logger
+	stats    *Stats
+	refresh  *refreshStore
+}
+
+// Options configure a Server.
+type Options struct {
+	Directory *tenant.Directory
+	Keys      *signing.Keys
+	// TokenLifetime fixes every access token's lifetime; zero means a random
+	// 60 to 90 minutes, as Entra does.
+	TokenLifetime time.Duration
+	Now           func() time.Time
+	Logger        *slog.Logger
+	Stats         *Stats
+}
+
+// New returns a Server.
+func New(o Options) *Server {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Stats == nil {
+		o.Stats = NewStats()
+	}
+	return &Server{
+		dir:      o.Directory,
+		keys:     o.Keys,
+		lifetime: o.TokenLifetime,
+		now:      o.Now,
+		log:      o.Logger,
+		stats:    o.Stats,
+		refresh:  newRefreshStore(),
+	}
+}
+
+// Stats returns the request counters.
+func (s *Server) Stats() *Stats { return s.stats }
+
+// Register adds the Entra routes to mux.
+func (s *Server) Register(mux *http.ServeMux) {
+	mux.HandleFunc("GET /{tenant}/v2.0/.well-known/openid-configuration", s.discoveryV2)
+	mux.HandleFunc("GET /{tenant}/.well-known/openid-configuration", s.discoveryV1)
+	mux.HandleFunc("GET /{tenant}/discovery/v2.0/keys", s.jwks(2))
+	mux.HandleFunc("GET /{tenant}/discovery/keys", s.jwks(1))
+	mux.HandleFunc("/{tenant}/oauth2/v2.0/token", s.token)
+	mux.HandleFunc("GET /common/discovery/instance", s.instanceDiscovery)
+	mux.HandleFunc("GET /common/UserRealm/{user}", s.userRealm)
+	mux.HandleFunc("GET /_cloudsim/stats", s.stats.serve)
+	mux.HandleFunc("POST /_cloudsim/keys/rotate", s.rotateKeys)
+}
+
+// tenantOf resolves the {tenant} path segment: the tenant ID or its domain.
+func (s *Server) tenantOf(r *http.Request) (string, *aadError) {
+	t := strings.ToLower(r.PathValue("tenant"))
+	if t == s.dir.Tenant.ID || t == strings.ToLower(s.dir.Tenant.Domain) {
+		return s.dir.Tenant.ID, nil
+	}
+	return "", errTenantNotFound(r.PathValue("tenant"))
+}
+
+// baseURL is where this request reached cloudsim: every published URL is
+// built from it, so one cloudsim serves 127.0.0.1 and a compose service name.
+func baseURL(r *http.Request) string { return "https://" + r.Host }
+
+func (s *Server) discoveryV2(w http.ResponseWriter, r *http.Request) {
+	s.stats.add("entra.discovery.v2")
+	tid, aerr := s.tenantOf(r)
+	if aerr != nil {
+		s.writeError(w, r, aerr)
+		return
+	}
+	base := baseURL(r) + "/" + tid
+	writeJSON(w, http.StatusOK, map[string]any{
+		"token_endpoint":                        base + "/oauth2/v2.0/token",
+		"token_endpoint_auth_methods_supported": []string{"client_secret_post", "private_key_jwt", "client_secret_basic"},
+		"jwks_uri":                              base + "/discovery/v2.0/keys",
+		"response_modes_supported":              []string{"query", "fragment", "form_post"},
+		"subject_types_supported":               []string{"pairwise"},
+		"id_token_signing_alg_values_supported": []string{"RS256"},
+		"response_types_supported":              []string{"code", "id_token", "code id_token", "id_token token"},
+		"scopes_supported":                      []string{"openid", "profile", "email", "offline_access"},
+		"issuer":                                IssuerV2(tid),
+		"request_uri_parameter_supported":       false,
+		"authorization_endpoint":                base + "/oauth2/v2.0/authorize",
+		"end_session_endpoint":                  base + "/oauth2/v2.0/logout",
+		"http_logout_supported":                 true,
+		"frontchannel_logout_supported":         true,
+		"claims_supported":                      []string{"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "preferred_username", "name", "tid", "ver", "oid"},
+		"tenant_region_scope":                   "NA",
+		"cloud_instance_name":                   "microsoftonline.com",
+	})
+}
+
+func (s *Server) discoveryV1(w http.ResponseWriter, r *http.Request) {
+	s.stats.add("entra.discovery.v1")
+	tid, aerr := s.tenantOf(r)
+	if aerr != nil {
+		s.writeError(w, r, aerr)
+		return
+	}
+	base := baseURL(r) + "/" + tid
+	writeJSON(w, http.StatusOK, map[string]any{
+		"token_endpoint":                        base + "/oauth2/token",
+		"token_endpoint_auth_methods_supported": []string{"client_secret_post", "private_key_jwt", "client_secret_basic"},
+		"jwks_uri":                              base + "/discovery/keys",
+		"response_modes_supported":              []string{"query", "fragment", "form_post"},
+		"subject_types_supported":               []string{"pairwise"},
+		"id_token_signing_alg_values_supported": []string{"RS256"},
+		"response_types_supported":              []string{"code", "id_token", "code id_token", "token id_token", "token"},
+		"scopes_supported":                      []string{"openid"},
+		"issuer":                                IssuerV1(tid),
+		"authorization_endpoint":                base + "/oauth2/authorize",
+		"tenant_region_scope":                   "NA",
+		"cloud_instance_name":                   "microsoftonline.com",
+	})
+}
+
+func (s *Server) jwks(version int) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		s.stats.add("entra.keys")
+		tid, aerr := s.tenantOf(r)
+		if aerr != nil {
+			s.writeError(w, r, aerr)
+			return
+		}
+		issuer := ""
+		if version == 2 {
+			issuer = IssuerV2(tid)
+		}
+		doc, err := s.keys.JWKS(issuer)
+		if err != nil {
+			http.Error(w, "key set unavailable", http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json; charset=utf-8")
+		// Entra lets clients cache keys; cloudsim keeps it short so key
+		// rotation tests see new keys promptly.
+		w.Header().Set("Cache-Control", "max-age=60, private")
+		w.Write(doc)
+	}
+}
+
+// instanceDiscovery answers as Entra's /common/discovery/instance does, for
+// clients that ask it about cloudsim's host.
+func (s *Server) instanceDiscovery(w http.ResponseWriter, r *http.Request) {
+	s.stats.add("entra.instance_discovery")
+	host := r.Host
+	writeJSON(w, http.StatusOK, map[string]any{
+		"tenant_discovery_endpoint": baseURL(r) + "/" + s.dir.Tenant.ID + "/v2.0/.well-known/openid-configuration",
+		"api-version":               "1.1",
+		"metadata": []map[string]any{{
+			"preferred_network": host,
+			"preferred_cache":   host,
+			"aliases":           []string{host},
+		}},
+	})
+}
+
+// userRealm is the home realm lookup MSAL makes before a password grant.
+func (s *Server) userRealm(w http.ResponseWriter, r *http.Request) {
+	s.stats.add("entra.user_realm")
+	user := r.PathValue("user")
+	domain := user
+	if _, d, ok := strings.Cut(user, "@"); ok {
+		domain = d
+	}
+	writeJSON(w, http.StatusOK, map[string]any{
+		"ver":                 "1.0",
+		"account_type":        "Managed",
+		"domain_name":         domain,
+		"cloud_instance_name": "microsoftonline.com",
+		"cloud_audience_urn":  "urn:federation:MicrosoftOnline",
+	})
+}
+
+func (s *Server) rotateKeys(w http.ResponseWriter, r *http.Request) {
+	kid, err := s.keys.Rotate()
+	if err != nil {
+		http.Error(w, "rotate keys: "+err.Error(), http.StatusInternalServerError)
+		return
+	}
+	s.log.Info("signing key rotated", "kid", kid)
+	writeJSON(w, http.StatusOK, map[string]string{"active_kid": kid})
+}
+
+// writeError sends Entra's error body. The correlation ID echoes the
+// client's client-request-id, as Entra does, so logs on both sides match.
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, e *aadError) {
+	now := s.now().UTC()
+	trace := newID()
+	corr := correlationID(r)
+	ts := now.Format("2006-01-02 15:04:05Z")
+	s.stats.add("entra.error.AADSTS" + itoa(e.code))
+	if e.status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Bearer error="`+e.oauth+`"`)
+	}
+	writeJSON(w, e.status, map[string]any{
+		"error":             e.oauth,
+		"error_description": e.Error() + " Trace ID: " + trace + " Correlation ID: " + corr + " Timestamp: " + ts,
+		"error_codes":       []int{e.code},
+		"timestamp":         ts,
+		"trace_id":          trace,
+		"correlation_id":    corr,
+		"error_uri":         loginHost + "/error?code=" + itoa(e.code),
+	})
+}
+
+func correlationID(r *http.Request) string {
+	if c := r.Header.Get("client-request-id"); c != "" && len(c) <= 64 {
+		return c
+	}
+	return newID()
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store, no-cache")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// newID returns a random GUID-shaped identifier.
+func newID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	h := hex.EncodeToString(b[:])
+	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
+}
+
+// randomLifetime returns 60 to 90 minutes, as Entra's default policy.
+func randomLifetime() time.Duration {
+	n, err := rand.Int(rand.Reader, big.NewInt(30*60))
+	if err != nil {
+		return time.Hour
+	}
+	return time.Hour + time.Duration(n.Int64())*time.Second
+}
+
+func itoa(n int) string {
+	return big.NewInt(int64(n)).String()
+}

@@ -1,0 +1,541 @@
+package entra
+
+import (
+	"crypto/subtle"
+	"errors"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/crosscloud-agentid/agentid/internal/cloudsim/tenant"
+)
+
+// maxFormBytes bounds a token request body. Real requests are a few KiB,
+// even with two tokens in them.
+const maxFormBytes = 64 << 10
+
+const (
+	grantClientCredentials = "client_credentials"
+	grantJWTBearer         = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+	grantUserFIC           = "user_fic"
+	grantRefreshToken      = "refresh_token"
+	grantPassword          = "password"
+	assertionTypeJWTBearer = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+)
+
+// caller is the authenticated client of a token request.
+type caller struct {
+	id     string
+	app    *tenant.Application   // set for applications
+	agent  *tenant.AgentIdentity // set for agent identities
+	acr    string
+	public bool
+}
+
+func (c *caller) name() string {
+	if c.agent != nil {
+		return c.agent.Name
+	}
+	return c.app.Name
+}
+
+// tokenRequest is one parsed request to the token endpoint.
+type tokenRequest struct {
+	tid   string
+	form  url.Values
+	grant string
+}
+
+// singleValued are parameters that must not repeat: a second value could
+// make two layers disagree about which one counts.
+var singleValued = []string{"grant_type", "client_id", "client_secret", "client_assertion", "client_assertion_type", "scope", "assertion", "fmi_path", "username", "password", "refresh_token", "user_federated_identity_credential", "user_id", "requested_token_use"}
+
+func (s *Server) token(w http.ResponseWriter, r *http.Request) {
+	s.stats.add("entra.token")
+	if r.Header.Get("client-request-id") == "" {
+		// One ID for the response and the log line.
+		r.Header.Set("client-request-id", newID())
+	}
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", "POST, OPTIONS")
+		s.writeError(w, r, errMethod(r.Method))
+		return
+	}
+	tid, aerr := s.tenantOf(r)
+	if aerr != nil {
+		s.writeError(w, r, aerr)
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+	if err := r.ParseForm(); err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			s.writeError(w, r, errBodyTooLarge())
+			return
+		}
+		s.writeError(w, r, errMalformedRequest())
+		return
+	}
+	form := r.PostForm
+	for _, k := range singleValued {
+		if len(form[k]) > 1 {
+			s.writeError(w, r, errMalformedRequest())
+			return
+		}
+	}
+	req := &tokenRequest{tid: tid, form: form, grant: form.Get("grant_type")}
+	body, aerr := s.issue(r, req)
+	grantKey := req.grant
+	if form.Get("fmi_path") != "" {
+		grantKey += "+fmi_path"
+	}
+	corr := correlationID(r)
+	w.Header().Set("client-request-id", corr)
+	if aerr != nil {
+		s.log.Info("token refused", "tenant", tid, "grant", req.grant, "client_id", form.Get("client_id"), "code", "AADSTS"+itoa(aerr.code), "correlation_id", corr)
+		s.writeError(w, r, aerr)
+		return
+	}
+	s.stats.add("entra.token.grant." + grantKey)
+	s.log.Info("token issued", "tenant", tid, "grant", req.grant, "client_id", form.Get("client_id"), "fmi_path", form.Get("fmi_path"), "correlation_id", corr)
+	writeJSON(w, http.StatusOK, body)
+}
+
+// issue runs one grant and returns the response body.
+func (s *Server) issue(r *http.Request, req *tokenRequest) (map[string]any, *aadError) {
+	switch req.grant {
+	case "":
+		return nil, errMissingParam("grant_type")
+	case grantClientCredentials, grantJWTBearer, grantUserFIC, grantRefreshToken, grantPassword:
+	default:
+		return nil, errUnsupportedGrant(req.grant)
+	}
+	c, aerr := s.authenticate(r, req)
+	if aerr != nil {
+		return nil, aerr
+	}
+	switch req.grant {
+	case grantClientCredentials:
+		return s.clientCredentials(req, c)
+	case grantJWTBearer:
+		return s.onBehalfOf(req, c)
+	case grantUserFIC:
+		return s.userFIC(req, c)
+	case grantRefreshToken:
+		return s.refreshToken(req, c)
+	default:
+		return s.password(req, c)
+	}
+}
+
+// authenticate identifies the client and checks its credential: a secret
+// (body or HTTP Basic), an Entra-issued client_assertion, or none for a
+// public client on a user grant.
+func (s *Server) authenticate(r *http.Request, req *tokenRequest) (*caller, *aadError) {
+	id := req.form.Get("client_id")
+	secret := req.form.Get("client_secret")
+	if u, p, ok := r.BasicAuth(); ok {
+		id, secret = u, p
+	}
+	if id == "" {
+		return nil, errMissingParam("client_id")
+	}
+	c := &caller{id: strings.ToLower(id)}
+	if c.app = s.dir.App(id); c.app == nil {
+		if c.agent = s.dir.Agent(id); c.agent == nil {
+			return nil, errUnknownClient(id, req.tid)
+		}
+	}
+	assertion := req.form.Get("client_assertion")
+	switch {
+	case secret != "":
+		if c.app == nil || !matchesAny(c.app.Secrets, secret) {
+			return nil, errWrongSecret(id)
+		}
+		c.acr = "1"
+	case assertion != "":
+		if t := req.form.Get("client_assertion_type"); t != assertionTypeJWTBearer {
+			if t == "" {
+				return nil, errMissingParam("client_assertion_type")
+			}
+			return nil, errMalformedRequest()
+		}
+		if aerr := s.checkClientAssertion(req.tid, c, assertion); aerr != nil {
+			return nil, aerr
+		}
+		c.acr = "2"
+	case c.app != nil && c.app.AllowPublicClient && req.grant != grantClientCredentials && req.grant != grantJWTBearer:
+		c.acr, c.public = "0", true
+	default:
+		return nil, errNoCredential(req.grant)
+	}
+	return c, nil
+}
+
+func matchesAny(secrets []string, got string) bool {
+	ok := false
+	for _, s := range secrets {
+		if subtle.ConstantTimeCompare([]byte(s), []byte(got)) == 1 {
+			ok = true
+		}
+	}
+	return ok
+}
+
+// oidcScopes are the scopes MSAL adds to every request; Entra ignores them
+// when it decides the resource.
+var oidcScopes = []string{"openid", "profile", "offline_access", "email"}
+
+// scopeRequest is a parsed scope parameter.
+type scopeRequest struct {
+	raw     string
+	res     resource
+	names   []string // the permission part of each scope: ".default" or a scope name
+	openID  bool
+	offline bool
+}
+
+func (s *Server) parseScope(tid, raw string) (*scopeRequest, *aadError) {
+	if strings.TrimSpace(raw) == "" {
+		return nil, errMissingParam("scope")
+	}
+	sr := &scopeRequest{raw: raw}
+	var resourceID string
+	for _, sc := range strings.Fields(raw) {
+		switch {
+		case sc == "openid":
+			sr.openID = true
+			continue
+		case sc == "offline_access":
+			sr.offline = true
+			continue
+		case slices.Contains(oidcScopes, sc):
+			continue
+		}
+		i := strings.LastIndex(sc, "/")
+		id, name := "https://graph.microsoft.com", sc // a bare scope means Microsoft Graph
+		if i > 0 {
+			id, name = sc[:i], sc[i+1:]
+		}
+		if name == "" {
+			return nil, errInvalidScope(sc)
+		}
+		if resourceID != "" && !strings.EqualFold(resourceID, id) {
+			return nil, errManyResources(raw)
+		}
+		resourceID = id
+		sr.names = append(sr.names, name)
+	}
+	if resourceID == "" {
+		return nil, errInvalidScope(raw)
+	}
+	res, aerr := s.resolveResource(tid, resourceID)
+	if aerr != nil {
+		return nil, aerr
+	}
+	sr.res = res
+	return sr, nil
+}
+
+func (s *Server) resolveResource(tid, id string) (resource, *aadError) {
+	if strings.EqualFold(id, tenant.TokenExchangeURI) || strings.EqualFold(id, tenant.TokenExchangeAppID) {
+		return resource{appID: tenant.TokenExchangeAppID, requested: id, version: 2}, nil
+	}
+	app := s.dir.AppByIdentifier(id)
+	if app == nil {
+		return resource{}, errUnknownResource(id, tid)
+	}
+	return resource{appID: app.AppID, app: app, requested: id, version: app.AccessTokenVersion}, nil
+}
+
+func (sr *scopeRequest) isDefault() bool {
+	return len(sr.names) == 1 && sr.names[0] == ".default"
+}
+
+// delegatedScopes decides the scp of a delegated token: the requested scopes
+// the resource publishes and the client was consented, or every consented
+// scope for .default.
+func (s *Server) delegatedScopes(clientID, clientName string, sr *scopeRequest) ([]string, *aadError) {
+	if sr.res.app == nil {
+		return nil, errInvalidScope(sr.raw)
+	}
+	granted, _ := s.dir.Grant(clientID, sr.res.appID)
+	if sr.isDefault() {
+		if len(granted) == 0 {
+			return nil, errConsent(clientID, clientName)
+		}
+		return granted, nil
+	}
+	var out []string
+	for _, name := range sr.names {
+		if name == ".default" || !slices.Contains(sr.res.app.Scopes, name) {
+			return nil, errInvalidScope(sr.res.requested + "/" + name)
+		}
+		if !slices.Contains(granted, name) {
+			return nil, errConsent(clientID, clientName)
+		}
+		if !slices.Contains(out, name) {
+			out = append(out, name)
+		}
+	}
+	return out, nil
+}
+
+func (s *Server) tokenLifetime() time.Duration {
+	if s.lifetime > 0 {
+		return s.lifetime
+	}
+	return randomLifetime()
+}
+
+// clientCredentials issues app-only tokens: T1 (a blueprint with fmi_path),
+// T2 (an agent identity for the token exchange app), TR (an agent identity
+// or any app for a resource).
+func (s *Server) clientCredentials(req *tokenRequest, c *caller) (map[string]any, *aadError) {
+	sr, aerr := s.parseScope(req.tid, req.form.Get("scope"))
+	if aerr != nil {
+		return nil, aerr
+	}
+	if !sr.isDefault() {
+		return nil, errNeedsDotDefault(req.form.Get("scope"))
+	}
+	fmiPath := req.form.Get("fmi_path")
+	sj := subject{clientID: c.id, clientAcr: c.acr, tokenLife: s.tokenLifetime()}
+	switch {
+	case fmiPath != "":
+		agent := s.dir.Agent(fmiPath)
+		if c.app == nil || !c.app.AgentIdentityBlueprint || agent == nil || agent.Blueprint != c.id {
+			return nil, errNotOwnAgent(fmiPath, c.id, req.tid)
+		}
+		if sr.res.app != nil {
+			return nil, errInvalidScope(req.form.Get("scope") + " (fmi_path needs " + tenant.TokenExchangeURI + "/.default)")
+		}
+		sj.objectID = c.app.ServicePrincipalID
+		sj.sub = fmiSubject(req.tid, c.id, agent.AppID)
+	case c.app != nil && c.app.AgentIdentityBlueprint:
+		if sr.res.app == nil {
+			return nil, errMissingFMIPath()
+		}
+		return nil, errAgenticAppOnly(c.id, sr.res.requested)
+	case c.agent != nil:
+		sj.agent = c.agent
+		sj.objectID = c.agent.AppID
+	default:
+		sj.objectID = c.app.ServicePrincipalID
+	}
+	if sr.res.app != nil {
+		_, sj.roles = s.dir.Grant(c.id, sr.res.appID)
+	}
+	return s.respond(req, sr, sj, false)
+}
+
+// onBehalfOf issues TU: the agent identity (or an app) acting for the user
+// whose token is the assertion.
+func (s *Server) onBehalfOf(req *tokenRequest, c *caller) (map[string]any, *aadError) {
+	if c.app != nil && c.app.AgentIdentityBlueprint {
+		return nil, errAgenticOBO(c.id)
+	}
+	switch req.form.Get("requested_token_use") {
+	case "on_behalf_of":
+	case "":
+		return nil, errMissingParam("requested_token_use")
+	default:
+		return nil, errMalformedRequest()
+	}
+	assertion := req.form.Get("assertion")
+	if assertion == "" {
+		return nil, errMissingParam("assertion")
+	}
+	sr, aerr := s.parseScope(req.tid, req.form.Get("scope"))
+	if aerr != nil {
+		return nil, aerr
+	}
+	// The user's token must be for the app presenting it; for an agent
+	// identity, that is its blueprint.
+	audApp := c.app
+	if c.agent != nil {
+		audApp = s.dir.App(c.agent.Blueprint)
+	}
+	audiences := append([]string{audApp.AppID}, audApp.IdentifierURIs...)
+	p, aerr := s.checkUserAssertion(req.tid, assertion, audiences)
+	if aerr != nil {
+		return nil, aerr
+	}
+	user := s.dir.UserByID(p.Oid)
+	if user == nil || p.Idtyp == "app" {
+		return nil, errUserNotFound(p.Oid, req.tid)
+	}
+	scopes, aerr := s.delegatedScopes(c.id, c.name(), sr)
+	if aerr != nil {
+		return nil, aerr
+	}
+	sj := subject{clientID: c.id, clientAcr: c.acr, objectID: user.ObjectID, user: user, agent: c.agent, scopes: scopes, tokenLife: s.tokenLifetime()}
+	return s.respond(req, sr, sj, true)
+}
+
+// userFIC issues TAU: an agent identity acting as its agent user, proven by
+// the agent's own exchange token T2.
+func (s *Server) userFIC(req *tokenRequest, c *caller) (map[string]any, *aadError) {
+	if c.agent == nil {
+		return nil, errMalformedRequest()
+	}
+	t2 := req.form.Get("user_federated_identity_credential")
+	if t2 == "" {
+		return nil, errMissingParam("user_federated_identity_credential")
+	}
+	who := req.form.Get("username")
+	if who == "" {
+		who = req.form.Get("user_id")
+	}
+	if who == "" {
+		return nil, errMissingParam("username")
+	}
+	sr, aerr := s.parseScope(req.tid, req.form.Get("scope"))
+	if aerr != nil {
+		return nil, aerr
+	}
+	p, err := s.parsePresented(t2)
+	if err != nil {
+		return nil, errUserAssertionSignature()
+	}
+	now := s.now()
+	if !p.window(now) {
+		return nil, errUserAssertionExpired(now.UTC().Format("2006-01-02T15:04:05Z"), fmtTime(p.Exp))
+	}
+	if p.Iss != IssuerV2(req.tid) {
+		return nil, errNoFICForIssuer(p.Iss)
+	}
+	if p.audience() != tenant.TokenExchangeAppID {
+		return nil, errNoFICForAudience(p.audience())
+	}
+	if p.client() != c.id || p.Sub != c.agent.AppID {
+		return nil, errNoFICForSubject(p.Sub)
+	}
+	au := s.dir.AgentUser(who)
+	if au == nil || au.AgentIdentity != c.id {
+		return nil, errUserNotFound(who, req.tid)
+	}
+	scopes, aerr := s.delegatedScopes(c.id, c.name(), sr)
+	if aerr != nil {
+		return nil, aerr
+	}
+	sj := subject{clientID: c.id, clientAcr: c.acr, objectID: au.ObjectID, agentUser: au, agent: c.agent, scopes: scopes, tokenLife: s.tokenLifetime()}
+	return s.respond(req, sr, sj, true)
+}
+
+// password is ROPC, for demo users in scripts and tests.
+func (s *Server) password(req *tokenRequest, c *caller) (map[string]any, *aadError) {
+	username, password := req.form.Get("username"), req.form.Get("password")
+	if username == "" {
+		return nil, errMissingParam("username")
+	}
+	if password == "" {
+		return nil, errMissingParam("password")
+	}
+	sr, aerr := s.parseScope(req.tid, req.form.Get("scope"))
+	if aerr != nil {
+		return nil, aerr
+	}
+	user := s.dir.UserByUPN(username)
+	if user == nil {
+		if s.dir.AgentUser(username) != nil {
+			return nil, errWrongPassword() // agent users have no password
+		}
+		return nil, errUserNotFound(username, req.tid)
+	}
+	if subtle.ConstantTimeCompare([]byte(user.Password), []byte(password)) != 1 {
+		return nil, errWrongPassword()
+	}
+	scopes, aerr := s.delegatedScopes(c.id, c.name(), sr)
+	if aerr != nil {
+		return nil, aerr
+	}
+	sj := subject{clientID: c.id, clientAcr: c.acr, objectID: user.ObjectID, user: user, scopes: scopes, tokenLife: s.tokenLifetime()}
+	return s.respond(req, sr, sj, true)
+}
+
+// refreshToken redeems a refresh token for the client it was issued to.
+func (s *Server) refreshToken(req *tokenRequest, c *caller) (map[string]any, *aadError) {
+	rt := req.form.Get("refresh_token")
+	if rt == "" {
+		return nil, errMissingParam("refresh_token")
+	}
+	g := s.refresh.lookup(rt)
+	if g == nil {
+		return nil, errBadRefreshToken()
+	}
+	if g.clientID != c.id {
+		return nil, errRefreshTokenOtherClient()
+	}
+	if s.now().Sub(g.issued) > refreshLifetime {
+		return nil, errRefreshTokenExpired(g.issued.UTC().Format(time.RFC3339))
+	}
+	sr, aerr := s.parseScope(req.tid, req.form.Get("scope"))
+	if aerr != nil {
+		return nil, aerr
+	}
+	scopes, aerr := s.delegatedScopes(c.id, c.name(), sr)
+	if aerr != nil {
+		return nil, aerr
+	}
+	sj := subject{clientID: c.id, clientAcr: c.acr, objectID: g.userOID, agent: c.agent, scopes: scopes, tokenLife: s.tokenLifetime()}
+	if g.agentUser {
+		sj.agentUser = s.dir.AgentUser(g.userOID)
+	} else {
+		sj.user = s.dir.UserByID(g.userOID)
+	}
+	if sj.user == nil && sj.agentUser == nil {
+		return nil, errUserNotFound(g.userOID, req.tid)
+	}
+	return s.respond(req, sr, sj, true)
+}
+
+// respond signs the access token (and, for delegated flows, the ID token,
+// client_info and refresh token the request asked for).
+func (s *Server) respond(req *tokenRequest, sr *scopeRequest, sj subject, delegated bool) (map[string]any, *aadError) {
+	tid := req.tid
+	now := s.now()
+	claims := s.accessTokenClaims(tid, sr.res, sj, now)
+	at, err := s.keys.Sign(claims, sr.res.version == 1)
+	if err != nil {
+		return nil, newErr(http.StatusInternalServerError, "server_error", 50000, "There was an error issuing a token.")
+	}
+	life := int(sj.tokenLife.Seconds())
+	body := map[string]any{
+		"token_type":     "Bearer",
+		"expires_in":     life,
+		"ext_expires_in": life,
+		"access_token":   at,
+	}
+	if !delegated {
+		return body, nil
+	}
+	granted := make([]string, 0, len(sj.scopes)+2)
+	for _, sc := range sj.scopes {
+		granted = append(granted, sr.res.requested+"/"+sc)
+	}
+	if sr.isDefault() {
+		// The scopes .default expanded to, and .default itself, so clients
+		// that compare requested with granted scopes see nothing declined.
+		granted = append(granted, sr.res.requested+"/.default")
+	}
+	if sr.openID {
+		granted = append(granted, "openid", "profile")
+		idt, err := s.keys.Sign(s.idTokenClaims(tid, sj, now), false)
+		if err != nil {
+			return nil, newErr(http.StatusInternalServerError, "server_error", 50000, "There was an error issuing a token.")
+		}
+		body["id_token"] = idt
+	}
+	if sr.offline {
+		granted = append(granted, "offline_access")
+		body["refresh_token"] = s.refresh.issue(refreshGrant{clientID: sj.clientID, userOID: sj.objectID, agentUser: sj.agentUser != nil}, now)
+	}
+	body["scope"] = strings.Join(granted, " ")
+	if req.form.Get("client_info") == "1" {
+		body["client_info"] = clientInfo(sj.objectID, tid)
+	}
+	return body, nil
+}
