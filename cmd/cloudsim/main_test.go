@@ -1,0 +1,59 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestRunServesUntilCancelled(t *testing.T) {
+	ctx, cancel := context.WithCancel(t.Context())
+	pr, pw := io.Pipe()
+	dir := t.TempDir()
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"-addr", "127.0.0.1:0", "-identity-addr", "127.0.0.1:0", "-dir", dir, "-san", "cloudsim, cloudsim.local"}, func(string) string { return "" }, pw)
+		pw.Close()
+	}()
+	lines := bufio.NewScanner(pr)
+	ready := false
+	deadline := time.After(20 * time.Second)
+	for !ready {
+		select {
+		case <-deadline:
+			t.Fatal("no ready line")
+		default:
+		}
+		if !lines.Scan() {
+			t.Fatalf("log ended before the ready line: %v", <-done)
+		}
+		ready = strings.Contains(lines.Text(), "cloudsim ready on https://127.0.0.1:")
+	}
+	go io.Copy(io.Discard, pr)
+	if _, err := os.Stat(filepath.Join(dir, "cloudsim.env")); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("run returned %v after cancel", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("did not stop after cancel")
+	}
+}
+
+func TestRunRefusesMalformedTenantFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "tenant.jsonc")
+	os.WriteFile(path, []byte("{\n  \"tenant\": {\"id\": \"nope\"}\n}\n"), 0o644)
+	err := run(t.Context(), []string{"-tenant", path, "-dir", t.TempDir()}, func(string) string { return "" }, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "tenant.jsonc:2: tenant.id") {
+		t.Fatalf("err = %v, want the line and field", err)
+	}
+}

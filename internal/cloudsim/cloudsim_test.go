@@ -1,0 +1,68 @@
+package cloudsim_test
+
+import (
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/crosscloud-agentid/agentid/internal/cloudsim"
+	"github.com/crosscloud-agentid/agentid/internal/cloudsim/cloudsimtest"
+)
+
+func TestEnvFileIsSourceableAndComplete(t *testing.T) {
+	sim := cloudsimtest.Start(t, nil)
+	path := filepath.Join(sim.Dir, cloudsim.EnvFile)
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o600 {
+		t.Errorf("%s mode = %v, want 0600: it holds a local secret", cloudsim.EnvFile, fi.Mode().Perm())
+	}
+	required := []string{"TENANT_ID", "AZURE_AUTHORITY_HOST", "SSL_CERT_FILE", "AWS_CA_BUNDLE", "BLUEPRINT_APP_ID",
+		"BLUEPRINT_CLIENT_SECRET", "AGENT_CLIENT_ID", "AGENT_USER_UPN", "CLIENT_SPA_APP_ID", "WEATHER_API_APP_ID",
+		"STS_APP_ID", "STS_APP_URI", "IDENTITY_ENDPOINT", "IDENTITY_HEADER", "CLOUDSIM_DEMO_USERNAME", "CLOUDSIM_DEMO_PASSWORD"}
+	script := "set -euo pipefail; set -a; . " + path + "; set +a\n"
+	for _, k := range required {
+		script += `printf '%s=%s\n' ` + k + ` "$` + k + `"` + "\n"
+	}
+	out, err := exec.Command("bash", "-c", script).CombinedOutput()
+	if err != nil {
+		t.Fatalf("bash could not source %s: %v\n%s", path, err, out)
+	}
+	got := map[string]string{}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		k, v, _ := strings.Cut(line, "=")
+		got[k] = v
+	}
+	env := sim.Env()
+	for _, k := range required {
+		if got[k] == "" || got[k] != env[k] {
+			t.Errorf("%s = %q after sourcing, want %q", k, got[k], env[k])
+		}
+	}
+	if got["SSL_CERT_FILE"] != sim.CA.BundlePath() || got["AWS_CA_BUNDLE"] != sim.CA.BundlePath() {
+		t.Error("SSL_CERT_FILE and AWS_CA_BUNDLE must both be the bundle")
+	}
+	data, _ := os.ReadFile(path)
+	for _, forbidden := range []string{"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"} {
+		if strings.Contains(string(data), forbidden) {
+			t.Errorf("%s exports %s: static keys would bypass the web identity chain", cloudsim.EnvFile, forbidden)
+		}
+	}
+}
+
+func TestPortInUseNamesTheFlag(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	_, err = cloudsim.Start(cloudsim.Options{Addr: busy.Addr().String(), IdentityAddr: "127.0.0.1:0", Dir: t.TempDir(), Tenant: cloudsimtest.Start(t, nil).Tenant})
+	if err == nil || !strings.Contains(err.Error(), "already in use") || !strings.Contains(err.Error(), "-addr") {
+		t.Fatalf("err = %v, want it to say the address is in use and name -addr", err)
+	}
+}
