@@ -21,13 +21,6 @@ type resource struct {
 	version   int
 }
 
-func (r resource) name() string {
-	if r.app == nil {
-		return "AzureADTokenExchange"
-	}
-	return r.app.Name
-}
-
 // subject is who a token is about, and the client that asked for it.
 type subject struct {
 	clientID  string

@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/confidential"
-	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/public"
 
 	"github.com/crosscloud-agentid/agentid/deploy/local"
 	"github.com/crosscloud-agentid/agentid/internal/cloudsim"
@@ -85,7 +84,7 @@ func (h *harness) miClaims() map[string]any {
 		"iss": entra.IssuerV2(tid), "aud": tenant.TokenExchangeAppID, "sub": h.sim.Tenant.ManagedIdentity.ObjectID,
 		"oid": h.sim.Tenant.ManagedIdentity.ObjectID, "tid": tid, "idtyp": "app", "ver": "2.0",
 		"xms_mirid": h.sim.Tenant.ManagedIdentity.ResourceID,
-		"iat": now.Unix(), "nbf": now.Unix(), "exp": now.Add(time.Hour).Unix(),
+		"iat":       now.Unix(), "nbf": now.Unix(), "exp": now.Add(time.Hour).Unix(),
 	}
 }
 
@@ -229,8 +228,7 @@ func TestEntraErrorsWithRealClients(t *testing.T) {
 			return err
 		}},
 		{"missing consent", "AADSTS65001", func() error {
-			spa, _ := public.New(env["CLIENT_SPA_APP_ID"], public.WithAuthority(h.authority()), public.WithHTTPClient(h.http), public.WithInstanceDiscovery(false))
-			_, err := spa.AcquireTokenByUsernamePassword(h.ctx, []string{"api://" + weather + "/Weather.Read"}, alice.UPN, alice.Password)
+			_, err := h.ropc([]string{"api://" + weather + "/Weather.Read"}, alice.UPN, alice.Password)
 			return err
 		}},
 		{"client credentials without /.default", "AADSTS1002012", func() error {
@@ -242,13 +240,11 @@ func TestEntraErrorsWithRealClients(t *testing.T) {
 			return err
 		}},
 		{"wrong user password", "AADSTS50126", func() error {
-			spa, _ := public.New(env["CLIENT_SPA_APP_ID"], public.WithAuthority(h.authority()), public.WithHTTPClient(h.http), public.WithInstanceDiscovery(false))
-			_, err := spa.AcquireTokenByUsernamePassword(h.ctx, []string{"api://" + bpID + "/access_as_user"}, alice.UPN, "wrong")
+			_, err := h.ropc([]string{"api://" + bpID + "/access_as_user"}, alice.UPN, "wrong")
 			return err
 		}},
 		{"unknown user", "AADSTS50034", func() error {
-			spa, _ := public.New(env["CLIENT_SPA_APP_ID"], public.WithAuthority(h.authority()), public.WithHTTPClient(h.http), public.WithInstanceDiscovery(false))
-			_, err := spa.AcquireTokenByUsernamePassword(h.ctx, []string{"api://" + bpID + "/access_as_user"}, "mallory@contoso.example", "x")
+			_, err := h.ropc([]string{"api://" + bpID + "/access_as_user"}, "mallory@contoso.example", "x")
 			return err
 		}},
 		{"user_fic for another agent's user", "AADSTS700213", func() error {

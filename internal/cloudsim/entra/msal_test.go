@@ -85,13 +85,21 @@ func (h *harness) managedIdentityAssertion() func(context.Context, confidential.
 	}
 }
 
-func (h *harness) userToken(username, password string, scopes ...string) string {
+// ropc signs a demo user in with a password through the SPA app. MSAL marks
+// the flow deprecated for production; cloudsim keeps it for scripted tests.
+func (h *harness) ropc(scopes []string, username, password string) (public.AuthResult, error) {
 	h.t.Helper()
 	spa, err := public.New(h.env["CLIENT_SPA_APP_ID"], public.WithAuthority(h.authority()), public.WithHTTPClient(h.http), public.WithInstanceDiscovery(false))
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	r, err := spa.AcquireTokenByUsernamePassword(h.ctx, scopes, username, password)
+	//lint:ignore SA1019 ROPC is the documented way to script a demo user's sign-in against cloudsim.
+	return spa.AcquireTokenByUsernamePassword(h.ctx, scopes, username, password)
+}
+
+func (h *harness) userToken(username, password string, scopes ...string) string {
+	h.t.Helper()
+	r, err := h.ropc(scopes, username, password)
 	if err != nil {
 		h.t.Fatalf("ROPC for %s: %v", username, err)
 	}

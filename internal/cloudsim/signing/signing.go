@@ -230,7 +230,7 @@ func SignWith(priv *rsa.PrivateKey, kid string, claims any, withX5T bool) (strin
 // Verify checks a token's RS256 signature against the published keys and
 // returns its payload. It does not look at any claim.
 func (k *Keys) Verify(token string) ([]byte, error) {
-	obj, err := jose.ParseSigned(token, []jose.SignatureAlgorithm{jose.RS256})
+	obj, err := jose.ParseSignedCompact(token, []jose.SignatureAlgorithm{jose.RS256})
 	if err != nil || len(obj.Signatures) != 1 {
 		return nil, ErrMalformed
 	}
