@@ -1,0 +1,267 @@
+// Package jwtauth validates Entra bearer tokens the way an API Gateway HTTP
+// API JWT authorizer does (RSA signature from the issuer's keys, exact iss,
+// aud in an accepted set, exp and nbf), plus what that authorizer lacks:
+// the tenant, the calling app, and a role or scope policy.
+package jwtauth
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+)
+
+// MaxTokenBytes bounds a bearer token; Entra tokens are a few KiB.
+const MaxTokenBytes = 16 << 10
+
+// Policy says which tokens an API accepts.
+type Policy struct {
+	TenantID       string
+	Audiences      []string // aud must be one of these
+	Versions       []int    // accepted token versions: 1, 2 or both
+	AllowedCallers []string // appid (v1) or azp (v2); empty allows any
+	RequiredRole   string   // app-only tokens need this role ("" for none)
+	RequiredScope  string   // delegated tokens need this scope ("" for none)
+	// RequireAgentIdentity accepts only tokens whose actor facets mark an
+	// Entra agent identity.
+	RequireAgentIdentity bool
+	// SkipSignature checks everything but the signature. Only for local
+	// debugging; the binary warns loudly when it is set.
+	SkipSignature bool
+	Leeway        time.Duration
+	Now           func() time.Time
+}
+
+// Validator checks bearer tokens against a Policy and a key set.
+type Validator struct {
+	policy Policy
+	keys   interface {
+		VerifySignature(context.Context, string) ([]byte, error)
+	}
+	issuers map[string]string // iss -> "1.0" or "2.0"
+}
+
+// New returns a Validator. keys is usually a *KeySet.
+func New(p Policy, keys interface {
+	VerifySignature(context.Context, string) ([]byte, error)
+}) (*Validator, error) {
+	if p.TenantID == "" || len(p.Audiences) == 0 || len(p.Versions) == 0 {
+		return nil, errors.New("jwtauth: a tenant, at least one audience and one token version are required")
+	}
+	if p.Now == nil {
+		p.Now = time.Now
+	}
+	v := &Validator{policy: p, keys: keys, issuers: map[string]string{}}
+	for _, ver := range p.Versions {
+		switch ver {
+		case 1:
+			v.issuers[IssuerV1(p.TenantID)] = "1.0"
+		case 2:
+			v.issuers[IssuerV2(p.TenantID)] = "2.0"
+		default:
+			return nil, fmt.Errorf("jwtauth: token version %d is not 1 or 2", ver)
+		}
+	}
+	return v, nil
+}
+
+// IssuerV1 and IssuerV2 are Entra's issuer strings for a tenant.
+func IssuerV1(tenantID string) string { return "https://sts.windows.net/" + tenantID + "/" }
+
+// IssuerV2 is the v2 issuer.
+func IssuerV2(tenantID string) string {
+	return "https://login.microsoftonline.com/" + tenantID + "/v2.0"
+}
+
+// Error is a refusal: 401 invalid_token or 403 insufficient_scope.
+type Error struct {
+	Status      int
+	Code        string // invalid_token, insufficient_scope
+	Description string
+}
+
+func (e *Error) Error() string { return e.Code + ": " + e.Description }
+
+// WWWAuthenticate is the header value RFC 6750 asks for.
+func (e *Error) WWWAuthenticate() string {
+	return fmt.Sprintf(`Bearer error=%q, error_description=%q`, e.Code, e.Description)
+}
+
+func invalid(format string, args ...any) *Error {
+	return &Error{Status: http.StatusUnauthorized, Code: "invalid_token", Description: fmt.Sprintf(format, args...)}
+}
+
+func insufficient(format string, args ...any) *Error {
+	return &Error{Status: http.StatusForbidden, Code: "insufficient_scope", Description: fmt.Sprintf(format, args...)}
+}
+
+// Caller is who a valid token says is calling.
+type Caller struct {
+	AppID           string   `json:"app_id"`
+	TokenVersion    string   `json:"token_version"`
+	Flow            string   `json:"flow"` // app, delegated, agent_user
+	UserOID         string   `json:"user_oid,omitempty"`
+	UserName        string   `json:"user,omitempty"`
+	AgentIdentity   bool     `json:"agent_identity"`
+	ParentBlueprint string   `json:"parent_blueprint,omitempty"`
+	Roles           []string `json:"roles,omitempty"`
+	Scopes          []string `json:"scopes,omitempty"`
+	TokenID         string   `json:"uti,omitempty"`
+	ObjectID        string   `json:"-"`
+}
+
+type claims struct {
+	Iss      string          `json:"iss"`
+	Aud      json.RawMessage `json:"aud"`
+	Exp      *float64        `json:"exp"`
+	Nbf      *float64        `json:"nbf"`
+	Tid      string          `json:"tid"`
+	Ver      string          `json:"ver"`
+	AppID    string          `json:"appid"`
+	Azp      string          `json:"azp"`
+	Oid      string          `json:"oid"`
+	Idtyp    string          `json:"idtyp"`
+	Scp      string          `json:"scp"`
+	Roles    []string        `json:"roles"`
+	Name     string          `json:"name"`
+	UPN      string          `json:"upn"`
+	Username string          `json:"preferred_username"`
+	Uti      string          `json:"uti"`
+	ActFct   string          `json:"xms_act_fct"`
+	SubFct   string          `json:"xms_sub_fct"`
+	ParAzp   string          `json:"xms_par_app_azp"`
+}
+
+// BearerToken extracts the token from an Authorization header value; the
+// scheme is matched case-insensitively.
+func BearerToken(header string) (string, *Error) {
+	if header == "" {
+		return "", invalid("no bearer token in the Authorization header")
+	}
+	scheme, token, ok := strings.Cut(strings.TrimSpace(header), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", invalid("the Authorization header must be 'Bearer <token>'")
+	}
+	token = strings.TrimSpace(token)
+	if token == "" || len(token) > MaxTokenBytes || strings.ContainsAny(token, " \t") {
+		return "", invalid("the bearer token is malformed")
+	}
+	return token, nil
+}
+
+// Authenticate validates the request's bearer token.
+func (v *Validator) Authenticate(r *http.Request) (*Caller, *Error) {
+	token, e := BearerToken(r.Header.Get("Authorization"))
+	if e != nil {
+		return nil, e
+	}
+	return v.Validate(r.Context(), token)
+}
+
+// Validate checks one token: signature, issuer, audience, lifetime, tenant,
+// caller and policy, in that order.
+func (v *Validator) Validate(ctx context.Context, token string) (*Caller, *Error) {
+	var payload []byte
+	if v.policy.SkipSignature {
+		obj, err := parse(token)
+		if err != nil {
+			return nil, invalid("%v", err)
+		}
+		payload = obj.UnsafePayloadWithoutVerification()
+	} else {
+		var err error
+		payload, err = v.keys.VerifySignature(ctx, token)
+		if err != nil {
+			return nil, invalid("%v", err)
+		}
+	}
+	var c claims
+	if err := json.Unmarshal(payload, &c); err != nil {
+		return nil, invalid("the token's claims are not a JSON object")
+	}
+	ver, ok := v.issuers[c.Iss]
+	if !ok {
+		return nil, invalid("the token's issuer %q is not accepted", c.Iss)
+	}
+	if c.Ver != ver {
+		return nil, invalid("the token's version %q does not match its issuer", c.Ver)
+	}
+	aud, ok := audience(c.Aud)
+	if !ok || !slices.Contains(v.policy.Audiences, aud) {
+		return nil, invalid("the token is not for this API (audience %q)", aud)
+	}
+	now := v.policy.Now()
+	if c.Exp == nil || now.After(time.Unix(int64(*c.Exp), 0).Add(v.policy.Leeway)) {
+		return nil, invalid("the token has expired")
+	}
+	if c.Nbf != nil && now.Add(v.policy.Leeway).Before(time.Unix(int64(*c.Nbf), 0)) {
+		return nil, invalid("the token is not valid yet")
+	}
+	if c.Tid != v.policy.TenantID {
+		return nil, invalid("the token is from another tenant")
+	}
+	caller := &Caller{AppID: c.AppID, TokenVersion: ver, TokenID: c.Uti, ObjectID: c.Oid, ParentBlueprint: c.ParAzp, Roles: c.Roles}
+	if ver == "2.0" {
+		caller.AppID = c.Azp
+	}
+	if caller.AppID == "" {
+		return nil, invalid("the token names no calling app")
+	}
+	if len(v.policy.AllowedCallers) > 0 && !slices.Contains(v.policy.AllowedCallers, caller.AppID) {
+		return nil, insufficient("the calling app %s is not allowed", caller.AppID)
+	}
+	caller.AgentIdentity = hasFacet(c.ActFct, "11")
+	if v.policy.RequireAgentIdentity && !caller.AgentIdentity {
+		return nil, insufficient("only agent identities may call this API")
+	}
+	delegated := c.Scp != "" || c.Idtyp == "user"
+	if delegated {
+		caller.Flow = "delegated"
+		if hasFacet(c.SubFct, "13") {
+			caller.Flow = "agent_user"
+		}
+		caller.UserOID = c.Oid
+		caller.UserName = firstNonEmpty(c.Username, c.UPN, c.Name)
+		caller.Scopes = strings.Fields(c.Scp)
+		if v.policy.RequiredScope != "" && !slices.Contains(caller.Scopes, v.policy.RequiredScope) {
+			return nil, insufficient("the token lacks the scope %s", v.policy.RequiredScope)
+		}
+	} else {
+		caller.Flow = "app"
+		if v.policy.RequiredRole != "" && !slices.Contains(c.Roles, v.policy.RequiredRole) {
+			return nil, insufficient("the token lacks the app role %s", v.policy.RequiredRole)
+		}
+	}
+	return caller, nil
+}
+
+// audience returns a single aud; Entra access tokens carry exactly one.
+func audience(raw json.RawMessage) (string, bool) {
+	var s string
+	if json.Unmarshal(raw, &s) == nil && s != "" {
+		return s, true
+	}
+	var list []string
+	if json.Unmarshal(raw, &list) == nil && len(list) == 1 {
+		return list[0], true
+	}
+	return "", false
+}
+
+// hasFacet reports whether a space-separated facet list holds want.
+func hasFacet(list, want string) bool {
+	return slices.Contains(strings.Fields(list), want)
+}
+
+func firstNonEmpty(s ...string) string {
+	for _, v := range s {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
