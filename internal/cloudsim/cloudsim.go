@@ -21,6 +21,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/crosscloud-agentid/agentid/internal/cloudsim/devca"
@@ -156,8 +157,7 @@ func ignoreClosed(err error) error {
 func listen(what, flag, addr string) (net.Listener, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		var opErr *net.OpError
-		if errors.As(err, &opErr) && strings.Contains(err.Error(), "address already in use") {
+		if errors.Is(err, syscall.EADDRINUSE) {
 			return nil, fmt.Errorf("%s: %s is already in use; stop what holds it or pick another address with %s", what, addr, flag)
 		}
 		return nil, fmt.Errorf("%s: listen on %s: %w", what, addr, err)

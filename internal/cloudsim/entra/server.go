@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"math/big"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -281,6 +282,4 @@ func randomLifetime() time.Duration {
 	return time.Hour + time.Duration(n.Int64())*time.Second
 }
 
-func itoa(n int) string {
-	return big.NewInt(int64(n)).String()
-}
+func itoa(n int) string { return strconv.Itoa(n) }
