@@ -24,6 +24,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/crosscloud-agentid/agentid/internal/atomicfile"
 	"github.com/crosscloud-agentid/agentid/internal/cloudsim/devca"
 	"github.com/crosscloud-agentid/agentid/internal/cloudsim/entra"
 	"github.com/crosscloud-agentid/agentid/internal/cloudsim/signing"
@@ -265,10 +266,5 @@ func (s *Sim) writeEnv() error {
 		}
 		fmt.Fprintf(&b, "%s=%s\n", k, v)
 	}
-	path := filepath.Join(s.Dir, EnvFile)
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, []byte(b.String()), 0o600); err != nil {
-		return fmt.Errorf("write %s: %w", EnvFile, err)
-	}
-	return os.Rename(tmp, path)
+	return atomicfile.Write(filepath.Join(s.Dir, EnvFile), []byte(b.String()), 0o600)
 }

@@ -23,6 +23,8 @@ import (
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
+
+	"github.com/crosscloud-agentid/agentid/internal/atomicfile"
 )
 
 // MaxPublished is how many keys the JWKS lists at most. The oldest inactive
@@ -160,17 +162,10 @@ func (k *Keys) save() error {
 	if err != nil {
 		return err
 	}
-	if k.path == "" {
-		return nil
-	}
-	tmp := k.path + ".tmp"
 	if err := os.MkdirAll(filepath.Dir(k.path), 0o700); err != nil {
 		return fmt.Errorf("save signing keys: %w", err)
 	}
-	if err := os.WriteFile(tmp, data, 0o600); err != nil {
-		return fmt.Errorf("save signing keys: %w", err)
-	}
-	return os.Rename(tmp, k.path)
+	return atomicfile.Write(k.path, data, 0o600)
 }
 
 // Rotate makes a new key the signing key. Older keys stay published (up to
