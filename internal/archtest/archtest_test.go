@@ -130,11 +130,9 @@ func cloudsimReferences(t *testing.T, dir string, files []string) []string {
 		}
 		for i, line := range strings.Split(string(data), "\n") {
 			if strings.Contains(line, "CLOUDSIM_") {
-				hits = append(hits, filepath.Join(dir, f)+":"+itoa(i+1))
+				hits = append(hits, filepath.Join(dir, f)+":"+strconv.Itoa(i+1))
 			}
 		}
 	}
 	return hits
 }
-
-func itoa(n int) string { return strconv.Itoa(n) }

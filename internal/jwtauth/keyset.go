@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
@@ -49,7 +48,6 @@ type KeySet struct {
 	fetchedAt   time.Time
 	lastAttempt time.Time
 	refreshing  sync.Mutex
-	fetches     atomic.Int64
 }
 
 // NewKeySet returns a key set over urls with default timings.
@@ -78,16 +76,6 @@ func (k *KeySet) cooldown() time.Duration {
 	return 30 * time.Second
 }
 
-// Fetches counts key set fetches (each covers every URL).
-func (k *KeySet) Fetches() int64 { return k.fetches.Load() }
-
-// Loaded reports whether any keys are held, and since when.
-func (k *KeySet) Loaded() (bool, time.Time) {
-	k.mu.RLock()
-	defer k.mu.RUnlock()
-	return len(k.keys) > 0, k.fetchedAt
-}
-
 // Refresh fetches every URL now. On failure the keys already held stay.
 func (k *KeySet) Refresh(ctx context.Context) error {
 	k.refreshing.Lock()
@@ -99,7 +87,6 @@ func (k *KeySet) refreshLocked(ctx context.Context) error {
 	k.mu.Lock()
 	k.lastAttempt = k.now()
 	k.mu.Unlock()
-	k.fetches.Add(1)
 	merged := map[string]*rsa.PublicKey{}
 	for _, u := range k.URLs {
 		if err := k.fetch(ctx, u, merged); err != nil {

@@ -13,6 +13,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/coreos/go-oidc/v3/oidc"
 )
 
 // MaxTokenBytes bounds a bearer token; Entra tokens are a few KiB.
@@ -46,9 +48,7 @@ type Validator struct {
 }
 
 // New returns a Validator. keys is usually a *KeySet.
-func New(p Policy, keys interface {
-	VerifySignature(context.Context, string) ([]byte, error)
-}) (*Validator, error) {
+func New(p Policy, keys oidc.KeySet) (*Validator, error) {
 	if p.TenantID == "" || len(p.Audiences) == 0 || len(p.Versions) == 0 {
 		return nil, errors.New("jwtauth: a tenant, at least one audience and one token version are required")
 	}
@@ -111,7 +111,6 @@ type Caller struct {
 	Roles           []string `json:"roles,omitempty"`
 	Scopes          []string `json:"scopes,omitempty"`
 	TokenID         string   `json:"uti,omitempty"`
-	ObjectID        string   `json:"-"`
 }
 
 type claims struct {
@@ -204,7 +203,7 @@ func (v *Validator) Validate(ctx context.Context, token string) (*Caller, *Error
 	if c.Tid != v.policy.TenantID {
 		return nil, invalid("the token is from another tenant")
 	}
-	caller := &Caller{AppID: c.AppID, TokenVersion: ver, TokenID: c.Uti, ObjectID: c.Oid, ParentBlueprint: c.ParAzp, Roles: c.Roles}
+	caller := &Caller{AppID: c.AppID, TokenVersion: ver, TokenID: c.Uti, ParentBlueprint: c.ParAzp, Roles: c.Roles}
 	if ver == "2.0" {
 		caller.AppID = c.Azp
 	}

@@ -75,8 +75,11 @@ func fmtTime(unix *int64) string {
 	if unix == nil {
 		return "(none)"
 	}
-	return time.Unix(*unix, 0).UTC().Format("2006-01-02T15:04:05Z")
+	return isoTime(time.Unix(*unix, 0))
 }
+
+// isoTime is how Entra's error descriptions print times.
+func isoTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05Z") }
 
 // checkClientAssertion authenticates a client with an Entra-issued
 // client_assertion: for an agent identity, its blueprint's T1; for an
@@ -96,58 +99,57 @@ func (s *Server) checkClientAssertion(tid string, c *caller, assertion string) *
 	}
 	now := s.now()
 	if !p.window(now) {
-		return errAssertionTime(now.UTC().Format("2006-01-02T15:04:05Z"), fmtTime(p.Nbf), fmtTime(p.Exp))
+		return errAssertionTime(isoTime(now), fmtTime(p.Nbf), fmtTime(p.Exp))
 	}
 	if c.agent != nil {
 		// T1: issued by this tenant to the agent identity's own blueprint,
-		// for the token exchange app, with the agent in its FMI path.
-		if p.Iss != IssuerV2(tid) {
-			return errNoFICForIssuer(p.Iss)
-		}
-		if p.audience() != tenant.TokenExchangeAppID {
-			return errNoFICForAudience(p.audience())
-		}
-		if p.Sub != fmiSubject(tid, c.agent.Blueprint, c.agent.AppID) {
-			return errNoFICForSubject(p.Sub)
-		}
-		return nil
+		// with the agent in its FMI path.
+		return checkExchangeToken(tid, p, fmiSubject(tid, c.agent.Blueprint, c.agent.AppID))
 	}
-	creds := c.app.FederatedCredentials
-	var byIssuer []tenant.FederatedCredential
-	for _, fc := range creds {
-		if fc.Issuer == p.Iss {
-			byIssuer = append(byIssuer, fc)
-		}
-	}
-	if len(byIssuer) == 0 {
-		return errNoFICForIssuer(p.Iss)
-	}
-	var bySubject []tenant.FederatedCredential
-	for _, fc := range byIssuer {
-		if fc.Subject == p.Sub {
-			bySubject = append(bySubject, fc)
-		}
-	}
-	if len(bySubject) == 0 {
-		return errNoFICForSubject(p.Sub)
-	}
+	// Match the federated credentials in Entra's order, so the error names
+	// the first part that matched none: issuer, then subject, then audience.
 	aud := p.audience()
-	matched := false
-	for _, fc := range bySubject {
+	issuerKnown, subjectKnown, matched := false, false, false
+	for _, fc := range c.app.FederatedCredentials {
+		if fc.Issuer != p.Iss {
+			continue
+		}
+		issuerKnown = true
+		if fc.Subject != p.Sub {
+			continue
+		}
+		subjectKnown = true
 		for _, a := range fc.Audiences {
 			// The exchange app's URI and its app ID name the same audience.
-			if a == aud || (a == tenant.TokenExchangeURI && aud == tenant.TokenExchangeAppID) {
-				matched = true
-			}
+			matched = matched || a == aud || (a == tenant.TokenExchangeURI && aud == tenant.TokenExchangeAppID)
 		}
 	}
-	if !matched {
+	switch {
+	case !issuerKnown:
+		return errNoFICForIssuer(p.Iss)
+	case !subjectKnown:
+		return errNoFICForSubject(p.Sub)
+	case !matched:
 		return errNoFICForAudience(aud)
 	}
 	// Entra accepts its own tokens as federated credentials only when they
 	// are managed identity tokens.
 	if p.MIRID == "" || p.Sub != s.dir.ManagedIdentity.ObjectID {
 		return errEntraTokenNotFederatable()
+	}
+	return nil
+}
+
+// checkExchangeToken checks an Entra-issued exchange token (T1 or T2): v2,
+// from this tenant, for the token exchange app, about the expected subject.
+func checkExchangeToken(tid string, p presented, wantSub string) *aadError {
+	switch {
+	case p.Iss != IssuerV2(tid):
+		return errNoFICForIssuer(p.Iss)
+	case p.audience() != tenant.TokenExchangeAppID:
+		return errNoFICForAudience(p.audience())
+	case p.Sub != wantSub:
+		return errNoFICForSubject(p.Sub)
 	}
 	return nil
 }
@@ -167,7 +169,7 @@ func (s *Server) checkUserAssertion(tid, assertion string, audiences []string) (
 	}
 	now := s.now()
 	if !p.window(now) {
-		return p, errUserAssertionExpired(now.UTC().Format("2006-01-02T15:04:05Z"), fmtTime(p.Exp))
+		return p, errUserAssertionExpired(isoTime(now), fmtTime(p.Exp))
 	}
 	if !slices.Contains(audiences, p.audience()) {
 		return p, errUserAssertionAudience(p.audience(), strings.Join(audiences, "' or '"))

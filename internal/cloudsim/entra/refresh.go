@@ -1,7 +1,6 @@
 package entra
 
 import (
-	"crypto/subtle"
 	"sync"
 	"time"
 )
@@ -16,7 +15,6 @@ const (
 // refreshGrant is what a refresh token stands for: a user (or agent user)
 // and the client it was issued to.
 type refreshGrant struct {
-	token     string
 	clientID  string
 	userOID   string
 	agentUser bool
@@ -27,35 +25,39 @@ type refreshGrant struct {
 // strings, like Entra's, and bound to the client that received them.
 type refreshStore struct {
 	mu     sync.Mutex
-	grants map[string]*refreshGrant
+	grants map[string]refreshGrant
 }
 
 func newRefreshStore() *refreshStore {
-	return &refreshStore{grants: map[string]*refreshGrant{}}
+	return &refreshStore{grants: map[string]refreshGrant{}}
 }
 
 func (rs *refreshStore) issue(g refreshGrant, now time.Time) string {
-	g.token = "1.A" + randomB64(96)
+	token := "1.A" + randomB64(96)
 	g.issued = now
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
 	if len(rs.grants) >= maxRefresh {
+		// Full: drop expired grants, then any, until there is room.
 		for k, v := range rs.grants {
-			if now.Sub(v.issued) > refreshLifetime || len(rs.grants) >= maxRefresh {
+			if now.Sub(v.issued) > refreshLifetime {
 				delete(rs.grants, k)
 			}
 		}
+		for k := range rs.grants {
+			if len(rs.grants) < maxRefresh {
+				break
+			}
+			delete(rs.grants, k)
+		}
 	}
-	rs.grants[g.token] = &g
-	return g.token
+	rs.grants[token] = g
+	return token
 }
 
-func (rs *refreshStore) lookup(token string) *refreshGrant {
+func (rs *refreshStore) lookup(token string) (refreshGrant, bool) {
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
-	g := rs.grants[token]
-	if g == nil || subtle.ConstantTimeCompare([]byte(g.token), []byte(token)) != 1 {
-		return nil
-	}
-	return g
+	g, ok := rs.grants[token]
+	return g, ok
 }

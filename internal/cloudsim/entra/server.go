@@ -82,8 +82,8 @@ func (s *Server) Stats() *Stats { return s.stats }
 
 // Register adds the Entra routes to mux.
 func (s *Server) Register(mux *http.ServeMux) {
-	mux.HandleFunc("GET /{tenant}/v2.0/.well-known/openid-configuration", s.discoveryV2)
-	mux.HandleFunc("GET /{tenant}/.well-known/openid-configuration", s.discoveryV1)
+	mux.HandleFunc("GET /{tenant}/v2.0/.well-known/openid-configuration", s.discovery(2))
+	mux.HandleFunc("GET /{tenant}/.well-known/openid-configuration", s.discovery(1))
 	mux.HandleFunc("GET /{tenant}/discovery/v2.0/keys", s.jwks(2))
 	mux.HandleFunc("GET /{tenant}/discovery/keys", s.jwks(1))
 	mux.HandleFunc("/{tenant}/oauth2/v2.0/token", s.token)
@@ -106,57 +106,46 @@ func (s *Server) tenantOf(r *http.Request) (string, *aadError) {
 // built from it, so one cloudsim serves 127.0.0.1 and a compose service name.
 func baseURL(r *http.Request) string { return "https://" + r.Host }
 
-func (s *Server) discoveryV2(w http.ResponseWriter, r *http.Request) {
-	s.stats.add("entra.discovery.v2")
-	tid, aerr := s.tenantOf(r)
-	if aerr != nil {
-		s.writeError(w, r, aerr)
-		return
+// discovery serves the OpenID metadata of the v1 or v2 endpoint.
+func (s *Server) discovery(version int) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		s.stats.add("entra.discovery.v" + itoa(version))
+		tid, aerr := s.tenantOf(r)
+		if aerr != nil {
+			s.writeError(w, r, aerr)
+			return
+		}
+		base := baseURL(r) + "/" + tid
+		doc := map[string]any{
+			"token_endpoint_auth_methods_supported": []string{"client_secret_post", "private_key_jwt", "client_secret_basic"},
+			"response_modes_supported":              []string{"query", "fragment", "form_post"},
+			"subject_types_supported":               []string{"pairwise"},
+			"id_token_signing_alg_values_supported": []string{"RS256"},
+			"tenant_region_scope":                   "NA",
+			"cloud_instance_name":                   "microsoftonline.com",
+		}
+		if version == 1 {
+			doc["issuer"] = IssuerV1(tid)
+			doc["token_endpoint"] = base + "/oauth2/token"
+			doc["authorization_endpoint"] = base + "/oauth2/authorize"
+			doc["jwks_uri"] = base + "/discovery/keys"
+			doc["response_types_supported"] = []string{"code", "id_token", "code id_token", "token id_token", "token"}
+			doc["scopes_supported"] = []string{"openid"}
+		} else {
+			doc["issuer"] = IssuerV2(tid)
+			doc["token_endpoint"] = base + "/oauth2/v2.0/token"
+			doc["authorization_endpoint"] = base + "/oauth2/v2.0/authorize"
+			doc["end_session_endpoint"] = base + "/oauth2/v2.0/logout"
+			doc["jwks_uri"] = base + "/discovery/v2.0/keys"
+			doc["response_types_supported"] = []string{"code", "id_token", "code id_token", "id_token token"}
+			doc["scopes_supported"] = []string{"openid", "profile", "email", "offline_access"}
+			doc["request_uri_parameter_supported"] = false
+			doc["http_logout_supported"] = true
+			doc["frontchannel_logout_supported"] = true
+			doc["claims_supported"] = []string{"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "preferred_username", "name", "tid", "ver", "oid"}
+		}
+		writeJSON(w, http.StatusOK, doc)
 	}
-	base := baseURL(r) + "/" + tid
-	writeJSON(w, http.StatusOK, map[string]any{
-		"token_endpoint":                        base + "/oauth2/v2.0/token",
-		"token_endpoint_auth_methods_supported": []string{"client_secret_post", "private_key_jwt", "client_secret_basic"},
-		"jwks_uri":                              base + "/discovery/v2.0/keys",
-		"response_modes_supported":              []string{"query", "fragment", "form_post"},
-		"subject_types_supported":               []string{"pairwise"},
-		"id_token_signing_alg_values_supported": []string{"RS256"},
-		"response_types_supported":              []string{"code", "id_token", "code id_token", "id_token token"},
-		"scopes_supported":                      []string{"openid", "profile", "email", "offline_access"},
-		"issuer":                                IssuerV2(tid),
-		"request_uri_parameter_supported":       false,
-		"authorization_endpoint":                base + "/oauth2/v2.0/authorize",
-		"end_session_endpoint":                  base + "/oauth2/v2.0/logout",
-		"http_logout_supported":                 true,
-		"frontchannel_logout_supported":         true,
-		"claims_supported":                      []string{"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "preferred_username", "name", "tid", "ver", "oid"},
-		"tenant_region_scope":                   "NA",
-		"cloud_instance_name":                   "microsoftonline.com",
-	})
-}
-
-func (s *Server) discoveryV1(w http.ResponseWriter, r *http.Request) {
-	s.stats.add("entra.discovery.v1")
-	tid, aerr := s.tenantOf(r)
-	if aerr != nil {
-		s.writeError(w, r, aerr)
-		return
-	}
-	base := baseURL(r) + "/" + tid
-	writeJSON(w, http.StatusOK, map[string]any{
-		"token_endpoint":                        base + "/oauth2/token",
-		"token_endpoint_auth_methods_supported": []string{"client_secret_post", "private_key_jwt", "client_secret_basic"},
-		"jwks_uri":                              base + "/discovery/keys",
-		"response_modes_supported":              []string{"query", "fragment", "form_post"},
-		"subject_types_supported":               []string{"pairwise"},
-		"id_token_signing_alg_values_supported": []string{"RS256"},
-		"response_types_supported":              []string{"code", "id_token", "code id_token", "token id_token", "token"},
-		"scopes_supported":                      []string{"openid"},
-		"issuer":                                IssuerV1(tid),
-		"authorization_endpoint":                base + "/oauth2/authorize",
-		"tenant_region_scope":                   "NA",
-		"cloud_instance_name":                   "microsoftonline.com",
-	})
 }
 
 func (s *Server) jwks(version int) http.HandlerFunc {

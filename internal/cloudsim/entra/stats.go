@@ -23,9 +23,6 @@ func (s *Stats) add(key string) {
 	s.mu.Unlock()
 }
 
-// Add counts one event under key (for other cloudsim services).
-func (s *Stats) Add(key string) { s.add(key) }
-
 // Get returns the count under key.
 func (s *Stats) Get(key string) int64 {
 	s.mu.Lock()

@@ -27,11 +27,10 @@ const (
 
 // caller is the authenticated client of a token request.
 type caller struct {
-	id     string
-	app    *tenant.Application   // set for applications
-	agent  *tenant.AgentIdentity // set for agent identities
-	acr    string
-	public bool
+	id    string
+	app   *tenant.Application   // set for applications
+	agent *tenant.AgentIdentity // set for agent identities
+	acr   string                // 0 public, 1 secret, 2 assertion
 }
 
 func (c *caller) name() string {
@@ -167,7 +166,7 @@ func (s *Server) authenticate(r *http.Request, req *tokenRequest) (*caller, *aad
 		}
 		c.acr = "2"
 	case c.app != nil && c.app.AllowPublicClient && req.grant != grantClientCredentials && req.grant != grantJWTBearer:
-		c.acr, c.public = "0", true
+		c.acr = "0"
 	default:
 		return nil, errNoCredential(req.grant)
 	}
@@ -400,17 +399,14 @@ func (s *Server) userFIC(req *tokenRequest, c *caller) (map[string]any, *aadErro
 	if err != nil {
 		return nil, errUserAssertionSignature()
 	}
-	now := s.now()
-	if !p.window(now) {
-		return nil, errUserAssertionExpired(now.UTC().Format("2006-01-02T15:04:05Z"), fmtTime(p.Exp))
+	if now := s.now(); !p.window(now) {
+		return nil, errUserAssertionExpired(isoTime(now), fmtTime(p.Exp))
 	}
-	if p.Iss != IssuerV2(req.tid) {
-		return nil, errNoFICForIssuer(p.Iss)
+	// T2 is the agent's own exchange token: about the agent, for itself.
+	if aerr := checkExchangeToken(req.tid, p, c.agent.AppID); aerr != nil {
+		return nil, aerr
 	}
-	if p.audience() != tenant.TokenExchangeAppID {
-		return nil, errNoFICForAudience(p.audience())
-	}
-	if p.client() != c.id || p.Sub != c.agent.AppID {
+	if p.client() != c.id {
 		return nil, errNoFICForSubject(p.Sub)
 	}
 	au := s.dir.AgentUser(who)
@@ -462,8 +458,8 @@ func (s *Server) refreshToken(req *tokenRequest, c *caller) (map[string]any, *aa
 	if rt == "" {
 		return nil, errMissingParam("refresh_token")
 	}
-	g := s.refresh.lookup(rt)
-	if g == nil {
+	g, ok := s.refresh.lookup(rt)
+	if !ok {
 		return nil, errBadRefreshToken()
 	}
 	if g.clientID != c.id {
