@@ -8,8 +8,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/crosscloud-agentid/agentid/deploy/local"
 	"github.com/crosscloud-agentid/agentid/internal/cloudsim"
 	"github.com/crosscloud-agentid/agentid/internal/cloudsim/cloudsimtest"
+	"github.com/crosscloud-agentid/agentid/internal/cloudsim/tenant"
 )
 
 func TestEnvFileIsSourceableAndComplete(t *testing.T) {
@@ -61,7 +63,11 @@ func TestPortInUseNamesTheFlag(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer busy.Close()
-	_, err = cloudsim.Start(cloudsim.Options{Addr: busy.Addr().String(), IdentityAddr: "127.0.0.1:0", Dir: t.TempDir(), Tenant: cloudsimtest.Start(t, nil).Tenant})
+	dir, err := tenant.Parse("tenant.jsonc", local.TenantFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = cloudsim.Start(cloudsim.Options{Addr: busy.Addr().String(), IdentityAddr: "127.0.0.1:0", Dir: t.TempDir(), Tenant: dir})
 	if err == nil || !strings.Contains(err.Error(), "already in use") || !strings.Contains(err.Error(), "-addr") {
 		t.Fatalf("err = %v, want it to say the address is in use and name -addr", err)
 	}

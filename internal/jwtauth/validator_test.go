@@ -19,6 +19,7 @@ import (
 	"github.com/crosscloud-agentid/agentid/internal/cloudsim/cloudsimtest"
 	"github.com/crosscloud-agentid/agentid/internal/cloudsim/signing"
 	"github.com/crosscloud-agentid/agentid/internal/jwtauth"
+	"github.com/crosscloud-agentid/agentid/internal/leakcheck"
 )
 
 type fixture struct {
@@ -225,6 +226,9 @@ func TestValidatorRefusesAttacks(t *testing.T) {
 			}
 			if e.Status != c.status || e.Code != c.code || !strings.HasPrefix(e.WWWAuthenticate(), `Bearer error="`+c.code+`"`) {
 				t.Fatalf("got %d %s (%s), want %d %s", e.Status, e.Code, e.Description, c.status, c.code)
+			}
+			if leaked := leakcheck.Find(e.WWWAuthenticate(), c.token, valid); len(leaked) > 0 {
+				t.Fatalf("the refusal repeats the token: %v", leaked)
 			}
 		})
 	}

@@ -73,10 +73,41 @@ func TestBundleHoldsCAAndExtraRootsOnce(t *testing.T) {
 	if count[string(a.CACert.Raw)] != 1 || count[string(other.CACert.Raw)] != 1 {
 		t.Fatalf("bundle holds dev CA %d times and extra root %d times; want once each", count[string(a.CACert.Raw)], count[string(other.CACert.Raw)])
 	}
-	// Starting again with the bundle itself as the extra roots must not
-	// nest it into itself.
-	if _, err := Ensure(dir, nil, a.BundlePath()); err != nil {
+}
+
+// SSL_CERT_FILE often points at the previous bundle. If the CA is then
+// recreated, the old CA must not be carried into the new bundle.
+func TestBundleDoesNotReadItself(t *testing.T) {
+	dir := t.TempDir()
+	old, err := Ensure(dir, nil, "")
+	if err != nil {
 		t.Fatal(err)
+	}
+	for _, f := range []string{CAFile, CAKeyFile} {
+		if err := os.Remove(filepath.Join(dir, f)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fresh, err := Ensure(dir, nil, old.BundlePath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fresh.CACert.Equal(old.CACert) {
+		t.Fatal("the CA was not recreated")
+	}
+	data, err := os.ReadFile(fresh.BundlePath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		var b *pem.Block
+		b, data = pem.Decode(data)
+		if b == nil {
+			break
+		}
+		if bytes.Equal(b.Bytes, old.CACert.Raw) {
+			t.Fatal("the new bundle still trusts the deleted CA")
+		}
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"crypto/rsa"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -44,11 +45,14 @@ func tenantWithSecondBlueprint(t *testing.T) *tenant.Directory {
 }
 
 type entraError struct {
-	status int
-	Error  string `json:"error"`
-	Desc   string `json:"error_description"`
-	Codes  []int  `json:"error_codes"`
-	Corr   string `json:"correlation_id"`
+	status       int
+	raw          string
+	AccessToken  string `json:"access_token"`  // set on success
+	RefreshToken string `json:"refresh_token"` // set on success
+	Error        string `json:"error"`
+	Desc         string `json:"error_description"`
+	Codes        []int  `json:"error_codes"`
+	Corr         string `json:"correlation_id"`
 }
 
 // post sends a raw form to the token endpoint, for requests MSAL would
@@ -60,9 +64,13 @@ func (h *harness) post(form url.Values) entraError {
 		h.t.Fatal(err)
 	}
 	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		h.t.Fatal(err)
+	}
 	var e entraError
-	_ = json.NewDecoder(resp.Body).Decode(&e)
-	e.status = resp.StatusCode
+	_ = json.Unmarshal(raw, &e)
+	e.status, e.raw = resp.StatusCode, string(raw)
 	return e
 }
 
@@ -288,21 +296,9 @@ func TestEntraErrorsOnRawRequests(t *testing.T) {
 	alice := h.sim.Tenant.Users[0]
 	ropc := url.Values{"grant_type": {"password"}, "client_id": {spa}, "username": {alice.UPN}, "password": {alice.Password},
 		"scope": {"api://" + env["BLUEPRINT_APP_ID"] + "/access_as_user offline_access"}}
-	rt := h.post(ropc)
-	if rt.status != http.StatusOK {
-		t.Fatalf("ROPC setup: %d %s", rt.status, rt.Desc)
-	}
-	var issued struct {
-		RefreshToken string `json:"refresh_token"`
-	}
-	resp, err := h.http.PostForm(h.authority()+"/oauth2/v2.0/token", ropc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	json.NewDecoder(resp.Body).Decode(&issued)
-	resp.Body.Close()
-	if issued.RefreshToken == "" {
-		t.Fatal("no refresh token for offline_access")
+	issued := h.post(ropc)
+	if issued.status != http.StatusOK || issued.RefreshToken == "" {
+		t.Fatalf("ROPC with offline_access: %d %s, refresh token given: %v", issued.status, issued.Desc, issued.RefreshToken != "")
 	}
 
 	cases := []struct {

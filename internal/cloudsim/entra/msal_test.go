@@ -162,10 +162,10 @@ func TestAgentIDFlowsWithMSALGo(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		wantClaims(t, "T1", h.verify(t1.AccessToken, 2, tenant.TokenExchangeAppID), map[string]any{
+		claims := h.verify(t1.AccessToken, 2, tenant.TokenExchangeAppID)
+		wantClaims(t, "T1", claims, map[string]any{
 			"azp": blueprintID, "azpacr": "1", "idtyp": "app", "ver": "2.0", "tid": tid,
 		})
-		claims := h.verify(t1.AccessToken, 2, tenant.TokenExchangeAppID)
 		if sub, _ := claims["sub"].(string); !strings.HasPrefix(sub, "/eid1/c/pub/t/") || !strings.HasSuffix(sub, "/"+agentID) {
 			t.Errorf("T1 sub = %q, want the FMI path ending in the agent ID", sub)
 		}
