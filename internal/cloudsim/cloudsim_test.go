@@ -16,6 +16,11 @@ import (
 
 func TestEnvFileIsSourceableAndComplete(t *testing.T) {
 	sim := cloudsimtest.Start(t, nil)
+	resp, err := cloudsimtest.Client(sim).Get(sim.URL + "/healthz")
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("healthz over TLS with the dev CA: %v", err)
+	}
+	resp.Body.Close()
 	path := filepath.Join(sim.Dir, cloudsim.EnvFile)
 	fi, err := os.Stat(path)
 	if err != nil {

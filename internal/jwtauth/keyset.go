@@ -149,28 +149,36 @@ func (k *KeySet) lookup(ctx context.Context, kid string) (*rsa.PublicKey, error)
 		}
 		return key, nil
 	}
-	// Unknown kid: one refresh per cooldown, shared by concurrent callers.
+	// Unknown kid: at most one refresh per cooldown. Outside it, refuse at
+	// once, without waiting on a refresh another caller may have running.
+	if !k.refreshDue() {
+		return nil, ErrUnknownKey
+	}
 	k.refreshing.Lock()
+	defer k.refreshing.Unlock()
 	k.mu.RLock()
 	key = k.keys[kid]
-	due := k.now().Sub(k.lastAttempt) >= k.cooldown() || k.lastAttempt.IsZero()
 	k.mu.RUnlock()
-	if key == nil && due {
+	if key == nil && k.refreshDue() { // a concurrent caller may have refreshed meanwhile
 		err := k.refreshLocked(ctx)
 		k.mu.RLock()
 		key = k.keys[kid]
 		held := len(k.keys) > 0
 		k.mu.RUnlock()
 		if err != nil && !held {
-			k.refreshing.Unlock()
 			return nil, fmt.Errorf("%w: %v", ErrNoKeys, err)
 		}
 	}
-	k.refreshing.Unlock()
 	if key == nil {
 		return nil, ErrUnknownKey
 	}
 	return key, nil
+}
+
+func (k *KeySet) refreshDue() bool {
+	k.mu.RLock()
+	defer k.mu.RUnlock()
+	return k.now().Sub(k.lastAttempt) >= k.cooldown()
 }
 
 // VerifySignature checks an RS256 compact JWS against the tenant's keys and
