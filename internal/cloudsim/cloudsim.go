@@ -14,14 +14,12 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/crosscloud-agentid/agentid/internal/atomicfile"
@@ -29,6 +27,7 @@ import (
 	"github.com/crosscloud-agentid/agentid/internal/cloudsim/entra"
 	"github.com/crosscloud-agentid/agentid/internal/cloudsim/signing"
 	"github.com/crosscloud-agentid/agentid/internal/cloudsim/tenant"
+	"github.com/crosscloud-agentid/agentid/internal/httpserver"
 )
 
 // EnvFile is the name of the settings file cloudsim writes in its folder.
@@ -82,11 +81,11 @@ func Start(o Options) (*Sim, error) {
 	if err != nil {
 		return nil, err
 	}
-	ln, err := listen("cloudsim", "-addr", o.Addr)
+	ln, err := httpserver.Listen("cloudsim", "-addr", o.Addr)
 	if err != nil {
 		return nil, err
 	}
-	miLn, err := listen("managed identity endpoint", "-identity-addr", o.IdentityAddr)
+	miLn, err := httpserver.Listen("managed identity endpoint", "-identity-addr", o.IdentityAddr)
 	if err != nil {
 		ln.Close()
 		return nil, err
@@ -102,8 +101,8 @@ func Start(o Options) (*Sim, error) {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
 
 	s := &Sim{
-		URL:              "https://" + clientAddr(ln.Addr()),
-		IdentityEndpoint: "http://" + clientAddr(miLn.Addr()) + "/msi/token",
+		URL:              httpserver.ListenerURL("https", ln),
+		IdentityEndpoint: httpserver.ListenerURL("http", miLn) + "/msi/token",
 		IdentityHeader:   header,
 		Dir:              dir,
 		CA:               ca,
@@ -153,31 +152,6 @@ func ignoreClosed(err error) error {
 		return nil
 	}
 	return err
-}
-
-func listen(what, flag, addr string) (net.Listener, error) {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		if errors.Is(err, syscall.EADDRINUSE) {
-			return nil, fmt.Errorf("%s: %s is already in use; stop what holds it or pick another address with %s", what, addr, flag)
-		}
-		return nil, fmt.Errorf("%s: listen on %s: %w", what, addr, err)
-	}
-	return ln, nil
-}
-
-// clientAddr turns a listening address into one a local client can dial:
-// a wildcard listener is reached through 127.0.0.1.
-func clientAddr(a net.Addr) string {
-	tcp, ok := a.(*net.TCPAddr)
-	if !ok {
-		return a.String()
-	}
-	ip := tcp.IP
-	if ip.IsUnspecified() {
-		ip = net.IPv4(127, 0, 0, 1)
-	}
-	return net.JoinHostPort(ip.String(), fmt.Sprint(tcp.Port))
 }
 
 // identityHeader returns the IDENTITY_HEADER secret, created once per state

@@ -35,7 +35,12 @@ type Policy struct {
 	// debugging; the binary warns loudly when it is set.
 	SkipSignature bool
 	Leeway        time.Duration
-	Now           func() time.Time
+	// CacheFor keeps a token that passed for up to this long (never past its
+	// exp), so a caller presenting the same token again is not verified
+	// again. A key withdrawn from the tenant's key set is noticed only when
+	// entries made with it drop out. 0 disables the cache.
+	CacheFor time.Duration
+	Now      func() time.Time
 }
 
 // Validator checks bearer tokens against a Policy and a key set.
@@ -45,6 +50,7 @@ type Validator struct {
 		VerifySignature(context.Context, string) ([]byte, error)
 	}
 	issuers map[string]string // iss -> "1.0" or "2.0"
+	cache   resultCache
 }
 
 // New returns a Validator. keys is usually a *KeySet.
@@ -77,10 +83,19 @@ func IssuerV2(tenantID string) string {
 	return "https://login.microsoftonline.com/" + tenantID + "/v2.0"
 }
 
-// Error is a refusal: 401 invalid_token or 403 insufficient_scope.
+// Refusal codes. The first two are RFC 6750's; a request with no bearer
+// token at all gets a bare challenge, as RFC 6750 §3.1 asks.
+const (
+	CodeInvalidToken      = "invalid_token"
+	CodeInsufficientScope = "insufficient_scope"
+	CodeMissingToken      = "missing_token"
+)
+
+// Error is a refusal: 401 missing_token or invalid_token, or 403
+// insufficient_scope.
 type Error struct {
 	Status      int
-	Code        string // invalid_token, insufficient_scope
+	Code        string
 	Description string
 }
 
@@ -88,15 +103,18 @@ func (e *Error) Error() string { return e.Code + ": " + e.Description }
 
 // WWWAuthenticate is the header value RFC 6750 asks for.
 func (e *Error) WWWAuthenticate() string {
+	if e.Code == CodeMissingToken {
+		return "Bearer"
+	}
 	return fmt.Sprintf(`Bearer error=%q, error_description=%q`, e.Code, e.Description)
 }
 
 func invalid(format string, args ...any) *Error {
-	return &Error{Status: http.StatusUnauthorized, Code: "invalid_token", Description: fmt.Sprintf(format, args...)}
+	return &Error{Status: http.StatusUnauthorized, Code: CodeInvalidToken, Description: fmt.Sprintf(format, args...)}
 }
 
 func insufficient(format string, args ...any) *Error {
-	return &Error{Status: http.StatusForbidden, Code: "insufficient_scope", Description: fmt.Sprintf(format, args...)}
+	return &Error{Status: http.StatusForbidden, Code: CodeInsufficientScope, Description: fmt.Sprintf(format, args...)}
 }
 
 // Caller is who a valid token says is calling.
@@ -111,6 +129,15 @@ type Caller struct {
 	Roles           []string `json:"roles,omitempty"`
 	Scopes          []string `json:"scopes,omitempty"`
 	TokenID         string   `json:"uti,omitempty"`
+}
+
+// clone copies c, so what one request does with its Caller never reaches
+// the cache or another request.
+func (c *Caller) clone() *Caller {
+	out := *c
+	out.Roles = slices.Clone(c.Roles)
+	out.Scopes = slices.Clone(c.Scopes)
+	return &out
 }
 
 type claims struct {
@@ -138,12 +165,18 @@ type claims struct {
 // BearerToken extracts the token from an Authorization header value; the
 // scheme is matched case-insensitively.
 func BearerToken(header string) (string, *Error) {
-	if header == "" {
-		return "", invalid("no bearer token in the Authorization header")
+	missing := func(why string) (string, *Error) {
+		return "", &Error{Status: http.StatusUnauthorized, Code: CodeMissingToken, Description: why}
+	}
+	if strings.TrimSpace(header) == "" {
+		return missing("no bearer token in the Authorization header")
 	}
 	scheme, token, ok := strings.Cut(strings.TrimSpace(header), " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") {
-		return "", invalid("the Authorization header must be 'Bearer <token>'")
+	if !strings.EqualFold(scheme, "Bearer") {
+		return missing("the Authorization header must be 'Bearer <token>'")
+	}
+	if !ok {
+		return missing("no bearer token in the Authorization header")
 	}
 	token = strings.TrimSpace(token)
 	if token == "" || len(token) > MaxTokenBytes || strings.ContainsAny(token, " \t") {
@@ -162,60 +195,98 @@ func (v *Validator) Authenticate(r *http.Request) (*Caller, *Error) {
 }
 
 // Validate checks one token: signature, issuer, audience, lifetime, tenant,
-// caller and policy, in that order.
+// caller and policy, in that order. A token that passed before, within
+// Policy.CacheFor, has only its lifetime checked again.
 func (v *Validator) Validate(ctx context.Context, token string) (*Caller, *Error) {
+	if v.policy.CacheFor <= 0 {
+		caller, _, e := v.validate(ctx, token)
+		return caller, e
+	}
+	key := tokenKey(token)
+	now := v.policy.Now()
+	if r, ok := v.cache.get(key); ok && now.Before(r.dropsAt) {
+		if e := v.checkLifetime(now, r.exp, r.nbf); e != nil {
+			return nil, e
+		}
+		return r.caller.clone(), nil
+	}
+	caller, life, e := v.validate(ctx, token)
+	if e != nil {
+		return nil, e
+	}
+	v.cache.put(key, cachedResult{caller: caller.clone(), exp: life.exp, nbf: life.nbf, dropsAt: now.Add(v.policy.CacheFor)}, now)
+	return caller, nil
+}
+
+// lifetime is a valid token's exp and nbf (zero when absent).
+type lifetime struct{ exp, nbf time.Time }
+
+func (v *Validator) checkLifetime(now, exp, nbf time.Time) *Error {
+	if now.After(exp.Add(v.policy.Leeway)) {
+		return invalid("the token has expired")
+	}
+	if !nbf.IsZero() && now.Add(v.policy.Leeway).Before(nbf) {
+		return invalid("the token is not valid yet")
+	}
+	return nil
+}
+
+func (v *Validator) validate(ctx context.Context, token string) (*Caller, lifetime, *Error) {
 	var payload []byte
 	if v.policy.SkipSignature {
 		obj, err := parse(token)
 		if err != nil {
-			return nil, invalid("%v", err)
+			return nil, lifetime{}, invalid("%v", err)
 		}
 		payload = obj.UnsafePayloadWithoutVerification()
 	} else {
 		var err error
 		payload, err = v.keys.VerifySignature(ctx, token)
 		if err != nil {
-			return nil, invalid("%v", err)
+			return nil, lifetime{}, invalid("%v", err)
 		}
 	}
 	var c claims
 	if err := json.Unmarshal(payload, &c); err != nil {
-		return nil, invalid("the token's claims are not a JSON object")
+		return nil, lifetime{}, invalid("the token's claims are not a JSON object")
 	}
 	ver, ok := v.issuers[c.Iss]
 	if !ok {
-		return nil, invalid("the token's issuer %q is not accepted", c.Iss)
+		return nil, lifetime{}, invalid("the token's issuer %q is not accepted", c.Iss)
 	}
 	if c.Ver != ver {
-		return nil, invalid("the token's version %q does not match its issuer", c.Ver)
+		return nil, lifetime{}, invalid("the token's version %q does not match its issuer", c.Ver)
 	}
 	aud, ok := audience(c.Aud)
 	if !ok || !slices.Contains(v.policy.Audiences, aud) {
-		return nil, invalid("the token is not for this API (audience %q)", aud)
+		return nil, lifetime{}, invalid("the token is not for this API (audience %q)", aud)
 	}
-	now := v.policy.Now()
-	if c.Exp == nil || now.After(time.Unix(int64(*c.Exp), 0).Add(v.policy.Leeway)) {
-		return nil, invalid("the token has expired")
+	if c.Exp == nil {
+		return nil, lifetime{}, invalid("the token has no expiry")
 	}
-	if c.Nbf != nil && now.Add(v.policy.Leeway).Before(time.Unix(int64(*c.Nbf), 0)) {
-		return nil, invalid("the token is not valid yet")
+	life := lifetime{exp: time.Unix(int64(*c.Exp), 0)}
+	if c.Nbf != nil {
+		life.nbf = time.Unix(int64(*c.Nbf), 0)
+	}
+	if e := v.checkLifetime(v.policy.Now(), life.exp, life.nbf); e != nil {
+		return nil, lifetime{}, e
 	}
 	if c.Tid != v.policy.TenantID {
-		return nil, invalid("the token is from another tenant")
+		return nil, lifetime{}, invalid("the token is from another tenant")
 	}
 	caller := &Caller{AppID: c.AppID, TokenVersion: ver, TokenID: c.Uti, ParentBlueprint: c.ParAzp, Roles: c.Roles}
 	if ver == "2.0" {
 		caller.AppID = c.Azp
 	}
 	if caller.AppID == "" {
-		return nil, invalid("the token names no calling app")
+		return nil, lifetime{}, invalid("the token names no calling app")
 	}
 	if len(v.policy.AllowedCallers) > 0 && !slices.Contains(v.policy.AllowedCallers, caller.AppID) {
-		return nil, insufficient("the calling app %s is not allowed", caller.AppID)
+		return nil, lifetime{}, insufficient("the calling app %s is not allowed", caller.AppID)
 	}
 	caller.AgentIdentity = hasFacet(c.ActFct, "11")
 	if v.policy.RequireAgentIdentity && !caller.AgentIdentity {
-		return nil, insufficient("only agent identities may call this API")
+		return nil, lifetime{}, insufficient("only agent identities may call this API")
 	}
 	delegated := c.Scp != "" || c.Idtyp == "user"
 	if delegated {
@@ -227,15 +298,15 @@ func (v *Validator) Validate(ctx context.Context, token string) (*Caller, *Error
 		caller.UserName = firstNonEmpty(c.Username, c.UPN, c.Name)
 		caller.Scopes = strings.Fields(c.Scp)
 		if v.policy.RequiredScope != "" && !slices.Contains(caller.Scopes, v.policy.RequiredScope) {
-			return nil, insufficient("the token lacks the scope %s", v.policy.RequiredScope)
+			return nil, lifetime{}, insufficient("the token lacks the scope %s", v.policy.RequiredScope)
 		}
 	} else {
 		caller.Flow = "app"
 		if v.policy.RequiredRole != "" && !slices.Contains(c.Roles, v.policy.RequiredRole) {
-			return nil, insufficient("the token lacks the app role %s", v.policy.RequiredRole)
+			return nil, lifetime{}, insufficient("the token lacks the app role %s", v.policy.RequiredRole)
 		}
 	}
-	return caller, nil
+	return caller, life, nil
 }
 
 // audience returns a single aud; Entra access tokens carry exactly one.

@@ -5,8 +5,10 @@ package cloudsimtest
 import (
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"testing"
 	"time"
 
@@ -62,4 +64,73 @@ func SetEnv(t *testing.T, sim *cloudsim.Sim) {
 	for k, v := range sim.Env() {
 		t.Setenv(k, v)
 	}
+}
+
+// Tokens mints Agent ID tokens from a cloudsim with plain protocol requests,
+// for tests of what consumes tokens (MSAL Go itself is tested in entra).
+type Tokens struct {
+	Sim  *cloudsim.Sim
+	Env  map[string]string
+	HTTP *http.Client
+}
+
+// NewTokens returns a minter for sim.
+func NewTokens(sim *cloudsim.Sim) *Tokens {
+	return &Tokens{Sim: sim, Env: sim.Env(), HTTP: Client(sim)}
+}
+
+const jwtBearer = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+
+// Get posts form to the tenant's token endpoint and returns the access token.
+func (k *Tokens) Get(t testing.TB, form url.Values) string {
+	t.Helper()
+	resp, err := k.HTTP.PostForm(k.Sim.URL+"/"+k.Env["TENANT_ID"]+"/oauth2/v2.0/token", form)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+		t.Fatalf("token endpoint: %v", err)
+	}
+	at, _ := body["access_token"].(string)
+	if at == "" {
+		t.Fatalf("token request refused: %v", body)
+	}
+	return at
+}
+
+// T1 is the blueprint's exchange token for the agent (secret credential).
+func (k *Tokens) T1(t testing.TB) string {
+	return k.Get(t, url.Values{"grant_type": {"client_credentials"}, "client_id": {k.Env["BLUEPRINT_APP_ID"]},
+		"client_secret": {k.Env["BLUEPRINT_CLIENT_SECRET"]}, "scope": {tenant.TokenExchangeURI + "/.default"}, "fmi_path": {k.Env["AGENT_CLIENT_ID"]}})
+}
+
+// App is TR: the agent's app-only token for resource (an app ID URI).
+func (k *Tokens) App(t testing.TB, resource string) string {
+	return k.Get(t, url.Values{"grant_type": {"client_credentials"}, "client_id": {k.Env["AGENT_CLIENT_ID"]},
+		"client_assertion_type": {jwtBearer}, "client_assertion": {k.T1(t)}, "scope": {resource + "/.default"}})
+}
+
+// User is Tc: the demo user's token for the blueprint, as the SPA gets it.
+func (k *Tokens) User(t testing.TB) string {
+	return k.Get(t, url.Values{"grant_type": {"password"}, "client_id": {k.Env["CLIENT_SPA_APP_ID"]}, "username": {k.Env["CLOUDSIM_DEMO_USERNAME"]},
+		"password": {k.Env["CLOUDSIM_DEMO_PASSWORD"]}, "scope": {"api://" + k.Env["BLUEPRINT_APP_ID"] + "/access_as_user"}})
+}
+
+// OBO is TU: the agent's token for scope on behalf of the demo user.
+func (k *Tokens) OBO(t testing.TB, scope string) string {
+	return k.Get(t, url.Values{"grant_type": {"urn:ietf:params:oauth:grant-type:jwt-bearer"}, "client_id": {k.Env["AGENT_CLIENT_ID"]},
+		"client_assertion_type": {jwtBearer}, "client_assertion": {k.T1(t)}, "assertion": {k.User(t)}, "requested_token_use": {"on_behalf_of"},
+		"scope": {scope}})
+}
+
+// AgentUser is TAU: the agent user's token for resource, through T2.
+func (k *Tokens) AgentUser(t testing.TB, resource string) string {
+	t1 := k.T1(t)
+	t2 := k.Get(t, url.Values{"grant_type": {"client_credentials"}, "client_id": {k.Env["AGENT_CLIENT_ID"]},
+		"client_assertion_type": {jwtBearer}, "client_assertion": {t1}, "scope": {tenant.TokenExchangeURI + "/.default"}})
+	return k.Get(t, url.Values{"grant_type": {"user_fic"}, "client_id": {k.Env["AGENT_CLIENT_ID"]}, "client_assertion_type": {jwtBearer},
+		"client_assertion": {t1}, "user_federated_identity_credential": {t2}, "username": {k.Env["AGENT_USER_UPN"]},
+		"scope": {resource + "/.default"}})
 }

@@ -1,0 +1,57 @@
+package jwtauth
+
+import (
+	"crypto/sha256"
+	"sync"
+	"time"
+)
+
+// maxCachedTokens bounds the validation cache; an agent fleet presents far
+// fewer distinct live tokens than this.
+const maxCachedTokens = 8192
+
+// resultCache remembers tokens that passed every check, keyed by their
+// SHA-256 so the cache never holds a usable token. Only successes are kept:
+// a forged token is verified, and refused, every time it is presented.
+type resultCache struct {
+	mu      sync.RWMutex
+	entries map[[32]byte]cachedResult
+}
+
+type cachedResult struct {
+	caller  *Caller
+	exp     time.Time // the token's own exp; checked again on every hit
+	nbf     time.Time
+	dropsAt time.Time // when the cache stops vouching for it
+}
+
+func (c *resultCache) get(key [32]byte) (cachedResult, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	r, ok := c.entries[key]
+	return r, ok
+}
+
+func (c *resultCache) put(key [32]byte, r cachedResult, now time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.entries == nil {
+		c.entries = map[[32]byte]cachedResult{}
+	}
+	if len(c.entries) >= maxCachedTokens {
+		for k, e := range c.entries {
+			if !now.Before(e.dropsAt) || !now.Before(e.exp) {
+				delete(c.entries, k)
+			}
+		}
+		for k := range c.entries { // still full: drop arbitrary entries (map order)
+			if len(c.entries) < maxCachedTokens {
+				break
+			}
+			delete(c.entries, k)
+		}
+	}
+	c.entries[key] = r
+}
+
+func tokenKey(token string) [32]byte { return sha256.Sum256([]byte(token)) }

@@ -1,0 +1,147 @@
+package weather
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestCheckCity(t *testing.T) {
+	tests := []struct {
+		city string
+		ok   bool
+	}{
+		{"Seattle", true},
+		{"  São Paulo ", true},
+		{"Paris, France", true},
+		{strings.Repeat("a", MaxCityLength), true},
+		{"", false},
+		{"   ", false},
+		{strings.Repeat("a", MaxCityLength+1), false},
+		{"Seat\ntle", false},
+		{"Seattle\x00", false},
+		{"Sea\u0085ttle", false}, // a C1 control character
+		{"Sea\xfftle", false},
+	}
+	for _, tt := range tests {
+		err := CheckCity(tt.city)
+		if (err == nil) != tt.ok {
+			t.Errorf("CheckCity(%q) = %v, want ok=%v", tt.city, err, tt.ok)
+		}
+		if err != nil && !errors.Is(err, ErrBadCity) {
+			t.Errorf("CheckCity(%q) = %v, not ErrBadCity", tt.city, err)
+		}
+	}
+}
+
+func TestCondition(t *testing.T) {
+	if got := Condition(3); got != "Overcast" {
+		t.Errorf("Condition(3) = %q", got)
+	}
+	if got := Condition(42); !strings.Contains(got, "42") {
+		t.Errorf("Condition(42) = %q, want the code named", got)
+	}
+}
+
+func fixedNow(s string) func() time.Time {
+	at, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		panic(err)
+	}
+	return func() time.Time { return at }
+}
+
+func TestOfflineTable(t *testing.T) {
+	if len(offlineCities) < 50 {
+		t.Fatalf("the offline table has %d cities, want at least 50", len(offlineCities))
+	}
+	o := &Offline{Now: fixedNow("2026-11-24T12:00:00Z")}
+	for _, c := range offlineCities {
+		cur, err := o.Current(context.Background(), c.name)
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		if cur.Name != c.name || cur.DataSource != OfflineDataSource {
+			t.Errorf("%s: got %+v", c.name, cur)
+		}
+		if cur.HumidityPct < 0 || cur.HumidityPct > 100 || cur.WindMPH <= 0 || cur.TemperatureF < -60 || cur.TemperatureF > 125 {
+			t.Errorf("%s: implausible %+v", c.name, cur)
+		}
+		f, err := o.Forecast(context.Background(), c.name)
+		if err != nil {
+			t.Fatalf("%s forecast: %v", c.name, err)
+		}
+		if len(f.Days) != ForecastDays {
+			t.Fatalf("%s: %d days", c.name, len(f.Days))
+		}
+		for i, d := range f.Days {
+			if d.HighF < d.LowF || d.PrecipitationChance < 0 || d.PrecipitationChance > 100 || d.Condition == "" {
+				t.Errorf("%s day %d: %+v", c.name, i, d)
+			}
+		}
+	}
+}
+
+func TestOfflineIsDeterministicAndLocal(t *testing.T) {
+	a := &Offline{Now: fixedNow("2026-11-24T12:10:00Z")}
+	b := &Offline{Now: fixedNow("2026-11-24T12:50:00Z")} // same hour
+	ctx := context.Background()
+	ca, _ := a.Current(ctx, "Tokyo")
+	cb, _ := b.Current(ctx, "tokyo")
+	if *ca != *cb {
+		t.Errorf("same hour, different answers:\n%+v\n%+v", ca, cb)
+	}
+	if ca.Time != "2026-11-24T21:00:00+09:00" {
+		t.Errorf("Tokyo time = %s, want the local hour with its offset", ca.Time)
+	}
+	f, _ := a.Forecast(ctx, "Auckland")
+	if f.Days[0].Date != "2026-11-25" || f.Days[4].Date != "2026-11-29" || f.Days[0].Weekday != "Wednesday" {
+		t.Errorf("Auckland forecast starts %s %s, want its local today 2026-11-25 Wednesday", f.Days[0].Date, f.Days[0].Weekday)
+	}
+}
+
+func TestOfflineSeasons(t *testing.T) {
+	ctx := context.Background()
+	mean := func(city, when string) float64 {
+		f, err := (&Offline{Now: fixedNow(when)}).Forecast(ctx, city)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var sum float64
+		for _, d := range f.Days {
+			sum += (d.HighF + d.LowF) / 2
+		}
+		return sum / float64(len(f.Days))
+	}
+	jan, jul := "2026-01-15T12:00:00Z", "2026-07-15T12:00:00Z"
+	if mean("Helsinki", jan) >= mean("Helsinki", jul) {
+		t.Error("Helsinki is not colder in January")
+	}
+	if mean("Sydney", jan) <= mean("Sydney", jul) {
+		t.Error("Sydney is not warmer in January")
+	}
+	if mean("Singapore", jan) <= mean("Helsinki", jan) {
+		t.Error("Singapore is not warmer than Helsinki in January")
+	}
+}
+
+func TestOfflineLookup(t *testing.T) {
+	o := &Offline{Now: fixedNow("2026-11-24T12:00:00Z")}
+	for _, tt := range []struct{ in, want string }{
+		{"NYC", "New York"}, {"  new   york ", "New York"}, {"Paris, France", "Paris"},
+		{"Paris, FR", "Paris"}, {"São Paulo", "Sao Paulo"}, {"Bengaluru", "Bangalore"},
+	} {
+		c, err := o.Current(context.Background(), tt.in)
+		if err != nil || c.Name != tt.want {
+			t.Errorf("Current(%q) = %v, %v; want %s", tt.in, c, err, tt.want)
+		}
+	}
+	for _, missing := range []string{"Atlantis", "Paris, Texas"} {
+		_, err := o.Current(context.Background(), missing)
+		if !errors.Is(err, ErrCityNotFound) {
+			t.Errorf("Current(%q) = %v, want ErrCityNotFound", missing, err)
+		}
+	}
+}

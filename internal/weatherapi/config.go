@@ -1,0 +1,131 @@
+// Package weatherapi is the Weather API: an HTTP service that answers only
+// callers presenting an Entra access token that passes its policy, and says
+// in every answer who it decided the caller was.
+package weatherapi
+
+import (
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/crosscloud-agentid/agentid/internal/config"
+	"github.com/crosscloud-agentid/agentid/internal/jwtauth"
+)
+
+// Config is the Weather API's settings; see the README's settings table.
+type Config struct {
+	ListenAddr           string
+	TenantID             string
+	AuthorityHost        string
+	AppID                string
+	Audiences            []string
+	AllowedCallers       []string // nil: any app in the tenant ("*")
+	RequiredRole         string
+	RequiredScope        string
+	Versions             []int
+	RequireAgentIdentity bool
+	ValidateSignature    bool
+	Leeway               time.Duration
+	CacheFor             time.Duration // how long a token that passed is remembered
+	Provider             string        // open-meteo or offline
+}
+
+// DefaultAuthorityHost is Entra's public cloud.
+const DefaultAuthorityHost = "https://login.microsoftonline.com"
+
+// LoadConfig reads and checks every setting, reporting all problems at once.
+func LoadConfig(r *config.Reader) Config {
+	c := Config{
+		ListenAddr:           r.String("LISTEN_ADDR", ":8080"),
+		TenantID:             r.GUID("TENANT_ID"),
+		AuthorityHost:        r.URL("AZURE_AUTHORITY_HOST", DefaultAuthorityHost, true),
+		AppID:                r.GUID("WEATHER_API_APP_ID"),
+		RequiredRole:         permission(r, "REQUIRED_ROLE"),
+		RequiredScope:        permission(r, "REQUIRED_SCOPE"),
+		RequireAgentIdentity: r.Bool("REQUIRE_AGENT_IDENTITY", false),
+		ValidateSignature:    r.Bool("VALIDATE_TOKEN_SIGNATURE", true),
+		Leeway:               r.Duration("TOKEN_LEEWAY", time.Minute),
+		CacheFor:             r.Duration("VALIDATION_CACHE_TTL", 5*time.Minute),
+		Provider:             r.OneOf("WEATHER_PROVIDER", "open-meteo", "open-meteo", "offline"),
+	}
+	c.Audiences = r.List("ACCEPTED_AUDIENCES", []string{c.AppID, "api://" + c.AppID})
+
+	callers := r.List("ALLOWED_CALLER_APP_IDS", nil)
+	if callers == nil {
+		if agent := r.FirstOf("AGENT_CLIENT_ID", "AGENT_APP_ID"); agent != "" {
+			callers = []string{agent}
+		}
+	}
+	switch {
+	case callers == nil:
+		r.Problem("ALLOWED_CALLER_APP_IDS", "is required: the app IDs that may call (defaults to AGENT_CLIENT_ID; * allows any app in the tenant)")
+	case slices.Equal(callers, []string{"*"}):
+		callers = nil
+	default:
+		for i, id := range callers {
+			if !config.IsGUID(id) {
+				r.Problem("ALLOWED_CALLER_APP_IDS", "%q is not an app ID (GUID)", id)
+			}
+			callers[i] = strings.ToLower(id)
+		}
+	}
+	c.AllowedCallers = callers
+
+	for _, v := range r.List("ACCEPTED_TOKEN_VERSIONS", []string{"1", "2"}) {
+		n, err := strconv.Atoi(v)
+		if err != nil || (n != 1 && n != 2) {
+			r.Problem("ACCEPTED_TOKEN_VERSIONS", "%q is not 1 or 2", v)
+			continue
+		}
+		if !slices.Contains(c.Versions, n) {
+			c.Versions = append(c.Versions, n)
+		}
+	}
+	if c.RequiredRole == "" && c.RequiredScope == "" && c.AllowedCallers == nil {
+		r.Problem("REQUIRED_ROLE", "with REQUIRED_SCOPE empty and ALLOWED_CALLER_APP_IDS=*, any token for this API would pass; require a role, a scope or a caller")
+	}
+	return c
+}
+
+// permission reads REQUIRED_ROLE or REQUIRED_SCOPE: Weather.Read unless
+// set, and "none" to require nothing of that token kind.
+func permission(r *config.Reader, name string) string {
+	v := r.String(name, "Weather.Read")
+	if v == "none" {
+		return ""
+	}
+	if strings.ContainsAny(v, " ,") {
+		r.Problem(name, "%q must be one role or scope name", v)
+	}
+	return v
+}
+
+// Policy is what jwtauth enforces for this configuration.
+func (c Config) Policy() jwtauth.Policy {
+	return jwtauth.Policy{
+		TenantID:             c.TenantID,
+		Audiences:            c.Audiences,
+		Versions:             c.Versions,
+		AllowedCallers:       c.AllowedCallers,
+		RequiredRole:         c.RequiredRole,
+		RequiredScope:        c.RequiredScope,
+		RequireAgentIdentity: c.RequireAgentIdentity,
+		SkipSignature:        !c.ValidateSignature,
+		Leeway:               c.Leeway,
+		CacheFor:             c.CacheFor,
+	}
+}
+
+// KeyURLs are the tenant's JWKS URLs for the accepted token versions.
+func (c Config) KeyURLs() []string {
+	var urls []string
+	for _, v := range c.Versions {
+		if v == 1 {
+			urls = append(urls, c.AuthorityHost+"/"+c.TenantID+"/discovery/keys")
+		} else {
+			urls = append(urls, c.AuthorityHost+"/"+c.TenantID+"/discovery/v2.0/keys")
+		}
+	}
+	return urls
+}

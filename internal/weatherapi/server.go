@@ -1,0 +1,190 @@
+package weatherapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+
+	"github.com/crosscloud-agentid/agentid/internal/jwtauth"
+	"github.com/crosscloud-agentid/agentid/internal/weather"
+)
+
+// DefaultCity answers a request with no city parameter, as the Microsoft
+// sample does; an empty city= is a 400.
+const DefaultCity = "Seattle"
+
+// Authenticator checks a request's bearer token; *jwtauth.Validator is one.
+type Authenticator interface {
+	Authenticate(r *http.Request) (*jwtauth.Caller, *jwtauth.Error)
+}
+
+// Server is the Weather API's HTTP handler.
+type Server struct {
+	auth               Authenticator
+	weather            weather.Provider
+	log                *slog.Logger
+	signatureUnchecked bool
+	mux                *http.ServeMux
+}
+
+// NewServer wires the routes. signatureUnchecked must say whether auth
+// skips signatures (VALIDATE_TOKEN_SIGNATURE=false), so every answer and
+// every request's log line says so.
+func NewServer(auth Authenticator, provider weather.Provider, log *slog.Logger, signatureUnchecked bool) *Server {
+	s := &Server{auth: auth, weather: provider, log: log, signatureUnchecked: signatureUnchecked, mux: http.NewServeMux()}
+	s.route("/health", s.health)
+	s.route("/healthz", s.health)
+	s.route("/weather", s.authorized(s.current))
+	s.route("/weather/forecast", s.authorized(s.forecast))
+	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "not_found", "no such endpoint; try GET /weather?city=Seattle or GET /weather/forecast?city=Seattle")
+	})
+	return s
+}
+
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+// route registers GET (and HEAD) on path and a JSON 405 for other methods.
+func (s *Server) route(path string, h http.HandlerFunc) {
+	s.mux.HandleFunc("GET "+path, h)
+	s.mux.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Allow", "GET, HEAD")
+		writeError(w, http.StatusMethodNotAllowed, "method_not_allowed", r.Method+" is not allowed; use GET")
+	})
+}
+
+func (s *Server) health(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "healthy", "service": "Weather API"})
+}
+
+type authorizedHandler func(w http.ResponseWriter, r *http.Request, caller *jwtauth.Caller)
+
+// authorized runs h only for a caller whose token passes the policy.
+func (s *Server) authorized(h authorizedHandler) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if s.signatureUnchecked {
+			s.log.Warn("token signatures are NOT being verified (VALIDATE_TOKEN_SIGNATURE=false): anyone can forge a token", "path", r.URL.Path)
+		}
+		caller, refusal := s.auth.Authenticate(r)
+		if refusal != nil {
+			// The description names the failed check, never the token.
+			s.log.Info("refused", "path", r.URL.Path, "status", refusal.Status, "error", refusal.Code, "reason", refusal.Description, "remote", r.RemoteAddr)
+			w.Header().Set("WWW-Authenticate", refusal.WWWAuthenticate())
+			writeError(w, refusal.Status, refusal.Code, refusal.Description)
+			return
+		}
+		if s.log.Enabled(r.Context(), slog.LevelDebug) { // spare the busy path the arguments
+			s.log.Debug("authorized", "path", r.URL.Path, "app_id", caller.AppID, "flow", caller.Flow, "uti", caller.TokenID)
+		}
+		h(w, r, caller)
+	}
+}
+
+// city returns the requested city, or writes a 400 and returns false.
+func city(w http.ResponseWriter, r *http.Request) (string, bool) {
+	q := r.URL.Query()
+	if !q.Has("city") {
+		return DefaultCity, true
+	}
+	c := q.Get("city")
+	if err := weather.CheckCity(c); err != nil {
+		writeError(w, http.StatusBadRequest, "bad_city", err.Error())
+		return "", false
+	}
+	return c, true
+}
+
+// about is what every weather answer says about how it was authorized; the
+// first three fields keep the Microsoft sample's names.
+type about struct {
+	ValidatedBy     string          `json:"validated_by"`
+	AgentAppID      string          `json:"agent_app_id"`
+	IsAgentIdentity bool            `json:"is_agent_identity"`
+	Caller          *jwtauth.Caller `json:"caller"`
+}
+
+func (s *Server) about(c *jwtauth.Caller) about {
+	by := "Entra access token (signature, issuer, audience, lifetime, tenant, caller and permission checked)"
+	if s.signatureUnchecked {
+		by = "Entra access token WITHOUT signature verification (VALIDATE_TOKEN_SIGNATURE=false)"
+	}
+	return about{ValidatedBy: by, AgentAppID: c.AppID, IsAgentIdentity: c.AgentIdentity, Caller: c}
+}
+
+type currentAnswer struct {
+	*weather.Current
+	TemperatureUnit string `json:"temperature_unit"`
+	HumidityUnit    string `json:"humidity_unit"`
+	WindUnit        string `json:"wind_unit"`
+	about
+}
+
+type forecastAnswer struct {
+	*weather.Forecast
+	TemperatureUnit string `json:"temperature_unit"`
+	about
+}
+
+func (s *Server) current(w http.ResponseWriter, r *http.Request, caller *jwtauth.Caller) {
+	name, ok := city(w, r)
+	if !ok {
+		return
+	}
+	cur, err := s.weather.Current(r.Context(), name)
+	if err != nil {
+		s.weatherFailed(r.Context(), w, name, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, currentAnswer{Current: cur, TemperatureUnit: "F", HumidityUnit: "%", WindUnit: "mph", about: s.about(caller)})
+}
+
+func (s *Server) forecast(w http.ResponseWriter, r *http.Request, caller *jwtauth.Caller) {
+	name, ok := city(w, r)
+	if !ok {
+		return
+	}
+	f, err := s.weather.Forecast(r.Context(), name)
+	if err != nil {
+		s.weatherFailed(r.Context(), w, name, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, forecastAnswer{Forecast: f, TemperatureUnit: "F", about: s.about(caller)})
+}
+
+func (s *Server) weatherFailed(ctx context.Context, w http.ResponseWriter, city string, err error) {
+	var upstream *weather.UpstreamError
+	switch {
+	case errors.Is(err, weather.ErrCityNotFound):
+		writeError(w, http.StatusNotFound, "city_not_found", err.Error())
+	case errors.Is(err, weather.ErrBadCity):
+		writeError(w, http.StatusBadRequest, "bad_city", err.Error())
+	case errors.As(err, &upstream):
+		s.log.Warn("weather service failed", "city", city, "error", err)
+		writeError(w, http.StatusBadGateway, "upstream_error", "the weather service failed: "+err.Error())
+	case ctx.Err() != nil:
+		// The caller went away; nobody reads this answer.
+		writeError(w, http.StatusServiceUnavailable, "cancelled", "the request was cancelled")
+	default:
+		s.log.Error("weather lookup failed", "city", city, "error", err)
+		writeError(w, http.StatusInternalServerError, "internal_error", "the weather lookup failed")
+	}
+}
+
+func writeError(w http.ResponseWriter, status int, code, message string) {
+	writeJSON(w, status, map[string]string{"error": code, "message": message})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	body, err := json.Marshal(v)
+	if err != nil {
+		status, body = http.StatusInternalServerError, []byte(`{"error":"internal_error","message":"the answer could not be encoded"}`)
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store") // answers name their caller
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	w.Write(append(body, '\n'))
+}
