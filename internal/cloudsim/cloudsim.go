@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/crosscloud-agentid/agentid/internal/atomicfile"
+	"github.com/crosscloud-agentid/agentid/internal/cloudsim/awssts"
 	"github.com/crosscloud-agentid/agentid/internal/cloudsim/devca"
 	"github.com/crosscloud-agentid/agentid/internal/cloudsim/entra"
 	"github.com/crosscloud-agentid/agentid/internal/cloudsim/signing"
@@ -53,6 +54,7 @@ type Sim struct {
 	Dir              string
 	CA               *devca.Authority
 	Entra            *entra.Server
+	STS              *awssts.Server // nil when the tenant file has no aws section
 	Tenant           *tenant.Directory
 	Keys             *signing.Keys
 
@@ -96,8 +98,17 @@ func Start(o Options) (*Sim, error) {
 		TokenLifetime: o.TokenLifetime,
 		Logger:        o.Logger.With("service", "entra"),
 	})
+	sts := awssts.New(awssts.Options{
+		Directory: o.Tenant,
+		Keys:      keys,
+		Logger:    o.Logger.With("service", "sts"),
+		Stats:     ent.Stats(),
+	})
 	mux := http.NewServeMux()
 	ent.Register(mux)
+	if sts != nil {
+		sts.Register(mux)
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
 
 	s := &Sim{
@@ -107,6 +118,7 @@ func Start(o Options) (*Sim, error) {
 		Dir:              dir,
 		CA:               ca,
 		Entra:            ent,
+		STS:              sts,
 		Tenant:           o.Tenant,
 		Keys:             keys,
 		done:             make(chan error, 2),
@@ -211,6 +223,15 @@ func (s *Sim) Env() map[string]string {
 	for _, u := range d.AgentUsers {
 		if u.ExportAs != "" {
 			env[u.ExportAs] = u.UPN
+		}
+	}
+	if d.AWS != nil {
+		env["AWS_ENDPOINT_URL_STS"] = s.URL + awssts.Path
+		env["AWS_REGION"] = d.AWS.Region
+		for _, r := range d.AWS.Roles {
+			if r.ExportAs != "" {
+				env[r.ExportAs] = d.AWS.ARN(r)
+			}
 		}
 	}
 	if len(d.Users) > 0 {

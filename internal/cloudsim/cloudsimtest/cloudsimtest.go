@@ -134,3 +134,30 @@ func (k *Tokens) AgentUser(t testing.TB, resource string) string {
 		"client_assertion": {t1}, "user_federated_identity_credential": {t2}, "username": {k.Env["AGENT_USER_UPN"]},
 		"scope": {resource + "/.default"}})
 }
+
+// ManagedIdentity is the host's managed identity token for
+// api://AzureADTokenExchange, from the identity endpoint.
+func (k *Tokens) ManagedIdentity(t testing.TB) string {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, k.Sim.IdentityEndpoint+"?api-version=2019-08-01&resource="+url.QueryEscape(tenant.TokenExchangeURI), nil)
+	req.Header.Set("X-IDENTITY-HEADER", k.Sim.IdentityHeader)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body struct {
+		AccessToken string `json:"access_token"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil || body.AccessToken == "" {
+		t.Fatalf("managed identity endpoint: %s %v", resp.Status, err)
+	}
+	return body.AccessToken
+}
+
+// STSApp is chain B's v1 token: the intermediary STS app's token for itself,
+// with the managed identity token as its client assertion.
+func (k *Tokens) STSApp(t testing.TB) string {
+	return k.Get(t, url.Values{"grant_type": {"client_credentials"}, "client_id": {k.Env["STS_APP_ID"]},
+		"client_assertion_type": {jwtBearer}, "client_assertion": {k.ManagedIdentity(t)}, "scope": {k.Env["STS_APP_URI"] + "/.default"}})
+}

@@ -39,6 +39,10 @@ func errMalformedRequest() *aadError {
 	return newErr(http.StatusBadRequest, oauthInvalidRequest, 9002313, "Invalid request. Request is malformed or invalid.")
 }
 
+func errTransient() *aadError {
+	return newErr(http.StatusServiceUnavailable, "temporarily_unavailable", 90033, "A transient error has occurred. Please try again.")
+}
+
 func errTenantNotFound(tenant string) *aadError {
 	return newErr(http.StatusBadRequest, oauthInvalidRequest, 90002, "Tenant '%s' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud.", tenant)
 }

@@ -18,7 +18,7 @@ const ManagedIdentityAPIVersion = "2019-08-01"
 func (s *Server) ManagedIdentityHandler(identityHeader string) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/msi/token", func(w http.ResponseWriter, r *http.Request) {
-		s.stats.add("msi.token")
+		s.stats.Add("msi.token")
 		if r.Method != http.MethodGet {
 			w.Header().Set("Allow", "GET")
 			msiError(w, http.StatusMethodNotAllowed, "The managed identity endpoint only accepts GET.")

@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/crosscloud-agentid/agentid/internal/cloudsim/signing"
@@ -41,6 +42,9 @@ type Server struct {
 	log      *slog.Logger
 	stats    *Stats
 	refresh  *refreshStore
+
+	faultMu     sync.Mutex
+	outageUntil time.Time // the token endpoint answers 503 until then
 }
 
 // Options configure a Server.
@@ -91,6 +95,34 @@ func (s *Server) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /common/UserRealm/{user}", s.userRealm)
 	mux.HandleFunc("GET /_cloudsim/stats", s.stats.serve)
 	mux.HandleFunc("POST /_cloudsim/keys/rotate", s.rotateKeys)
+	mux.HandleFunc("POST /_cloudsim/faults/token-outage", s.outage)
+}
+
+// FailTokenRequests makes the token endpoint answer 503
+// temporarily_unavailable for d, as during an Entra incident, so clients'
+// backoff can be tested and shown. d <= 0 ends an outage.
+func (s *Server) FailTokenRequests(d time.Duration) {
+	s.faultMu.Lock()
+	defer s.faultMu.Unlock()
+	s.outageUntil = s.now().Add(d)
+}
+
+func (s *Server) inOutage() bool {
+	s.faultMu.Lock()
+	defer s.faultMu.Unlock()
+	return s.now().Before(s.outageUntil)
+}
+
+// outage is POST /_cloudsim/faults/token-outage?seconds=N.
+func (s *Server) outage(w http.ResponseWriter, r *http.Request) {
+	n, err := strconv.Atoi(r.URL.Query().Get("seconds"))
+	if err != nil || n < 0 || n > 3600 {
+		http.Error(w, "seconds must be 0 to 3600", http.StatusBadRequest)
+		return
+	}
+	s.FailTokenRequests(time.Duration(n) * time.Second)
+	s.log.Warn("token endpoint outage started", "seconds", n)
+	w.WriteHeader(http.StatusNoContent)
 }
 
 // tenantOf resolves the {tenant} path segment: the tenant ID or its domain.
@@ -109,7 +141,7 @@ func baseURL(r *http.Request) string { return "https://" + r.Host }
 // discovery serves the OpenID metadata of the v1 or v2 endpoint.
 func (s *Server) discovery(version int) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		s.stats.add("entra.discovery.v" + itoa(version))
+		s.stats.Add("entra.discovery.v" + itoa(version))
 		tid, aerr := s.tenantOf(r)
 		if aerr != nil {
 			s.writeError(w, r, aerr)
@@ -150,7 +182,7 @@ func (s *Server) discovery(version int) http.HandlerFunc {
 
 func (s *Server) jwks(version int) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		s.stats.add("entra.keys")
+		s.stats.Add("entra.keys")
 		tid, aerr := s.tenantOf(r)
 		if aerr != nil {
 			s.writeError(w, r, aerr)
@@ -176,7 +208,7 @@ func (s *Server) jwks(version int) http.HandlerFunc {
 // instanceDiscovery answers as Entra's /common/discovery/instance does, for
 // clients that ask it about cloudsim's host.
 func (s *Server) instanceDiscovery(w http.ResponseWriter, r *http.Request) {
-	s.stats.add("entra.instance_discovery")
+	s.stats.Add("entra.instance_discovery")
 	host := r.Host
 	writeJSON(w, http.StatusOK, map[string]any{
 		"tenant_discovery_endpoint": baseURL(r) + "/" + s.dir.Tenant.ID + "/v2.0/.well-known/openid-configuration",
@@ -191,7 +223,7 @@ func (s *Server) instanceDiscovery(w http.ResponseWriter, r *http.Request) {
 
 // userRealm is the home realm lookup MSAL makes before a password grant.
 func (s *Server) userRealm(w http.ResponseWriter, r *http.Request) {
-	s.stats.add("entra.user_realm")
+	s.stats.Add("entra.user_realm")
 	user := r.PathValue("user")
 	domain := user
 	if _, d, ok := strings.Cut(user, "@"); ok {
@@ -223,7 +255,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, e *aadError)
 	trace := newID()
 	corr := correlationID(r)
 	ts := now.Format("2006-01-02 15:04:05Z")
-	s.stats.add("entra.error.AADSTS" + itoa(e.code))
+	s.stats.Add("entra.error.AADSTS" + itoa(e.code))
 	if e.status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer error="`+e.oauth+`"`)
 	}

@@ -17,7 +17,8 @@ type Stats struct {
 // NewStats returns empty counters.
 func NewStats() *Stats { return &Stats{counts: map[string]int64{}} }
 
-func (s *Stats) add(key string) {
+// Add counts one event under key; cloudsim's other services share the counters.
+func (s *Stats) Add(key string) {
 	s.mu.Lock()
 	s.counts[key]++
 	s.mu.Unlock()

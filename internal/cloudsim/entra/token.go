@@ -52,7 +52,7 @@ type tokenRequest struct {
 var singleValued = []string{"grant_type", "client_id", "client_secret", "client_assertion", "client_assertion_type", "scope", "assertion", "fmi_path", "username", "password", "refresh_token", "user_federated_identity_credential", "user_id", "requested_token_use"}
 
 func (s *Server) token(w http.ResponseWriter, r *http.Request) {
-	s.stats.add("entra.token")
+	s.stats.Add("entra.token")
 	if r.Header.Get("client-request-id") == "" {
 		// One ID for the response and the log line.
 		r.Header.Set("client-request-id", newID())
@@ -60,6 +60,10 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", "POST, OPTIONS")
 		s.writeError(w, r, errMethod(r.Method))
+		return
+	}
+	if s.inOutage() {
+		s.writeError(w, r, errTransient())
 		return
 	}
 	tid, aerr := s.tenantOf(r)
@@ -97,7 +101,7 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, aerr)
 		return
 	}
-	s.stats.add("entra.token.grant." + grantKey)
+	s.stats.Add("entra.token.grant." + grantKey)
 	s.log.Info("token issued", "tenant", tid, "grant", req.grant, "client_id", form.Get("client_id"), "fmi_path", form.Get("fmi_path"), "correlation_id", corr)
 	writeJSON(w, http.StatusOK, body)
 }

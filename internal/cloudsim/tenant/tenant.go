@@ -33,6 +33,8 @@ type Directory struct {
 	Users           []*User          `json:"users"`
 	AgentUsers      []*AgentUser     `json:"agentUsers"`
 	Consents        []*Consent       `json:"consents"`
+	// AWS is the account cloudsim's STS plays; nil when the file has none.
+	AWS *AWSAccount `json:"aws"`
 
 	apps       map[string]*Application // by appId
 	agents     map[string]*AgentIdentity
@@ -328,6 +330,14 @@ func (d *Directory) validate(v *validator) {
 	for i, a := range d.AgentUsers {
 		if a != nil {
 			export(fmt.Sprintf("agentUsers[%d].exportAs", i), a.ExportAs)
+		}
+	}
+	if d.AWS != nil {
+		d.AWS.validate(v)
+		for i, r := range d.AWS.Roles {
+			if r != nil {
+				export(fmt.Sprintf("aws.roles[%d].exportAs", i), r.ExportAs)
+			}
 		}
 	}
 	for i, c := range d.Consents {

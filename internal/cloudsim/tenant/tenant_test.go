@@ -118,6 +118,38 @@ func TestMalformedTenantFileNamesLineAndField(t *testing.T) {
 			wantIn: []string{"users[1].objectId", "already used at users[0].objectId"},
 			atLine: "\"objectId\": \"4c255636-0874-4a16-a88f-caf77944d9b2\",\n      \"displayName\": \"Bob Example\"",
 		},
+		{
+			name: "AWS provider URL with its scheme",
+			edit: func(s string) string {
+				return strings.Replace(s, `"url": "sts.windows.net/`, `"url": "https://sts.windows.net/`, 1)
+			},
+			wantIn: []string{"aws.oidcProviders[0].url", "without https://"},
+			atLine: `"url": "https://sts.windows.net/`,
+		},
+		{
+			name: "AWS role trusting an unregistered provider",
+			edit: func(s string) string {
+				return strings.Replace(s, `"provider": "sts.windows.net/ca77995a-3696-41ae-a339-cf02b3e89b12/"`, `"provider": "sts.windows.net/ca77995a-3696-41ae-a339-cf02b3e89b12"`, 1)
+			},
+			wantIn: []string{"aws.roles[0].trust[0].provider", "is not the url of one of aws.oidcProviders"},
+			atLine: `"provider": "sts.windows.net/ca77995a-3696-41ae-a339-cf02b3e89b12"`,
+		},
+		{
+			name: "AWS trust condition on an unsupported claim",
+			edit: func(s string) string {
+				return strings.Replace(s, `"sub": ["102dbbc0`, `"amr": ["102dbbc0`, 1)
+			},
+			wantIn: []string{"aws.roles[0].trust[0].conditions", `"amr" is not aud or sub`},
+			atLine: `"conditions": {`,
+		},
+		{
+			name: "AWS account ID",
+			edit: func(s string) string {
+				return strings.Replace(s, `"accountId": "111122223333"`, `"accountId": "1111-2222-3333"`, 1)
+			},
+			wantIn: []string{"aws.accountId", "12-digit"},
+			atLine: `"accountId": "1111-2222-3333"`,
+		},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -134,3 +134,19 @@ func B64(v any) string {
 	b, _ := json.Marshal(v)
 	return base64.RawURLEncoding.EncodeToString(b)
 }
+
+// Claims decodes a token's payload without verifying it, so a test can
+// re-sign a real token with one claim changed.
+func Claims(t testing.TB, token string) map[string]any {
+	t.Helper()
+	parts := strings.Split(token, ".")
+	if len(parts) != 3 {
+		t.Fatalf("not a JWT")
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(parts[1])
+	var claims map[string]any
+	if err != nil || json.Unmarshal(raw, &claims) != nil {
+		t.Fatalf("the token's payload is not JSON")
+	}
+	return claims
+}
