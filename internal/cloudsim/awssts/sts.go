@@ -167,7 +167,6 @@ func (s *Server) fail(w http.ResponseWriter, requestID string, err error) {
 	writeXML(w, e.status, requestID, body)
 }
 
-
 type errorResponse struct {
 	XMLName xml.Name `xml:"https://sts.amazonaws.com/doc/2011-06-15/ ErrorResponse"`
 	Error   struct {
@@ -411,4 +410,3 @@ func plural(n int) string {
 	}
 	return "s"
 }
-
