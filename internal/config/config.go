@@ -17,12 +17,29 @@ import (
 // Reader reads settings through getenv and remembers each problem it finds.
 type Reader struct {
 	getenv   func(string) string
+	lookup   func(string) (string, bool)
 	problems []error
 }
 
 // New returns a Reader over getenv (os.Getenv in main, a map in tests).
 func New(getenv func(string) string) *Reader {
-	return &Reader{getenv: getenv}
+	return &Reader{getenv: getenv, lookup: func(k string) (string, bool) { v := getenv(k); return v, v != "" }}
+}
+
+// NewLookup returns a Reader over lookup (os.LookupEnv), which can also
+// tell a setting set to empty from one not set at all; see StringOrOff.
+func NewLookup(lookup func(string) (string, bool)) *Reader {
+	return &Reader{getenv: func(k string) string { v, _ := lookup(k); return v }, lookup: lookup}
+}
+
+// StringOrOff returns the setting, def when it is not set, and "" when it
+// is set to empty: for features a setting turns off (HEALTH_ADDR=).
+func (r *Reader) StringOrOff(name, def string) string {
+	v, ok := r.lookup(name)
+	if !ok {
+		return def
+	}
+	return strings.TrimSpace(v)
 }
 
 // Err returns every problem found so far, one per line, or nil.

@@ -91,3 +91,25 @@ func TestReaderDefaultsAndValues(t *testing.T) {
 		t.Fatalf("unexpected problems: %v", err)
 	}
 }
+
+func TestStringOrOff(t *testing.T) {
+	env := map[string]string{"OFF": "", "ON": " :9000 "}
+	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
+	r := NewLookup(lookup)
+	if got := r.StringOrOff("OFF", ":8081"); got != "" {
+		t.Errorf("set to empty: %q, want off", got)
+	}
+	if got := r.StringOrOff("ON", ":8081"); got != ":9000" {
+		t.Errorf("set: %q", got)
+	}
+	if got := r.StringOrOff("UNSET", ":8081"); got != ":8081" {
+		t.Errorf("unset: %q, want the default", got)
+	}
+	if got := r.String("ON", ""); got != ":9000" {
+		t.Errorf("String over a lookup: %q", got)
+	}
+	// A plain getenv cannot tell empty from unset: the default wins.
+	if got := New(func(k string) string { return env[k] }).StringOrOff("OFF", ":8081"); got != ":8081" {
+		t.Errorf("getenv reader: %q", got)
+	}
+}

@@ -1,0 +1,236 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
+	"github.com/aws/smithy-go"
+
+	"github.com/crosscloud-agentid/agentid/internal/cloudsim"
+	"github.com/crosscloud-agentid/agentid/internal/cloudsim/cloudsimtest"
+	"github.com/crosscloud-agentid/agentid/internal/cloudsim/signing"
+	"github.com/crosscloud-agentid/agentid/internal/jwtauth/jwtauthtest"
+	"github.com/crosscloud-agentid/agentid/internal/leakcheck"
+)
+
+// The test binary doubles as token-refresher, so these tests run main()
+// in a child process with its own environment, as a container would.
+func TestMain(m *testing.M) {
+	if os.Getenv("TOKEN_REFRESHER_TEST_AS_BINARY") == "1" {
+		main()
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+func command(ctx context.Context, env map[string]string, args ...string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, os.Args[0], args...)
+	cmd.Env = []string{"TOKEN_REFRESHER_TEST_AS_BINARY=1", "PATH=" + os.Getenv("PATH")}
+	for k, v := range env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	return cmd
+}
+
+// refresherEnv is what a container running the refresher against sim gets.
+func refresherEnv(t *testing.T, sim *cloudsim.Sim) map[string]string {
+	env := sim.Env()
+	env["AWS_WEB_IDENTITY_TOKEN_FILE"] = filepath.Join(t.TempDir(), "azure-token", "token")
+	env["HEALTH_ADDR"] = "127.0.0.1:0"
+	return env
+}
+
+// awsEnv points this process's AWS SDK at sim the standard way, and hides
+// every other credential source the default chain would try first.
+func awsEnv(t *testing.T, env map[string]string) {
+	dir := t.TempDir()
+	for k, v := range map[string]string{
+		"AWS_ROLE_ARN":                env["AWS_ROLE_ARN"],
+		"AWS_WEB_IDENTITY_TOKEN_FILE": env["AWS_WEB_IDENTITY_TOKEN_FILE"],
+		"AWS_ROLE_SESSION_NAME":       "weather-agent",
+		"AWS_ENDPOINT_URL_STS":        env["AWS_ENDPOINT_URL_STS"],
+		"AWS_REGION":                  env["AWS_REGION"],
+		"AWS_CA_BUNDLE":               env["AWS_CA_BUNDLE"],
+		"AWS_MAX_ATTEMPTS":            "1",
+		"AWS_ACCESS_KEY_ID":           "",
+		"AWS_SECRET_ACCESS_KEY":       "",
+		"AWS_SESSION_TOKEN":           "",
+		"AWS_PROFILE":                 "",
+		"AWS_CONFIG_FILE":             filepath.Join(dir, "config"),
+		"AWS_SHARED_CREDENTIALS_FILE": filepath.Join(dir, "credentials"),
+		"AWS_EC2_METADATA_DISABLED":   "true",
+	} {
+		t.Setenv(k, v)
+	}
+}
+
+func retrieve(t *testing.T) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cfg, err := config.LoadDefaultConfig(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	creds, err := cfg.Credentials.Retrieve(ctx)
+	return creds.Source, err
+}
+
+// Chain B end to end: -once writes a v1 token, then the AWS SDK's own
+// default credential chain turns it into credentials at cloudsim STS.
+func TestOnceThenTheAWSDefaultChain(t *testing.T) {
+	sim := cloudsimtest.Start(t, nil)
+	env := refresherEnv(t, sim)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	out, err := command(ctx, env, "-once").CombinedOutput()
+	if err != nil {
+		t.Fatalf("-once: %v\n%s", err, out)
+	}
+	token, err := os.ReadFile(env["AWS_WEB_IDENTITY_TOKEN_FILE"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if leaks := leakcheck.Find(string(out), string(token)); len(leaks) > 0 {
+		t.Errorf("-once printed the token: %v", leaks)
+	}
+	for _, claim := range []string{"iss=https://sts.windows.net/", "aud=" + env["STS_APP_URI"], "appid=" + env["STS_APP_ID"], "exp="} {
+		if !strings.Contains(string(out), claim) {
+			t.Errorf("the log lacks %s:\n%s", claim, out)
+		}
+	}
+
+	awsEnv(t, env)
+	source, err := retrieve(t)
+	if err != nil {
+		t.Fatalf("the AWS SDK's default chain: %v", err)
+	}
+	if source != stscreds.WebIdentityProviderName {
+		t.Errorf("credentials came from %q, want %q", source, stscreds.WebIdentityProviderName)
+	}
+	if n := sim.Entra.Stats().Get("sts.AssumeRoleWithWebIdentity"); n != 1 {
+		t.Errorf("%d AssumeRoleWithWebIdentity calls, want 1", n)
+	}
+}
+
+// The pitfall the intermediary app exists for, and a forged token: each
+// written to the file, each refused by STS through the SDK.
+func TestSTSRefusesWhatTheRefresherWouldNotWrite(t *testing.T) {
+	sim := cloudsimtest.Start(t, nil)
+	tokens := cloudsimtest.NewTokens(sim)
+	env := refresherEnv(t, sim)
+	awsEnv(t, env)
+	v1 := tokens.STSApp(t)
+	foreign, _ := rsa.GenerateKey(rand.Reader, 2048)
+	resigned, _ := signing.SignWith(foreign, "never-published", jwtauthtest.Claims(t, v1), true)
+
+	cases := []struct{ name, token, want string }{
+		{"the raw managed identity token", tokens.ManagedIdentity(t), "Incorrect token audience"},
+		{"a v1 token re-signed by a key cloudsim never published", resigned, "verification key"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			file := env["AWS_WEB_IDENTITY_TOKEN_FILE"]
+			os.MkdirAll(filepath.Dir(file), 0o755)
+			if err := os.WriteFile(file, []byte(c.token), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			_, err := retrieve(t)
+			var api smithy.APIError
+			if !errors.As(err, &api) || api.ErrorCode() != "InvalidIdentityToken" || !strings.Contains(api.ErrorMessage(), c.want) {
+				t.Fatalf("err = %v, want InvalidIdentityToken %q", err, c.want)
+			}
+		})
+	}
+}
+
+var healthLine = regexp.MustCompile(`health endpoint on (http://[0-9.:]+)/healthz`)
+
+func TestServiceHealthcheckAndSIGTERM(t *testing.T) {
+	sim := cloudsimtest.Start(t, nil)
+	env := refresherEnv(t, sim)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := command(ctx, env)
+	stderr, _ := cmd.StderrPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var logs strings.Builder
+	addr, wrote, done := make(chan string, 1), make(chan struct{}, 1), make(chan struct{})
+	go func() {
+		defer close(done)
+		lines := bufio.NewScanner(stderr)
+		for lines.Scan() {
+			logs.WriteString(lines.Text() + "\n")
+			if m := healthLine.FindStringSubmatch(lines.Text()); m != nil {
+				addr <- m[1]
+			}
+			if strings.Contains(lines.Text(), "wrote web identity token") {
+				select {
+				case wrote <- struct{}{}:
+				default:
+				}
+			}
+		}
+	}()
+	var base string
+	select {
+	case base = <-addr:
+	case <-done:
+		t.Fatalf("no health endpoint:\n%s", logs.String())
+	}
+	select {
+	case <-wrote:
+	case <-ctx.Done():
+		t.Fatal("no token written")
+	}
+	probe := command(ctx, map[string]string{"HEALTH_ADDR": strings.TrimPrefix(base, "http://")}, "-healthcheck")
+	if out, err := probe.CombinedOutput(); err != nil {
+		t.Errorf("-healthcheck with a token in place: %v %s", err, out)
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	<-done
+	if err := cmd.Wait(); err != nil {
+		t.Errorf("exit after SIGTERM: %v\n%s", err, logs.String())
+	}
+	if !strings.Contains(logs.String(), "token-refresher stopped") {
+		t.Errorf("no clean stop:\n%s", logs.String())
+	}
+}
+
+func TestRefusesToStart(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cases := []struct {
+		name string
+		env  map[string]string
+		args []string
+		want string
+	}{
+		{"no settings", nil, []string{"-once"}, "TENANT_ID: is required"},
+		{"healthcheck with the endpoint off", map[string]string{"HEALTH_ADDR": ""}, []string{"-healthcheck"}, "HEALTH_ADDR is empty"},
+		{"healthcheck with nothing listening", map[string]string{"HEALTH_ADDR": "127.0.0.1:1"}, []string{"-healthcheck"}, "healthcheck:"},
+	}
+	for _, c := range cases {
+		out, err := command(ctx, c.env, c.args...).CombinedOutput()
+		if exit, ok := err.(*exec.ExitError); !ok || exit.ExitCode() == 0 {
+			t.Errorf("%s: err = %v, want a non-zero exit", c.name, err)
+		}
+		if !strings.Contains(string(out), c.want) {
+			t.Errorf("%s: output %q lacks %q", c.name, out, c.want)
+		}
+	}
+}

@@ -1,0 +1,101 @@
+package refresher
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+
+	msalerrors "github.com/AzureAD/microsoft-authentication-library-for-go/apps/errors"
+)
+
+// Failure is a failed refresh, told apart by the error's code, never its
+// text: Permanent ones (a wrong setting, an untrusted credential) will not
+// heal by retrying soon; transient ones (network, 5xx,
+// temporarily_unavailable) will.
+type Failure struct {
+	Permanent bool
+	Summary   string // one line, no token, naming the fix when known
+	Err       error
+}
+
+func (f *Failure) Error() string { return f.Summary }
+func (f *Failure) Unwrap() error { return f.Err }
+
+// entraError is the JSON body of an Entra (or managed identity endpoint)
+// error answer.
+type entraError struct {
+	Error       string `json:"error"`
+	Description string `json:"error_description"`
+	Codes       []int  `json:"error_codes"`
+}
+
+// hints name the setting behind an AADSTS code the STS app's request can
+// meet.
+var hints = map[int]string{
+	90002:   "check TENANT_ID",
+	700016:  "check STS_APP_ID and TENANT_ID",
+	500011:  "check STS_APP_URI",
+	70011:   "check STS_APP_URI",
+	700211:  "the STS app's federated credential must have the managed identity token's issuer (https://login.microsoftonline.com/<TENANT_ID>/v2.0)",
+	700212:  "the STS app's federated credential must have the audience api://AzureADTokenExchange",
+	700213:  "the STS app's federated credential must have the managed identity's object ID as its subject (check MANAGED_IDENTITY_CLIENT_ID)",
+	700222:  "the client assertion must be the managed identity's token",
+	700024:  "the managed identity token expired; check this host's clock",
+	7000215: "the STS app takes the managed identity's token, not a secret",
+}
+
+// Classify turns a refresh error into a Failure.
+func Classify(err error) *Failure {
+	var f *Failure
+	if errors.As(err, &f) {
+		return f
+	}
+	if errorsAsCheck(err) {
+		return &Failure{Permanent: true, Summary: err.Error(), Err: err}
+	}
+	var call msalerrors.CallErr
+	if errors.As(err, &call) && call.Resp != nil {
+		return classifyHTTP(call.Resp, err)
+	}
+	// No answer at all: DNS, refused connection, TLS, timeout.
+	return &Failure{Summary: "no answer: " + lastLine(err.Error()), Err: err}
+}
+
+func classifyHTTP(resp *http.Response, err error) *Failure {
+	var body entraError
+	if resp.Body != nil {
+		raw, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+		_ = json.Unmarshal(raw, &body)
+	}
+	transient := resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests ||
+		body.Error == "temporarily_unavailable" || body.Error == "server_error"
+	summary := fmt.Sprintf("HTTP %d", resp.StatusCode)
+	if body.Description != "" {
+		summary = firstLine(body.Description)
+	} else if body.Error != "" {
+		summary += " " + body.Error
+	}
+	for _, code := range body.Codes {
+		if hint, ok := hints[code]; ok {
+			summary += " (" + hint + ")"
+			break
+		}
+	}
+	return &Failure{Permanent: !transient, Summary: summary, Err: err}
+}
+
+func firstLine(s string) string {
+	line, _, _ := strings.Cut(strings.TrimSpace(s), "\n")
+	return strings.TrimSpace(line)
+}
+
+func lastLine(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.LastIndex(s, "\n"); i >= 0 {
+		return strings.TrimSpace(s[i+1:])
+	}
+	return s
+}
