@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"sync"
 	"testing"
 	"time"
 
@@ -40,6 +41,14 @@ func Start(t testing.TB, edit func(*cloudsim.Options)) *cloudsim.Sim {
 		t.Fatalf("start cloudsim: %v", err)
 	}
 	t.Cleanup(func() {
+		// A client's spare connections, dialled but never used, would hold
+		// the server's graceful shutdown for 5 s: close them first.
+		transports.Lock()
+		for _, tr := range transports.bySim[sim] {
+			tr.CloseIdleConnections()
+		}
+		delete(transports.bySim, sim)
+		transports.Unlock()
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		if err := sim.Close(ctx); err != nil {
@@ -49,12 +58,18 @@ func Start(t testing.TB, edit func(*cloudsim.Options)) *cloudsim.Sim {
 	return sim
 }
 
+var transports = struct {
+	sync.Mutex
+	bySim map[*cloudsim.Sim][]*http.Transport
+}{bySim: map[*cloudsim.Sim][]*http.Transport{}}
+
 // Client returns an HTTP client that trusts only cloudsim's dev CA.
 func Client(sim *cloudsim.Sim) *http.Client {
-	return &http.Client{
-		Timeout:   10 * time.Second,
-		Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: sim.CA.Pool(), MinVersion: tls.VersionTLS12}},
-	}
+	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: sim.CA.Pool(), MinVersion: tls.VersionTLS12}}
+	transports.Lock()
+	transports.bySim[sim] = append(transports.bySim[sim], tr)
+	transports.Unlock()
+	return &http.Client{Timeout: 10 * time.Second, Transport: tr}
 }
 
 // SetEnv points this test's process environment at sim, as sourcing
@@ -114,8 +129,13 @@ func (k *Tokens) App(t testing.TB, resource string) string {
 
 // User is Tc: the demo user's token for the blueprint, as the SPA gets it.
 func (k *Tokens) User(t testing.TB) string {
-	return k.Get(t, url.Values{"grant_type": {"password"}, "client_id": {k.Env["CLIENT_SPA_APP_ID"]}, "username": {k.Env["CLOUDSIM_DEMO_USERNAME"]},
-		"password": {k.Env["CLOUDSIM_DEMO_PASSWORD"]}, "scope": {"api://" + k.Env["BLUEPRINT_APP_ID"] + "/access_as_user"}})
+	return k.UserNamed(t, k.Env["CLOUDSIM_DEMO_USERNAME"], k.Env["CLOUDSIM_DEMO_PASSWORD"])
+}
+
+// UserNamed is Tc for another user of the tenant file.
+func (k *Tokens) UserNamed(t testing.TB, upn, password string) string {
+	return k.Get(t, url.Values{"grant_type": {"password"}, "client_id": {k.Env["CLIENT_SPA_APP_ID"]}, "username": {upn},
+		"password": {password}, "scope": {"api://" + k.Env["BLUEPRINT_APP_ID"] + "/access_as_user"}})
 }
 
 // OBO is TU: the agent's token for scope on behalf of the demo user.

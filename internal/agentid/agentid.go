@@ -1,0 +1,248 @@
+// Package agentid acquires Microsoft Entra Agent ID tokens in process with
+// MSAL Go: the blueprint's exchange token T1 (client credentials with
+// fmi_path), and with T1 as the agent identity's client assertion, TR
+// (app-only), TU (on behalf of a user) and, through T2, TAU (the agent
+// user). Clients are built once; MSAL's caches do the reuse. The OBO cache
+// is keyed by the user's assertion, so one user's token is never served to
+// another.
+package agentid
+
+import (
+	"context"
+	"crypto"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"sync"
+
+	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/confidential"
+	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/managedidentity"
+
+	"github.com/crosscloud-agentid/agentid/internal/secret"
+)
+
+// TokenExchangeResource is the audience of the exchange tokens (managed
+// identity assertion, T1, T2); TokenExchangeScope asks for it.
+const (
+	TokenExchangeResource = "api://AzureADTokenExchange"
+	TokenExchangeScope    = TokenExchangeResource + "/.default"
+)
+
+// Credential kinds for the blueprint (BLUEPRINT_CREDENTIAL).
+const (
+	CredentialSecret          = "secret"
+	CredentialCertificate     = "certificate"
+	CredentialManagedIdentity = "managed-identity"
+)
+
+// Credential is how the blueprint proves itself. An agent identity holds no
+// credential: it presents its blueprint's T1.
+type Credential struct {
+	Kind string
+	// Secret for CredentialSecret: local development only.
+	Secret secret.Value
+	// CertPEM for CredentialCertificate: certificate and RSA key, PEM.
+	CertPEM []byte
+	// ManagedIdentityClientID for CredentialManagedIdentity: a
+	// user-assigned identity, or "" for the system-assigned one. The
+	// blueprint's federated credential must trust it.
+	ManagedIdentityClientID string
+}
+
+// Config is what a Blueprint needs.
+type Config struct {
+	AuthorityHost string // https://login.microsoftonline.com, or cloudsim
+	TenantID      string
+	BlueprintID   string
+	Credential    Credential
+	// HTTPClient is nil in production (MSAL's default); tests pass one
+	// that trusts their cloudsim.
+	HTTPClient *http.Client
+}
+
+// Blueprint is the agent identity blueprint's confidential client.
+type Blueprint struct {
+	cfg    Config
+	client confidential.Client
+
+	mu     sync.Mutex
+	agents map[string]*Agent
+}
+
+// NewBlueprint builds the blueprint's client and credential. Nothing is
+// requested until a token is needed.
+func NewBlueprint(cfg Config) (*Blueprint, error) {
+	cred, err := blueprintCredential(cfg)
+	if err != nil {
+		return nil, err
+	}
+	client, err := newClient(cfg, cfg.BlueprintID, cred, cfg.Credential.Kind == CredentialCertificate)
+	if err != nil {
+		return nil, err
+	}
+	return &Blueprint{cfg: cfg, client: client, agents: map[string]*Agent{}}, nil
+}
+
+func newClient(cfg Config, clientID string, cred confidential.Credential, x5c bool) (confidential.Client, error) {
+	// Instance discovery resolves multi-cloud aliases; the authority here is
+	// always the tenant's own, and cloudsim's host is unknown to it.
+	opts := []confidential.Option{confidential.WithInstanceDiscovery(false)}
+	if cfg.HTTPClient != nil {
+		opts = append(opts, confidential.WithHTTPClient(cfg.HTTPClient))
+	}
+	if x5c {
+		opts = append(opts, confidential.WithX5C()) // subject name + issuer certificate auth
+	}
+	c, err := confidential.New(cfg.AuthorityHost+"/"+cfg.TenantID, clientID, cred, opts...)
+	if err != nil {
+		return confidential.Client{}, fmt.Errorf("MSAL client for %s: %w", clientID, err)
+	}
+	return c, nil
+}
+
+func blueprintCredential(cfg Config) (confidential.Credential, error) {
+	c := cfg.Credential
+	switch c.Kind {
+	case CredentialSecret:
+		if c.Secret.IsZero() {
+			return confidential.Credential{}, errors.New("BLUEPRINT_CLIENT_SECRET is empty")
+		}
+		return confidential.NewCredFromSecret(c.Secret.Reveal())
+	case CredentialCertificate:
+		certs, key, err := confidential.CertFromPEM(c.CertPEM, "")
+		if err != nil {
+			return confidential.Credential{}, fmt.Errorf("BLUEPRINT_CERT_PATH: %w", err)
+		}
+		return certCredential(certs, key)
+	case CredentialManagedIdentity:
+		id := managedidentity.SystemAssigned()
+		if c.ManagedIdentityClientID != "" {
+			id = managedidentity.UserAssignedClientID(c.ManagedIdentityClientID)
+		}
+		var opts []managedidentity.ClientOption
+		if cfg.HTTPClient != nil {
+			opts = append(opts, managedidentity.WithHTTPClient(cfg.HTTPClient))
+		}
+		mi, err := managedidentity.New(id, opts...)
+		if err != nil {
+			return confidential.Credential{}, fmt.Errorf("managed identity: %w", err)
+		}
+		return confidential.NewCredFromAssertionCallback(func(ctx context.Context, _ confidential.AssertionRequestOptions) (string, error) {
+			r, err := mi.AcquireToken(ctx, TokenExchangeResource)
+			if err != nil {
+				return "", fmt.Errorf("managed identity token for the blueprint: %w", err)
+			}
+			return r.AccessToken, nil
+		}), nil
+	default:
+		return confidential.Credential{}, fmt.Errorf("BLUEPRINT_CREDENTIAL %q is not secret, certificate or managed-identity", c.Kind)
+	}
+}
+
+func certCredential(certs []*x509.Certificate, key crypto.PrivateKey) (confidential.Credential, error) {
+	if len(certs) == 0 || key == nil {
+		return confidential.Credential{}, errors.New("BLUEPRINT_CERT_PATH must hold a certificate and its private key")
+	}
+	return confidential.NewCredFromCert(certs, key)
+}
+
+// ReadCert reads BLUEPRINT_CERT_PATH once.
+func ReadCert(path string) ([]byte, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("BLUEPRINT_CERT_PATH: %w", err)
+	}
+	return b, nil
+}
+
+// T1 is the blueprint's exchange token for agentID (fmi_path), cached by
+// MSAL per agent.
+func (b *Blueprint) T1(ctx context.Context, agentID string) (confidential.AuthResult, error) {
+	return b.client.AcquireTokenByCredential(ctx, []string{TokenExchangeScope}, confidential.WithFMIPath(agentID))
+}
+
+// AppToken is the blueprint's own app token. Entra refuses it for agentic
+// blueprints (AADSTS82001); the sidecar stand-in asks for it when it
+// ignores AgentIdentity, as the real sidecar does.
+func (b *Blueprint) AppToken(ctx context.Context, scopes []string) (confidential.AuthResult, error) {
+	return b.client.AcquireTokenByCredential(ctx, scopes)
+}
+
+// OBO is the blueprint's own on-behalf-of token (Entra refuses it for
+// blueprints: AADSTS82002).
+func (b *Blueprint) OBO(ctx context.Context, userToken string, scopes []string) (confidential.AuthResult, error) {
+	return b.client.AcquireTokenOnBehalfOf(ctx, userToken, scopes)
+}
+
+// Agent returns the client of one agent identity, built on first use.
+func (b *Blueprint) Agent(agentID string) (*Agent, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if a, ok := b.agents[agentID]; ok {
+		return a, nil
+	}
+	t1 := confidential.NewCredFromAssertionCallback(func(ctx context.Context, _ confidential.AssertionRequestOptions) (string, error) {
+		r, err := b.T1(ctx, agentID)
+		if err != nil {
+			return "", fmt.Errorf("T1 (the blueprint's exchange token for agent %s): %w", agentID, err)
+		}
+		return r.AccessToken, nil
+	})
+	client, err := newClient(b.cfg, agentID, t1, false)
+	if err != nil {
+		return nil, err
+	}
+	a := &Agent{id: agentID, client: client, blueprint: b}
+	b.agents[agentID] = a
+	return a, nil
+}
+
+// Agent is one agent identity's confidential client; its credential is T1.
+type Agent struct {
+	id        string
+	client    confidential.Client
+	blueprint *Blueprint
+}
+
+// ID is the agent identity's app ID.
+func (a *Agent) ID() string { return a.id }
+
+// AppToken is TR: the agent's app-only token, scopes ending in /.default.
+func (a *Agent) AppToken(ctx context.Context, scopes []string) (confidential.AuthResult, error) {
+	return a.client.AcquireTokenByCredential(ctx, scopes)
+}
+
+// OBO is TU: the agent's token on behalf of the user whose token
+// (audience: the blueprint) is userToken.
+func (a *Agent) OBO(ctx context.Context, userToken string, scopes []string) (confidential.AuthResult, error) {
+	return a.client.AcquireTokenOnBehalfOf(ctx, userToken, scopes)
+}
+
+// T2 is the agent identity's own exchange token, the agent user's
+// federated credential.
+func (a *Agent) T2(ctx context.Context) (confidential.AuthResult, error) {
+	return a.client.AcquireTokenByCredential(ctx, []string{TokenExchangeScope})
+}
+
+// AgentUser names the agent user: by UPN, or by object ID.
+type AgentUser struct {
+	UPN      string
+	ObjectID string
+}
+
+// AgentUserToken is TAU: T2, then user_fic for the agent user. It returns
+// T2 too, for the trace.
+func (a *Agent) AgentUserToken(ctx context.Context, user AgentUser, scopes []string) (tau, t2 confidential.AuthResult, err error) {
+	t2, err = a.T2(ctx)
+	if err != nil {
+		return tau, t2, fmt.Errorf("T2 (the agent identity's exchange token): %w", err)
+	}
+	opt := confidential.WithUserFICUsername(user.UPN)
+	if user.UPN == "" {
+		opt = confidential.WithUserObjectID(user.ObjectID)
+	}
+	tau, err = a.client.AcquireTokenByUserFederatedIdentityCredential(ctx, scopes, t2.AccessToken, opt)
+	return tau, t2, err
+}
