@@ -23,6 +23,12 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	run := run
+	if len(os.Args) > 1 && os.Args[1] == "sidecar" {
+		run = func(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
+			return runSidecar(ctx, args[1:], os.Environ(), stderr)
+		}
+	}
 	if err := run(ctx, os.Args[1:], os.Getenv, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "cloudsim:", err)
 		os.Exit(1)
@@ -38,6 +44,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	tenantPath := fs.String("tenant", "", "tenant `file` (default: the built-in copy of deploy/local/tenant.jsonc)")
 	sans := fs.String("san", "", "extra comma-separated `names` for the TLS certificate (e.g. a compose service name)")
 	lifetime := fs.Duration("token-lifetime", 0, "access token `lifetime` (0: a random 60 to 90 minutes, as Entra)")
+	sidecarAddr := fs.String("sidecar-addr", "127.0.0.1:5000", "`address` of the auth sidecar stand-in (empty: none); it answers loopback callers only")
+	weatherURL := fs.String("weather-api-url", "http://127.0.0.1:8080", "base `URL` of the Weather API, for the sidecar's DownstreamApi routes")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -67,12 +75,18 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		SANs:          names,
 		ExtraRoots:    getenv("SSL_CERT_FILE"),
 		TokenLifetime: *lifetime,
+		SidecarAddr:   *sidecarAddr,
+		WeatherAPIURL: *weatherURL,
 		Logger:        log,
 	})
 	if err != nil {
 		return err
 	}
-	log.Info("cloudsim ready on "+sim.URL, "identity_endpoint", sim.IdentityEndpoint, "env_file", sim.Dir+"/"+cloudsim.EnvFile, "tenant", dirTenant.Tenant.ID)
+	// The built-in sidecar's blueprint credential is the managed identity,
+	// which MSAL Go finds through these, in this process as in a container.
+	os.Setenv("IDENTITY_ENDPOINT", sim.IdentityEndpoint)
+	os.Setenv("IDENTITY_HEADER", sim.IdentityHeader)
+	log.Info("cloudsim ready on "+sim.URL, "identity_endpoint", sim.IdentityEndpoint, "sidecar", sim.SidecarURL, "env_file", sim.Dir+"/"+cloudsim.EnvFile, "tenant", dirTenant.Tenant.ID)
 	select {
 	case <-ctx.Done():
 	case err := <-sim.Done():

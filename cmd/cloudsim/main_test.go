@@ -17,7 +17,7 @@ func TestRunServesUntilCancelled(t *testing.T) {
 	dir := t.TempDir()
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"-addr", "127.0.0.1:0", "-identity-addr", "127.0.0.1:0", "-dir", dir, "-san", "cloudsim, cloudsim.local"}, func(string) string { return "" }, pw)
+		done <- run(ctx, []string{"-addr", "127.0.0.1:0", "-identity-addr", "127.0.0.1:0", "-sidecar-addr", "127.0.0.1:0", "-dir", dir, "-san", "cloudsim, cloudsim.local"}, func(string) string { return "" }, pw)
 		pw.Close()
 	}()
 	lines := bufio.NewScanner(pr)

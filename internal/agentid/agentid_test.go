@@ -76,7 +76,9 @@ func (f *fixture) secretCred() agentid.Credential {
 	return agentid.Credential{Kind: agentid.CredentialSecret, Secret: secret.New(f.env["BLUEPRINT_CLIENT_SECRET"])}
 }
 
-func (f *fixture) appScope() []string { return []string{"api://" + f.env["WEATHER_API_APP_ID"] + "/.default"} }
+func (f *fixture) appScope() []string {
+	return []string{"api://" + f.env["WEATHER_API_APP_ID"] + "/.default"}
+}
 func (f *fixture) userScope() []string {
 	return []string{"api://" + f.env["WEATHER_API_APP_ID"] + "/Weather.Read"}
 }

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -26,6 +27,7 @@ import (
 	"github.com/crosscloud-agentid/agentid/internal/cloudsim/awssts"
 	"github.com/crosscloud-agentid/agentid/internal/cloudsim/devca"
 	"github.com/crosscloud-agentid/agentid/internal/cloudsim/entra"
+	"github.com/crosscloud-agentid/agentid/internal/cloudsim/sidecar"
 	"github.com/crosscloud-agentid/agentid/internal/cloudsim/signing"
 	"github.com/crosscloud-agentid/agentid/internal/cloudsim/tenant"
 	"github.com/crosscloud-agentid/agentid/internal/httpserver"
@@ -43,6 +45,11 @@ type Options struct {
 	SANs          []string      // extra names for the serving certificate
 	ExtraRoots    string        // a PEM file added to ca-bundle.pem (usually $SSL_CERT_FILE)
 	TokenLifetime time.Duration // 0: a random 60 to 90 minutes
+	// SidecarAddr, when set, also serves the auth sidecar stand-in there
+	// (loopback), configured from the tenant file; WeatherAPIURL is the
+	// base URL of its downstream API entries.
+	SidecarAddr   string
+	WeatherAPIURL string
 	Logger        *slog.Logger
 }
 
@@ -55,6 +62,7 @@ type Sim struct {
 	CA               *devca.Authority
 	Entra            *entra.Server
 	STS              *awssts.Server // nil when the tenant file has no aws section
+	SidecarURL       string         // "" when no sidecar runs
 	Tenant           *tenant.Directory
 	Keys             *signing.Keys
 
@@ -121,7 +129,7 @@ func Start(o Options) (*Sim, error) {
 		STS:              sts,
 		Tenant:           o.Tenant,
 		Keys:             keys,
-		done:             make(chan error, 2),
+		done:             make(chan error, 3),
 	}
 	logErrors := slog.NewLogLogger(o.Logger.Handler(), slog.LevelWarn)
 	web := &http.Server{
@@ -134,14 +142,90 @@ func Start(o Options) (*Sim, error) {
 	}
 	mi := &http.Server{Handler: ent.ManagedIdentityHandler(header), ReadHeaderTimeout: 10 * time.Second, ErrorLog: logErrors}
 	s.servers = []*http.Server{web, mi}
+	listeners := []net.Listener{ln, miLn}
+	closeAll := func() {
+		for _, l := range listeners {
+			l.Close()
+		}
+	}
+	if o.SidecarAddr != "" {
+		side, sideLn, err := s.startSidecar(o)
+		if err != nil {
+			closeAll()
+			return nil, err
+		}
+		s.servers = append(s.servers, side)
+		listeners = append(listeners, sideLn)
+		s.SidecarURL = httpserver.ListenerURL("http", sideLn)
+	}
 	if err := s.writeEnv(); err != nil {
-		ln.Close()
-		miLn.Close()
+		closeAll()
 		return nil, err
 	}
 	go func() { s.done <- ignoreClosed(web.ServeTLS(ln, "", "")) }()
 	go func() { s.done <- ignoreClosed(mi.Serve(miLn)) }()
+	if len(listeners) == 3 {
+		go func() { s.done <- ignoreClosed(s.servers[2].Serve(listeners[2])) }()
+	}
 	return s, nil
+}
+
+// Sidecar API entries of the built-in sidecar, as cloudsim.env names them.
+const (
+	SidecarAppAPI       = "weather-app"
+	SidecarDelegatedAPI = "weather"
+)
+
+// SidecarConfig is the built-in sidecar's configuration: the blueprint with
+// its managed identity credential (no secret), the Weather API's two
+// entries, and overrides allowed on the unauthenticated routes, which the
+// autonomous and agent user flows need.
+func (s *Sim) SidecarConfig(weatherAPIURL string) (sidecar.Config, error) {
+	d := s.Tenant
+	var blueprint, weather *tenant.Application
+	for _, a := range d.Applications {
+		switch a.ExportAs {
+		case "BLUEPRINT_APP_ID":
+			blueprint = a
+		case "WEATHER_API_APP_ID":
+			weather = a
+		}
+	}
+	if blueprint == nil || weather == nil {
+		return sidecar.Config{}, errors.New("the sidecar needs apps exported as BLUEPRINT_APP_ID and WEATHER_API_APP_ID in the tenant file")
+	}
+	if weatherAPIURL == "" {
+		weatherAPIURL = "http://127.0.0.1:8080"
+	}
+	res := "api://" + weather.AppID
+	return sidecar.Config{
+		Instance: s.URL, TenantID: d.Tenant.ID, ClientID: blueprint.AppID,
+		Credential: sidecar.Credential{SourceType: "SignedAssertionFromManagedIdentity", ManagedIdentityClientID: d.ManagedIdentity.ClientID},
+		APIs: map[string]sidecar.DownstreamAPI{
+			SidecarAppAPI:       {Name: SidecarAppAPI, BaseURL: weatherAPIURL, Scopes: []string{res + "/.default"}, RequestAppToken: true},
+			SidecarDelegatedAPI: {Name: SidecarDelegatedAPI, BaseURL: weatherAPIURL, Scopes: []string{res + "/Weather.Read"}},
+		},
+		Overrides: sidecar.Overrides{GetAuthorizationHeader: true, GetAuthorizationHeaderUnauthenticated: true,
+			CallDownstreamAPI: true, CallDownstreamAPIUnauthenticated: true},
+	}, nil
+}
+
+func (s *Sim) startSidecar(o Options) (*http.Server, net.Listener, error) {
+	cfg, err := s.SidecarConfig(o.WeatherAPIURL)
+	if err != nil {
+		return nil, nil, err
+	}
+	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: s.CA.Pool(), MinVersion: tls.VersionTLS12}}}
+	log := o.Logger.With("service", "sidecar")
+	side, err := sidecar.New(cfg, client, log)
+	if err != nil {
+		return nil, nil, err
+	}
+	ln, err := httpserver.Listen("auth sidecar", "-sidecar-addr", o.SidecarAddr)
+	if err != nil {
+		return nil, nil, err
+	}
+	return &http.Server{Handler: side, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}, ln, nil
 }
 
 // Close stops both listeners, letting requests in flight finish.
@@ -233,6 +317,11 @@ func (s *Sim) Env() map[string]string {
 				env[r.ExportAs] = d.AWS.ARN(r)
 			}
 		}
+	}
+	if s.SidecarURL != "" {
+		env["SIDECAR_URL"] = s.SidecarURL
+		env["SIDECAR_APP_API"] = SidecarAppAPI
+		env["SIDECAR_DELEGATED_API"] = SidecarDelegatedAPI
 	}
 	if len(d.Users) > 0 {
 		env["CLOUDSIM_DEMO_USERNAME"] = d.Users[0].UPN

@@ -149,9 +149,25 @@ func (k *KeySet) lookup(ctx context.Context, kid string) (*rsa.PublicKey, error)
 		}
 		return key, nil
 	}
-	// Unknown kid: at most one refresh per cooldown. Outside it, refuse at
-	// once, without waiting on a refresh another caller may have running.
+	// Unknown kid: at most one refresh per cooldown. Inside the cooldown,
+	// a refresh still running (a cold start, a rotation) may bring the kid:
+	// wait for it, never start another; with none running, refuse at once.
 	if !k.refreshDue() {
+		if k.refreshing.TryLock() {
+			k.refreshing.Unlock()
+			return nil, ErrUnknownKey
+		}
+		k.refreshing.Lock()
+		k.mu.RLock()
+		key, held := k.keys[kid], len(k.keys) > 0
+		k.mu.RUnlock()
+		k.refreshing.Unlock()
+		switch {
+		case key != nil:
+			return key, nil
+		case !held:
+			return nil, ErrNoKeys
+		}
 		return nil, ErrUnknownKey
 	}
 	k.refreshing.Lock()

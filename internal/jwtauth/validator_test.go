@@ -1,6 +1,7 @@
 package jwtauth_test
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/rsa"
 	"net/http"
@@ -237,5 +238,46 @@ func TestKeySetRotationRateLimitAndOutage(t *testing.T) {
 		if _, e := v.Validate(t.Context(), f.appToken(t)); e != nil {
 			t.Fatalf("validation stopped during an IdP outage: %v", e)
 		}
+	}
+}
+
+// A cold key set hit by many valid tokens at once: one fetch, every token
+// accepted (callers wait for the fetch in flight instead of being refused).
+func TestColdKeySetUnderConcurrentLoad(t *testing.T) {
+	f := newFixture(t)
+	var mu sync.Mutex
+	fetches := 0
+	release := make(chan struct{})
+	jwks := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		fetches++
+		mu.Unlock()
+		<-release // hold the first fetch until every caller is waiting
+		doc, _ := f.sim.Keys.JWKS("")
+		w.Write(doc)
+	}))
+	defer jwks.Close()
+	v, _ := jwtauth.New(f.policy(), jwtauth.NewKeySet(jwks.Client(), jwks.URL))
+	tok, _ := f.sim.Keys.Sign(f.goodClaims(), false)
+	var wg sync.WaitGroup
+	errs := make(chan error, 20)
+	for range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, e := v.Validate(context.Background(), tok); e != nil {
+				errs <- e
+			}
+		}()
+	}
+	time.Sleep(100 * time.Millisecond) // let the callers pile up behind the fetch
+	close(release)
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Errorf("refused during the first fetch: %v", e)
+	}
+	if fetches != 1 {
+		t.Errorf("%d fetches, want 1", fetches)
 	}
 }

@@ -1,14 +1,10 @@
 package refresher
 
 import (
-	"encoding/json"
 	"errors"
-	"fmt"
-	"io"
-	"net/http"
 	"strings"
 
-	msalerrors "github.com/AzureAD/microsoft-authentication-library-for-go/apps/errors"
+	"github.com/crosscloud-agentid/agentid/internal/entraerr"
 )
 
 // Failure is a failed refresh, told apart by the error's code, never its
@@ -23,14 +19,6 @@ type Failure struct {
 
 func (f *Failure) Error() string { return f.Summary }
 func (f *Failure) Unwrap() error { return f.Err }
-
-// entraError is the JSON body of an Entra (or managed identity endpoint)
-// error answer.
-type entraError struct {
-	Error       string `json:"error"`
-	Description string `json:"error_description"`
-	Codes       []int  `json:"error_codes"`
-}
 
 // hints name the setting behind an AADSTS code the STS app's request can
 // meet.
@@ -56,40 +44,18 @@ func Classify(err error) *Failure {
 	if errorsAsCheck(err) {
 		return &Failure{Permanent: true, Summary: err.Error(), Err: err}
 	}
-	var call msalerrors.CallErr
-	if errors.As(err, &call) && call.Resp != nil {
-		return classifyHTTP(call.Resp, err)
+	if info, ok := entraerr.From(err); ok {
+		summary := info.Summary()
+		for _, code := range info.Codes {
+			if hint, ok := hints[code]; ok {
+				summary += " (" + hint + ")"
+				break
+			}
+		}
+		return &Failure{Permanent: !info.Transient(), Summary: summary, Err: err}
 	}
 	// No answer at all: DNS, refused connection, TLS, timeout.
 	return &Failure{Summary: "no answer: " + lastLine(err.Error()), Err: err}
-}
-
-func classifyHTTP(resp *http.Response, err error) *Failure {
-	var body entraError
-	if resp.Body != nil {
-		raw, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-		_ = json.Unmarshal(raw, &body)
-	}
-	transient := resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests ||
-		body.Error == "temporarily_unavailable" || body.Error == "server_error"
-	summary := fmt.Sprintf("HTTP %d", resp.StatusCode)
-	if body.Description != "" {
-		summary = firstLine(body.Description)
-	} else if body.Error != "" {
-		summary += " " + body.Error
-	}
-	for _, code := range body.Codes {
-		if hint, ok := hints[code]; ok {
-			summary += " (" + hint + ")"
-			break
-		}
-	}
-	return &Failure{Permanent: !transient, Summary: summary, Err: err}
-}
-
-func firstLine(s string) string {
-	line, _, _ := strings.Cut(strings.TrimSpace(s), "\n")
-	return strings.TrimSpace(line)
 }
 
 func lastLine(s string) string {

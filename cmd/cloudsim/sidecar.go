@@ -1,0 +1,64 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"strings"
+
+	"github.com/crosscloud-agentid/agentid/internal/cloudsim/sidecar"
+	"github.com/crosscloud-agentid/agentid/internal/httpserver"
+)
+
+// runSidecar is `cloudsim sidecar`: only the auth sidecar stand-in,
+// configured from the same environment names as Microsoft's image, so a
+// compose file can swap one for the other.
+func runSidecar(ctx context.Context, args []string, environ []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("cloudsim sidecar", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	addr := fs.String("addr", "", "listen `address` (default: from ASPNETCORE_URLS or ASPNETCORE_HTTP_PORTS, else 127.0.0.1:5000)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, err := sidecar.ConfigFromEnv(environ)
+	if err != nil {
+		return fmt.Errorf("sidecar settings:\n%w", err)
+	}
+	if *addr == "" {
+		*addr = aspnetAddr(environ)
+	}
+	log := slog.New(slog.NewTextHandler(stderr, nil)).With("service", "sidecar")
+	side, err := sidecar.New(cfg, nil, log)
+	if err != nil {
+		return err
+	}
+	ln, err := httpserver.Listen("auth sidecar", "-addr", *addr)
+	if err != nil {
+		return err
+	}
+	log.Info("auth sidecar ready on "+httpserver.ListenerURL("http", ln), "tenant", cfg.TenantID, "blueprint", cfg.ClientID, "apis", len(cfg.APIs))
+	srv := httpserver.New(side, log)
+	return httpserver.Serve(ctx, srv, ln)
+}
+
+// aspnetAddr reads the listen address the way the .NET image does:
+// ASPNETCORE_URLS (http://+:5000), else ASPNETCORE_HTTP_PORTS.
+func aspnetAddr(environ []string) string {
+	for _, e := range environ {
+		k, v, _ := strings.Cut(e, "=")
+		switch k {
+		case "ASPNETCORE_URLS":
+			first, _, _ := strings.Cut(v, ";")
+			if u, err := url.Parse(strings.Replace(strings.Replace(first, "+", "0.0.0.0", 1), "*", "0.0.0.0", 1)); err == nil && u.Host != "" {
+				return u.Host
+			}
+		case "ASPNETCORE_HTTP_PORTS":
+			first, _, _ := strings.Cut(v, ";")
+			return ":" + first
+		}
+	}
+	return "127.0.0.1:5000"
+}

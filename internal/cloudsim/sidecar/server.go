@@ -1,0 +1,393 @@
+// Package sidecar is cloudsim's stand-in for the Microsoft Entra auth
+// sidecar (the Entra SDK for AgentID container), faithful to its HTTP API
+// as of 1.1.x: the AuthorizationHeader and DownstreamApi routes with and
+// without an inbound user token, the Agent* parameters and their override
+// gating, loopback-only callers, ProblemDetails errors and /healthz. It
+// gets its tokens with MSAL Go (internal/agentid) from cloudsim's Entra.
+package sidecar
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+
+	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/confidential"
+
+	"github.com/crosscloud-agentid/agentid/internal/agentid"
+	"github.com/crosscloud-agentid/agentid/internal/config"
+	"github.com/crosscloud-agentid/agentid/internal/entraerr"
+	"github.com/crosscloud-agentid/agentid/internal/jwtauth"
+	"github.com/crosscloud-agentid/agentid/internal/secret"
+)
+
+// Server serves the sidecar API.
+type Server struct {
+	cfg        Config
+	bpConfig   agentid.Config
+	validator  *jwtauth.Validator
+	downstream *http.Client
+	log        *slog.Logger
+	mux        *http.ServeMux
+
+	bpMu sync.Mutex
+	bp   *agentid.Blueprint
+}
+
+// New builds the sidecar. httpClient reaches Entra (nil: MSAL's default)
+// and the downstream APIs.
+func New(cfg Config, httpClient *http.Client, log *slog.Logger) (*Server, error) {
+	cred := agentid.Credential{Kind: agentid.CredentialManagedIdentity, ManagedIdentityClientID: cfg.Credential.ManagedIdentityClientID}
+	if cfg.Credential.SourceType == "ClientSecret" {
+		cred = agentid.Credential{Kind: agentid.CredentialSecret, Secret: secret.New(cfg.Credential.ClientSecret)}
+	}
+	bpConfig := agentid.Config{AuthorityHost: cfg.Instance, TenantID: cfg.TenantID, BlueprintID: cfg.ClientID, Credential: cred, HTTPClient: httpClient}
+	audiences := []string{cfg.ClientID, "api://" + cfg.ClientID}
+	if cfg.Audience != "" {
+		audiences = []string{cfg.Audience}
+	}
+	keysClient := httpClient
+	if keysClient == nil {
+		keysClient = http.DefaultClient
+	}
+	base := cfg.Instance + "/" + cfg.TenantID
+	v, err := jwtauth.New(jwtauth.Policy{TenantID: cfg.TenantID, Audiences: audiences, Versions: []int{1, 2}, RequiredScope: cfg.Scope},
+		jwtauth.NewKeySet(keysClient, base+"/discovery/v2.0/keys", base+"/discovery/keys"))
+	if err != nil {
+		return nil, err
+	}
+	downstream := &http.Client{Timeout: keysClient.Timeout}
+	if httpClient != nil {
+		downstream.Transport = httpClient.Transport
+	}
+	if !cfg.AllowRedirs {
+		downstream.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	}
+	s := &Server{cfg: cfg, bpConfig: bpConfig, validator: v, downstream: downstream, log: log, mux: http.NewServeMux()}
+	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		io.WriteString(w, "Healthy")
+	})
+	s.mux.HandleFunc("GET /Validate", s.validate)
+	s.mux.HandleFunc("GET /AuthorizationHeader/{api}", s.authorizationHeader(true))
+	s.mux.HandleFunc("GET /AuthorizationHeaderUnauthenticated/{api}", s.authorizationHeader(false))
+	s.mux.HandleFunc("POST /DownstreamApi/{api}", s.downstreamAPI(true))
+	s.mux.HandleFunc("POST /DownstreamApiUnauthenticated/{api}", s.downstreamAPI(false))
+	return s, nil
+}
+
+// blueprint builds the blueprint's MSAL client on first use: MSAL Go picks
+// the managed identity source from the environment when the client is
+// built, and cloudsim's own process learns IDENTITY_ENDPOINT only after its
+// listeners are up.
+func (s *Server) blueprint() (*agentid.Blueprint, error) {
+	s.bpMu.Lock()
+	defer s.bpMu.Unlock()
+	if s.bp == nil {
+		bp, err := agentid.NewBlueprint(s.bpConfig)
+		if err != nil {
+			return nil, err
+		}
+		s.bp = bp
+	}
+	return s.bp, nil
+}
+
+// ServeHTTP refuses every caller but loopback, as 1.1.0+ does outside
+// Development, except on /healthz (probes come from outside).
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path != "/healthz" && !loopback(r.RemoteAddr) {
+		s.log.Warn("refused a non-loopback caller", "remote", r.RemoteAddr, "path", r.URL.Path)
+		w.WriteHeader(http.StatusForbidden)
+		return
+	}
+	s.mux.ServeHTTP(w, r)
+}
+
+func loopback(remote string) bool {
+	host, _, err := net.SplitHostPort(remote)
+	if err != nil {
+		host = remote
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// params are the query parameters, matched case-insensitively as ASP.NET
+// binds them.
+type params map[string][]string
+
+func paramsOf(r *http.Request) params {
+	p := params{}
+	for k, v := range r.URL.Query() {
+		p[strings.ToLower(k)] = append(p[strings.ToLower(k)], v...)
+	}
+	return p
+}
+
+func (p params) get(k string) string {
+	if v := p[strings.ToLower(k)]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}
+
+// call is one request, resolved: the API entry and what to ask Entra for.
+type call struct {
+	api             DownstreamAPI
+	scopes          []string
+	requestAppToken bool
+	agentID         string
+	agentUser       agentid.AgentUser
+	userToken       string
+	relativePath    string
+	method          string
+}
+
+// resolve applies the entry and the query parameters the route allows.
+func (s *Server) resolve(r *http.Request, allowOverrides bool) (*call, *problem) {
+	name := r.PathValue("api")
+	api, ok := s.cfg.APIs[strings.ToLower(name)]
+	if !ok {
+		return nil, &problem{Status: http.StatusBadRequest, Detail: fmt.Sprintf("Not able to resolve '%s'.", name)}
+	}
+	c := &call{api: api, scopes: api.Scopes, requestAppToken: api.RequestAppToken, relativePath: api.RelativePath, method: api.HTTPMethod}
+	p := paramsOf(r)
+	if !allowOverrides {
+		for k := range p {
+			if strings.HasPrefix(k, "agent") || strings.HasPrefix(k, "optionsoverride.") {
+				// As 1.1.x: a warning in the log, and the sidecar's own
+				// identity is used.
+				s.log.Warn("overrides are not allowed on this route; ignoring them (Sidecar__AllowOverrides__*)", "path", r.URL.Path, "parameter", k)
+			}
+		}
+		p = params{}
+	}
+	if v := p["optionsoverride.scopes"]; len(v) > 0 {
+		c.scopes = v
+	}
+	if v := p.get("optionsOverride.RequestAppToken"); v != "" {
+		c.requestAppToken = strings.EqualFold(v, "true")
+	}
+	if v := p.get("optionsOverride.RelativePath"); v != "" {
+		c.relativePath = v
+	}
+	if v := p.get("optionsOverride.HttpMethod"); v != "" {
+		c.method = strings.ToUpper(v)
+	}
+	// Without AgentIdentity the agent user parameters are ignored; a UPN
+	// beats an object ID, and an object ID that is not a GUID is dropped.
+	if c.agentID = p.get("AgentIdentity"); c.agentID != "" {
+		if upn := p.get("AgentUsername"); upn != "" {
+			c.agentUser.UPN = upn
+		} else if oid := p.get("AgentUserId"); config.IsGUID(oid) {
+			c.agentUser.ObjectID = oid
+		}
+	}
+	if len(c.scopes) == 0 {
+		return nil, &problem{Status: http.StatusBadRequest, Detail: fmt.Sprintf("No scopes found for the API '%s'. Set DownstreamApis__%s__Scopes.", name, api.Name)}
+	}
+	return c, nil
+}
+
+// inbound validates the caller's bearer token on the authenticated routes;
+// it writes JwtBearer's bare 401 and returns false when it fails.
+func (s *Server) inbound(w http.ResponseWriter, r *http.Request) (string, bool) {
+	token, e := jwtauth.BearerToken(r.Header.Get("Authorization"))
+	if e == nil {
+		_, e = s.validator.Validate(r.Context(), token)
+	}
+	if e != nil {
+		s.log.Info("inbound token refused", "reason", e.Description)
+		w.Header().Set("WWW-Authenticate", e.WWWAuthenticate())
+		w.WriteHeader(http.StatusUnauthorized)
+		return "", false
+	}
+	return token, true
+}
+
+// acquire gets the header value: user_fic for an agent user, the app path
+// when RequestAppToken, else the user path (OBO with the inbound token).
+func (s *Server) acquire(ctx context.Context, c *call) (string, *problem) {
+	var res confidential.AuthResult
+	var agent *agentid.Agent
+	bp, err := s.blueprint()
+	if err != nil {
+		return "", s.failure(err)
+	}
+	if c.agentID != "" {
+		if agent, err = bp.Agent(c.agentID); err != nil {
+			return "", s.failure(err)
+		}
+	}
+	switch {
+	case agent != nil && (c.agentUser.UPN != "" || c.agentUser.ObjectID != ""):
+		res, _, err = agent.AgentUserToken(ctx, c.agentUser, c.scopes)
+	case c.requestAppToken && agent != nil:
+		res, err = agent.AppToken(ctx, c.scopes[:1]) // app tokens use the first scope, <resource>/.default
+	case c.requestAppToken:
+		res, err = bp.AppToken(ctx, c.scopes[:1])
+	case c.userToken == "":
+		return "", &problem{Status: http.StatusUnauthorized, Detail: "IDW10502: No user token: this route and API need RequestAppToken=true, or AgentIdentity with AgentUsername or AgentUserId."}
+	case agent != nil:
+		res, err = agent.OBO(ctx, c.userToken, c.scopes)
+	default:
+		res, err = bp.OBO(ctx, c.userToken, c.scopes)
+	}
+	if err != nil {
+		return "", s.failure(err)
+	}
+	return "Bearer " + res.AccessToken, nil
+}
+
+// failure maps MSAL's errors as the sidecar does: Entra's refusals are 401
+// with MSAL's message; anything else is a 500.
+func (s *Server) failure(err error) *problem {
+	if info, ok := entraerr.From(err); ok {
+		return &problem{Status: http.StatusUnauthorized, Detail: info.Summary()}
+	}
+	s.log.Error("token acquisition failed", "error", err)
+	return &problem{Status: http.StatusInternalServerError, Detail: "An unexpected error occurred."}
+}
+
+func (s *Server) authorizationHeader(authenticated bool) http.HandlerFunc {
+	allow := s.cfg.Overrides.GetAuthorizationHeaderUnauthenticated
+	if authenticated {
+		allow = s.cfg.Overrides.GetAuthorizationHeader
+	}
+	return func(w http.ResponseWriter, r *http.Request) {
+		var user string
+		if authenticated {
+			var ok bool
+			if user, ok = s.inbound(w, r); !ok {
+				return
+			}
+		}
+		c, pd := s.resolve(r, allow)
+		if pd != nil {
+			pd.write(w)
+			return
+		}
+		c.userToken = user
+		header, pd := s.acquire(r.Context(), c)
+		if pd != nil {
+			pd.write(w)
+			return
+		}
+		writeJSON(w, map[string]string{"authorizationHeader": header})
+	}
+}
+
+func (s *Server) downstreamAPI(authenticated bool) http.HandlerFunc {
+	allow := s.cfg.Overrides.CallDownstreamAPIUnauthenticated
+	if authenticated {
+		allow = s.cfg.Overrides.CallDownstreamAPI
+	}
+	return func(w http.ResponseWriter, r *http.Request) {
+		var user string
+		if authenticated {
+			var ok bool
+			if user, ok = s.inbound(w, r); !ok {
+				return
+			}
+		}
+		c, pd := s.resolve(r, allow)
+		if pd != nil {
+			pd.write(w)
+			return
+		}
+		c.userToken = user
+		header, pd := s.acquire(r.Context(), c)
+		if pd != nil {
+			pd.write(w)
+			return
+		}
+		body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+		method := c.method
+		if method == "" {
+			method = http.MethodGet
+		}
+		target := c.api.BaseURL + "/" + strings.TrimLeft(c.relativePath, "/")
+		req, err := http.NewRequestWithContext(r.Context(), method, target, strings.NewReader(string(body)))
+		if err != nil {
+			(&problem{Status: http.StatusInternalServerError, Detail: "An unexpected error occurred."}).write(w)
+			return
+		}
+		if ct := r.Header.Get("Content-Type"); ct != "" && len(body) > 0 {
+			req.Header.Set("Content-Type", ct)
+		}
+		req.Header.Set("Authorization", header)
+		resp, err := s.downstream.Do(req)
+		if err != nil {
+			s.log.Error("downstream call failed", "api", c.api.Name, "error", err)
+			(&problem{Status: http.StatusInternalServerError, Detail: "An unexpected error occurred."}).write(w)
+			return
+		}
+		defer resp.Body.Close()
+		content, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
+		out := struct {
+			StatusCode int                 `json:"statusCode"`
+			Headers    map[string][]string `json:"headers"`
+			Content    *string             `json:"content"`
+		}{StatusCode: resp.StatusCode, Headers: map[string][]string{}}
+		// Only the content headers, as HttpContent.Headers holds them.
+		for k, v := range resp.Header {
+			if strings.HasPrefix(k, "Content-") || k == "Expires" || k == "Last-Modified" || k == "Allow" {
+				out.Headers[k] = v
+			}
+		}
+		if len(content) > 0 {
+			str := string(content)
+			out.Content = &str
+		}
+		writeJSON(w, out)
+	}
+}
+
+// validate is GET /Validate: the inbound token and its claims.
+func (s *Server) validate(w http.ResponseWriter, r *http.Request) {
+	token, ok := s.inbound(w, r)
+	if !ok {
+		return
+	}
+	parts := strings.Split(token, ".")
+	var claims map[string]any
+	if raw, err := base64.RawURLEncoding.DecodeString(parts[1]); err == nil {
+		_ = json.Unmarshal(raw, &claims)
+	}
+	writeJSON(w, map[string]any{"protocol": "Bearer", "token": token, "claims": claims})
+}
+
+// problem is an RFC 9457 ProblemDetails answer.
+type problem struct {
+	Status int
+	Detail string
+}
+
+var titles = map[int]string{400: "Bad Request", 401: "Unauthorized", 500: "An error occurred while processing your request."}
+var types = map[int]string{
+	400: "https://tools.ietf.org/html/rfc9110#section-15.5.1",
+	401: "https://tools.ietf.org/html/rfc9110#section-15.5.2",
+	500: "https://tools.ietf.org/html/rfc9110#section-15.6.1",
+}
+
+func (p *problem) write(w http.ResponseWriter) {
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(p.Status)
+	_ = json.NewEncoder(w).Encode(map[string]any{"type": types[p.Status], "title": titles[p.Status], "status": p.Status, "detail": p.Detail})
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json; charset=utf-8")
+	h.Set("Cache-Control", "no-cache, no-store, must-revalidate")
+	h.Set("Expires", "0")
+	h.Set("Pragma", "no-cache")
+	_ = json.NewEncoder(w).Encode(v)
+}

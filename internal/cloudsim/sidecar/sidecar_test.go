@@ -1,0 +1,278 @@
+package sidecar_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/crosscloud-agentid/agentid/internal/cloudsim"
+	"github.com/crosscloud-agentid/agentid/internal/cloudsim/cloudsimtest"
+	"github.com/crosscloud-agentid/agentid/internal/cloudsim/sidecar"
+	"github.com/crosscloud-agentid/agentid/internal/identity"
+)
+
+var stateDir string
+
+// MSAL Go caches managed identity tokens process-wide: every cloudsim here
+// shares one state folder, so one set of signing keys.
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "sidecar-test-cloudsim-")
+	if err != nil {
+		panic(err)
+	}
+	stateDir = dir
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+type fixture struct {
+	sim  *cloudsim.Sim
+	env  map[string]string
+	tc   string
+	logs *bytes.Buffer
+}
+
+// server returns a sidecar with the built-in configuration, overrides as
+// given, and its log.
+func newFixture(t *testing.T) *fixture {
+	sim := cloudsimtest.Start(t, func(o *cloudsim.Options) { o.Dir = stateDir })
+	cloudsimtest.SetEnv(t, sim)
+	tokens := cloudsimtest.NewTokens(sim)
+	return &fixture{sim: sim, env: tokens.Env, tc: tokens.User(t), logs: &bytes.Buffer{}}
+}
+
+func (f *fixture) handler(t *testing.T, overrides sidecar.Overrides) http.Handler {
+	cfg, err := f.sim.SidecarConfig("http://127.0.0.1:1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Overrides = overrides
+	s, err := sidecar.New(cfg, cloudsimtest.Client(f.sim), slog.New(slog.NewTextHandler(f.logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// do sends one request from remote, as the listener would see it.
+func do(h http.Handler, method, target, remote, bearer string) *httptest.ResponseRecorder {
+	r := httptest.NewRequest(method, target, nil)
+	r.RemoteAddr = remote
+	if bearer != "" {
+		r.Header.Set("Authorization", "Bearer "+bearer)
+	}
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	return w
+}
+
+const local = "127.0.0.1:40000"
+
+func TestLoopbackOnly(t *testing.T) {
+	f := newFixture(t)
+	h := f.handler(t, sidecar.DefaultOverrides)
+	for _, remote := range []string{"192.0.2.10:5555", "[2001:db8::1]:5555", "10.0.0.4:80"} {
+		w := do(h, "GET", "/AuthorizationHeaderUnauthenticated/weather-app", remote, "")
+		if w.Code != http.StatusForbidden || w.Body.Len() != 0 {
+			t.Errorf("%s: %d %q, want 403 with an empty body", remote, w.Code, w.Body)
+		}
+	}
+	if w := do(h, "GET", "/healthz", "192.0.2.10:5555", ""); w.Code != 200 || w.Body.String() != "Healthy" {
+		t.Errorf("/healthz from outside: %d %q", w.Code, w.Body)
+	}
+	for _, remote := range []string{local, "[::1]:40000"} {
+		if w := do(h, "GET", "/healthz", remote, ""); w.Code != 200 {
+			t.Errorf("%s: %d", remote, w.Code)
+		}
+	}
+}
+
+func tokenOf(t *testing.T, w *httptest.ResponseRecorder) identity.Card {
+	t.Helper()
+	var body struct {
+		AuthorizationHeader string `json:"authorizationHeader"`
+	}
+	if w.Code != 200 || json.Unmarshal(w.Body.Bytes(), &body) != nil {
+		t.Fatalf("%d %s", w.Code, w.Body)
+	}
+	if w.Header().Get("Cache-Control") != "no-cache, no-store, must-revalidate" || w.Header().Get("Pragma") != "no-cache" {
+		t.Errorf("cache headers: %v", w.Header())
+	}
+	card, err := identity.DecodeCard("T", strings.TrimPrefix(body.AuthorizationHeader, "Bearer "))
+	if err != nil {
+		t.Fatalf("%q: %v", body.AuthorizationHeader, err)
+	}
+	return card
+}
+
+func problemOf(t *testing.T, w *httptest.ResponseRecorder) (int, string) {
+	t.Helper()
+	var p struct {
+		Status int    `json:"status"`
+		Detail string `json:"detail"`
+		Title  string `json:"title"`
+		Type   string `json:"type"`
+	}
+	if w.Header().Get("Content-Type") != "application/problem+json" || json.Unmarshal(w.Body.Bytes(), &p) != nil || p.Title == "" || p.Type == "" {
+		t.Fatalf("not ProblemDetails: %d %s %v", w.Code, w.Body, w.Header())
+	}
+	return p.Status, p.Detail
+}
+
+func TestOverrideGating(t *testing.T) {
+	f := newFixture(t)
+	agent, blueprint := f.env["AGENT_CLIENT_ID"], f.env["BLUEPRINT_APP_ID"]
+	q := "?AgentIdentity=" + agent
+
+	// 1.1.x defaults: on the unauthenticated route AgentIdentity is ignored
+	// (with a warning), so the sidecar asks for the blueprint's own token,
+	// which Entra refuses to an agentic blueprint.
+	strict := f.handler(t, sidecar.DefaultOverrides)
+	w := do(strict, "GET", "/AuthorizationHeaderUnauthenticated/weather-app"+q, local, "")
+	if status, detail := problemOf(t, w); status != 401 || !strings.HasPrefix(detail, "AADSTS82001") {
+		t.Errorf("AgentIdentity without the override: %d %q", status, detail)
+	}
+	if !strings.Contains(f.logs.String(), "overrides are not allowed on this route") {
+		t.Errorf("no warning in the log:\n%s", f.logs)
+	}
+	// The authenticated route allows overrides by default: OBO as the agent.
+	if c := tokenOf(t, do(strict, "GET", "/AuthorizationHeader/weather"+q, local, f.tc)); c.Client() != agent {
+		t.Errorf("OBO client %s, want the agent", c.Client())
+	}
+	// Without AgentIdentity, OBO is the blueprint's own: Entra refuses it.
+	w = do(strict, "GET", "/AuthorizationHeader/weather", local, f.tc)
+	if status, detail := problemOf(t, w); status != 401 || !strings.HasPrefix(detail, "AADSTS82002") {
+		t.Errorf("blueprint OBO: %d %q (blueprint %s)", status, detail, blueprint)
+	}
+
+	open := f.handler(t, sidecar.Overrides{GetAuthorizationHeader: true, GetAuthorizationHeaderUnauthenticated: true})
+	if c := tokenOf(t, do(open, "GET", "/AuthorizationHeaderUnauthenticated/weather-app?agentidentity="+agent, local, "")); c.Client() != agent || c.Claims["idtyp"] != "app" {
+		t.Errorf("autonomous with the override (lower-case parameter): %v", c.Claims)
+	}
+	upn := url.QueryEscape(f.env["AGENT_USER_UPN"])
+	agentUser := f.sim.Tenant.AgentUser(f.env["AGENT_USER_UPN"]).ObjectID
+	if c := tokenOf(t, do(open, "GET", "/AuthorizationHeaderUnauthenticated/weather"+q+"&AgentUsername="+upn, local, "")); c.Claims["oid"] != agentUser {
+		t.Errorf("agent user by UPN: %v", c.Claims)
+	}
+	if c := tokenOf(t, do(open, "GET", "/AuthorizationHeaderUnauthenticated/weather"+q+"&AgentUserId="+agentUser, local, "")); c.Claims["oid"] != agentUser {
+		t.Errorf("agent user by object ID: %v", c.Claims)
+	}
+	// An AgentUserId that is not a GUID falls back to the plain agent
+	// identity: on a delegated entry with no user, that is a 401.
+	w = do(open, "GET", "/AuthorizationHeaderUnauthenticated/weather"+q+"&AgentUserId=weather-agent", local, "")
+	if status, detail := problemOf(t, w); status != 401 || !strings.Contains(detail, "No user token") {
+		t.Errorf("non-GUID AgentUserId: %d %q", status, detail)
+	}
+}
+
+func TestErrors(t *testing.T) {
+	f := newFixture(t)
+	h := f.handler(t, sidecar.DefaultOverrides)
+	w := do(h, "GET", "/AuthorizationHeaderUnauthenticated/nope", local, "")
+	if status, detail := problemOf(t, w); status != 400 || detail != "Not able to resolve 'nope'." {
+		t.Errorf("unknown API: %d %q", status, detail)
+	}
+	w = do(h, "GET", "/AuthorizationHeader/weather", local, "")
+	if w.Code != 401 || w.Body.Len() != 0 || w.Header().Get("WWW-Authenticate") != "Bearer" {
+		t.Errorf("no inbound token: %d %q %v", w.Code, w.Body, w.Header())
+	}
+	w = do(h, "GET", "/AuthorizationHeader/weather", local, "eyJhbGciOiJSUzI1NiJ9.e30.c2ln")
+	if w.Code != 401 || !strings.HasPrefix(w.Header().Get("WWW-Authenticate"), `Bearer error="invalid_token"`) {
+		t.Errorf("a bad inbound token: %d %v", w.Code, w.Header())
+	}
+	// A token for another audience (the Weather API's, not the blueprint's).
+	other := cloudsimtest.NewTokens(f.sim).App(t, "api://"+f.env["WEATHER_API_APP_ID"])
+	if w := do(h, "GET", "/AuthorizationHeader/weather", local, other); w.Code != 401 {
+		t.Errorf("a token for another API: %d", w.Code)
+	}
+	if w := do(h, "POST", "/AuthorizationHeader/weather", local, f.tc); w.Code != http.StatusMethodNotAllowed {
+		t.Errorf("POST to a GET route: %d", w.Code)
+	}
+	if w := do(h, "GET", "/DownstreamApi/weather", local, f.tc); w.Code != http.StatusMethodNotAllowed {
+		t.Errorf("GET to DownstreamApi (POST only in source): %d", w.Code)
+	}
+	w = do(h, "GET", "/Validate", local, f.tc)
+	var v struct {
+		Protocol string         `json:"protocol"`
+		Claims   map[string]any `json:"claims"`
+	}
+	if w.Code != 200 || json.Unmarshal(w.Body.Bytes(), &v) != nil || v.Protocol != "Bearer" || v.Claims["aud"] != f.env["BLUEPRINT_APP_ID"] {
+		t.Errorf("/Validate: %d %s", w.Code, w.Body)
+	}
+}
+
+func TestDownstreamDoesNotFollowRedirects(t *testing.T) {
+	f := newFixture(t)
+	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/elsewhere" {
+			t.Error("the redirect was followed")
+		}
+		http.Redirect(w, r, "/elsewhere", http.StatusFound)
+	}))
+	defer target.Close()
+	cfg, _ := f.sim.SidecarConfig(target.URL)
+	cfg.Overrides = sidecar.Overrides{CallDownstreamAPIUnauthenticated: true}
+	s, err := sidecar.New(cfg, cloudsimtest.Client(f.sim), slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := do(s, "POST", "/DownstreamApiUnauthenticated/weather-app?AgentIdentity="+f.env["AGENT_CLIENT_ID"]+"&optionsOverride.RelativePath=weather", local, "")
+	var out struct {
+		StatusCode int `json:"statusCode"`
+	}
+	if w.Code != 200 || json.Unmarshal(w.Body.Bytes(), &out) != nil || out.StatusCode != http.StatusFound {
+		t.Errorf("%d %s, want the 302 relayed inside a 200", w.Code, w.Body)
+	}
+}
+
+func TestConfigFromEnv(t *testing.T) {
+	env := []string{
+		"AzureAd__Instance=https://cloudsim:8443/",
+		"AZUREAD__TENANTID=ca77995a-3696-41ae-a339-cf02b3e89b12",
+		"AzureAd__ClientId=6a7f0937-6749-4a53-b866-c424b6e0824d",
+		"AzureAd__ClientCredentials__0__SourceType=SignedAssertionFromManagedIdentity",
+		"AzureAd__ClientCredentials__0__ManagedIdentityClientId=499b7a09-0603-4da0-9ee7-b45cfddbbf34",
+		"AzureAd__ClientCredentials__1__SourceType=ClientSecret",
+		"AzureAd__ClientCredentials__1__ClientSecret=unused",
+		"DownstreamApis__weather-app__BaseUrl=http://weather-api:8080/",
+		"DownstreamApis__weather-app__Scopes__1=second",
+		"DownstreamApis__weather-app__Scopes__0=api://b8302fea-6762-4183-a16c-69b510285c49/.default",
+		"DownstreamApis__weather-app__RequestAppToken=true",
+		"DownstreamApis__Weather__BaseUrl=http://weather-api:8080",
+		"DownstreamApis__Weather__Scopes=api://b8302fea-6762-4183-a16c-69b510285c49/Weather.Read other",
+		"Sidecar__AllowOverrides__GetAuthorizationHeaderUnauthenticated=true",
+		"PATH=/usr/bin",
+	}
+	cfg, err := sidecar.ConfigFromEnv(env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	app, weather := cfg.APIs["weather-app"], cfg.APIs["weather"]
+	if cfg.Instance != "https://cloudsim:8443" || cfg.TenantID != "ca77995a-3696-41ae-a339-cf02b3e89b12" ||
+		cfg.Credential.SourceType != "SignedAssertionFromManagedIdentity" || cfg.Credential.ManagedIdentityClientID != "499b7a09-0603-4da0-9ee7-b45cfddbbf34" ||
+		app.BaseURL != "http://weather-api:8080" || !app.RequestAppToken || strings.Join(app.Scopes, " ") != "api://b8302fea-6762-4183-a16c-69b510285c49/.default second" ||
+		weather.Name != "Weather" || len(weather.Scopes) != 2 || weather.RequestAppToken ||
+		!cfg.Overrides.GetAuthorizationHeaderUnauthenticated || !cfg.Overrides.GetAuthorizationHeader || cfg.Overrides.CallDownstreamAPIUnauthenticated {
+		t.Errorf("config: %+v", cfg)
+	}
+	for _, c := range []struct {
+		env  []string
+		want string
+	}{
+		{nil, "AzureAd__TenantId and AzureAd__ClientId are required"},
+		{[]string{"AzureAd__TenantId=t", "AzureAd__ClientId=c", "AzureAd__ClientCredentials__0__SourceType=KeyVault"}, `SourceType "KeyVault" is not supported`},
+		{[]string{"AzureAd__TenantId=t", "AzureAd__ClientId=c"}, "AzureAd__ClientCredentials__0__SourceType is required"},
+		{[]string{"AzureAd__TenantId=t", "AzureAd__ClientId=c", "AzureAd__Instance=http://login", "AzureAd__ClientCredentials__0__SourceType=ClientSecret"}, "must be an https URL"},
+	} {
+		if _, err := sidecar.ConfigFromEnv(c.env); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%v: %v, want %q", c.env, err, c.want)
+		}
+	}
+}

@@ -1,0 +1,136 @@
+// Package identity is how the agent gets an Authorization value for a
+// downstream API as its Entra agent identity, in three flows: autonomous
+// (TR), on behalf of the signed-in user (TU, from their token Tc), and as
+// its agent user (TAU). Two providers: the Microsoft Entra auth sidecar over
+// HTTP, or MSAL Go in process. Every answer carries the decoded token card
+// and non-secret facts for the trace; the token itself only as a
+// secret.Value.
+package identity
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/crosscloud-agentid/agentid/internal/secret"
+)
+
+// Flow is one of the three ways the agent calls an API.
+type Flow string
+
+// The flows, named as the chat API names them.
+const (
+	Autonomous Flow = "autonomous" // TR: the agent identity's own app-only token
+	OnBehalfOf Flow = "obo"        // TU: the agent on behalf of the signed-in user
+	AgentUser  Flow = "agent_user" // TAU: the agent's own user account
+)
+
+// ParseFlow accepts the flow names of the chat API.
+func ParseFlow(s string) (Flow, error) {
+	switch f := Flow(strings.ToLower(strings.TrimSpace(s))); f {
+	case Autonomous, OnBehalfOf, AgentUser:
+		return f, nil
+	}
+	return "", fmt.Errorf("token_flow %q is not autonomous, obo or agent_user", s)
+}
+
+// TokenName is the name the trace and the docs give this flow's token.
+func (f Flow) TokenName() string {
+	switch f {
+	case OnBehalfOf:
+		return "TU"
+	case AgentUser:
+		return "TAU"
+	}
+	return "TR"
+}
+
+// Request asks for a token in one flow. UserToken is Tc, needed for OBO.
+type Request struct {
+	Flow      Flow
+	UserToken secret.Value
+}
+
+// Result is a token the agent may send, with what the trace may show.
+type Result struct {
+	// Header is the Authorization value, scheme included ("Bearer eyJ…").
+	Header secret.Value
+	// Token is the card of the token in Header.
+	Token Card
+	// Chain holds the cards of the tokens this process obtained on the way
+	// (T1, T2); only the msal provider holds them.
+	Chain []Card
+	Facts Facts
+}
+
+// Facts are the non-secret facts of an acquisition.
+type Facts struct {
+	Provider   string   `json:"provider"` // sidecar or msal
+	Flow       Flow     `json:"flow"`
+	API        string   `json:"api,omitempty"`   // the sidecar's downstream API entry
+	Route      string   `json:"route,omitempty"` // the sidecar path called, without the query
+	Scopes     []string `json:"scopes,omitempty"`
+	CacheHit   *bool    `json:"cache_hit,omitempty"` // known only in process
+	Credential string   `json:"blueprint_credential,omitempty"`
+}
+
+// Provider gets Authorization values for the Weather API.
+type Provider interface {
+	Name() string
+	AuthorizationHeader(ctx context.Context, req Request) (*Result, error)
+	// Check proves the provider can work now: the sidecar's /healthz, or
+	// MSAL getting T1.
+	Check(ctx context.Context) error
+}
+
+// Error is a failed acquisition: one line naming the likely fix, plus what
+// the trace shows.
+type Error struct {
+	Provider      string
+	Flow          Flow
+	Status        int // the sidecar's HTTP status; 0 when there was none
+	Code          int // the AADSTS code when Entra refused
+	CorrelationID string
+	Message       string
+	Err           error
+}
+
+func (e *Error) Error() string { return e.Message }
+func (e *Error) Unwrap() error { return e.Err }
+
+// Card is a token decoded for display: header and claims, never the
+// signature, never the encoded token.
+type Card struct {
+	Name   string         `json:"name"` // Tc, T1, T2, TR, TU, TAU
+	Header map[string]any `json:"header"`
+	Claims map[string]any `json:"claims"`
+}
+
+// DecodeCard decodes a JWT's header and claims without verifying them: the
+// API that receives the token verifies it.
+func DecodeCard(name, token string) (Card, error) {
+	parts := strings.Split(token, ".")
+	if len(parts) != 3 {
+		return Card{}, errors.New("not a JWT")
+	}
+	c := Card{Name: name}
+	for i, into := range []*map[string]any{&c.Header, &c.Claims} {
+		raw, err := base64.RawURLEncoding.DecodeString(parts[i])
+		if err != nil || json.Unmarshal(raw, into) != nil {
+			return Card{}, errors.New("not a JWT")
+		}
+	}
+	return c, nil
+}
+
+// Client is the app ID a token names as its client: appid (v1) or azp (v2).
+func (c Card) Client() string {
+	if v, ok := c.Claims["azp"].(string); ok && v != "" {
+		return v
+	}
+	v, _ := c.Claims["appid"].(string)
+	return v
+}

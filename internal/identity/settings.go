@@ -1,0 +1,113 @@
+package identity
+
+import (
+	"fmt"
+	"net/http"
+
+	"github.com/crosscloud-agentid/agentid/internal/agentid"
+	"github.com/crosscloud-agentid/agentid/internal/config"
+	"github.com/crosscloud-agentid/agentid/internal/secret"
+)
+
+// Sidecar modes.
+const (
+	SidecarModeHeader     = "authorization-header" // the agent gets the header and calls the API
+	SidecarModeDownstream = "downstream-api"       // the sidecar calls the API; the agent holds no token
+)
+
+// Settings are the identity settings of llm-agent; see the README.
+type Settings struct {
+	Provider     string // sidecar or msal
+	AgentID      string
+	AgentUserUPN string
+
+	SidecarURL   string
+	SidecarMode  string
+	AppAPI       string
+	DelegatedAPI string
+
+	MSAL       agentid.Config
+	AppScopes  []string
+	UserScopes []string
+}
+
+// LoadSettings reads IDENTITY_PROVIDER and what it needs; a setting the
+// chosen provider needs and lacks is a problem, never a fallback. The
+// blueprint secret is read here, once.
+func LoadSettings(r *config.Reader) Settings {
+	s := Settings{
+		Provider:     r.OneOf("IDENTITY_PROVIDER", "sidecar", "sidecar", "msal"),
+		AgentUserUPN: r.String("AGENT_USER_UPN", ""),
+	}
+	s.AgentID = r.FirstOf("AGENT_CLIENT_ID", "AGENT_APP_ID")
+	switch {
+	case s.AgentID == "":
+		r.Problem("AGENT_CLIENT_ID", "is required: the agent identity's app ID (alias AGENT_APP_ID)")
+	case !config.IsGUID(s.AgentID):
+		r.Problem("AGENT_CLIENT_ID", "%q is not an app ID (GUID)", s.AgentID)
+	}
+	if s.Provider == "sidecar" {
+		s.SidecarURL = r.URL("SIDECAR_URL", "", false)
+		if s.SidecarURL == "" {
+			r.Problem("SIDECAR_URL", "is required with IDENTITY_PROVIDER=sidecar (for example http://localhost:5000)")
+		}
+		s.SidecarMode = r.OneOf("SIDECAR_MODE", SidecarModeHeader, SidecarModeHeader, SidecarModeDownstream)
+		s.AppAPI = r.String("SIDECAR_APP_API", "weather-app")
+		s.DelegatedAPI = r.String("SIDECAR_DELEGATED_API", "weather")
+		return s
+	}
+
+	weather := r.GUID("WEATHER_API_APP_ID")
+	s.AppScopes = []string{"api://" + weather + "/.default"}
+	s.UserScopes = []string{r.String("WEATHER_API_SCOPE", "api://"+weather+"/Weather.Read")}
+	cred := agentid.Credential{Kind: r.OneOf("BLUEPRINT_CREDENTIAL", agentid.CredentialManagedIdentity,
+		agentid.CredentialSecret, agentid.CredentialCertificate, agentid.CredentialManagedIdentity)}
+	secretValue := r.String("BLUEPRINT_CLIENT_SECRET", "")
+	switch cred.Kind {
+	case agentid.CredentialSecret:
+		if secretValue == "" {
+			r.Problem("BLUEPRINT_CLIENT_SECRET", "is required with BLUEPRINT_CREDENTIAL=secret")
+		}
+		cred.Secret = secret.New(secretValue)
+	case agentid.CredentialCertificate:
+		path := r.String("BLUEPRINT_CERT_PATH", "")
+		if path == "" {
+			r.Problem("BLUEPRINT_CERT_PATH", "is required with BLUEPRINT_CREDENTIAL=certificate (PEM: certificate and RSA key)")
+		} else if pem, err := agentid.ReadCert(path); err != nil {
+			r.Problem("BLUEPRINT_CERT_PATH", "%v", err)
+		} else {
+			cred.CertPEM = pem
+		}
+	case agentid.CredentialManagedIdentity:
+		if id := r.String("MANAGED_IDENTITY_CLIENT_ID", ""); id != "" && !config.IsGUID(id) {
+			r.Problem("MANAGED_IDENTITY_CLIENT_ID", "%q is not a client ID (GUID)", id)
+		} else {
+			cred.ManagedIdentityClientID = id
+		}
+	}
+	if secretValue != "" && cred.Kind != agentid.CredentialSecret {
+		r.Problem("BLUEPRINT_CLIENT_SECRET", "is set but BLUEPRINT_CREDENTIAL=%s does not use it: remove it, or set BLUEPRINT_CREDENTIAL=secret", cred.Kind)
+	}
+	s.MSAL = agentid.Config{
+		AuthorityHost: r.URL("AZURE_AUTHORITY_HOST", "https://login.microsoftonline.com", true),
+		TenantID:      r.GUID("TENANT_ID"),
+		BlueprintID:   r.GUID("BLUEPRINT_APP_ID"),
+		Credential:    cred,
+	}
+	return s
+}
+
+// New builds the provider the settings choose. httpClient is nil in
+// production; tests pass one that trusts their cloudsim.
+func New(s Settings, httpClient *http.Client) (Provider, error) {
+	switch s.Provider {
+	case "sidecar":
+		return NewSidecarProvider(SidecarConfig{URL: s.SidecarURL, AgentID: s.AgentID, AgentUserUPN: s.AgentUserUPN,
+			AppAPI: s.AppAPI, DelegatedAPI: s.DelegatedAPI, HTTPClient: httpClient}), nil
+	case "msal":
+		cfg := s.MSAL
+		cfg.HTTPClient = httpClient
+		return NewMSALProvider(cfg, s.AgentID, s.AgentUserUPN, s.AppScopes, s.UserScopes)
+	}
+	return nil, fmt.Errorf("IDENTITY_PROVIDER %q is not sidecar or msal", s.Provider)
+}
