@@ -129,7 +129,6 @@ func Start(o Options) (*Sim, error) {
 		STS:              sts,
 		Tenant:           o.Tenant,
 		Keys:             keys,
-		done:             make(chan error, 3),
 	}
 	logErrors := slog.NewLogLogger(o.Logger.Handler(), slog.LevelWarn)
 	web := &http.Server{
@@ -141,6 +140,11 @@ func Start(o Options) (*Sim, error) {
 		ErrorLog:          logErrors,
 	}
 	mi := &http.Server{Handler: ent.ManagedIdentityHandler(header), ReadHeaderTimeout: 10 * time.Second, ErrorLog: logErrors}
+	// Each server with the call that serves it, started once all is ready.
+	serve := []func() error{
+		func() error { return web.ServeTLS(ln, "", "") },
+		func() error { return mi.Serve(miLn) },
+	}
 	s.servers = []*http.Server{web, mi}
 	listeners := []net.Listener{ln, miLn}
 	closeAll := func() {
@@ -156,16 +160,16 @@ func Start(o Options) (*Sim, error) {
 		}
 		s.servers = append(s.servers, side)
 		listeners = append(listeners, sideLn)
+		serve = append(serve, func() error { return side.Serve(sideLn) })
 		s.SidecarURL = httpserver.ListenerURL("http", sideLn)
 	}
 	if err := s.writeEnv(); err != nil {
 		closeAll()
 		return nil, err
 	}
-	go func() { s.done <- ignoreClosed(web.ServeTLS(ln, "", "")) }()
-	go func() { s.done <- ignoreClosed(mi.Serve(miLn)) }()
-	if len(listeners) == 3 {
-		go func() { s.done <- ignoreClosed(s.servers[2].Serve(listeners[2])) }()
+	s.done = make(chan error, len(serve))
+	for _, f := range serve {
+		go func() { s.done <- ignoreClosed(f()) }()
 	}
 	return s, nil
 }
