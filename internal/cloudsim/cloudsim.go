@@ -68,6 +68,10 @@ type Sim struct {
 
 	servers []*http.Server
 	done    chan error
+	// sidecarOut is the sidecar's transport to Entra, whose spare
+	// connections would otherwise hold the shutdown of cloudsim's own
+	// server for 5 s.
+	sidecarOut *http.Transport
 }
 
 // Start prepares the state folder, listens and serves in the background.
@@ -219,7 +223,8 @@ func (s *Sim) startSidecar(o Options) (*http.Server, net.Listener, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: s.CA.Pool(), MinVersion: tls.VersionTLS12}}}
+	s.sidecarOut = &http.Transport{TLSClientConfig: &tls.Config{RootCAs: s.CA.Pool(), MinVersion: tls.VersionTLS12}}
+	client := &http.Client{Timeout: 30 * time.Second, Transport: s.sidecarOut}
 	log := o.Logger.With("service", "sidecar")
 	side, err := sidecar.New(cfg, client, log)
 	if err != nil {
@@ -234,6 +239,9 @@ func (s *Sim) startSidecar(o Options) (*http.Server, net.Listener, error) {
 
 // Close stops both listeners, letting requests in flight finish.
 func (s *Sim) Close(ctx context.Context) error {
+	if s.sidecarOut != nil {
+		s.sidecarOut.CloseIdleConnections()
+	}
 	var errs []error
 	for _, srv := range s.servers {
 		errs = append(errs, srv.Shutdown(ctx))
