@@ -25,6 +25,7 @@ import (
 
 	"github.com/crosscloud-agentid/agentid/internal/atomicfile"
 	"github.com/crosscloud-agentid/agentid/internal/cloudsim/awssts"
+	"github.com/crosscloud-agentid/agentid/internal/cloudsim/bedrock"
 	"github.com/crosscloud-agentid/agentid/internal/cloudsim/devca"
 	"github.com/crosscloud-agentid/agentid/internal/cloudsim/entra"
 	"github.com/crosscloud-agentid/agentid/internal/cloudsim/sidecar"
@@ -61,8 +62,9 @@ type Sim struct {
 	Dir              string
 	CA               *devca.Authority
 	Entra            *entra.Server
-	STS              *awssts.Server // nil when the tenant file has no aws section
-	SidecarURL       string         // "" when no sidecar runs
+	STS              *awssts.Server  // nil when the tenant file has no aws section
+	Bedrock          *bedrock.Server // nil when the tenant file has no aws section
+	SidecarURL       string          // "" when no sidecar runs
 	Tenant           *tenant.Directory
 	Keys             *signing.Keys
 
@@ -118,8 +120,12 @@ func Start(o Options) (*Sim, error) {
 	})
 	mux := http.NewServeMux()
 	ent.Register(mux)
+	var br *bedrock.Server
 	if sts != nil {
 		sts.Register(mux)
+		br = bedrock.New(bedrock.Options{Region: o.Tenant.AWS.Region, Credentials: sts, APIKeys: o.Tenant.AWS.BedrockAPIKeys,
+			Logger: o.Logger.With("service", "bedrock"), Stats: ent.Stats()})
+		br.Register(mux)
 	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
 
@@ -131,6 +137,7 @@ func Start(o Options) (*Sim, error) {
 		CA:               ca,
 		Entra:            ent,
 		STS:              sts,
+		Bedrock:          br,
 		Tenant:           o.Tenant,
 		Keys:             keys,
 	}
@@ -323,6 +330,7 @@ func (s *Sim) Env() map[string]string {
 	}
 	if d.AWS != nil {
 		env["AWS_ENDPOINT_URL_STS"] = s.URL + awssts.Path
+		env["AWS_ENDPOINT_URL_BEDROCK_RUNTIME"] = s.URL + bedrock.Path
 		env["AWS_REGION"] = d.AWS.Region
 		for _, r := range d.AWS.Roles {
 			if r.ExportAs != "" {

@@ -14,6 +14,9 @@ import (
 // MaxCityLength bounds a city name in characters.
 const MaxCityLength = 100
 
+// DefaultCity is the city asked about when none is named.
+const DefaultCity = "Seattle"
+
 // ForecastDays is how many days a forecast covers.
 const ForecastDays = 5
 

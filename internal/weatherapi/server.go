@@ -13,7 +13,7 @@ import (
 
 // DefaultCity answers a request with no city parameter, as the Microsoft
 // sample does; an empty city= is a 400.
-const DefaultCity = "Seattle"
+const DefaultCity = weather.DefaultCity
 
 // Authenticator checks a request's bearer token; *jwtauth.Validator is one.
 type Authenticator interface {

@@ -98,6 +98,20 @@ func (s *Server) Lookup(accessKeyID string) (Credential, bool) {
 	return c, ok
 }
 
+// Secret implements bedrock.Credentials: a credential STS issued, or one of
+// the tenant file's dev key pairs (no session token, no expiry).
+func (s *Server) Secret(accessKeyID string) (secret, sessionToken string, expires time.Time, ok bool) {
+	if c, found := s.Lookup(accessKeyID); found {
+		return c.SecretAccessKey, c.SessionToken, c.Expiration, true
+	}
+	for _, d := range s.account.DevCredentials {
+		if d.AccessKeyID == accessKeyID {
+			return d.SecretAccessKey, "", time.Time{}, true
+		}
+	}
+	return "", "", time.Time{}, false
+}
+
 // Region is the account's region (AWS_REGION).
 func (s *Server) Region() string { return s.account.Region }
 

@@ -14,6 +14,18 @@ type AWSAccount struct {
 	Region        string          `json:"region"`
 	OIDCProviders []*OIDCProvider `json:"oidcProviders"`
 	Roles         []*Role         `json:"roles"`
+	// DevCredentials and BedrockAPIKeys let tests exercise the static-key
+	// and API-key credential tiers. cloudsim never exports them: the demo
+	// reaches AWS through web identity only.
+	DevCredentials []DevCredential `json:"devCredentials"`
+	BedrockAPIKeys []string        `json:"bedrockApiKeys"`
+}
+
+// DevCredential is a long-lived access key pair, for the env-keys tier's
+// tests.
+type DevCredential struct {
+	AccessKeyID     string `json:"accessKeyId"`
+	SecretAccessKey string `json:"secretAccessKey"`
 }
 
 // OIDCProvider is an IAM OIDC identity provider: an issuer without its
@@ -100,6 +112,16 @@ func (a *AWSAccount) validate(v *validator) {
 		}
 		if len(p.ClientIDs) == 0 {
 			v.fail(path+".clientIds", "needs at least one client ID (the token audience AWS accepts)")
+		}
+	}
+	for i, c := range a.DevCredentials {
+		if !strings.HasPrefix(c.AccessKeyID, "AKIA") || len(c.SecretAccessKey) < 20 {
+			v.fail(fmt.Sprintf("aws.devCredentials[%d]", i), "needs an AKIA… access key ID and a secret of at least 20 characters")
+		}
+	}
+	for i, k := range a.BedrockAPIKeys {
+		if len(k) < 20 {
+			v.fail(fmt.Sprintf("aws.bedrockApiKeys[%d]", i), "must be at least 20 characters")
 		}
 	}
 	for i, r := range a.Roles {

@@ -1,0 +1,438 @@
+// Package bedrock is cloudsim's Amazon Bedrock Runtime: Converse and
+// ConverseStream with SigV4 checked against the credentials cloudsim STS
+// issued (or the tenant file's dev key pair and API keys), AWS's error
+// shapes, and a deterministic model that calls get_weather for weather
+// questions and answers from the tool's result. It records what it
+// received, so tests can prove no token ever reached the model.
+package bedrock
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws/protocol/eventstream"
+
+	"github.com/crosscloud-agentid/agentid/internal/cloudsim/entra"
+	"github.com/crosscloud-agentid/agentid/internal/weather"
+)
+
+// Path is where cloudsim serves Bedrock; AWS_ENDPOINT_URL_BEDROCK_RUNTIME
+// is its URL.
+const Path = "/bedrock"
+
+// Received is one request cloudsim Bedrock accepted or refused.
+type Received struct {
+	ModelID string          `json:"model_id"`
+	Stream  bool            `json:"stream"`
+	Caller  caller          `json:"caller"`
+	Body    json.RawMessage `json:"body"`
+	Status  int             `json:"status"`
+}
+
+// Server is cloudsim's Bedrock Runtime.
+type Server struct {
+	region  string
+	creds   Credentials
+	apiKeys []string
+	now     func() time.Time
+	log     *slog.Logger
+	stats   *entra.Stats
+
+	mu           sync.Mutex
+	received     []Received
+	throttleNext int
+	failNext     int
+	skipToolAuto bool
+}
+
+// Options configures a Server.
+type Options struct {
+	Region      string
+	Credentials Credentials
+	APIKeys     []string
+	Now         func() time.Time
+	Logger      *slog.Logger
+	Stats       *entra.Stats
+}
+
+// New returns a Bedrock Runtime for one region.
+func New(o Options) *Server {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Stats == nil {
+		o.Stats = entra.NewStats()
+	}
+	return &Server{region: o.Region, creds: o.Credentials, apiKeys: o.APIKeys, now: o.Now, log: o.Logger, stats: o.Stats}
+}
+
+// Register adds the routes and the fault switch to mux.
+func (s *Server) Register(mux *http.ServeMux) {
+	mux.HandleFunc("POST "+Path+"/model/{modelId}/converse", s.converse(false))
+	mux.HandleFunc("POST "+Path+"/model/{modelId}/converse-stream", s.converse(true))
+	mux.HandleFunc("POST /_cloudsim/faults/bedrock", s.faults)
+	mux.HandleFunc("GET /_cloudsim/bedrock/received", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(s.Received())
+	})
+}
+
+// Received returns what Bedrock was sent, in order.
+func (s *Server) Received() []Received {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Received(nil), s.received...)
+}
+
+// Throttle makes the next n requests fail with ThrottlingException.
+func (s *Server) Throttle(n int) { s.mu.Lock(); s.throttleNext = n; s.mu.Unlock() }
+
+// Fail makes the next n requests fail with InternalServerException.
+func (s *Server) Fail(n int) { s.mu.Lock(); s.failNext = n; s.mu.Unlock() }
+
+// SkipToolOnAuto makes the model answer weather questions without calling
+// the tool unless toolChoice names it, as real models sometimes do.
+func (s *Server) SkipToolOnAuto(on bool) { s.mu.Lock(); s.skipToolAuto = on; s.mu.Unlock() }
+
+// faults is POST /_cloudsim/faults/bedrock?throttle=N&fail=N&skip_tool=true.
+func (s *Server) faults(w http.ResponseWriter, r *http.Request) {
+	var n int
+	if v := r.URL.Query().Get("throttle"); v != "" {
+		fmt.Sscan(v, &n)
+		s.Throttle(n)
+	}
+	if v := r.URL.Query().Get("fail"); v != "" {
+		fmt.Sscan(v, &n)
+		s.Fail(n)
+	}
+	if v := r.URL.Query().Get("skip_tool"); v != "" {
+		s.SkipToolOnAuto(v == "true")
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+type apiError struct {
+	status int
+	code   string
+	msg    string
+}
+
+func (e *apiError) write(w http.ResponseWriter) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Amzn-ErrorType", e.code)
+	w.WriteHeader(e.status)
+	_ = json.NewEncoder(w).Encode(map[string]string{"message": e.msg})
+}
+
+// Models this stand-in serves, by inference profile. A bare foundation
+// model ID gets the ValidationException AWS gives models that are served
+// on demand only through a cross-region inference profile.
+var geoPrefixes = []string{"us.", "eu.", "apac.", "global."}
+
+func checkModel(id, region string) *apiError {
+	for _, p := range geoPrefixes {
+		if rest, ok := strings.CutPrefix(id, p); ok {
+			if !strings.HasPrefix(rest, "anthropic.claude-") && !strings.HasPrefix(rest, "amazon.nova-") {
+				break
+			}
+			if (p == "us." && !strings.HasPrefix(region, "us-")) || (p == "eu." && !strings.HasPrefix(region, "eu-")) {
+				return &apiError{http.StatusBadRequest, "ValidationException", "The provided model identifier is invalid."}
+			}
+			return nil
+		}
+	}
+	if strings.HasPrefix(id, "anthropic.claude-") || strings.HasPrefix(id, "amazon.nova-") {
+		return &apiError{http.StatusBadRequest, "ValidationException", fmt.Sprintf(
+			"Invocation of model ID %s with on-demand throughput isn’t supported. Retry your request with the ID or ARN of an inference profile that contains this model.", id)}
+	}
+	return &apiError{http.StatusBadRequest, "ValidationException", "The provided model identifier is invalid."}
+}
+
+const maxBody = 1 << 20
+
+func (s *Server) converse(stream bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		s.stats.Add("bedrock.converse")
+		body, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
+		rec := Received{ModelID: r.PathValue("modelId"), Stream: stream, Body: json.RawMessage(orEmpty(body))}
+		finish := func(status int, e *apiError) {
+			rec.Status = status
+			if !json.Valid(rec.Body) {
+				rec.Body = json.RawMessage(`null`)
+			}
+			s.mu.Lock()
+			s.received = append(s.received, rec)
+			s.mu.Unlock()
+			if e != nil {
+				s.stats.Add("bedrock.error." + e.code)
+				s.log.Info("bedrock refused", "code", e.code, "model", rec.ModelID)
+				e.write(w)
+			}
+		}
+		if err != nil || len(body) > maxBody {
+			finish(http.StatusBadRequest, &apiError{http.StatusBadRequest, "ValidationException", "The request body is too large or unreadable."})
+			return
+		}
+		c, e := s.authenticate(r, body)
+		rec.Caller = c
+		if e != nil {
+			finish(e.status, e)
+			return
+		}
+		if e := checkModel(rec.ModelID, s.region); e != nil {
+			finish(e.status, e)
+			return
+		}
+		s.mu.Lock()
+		throttled, failed, skip := s.throttleNext > 0, s.failNext > 0 && s.throttleNext == 0, s.skipToolAuto
+		if throttled {
+			s.throttleNext--
+		} else if failed {
+			s.failNext--
+		}
+		s.mu.Unlock()
+		switch {
+		case throttled:
+			finish(http.StatusTooManyRequests, &apiError{http.StatusTooManyRequests, "ThrottlingException", "Too many requests, please wait before trying your request again."})
+			return
+		case failed:
+			finish(http.StatusInternalServerError, &apiError{http.StatusInternalServerError, "InternalServerException", "The server encountered an internal error. Try again later."})
+			return
+		}
+		var req converseRequest
+		if err := json.Unmarshal(body, &req); err != nil || len(req.Messages) == 0 {
+			finish(http.StatusBadRequest, &apiError{http.StatusBadRequest, "ValidationException", "The messages field is required and must be a non-empty list."})
+			return
+		}
+		reply := respond(req, skip)
+		finish(http.StatusOK, nil)
+		s.log.Info("bedrock answered", "model", rec.ModelID, "stream", stream, "stop_reason", reply.StopReason, "auth", c.Auth, "access_key_id", c.AccessKeyID)
+		if stream {
+			s.writeStream(w, reply)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(reply)
+	}
+}
+
+func orEmpty(b []byte) []byte {
+	if len(b) == 0 {
+		return []byte(`null`)
+	}
+	return b
+}
+
+// converseRequest is the part of a Converse request the model reads.
+type converseRequest struct {
+	Messages []struct {
+		Role    string         `json:"role"`
+		Content []contentBlock `json:"content"`
+	} `json:"messages"`
+	ToolConfig *struct {
+		Tools []struct {
+			ToolSpec struct {
+				Name string `json:"name"`
+			} `json:"toolSpec"`
+		} `json:"tools"`
+		ToolChoice map[string]json.RawMessage `json:"toolChoice"`
+	} `json:"toolConfig"`
+}
+
+type contentBlock struct {
+	Text    *string `json:"text,omitempty"`
+	ToolUse *struct {
+		ToolUseID string         `json:"toolUseId"`
+		Name      string         `json:"name"`
+		Input     map[string]any `json:"input"`
+	} `json:"toolUse,omitempty"`
+	ToolResult *struct {
+		ToolUseID string `json:"toolUseId"`
+		Content   []struct {
+			JSON map[string]any `json:"json,omitempty"`
+			Text *string        `json:"text,omitempty"`
+		} `json:"content"`
+		Status string `json:"status"`
+	} `json:"toolResult,omitempty"`
+}
+
+// converseResponse is Converse's answer.
+type converseResponse struct {
+	Output struct {
+		Message struct {
+			Role    string `json:"role"`
+			Content []any  `json:"content"`
+		} `json:"message"`
+	} `json:"output"`
+	StopReason string         `json:"stopReason"`
+	Usage      map[string]int `json:"usage"`
+	Metrics    map[string]int `json:"metrics"`
+}
+
+// respond is the deterministic model.
+func respond(req converseRequest, skipToolOnAuto bool) converseResponse {
+	var out converseResponse
+	out.Output.Message.Role = "assistant"
+	out.Metrics = map[string]int{"latencyMs": 42}
+	last := req.Messages[len(req.Messages)-1]
+	text := func(s string) {
+		out.Output.Message.Content = append(out.Output.Message.Content, map[string]string{"text": s})
+		out.StopReason = "end_turn"
+	}
+	for _, b := range last.Content {
+		if b.ToolResult != nil {
+			text(answerFrom(b.ToolResult.Status, b.ToolResult.Content))
+			out.Usage = usage(req, out)
+			return out
+		}
+	}
+	var question string
+	for _, b := range last.Content {
+		if b.Text != nil {
+			question += *b.Text
+		}
+	}
+	offered, forced := toolOffered(req)
+	city, isWeather := weather.Question(question)
+	switch {
+	case offered && (forced || (isWeather && !skipToolOnAuto)):
+		if city == "" {
+			city = weather.DefaultCity
+		}
+		out.Output.Message.Content = append(out.Output.Message.Content,
+			map[string]string{"text": "Let me look up the weather in " + city + "."},
+			map[string]any{"toolUse": map[string]any{"toolUseId": "tooluse_" + strings.ReplaceAll(strings.ToLower(city), " ", "_"), "name": "get_weather", "input": map[string]string{"city": city}}})
+		out.StopReason = "tool_use"
+	case isWeather:
+		text("It is probably pleasant somewhere. (This model answered without checking the weather.)")
+	default:
+		text("I'm the weather agent. Ask me about the weather in a city, for example: what's the weather in Seattle?")
+	}
+	out.Usage = usage(req, out)
+	return out
+}
+
+// toolOffered reports whether get_weather is offered, and whether
+// toolChoice requires a tool call (any, or get_weather by name).
+func toolOffered(req converseRequest) (offered, forced bool) {
+	if req.ToolConfig == nil {
+		return false, false
+	}
+	for _, t := range req.ToolConfig.Tools {
+		if t.ToolSpec.Name == "get_weather" {
+			offered = true
+		}
+	}
+	if _, ok := req.ToolConfig.ToolChoice["any"]; ok {
+		forced = true
+	}
+	if raw, ok := req.ToolConfig.ToolChoice["tool"]; ok {
+		var named struct {
+			Name string `json:"name"`
+		}
+		forced = json.Unmarshal(raw, &named) == nil && named.Name == "get_weather"
+	}
+	return offered, forced
+}
+
+func answerFrom(status string, content []struct {
+	JSON map[string]any `json:"json,omitempty"`
+	Text *string        `json:"text,omitempty"`
+}) string {
+	for _, c := range content {
+		if status == "error" {
+			msg := "the weather service refused the request"
+			if c.Text != nil {
+				msg = *c.Text
+			} else if m, ok := c.JSON["message"].(string); ok {
+				msg = m
+			}
+			return "I couldn't get the weather: " + msg
+		}
+		if c.JSON != nil {
+			w := c.JSON
+			return fmt.Sprintf("In %v it is %v°F and %v, with humidity at %v%% and wind at %v mph.",
+				w["city"], w["temperature"], strings.ToLower(fmt.Sprint(w["condition"])), w["humidity"], w["wind_speed"])
+		}
+		if c.Text != nil {
+			return "Here is what the weather service said: " + *c.Text
+		}
+	}
+	return "The weather tool returned nothing."
+}
+
+func usage(req converseRequest, out converseResponse) map[string]int {
+	in, _ := json.Marshal(req)
+	o, _ := json.Marshal(out.Output)
+	return map[string]int{"inputTokens": len(in) / 4, "outputTokens": len(o) / 4, "totalTokens": (len(in) + len(o)) / 4}
+}
+
+// writeStream sends the answer as ConverseStream events, framed with the
+// SDK's own eventstream encoder.
+func (s *Server) writeStream(w http.ResponseWriter, reply converseResponse) {
+	w.Header().Set("Content-Type", "application/vnd.amazon.eventstream")
+	w.WriteHeader(http.StatusOK)
+	enc := eventstream.NewEncoder()
+	flusher, _ := w.(http.Flusher)
+	send := func(event string, payload any) {
+		b, _ := json.Marshal(payload)
+		var headers eventstream.Headers
+		headers.Set(":message-type", eventstream.StringValue("event"))
+		headers.Set(":event-type", eventstream.StringValue(event))
+		headers.Set(":content-type", eventstream.StringValue("application/json"))
+		var buf bytes.Buffer
+		if err := enc.Encode(&buf, eventstream.Message{Headers: headers, Payload: b}); err == nil {
+			w.Write(buf.Bytes())
+			if flusher != nil {
+				flusher.Flush()
+			}
+		}
+	}
+	send("messageStart", map[string]string{"role": "assistant"})
+	for i, block := range reply.Output.Message.Content {
+		switch b := block.(type) {
+		case map[string]string:
+			send("contentBlockStart", map[string]any{"contentBlockIndex": i, "start": map[string]any{}})
+			for _, chunk := range chunks(b["text"], 24) {
+				send("contentBlockDelta", map[string]any{"contentBlockIndex": i, "delta": map[string]string{"text": chunk}})
+			}
+		case map[string]any:
+			use := b["toolUse"].(map[string]any)
+			send("contentBlockStart", map[string]any{"contentBlockIndex": i, "start": map[string]any{"toolUse": map[string]any{"toolUseId": use["toolUseId"], "name": use["name"]}}})
+			input, _ := json.Marshal(use["input"])
+			for _, chunk := range chunks(string(input), 10) {
+				send("contentBlockDelta", map[string]any{"contentBlockIndex": i, "delta": map[string]any{"toolUse": map[string]string{"input": chunk}}})
+			}
+		}
+		send("contentBlockStop", map[string]int{"contentBlockIndex": i})
+	}
+	send("messageStop", map[string]string{"stopReason": reply.StopReason})
+	send("metadata", map[string]any{"usage": reply.Usage, "metrics": reply.Metrics})
+}
+
+// chunks splits s into pieces of about n bytes, on rune boundaries.
+func chunks(s string, n int) []string {
+	var out []string
+	for len(s) > n {
+		cut := n
+		for cut < len(s) && (s[cut]&0xC0) == 0x80 {
+			cut++
+		}
+		out = append(out, s[:cut])
+		s = s[cut:]
+	}
+	if s != "" {
+		out = append(out, s)
+	}
+	return out
+}
