@@ -49,7 +49,13 @@ func (r *Reader) Err() error {
 
 // Problem records a problem with a setting that the caller checked itself.
 func (r *Reader) Problem(name, format string, args ...any) {
-	r.problems = append(r.problems, fmt.Errorf("%s: %s", name, fmt.Sprintf(format, args...)))
+	p := fmt.Errorf("%s: %s", name, fmt.Sprintf(format, args...))
+	for _, q := range r.problems {
+		if q.Error() == p.Error() {
+			return // two parts of a binary read the same setting
+		}
+	}
+	r.problems = append(r.problems, p)
 }
 
 func (r *Reader) raw(name string) string {

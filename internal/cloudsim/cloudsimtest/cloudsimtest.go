@@ -74,7 +74,7 @@ func Client(sim *cloudsim.Sim) *http.Client {
 
 // SetEnv points this test's process environment at sim, as sourcing
 // cloudsim.env would (MSAL's managed identity client reads it from there).
-func SetEnv(t *testing.T, sim *cloudsim.Sim) {
+func SetEnv(t testing.TB, sim *cloudsim.Sim) {
 	t.Helper()
 	for k, v := range sim.Env() {
 		t.Setenv(k, v)

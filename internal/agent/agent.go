@@ -1,0 +1,245 @@
+// Package agent runs one chat turn: in Direct mode the weather tool runs
+// for the city the message names; in Bedrock mode Claude decides, through
+// Converse with the get_weather tool. Either way the tool calls the Weather
+// API with a token from the identity provider for the turn's flow, and
+// every hop is recorded in the trace. No token ever reaches the model.
+package agent
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
+
+	"github.com/crosscloud-agentid/agentid/internal/identity"
+	"github.com/crosscloud-agentid/agentid/internal/secret"
+	"github.com/crosscloud-agentid/agentid/internal/trace"
+)
+
+// Mode is how the turn is answered.
+type Mode string
+
+// The modes, named as the chat API names them.
+const (
+	Direct  Mode = "direct"
+	Bedrock Mode = "bedrock"
+)
+
+// ParseMode accepts the chat API's mode names.
+func ParseMode(s string) (Mode, error) {
+	switch m := Mode(strings.ToLower(strings.TrimSpace(s))); m {
+	case Direct, Bedrock:
+		return m, nil
+	}
+	return "", fmt.Errorf("llm_mode %q is not direct or bedrock", s)
+}
+
+// Converser is the part of the Bedrock Runtime client a turn uses.
+type Converser interface {
+	Converse(ctx context.Context, in *bedrockruntime.ConverseInput, opts ...func(*bedrockruntime.Options)) (*bedrockruntime.ConverseOutput, error)
+}
+
+// Config is the agent's configuration.
+type Config struct {
+	WeatherAPIURL string
+	ModelID       string
+	MaxToolRounds int
+	// Downstream makes the sidecar call the Weather API (SIDECAR_MODE=
+	// downstream-api): the agent never holds a token.
+	Downstream bool
+}
+
+// Agent answers turns.
+type Agent struct {
+	cfg      Config
+	identity identity.Provider
+	bedrock  Converser // nil when Bedrock is not configured
+	aws      AWSInfo
+	http     *http.Client
+	log      *slog.Logger
+}
+
+// New returns an agent. bedrock may be nil (Direct mode only); aws describes
+// where its credentials come from, for the trace.
+func New(cfg Config, id identity.Provider, bedrock Converser, aws AWSInfo, httpClient *http.Client, log *slog.Logger) *Agent {
+	if cfg.MaxToolRounds <= 0 {
+		cfg.MaxToolRounds = 5
+	}
+	return &Agent{cfg: cfg, identity: id, bedrock: bedrock, aws: aws, http: httpClient, log: log}
+}
+
+// Turn is one chat message to answer.
+type Turn struct {
+	Message       string
+	Mode          Mode
+	Flow          identity.Flow
+	UserToken     secret.Value
+	CorrelationID string
+}
+
+// Error is a failed turn: the HTTP status it maps to and one clear line.
+type Error struct {
+	Status  int
+	Message string
+	Err     error
+}
+
+func (e *Error) Error() string { return e.Message }
+func (e *Error) Unwrap() error { return e.Err }
+
+// Run answers a turn, recording its steps in rec.
+func (a *Agent) Run(ctx context.Context, t Turn, rec *trace.Recorder) (string, error) {
+	if strings.TrimSpace(t.Message) == "" {
+		return "", &Error{Status: http.StatusBadRequest, Message: "the message is empty"}
+	}
+	a.log.Info("turn started", "correlation_id", t.CorrelationID, "mode", t.Mode, "flow", t.Flow)
+	switch t.Mode {
+	case Bedrock:
+		return a.bedrockTurn(ctx, t, rec)
+	default:
+		return a.directTurn(ctx, t, rec)
+	}
+}
+
+// weatherResult is what the tool returns to the model or the reply.
+type weatherResult map[string]any
+
+// callWeather runs the get_weather tool for city.
+func (a *Agent) callWeather(ctx context.Context, t Turn, city string, rec *trace.Recorder) (weatherResult, error) {
+	req := identity.Request{Flow: t.Flow, UserToken: t.UserToken}
+	path := "weather?city=" + url.QueryEscape(city)
+	if a.cfg.Downstream {
+		if sc, ok := a.identity.(*identity.SidecarProvider); ok {
+			rec.Add("downstream_api", "llm-agent", "Asking the auth sidecar to call the Weather API for "+city+"; the agent holds no token",
+				map[string]any{"flow": t.Flow, "path": "/" + path})
+			resp, facts, err := sc.CallDownstream(ctx, req, http.MethodGet, path)
+			if err != nil {
+				return nil, identityError(err)
+			}
+			rec.Add("downstream_api", "auth-sidecar", fmt.Sprintf("The sidecar got the token and called the Weather API: HTTP %d", resp.StatusCode),
+				map[string]any{"api": facts.API, "route": facts.Route, "status": resp.StatusCode})
+			body := ""
+			if resp.Content != nil {
+				body = *resp.Content
+			}
+			return a.weatherAnswer(resp.StatusCode, []byte(body), rec)
+		}
+	}
+	res, err := a.identity.AuthorizationHeader(ctx, req)
+	if err != nil {
+		return nil, identityError(err)
+	}
+	for _, c := range res.Chain {
+		rec.AddToken("token", res.Facts.Provider, c.Name+" acquired by the blueprint", trace.CardOf(c.Name, c), nil)
+	}
+	rec.AddToken("token", res.Facts.Provider, fmt.Sprintf("%s acquired for the Weather API (%s flow)", res.Token.Name, t.Flow),
+		trace.CardOf(res.Token.Name, res.Token), factsData(res.Facts))
+
+	httpReq, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(a.cfg.WeatherAPIURL, "/")+"/"+path, nil)
+	if err != nil {
+		return nil, &Error{Status: http.StatusInternalServerError, Message: "WEATHER_API_URL: " + err.Error()}
+	}
+	httpReq.Header.Set("Authorization", res.Header.Reveal())
+	setCorrelation(httpReq.Header, t.CorrelationID)
+	rec.Add("weather_api", "llm-agent", "Calling the Weather API with "+res.Token.Name, map[string]any{"url": httpReq.URL.Redacted()})
+	resp, err := a.http.Do(httpReq)
+	if err != nil {
+		return nil, &Error{Status: http.StatusBadGateway, Message: "the Weather API at " + a.cfg.WeatherAPIURL + " did not answer: " + rootCause(err).Error(), Err: err}
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	return a.weatherAnswer(resp.StatusCode, body, rec)
+}
+
+// weatherAnswer reads the Weather API's answer and traces who it decided
+// the caller was.
+func (a *Agent) weatherAnswer(status int, body []byte, rec *trace.Recorder) (weatherResult, error) {
+	var answer map[string]any
+	_ = json.Unmarshal(body, &answer)
+	if status != http.StatusOK {
+		msg, _ := answer["message"].(string)
+		rec.Add("weather_api", "weather-api", fmt.Sprintf("The Weather API refused: HTTP %d %v", status, answer["error"]), map[string]any{"status": status, "error": answer["error"], "message": msg})
+		return weatherResult{"error": answer["error"], "message": msg, "status": status}, nil
+	}
+	rec.Add("weather_api", "weather-api", fmt.Sprintf("The Weather API validated the token and answered for %v", answer["city"]),
+		map[string]any{"status": status, "caller": answer["caller"], "validated_by": answer["validated_by"], "data_source": answer["data_source"]})
+	out := weatherResult{}
+	for _, k := range []string{"city", "country", "temperature", "temperature_unit", "condition", "humidity", "wind_speed", "wind_unit", "timestamp", "data_source"} {
+		if v, ok := answer[k]; ok {
+			out[k] = v
+		}
+	}
+	return out, nil
+}
+
+func factsData(f identity.Facts) map[string]any {
+	d := map[string]any{"provider": f.Provider, "flow": f.Flow}
+	if f.API != "" {
+		d["sidecar_api"], d["sidecar_route"] = f.API, f.Route
+	}
+	if len(f.Scopes) > 0 {
+		d["scopes"] = f.Scopes
+	}
+	if f.CacheHit != nil {
+		d["from_cache"] = *f.CacheHit
+	}
+	if f.Credential != "" {
+		d["blueprint_credential"] = f.Credential
+	}
+	return d
+}
+
+// identityError maps an identity failure to the turn's status: a bad or
+// missing user token is the caller's (401); anything else is upstream (502).
+func identityError(err error) error {
+	var ie *identity.Error
+	if errors.As(err, &ie) {
+		status := http.StatusBadGateway
+		if ie.Status == 0 && ie.Code == 0 && ie.Err == nil && strings.Contains(ie.Message, "sign in") {
+			status = http.StatusUnauthorized
+		}
+		return &Error{Status: status, Message: ie.Message, Err: err}
+	}
+	return &Error{Status: http.StatusBadGateway, Message: "getting a token: " + err.Error(), Err: err}
+}
+
+// setCorrelation sends the turn's ID downstream: X-Correlation-ID, and a
+// W3C traceparent whose trace ID is derived from it.
+func setCorrelation(h http.Header, id string) {
+	if id == "" {
+		return
+	}
+	h.Set("X-Correlation-ID", id)
+	hexID := strings.ReplaceAll(id, "-", "")
+	if len(hexID) == 32 {
+		span := make([]byte, 8)
+		rand.Read(span)
+		h.Set("traceparent", "00-"+hexID+"-"+hex.EncodeToString(span)+"-01")
+	}
+}
+
+func rootCause(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
+}
+
+// Describe writes a weather result as a sentence.
+func Describe(w weatherResult) string {
+	if e, ok := w["error"]; ok {
+		return fmt.Sprintf("The Weather API refused the request (%v): %v", e, w["message"])
+	}
+	return fmt.Sprintf("In %v it is %v°F and %v, with humidity at %v%% and wind at %v mph.",
+		w["city"], w["temperature"], strings.ToLower(fmt.Sprint(w["condition"])), w["humidity"], w["wind_speed"])
+}

@@ -1,0 +1,196 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
+	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime/document"
+	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime/types"
+	"github.com/aws/smithy-go"
+
+	"github.com/crosscloud-agentid/agentid/internal/identity"
+	"github.com/crosscloud-agentid/agentid/internal/trace"
+	"github.com/crosscloud-agentid/agentid/internal/weather"
+)
+
+// SystemPrompt tells the model what it is and how to use the tool. It never
+// contains a token.
+const SystemPrompt = "You are a weather assistant. For any question about the weather, call the get_weather tool " +
+	"with the city, then answer in one or two sentences from its result, giving temperatures in °F and wind in mph. " +
+	"If the tool reports an error, say so plainly."
+
+// AWSInfo says where the agent's AWS credentials come from, for the trace:
+// never key material.
+type AWSInfo struct {
+	Region          string
+	Credentials     aws.CredentialsProvider // nil with an API key
+	APIKey          bool                    // AWS_BEARER_TOKEN_BEDROCK is set
+	WebIdentityFile string                  // AWS_WEB_IDENTITY_TOKEN_FILE
+	RoleARN         string
+	SessionName     string
+}
+
+func toolConfig(force bool) *types.ToolConfiguration {
+	tc := &types.ToolConfiguration{Tools: []types.Tool{&types.ToolMemberToolSpec{Value: types.ToolSpecification{
+		Name:        aws.String("get_weather"),
+		Description: aws.String("Current weather for a city: temperature (°F), condition, humidity (%) and wind (mph)."),
+		InputSchema: &types.ToolInputSchemaMemberJson{Value: document.NewLazyDocument(map[string]any{
+			"type":       "object",
+			"properties": map[string]any{"city": map[string]any{"type": "string", "description": "City name, optionally with country"}},
+			"required":   []string{"city"},
+		})},
+	}}}}
+	if force {
+		tc.ToolChoice = &types.ToolChoiceMemberTool{Value: types.SpecificToolChoice{Name: aws.String("get_weather")}}
+	}
+	return tc
+}
+
+// bedrockTurn runs Converse with the tool until the model answers, at most
+// MaxToolRounds tool rounds.
+func (a *Agent) bedrockTurn(ctx context.Context, t Turn, rec *trace.Recorder) (string, error) {
+	if a.bedrock == nil {
+		return "", &Error{Status: http.StatusServiceUnavailable, Message: "Bedrock is not configured: set AWS_REGION and AWS credentials (see the README's AWS credential tiers)"}
+	}
+	a.traceAWS(ctx, rec)
+	messages := []types.Message{{Role: types.ConversationRoleUser, Content: []types.ContentBlock{&types.ContentBlockMemberText{Value: t.Message}}}}
+	_, isWeather := weather.Question(t.Message)
+	force, toolCalled := false, false
+	for round := 1; round <= a.cfg.MaxToolRounds+1; round++ {
+		in := &bedrockruntime.ConverseInput{
+			ModelId:         aws.String(a.cfg.ModelID),
+			Messages:        messages,
+			System:          []types.SystemContentBlock{&types.SystemContentBlockMemberText{Value: SystemPrompt}},
+			ToolConfig:      toolConfig(force),
+			InferenceConfig: &types.InferenceConfiguration{MaxTokens: aws.Int32(512), Temperature: aws.Float32(0.2)},
+		}
+		out, err := a.bedrock.Converse(ctx, in)
+		if err != nil {
+			return "", bedrockError(err, a.cfg.ModelID)
+		}
+		msg, ok := out.Output.(*types.ConverseOutputMemberMessage)
+		if !ok {
+			return "", &Error{Status: http.StatusBadGateway, Message: "Bedrock answered without a message"}
+		}
+		data := map[string]any{"model": a.cfg.ModelID, "stop_reason": out.StopReason, "round": round}
+		if out.Usage != nil {
+			data["input_tokens"], data["output_tokens"] = aws.ToInt32(out.Usage.InputTokens), aws.ToInt32(out.Usage.OutputTokens)
+		}
+		rec.Add("bedrock", "bedrock", "Converse: stop reason "+string(out.StopReason), data)
+
+		var uses []types.ToolUseBlock
+		var text strings.Builder
+		for _, b := range msg.Value.Content {
+			switch c := b.(type) {
+			case *types.ContentBlockMemberText:
+				text.WriteString(c.Value)
+			case *types.ContentBlockMemberToolUse:
+				uses = append(uses, c.Value)
+			}
+		}
+		if out.StopReason != types.StopReasonToolUse || len(uses) == 0 {
+			if isWeather && !toolCalled && !force {
+				// Once: the model answered a weather question from its own
+				// guess; ask again, naming the tool.
+				rec.Add("bedrock", "llm-agent", "The model answered a weather question without calling get_weather; retrying once with toolChoice naming it", nil)
+				force = true
+				continue
+			}
+			return strings.TrimSpace(text.String()), nil
+		}
+		if round > a.cfg.MaxToolRounds {
+			break
+		}
+		messages = append(messages, msg.Value)
+		var results []types.ContentBlock
+		for _, use := range uses {
+			results = append(results, a.runTool(ctx, t, use, rec))
+			toolCalled = true
+		}
+		messages = append(messages, types.Message{Role: types.ConversationRoleUser, Content: results})
+		force = false
+	}
+	return "", &Error{Status: http.StatusBadGateway, Message: fmt.Sprintf("the model was still calling tools after MAX_TOOL_ROUNDS (%d) rounds", a.cfg.MaxToolRounds)}
+}
+
+// runTool answers one toolUse. Failures the model can explain (a refused
+// city, an unknown tool) go back as an error result; identity failures end
+// the turn, since the model cannot fix them.
+func (a *Agent) runTool(ctx context.Context, t Turn, use types.ToolUseBlock, rec *trace.Recorder) types.ContentBlock {
+	errResult := func(msg string) types.ContentBlock {
+		return &types.ContentBlockMemberToolResult{Value: types.ToolResultBlock{ToolUseId: use.ToolUseId, Status: types.ToolResultStatusError,
+			Content: []types.ToolResultContentBlock{&types.ToolResultContentBlockMemberText{Value: msg}}}}
+	}
+	var input struct {
+		City string `json:"city"`
+	}
+	if aws.ToString(use.Name) != "get_weather" || use.Input == nil || use.Input.UnmarshalSmithyDocument(&input) != nil || strings.TrimSpace(input.City) == "" {
+		rec.Add("tool", "llm-agent", "The model asked for an unknown tool or gave no city", map[string]any{"tool": aws.ToString(use.Name)})
+		return errResult("get_weather needs a city")
+	}
+	rec.Add("tool", "bedrock", "The model called get_weather for "+input.City, map[string]any{"city": input.City})
+	result, err := a.callWeather(ctx, t, input.City, rec)
+	if err != nil {
+		return errResult("the weather service could not be called: " + err.Error())
+	}
+	if _, failed := result["error"]; failed {
+		return errResult(Describe(result))
+	}
+	return &types.ContentBlockMemberToolResult{Value: types.ToolResultBlock{ToolUseId: use.ToolUseId, Status: types.ToolResultStatusSuccess,
+		Content: []types.ToolResultContentBlock{&types.ToolResultContentBlockMemberJson{Value: document.NewLazyDocument(map[string]any(result))}}}}
+}
+
+// traceAWS records where the Bedrock credentials come from: the web
+// identity file's token card and the role, or the tier; never keys.
+func (a *Agent) traceAWS(ctx context.Context, rec *trace.Recorder) {
+	info := a.aws
+	if info.APIKey {
+		rec.Add("aws", "llm-agent", "Bedrock is called with a Bedrock API key (AWS_BEARER_TOKEN_BEDROCK, tier B)", map[string]any{"region": info.Region})
+		return
+	}
+	if info.Credentials == nil {
+		return
+	}
+	creds, err := info.Credentials.Retrieve(ctx)
+	if err != nil {
+		rec.Add("aws", "llm-agent", "AWS credentials could not be resolved: "+err.Error(), nil)
+		return
+	}
+	data := map[string]any{"region": info.Region, "source": creds.Source}
+	if info.WebIdentityFile != "" && strings.Contains(creds.Source, "WebIdentity") {
+		if raw, err := os.ReadFile(info.WebIdentityFile); err == nil {
+			if card, err := identity.DecodeCard("AWS", strings.TrimSpace(string(raw))); err == nil {
+				rec.AddToken("aws", "token-refresher", "The web identity file holds the STS app's v1 token (written by token-refresher)", trace.CardOf("AWS", card),
+					map[string]any{"file": info.WebIdentityFile})
+			}
+		}
+		data["role_arn"], data["session_name"] = info.RoleARN, info.SessionName
+		rec.Add("aws", "aws-sts", "AssumeRoleWithWebIdentity: temporary credentials for the role (tier C)", data)
+		return
+	}
+	rec.Add("aws", "llm-agent", "Bedrock is called with static AWS keys (tier A)", data)
+}
+
+// bedrockError maps Bedrock's errors to the turn's status and a clear line.
+func bedrockError(err error, model string) error {
+	var api smithy.APIError
+	if !errors.As(err, &api) {
+		return &Error{Status: http.StatusBadGateway, Message: "Bedrock did not answer: " + rootCause(err).Error(), Err: err}
+	}
+	code, msg := api.ErrorCode(), api.ErrorMessage()
+	switch code {
+	case "ThrottlingException", "ServiceUnavailableException", "ModelNotReadyException":
+		return &Error{Status: http.StatusServiceUnavailable, Message: "Bedrock is throttling or unavailable after retries (" + code + "): try again shortly", Err: err}
+	case "ValidationException":
+		return &Error{Status: http.StatusBadGateway, Message: fmt.Sprintf("Bedrock refused the request (%s: %s); check BEDROCK_MODEL_ID %s, an inference profile such as us.… for this region", code, msg, model), Err: err}
+	case "AccessDeniedException", "UnrecognizedClientException", "InvalidSignatureException", "ExpiredTokenException":
+		return &Error{Status: http.StatusBadGateway, Message: fmt.Sprintf("Bedrock refused the agent's AWS credentials (%s: %s); check the credential tier and the role's bedrock:InvokeModel permission", code, msg), Err: err}
+	}
+	return &Error{Status: http.StatusBadGateway, Message: fmt.Sprintf("Bedrock failed (%s: %s)", code, msg), Err: err}
+}

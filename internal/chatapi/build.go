@@ -1,0 +1,172 @@
+package chatapi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"time"
+
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
+
+	"github.com/crosscloud-agentid/agentid/internal/agent"
+	"github.com/crosscloud-agentid/agentid/internal/config"
+	"github.com/crosscloud-agentid/agentid/internal/identity"
+	"github.com/crosscloud-agentid/agentid/internal/jwtauth"
+)
+
+// Settings are llm-agent's settings; see the README.
+type Settings struct {
+	ListenAddr string
+	API        Config
+	Agent      agent.Config
+	Identity   identity.Settings
+	AWS        agent.AWSInfo
+	// BedrockEndpoint is AWS_ENDPOINT_URL_BEDROCK_RUNTIME, which the SDK
+	// itself honours; read here only for the status probe.
+	BedrockEndpoint string
+}
+
+// DefaultModelID is the sample's model, as a US inference profile.
+const DefaultModelID = "us.anthropic.claude-3-haiku-20240307-v1:0"
+
+// LoadSettings reads and checks every setting.
+func LoadSettings(r *config.Reader) Settings {
+	s := Settings{ListenAddr: r.String("LISTEN_ADDR", ":3000")}
+	s.Identity = identity.LoadSettings(r)
+	s.API = Config{
+		AuthorityHost:     r.URL("AZURE_AUTHORITY_HOST", "https://login.microsoftonline.com", true),
+		TenantID:          r.GUID("TENANT_ID"),
+		BlueprintID:       r.GUID("BLUEPRINT_APP_ID"),
+		SPAClientID:       r.String("CLIENT_SPA_APP_ID", ""),
+		AgentID:           s.Identity.AgentID,
+		SidecarURL:        s.Identity.SidecarURL,
+		Region:            r.String("AWS_REGION", "us-east-1"),
+		ModelID:           r.String("BEDROCK_MODEL_ID", DefaultModelID),
+		WeatherAPIURL:     r.URL("WEATHER_API_URL", "http://localhost:8080", false),
+		TrustProxyHeaders: r.Bool("TRUST_PROXY_HEADERS", false),
+	}
+	if s.API.SPAClientID != "" && !config.IsGUID(s.API.SPAClientID) {
+		r.Problem("CLIENT_SPA_APP_ID", "%q is not an app ID (GUID)", s.API.SPAClientID)
+	}
+	s.Agent = agent.Config{
+		WeatherAPIURL: s.API.WeatherAPIURL,
+		ModelID:       s.API.ModelID,
+		MaxToolRounds: r.Int("MAX_TOOL_ROUNDS", 5, 1, 20),
+		Downstream:    s.Identity.SidecarMode == identity.SidecarModeDownstream,
+	}
+	s.AWS = agent.AWSInfo{
+		Region:          s.API.Region,
+		APIKey:          r.String("AWS_BEARER_TOKEN_BEDROCK", "") != "",
+		WebIdentityFile: r.String("AWS_WEB_IDENTITY_TOKEN_FILE", ""),
+		RoleARN:         r.String("AWS_ROLE_ARN", ""),
+		SessionName:     r.String("AWS_ROLE_SESSION_NAME", ""),
+	}
+	s.BedrockEndpoint = r.URL("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", "", false)
+	return s
+}
+
+// Build wires the identity provider, the Bedrock client (from the AWS SDK's
+// default chain), the agent and the API. httpClient is nil in production;
+// tests pass one that trusts their cloudsim.
+func Build(ctx context.Context, s Settings, httpClient *http.Client, log *slog.Logger) (*Server, error) {
+	provider, err := identity.New(s.Identity, httpClient)
+	if err != nil {
+		return nil, err
+	}
+	keysClient := httpClient
+	if keysClient == nil {
+		keysClient = &http.Client{Timeout: 10 * time.Second}
+	}
+	base := s.API.AuthorityHost + "/" + s.API.TenantID
+	policy := jwtauth.Policy{TenantID: s.API.TenantID, Audiences: []string{s.API.BlueprintID, "api://" + s.API.BlueprintID},
+		Versions: []int{1, 2}, RequiredScope: "access_as_user", Leeway: time.Minute, CacheFor: 5 * time.Minute}
+	if s.API.SPAClientID != "" {
+		policy.AllowedCallers = []string{s.API.SPAClientID}
+	}
+	users, err := jwtauth.New(policy, jwtauth.NewKeySet(keysClient, base+"/discovery/v2.0/keys", base+"/discovery/keys"))
+	if err != nil {
+		return nil, err
+	}
+	awsCfg, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithRegion(s.API.Region))
+	if err != nil {
+		return nil, fmt.Errorf("AWS configuration: %w", err)
+	}
+	br := bedrockruntime.NewFromConfig(awsCfg)
+	info := s.AWS
+	if !info.APIKey {
+		info.Credentials = awsCfg.Credentials
+	}
+	apiClient := &http.Client{Timeout: 30 * time.Second}
+	if httpClient != nil {
+		apiClient = httpClient
+	}
+	a := agent.New(s.Agent, provider, br, info, apiClient, log)
+	checks := map[string]Check{
+		"identity": func(ctx context.Context) (map[string]any, error) {
+			return map[string]any{"provider": provider.Name()}, provider.Check(ctx)
+		},
+		"weather_api": func(ctx context.Context) (map[string]any, error) {
+			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, s.API.WeatherAPIURL+"/health", nil)
+			resp, err := apiClient.Do(req)
+			if err != nil {
+				return nil, fmt.Errorf("no answer from %s", s.API.WeatherAPIURL)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				return nil, fmt.Errorf("%s/health answered %s", s.API.WeatherAPIURL, resp.Status)
+			}
+			return nil, nil
+		},
+		"bedrock": func(ctx context.Context) (map[string]any, error) {
+			detail := map[string]any{"model": s.API.ModelID, "region": s.API.Region}
+			if info.APIKey {
+				detail["credential_source"] = "Bedrock API key (AWS_BEARER_TOKEN_BEDROCK)"
+			} else {
+				creds, err := awsCfg.Credentials.Retrieve(ctx)
+				if err != nil {
+					return detail, errors.New("no AWS credentials resolved: " + err.Error())
+				}
+				detail["credential_source"] = creds.Source
+				if info.RoleARN != "" {
+					detail["role_arn"] = info.RoleARN
+				}
+			}
+			return detail, reachable(ctx, endpointOf(s.BedrockEndpoint, s.API.Region))
+		},
+	}
+	return New(s.API, a, provider, users, checks, log), nil
+}
+
+// endpointOf is the Bedrock Runtime host to probe: the override, or the
+// regional endpoint.
+func endpointOf(override, region string) string {
+	if override != "" {
+		return override
+	}
+	return "https://bedrock-runtime." + region + ".amazonaws.com"
+}
+
+// reachable opens a TCP connection to the endpoint: a reachability check
+// that costs nothing, unlike a model call.
+func reachable(ctx context.Context, endpoint string) error {
+	u, err := url.Parse(endpoint)
+	if err != nil || u.Host == "" {
+		return fmt.Errorf("bad Bedrock endpoint %q", endpoint)
+	}
+	host := u.Host
+	if u.Port() == "" {
+		host = net.JoinHostPort(u.Hostname(), "443")
+	}
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "tcp", host)
+	if err != nil {
+		return fmt.Errorf("the Bedrock endpoint %s is not reachable: %v", host, err)
+	}
+	conn.Close()
+	return nil
+}

@@ -1,0 +1,311 @@
+// Package chatapi is llm-agent's HTTP API: health, status, the settings
+// MSAL.js needs, and POST /api/chat, compatible with the Microsoft sample.
+package chatapi
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/crosscloud-agentid/agentid/internal/agent"
+	"github.com/crosscloud-agentid/agentid/internal/identity"
+	"github.com/crosscloud-agentid/agentid/internal/jwtauth"
+	"github.com/crosscloud-agentid/agentid/internal/secret"
+	"github.com/crosscloud-agentid/agentid/internal/trace"
+)
+
+// MaxBodyBytes bounds a chat request.
+const MaxBodyBytes = 64 << 10
+
+// Config is what the API reports and needs besides the agent.
+type Config struct {
+	AuthorityHost     string
+	TenantID          string
+	BlueprintID       string
+	SPAClientID       string
+	AgentID           string
+	SidecarURL        string
+	Region            string
+	ModelID           string
+	WeatherAPIURL     string
+	TrustProxyHeaders bool
+}
+
+// Check is one /api/status dependency check.
+type Check func(ctx context.Context) (detail map[string]any, err error)
+
+// Server serves the API.
+type Server struct {
+	cfg      Config
+	agent    *agent.Agent
+	users    *jwtauth.Validator // validates Tc: the blueprint's audience, access_as_user
+	checks   map[string]Check
+	log      *slog.Logger
+	mux      *http.ServeMux
+	provider identity.Provider
+}
+
+// New wires the routes.
+func New(cfg Config, a *agent.Agent, provider identity.Provider, users *jwtauth.Validator, checks map[string]Check, log *slog.Logger) *Server {
+	s := &Server{cfg: cfg, agent: a, users: users, checks: checks, log: log, mux: http.NewServeMux(), provider: provider}
+	health := func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "healthy", "service": "llm-agent"})
+	}
+	s.mux.HandleFunc("GET /health", health)
+	s.mux.HandleFunc("GET /healthz", health)
+	s.mux.HandleFunc("GET /api/status", s.status)
+	s.mux.HandleFunc("GET /api/config", s.config)
+	s.mux.HandleFunc("POST /api/chat", s.chat)
+	return s
+}
+
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+// chatRequest is the sample's body; unknown fields (use_langchain) are
+// ignored.
+type chatRequest struct {
+	Message   string `json:"message"`
+	LLMMode   string `json:"llm_mode"`
+	Mode      string `json:"mode"`
+	TokenFlow string `json:"token_flow"`
+	UserToken string `json:"user_token"`
+}
+
+type chatResponse struct {
+	Response      string        `json:"response"`
+	Success       bool          `json:"success"`
+	Error         string        `json:"error,omitempty"`
+	AgentType     string        `json:"agent_type"`
+	TokenFlow     string        `json:"token_flow"`
+	CorrelationID string        `json:"correlation_id"`
+	Trace         []trace.Event `json:"trace"`
+	Debug         []trace.Event `json:"debug"`
+}
+
+// parsed is a validated turn request.
+type parsed struct {
+	turn agent.Turn
+	tc   *identity.Card
+}
+
+// parse validates a chat request; errors are 4xx with one line.
+func (s *Server) parse(ctx context.Context, req chatRequest, authorization string) (parsed, *agent.Error) {
+	bad := func(format string, args ...any) (parsed, *agent.Error) {
+		return parsed{}, &agent.Error{Status: http.StatusBadRequest, Message: fmt.Sprintf(format, args...)}
+	}
+	if strings.TrimSpace(req.Message) == "" {
+		return bad("the message is empty")
+	}
+	modeName := req.LLMMode
+	if modeName == "" {
+		modeName = req.Mode
+	}
+	if modeName == "" {
+		modeName = string(agent.Direct)
+	}
+	mode, err := agent.ParseMode(modeName)
+	if err != nil {
+		return bad("%v", err)
+	}
+	flowName := req.TokenFlow
+	if flowName == "" {
+		flowName = string(identity.Autonomous)
+	}
+	flow, err := identity.ParseFlow(flowName)
+	if err != nil {
+		return bad("%v", err)
+	}
+	p := parsed{turn: agent.Turn{Message: req.Message, Mode: mode, Flow: flow}}
+	if flow == identity.Autonomous {
+		return p, nil
+	}
+	// OBO and agent-user turns need a signed-in user, checked before any
+	// exchange; the token is held for this turn only.
+	raw := req.UserToken
+	if authorization != "" {
+		tok, e := jwtauth.BearerToken(authorization)
+		if e != nil {
+			return parsed{}, &agent.Error{Status: http.StatusUnauthorized, Message: "the " + string(flow) + " flow needs the signed-in user's token: " + e.Description}
+		}
+		raw = tok
+	}
+	if raw == "" {
+		return parsed{}, &agent.Error{Status: http.StatusUnauthorized, Message: "the " + string(flow) + " flow needs the signed-in user's token: sign in first"}
+	}
+	if _, e := s.users.Validate(ctx, raw); e != nil {
+		return parsed{}, &agent.Error{Status: http.StatusUnauthorized, Message: "the user's token was refused: " + e.Description}
+	}
+	p.turn.UserToken = secret.New(raw)
+	if card, err := identity.DecodeCard("Tc", raw); err == nil {
+		p.tc = &card
+	}
+	return p, nil
+}
+
+func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
+	correlation := correlationID(r)
+	rec := trace.New(nil)
+	fail := func(e *agent.Error, agentType, flow string) {
+		s.log.Info("turn failed", "correlation_id", correlation, "status", e.Status, "error", e.Message)
+		events := rec.Events()
+		writeJSON(w, e.Status, chatResponse{Response: e.Message, Error: e.Message, AgentType: agentType, TokenFlow: flow,
+			CorrelationID: correlation, Trace: events, Debug: events})
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
+	var req chatRequest
+	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			fail(&agent.Error{Status: http.StatusRequestEntityTooLarge, Message: fmt.Sprintf("the request body is over %d KiB", MaxBodyBytes>>10)}, "", "")
+			return
+		}
+		fail(&agent.Error{Status: http.StatusBadRequest, Message: "the request body is not JSON: " + err.Error()}, "", "")
+		return
+	}
+	p, e := s.parse(r.Context(), req, r.Header.Get("Authorization"))
+	if e != nil {
+		fail(e, string(p.turn.Mode), string(p.turn.Flow))
+		return
+	}
+	p.turn.CorrelationID = correlation
+	rec.Add("turn", "browser", fmt.Sprintf("Turn received: %s mode, %s flow", p.turn.Mode, p.turn.Flow),
+		map[string]any{"correlation_id": correlation, "provider": s.provider.Name()})
+	if p.tc != nil {
+		rec.AddToken("token", "browser", "The signed-in user's token, validated (issuer, audience the blueprint, access_as_user)", trace.CardOf("Tc", *p.tc), nil)
+	}
+	answer, err := s.agent.Run(r.Context(), p.turn, rec)
+	if err != nil {
+		var ae *agent.Error
+		if !errors.As(err, &ae) {
+			ae = &agent.Error{Status: http.StatusInternalServerError, Message: "the turn failed"}
+			s.log.Error("turn failed", "correlation_id", correlation, "error", err)
+		}
+		fail(ae, string(p.turn.Mode), string(p.turn.Flow))
+		return
+	}
+	rec.Add("docs", "llm-agent", "Read more: the claims and the flow used", map[string]any{
+		"claims": "https://learn.microsoft.com/entra/agent-id/identity-platform/agent-token-claims",
+		"flow":   docsFor(p.turn.Flow),
+	})
+	events := rec.Events()
+	writeJSON(w, http.StatusOK, chatResponse{Response: answer, Success: true, AgentType: string(p.turn.Mode), TokenFlow: string(p.turn.Flow),
+		CorrelationID: correlation, Trace: events, Debug: events})
+}
+
+func docsFor(f identity.Flow) string {
+	switch f {
+	case identity.OnBehalfOf:
+		return "https://learn.microsoft.com/entra/agent-id/identity-platform/agent-on-behalf-of-oauth-flow"
+	case identity.AgentUser:
+		return "https://learn.microsoft.com/entra/agent-id/identity-platform/agent-user-oauth-flow"
+	}
+	return "https://learn.microsoft.com/entra/agent-id/identity-platform/autonomous-agent-request-tokens"
+}
+
+// correlationID takes the caller's X-Correlation-ID when it is a sane
+// token, else makes a new UUID.
+func correlationID(r *http.Request) string {
+	if id := r.Header.Get("X-Correlation-ID"); len(id) >= 8 && len(id) <= 64 && strings.Trim(id, "0123456789abcdefABCDEF-") == "" {
+		return strings.ToLower(id)
+	}
+	b := make([]byte, 16)
+	rand.Read(b)
+	b[6], b[8] = b[6]&0x0f|0x40, b[8]&0x3f|0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
+}
+
+// status runs every check at once, each bounded.
+func (s *Server) status(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+	defer cancel()
+	type result struct {
+		OK     bool           `json:"ok"`
+		Reason string         `json:"reason,omitempty"`
+		Detail map[string]any `json:"detail,omitempty"`
+	}
+	results := map[string]result{}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for name, check := range s.checks {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			detail, err := check(ctx)
+			res := result{OK: err == nil, Detail: detail}
+			if err != nil {
+				res.Reason = err.Error()
+			}
+			mu.Lock()
+			results[name] = res
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	writeJSON(w, http.StatusOK, map[string]any{
+		"checks":            results,
+		"bedrock_available": results["bedrock"].OK,
+		"bedrock_model":     s.cfg.ModelID,
+		"aws_region":        s.cfg.Region,
+		"sidecar_url":       s.cfg.SidecarURL,
+		"agent_app_id":      s.cfg.AgentID,
+		"identity_provider": s.provider.Name(),
+		"tenant_id":         s.cfg.TenantID,
+	})
+}
+
+// config is what MSAL.js needs to sign the user in.
+func (s *Server) config(w http.ResponseWriter, r *http.Request) {
+	host, _ := url.Parse(s.cfg.AuthorityHost)
+	writeJSON(w, http.StatusOK, map[string]any{
+		"authority":        s.cfg.AuthorityHost + "/" + s.cfg.TenantID,
+		"knownAuthorities": []string{host.Host},
+		"clientId":         s.cfg.SPAClientID,
+		"tenantId":         s.cfg.TenantID,
+		"agentAppId":       s.cfg.AgentID,
+		"scopes":           []string{"api://" + s.cfg.BlueprintID + "/access_as_user"},
+		"redirectUri":      s.redirectURI(r),
+	})
+}
+
+// redirectURI is this page's origin; X-Forwarded-* only when trusted.
+func (s *Server) redirectURI(r *http.Request) string {
+	scheme, host := "http", r.Host
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	if s.cfg.TrustProxyHeaders {
+		if p := r.Header.Get("X-Forwarded-Proto"); p == "http" || p == "https" {
+			scheme = p
+		}
+		if h := r.Header.Get("X-Forwarded-Host"); h != "" && validHost(h) {
+			host = h
+		}
+	}
+	return scheme + "://" + host
+}
+
+func validHost(h string) bool {
+	if strings.ContainsAny(h, "/@?# ") {
+		return false
+	}
+	if hh, _, err := net.SplitHostPort(h); err == nil {
+		h = hh
+	}
+	return h != ""
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}

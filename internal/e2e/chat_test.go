@@ -1,0 +1,234 @@
+package e2e_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/crosscloud-agentid/agentid/internal/cloudsim/cloudsimtest"
+	"github.com/crosscloud-agentid/agentid/internal/e2e"
+	"github.com/crosscloud-agentid/agentid/internal/leakcheck"
+)
+
+var stateDir string
+
+func TestMain(m *testing.M) {
+	dir, cleanup := e2e.NewStateDir()
+	stateDir = dir
+	code := m.Run()
+	cleanup()
+	os.Exit(code)
+}
+
+type reply struct {
+	status int
+	body   map[string]any
+	raw    string
+}
+
+func chat(t *testing.T, agentURL string, body any, userToken string) reply {
+	t.Helper()
+	b, _ := json.Marshal(body)
+	req, _ := http.NewRequest("POST", agentURL+"/api/chat", bytes.NewReader(b))
+	req.Header.Set("Content-Type", "application/json")
+	if userToken != "" {
+		req.Header.Set("Authorization", "Bearer "+userToken)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	r := reply{status: resp.StatusCode, raw: string(raw)}
+	json.Unmarshal(raw, &r.body)
+	return r
+}
+
+// events returns the trace events with a given step.
+func events(r reply, step string) []map[string]any {
+	var out []map[string]any
+	list, _ := r.body["trace"].([]any)
+	for _, e := range list {
+		if m, ok := e.(map[string]any); ok && m["step"] == step {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// Every token_flow × llm_mode × IDENTITY_PROVIDER through POST /api/chat,
+// with the Weather API's caller checked, and a hygiene scan of everything.
+func TestChatMatrix(t *testing.T) {
+	s := e2e.Start(t, stateDir)
+	tokens := cloudsimtest.NewTokens(s.Sim)
+	tc := tokens.User(t)
+	alice := s.Sim.Tenant.UserByUPN(s.Env["CLOUDSIM_DEMO_USERNAME"]).ObjectID
+	agentUser := s.Sim.Tenant.AgentUser(s.Env["AGENT_USER_UPN"]).ObjectID
+	agents := map[string]string{
+		"sidecar": s.Agent(map[string]string{"IDENTITY_PROVIDER": "sidecar"}),
+		"msal":    s.Agent(map[string]string{"IDENTITY_PROVIDER": "msal", "BLUEPRINT_CREDENTIAL": "managed-identity", "BLUEPRINT_CLIENT_SECRET": ""}),
+	}
+	var everything strings.Builder
+	for provider, url := range agents {
+		for _, mode := range []string{"direct", "bedrock"} {
+			for _, flow := range []struct{ name, card, callerFlow, user string }{
+				{"autonomous", "TR", "app", ""}, {"obo", "TU", "delegated", alice}, {"agent_user", "TAU", "agent_user", agentUser},
+			} {
+				t.Run(provider+"/"+mode+"/"+flow.name, func(t *testing.T) {
+					r := chat(t, url, map[string]any{"message": "What's the weather in Lisbon?", "llm_mode": mode, "token_flow": flow.name, "use_langchain": true}, tc)
+					everything.WriteString(r.raw)
+					if r.status != 200 || r.body["success"] != true {
+						t.Fatalf("%d %s", r.status, r.raw)
+					}
+					if resp, _ := r.body["response"].(string); !strings.Contains(resp, "Lisbon") || !strings.Contains(resp, "°F") {
+						t.Errorf("response %q", resp)
+					}
+					if r.body["agent_type"] != mode || r.body["token_flow"] != flow.name || r.body["correlation_id"] == "" || r.body["debug"] == nil {
+						t.Errorf("envelope: %v", r.body)
+					}
+					var kinds []string
+					for _, e := range events(r, "token") {
+						tok, _ := e["token"].(map[string]any)
+						kinds = append(kinds, fmt.Sprint(tok["kind"]))
+					}
+					if !strings.Contains(strings.Join(kinds, " "), flow.card) {
+						t.Errorf("token cards %v lack %s", kinds, flow.card)
+					}
+					var caller map[string]any
+					for _, e := range events(r, "weather_api") {
+						if d, _ := e["data"].(map[string]any); d["caller"] != nil {
+							caller, _ = d["caller"].(map[string]any)
+						}
+					}
+					if caller["flow"] != flow.callerFlow || caller["app_id"] != s.Env["AGENT_CLIENT_ID"] || (flow.user != "" && caller["user_oid"] != flow.user) {
+						t.Errorf("the Weather API saw caller %v", caller)
+					}
+					if mode == "bedrock" && len(events(r, "aws")) == 0 {
+						t.Error("no AWS leg in the trace")
+					}
+				})
+			}
+		}
+	}
+	// Hygiene: no JWT and no cloudsim signature in any answer, trace,
+	// log, or anything Bedrock received.
+	received, _ := json.Marshal(s.Sim.Bedrock.Received())
+	for name, text := range map[string]string{"answers and traces": everything.String(), "logs": s.Logs.String(), "bedrock requests": string(received)} {
+		if leaks := leakcheck.Find(text, tc); len(leaks) > 0 {
+			t.Errorf("%s leak tokens: %v", name, leaks)
+		}
+	}
+	if !strings.Contains(everything.String(), `"claims"`) {
+		t.Error("the traces show no token cards at all: the scan proves nothing")
+	}
+}
+
+func TestChatRefusals(t *testing.T) {
+	s := e2e.Start(t, stateDir)
+	tc := cloudsimtest.NewTokens(s.Sim).User(t)
+	url := s.Agent(map[string]string{"IDENTITY_PROVIDER": "sidecar"})
+	post := func(body string, token string) reply {
+		req, _ := http.NewRequest("POST", url+"/api/chat", strings.NewReader(body))
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		raw, _ := io.ReadAll(resp.Body)
+		r := reply{status: resp.StatusCode, raw: string(raw)}
+		json.Unmarshal(raw, &r.body)
+		return r
+	}
+	cases := []struct {
+		name, body, token string
+		status            int
+		want              string
+	}{
+		{"over 64 KiB", `{"message":"` + strings.Repeat("a", 70<<10) + `"}`, "", 413, "over 64 KiB"},
+		{"malformed JSON", `{"message":`, "", 400, "not JSON"},
+		{"empty message", `{"message":"  "}`, "", 400, "the message is empty"},
+		{"unknown token_flow", `{"message":"hi","token_flow":"impersonate"}`, "", 400, "is not autonomous, obo or agent_user"},
+		{"unknown llm_mode", `{"message":"hi","llm_mode":"gpt"}`, "", 400, "is not direct or bedrock"},
+		{"OBO without a token", `{"message":"weather in Oslo","token_flow":"obo"}`, "", 401, "sign in first"},
+		{"OBO with a bad token", `{"message":"weather in Oslo","token_flow":"obo"}`, "abc.def.ghi", 401, "the user's token was refused"},
+		{"agent user with a token for another API", `{"message":"weather in Oslo","token_flow":"agent_user"}`, cloudsimtest.NewTokens(s.Sim).App(t, "api://"+s.Env["WEATHER_API_APP_ID"]), 401, "the user's token was refused"},
+	}
+	for _, c := range cases {
+		r := post(c.body, c.token)
+		if r.status != c.status || !strings.Contains(fmt.Sprint(r.body["error"]), c.want) || r.body["success"] == true {
+			t.Errorf("%s: %d %.200s, want %d %q", c.name, r.status, r.raw, c.status, c.want)
+		}
+		if leaks := leakcheck.Find(r.raw, tc, c.token); len(leaks) > 0 {
+			t.Errorf("%s: the answer repeats the token: %v", c.name, leaks)
+		}
+	}
+
+	// Bedrock throttled beyond the SDK's retries: 503, with the trace.
+	s.Sim.Bedrock.Throttle(10)
+	r := post(`{"message":"weather in Oslo","llm_mode":"bedrock"}`, "")
+	s.Sim.Bedrock.Throttle(0)
+	if r.status != 503 || !strings.Contains(fmt.Sprint(r.body["error"]), "ThrottlingException") || r.body["trace"] == nil {
+		t.Errorf("throttled: %d %.300s", r.status, r.raw)
+	}
+	// The model skips the tool once: the agent retries naming it.
+	s.Sim.Bedrock.SkipToolOnAuto(true)
+	r = post(`{"message":"weather in Oslo","llm_mode":"bedrock"}`, "")
+	s.Sim.Bedrock.SkipToolOnAuto(false)
+	if r.status != 200 || !strings.Contains(r.raw, "retrying once with toolChoice") || !strings.Contains(fmt.Sprint(r.body["response"]), "Oslo") {
+		t.Errorf("tool skipped: %d %.400s", r.status, r.raw)
+	}
+	// The sidecar down: 502 naming it.
+	down := s.Agent(map[string]string{"IDENTITY_PROVIDER": "sidecar", "SIDECAR_URL": "http://127.0.0.1:1"})
+	r = chat(t, down, map[string]any{"message": "weather in Oslo"}, "")
+	if r.status != 502 || !strings.Contains(fmt.Sprint(r.body["error"]), "sidecar") {
+		t.Errorf("sidecar down: %d %.300s", r.status, r.raw)
+	}
+}
+
+func TestStatusAndConfig(t *testing.T) {
+	s := e2e.Start(t, stateDir)
+	get := func(url string) map[string]any {
+		resp, err := http.Get(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var m map[string]any
+		json.NewDecoder(resp.Body).Decode(&m)
+		return m
+	}
+	ok := get(s.Agent(nil) + "/api/status")
+	checks, _ := ok["checks"].(map[string]any)
+	for _, name := range []string{"bedrock", "identity", "weather_api"} {
+		if c, _ := checks[name].(map[string]any); c["ok"] != true {
+			t.Errorf("%s: %v", name, c)
+		}
+	}
+	if ok["bedrock_available"] != true || ok["agent_app_id"] != s.Env["AGENT_CLIENT_ID"] || ok["sidecar_url"] != s.Env["SIDECAR_URL"] {
+		t.Errorf("sample keys: %v", ok)
+	}
+	if d, _ := checks["bedrock"].(map[string]any)["detail"].(map[string]any); d["credential_source"] != "WebIdentityCredentials" || d["role_arn"] != s.Env["AWS_ROLE_ARN"] {
+		t.Errorf("bedrock detail: %v", d)
+	}
+	broken := get(s.Agent(map[string]string{"SIDECAR_URL": "http://127.0.0.1:1", "WEATHER_API_URL": "http://127.0.0.1:1", "AWS_ENDPOINT_URL_BEDROCK_RUNTIME": "https://127.0.0.1:1"}) + "/api/status")
+	checks, _ = broken["checks"].(map[string]any)
+	for _, name := range []string{"bedrock", "identity", "weather_api"} {
+		if c, _ := checks[name].(map[string]any); c["ok"] != false || c["reason"] == "" {
+			t.Errorf("%s with its dependency stopped: %v", name, c)
+		}
+	}
+	cfg := get(s.Agent(nil) + "/api/config")
+	if cfg["clientId"] != s.Env["CLIENT_SPA_APP_ID"] || cfg["authority"] != s.Sim.URL+"/"+s.Env["TENANT_ID"] ||
+		fmt.Sprint(cfg["scopes"]) != "[api://"+s.Env["BLUEPRINT_APP_ID"]+"/access_as_user]" || !strings.HasPrefix(fmt.Sprint(cfg["redirectUri"]), "http://127.0.0.1:") {
+		t.Errorf("config: %v", cfg)
+	}
+}
