@@ -143,6 +143,9 @@ func (a *Agent) callWeather(ctx context.Context, t Turn, city string, rec *trace
 	}
 	rec.AddToken("token", res.Facts.Provider, fmt.Sprintf("%s acquired for the Weather API (%s flow)", res.Token.Name, t.Flow),
 		trace.CardOf(res.Token.Name, res.Token), factsData(res.Facts))
+	// uti identifies the token without revealing it: the Weather API logs
+	// the same value.
+	a.log.Info("token acquired", "correlation_id", t.CorrelationID, "token", res.Token.Name, "uti", res.Token.Claims["uti"], "provider", res.Facts.Provider)
 
 	httpReq, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(a.cfg.WeatherAPIURL, "/")+"/"+path, nil)
 	if err != nil {

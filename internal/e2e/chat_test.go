@@ -232,3 +232,72 @@ func TestStatusAndConfig(t *testing.T) {
 		t.Errorf("config: %v", cfg)
 	}
 }
+
+// One turn followed across components by its correlation ID and the
+// token's uti; and the leak scan is shown to catch a planted token.
+func TestCorrelationAndPlantedLeak(t *testing.T) {
+	s := e2e.Start(t, stateDir)
+	url := s.Agent(nil)
+	r := chat(t, url, map[string]any{"message": "weather in Oslo"}, "")
+	id, _ := r.body["correlation_id"].(string)
+	if r.status != 200 || id == "" {
+		t.Fatalf("%d %s", r.status, r.raw)
+	}
+	var agentLine, weatherLine string
+	for _, line := range strings.Split(s.Logs.String(), "\n") {
+		if strings.Contains(line, "correlation_id="+id) && strings.Contains(line, "component=llm-agent") && strings.Contains(line, "uti=") {
+			agentLine = line
+		}
+		if strings.Contains(line, "correlation_id="+id) && strings.Contains(line, "component=weather-api") {
+			weatherLine = line
+		}
+	}
+	uti := ""
+	if i := strings.Index(agentLine, "uti="); i >= 0 {
+		uti = strings.Fields(agentLine[i:])[0]
+	}
+	if agentLine == "" || weatherLine == "" || uti == "" || !strings.Contains(weatherLine, uti) {
+		t.Errorf("the turn cannot be followed:\nagent:   %s\nweather: %s", agentLine, weatherLine)
+	}
+
+	tc := cloudsimtest.NewTokens(s.Sim).User(t)
+	if leaks := leakcheck.Find(s.Logs.String(), tc); len(leaks) > 0 {
+		t.Fatalf("a leak before planting one: %v", leaks)
+	}
+	s.Logs.Write([]byte("level=DEBUG msg=oops token=" + tc + "\n"))
+	if leaks := leakcheck.Find(s.Logs.String(), tc); len(leaks) == 0 {
+		t.Error("the scan missed a planted token")
+	}
+}
+
+// AWS credential tiers A (static keys) and B (a Bedrock API key) through the
+// agent, against cloudsim Bedrock.
+func TestAWSCredentialTiers(t *testing.T) {
+	s := e2e.Start(t, stateDir)
+	dev := s.Sim.Tenant.AWS.DevCredentials[0]
+	tiers := []struct {
+		name  string
+		env   map[string]string
+		trace string
+		auth  string
+	}{
+		{"A: static keys", map[string]string{"AWS_ACCESS_KEY_ID": dev.AccessKeyID, "AWS_SECRET_ACCESS_KEY": dev.SecretAccessKey}, "static AWS keys (tier A)", "sigv4"},
+		{"B: Bedrock API key", map[string]string{"AWS_BEARER_TOKEN_BEDROCK": s.Sim.Tenant.AWS.BedrockAPIKeys[0]}, "Bedrock API key", "api-key"},
+	}
+	for _, tier := range tiers {
+		t.Run(tier.name, func(t *testing.T) {
+			for k, v := range tier.env {
+				t.Setenv(k, v)
+			}
+			url := s.Agent(tier.env)
+			r := chat(t, url, map[string]any{"message": "weather in Oslo", "llm_mode": "bedrock"}, "")
+			if r.status != 200 || !strings.Contains(r.raw, tier.trace) {
+				t.Fatalf("%d %.400s", r.status, r.raw)
+			}
+			rec := s.Sim.Bedrock.Received()
+			if last := rec[len(rec)-1]; last.Caller.Auth != tier.auth {
+				t.Errorf("Bedrock saw %+v", last.Caller)
+			}
+		})
+	}
+}

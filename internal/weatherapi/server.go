@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strings"
 
 	"github.com/crosscloud-agentid/agentid/internal/jwtauth"
 	"github.com/crosscloud-agentid/agentid/internal/weather"
@@ -70,16 +71,27 @@ func (s *Server) authorized(h authorizedHandler) http.HandlerFunc {
 		caller, refusal := s.auth.Authenticate(r)
 		if refusal != nil {
 			// The description names the failed check, never the token.
-			s.log.Info("refused", "path", r.URL.Path, "status", refusal.Status, "error", refusal.Code, "reason", refusal.Description, "remote", r.RemoteAddr)
+			s.log.Info("refused", "path", r.URL.Path, "status", refusal.Status, "error", refusal.Code, "reason", refusal.Description,
+				"remote", r.RemoteAddr, "correlation_id", correlationOf(r))
 			w.Header().Set("WWW-Authenticate", refusal.WWWAuthenticate())
 			writeError(w, refusal.Status, refusal.Code, refusal.Description)
 			return
 		}
 		if s.log.Enabled(r.Context(), slog.LevelDebug) { // spare the busy path the arguments
-			s.log.Debug("authorized", "path", r.URL.Path, "app_id", caller.AppID, "flow", caller.Flow, "uti", caller.TokenID)
+			s.log.Debug("authorized", "path", r.URL.Path, "app_id", caller.AppID, "flow", caller.Flow, "uti", caller.TokenID, "correlation_id", correlationOf(r))
 		}
 		h(w, r, caller)
 	}
+}
+
+// correlationOf is the caller's X-Correlation-ID, if it looks like one, so
+// one chat turn can be followed across the agent's and this API's logs.
+func correlationOf(r *http.Request) string {
+	id := r.Header.Get("X-Correlation-ID")
+	if len(id) > 64 || strings.Trim(id, "0123456789abcdefABCDEF-") != "" {
+		return ""
+	}
+	return id
 }
 
 // city returns the requested city, or writes a 400 and returns false.
