@@ -54,5 +54,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	}
 	log.Info("llm-agent listening on "+httpserver.ListenerURL("http", ln), "identity_provider", s.Identity.Provider, "agent", s.Identity.AgentID,
 		"weather_api", s.API.WeatherAPIURL, "model", s.API.ModelID, "region", s.API.Region)
-	return httpserver.Serve(ctx, httpserver.New(api, log), ln)
+	srv := httpserver.New(api, log)
+	srv.RegisterOnShutdown(api.CloseSockets)
+	return httpserver.Serve(ctx, srv, ln)
 }

@@ -46,6 +46,7 @@ func ParseMode(s string) (Mode, error) {
 // Converser is the part of the Bedrock Runtime client a turn uses.
 type Converser interface {
 	Converse(ctx context.Context, in *bedrockruntime.ConverseInput, opts ...func(*bedrockruntime.Options)) (*bedrockruntime.ConverseOutput, error)
+	ConverseStream(ctx context.Context, in *bedrockruntime.ConverseStreamInput, opts ...func(*bedrockruntime.Options)) (*bedrockruntime.ConverseStreamOutput, error)
 }
 
 // Config is the agent's configuration.
@@ -84,6 +85,9 @@ type Turn struct {
 	Flow          identity.Flow
 	UserToken     secret.Value
 	CorrelationID string
+	// Stream, when set, gets the model's text as it streams
+	// (ConverseStream); Direct mode sends its answer in one piece.
+	Stream func(delta string)
 }
 
 // Error is a failed turn: the HTTP status it maps to and one clear line.

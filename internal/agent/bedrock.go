@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -70,31 +71,16 @@ func (a *Agent) bedrockTurn(ctx context.Context, t Turn, rec *trace.Recorder) (s
 			ToolConfig:      toolConfig(force),
 			InferenceConfig: &types.InferenceConfiguration{MaxTokens: aws.Int32(512), Temperature: aws.Float32(0.2)},
 		}
-		out, err := a.bedrock.Converse(ctx, in)
+		reply, err := a.converse(ctx, in, t.Stream)
 		if err != nil {
 			return "", bedrockError(err, a.cfg.ModelID)
 		}
-		msg, ok := out.Output.(*types.ConverseOutputMemberMessage)
-		if !ok {
-			return "", &Error{Status: http.StatusBadGateway, Message: "Bedrock answered without a message"}
+		data := map[string]any{"model": a.cfg.ModelID, "stop_reason": reply.stop, "round": round, "streamed": t.Stream != nil}
+		if reply.usage != nil {
+			data["input_tokens"], data["output_tokens"] = aws.ToInt32(reply.usage.InputTokens), aws.ToInt32(reply.usage.OutputTokens)
 		}
-		data := map[string]any{"model": a.cfg.ModelID, "stop_reason": out.StopReason, "round": round}
-		if out.Usage != nil {
-			data["input_tokens"], data["output_tokens"] = aws.ToInt32(out.Usage.InputTokens), aws.ToInt32(out.Usage.OutputTokens)
-		}
-		rec.Add("bedrock", "bedrock", "Converse: stop reason "+string(out.StopReason), data)
-
-		var uses []types.ToolUseBlock
-		var text strings.Builder
-		for _, b := range msg.Value.Content {
-			switch c := b.(type) {
-			case *types.ContentBlockMemberText:
-				text.WriteString(c.Value)
-			case *types.ContentBlockMemberToolUse:
-				uses = append(uses, c.Value)
-			}
-		}
-		if out.StopReason != types.StopReasonToolUse || len(uses) == 0 {
+		rec.Add("bedrock", "bedrock", "Converse: stop reason "+string(reply.stop), data)
+		if reply.stop != types.StopReasonToolUse || len(reply.uses) == 0 {
 			if isWeather && !toolCalled && !force {
 				// Once: the model answered a weather question from its own
 				// guess; ask again, naming the tool.
@@ -102,14 +88,14 @@ func (a *Agent) bedrockTurn(ctx context.Context, t Turn, rec *trace.Recorder) (s
 				force = true
 				continue
 			}
-			return strings.TrimSpace(text.String()), nil
+			return strings.TrimSpace(reply.text), nil
 		}
 		if round > a.cfg.MaxToolRounds {
 			break
 		}
-		messages = append(messages, msg.Value)
+		messages = append(messages, reply.message)
 		var results []types.ContentBlock
-		for _, use := range uses {
+		for _, use := range reply.uses {
 			results = append(results, a.runTool(ctx, t, use, rec))
 			toolCalled = true
 		}
@@ -127,15 +113,19 @@ func (a *Agent) runTool(ctx context.Context, t Turn, use types.ToolUseBlock, rec
 		return &types.ContentBlockMemberToolResult{Value: types.ToolResultBlock{ToolUseId: use.ToolUseId, Status: types.ToolResultStatusError,
 			Content: []types.ToolResultContentBlock{&types.ToolResultContentBlockMemberText{Value: msg}}}}
 	}
-	var input struct {
-		City string `json:"city"`
+	// A map, not a struct: documents the SDK decoded and documents built
+	// from a stream decode struct fields differently.
+	var input map[string]any
+	if use.Input != nil {
+		_ = use.Input.UnmarshalSmithyDocument(&input)
 	}
-	if aws.ToString(use.Name) != "get_weather" || use.Input == nil || use.Input.UnmarshalSmithyDocument(&input) != nil || strings.TrimSpace(input.City) == "" {
+	city, _ := input["city"].(string)
+	if aws.ToString(use.Name) != "get_weather" || strings.TrimSpace(city) == "" {
 		rec.Add("tool", "llm-agent", "The model asked for an unknown tool or gave no city", map[string]any{"tool": aws.ToString(use.Name)})
 		return errResult("get_weather needs a city")
 	}
-	rec.Add("tool", "bedrock", "The model called get_weather for "+input.City, map[string]any{"city": input.City})
-	result, err := a.callWeather(ctx, t, input.City, rec)
+	rec.Add("tool", "bedrock", "The model called get_weather for "+city, map[string]any{"city": city})
+	result, err := a.callWeather(ctx, t, city, rec)
 	if err != nil {
 		return errResult("the weather service could not be called: " + err.Error())
 	}
@@ -193,4 +183,94 @@ func bedrockError(err error, model string) error {
 		return &Error{Status: http.StatusBadGateway, Message: fmt.Sprintf("Bedrock refused the agent's AWS credentials (%s: %s); check the credential tier and the role's bedrock:InvokeModel permission", code, msg), Err: err}
 	}
 	return &Error{Status: http.StatusBadGateway, Message: fmt.Sprintf("Bedrock failed (%s: %s)", code, msg), Err: err}
+}
+
+// modelReply is one Converse or ConverseStream answer, assembled.
+type modelReply struct {
+	message types.Message
+	text    string
+	uses    []types.ToolUseBlock
+	stop    types.StopReason
+	usage   *types.TokenUsage
+}
+
+// converse calls Converse, or ConverseStream when the turn streams, and
+// assembles the reply the same way for both.
+func (a *Agent) converse(ctx context.Context, in *bedrockruntime.ConverseInput, streamTo func(string)) (modelReply, error) {
+	var r modelReply
+	if streamTo == nil {
+		out, err := a.bedrock.Converse(ctx, in)
+		if err != nil {
+			return r, err
+		}
+		msg, ok := out.Output.(*types.ConverseOutputMemberMessage)
+		if !ok {
+			return r, errors.New("the model answered without a message")
+		}
+		r.message, r.stop, r.usage = msg.Value, out.StopReason, out.Usage
+		for _, b := range msg.Value.Content {
+			switch c := b.(type) {
+			case *types.ContentBlockMemberText:
+				r.text += c.Value
+			case *types.ContentBlockMemberToolUse:
+				r.uses = append(r.uses, c.Value)
+			}
+		}
+		return r, nil
+	}
+	out, err := a.bedrock.ConverseStream(ctx, &bedrockruntime.ConverseStreamInput{ModelId: in.ModelId, Messages: in.Messages,
+		System: in.System, ToolConfig: in.ToolConfig, InferenceConfig: in.InferenceConfig})
+	if err != nil {
+		return r, err
+	}
+	events := out.GetStream()
+	defer events.Close()
+	type pending struct {
+		id, name string
+		input    strings.Builder
+	}
+	var tools []*pending
+	var current *pending
+	for ev := range events.Events() {
+		switch e := ev.(type) {
+		case *types.ConverseStreamOutputMemberContentBlockStart:
+			if start, ok := e.Value.Start.(*types.ContentBlockStartMemberToolUse); ok {
+				current = &pending{id: aws.ToString(start.Value.ToolUseId), name: aws.ToString(start.Value.Name)}
+				tools = append(tools, current)
+			}
+		case *types.ConverseStreamOutputMemberContentBlockDelta:
+			switch d := e.Value.Delta.(type) {
+			case *types.ContentBlockDeltaMemberText:
+				r.text += d.Value
+				streamTo(d.Value)
+			case *types.ContentBlockDeltaMemberToolUse:
+				if current != nil {
+					current.input.WriteString(aws.ToString(d.Value.Input))
+				}
+			}
+		case *types.ConverseStreamOutputMemberContentBlockStop:
+			current = nil
+		case *types.ConverseStreamOutputMemberMessageStop:
+			r.stop = e.Value.StopReason
+		case *types.ConverseStreamOutputMemberMetadata:
+			r.usage = e.Value.Usage
+		}
+	}
+	if err := events.Err(); err != nil {
+		return r, err
+	}
+	r.message = types.Message{Role: types.ConversationRoleAssistant}
+	if r.text != "" {
+		r.message.Content = append(r.message.Content, &types.ContentBlockMemberText{Value: r.text})
+	}
+	for _, p := range tools {
+		var input map[string]any
+		if err := json.Unmarshal([]byte(p.input.String()), &input); err != nil {
+			input = map[string]any{}
+		}
+		use := types.ToolUseBlock{ToolUseId: aws.String(p.id), Name: aws.String(p.name), Input: document.NewLazyDocument(input)}
+		r.uses = append(r.uses, use)
+		r.message.Content = append(r.message.Content, &types.ContentBlockMemberToolUse{Value: use})
+	}
+	return r, nil
 }

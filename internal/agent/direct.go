@@ -12,7 +12,7 @@ func (a *Agent) directTurn(ctx context.Context, t Turn, rec *trace.Recorder) (st
 	city, isWeather := weather.Question(t.Message)
 	if !isWeather {
 		rec.Add("direct", "llm-agent", "Not a weather question: no tool call", nil)
-		return "I'm the weather agent. Ask me about the weather in a city, for example: what's the weather in Seattle?", nil
+		return stream(t, "I'm the weather agent. Ask me about the weather in a city, for example: what's the weather in Seattle?"), nil
 	}
 	if city == "" {
 		city = weather.DefaultCity
@@ -22,5 +22,13 @@ func (a *Agent) directTurn(ctx context.Context, t Turn, rec *trace.Recorder) (st
 	if err != nil {
 		return "", err
 	}
-	return Describe(result), nil
+	return stream(t, Describe(result)), nil
+}
+
+// stream sends a whole answer to the turn's stream, if it has one.
+func stream(t Turn, text string) string {
+	if t.Stream != nil {
+		t.Stream(text)
+	}
+	return text
 }

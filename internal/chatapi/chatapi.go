@@ -52,6 +52,7 @@ type Server struct {
 	log      *slog.Logger
 	mux      *http.ServeMux
 	provider identity.Provider
+	ws       sockets
 }
 
 // New wires the routes.
@@ -65,6 +66,7 @@ func New(cfg Config, a *agent.Agent, provider identity.Provider, users *jwtauth.
 	s.mux.HandleFunc("GET /api/status", s.status)
 	s.mux.HandleFunc("GET /api/config", s.config)
 	s.mux.HandleFunc("POST /api/chat", s.chat)
+	s.mux.HandleFunc("GET /api/chat/ws", s.chatWS)
 	return s
 }
 
@@ -177,28 +179,38 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.turn.CorrelationID = correlation
+	answer, ae := s.runTurn(r.Context(), p, rec)
+	if ae != nil {
+		fail(ae, string(p.turn.Mode), string(p.turn.Flow))
+		return
+	}
+	events := rec.Events()
+	writeJSON(w, http.StatusOK, chatResponse{Response: answer, Success: true, AgentType: string(p.turn.Mode), TokenFlow: string(p.turn.Flow),
+		CorrelationID: correlation, Trace: events, Debug: events})
+}
+
+// runTurn runs a parsed turn for both transports, tracing its start, the
+// user's token and, at the end, the docs for the flow.
+func (s *Server) runTurn(ctx context.Context, p parsed, rec *trace.Recorder) (string, *agent.Error) {
 	rec.Add("turn", "browser", fmt.Sprintf("Turn received: %s mode, %s flow", p.turn.Mode, p.turn.Flow),
-		map[string]any{"correlation_id": correlation, "provider": s.provider.Name()})
+		map[string]any{"correlation_id": p.turn.CorrelationID, "provider": s.provider.Name()})
 	if p.tc != nil {
 		rec.AddToken("token", "browser", "The signed-in user's token, validated (issuer, audience the blueprint, access_as_user)", trace.CardOf("Tc", *p.tc), nil)
 	}
-	answer, err := s.agent.Run(r.Context(), p.turn, rec)
+	answer, err := s.agent.Run(ctx, p.turn, rec)
 	if err != nil {
 		var ae *agent.Error
 		if !errors.As(err, &ae) {
+			s.log.Error("turn failed", "correlation_id", p.turn.CorrelationID, "error", err)
 			ae = &agent.Error{Status: http.StatusInternalServerError, Message: "the turn failed"}
-			s.log.Error("turn failed", "correlation_id", correlation, "error", err)
 		}
-		fail(ae, string(p.turn.Mode), string(p.turn.Flow))
-		return
+		return "", ae
 	}
 	rec.Add("docs", "llm-agent", "Read more: the claims and the flow used", map[string]any{
 		"claims": "https://learn.microsoft.com/entra/agent-id/identity-platform/agent-token-claims",
 		"flow":   docsFor(p.turn.Flow),
 	})
-	events := rec.Events()
-	writeJSON(w, http.StatusOK, chatResponse{Response: answer, Success: true, AgentType: string(p.turn.Mode), TokenFlow: string(p.turn.Flow),
-		CorrelationID: correlation, Trace: events, Debug: events})
+	return answer, nil
 }
 
 func docsFor(f identity.Flow) string {
@@ -217,6 +229,11 @@ func correlationID(r *http.Request) string {
 	if id := r.Header.Get("X-Correlation-ID"); len(id) >= 8 && len(id) <= 64 && strings.Trim(id, "0123456789abcdefABCDEF-") == "" {
 		return strings.ToLower(id)
 	}
+	return newCorrelationID()
+}
+
+// newCorrelationID is a random UUID.
+func newCorrelationID() string {
 	b := make([]byte, 16)
 	rand.Read(b)
 	b[6], b[8] = b[6]&0x0f|0x40, b[8]&0x3f|0x80

@@ -130,6 +130,12 @@ func (s *Stack) reader(overrides map[string]string) *config.Reader {
 // Agent starts llm-agent's API with the stack's settings plus overrides
 // (IDENTITY_PROVIDER=msal, say) and returns its URL.
 func (s *Stack) Agent(overrides map[string]string) string {
+	url, _ := s.AgentServer(overrides)
+	return url
+}
+
+// AgentServer is Agent, also returning the API, to close its sockets.
+func (s *Stack) AgentServer(overrides map[string]string) (string, *chatapi.Server) {
 	s.t.Helper()
 	r := s.reader(overrides)
 	settings := chatapi.LoadSettings(r)
@@ -143,7 +149,7 @@ func (s *Stack) Agent(overrides map[string]string) string {
 	}
 	srv := httptest.NewServer(api)
 	s.t.Cleanup(srv.Close)
-	return srv.URL
+	return srv.URL, api
 }
 
 // NewStateDir makes the shared state folder for a package's stacks.

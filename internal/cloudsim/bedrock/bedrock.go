@@ -50,6 +50,7 @@ type Server struct {
 	throttleNext int
 	failNext     int
 	skipToolAuto bool
+	delay        time.Duration
 }
 
 // Options configures a Server.
@@ -99,6 +100,9 @@ func (s *Server) Throttle(n int) { s.mu.Lock(); s.throttleNext = n; s.mu.Unlock(
 
 // Fail makes the next n requests fail with InternalServerException.
 func (s *Server) Fail(n int) { s.mu.Lock(); s.failNext = n; s.mu.Unlock() }
+
+// Delay makes every answer wait d first, as a slow model does.
+func (s *Server) Delay(d time.Duration) { s.mu.Lock(); s.delay = d; s.mu.Unlock() }
 
 // SkipToolOnAuto makes the model answer weather questions without calling
 // the tool unless toolChoice names it, as real models sometimes do.
@@ -194,13 +198,18 @@ func (s *Server) converse(stream bool) http.HandlerFunc {
 			return
 		}
 		s.mu.Lock()
-		throttled, failed, skip := s.throttleNext > 0, s.failNext > 0 && s.throttleNext == 0, s.skipToolAuto
+		throttled, failed, skip, delay := s.throttleNext > 0, s.failNext > 0 && s.throttleNext == 0, s.skipToolAuto, s.delay
 		if throttled {
 			s.throttleNext--
 		} else if failed {
 			s.failNext--
 		}
 		s.mu.Unlock()
+		select {
+		case <-time.After(delay):
+		case <-r.Context().Done():
+			return
+		}
 		switch {
 		case throttled:
 			finish(http.StatusTooManyRequests, &apiError{http.StatusTooManyRequests, "ThrottlingException", "Too many requests, please wait before trying your request again."})
