@@ -1,0 +1,102 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
+	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime/document"
+	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime/types"
+	"github.com/aws/smithy-go"
+
+	"github.com/crosscloud-agentid/agentid/internal/identity"
+	"github.com/crosscloud-agentid/agentid/internal/secret"
+	"github.com/crosscloud-agentid/agentid/internal/trace"
+)
+
+// loopingModel calls the tool on every round, as a confused model might.
+type loopingModel struct{ calls int }
+
+func (m *loopingModel) Converse(context.Context, *bedrockruntime.ConverseInput, ...func(*bedrockruntime.Options)) (*bedrockruntime.ConverseOutput, error) {
+	m.calls++
+	return &bedrockruntime.ConverseOutput{StopReason: types.StopReasonToolUse, Output: &types.ConverseOutputMemberMessage{Value: types.Message{
+		Role: types.ConversationRoleAssistant, Content: []types.ContentBlock{&types.ContentBlockMemberToolUse{Value: types.ToolUseBlock{
+			ToolUseId: aws.String("t"), Name: aws.String("get_weather"), Input: document.NewLazyDocument(map[string]any{"city": "Oslo"})}}}}}}, nil
+}
+
+func (m *loopingModel) ConverseStream(context.Context, *bedrockruntime.ConverseStreamInput, ...func(*bedrockruntime.Options)) (*bedrockruntime.ConverseStreamOutput, error) {
+	return nil, errors.New("not used")
+}
+
+// fixedIdentity hands out a fixed header.
+type fixedIdentity struct{}
+
+func (fixedIdentity) Name() string                { return "fixed" }
+func (fixedIdentity) Check(context.Context) error { return nil }
+func (fixedIdentity) AuthorizationHeader(_ context.Context, r identity.Request) (*identity.Result, error) {
+	return &identity.Result{Header: secret.New("Bearer x.y.z"), Token: identity.Card{Name: r.Flow.TokenName()}, Facts: identity.Facts{Provider: "fixed", Flow: r.Flow}}, nil
+}
+
+func weatherStub(t *testing.T) string {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, `{"city":"Oslo","temperature":35,"condition":"Overcast","humidity":80,"wind_speed":5}`)
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+func TestToolRoundsAreBounded(t *testing.T) {
+	model := &loopingModel{}
+	a := New(Config{WeatherAPIURL: weatherStub(t), ModelID: "us.anthropic.claude-3-haiku-20240307-v1:0", MaxToolRounds: 3}, fixedIdentity{}, model, AWSInfo{}, http.DefaultClient, slog.New(slog.DiscardHandler))
+	_, err := a.Run(t.Context(), Turn{Message: "weather in Oslo", Mode: Bedrock, Flow: identity.Autonomous}, trace.New(nil))
+	var ae *Error
+	if !errors.As(err, &ae) || ae.Status != http.StatusBadGateway || !strings.Contains(ae.Message, "MAX_TOOL_ROUNDS (3)") {
+		t.Fatalf("err = %v", err)
+	}
+	if model.calls != 4 {
+		t.Errorf("%d model calls for 3 tool rounds, want 4", model.calls)
+	}
+}
+
+func TestDirectMode(t *testing.T) {
+	a := New(Config{WeatherAPIURL: weatherStub(t)}, fixedIdentity{}, nil, AWSInfo{}, http.DefaultClient, slog.New(slog.DiscardHandler))
+	rec := trace.New(nil)
+	got, err := a.Run(t.Context(), Turn{Message: "weather in Oslo?", Mode: Direct, Flow: identity.Autonomous}, rec)
+	if err != nil || got != "In Oslo it is 35°F and overcast, with humidity at 80% and wind at 5 mph." {
+		t.Errorf("%q %v", got, err)
+	}
+	got, _ = a.Run(t.Context(), Turn{Message: "hello", Mode: Direct, Flow: identity.Autonomous}, rec)
+	if !strings.Contains(got, "weather agent") {
+		t.Errorf("a non-weather message: %q", got)
+	}
+	if _, err := a.Run(t.Context(), Turn{Message: " ", Mode: Direct}, rec); err == nil {
+		t.Error("an empty message was answered")
+	}
+	if _, err := a.Run(t.Context(), Turn{Message: "weather in Oslo", Mode: Bedrock}, rec); err == nil || !strings.Contains(err.Error(), "Bedrock is not configured") {
+		t.Errorf("Bedrock mode without Bedrock: %v", err)
+	}
+}
+
+func TestBedrockErrors(t *testing.T) {
+	cases := map[string]int{
+		"ThrottlingException": 503, "ServiceUnavailableException": 503, "ValidationException": 502,
+		"AccessDeniedException": 502, "ExpiredTokenException": 502, "ModelErrorException": 502,
+	}
+	for code, status := range cases {
+		err := bedrockError(&smithy.GenericAPIError{Code: code, Message: "m"}, "model")
+		var ae *Error
+		if !errors.As(err, &ae) || ae.Status != status || !strings.Contains(ae.Message, code) {
+			t.Errorf("%s: %v", code, err)
+		}
+	}
+	if _, err := ParseMode("gpt"); err == nil {
+		t.Error("ParseMode accepted gpt")
+	}
+}
