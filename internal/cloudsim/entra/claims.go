@@ -33,6 +33,7 @@ type subject struct {
 	managedID *tenant.ManagedIdentity
 	scopes    []string
 	roles     []string
+	nonce     string // echoed in the ID token (authorization code flow)
 	tokenLife time.Duration
 }
 
@@ -136,6 +137,9 @@ func (s *Server) idTokenClaims(tid string, sj subject, now time.Time) map[string
 		"tid": tid,
 		"uti": randomB64(16),
 		"rh":  "0." + randomB64(40) + ".",
+	}
+	if sj.nonce != "" {
+		c["nonce"] = sj.nonce
 	}
 	if sj.user != nil {
 		c["name"], c["preferred_username"] = sj.user.DisplayName, sj.user.UPN

@@ -42,6 +42,8 @@ type Server struct {
 	log      *slog.Logger
 	stats    *Stats
 	refresh  *refreshStore
+	codes    codeStore
+	sessions sessions
 
 	faultMu     sync.Mutex
 	outageUntil time.Time // the token endpoint answers 503 until then
@@ -86,12 +88,15 @@ func (s *Server) Stats() *Stats { return s.stats }
 
 // Register adds the Entra routes to mux.
 func (s *Server) Register(mux *http.ServeMux) {
-	mux.HandleFunc("GET /{tenant}/v2.0/.well-known/openid-configuration", s.discovery(2))
-	mux.HandleFunc("GET /{tenant}/.well-known/openid-configuration", s.discovery(1))
-	mux.HandleFunc("GET /{tenant}/discovery/v2.0/keys", s.jwks(2))
-	mux.HandleFunc("GET /{tenant}/discovery/keys", s.jwks(1))
-	mux.HandleFunc("/{tenant}/oauth2/v2.0/token", s.token)
-	mux.HandleFunc("GET /common/discovery/instance", s.instanceDiscovery)
+	mux.HandleFunc("/{tenant}/v2.0/.well-known/openid-configuration", s.cors(s.discovery(2), false))
+	mux.HandleFunc("/{tenant}/.well-known/openid-configuration", s.cors(s.discovery(1), false))
+	mux.HandleFunc("/{tenant}/discovery/v2.0/keys", s.cors(s.jwks(2), false))
+	mux.HandleFunc("/{tenant}/discovery/keys", s.cors(s.jwks(1), false))
+	mux.HandleFunc("/{tenant}/oauth2/v2.0/token", s.cors(s.token, true))
+	mux.HandleFunc("GET /{tenant}/oauth2/v2.0/authorize", s.authorize)
+	mux.HandleFunc("POST /{tenant}/oauth2/v2.0/authorize", s.authorize)
+	mux.HandleFunc("GET /{tenant}/oauth2/v2.0/logout", s.logout)
+	mux.HandleFunc("/common/discovery/instance", s.cors(s.instanceDiscovery, false))
 	mux.HandleFunc("GET /common/UserRealm/{user}", s.userRealm)
 	mux.HandleFunc("GET /_cloudsim/stats", s.stats.serve)
 	mux.HandleFunc("POST /_cloudsim/keys/rotate", s.rotateKeys)

@@ -22,6 +22,7 @@ const (
 	grantUserFIC           = "user_fic"
 	grantRefreshToken      = "refresh_token"
 	grantPassword          = "password"
+	grantAuthorizationCode = "authorization_code"
 	assertionTypeJWTBearer = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 )
 
@@ -49,7 +50,7 @@ type tokenRequest struct {
 
 // singleValued are parameters that must not repeat: a second value could
 // make two layers disagree about which one counts.
-var singleValued = []string{"grant_type", "client_id", "client_secret", "client_assertion", "client_assertion_type", "scope", "assertion", "fmi_path", "username", "password", "refresh_token", "user_federated_identity_credential", "user_id", "requested_token_use"}
+var singleValued = []string{"grant_type", "client_id", "client_secret", "client_assertion", "client_assertion_type", "scope", "assertion", "fmi_path", "username", "password", "refresh_token", "user_federated_identity_credential", "user_id", "requested_token_use", "code", "code_verifier", "redirect_uri"}
 
 func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 	s.stats.Add("entra.token")
@@ -111,7 +112,7 @@ func (s *Server) issue(r *http.Request, req *tokenRequest) (map[string]any, *aad
 	switch req.grant {
 	case "":
 		return nil, errMissingParam("grant_type")
-	case grantClientCredentials, grantJWTBearer, grantUserFIC, grantRefreshToken, grantPassword:
+	case grantClientCredentials, grantJWTBearer, grantUserFIC, grantRefreshToken, grantPassword, grantAuthorizationCode:
 	default:
 		return nil, errUnsupportedGrant(req.grant)
 	}
@@ -126,6 +127,8 @@ func (s *Server) issue(r *http.Request, req *tokenRequest) (map[string]any, *aad
 		return s.onBehalfOf(req, c)
 	case grantUserFIC:
 		return s.userFIC(req, c)
+	case grantAuthorizationCode:
+		return s.authorizationCode(req, c)
 	case grantRefreshToken:
 		return s.refreshToken(req, c)
 	default:
@@ -169,7 +172,7 @@ func (s *Server) authenticate(r *http.Request, req *tokenRequest) (*caller, *aad
 			return nil, aerr
 		}
 		c.acr = "2"
-	case c.app != nil && c.app.AllowPublicClient && req.grant != grantClientCredentials && req.grant != grantJWTBearer:
+	case c.app != nil && (c.app.AllowPublicClient || len(c.app.SPARedirectURIs) > 0) && req.grant != grantClientCredentials && req.grant != grantJWTBearer:
 		c.acr = "0"
 	default:
 		return nil, errNoCredential(req.grant)

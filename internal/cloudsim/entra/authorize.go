@@ -1,0 +1,378 @@
+package entra
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"html/template"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/crosscloud-agentid/agentid/internal/cloudsim/tenant"
+)
+
+// The browser side of Entra: the authorization code flow with PKCE for the
+// SPA (MSAL.js), a login page listing the tenant file's demo users, a
+// session cookie for prompt=none, and logout.
+
+const (
+	codeLifetime  = 5 * time.Minute
+	sessionCookie = "cloudsim_session"
+)
+
+// authCode is what an authorization code stands for until it is redeemed.
+type authCode struct {
+	clientID    string
+	redirectURI string
+	scope       string
+	userOID     string
+	nonce       string
+	challenge   string
+	issued      time.Time
+	used        bool
+}
+
+type codeStore struct {
+	mu    sync.Mutex
+	codes map[string]*authCode
+}
+
+func (cs *codeStore) issue(c *authCode) string {
+	code := "1.A" + randomB64(64)
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	if cs.codes == nil {
+		cs.codes = map[string]*authCode{}
+	}
+	for k, v := range cs.codes { // codes live minutes: drop old ones as we go
+		if time.Since(v.issued) > 2*codeLifetime {
+			delete(cs.codes, k)
+		}
+	}
+	cs.codes[code] = c
+	return code
+}
+
+// redeem marks a code used and returns it; ok is false for an unknown code.
+func (cs *codeStore) redeem(code string) (c authCode, alreadyUsed, ok bool) {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	p, found := cs.codes[code]
+	if !found {
+		return authCode{}, false, false
+	}
+	used := p.used
+	p.used = true
+	return *p, used, true
+}
+
+// sessions maps a cookie value to the signed-in user.
+type sessions struct {
+	mu    sync.Mutex
+	users map[string]string
+}
+
+func (ss *sessions) start(oid string) string {
+	id := randomB64(32)
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	if ss.users == nil {
+		ss.users = map[string]string{}
+	}
+	ss.users[id] = oid
+	return id
+}
+
+func (ss *sessions) user(r *http.Request) string {
+	c, err := r.Cookie(sessionCookie)
+	if err != nil {
+		return ""
+	}
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	return ss.users[c.Value]
+}
+
+func (ss *sessions) end(r *http.Request) {
+	if c, err := r.Cookie(sessionCookie); err == nil {
+		ss.mu.Lock()
+		delete(ss.users, c.Value)
+		ss.mu.Unlock()
+	}
+}
+
+// authorizeRequest is a checked /authorize request.
+type authorizeRequest struct {
+	tid, clientID, redirectURI, scope, state, nonce, challenge, responseMode, prompt, loginHint string
+	app                                                                                         *tenant.Application
+}
+
+// authorize is GET (show the login page, or answer prompt=none) and POST
+// (the chosen user) of /{tenant}/oauth2/v2.0/authorize.
+func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
+	s.stats.Add("entra.authorize")
+	if err := r.ParseForm(); err != nil {
+		s.authorizePage(w, http.StatusBadRequest, errMalformedRequest().Error())
+		return
+	}
+	ar, aerr, redirectable := s.checkAuthorize(r)
+	if aerr != nil {
+		if !redirectable {
+			// An unknown client or redirect URI: never redirect to it.
+			s.authorizePage(w, http.StatusBadRequest, aerr.Error())
+			return
+		}
+		s.redirectError(w, r, ar, aerr)
+		return
+	}
+	if r.Method == http.MethodPost {
+		user := s.dir.UserByUPN(r.PostForm.Get("login"))
+		if user == nil {
+			s.authorizePage(w, http.StatusBadRequest, errUserNotFound(r.PostForm.Get("login"), ar.tid).Error())
+			return
+		}
+		http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: s.sessions.start(user.ObjectID), Path: "/", HttpOnly: true, Secure: true, SameSite: http.SameSiteNoneMode})
+		s.redirectCode(w, r, ar, user.ObjectID)
+		return
+	}
+	if oid := s.sessions.user(r); oid != "" && ar.prompt != "login" && ar.prompt != "select_account" {
+		s.redirectCode(w, r, ar, oid)
+		return
+	}
+	if ar.prompt == "none" {
+		s.redirectError(w, r, ar, newErr(http.StatusBadRequest, "login_required", 50058, "A silent sign-in request was sent but no user is signed in."))
+		return
+	}
+	s.loginPage(w, r, ar)
+}
+
+// checkAuthorize validates the request as Entra does for an SPA. The bool
+// says whether the redirect URI is trusted enough to send an error to.
+func (s *Server) checkAuthorize(r *http.Request) (*authorizeRequest, *aadError, bool) {
+	q := r.Form
+	tid, aerr := s.tenantOf(r)
+	if aerr != nil {
+		return nil, aerr, false
+	}
+	ar := &authorizeRequest{tid: tid, clientID: strings.ToLower(q.Get("client_id")), redirectURI: q.Get("redirect_uri"), scope: q.Get("scope"),
+		state: q.Get("state"), nonce: q.Get("nonce"), challenge: q.Get("code_challenge"), responseMode: q.Get("response_mode"),
+		prompt: q.Get("prompt"), loginHint: q.Get("login_hint")}
+	if ar.clientID == "" {
+		return ar, errMissingParam("client_id"), false
+	}
+	if ar.app = s.dir.App(ar.clientID); ar.app == nil {
+		return ar, errUnknownClient(ar.clientID, tid), false
+	}
+	if !slices.Contains(ar.app.SPARedirectURIs, ar.redirectURI) {
+		return ar, newErr(http.StatusBadRequest, oauthInvalidRequest, 50011, "The redirect URI '%s' specified in the request does not match the redirect URIs configured for the application '%s'. Make sure the redirect URI sent in the request matches one added to your application in the Azure portal.", ar.redirectURI, ar.clientID), false
+	}
+	if ar.responseMode == "" {
+		ar.responseMode = "query"
+	}
+	switch {
+	case ar.responseMode != "query" && ar.responseMode != "fragment":
+		return ar, newErr(http.StatusBadRequest, oauthInvalidRequest, 900144, "The response_mode '%s' is not supported for single-page applications; use query or fragment.", ar.responseMode), true
+	case q.Get("response_type") != "code":
+		return ar, newErr(http.StatusBadRequest, "unsupported_response_type", 700054, "response_type 'code' is required for single-page applications; the implicit flow is not enabled."), true
+	case ar.challenge == "":
+		return ar, newErr(http.StatusBadRequest, oauthInvalidRequest, 9002325, "Proof Key for Code Exchange is required for cross-origin authorization code redemption."), true
+	case q.Get("code_challenge_method") != "S256":
+		return ar, newErr(http.StatusBadRequest, oauthInvalidRequest, 9002325, "Proof Key for Code Exchange with code_challenge_method S256 is required for single-page applications."), true
+	}
+	sr, aerr := s.parseScope(tid, ar.scope)
+	if aerr != nil {
+		return ar, aerr, true
+	}
+	if _, aerr := s.delegatedScopes(ar.clientID, ar.app.Name, sr); aerr != nil {
+		if aerr.code == 65001 {
+			aerr.oauth = "consent_required"
+		}
+		return ar, aerr, true
+	}
+	return ar, nil, true
+}
+
+// redirectCode sends the browser back with a code, in the response mode
+// asked for.
+func (s *Server) redirectCode(w http.ResponseWriter, r *http.Request, ar *authorizeRequest, oid string) {
+	code := s.codes.issue(&authCode{clientID: ar.clientID, redirectURI: ar.redirectURI, scope: ar.scope, userOID: oid,
+		nonce: ar.nonce, challenge: ar.challenge, issued: s.now()})
+	v := url.Values{"code": {code}, "client_info": {clientInfo(oid, ar.tid)}}
+	if ar.state != "" {
+		v.Set("state", ar.state)
+	}
+	s.log.Info("authorization code issued", "client_id", ar.clientID, "user", oid)
+	http.Redirect(w, r, withResponse(ar.redirectURI, ar.responseMode, v), http.StatusFound)
+}
+
+// redirectError sends an Entra-shaped error to a trusted redirect URI.
+func (s *Server) redirectError(w http.ResponseWriter, r *http.Request, ar *authorizeRequest, e *aadError) {
+	s.stats.Add("entra.error.AADSTS" + itoa(e.code))
+	v := url.Values{"error": {e.oauth}, "error_description": {e.Error() + " Trace ID: " + newID() + " Correlation ID: " + correlationID(r) + " Timestamp: " + s.now().UTC().Format("2006-01-02 15:04:05Z")},
+		"error_codes": {itoa(e.code)}}
+	if ar.state != "" {
+		v.Set("state", ar.state)
+	}
+	http.Redirect(w, r, withResponse(ar.redirectURI, ar.responseMode, v), http.StatusFound)
+}
+
+func withResponse(redirect, mode string, v url.Values) string {
+	if mode == "fragment" {
+		return redirect + "#" + v.Encode()
+	}
+	sep := "?"
+	if strings.Contains(redirect, "?") {
+		sep = "&"
+	}
+	return redirect + sep + v.Encode()
+}
+
+// logout ends the session and returns to an SPA redirect URI's origin.
+func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
+	s.sessions.end(r)
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: true, SameSite: http.SameSiteNoneMode})
+	target := r.URL.Query().Get("post_logout_redirect_uri")
+	if target != "" && s.spaOrigin(originOf(target)) {
+		http.Redirect(w, r, target, http.StatusFound)
+		return
+	}
+	s.authorizePage(w, http.StatusOK, "You are signed out of cloudsim.")
+}
+
+// authorizationCode redeems a code from the SPA, verifying PKCE.
+func (s *Server) authorizationCode(req *tokenRequest, c *caller) (map[string]any, *aadError) {
+	raw := req.form.Get("code")
+	if raw == "" {
+		return nil, errMissingParam("code")
+	}
+	code, used, ok := s.codes.redeem(raw)
+	switch {
+	case !ok:
+		return nil, newErr(http.StatusBadRequest, oauthInvalidGrant, 9002313, "Invalid request. Request is malformed or invalid. The authorization code is not one cloudsim issued.")
+	case used:
+		return nil, newErr(http.StatusBadRequest, oauthInvalidGrant, 54005, "OAuth2 Authorization code was already redeemed, please retry with a new valid code or use an existing refresh token.")
+	case s.now().Sub(code.issued) > codeLifetime:
+		return nil, newErr(http.StatusBadRequest, oauthInvalidGrant, 70008, "The provided authorization code or refresh token has expired due to inactivity. Send a new interactive authorization request for this user and resource.")
+	case code.clientID != c.id:
+		return nil, newErr(http.StatusBadRequest, oauthInvalidGrant, 70000, "The provided authorization code was issued to another client.")
+	case req.form.Get("redirect_uri") != code.redirectURI:
+		return nil, newErr(http.StatusBadRequest, oauthInvalidGrant, 50011, "The redirect URI '%s' specified in the request does not match the redirect URI used in the authorization request.", req.form.Get("redirect_uri"))
+	}
+	verifier := req.form.Get("code_verifier")
+	sum := sha256.Sum256([]byte(verifier))
+	if verifier == "" || subtle.ConstantTimeCompare([]byte(base64.RawURLEncoding.EncodeToString(sum[:])), []byte(code.challenge)) != 1 {
+		return nil, newErr(http.StatusBadRequest, oauthInvalidGrant, 501481, "The Code_Verifier does not match the code_challenge supplied in the authorization request.")
+	}
+	scope := req.form.Get("scope")
+	if scope == "" {
+		scope = code.scope
+	}
+	sr, aerr := s.parseScope(req.tid, scope)
+	if aerr != nil {
+		return nil, aerr
+	}
+	user := s.dir.UserByID(code.userOID)
+	if user == nil {
+		return nil, errUserNotFound(code.userOID, req.tid)
+	}
+	scopes, aerr := s.delegatedScopes(c.id, c.name(), sr)
+	if aerr != nil {
+		return nil, aerr
+	}
+	sj := subject{clientID: c.id, clientAcr: c.acr, objectID: user.ObjectID, user: user, scopes: scopes, nonce: code.nonce, tokenLife: s.tokenLifetime()}
+	return s.respond(req, sr, sj, true)
+}
+
+// spaOrigin reports whether origin is the origin of an SPA redirect URI in
+// the tenant: the origins Entra allows to call the token endpoint.
+func (s *Server) spaOrigin(origin string) bool {
+	if origin == "" {
+		return false
+	}
+	for _, a := range s.dir.Applications {
+		for _, u := range a.SPARedirectURIs {
+			if originOf(u) == origin {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func originOf(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return ""
+	}
+	return u.Scheme + "://" + u.Host
+}
+
+// cors answers what browsers ask: discovery and keys to anyone, the token
+// endpoint to SPA origins only.
+func (s *Server) cors(next http.HandlerFunc, spaOnly bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		origin := r.Header.Get("Origin")
+		switch {
+		case origin == "":
+		case !spaOnly:
+			w.Header().Set("Access-Control-Allow-Origin", "*")
+		case s.spaOrigin(origin):
+			w.Header().Set("Access-Control-Allow-Origin", origin)
+			w.Header().Add("Vary", "Origin")
+		}
+		if r.Method == http.MethodOptions {
+			w.Header().Set("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
+			w.Header().Set("Access-Control-Allow-Headers", r.Header.Get("Access-Control-Request-Headers"))
+			w.Header().Set("Access-Control-Max-Age", "86400")
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		next(w, r)
+	}
+}
+
+var loginTemplate = template.Must(template.New("login").Parse(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Sign in — cloudsim</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<style>body{font:16px system-ui,sans-serif;max-width:34rem;margin:3rem auto;padding:0 1rem;color:#1b1b1b}
+.note{background:#fff4ce;border:1px solid #e6c600;padding:.75rem;border-radius:6px}
+button{display:block;width:100%;text-align:left;margin:.5rem 0;padding:.75rem;font:inherit;border:1px solid #8a8886;border-radius:6px;background:#fff;cursor:pointer}
+button:hover,button:focus{border-color:#0f6cbd;outline:2px solid #0f6cbd}
+.upn{color:#605e5c;font-size:.9em}</style></head>
+<body><h1>Sign in to {{.Tenant}}</h1>
+<p class="note">This is <strong>cloudsim</strong>, a local stand-in for Microsoft Entra ID. It is not Microsoft's sign-in page.
+Demo users sign in without a password; they come from the tenant file (deploy/local/tenant.jsonc).</p>
+<p><strong>{{.App}}</strong> asks to sign you in{{if .Scope}} for: <code>{{.Scope}}</code>{{end}}.</p>
+<form method="post">
+{{range $k, $v := .Hidden}}<input type="hidden" name="{{$k}}" value="{{$v}}">
+{{end}}{{range .Users}}<button type="submit" name="login" value="{{.UPN}}">{{.DisplayName}}<br><span class="upn">{{.UPN}}</span></button>
+{{end}}</form></body></html>`))
+
+var messageTemplate = template.Must(template.New("msg").Parse(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>cloudsim</title></head>
+<body style="font:16px system-ui,sans-serif;max-width:40rem;margin:3rem auto;padding:0 1rem"><h1>cloudsim sign-in</h1><p>{{.}}</p></body></html>`))
+
+func (s *Server) loginPage(w http.ResponseWriter, r *http.Request, ar *authorizeRequest) {
+	hidden := map[string]string{}
+	for k := range r.Form {
+		if k != "login" {
+			hidden[k] = r.Form.Get(k)
+		}
+	}
+	hidden["prompt"] = "" // the user is choosing now
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'")
+	_ = loginTemplate.Execute(w, map[string]any{"Tenant": s.dir.Tenant.DisplayName, "App": ar.app.Name, "Scope": ar.scope, "Hidden": hidden, "Users": s.dir.Users})
+}
+
+func (s *Server) authorizePage(w http.ResponseWriter, status int, message string) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'")
+	w.WriteHeader(status)
+	_ = messageTemplate.Execute(w, message)
+}
