@@ -21,6 +21,7 @@ import (
 	"github.com/crosscloud-agentid/agentid/internal/jwtauth"
 	"github.com/crosscloud-agentid/agentid/internal/secret"
 	"github.com/crosscloud-agentid/agentid/internal/trace"
+	"github.com/crosscloud-agentid/agentid/web"
 )
 
 // MaxBodyBytes bounds a chat request.
@@ -67,6 +68,7 @@ func New(cfg Config, a *agent.Agent, provider identity.Provider, users *jwtauth.
 	s.mux.HandleFunc("GET /api/config", s.config)
 	s.mux.HandleFunc("POST /api/chat", s.chat)
 	s.mux.HandleFunc("GET /api/chat/ws", s.chatWS)
+	s.mux.Handle("GET /", s.ui())
 	return s
 }
 
@@ -325,4 +327,24 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
+}
+
+// ui serves the embedded chat UI under a Content Security Policy that
+// allows no inline script and no origin but this one, plus the Entra
+// authority for MSAL.js's calls and its hidden iframes.
+func (s *Server) ui() http.Handler {
+	files := http.FileServerFS(web.Files())
+	authority := s.cfg.AuthorityHost
+	if u, err := url.Parse(authority); err == nil {
+		authority = u.Scheme + "://" + u.Host
+	}
+	csp := "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self' " + authority +
+		"; frame-src " + authority + "; base-uri 'none'; form-action 'self'; object-src 'none'; frame-ancestors 'none'"
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Content-Security-Policy", csp)
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "no-referrer")
+		files.ServeHTTP(w, r)
+	})
 }

@@ -8,6 +8,7 @@ package e2e
 import (
 	"bytes"
 	"log/slog"
+	"net"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -50,12 +51,20 @@ type Stack struct {
 	WeatherURL string
 	Logs       *Logs
 	t          testing.TB
+	weather    *httptest.Server
 }
 
 // Start runs cloudsim, the Weather API and the refresher's first write.
 // stateDir is shared by a test package's stacks: MSAL Go caches managed
 // identity tokens process-wide, so they must all sign with the same keys.
 func Start(t testing.TB, stateDir string) *Stack {
+	t.Helper()
+	return StartWith(t, stateDir, nil)
+}
+
+// StartWith is Start with an edit of cloudsim's options (its tenant file,
+// say) before it starts.
+func StartWith(t testing.TB, stateDir string, edit func(*cloudsim.Options)) *Stack {
 	t.Helper()
 	logs := &Logs{}
 	log := func(name string) *slog.Logger {
@@ -68,6 +77,9 @@ func Start(t testing.TB, stateDir string) *Stack {
 		o.SidecarAddr = "127.0.0.1:0"
 		o.WeatherAPIURL = weatherURL
 		o.Logger = log("cloudsim")
+		if edit != nil {
+			edit(o)
+		}
 	})
 	env := sim.Env()
 	env["AZURE_AUTHORITY_HOST"] = sim.URL
@@ -75,7 +87,7 @@ func Start(t testing.TB, stateDir string) *Stack {
 	env["WEATHER_PROVIDER"] = "offline"
 	env["AWS_WEB_IDENTITY_TOKEN_FILE"] = filepath.Join(t.TempDir(), "azure-token", "token")
 	env["AWS_ROLE_SESSION_NAME"] = env["AGENT_CLIENT_ID"]
-	s := &Stack{Sim: sim, Env: env, WeatherURL: weatherURL, Logs: logs, t: t}
+	s := &Stack{Sim: sim, Env: env, WeatherURL: weatherURL, Logs: logs, t: t, weather: weatherSrv}
 
 	// The Weather API, as cmd/weather-api wires it.
 	r := s.reader(nil)
@@ -134,8 +146,17 @@ func (s *Stack) Agent(overrides map[string]string) string {
 	return url
 }
 
+// StopWeather stops the Weather API, as if its container died.
+func (s *Stack) StopWeather() { s.weather.Close() }
+
 // AgentServer is Agent, also returning the API, to close its sockets.
 func (s *Stack) AgentServer(overrides map[string]string) (string, *chatapi.Server) {
+	return s.AgentOn(nil, overrides)
+}
+
+// AgentOn serves llm-agent on ln (nil: a new loopback port), for a
+// browser test that registered that origin as an SPA redirect URI.
+func (s *Stack) AgentOn(ln net.Listener, overrides map[string]string) (string, *chatapi.Server) {
 	s.t.Helper()
 	r := s.reader(overrides)
 	settings := chatapi.LoadSettings(r)
@@ -147,7 +168,12 @@ func (s *Stack) AgentServer(overrides map[string]string) (string, *chatapi.Serve
 	if err != nil {
 		s.t.Fatal(err)
 	}
-	srv := httptest.NewServer(api)
+	srv := httptest.NewUnstartedServer(api)
+	if ln != nil {
+		srv.Listener.Close()
+		srv.Listener = ln
+	}
+	srv.Start()
 	s.t.Cleanup(srv.Close)
 	return srv.URL, api
 }

@@ -366,7 +366,9 @@ func (s *Server) loginPage(w http.ResponseWriter, r *http.Request, ar *authorize
 	hidden["prompt"] = "" // the user is choosing now
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
-	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'")
+	// No form-action: it would also block the redirect to the app after the
+	// form is posted.
+	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'")
 	_ = loginTemplate.Execute(w, map[string]any{"Tenant": s.dir.Tenant.DisplayName, "App": ar.app.Name, "Scope": ar.scope, "Hidden": hidden, "Users": s.dir.Users})
 }
 

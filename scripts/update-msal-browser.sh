@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Vendors @azure/msal-browser's UMD build into web/static/vendor, from npm.
+# Usage: bash scripts/update-msal-browser.sh <version>
+set -euo pipefail
+version=${1:?usage: update-msal-browser.sh <version>}
+cd "$(dirname "$0")/.."
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+(cd "$work" && npm pack "@azure/msal-browser@${version}" >/dev/null)
+tar -xzf "$work"/azure-msal-browser-*.tgz -C "$work" package/lib/msal-browser.min.js
+cp "$work/package/lib/msal-browser.min.js" web/static/vendor/msal-browser.min.js
+sed -i "s/^\`msal-browser.min.js\` is \`@azure\/msal-browser\` [0-9.]*/\`msal-browser.min.js\` is \`@azure\/msal-browser\` ${version}/" web/static/vendor/README.md
+head -c 60 web/static/vendor/msal-browser.min.js; echo

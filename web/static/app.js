@@ -1,0 +1,322 @@
+// The chat UI. Everything the server sends is rendered as text
+// (textContent), never as HTML. Tokens stay in MSAL's sessionStorage cache;
+// this file never stores, prints or logs one.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+const TURN_TIMEOUT_MS = 120000;
+
+let config = null;
+let msalApp = null;
+let account = null;
+
+// Why each highlighted claim matters, shown as a tooltip.
+const claimHelp = {
+  aud: "Audience: the API this token is for. The receiver must check it is itself.",
+  iss: "Issuer: the tenant's v1 or v2 token service.",
+  azp: "The client app that asked for the token (v2).",
+  appid: "The client app that asked for the token (v1).",
+  idtyp: "app for app-only tokens, user for delegated ones.",
+  oid: "The object ID of the subject: the user, the agent user, or the app.",
+  scp: "Delegated scopes the user (and admin) consented to.",
+  roles: "App roles assigned to the calling app.",
+  sub: "The subject; for T1, the agent identity's FMI path.",
+  preferred_username: "The signed-in user's name.",
+  upn: "The user principal name.",
+  ver: "Token version: 1.0 or 2.0, chosen by the resource.",
+  xms_act_fct: "Actor facets: 11 marks an agent identity acting.",
+  xms_sub_fct: "Subject facets: 13 marks an agent user.",
+  xms_par_app_azp: "The parent blueprint of the agent identity (reported, not authorized on).",
+};
+
+function el(tag, attrs, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (k === "class") e.className = v;
+    else if (k === "text") e.textContent = v;
+    else e.setAttribute(k, v);
+  }
+  for (const c of children) if (c) e.append(c);
+  return e;
+}
+
+function kv(data, highlight) {
+  const dl = el("dl", { class: "kv" });
+  for (const [k, v] of Object.entries(data || {})) {
+    const hl = highlight && highlight.includes(k);
+    const dt = el("dt", { text: k, class: hl ? "hl" : "" });
+    const dd = el("dd", { text: typeof v === "object" ? JSON.stringify(v) : String(v) });
+    if (hl) {
+      dd.className = "hl";
+      if (claimHelp[k]) dt.title = claimHelp[k];
+    }
+    dl.append(dt, dd);
+  }
+  return dl;
+}
+
+// --- configuration, sign-in -------------------------------------------------
+
+async function loadConfig() {
+  const r = await fetch("api/config");
+  config = await r.json();
+  $("tenant-id").textContent = config.tenantId;
+  $("agent-id").textContent = config.agentAppId;
+  if (!config.clientId || !window.msal) {
+    $("sign-in").disabled = true;
+    $("signed-in-as").textContent = "Sign-in is not configured (CLIENT_SPA_APP_ID).";
+    return;
+  }
+  msalApp = new msal.PublicClientApplication({
+    auth: { clientId: config.clientId, authority: config.authority, knownAuthorities: config.knownAuthorities, redirectUri: config.redirectUri },
+    cache: { cacheLocation: "sessionStorage" },
+  });
+  await msalApp.initialize();
+  const result = await msalApp.handleRedirectPromise();
+  account = (result && result.account) || msalApp.getAllAccounts()[0] || null;
+  showUser();
+}
+
+function showUser() {
+  const name = account ? account.username : "";
+  $("signed-in-as").textContent = account ? "Signed in as " + name : "Not signed in.";
+  $("sign-in").hidden = !!account;
+  $("sign-out").hidden = !account;
+  setDot("user", !!account, account ? "Signed in as " + name : "Signed out");
+  updateFlowPrompt();
+}
+
+async function signIn() {
+  const request = { scopes: config.scopes, prompt: "select_account" };
+  try {
+    const r = await msalApp.loginPopup(request);
+    account = r.account;
+    showUser();
+  } catch (e) {
+    // A blocked popup falls back to a full-page redirect.
+    if (e && (e.errorCode === "popup_window_error" || e.errorCode === "empty_window_error")) {
+      await msalApp.loginRedirect(request);
+      return;
+    }
+    addMessage("error", "Sign-in failed: " + (e && e.errorCode ? e.errorCode + ": " : "") + (e && e.errorMessage ? e.errorMessage : String(e)));
+  }
+}
+
+async function signOut() {
+  const a = account;
+  account = null;
+  showUser();
+  await msalApp.logoutRedirect({ account: a, postLogoutRedirectUri: config.redirectUri });
+}
+
+// userToken renews the user's token silently before each turn; only when
+// that is impossible does it ask the user.
+async function userToken() {
+  if (!account) return null;
+  const request = { scopes: config.scopes, account };
+  try {
+    return (await msalApp.acquireTokenSilent(request)).accessToken;
+  } catch (e) {
+    if (e instanceof msal.InteractionRequiredAuthError) {
+      return (await msalApp.acquireTokenPopup(request)).accessToken;
+    }
+    throw e;
+  }
+}
+
+// --- status -------------------------------------------------------------------
+
+function setDot(name, ok, reason) {
+  const d = $("dot-" + name);
+  if (!d) return;
+  d.classList.toggle("ok", ok === true);
+  d.classList.toggle("bad", ok === false);
+  d.title = reason || (ok ? "OK" : "");
+  d.setAttribute("aria-label", name + ": " + (ok ? "OK" : "not OK") + (reason ? " (" + reason + ")" : ""));
+}
+
+async function refreshStatus() {
+  try {
+    const r = await fetch("api/status", { cache: "no-store" });
+    const s = await r.json();
+    for (const name of ["bedrock", "identity", "weather_api"]) {
+      const c = (s.checks || {})[name] || {};
+      setDot(name, !!c.ok, c.ok ? "OK" : c.reason);
+    }
+    $("identity-name").textContent = "Identity (" + s.identity_provider + ")";
+    const b = ((s.checks || {}).bedrock || {}).detail || {};
+    $("bedrock-box").textContent = "Model " + s.bedrock_model + " in " + s.aws_region + "; credentials: " + (b.credential_source || "unresolved") + (b.role_arn ? " as " + b.role_arn : "");
+  } catch (e) {
+    for (const name of ["bedrock", "identity", "weather_api"]) setDot(name, false, "llm-agent did not answer");
+  }
+}
+window.refreshStatus = refreshStatus;
+
+// --- the turn -----------------------------------------------------------------
+
+function selected(name) {
+  return document.querySelector("input[name=" + name + "]:checked").value;
+}
+
+function updateFlowPrompt() {
+  $("flow-prompt").hidden = selected("flow") === "autonomous" || !!account;
+}
+
+function addMessage(kind, text, badges) {
+  const li = el("li", { class: kind, text });
+  if (badges) li.append(el("div", { class: "badges" }, ...badges.map((b) => el("span", { class: "badge", text: b }))));
+  $("messages").append(li);
+  li.scrollIntoView({ block: "nearest" });
+  return li;
+}
+
+async function send(ev) {
+  ev.preventDefault();
+  const message = $("message").value.trim();
+  if (!message) return;
+  const mode = selected("mode");
+  const flow = selected("flow");
+  if (flow !== "autonomous" && !account) {
+    addMessage("error", "The " + (flow === "obo" ? "on-behalf-of" : "agent user") + " flow needs a signed-in user: sign in first.");
+    return;
+  }
+  $("send").disabled = true;
+  addMessage("user", message);
+  $("events").replaceChildren();
+  $("diagram").replaceChildren();
+  const reply = addMessage("agent", "…");
+  try {
+    const token = flow === "autonomous" ? null : await userToken();
+    const body = { message, llm_mode: mode, token_flow: flow };
+    const result = await turnOverSocket(body, token, reply).catch(() => turnOverPost(body, token));
+    finish(reply, result, mode, flow);
+  } catch (e) {
+    reply.className = "error";
+    reply.textContent = e && e.message ? e.message : String(e);
+  } finally {
+    $("send").disabled = false;
+  }
+}
+
+// turnOverSocket streams the turn; it rejects before anything was sent
+// when the socket cannot open, so the caller falls back to POST.
+function turnOverSocket(body, token, reply) {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(location.origin.replace(/^http/, "ws") + location.pathname.replace(/[^/]*$/, "") + "api/chat/ws");
+    let opened = false;
+    let text = "";
+    const timer = setTimeout(() => { ws.close(); reject(new Error("The agent did not answer within 120 seconds.")); }, TURN_TIMEOUT_MS);
+    ws.onopen = () => {
+      opened = true;
+      ws.send(JSON.stringify(Object.assign({}, body, token ? { user_token: token } : {})));
+    };
+    ws.onerror = () => { if (!opened) { clearTimeout(timer); reject(new Error("websocket unavailable")); } };
+    ws.onmessage = (m) => {
+      const msg = JSON.parse(m.data);
+      if (msg.type === "trace") renderEvent(msg.event);
+      else if (msg.type === "text") { text += msg.delta; reply.textContent = text; }
+      else { clearTimeout(timer); ws.close(); resolve(msg); }
+    };
+  });
+}
+
+async function turnOverPost(body, token) {
+  const headers = { "Content-Type": "application/json" };
+  if (token) headers.Authorization = "Bearer " + token;
+  const ctl = new AbortController();
+  const timer = setTimeout(() => ctl.abort(), TURN_TIMEOUT_MS);
+  try {
+    const r = await fetch("api/chat", { method: "POST", headers, body: JSON.stringify(body), signal: ctl.signal });
+    const msg = await r.json();
+    (msg.trace || []).forEach(renderEvent);
+    return msg;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function finish(reply, msg, mode, flow) {
+  if (!msg.success) {
+    reply.className = "error";
+    reply.textContent = msg.error || msg.response || "The turn failed.";
+  } else {
+    reply.textContent = msg.response;
+  }
+  const badges = ["flow: " + flow, "mode: " + mode];
+  if (account && flow !== "autonomous") badges.push("user: " + account.username);
+  reply.append(el("div", { class: "badges" }, ...badges.map((b) => el("span", { class: "badge", text: b }))));
+  renderDiagram(msg.trace || []);
+}
+
+// --- the trace ----------------------------------------------------------------
+
+const countdowns = [];
+
+function renderEvent(e) {
+  const cls = ["event"];
+  if (/refused|failed|error/i.test(e.message) || (e.data && e.data.status >= 400)) cls.push("error");
+  else if (e.token) cls.push("token");
+  else if (e.data && (e.data.flow === "obo" || e.data.flow === "agent_user")) cls.push("delegated");
+  const li = el("li", { class: cls.join(" ") },
+    el("div", { class: "meta", text: "#" + e.seq + " · " + e.at_ms + " ms · " + e.actor + " · " + e.step }),
+    el("div", { text: e.message }));
+  if (e.step === "docs" && e.data) {
+    for (const [label, href] of Object.entries(e.data)) {
+      if (/^https:\/\/learn\.microsoft\.com\//.test(href)) li.append(el("div", {}, el("a", { href, text: "Docs: " + label, target: "_blank", rel: "noopener" })));
+    }
+  } else if (e.data) {
+    li.append(kv(e.data));
+  }
+  if (e.token) li.append(card(e.token));
+  $("events").append(li);
+}
+
+function card(t) {
+  const c = el("div", { class: "card", "data-kind": t.kind }, el("h3", { text: t.title || t.kind }));
+  const claims = t.claims || {};
+  if (claims.iat && claims.exp) {
+    const cd = el("div", { class: "countdown" });
+    countdowns.push({ node: cd, iat: claims.iat, exp: claims.exp });
+    c.append(cd);
+  }
+  c.append(el("div", { class: "meta", text: "header" }), kv(t.header), el("div", { class: "meta", text: "claims (signature not shown)" }), kv(claims, t.highlight));
+  tick();
+  return c;
+}
+
+function tick() {
+  const now = Date.now() / 1000;
+  for (const d of countdowns) {
+    const left = Math.round(d.exp - now);
+    d.node.textContent = "issued " + new Date(d.iat * 1000).toLocaleTimeString() + " · expires " + new Date(d.exp * 1000).toLocaleTimeString() +
+      (left > 0 ? " (in " + Math.floor(left / 60) + " min " + (left % 60) + " s)" : " (expired)");
+  }
+}
+
+// renderDiagram summarizes the last turn: user → agent → Entra → weather
+// API, and the AWS leg, each with its result.
+function renderDiagram(events) {
+  const has = (pred) => events.find(pred);
+  const hops = [["user", has((e) => e.token && e.token.kind === "Tc") ? "Tc" : "", true]];
+  hops.push(["agent", "", true]);
+  const tok = has((e) => e.token && ["TR", "TU", "TAU"].includes(e.token.kind));
+  const down = has((e) => e.step === "downstream_api");
+  hops.push(["Entra", tok ? tok.token.kind : down ? "via sidecar" : "", !!(tok || down)]);
+  const api = events.filter((e) => e.step === "weather_api").pop();
+  hops.push(["weather API", api && api.data ? "HTTP " + (api.data.status || "") : "", !!(api && api.data && api.data.status === 200)]);
+  if (has((e) => e.step === "aws")) hops.push(["AWS STS → Bedrock", has((e) => e.step === "bedrock") ? "answered" : "", !!has((e) => e.step === "bedrock")]);
+  $("diagram").replaceChildren(...hops.map(([name, note, ok]) => el("li", { class: ok ? "ok" : "bad", text: name + (note ? " (" + note + ")" : "") })));
+}
+
+// --- start --------------------------------------------------------------------
+
+document.addEventListener("DOMContentLoaded", () => {
+  $("composer").addEventListener("submit", send);
+  $("sign-in").addEventListener("click", signIn);
+  $("sign-out").addEventListener("click", signOut);
+  for (const r of document.querySelectorAll("input[name=flow]")) r.addEventListener("change", updateFlowPrompt);
+  loadConfig().catch((e) => addMessage("error", "Could not load the configuration: " + e.message));
+  refreshStatus();
+  setInterval(refreshStatus, 10000);
+  setInterval(tick, 1000);
+});
