@@ -5,84 +5,19 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
-	"io"
 	"os"
 	"os/signal"
 	"syscall"
-	"time"
 
-	"github.com/crosscloud-agentid/agentid/internal/config"
-	"github.com/crosscloud-agentid/agentid/internal/httpserver"
-	"github.com/crosscloud-agentid/agentid/internal/logging"
 	"github.com/crosscloud-agentid/agentid/internal/refresher"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Args[1:], os.LookupEnv, os.Stderr); err != nil {
+	if err := refresher.Run(ctx, os.Args[1:], os.LookupEnv, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "token-refresher:", err)
 		os.Exit(1)
 	}
-}
-
-func run(ctx context.Context, args []string, lookup func(string) (string, bool), stderr io.Writer) error {
-	fs := flag.NewFlagSet("token-refresher", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	once := fs.Bool("once", false, "write one token and exit (0 on success), for init containers and scripts")
-	healthcheck := fs.Bool("healthcheck", false, "probe GET /healthz on HEALTH_ADDR and exit 0 if the file holds a valid token")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	settings := config.NewLookup(lookup)
-	if *healthcheck {
-		addr := settings.StringOrOff("HEALTH_ADDR", ":8081")
-		if addr == "" {
-			return errors.New("HEALTH_ADDR is empty, so there is no health endpoint to probe")
-		}
-		return httpserver.Probe(ctx, addr, "/healthz")
-	}
-	log := logging.New(settings, stderr)
-	s := refresher.LoadSettings(settings)
-	if err := settings.Err(); err != nil {
-		return fmt.Errorf("settings:\n%w", err)
-	}
-	src, err := refresher.NewMSALSource(s, nil)
-	if err != nil {
-		return err
-	}
-	r := refresher.New(refresher.Config{Expect: s.Expect(), File: s.TokenFile, FileMode: s.FileMode}, src, log)
-
-	if *once {
-		onceCtx, cancel := context.WithTimeout(ctx, 60*time.Second)
-		defer cancel()
-		claims, err := r.RunOnce(onceCtx)
-		if err != nil {
-			return err
-		}
-		log.Info("wrote web identity token", append([]any{"file", s.TokenFile}, claims.LogArgs()...)...)
-		return nil
-	}
-
-	log.Info("token-refresher starting", "file", s.TokenFile, "tenant", s.TenantID, "sts_app", s.STSAppID, "scope", s.STSAppURI+"/.default", "health_addr", s.HealthAddr)
-	errc := make(chan error, 1)
-	if s.HealthAddr != "" {
-		ln, err := httpserver.Listen("token-refresher health", "HEALTH_ADDR", s.HealthAddr)
-		if err != nil {
-			return err
-		}
-		log.Info("health endpoint on " + httpserver.ListenerURL("http", ln) + "/healthz")
-		go func() { errc <- httpserver.Serve(ctx, httpserver.New(r.HealthHandler(), log), ln) }()
-	} else {
-		errc <- nil
-	}
-	runErr := r.Run(ctx)
-	if err := <-errc; err != nil {
-		return err
-	}
-	log.Info("token-refresher stopped")
-	return runErr
 }
