@@ -100,16 +100,16 @@ func (s *Server) Lookup(accessKeyID string) (Credential, bool) {
 
 // Secret implements bedrock.Credentials: a credential STS issued, or one of
 // the tenant file's dev key pairs (no session token, no expiry).
-func (s *Server) Secret(accessKeyID string) (secret, sessionToken string, expires time.Time, ok bool) {
+func (s *Server) Secret(accessKeyID string) (secret, sessionToken string, expires time.Time, principal string, ok bool) {
 	if c, found := s.Lookup(accessKeyID); found {
-		return c.SecretAccessKey, c.SessionToken, c.Expiration, true
+		return c.SecretAccessKey, c.SessionToken, c.Expiration, c.AssumedRoleARN + " (web identity sub " + c.Subject + ")", true
 	}
 	for _, d := range s.account.DevCredentials {
 		if d.AccessKeyID == accessKeyID {
-			return d.SecretAccessKey, "", time.Time{}, true
+			return d.SecretAccessKey, "", time.Time{}, "dev key pair", true
 		}
 	}
-	return "", "", time.Time{}, false
+	return "", "", time.Time{}, "", false
 }
 
 // Region is the account's region (AWS_REGION).

@@ -17,13 +17,14 @@ import (
 // Credentials finds the secret of an access key: the ones cloudsim STS
 // issued, or the tenant file's dev key pair.
 type Credentials interface {
-	Secret(accessKeyID string) (secret, sessionToken string, expires time.Time, ok bool)
+	Secret(accessKeyID string) (secret, sessionToken string, expires time.Time, principal string, ok bool)
 }
 
 // caller is who signed a request.
 type caller struct {
 	AccessKeyID string `json:"access_key_id,omitempty"`
-	Auth        string `json:"auth"` // sigv4 or api-key
+	Auth        string `json:"auth"`                // sigv4 or api-key
+	Principal   string `json:"principal,omitempty"` // the assumed-role ARN, for STS credentials
 }
 
 // authenticate checks SigV4 (with the SDK's own signer, recomputing the
@@ -51,7 +52,7 @@ func (s *Server) authenticate(r *http.Request, body []byte) (caller, *apiError) 
 		return caller{}, &apiError{http.StatusBadRequest, "IncompleteSignatureException", "Authorization header requires a valid Credential."}
 	}
 	akid, region, service := scope[0], scope[2], scope[3]
-	secret, token, expires, ok := s.creds.Secret(akid)
+	secret, token, expires, principal, ok := s.creds.Secret(akid)
 	if !ok {
 		return caller{}, &apiError{http.StatusForbidden, "UnrecognizedClientException", "The security token included in the request is invalid."}
 	}
@@ -91,7 +92,7 @@ func (s *Server) authenticate(r *http.Request, body []byte) (caller, *apiError) 
 	if err != nil || subtle.ConstantTimeCompare([]byte(want), []byte(fields["Signature"])) != 1 {
 		return caller{}, &apiError{http.StatusForbidden, "InvalidSignatureException", "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details."}
 	}
-	return caller{AccessKeyID: akid, Auth: "sigv4"}, nil
+	return caller{AccessKeyID: akid, Auth: "sigv4", Principal: principal}, nil
 }
 
 func signatureOf(auth string) string {

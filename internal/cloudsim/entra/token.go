@@ -43,6 +43,7 @@ func (c *caller) name() string {
 
 // tokenRequest is one parsed request to the token endpoint.
 type tokenRequest struct {
+	auth  string // how the client authenticated: secret, federated_credential, agent_t1, public
 	tid   string
 	form  url.Values
 	grant string
@@ -103,6 +104,11 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.stats.Add("entra.token.grant." + grantKey)
+	if req.auth != "" {
+		// How each client proved itself: demos and tests show chain A
+		// with it (the blueprint by federated credential, never a secret).
+		s.stats.Add("entra.client_auth." + req.auth + "." + strings.ToLower(form.Get("client_id")))
+	}
 	s.log.Info("token issued", "tenant", tid, "grant", req.grant, "client_id", form.Get("client_id"), "fmi_path", form.Get("fmi_path"), "correlation_id", corr)
 	writeJSON(w, http.StatusOK, body)
 }
@@ -160,7 +166,7 @@ func (s *Server) authenticate(r *http.Request, req *tokenRequest) (*caller, *aad
 		if c.app == nil || !matchesAny(c.app.Secrets, secret) {
 			return nil, errWrongSecret(id)
 		}
-		c.acr = "1"
+		c.acr, req.auth = "1", "secret"
 	case assertion != "":
 		if t := req.form.Get("client_assertion_type"); t != assertionTypeJWTBearer {
 			if t == "" {
@@ -171,9 +177,12 @@ func (s *Server) authenticate(r *http.Request, req *tokenRequest) (*caller, *aad
 		if aerr := s.checkClientAssertion(req.tid, c, assertion); aerr != nil {
 			return nil, aerr
 		}
-		c.acr = "2"
+		c.acr, req.auth = "2", "federated_credential"
+		if c.agent != nil {
+			req.auth = "agent_t1"
+		}
 	case c.app != nil && (c.app.AllowPublicClient || len(c.app.SPARedirectURIs) > 0) && req.grant != grantClientCredentials && req.grant != grantJWTBearer:
-		c.acr = "0"
+		c.acr, req.auth = "0", "public"
 	default:
 		return nil, errNoCredential(req.grant)
 	}
