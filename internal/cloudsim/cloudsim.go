@@ -51,6 +51,9 @@ type Options struct {
 	// base URL of its downstream API entries.
 	SidecarAddr   string
 	WeatherAPIURL string
+	// AddrSetting names the flag that sets Addr, for a busy-port error
+	// (default -addr; the demo's is -cloudsim-addr).
+	AddrSetting string
 	Logger        *slog.Logger
 }
 
@@ -97,7 +100,10 @@ func Start(o Options) (*Sim, error) {
 	if err != nil {
 		return nil, err
 	}
-	ln, err := httpserver.Listen("cloudsim", "-addr", o.Addr)
+	if o.AddrSetting == "" {
+		o.AddrSetting = "-addr"
+	}
+	ln, err := httpserver.Listen("cloudsim", o.AddrSetting, o.Addr)
 	if err != nil {
 		return nil, err
 	}

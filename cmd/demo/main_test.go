@@ -1,0 +1,297 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/target"
+	"github.com/chromedp/chromedp"
+	"github.com/gorilla/websocket"
+
+	"github.com/crosscloud-agentid/agentid/internal/leakcheck"
+)
+
+// The test binary doubles as the demo: the tests start it as a user does,
+// as a process with flags, and talk to it over loopback.
+func TestMain(m *testing.M) {
+	if os.Getenv("DEMO_TEST_AS_BINARY") == "1" {
+		main()
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+func freeAddr(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+type demoRun struct {
+	url, dir string
+	env      map[string]string // cloudsim.env
+	http     *http.Client      // trusts the demo's CA
+	logs     *bytes.Buffer
+	cmd      *exec.Cmd
+	done     chan struct{}
+}
+
+// startDemo runs the demo and waits for its ready line.
+func startDemo(t *testing.T, args ...string) *demoRun {
+	if testing.Short() {
+		t.Skip("the demo end-to-end test is skipped under -short")
+	}
+	dir := t.TempDir()
+	addr := freeAddr(t)
+	cmd := exec.Command(os.Args[0], append([]string{"-addr", addr, "-cloudsim-addr", freeAddr(t), "-dir", dir}, args...)...)
+	cmd.Env = []string{"DEMO_TEST_AS_BINARY=1", "PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}
+	stdout, _ := cmd.StdoutPipe()
+	d := &demoRun{dir: dir, logs: &bytes.Buffer{}, cmd: cmd, done: make(chan struct{})}
+	cmd.Stderr = d.logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		<-d.done
+	})
+	ready := make(chan string, 1)
+	go func() {
+		defer close(d.done)
+		lines := bufio.NewScanner(stdout)
+		for lines.Scan() {
+			if u, ok := strings.CutPrefix(lines.Text(), "ready: "); ok {
+				ready <- u
+			}
+		}
+		cmd.Wait()
+	}()
+	select {
+	case d.url = <-ready:
+	case <-d.done:
+		t.Fatalf("the demo exited before it was ready:\n%s", d.logs)
+	case <-time.After(60 * time.Second):
+		t.Fatalf("no ready line within 60 s:\n%s", d.logs)
+	}
+	if want := "http://" + addr; d.url != want {
+		t.Fatalf("ready: %s, want %s", d.url, want)
+	}
+	raw, err := os.ReadFile(filepath.Join(dir, "cloudsim.env"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.env = map[string]string{}
+	for _, line := range strings.Split(string(raw), "\n") {
+		if k, v, ok := strings.Cut(line, "="); ok {
+			d.env[k] = strings.Trim(v, `'"`)
+		}
+	}
+	pool := x509.NewCertPool()
+	ca, _ := os.ReadFile(filepath.Join(dir, "ca.pem"))
+	pool.AppendCertsFromPEM(ca)
+	d.http = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	return d
+}
+
+// userToken signs the demo user in as a script would (password grant).
+func (d *demoRun) userToken(t *testing.T) string {
+	resp, err := d.http.PostForm(d.env["AZURE_AUTHORITY_HOST"]+"/"+d.env["TENANT_ID"]+"/oauth2/v2.0/token", url.Values{
+		"grant_type": {"password"}, "client_id": {d.env["CLIENT_SPA_APP_ID"]}, "username": {d.env["CLOUDSIM_DEMO_USERNAME"]},
+		"password": {d.env["CLOUDSIM_DEMO_PASSWORD"]}, "scope": {"api://" + d.env["BLUEPRINT_APP_ID"] + "/access_as_user"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body map[string]any
+	json.NewDecoder(resp.Body).Decode(&body)
+	tok, _ := body["access_token"].(string)
+	if tok == "" {
+		t.Fatalf("no user token: %v", body)
+	}
+	return tok
+}
+
+func (d *demoRun) getJSON(t *testing.T, u string) map[string]any {
+	resp, err := d.http.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body map[string]any
+	json.NewDecoder(resp.Body).Decode(&body)
+	return body
+}
+
+// The demo as a user runs it, for each identity provider: every flow and
+// mode, the websocket, both chains proven from cloudsim's own records, a
+// clean stop that leaves no port behind.
+func TestDemo(t *testing.T) {
+	for _, provider := range []string{"sidecar", "msal"} {
+		t.Run(provider, func(t *testing.T) {
+			d := startDemo(t, "-identity", provider)
+			tc := d.userToken(t)
+			for _, mode := range []string{"direct", "bedrock"} {
+				for _, flow := range []string{"autonomous", "obo", "agent_user"} {
+					body, _ := json.Marshal(map[string]string{"message": "What's the weather in Madrid?", "llm_mode": mode, "token_flow": flow})
+					req, _ := http.NewRequest("POST", d.url+"/api/chat", bytes.NewReader(body))
+					req.Header.Set("Authorization", "Bearer "+tc)
+					resp, err := http.DefaultClient.Do(req)
+					if err != nil {
+						t.Fatal(err)
+					}
+					raw, _ := io.ReadAll(resp.Body)
+					resp.Body.Close()
+					if resp.StatusCode != 200 || !strings.Contains(string(raw), "In Madrid it is") {
+						t.Errorf("%s/%s: %d %.300s", mode, flow, resp.StatusCode, raw)
+					}
+				}
+			}
+			c, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(d.url, "http")+"/api/chat/ws", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.WriteJSON(map[string]string{"message": "weather in Rome", "llm_mode": "bedrock", "token_flow": "obo", "user_token": tc})
+			for {
+				var m map[string]any
+				c.SetReadDeadline(time.Now().Add(20 * time.Second))
+				if err := c.ReadJSON(&m); err != nil {
+					t.Fatalf("websocket: %v", err)
+				}
+				if m["type"] == "final" || m["type"] == "error" {
+					if m["type"] != "final" || !strings.Contains(fmt.Sprint(m["response"]), "Rome") {
+						t.Errorf("websocket turn: %v", m)
+					}
+					break
+				}
+			}
+			c.Close()
+
+			// Chain A: the blueprint authenticated with the managed
+			// identity's token, never a secret.
+			stats, _ := d.getJSON(t, d.env["AZURE_AUTHORITY_HOST"]+"/_cloudsim/stats")["counts"].(map[string]any)
+			bp := d.env["BLUEPRINT_APP_ID"]
+			if stats["entra.client_auth.federated_credential."+bp] == nil || stats["entra.client_auth.secret."+bp] != nil {
+				t.Errorf("chain A not proven: %v", stats)
+			}
+			// Chain B: Bedrock saw SigV4 made with credentials STS issued for
+			// the refresher's v1 token.
+			var received []map[string]any
+			resp, err := d.http.Get(d.env["AZURE_AUTHORITY_HOST"] + "/_cloudsim/bedrock/received")
+			if err != nil {
+				t.Fatal(err)
+			}
+			json.NewDecoder(resp.Body).Decode(&received)
+			resp.Body.Close()
+			if len(received) == 0 {
+				t.Fatal("Bedrock received nothing")
+			}
+			for _, r := range received {
+				caller, _ := r["caller"].(map[string]any)
+				principal := fmt.Sprint(caller["principal"])
+				if caller["auth"] != "sigv4" || !strings.Contains(principal, "assumed-role/agentid-bedrock-invoke/") || !strings.Contains(principal, "web identity sub") {
+					t.Errorf("chain B not proven: %v", caller)
+				}
+			}
+			if leaks := leakcheck.Find(d.logs.String(), tc); len(leaks) > 0 {
+				t.Errorf("the demo's log holds a token: %v", leaks)
+			}
+			if strings.Contains(d.logs.String(), d.env["BLUEPRINT_CLIENT_SECRET"]) {
+				t.Error("the blueprint secret reached a log")
+			}
+
+			// Ctrl-C stops everything cleanly and frees the ports.
+			d.cmd.Process.Signal(syscall.SIGINT)
+			<-d.done
+			if code := d.cmd.ProcessState.ExitCode(); code != 0 {
+				t.Errorf("exit code %d after SIGINT:\n%s", code, d.logs)
+			}
+			if conn, err := net.DialTimeout("tcp", strings.TrimPrefix(d.url, "http://"), time.Second); err == nil {
+				conn.Close()
+				t.Error("the UI port is still open after the demo stopped")
+			}
+		})
+	}
+}
+
+func TestDemoReportsABusyPort(t *testing.T) {
+	if testing.Short() {
+		t.Skip("skipped under -short")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	cmd := exec.Command(os.Args[0], "-addr", ln.Addr().String(), "-cloudsim-addr", freeAddr(t), "-dir", t.TempDir())
+	cmd.Env = []string{"DEMO_TEST_AS_BINARY=1", "PATH=" + os.Getenv("PATH")}
+	out, err := cmd.CombinedOutput()
+	if exit, ok := err.(*exec.ExitError); !ok || exit.ExitCode() != 1 {
+		t.Errorf("exit: %v", err)
+	}
+	if !strings.Contains(string(out), "already in use") || !strings.Contains(string(out), "-addr") || !strings.Contains(string(out), "chat UI") {
+		t.Errorf("output: %s", out)
+	}
+}
+
+// The browser signs in once through the demo's cloudsim and makes an
+// on-behalf-of turn.
+func TestDemoBrowserSignIn(t *testing.T) {
+	if _, err := exec.LookPath("/usr/bin/chromium"); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("Chromium is missing; .ci/run installs it")
+		}
+		t.Skip("Chromium is not installed")
+	}
+	d := startDemo(t)
+	certPEM, _ := os.ReadFile(filepath.Join(d.dir, "server.pem"))
+	block, _ := pem.Decode(certPEM)
+	leaf, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spki := sha256.Sum256(leaf.RawSubjectPublicKeyInfo)
+	actx, cancelA := chromedp.NewExecAllocator(context.Background(), chromedp.ExecPath("/usr/bin/chromium"), chromedp.Headless, chromedp.NoSandbox,
+		chromedp.DisableGPU, chromedp.NoFirstRun, chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("ignore-certificate-errors-spki-list", base64.StdEncoding.EncodeToString(spki[:])), chromedp.UserDataDir(t.TempDir()))
+	defer cancelA()
+	ctx, cancel := chromedp.NewContext(actx)
+	defer cancel()
+	ctx, cancelT := context.WithTimeout(ctx, 60*time.Second)
+	defer cancelT()
+	popup := chromedp.WaitNewTarget(ctx, func(i *target.Info) bool { return strings.Contains(i.URL, "/authorize") })
+	if err := chromedp.Do(ctx, chromedp.Navigate(d.url), chromedp.WaitVisible(chromedp.CSS("#dot-identity.ok")),
+		chromedp.Click(chromedp.CSS(`input[name=flow][value=obo]`)), chromedp.Click(chromedp.ID("sign-in"))); err != nil {
+		t.Fatal(err)
+	}
+	pctx, cancelP := chromedp.NewContext(ctx, chromedp.WithTargetID(<-popup))
+	defer cancelP()
+	if err := chromedp.Do(pctx, chromedp.Click(chromedp.CSS(`button[value="bob@contoso.example"]`))); err != nil {
+		t.Fatal(err)
+	}
+	if err := chromedp.Do(ctx, chromedp.WaitVisible(chromedp.ID("sign-out")), chromedp.SetValue(chromedp.ID("message"), "weather in Vienna?"),
+		chromedp.Click(chromedp.ID("send")), chromedp.WaitVisible(chromedp.CSS(`.card[data-kind="TU"]`))); err != nil {
+		t.Fatalf("OBO turn in the browser: %v\n%s", err, d.logs)
+	}
+}
