@@ -54,7 +54,7 @@ type Options struct {
 	// AddrSetting names the flag that sets Addr, for a busy-port error
 	// (default -addr; the demo's is -cloudsim-addr).
 	AddrSetting string
-	Logger        *slog.Logger
+	Logger      *slog.Logger
 }
 
 // Sim is a running cloudsim.

@@ -236,7 +236,9 @@ type prefixer struct {
 }
 
 // For returns the writer for one component.
-func (p *prefixer) For(name string) io.Writer { return &lineWriter{p: p, prefix: fmt.Sprintf("%-15s | ", name)} }
+func (p *prefixer) For(name string) io.Writer {
+	return &lineWriter{p: p, prefix: fmt.Sprintf("%-15s | ", name)}
+}
 
 type lineWriter struct {
 	p      *prefixer
