@@ -112,6 +112,19 @@ func (s *Server) Secret(accessKeyID string) (secret, sessionToken string, expire
 	return "", "", time.Time{}, "", false
 }
 
+// Allowed implements bedrock.Credentials: whether the role behind an
+// STS-issued credential may perform action. Dev key pairs may do anything.
+func (s *Server) Allowed(accessKeyID, action string) bool {
+	c, found := s.Lookup(accessKeyID)
+	if !found {
+		return true
+	}
+	_, rest, _ := strings.Cut(c.AssumedRoleARN, ":assumed-role/")
+	name, _, _ := strings.Cut(rest, "/")
+	role := s.account.RoleByName(name)
+	return role != nil && slices.Contains(role.Allow, action)
+}
+
 // Region is the account's region (AWS_REGION).
 func (s *Server) Region() string { return s.account.Region }
 

@@ -18,6 +18,9 @@ import (
 // issued, or the tenant file's dev key pair.
 type Credentials interface {
 	Secret(accessKeyID string) (secret, sessionToken string, expires time.Time, principal string, ok bool)
+	// Allowed says whether the identity behind the key may perform an IAM
+	// action, such as bedrock:InvokeModel.
+	Allowed(accessKeyID, action string) bool
 }
 
 // caller is who signed a request.

@@ -197,6 +197,17 @@ func (s *Server) converse(stream bool) http.HandlerFunc {
 			finish(e.status, e)
 			return
 		}
+		action := "bedrock:InvokeModel"
+		if stream {
+			action = "bedrock:InvokeModelWithResponseStream"
+		}
+		if c.Auth == "sigv4" && !s.creds.Allowed(c.AccessKeyID, action) {
+			who, _, _ := strings.Cut(c.Principal, " (")
+			finish(http.StatusForbidden, &apiError{http.StatusForbidden, "AccessDeniedException", fmt.Sprintf(
+				"User: %s is not authorized to perform: %s on resource: arn:aws:bedrock:%s::foundation-model/%s because no identity-based policy allows the %s action",
+				who, action, s.region, rec.ModelID, action)})
+			return
+		}
 		s.mu.Lock()
 		throttled, failed, skip, delay := s.throttleNext > 0, s.failNext > 0 && s.throttleNext == 0, s.skipToolAuto, s.delay
 		if throttled {

@@ -244,3 +244,19 @@ func TestFaultsAndToolChoice(t *testing.T) {
 		t.Errorf("toolChoice naming the tool: %v %v", err, out)
 	}
 }
+
+// A role whose policy lacks bedrock:InvokeModel gets AWS's AccessDenied.
+func TestRolePolicy(t *testing.T) {
+	sim := cloudsimtest.Start(t, func(o *cloudsim.Options) { o.Tenant.AWS.Roles[0].Allow = []string{"bedrock:InvokeModelWithResponseStream"} })
+	f := &fixture{sim: sim, env: sim.Env()}
+	c := f.client(t, f.webIdentityCreds(t), 1)
+	_, err := c.Converse(t.Context(), &bedrockruntime.ConverseInput{ModelId: aws.String(model), Messages: []types.Message{userText("hello")}})
+	var api smithy.APIError
+	if !errors.As(err, &api) || api.ErrorCode() != "AccessDeniedException" || !strings.Contains(api.ErrorMessage(), "is not authorized to perform: bedrock:InvokeModel") ||
+		!strings.Contains(api.ErrorMessage(), "assumed-role/agentid-bedrock-invoke/weather-agent") {
+		t.Fatalf("err = %v", err)
+	}
+	if _, err := c.ConverseStream(t.Context(), &bedrockruntime.ConverseStreamInput{ModelId: aws.String(model), Messages: []types.Message{userText("hello")}}); err != nil {
+		t.Errorf("the allowed action: %v", err)
+	}
+}

@@ -44,7 +44,10 @@ type Role struct {
 	// Trust lists who may assume the role with AssumeRoleWithWebIdentity:
 	// one statement per federated provider.
 	Trust    []TrustStatement `json:"trust"`
-	ExportAs string           `json:"exportAs"`
+	// Allow lists the IAM actions the role's policy allows (for example
+	// bedrock:InvokeModel); cloudsim's Bedrock refuses the others.
+	Allow    []string `json:"allow"`
+	ExportAs string   `json:"exportAs"`
 }
 
 // TrustStatement allows sts:AssumeRoleWithWebIdentity to tokens from a
@@ -73,6 +76,16 @@ func (a *AWSAccount) ProviderForIssuer(iss string) *OIDCProvider {
 	for _, p := range a.OIDCProviders {
 		if p.URL == rest {
 			return p
+		}
+	}
+	return nil
+}
+
+// RoleByName returns the role with this name.
+func (a *AWSAccount) RoleByName(name string) *Role {
+	for _, r := range a.Roles {
+		if r.Name == name {
+			return r
 		}
 	}
 	return nil
