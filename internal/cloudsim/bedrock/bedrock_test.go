@@ -247,7 +247,9 @@ func TestFaultsAndToolChoice(t *testing.T) {
 
 // A role whose policy lacks bedrock:InvokeModel gets AWS's AccessDenied.
 func TestRolePolicy(t *testing.T) {
-	sim := cloudsimtest.Start(t, func(o *cloudsim.Options) { o.Tenant.AWS.Roles[0].Allow = []string{"bedrock:InvokeModelWithResponseStream"} })
+	sim := cloudsimtest.Start(t, func(o *cloudsim.Options) {
+		o.Tenant.AWS.Roles[0].Allow = []string{"bedrock:InvokeModelWithResponseStream"}
+	})
 	f := &fixture{sim: sim, env: sim.Env()}
 	c := f.client(t, f.webIdentityCreds(t), 1)
 	_, err := c.Converse(t.Context(), &bedrockruntime.ConverseInput{ModelId: aws.String(model), Messages: []types.Message{userText("hello")}})

@@ -43,7 +43,7 @@ type Role struct {
 	MaxSessionDuration int `json:"maxSessionDuration"`
 	// Trust lists who may assume the role with AssumeRoleWithWebIdentity:
 	// one statement per federated provider.
-	Trust    []TrustStatement `json:"trust"`
+	Trust []TrustStatement `json:"trust"`
 	// Allow lists the IAM actions the role's policy allows (for example
 	// bedrock:InvokeModel); cloudsim's Bedrock refuses the others.
 	Allow    []string `json:"allow"`
