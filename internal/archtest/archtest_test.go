@@ -19,7 +19,7 @@ const module = "github.com/crosscloud-agentid/agentid"
 // simOnly are the packages that exist for the local stand-in and may use
 // it; everything else is production code.
 func simOnly(importPath string) bool {
-	for _, p := range []string{module + "/internal/cloudsim", module + "/cmd/cloudsim", module + "/cmd/demo", module + "/deploy/local", module + "/internal/archtest"} {
+	for _, p := range []string{module + "/internal/cloudsim", module + "/cmd/cloudsim", module + "/cmd/demo", module + "/internal/demo", module + "/deploy/local", module + "/internal/archtest"} {
 		if importPath == p || strings.HasPrefix(importPath, p+"/") {
 			return true
 		}
