@@ -5,12 +5,16 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -18,6 +22,7 @@ import (
 	"github.com/crosscloud-agentid/agentid/deploy/local"
 	"github.com/crosscloud-agentid/agentid/internal/cloudsim"
 	"github.com/crosscloud-agentid/agentid/internal/cloudsim/tenant"
+	"github.com/crosscloud-agentid/agentid/internal/httpserver"
 )
 
 func main() {
@@ -46,8 +51,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	lifetime := fs.Duration("token-lifetime", 0, "access token `lifetime` (0: a random 60 to 90 minutes, as Entra)")
 	sidecarAddr := fs.String("sidecar-addr", "127.0.0.1:5000", "`address` of the auth sidecar stand-in (empty: none); it answers loopback callers only")
 	weatherURL := fs.String("weather-api-url", "http://127.0.0.1:8080", "base `URL` of the Weather API, for the sidecar's DownstreamApi routes")
+	healthcheck := fs.Bool("healthcheck", false, "probe https://<-addr>/healthz with the state folder's CA and exit 0 if it answers (for container healthchecks)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *healthcheck {
+		return probe(ctx, *addr, *dir)
 	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
 
@@ -96,4 +105,30 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	defer cancel()
 	log.Info("cloudsim stopping")
 	return sim.Close(shutdown)
+}
+
+// probe is -healthcheck: GET /healthz over TLS, trusting the state
+// folder's CA (distroless images have no curl).
+func probe(ctx context.Context, addr, dir string) error {
+	base, err := httpserver.LocalURL("https", addr)
+	if err != nil {
+		return err
+	}
+	ca, err := os.ReadFile(filepath.Join(dir, "ca.pem"))
+	if err != nil {
+		return fmt.Errorf("healthcheck: %w", err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(ca)
+	client := &http.Client{Timeout: 3 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/healthz", nil)
+	resp, err := client.Do(req)
+	if err != nil {
+		return fmt.Errorf("healthcheck: %w", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("healthcheck: %s", resp.Status)
+	}
+	return nil
 }

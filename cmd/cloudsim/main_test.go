@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"io"
 	"os"
@@ -55,5 +56,34 @@ func TestRunRefusesMalformedTenantFile(t *testing.T) {
 	err := run(t.Context(), []string{"-tenant", path, "-dir", t.TempDir()}, func(string) string { return "" }, io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "tenant.jsonc:2: tenant.id") {
 		t.Fatalf("err = %v, want the line and field", err)
+	}
+}
+
+func TestHealthcheck(t *testing.T) {
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	var logs bytes.Buffer
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"-addr", "127.0.0.1:0", "-identity-addr", "127.0.0.1:0", "-sidecar-addr", "", "-dir", dir}, func(string) string { return "" }, pw)
+		pw.Close()
+	}()
+	lines := bufio.NewScanner(io.TeeReader(pr, &logs))
+	var addr string
+	for addr == "" && lines.Scan() {
+		if _, rest, ok := strings.Cut(lines.Text(), "cloudsim ready on https://"); ok {
+			addr, _, _ = strings.Cut(rest, " ")
+			addr = strings.TrimSuffix(addr, `"`)
+		}
+	}
+	go io.Copy(io.Discard, pr)
+	if err := run(context.Background(), []string{"-healthcheck", "-addr", addr, "-dir", dir}, func(string) string { return "" }, io.Discard); err != nil {
+		t.Errorf("healthcheck of a running cloudsim: %v", err)
+	}
+	cancel()
+	<-done
+	if err := run(context.Background(), []string{"-healthcheck", "-addr", addr, "-dir", dir}, func(string) string { return "" }, io.Discard); err == nil {
+		t.Error("healthcheck of a stopped cloudsim passed")
 	}
 }

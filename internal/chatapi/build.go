@@ -50,6 +50,9 @@ func LoadSettings(r *config.Reader) Settings {
 		WeatherAPIURL:     r.URL("WEATHER_API_URL", "http://localhost:8080", false),
 		TrustProxyHeaders: r.Bool("TRUST_PROXY_HEADERS", false),
 	}
+	// The browser may reach the authority at another address than this
+	// process does (compose: a host port, not the service name).
+	s.API.BrowserAuthorityHost = r.URL("BROWSER_AUTHORITY_HOST", s.API.AuthorityHost, true)
 	if s.API.SPAClientID != "" && !config.IsGUID(s.API.SPAClientID) {
 		r.Problem("CLIENT_SPA_APP_ID", "%q is not an app ID (GUID)", s.API.SPAClientID)
 	}

@@ -29,16 +29,17 @@ const MaxBodyBytes = 64 << 10
 
 // Config is what the API reports and needs besides the agent.
 type Config struct {
-	AuthorityHost     string
-	TenantID          string
-	BlueprintID       string
-	SPAClientID       string
-	AgentID           string
-	SidecarURL        string
-	Region            string
-	ModelID           string
-	WeatherAPIURL     string
-	TrustProxyHeaders bool
+	AuthorityHost        string
+	BrowserAuthorityHost string // what /api/config and the CSP give the browser
+	TenantID             string
+	BlueprintID          string
+	SPAClientID          string
+	AgentID              string
+	SidecarURL           string
+	Region               string
+	ModelID              string
+	WeatherAPIURL        string
+	TrustProxyHeaders    bool
 }
 
 // Check is one /api/status dependency check.
@@ -283,9 +284,13 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 
 // config is what MSAL.js needs to sign the user in.
 func (s *Server) config(w http.ResponseWriter, r *http.Request) {
-	host, _ := url.Parse(s.cfg.AuthorityHost)
+	browser := s.cfg.BrowserAuthorityHost
+	if browser == "" {
+		browser = s.cfg.AuthorityHost
+	}
+	host, _ := url.Parse(browser)
 	writeJSON(w, http.StatusOK, map[string]any{
-		"authority":        s.cfg.AuthorityHost + "/" + s.cfg.TenantID,
+		"authority":        browser + "/" + s.cfg.TenantID,
 		"knownAuthorities": []string{host.Host},
 		"clientId":         s.cfg.SPAClientID,
 		"tenantId":         s.cfg.TenantID,
@@ -334,7 +339,10 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // authority for MSAL.js's calls and its hidden iframes.
 func (s *Server) ui() http.Handler {
 	files := http.FileServerFS(web.Files())
-	authority := s.cfg.AuthorityHost
+	authority := s.cfg.BrowserAuthorityHost
+	if authority == "" {
+		authority = s.cfg.AuthorityHost
+	}
 	if u, err := url.Parse(authority); err == nil {
 		authority = u.Scheme + "://" + u.Host
 	}
