@@ -25,7 +25,14 @@ import (
 	"github.com/crosscloud-agentid/agentid/internal/httpserver"
 )
 
+// version is stamped by the image builds (-ldflags -X main.version=…).
+var version = "dev"
+
 func main() {
+	if len(os.Args) == 2 && os.Args[1] == "-version" {
+		fmt.Println(version)
+		return
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	run := run
@@ -51,6 +58,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	lifetime := fs.Duration("token-lifetime", 0, "access token `lifetime` (0: a random 60 to 90 minutes, as Entra)")
 	sidecarAddr := fs.String("sidecar-addr", "127.0.0.1:5000", "`address` of the auth sidecar stand-in (empty: none); it answers loopback callers only")
 	weatherURL := fs.String("weather-api-url", "http://127.0.0.1:8080", "base `URL` of the Weather API, for the sidecar's DownstreamApi routes")
+	identityHeader := fs.String("identity-header", "", "the IDENTITY_HEADER value to require (default: a random one kept in the state folder); for compose, where other containers get it from their environment")
 	healthcheck := fs.Bool("healthcheck", false, "probe https://<-addr>/healthz with the state folder's CA and exit 0 if it answers (for container healthchecks)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -77,16 +85,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		}
 	}
 	sim, err := cloudsim.Start(cloudsim.Options{
-		Addr:          *addr,
-		IdentityAddr:  *identityAddr,
-		Dir:           *dir,
-		Tenant:        dirTenant,
-		SANs:          names,
-		ExtraRoots:    getenv("SSL_CERT_FILE"),
-		TokenLifetime: *lifetime,
-		SidecarAddr:   *sidecarAddr,
-		WeatherAPIURL: *weatherURL,
-		Logger:        log,
+		Addr:           *addr,
+		IdentityAddr:   *identityAddr,
+		Dir:            *dir,
+		Tenant:         dirTenant,
+		SANs:           names,
+		ExtraRoots:     getenv("SSL_CERT_FILE"),
+		TokenLifetime:  *lifetime,
+		SidecarAddr:    *sidecarAddr,
+		IdentityHeader: *identityHeader,
+		WeatherAPIURL:  *weatherURL,
+		Logger:         log,
 	})
 	if err != nil {
 		return err

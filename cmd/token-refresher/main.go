@@ -13,7 +13,14 @@ import (
 	"github.com/crosscloud-agentid/agentid/internal/refresher"
 )
 
+// version is stamped by the image builds (-ldflags -X main.version=…).
+var version = "dev"
+
 func main() {
+	if len(os.Args) == 2 && os.Args[1] == "-version" {
+		fmt.Println(version)
+		return
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := refresher.Run(ctx, os.Args[1:], os.LookupEnv, os.Stderr); err != nil {

@@ -51,6 +51,9 @@ type Options struct {
 	// base URL of its downstream API entries.
 	SidecarAddr   string
 	WeatherAPIURL string
+	// IdentityHeader, when set, is the managed identity endpoint's header
+	// secret instead of the state folder's random one.
+	IdentityHeader string
 	// AddrSetting names the flag that sets Addr, for a busy-port error
 	// (default -addr; the demo's is -cloudsim-addr).
 	AddrSetting string
@@ -96,9 +99,11 @@ func Start(o Options) (*Sim, error) {
 	if err != nil {
 		return nil, err
 	}
-	header, err := identityHeader(dir)
-	if err != nil {
-		return nil, err
+	header := o.IdentityHeader
+	if header == "" {
+		if header, err = identityHeader(dir); err != nil {
+			return nil, err
+		}
 	}
 	if o.AddrSetting == "" {
 		o.AddrSetting = "-addr"
