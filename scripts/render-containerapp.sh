@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Renders deploy/containerapps/containerapp.yaml.tmpl from the environment
+# (or an env file) to stdout, and fails if any ${VAR} is left unset.
+set -euo pipefail
+
+usage() {
+	cat <<'USAGE'
+Usage: scripts/render-containerapp.sh [--env-file FILE] > containerapp.yaml
+
+Substitutes these variables (from the environment, or FILE as KEY=VALUE lines):
+  LOCATION APP_NAME ENVIRONMENT_ID ACR_SERVER IMAGE_TAG TENANT_ID BLUEPRINT_APP_ID
+  AGENT_CLIENT_ID AGENT_USER_UPN CLIENT_SPA_APP_ID WEATHER_API_APP_ID STS_APP_ID
+  STS_APP_URI AWS_REGION AWS_ROLE_ARN BEDROCK_MODEL_ID
+AGENT_USER_UPN may be empty; every other one is required.
+USAGE
+}
+
+while (($#)); do
+	case $1 in
+	--env-file)
+		set -a
+		# shellcheck source=/dev/null
+		. "${2:?--env-file needs a file}"
+		set +a
+		shift
+		;;
+	-h | --help) usage; exit 0 ;;
+	*) echo "unknown argument: $1" >&2; usage >&2; exit 2 ;;
+	esac
+	shift
+done
+
+vars=(LOCATION APP_NAME ENVIRONMENT_ID ACR_SERVER IMAGE_TAG TENANT_ID BLUEPRINT_APP_ID AGENT_CLIENT_ID AGENT_USER_UPN
+	CLIENT_SPA_APP_ID WEATHER_API_APP_ID STS_APP_ID STS_APP_URI AWS_REGION AWS_ROLE_ARN BEDROCK_MODEL_ID)
+missing=()
+for v in "${vars[@]}"; do
+	if [[ -z ${!v:-} && $v != AGENT_USER_UPN ]]; then
+		missing+=("$v")
+	fi
+done
+if ((${#missing[@]})); then
+	echo "render-containerapp: set ${missing[*]}" >&2
+	exit 1
+fi
+export AGENT_USER_UPN=${AGENT_USER_UPN:-}
+
+template="$(dirname "$0")/../deploy/containerapps/containerapp.yaml.tmpl"
+# The literal ${NAME} list tells envsubst which variables to replace, so a
+# stray $ elsewhere in the template is never touched.
+# shellcheck disable=SC2016
+shell_format=$(printf '${%s} ' "${vars[@]}")
+rendered=$(envsubst "$shell_format" <"$template")
+placeholder='[$][{]'
+if grep -q "$placeholder" <<<"$rendered"; then
+	echo "render-containerapp: placeholders left:" >&2
+	grep -n "$placeholder" <<<"$rendered" >&2
+	exit 1
+fi
+printf '%s\n' "$rendered"
