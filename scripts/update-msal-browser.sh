@@ -2,7 +2,12 @@
 # Vendors @azure/msal-browser's UMD build into web/static/vendor, from npm.
 # Usage: bash scripts/update-msal-browser.sh <version>
 set -euo pipefail
-version=${1:?usage: update-msal-browser.sh <version>}
+if [[ ${1:-} == -h || ${1:-} == --help || $# -ne 1 ]]; then
+	echo "Usage: scripts/update-msal-browser.sh <version>   (needs npm; vendors lib/msal-browser.min.js)"
+	[[ ${1:-} == -h || ${1:-} == --help ]] && exit 0
+	exit 2
+fi
+version=$1
 cd "$(dirname "$0")/.."
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT

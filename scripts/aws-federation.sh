@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# Chain B's AWS side: an IAM OIDC provider for Entra's v1 issuer, a role
+# that trusts the intermediary STS app's token by aud and sub, a Bedrock-only
+# permissions policy, and a preflight call to the model. Idempotent: what
+# exists is checked and updated, not duplicated.
+set -euo pipefail
+
+usage() {
+	cat <<'USAGE'
+Usage: scripts/aws-federation.sh --tenant-id ID --sts-app-uri URI --sts-sp-object-id OID
+                                 [--role-name NAME] [--region REGION] [--model-id ID] [--dry-run]
+
+  --tenant-id         the Entra tenant (the provider is sts.windows.net/<tenant>/)
+  --sts-app-uri       the STS app's identifier URI: the provider's client ID and the aud condition
+  --sts-sp-object-id  the STS app's service principal object ID: the sub condition
+  --role-name         default agentid-bedrock-invoke
+  --region            default us-east-1
+  --model-id          the inference profile, default us.anthropic.claude-3-haiku-20240307-v1:0
+  --dry-run           print the changing calls instead of making them (lookups still run)
+
+Prints AWS_ROLE_ARN=<arn> for the agent's settings. Needs aws (v2) with admin rights.
+USAGE
+}
+
+tenant='' sts_uri='' sts_sub='' role=agentid-bedrock-invoke region=us-east-1 model=us.anthropic.claude-3-haiku-20240307-v1:0 dry_run=false
+while (($#)); do
+	case $1 in
+	--tenant-id) tenant=${2:?}; shift ;;
+	--sts-app-uri) sts_uri=${2:?}; shift ;;
+	--sts-sp-object-id) sts_sub=${2:?}; shift ;;
+	--role-name) role=${2:?}; shift ;;
+	--region) region=${2:?}; shift ;;
+	--model-id) model=${2:?}; shift ;;
+	--dry-run) dry_run=true ;;
+	-h | --help) usage; exit 0 ;;
+	*) echo "unknown argument: $1" >&2; usage >&2; exit 2 ;;
+	esac
+	shift
+done
+[[ -n $tenant && -n $sts_uri && -n $sts_sub ]] || { usage >&2; exit 2; }
+
+# change runs a call that changes something, or prints it in a dry run.
+change() {
+	if $dry_run; then
+		printf 'would run:'; printf ' %q' "$@"; printf '\n'
+	else
+		"$@"
+	fi
+}
+
+account=$(aws sts get-caller-identity --query Account --output text)
+host="sts.windows.net/${tenant}/" # the trailing slash is part of the issuer
+provider_arn="arn:aws:iam::${account}:oidc-provider/${host}"
+
+if clients=$(aws iam get-open-id-connect-provider --open-id-connect-provider-arn "$provider_arn" --query ClientIDList --output text 2>/dev/null); then
+	if ! grep -qwF -- "$sts_uri" <<<"$clients"; then
+		change aws iam add-client-id-to-open-id-connect-provider --open-id-connect-provider-arn "$provider_arn" --client-id "$sts_uri"
+	fi
+else
+	change aws iam create-open-id-connect-provider --url "https://${host}" --client-id-list "$sts_uri"
+fi
+
+trust=$(cat <<JSON
+{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Federated":"${provider_arn}"},
+"Action":"sts:AssumeRoleWithWebIdentity","Condition":{"StringEquals":{"${host}:aud":"${sts_uri}","${host}:sub":"${sts_sub}"}}}]}
+JSON
+)
+if aws iam get-role --role-name "$role" --query Role.Arn --output text >/dev/null 2>&1; then
+	change aws iam update-assume-role-policy --role-name "$role" --policy-document "$trust"
+else
+	change aws iam create-role --role-name "$role" --assume-role-policy-document "$trust" --max-session-duration 3600
+fi
+
+# Bedrock only: the inference profile and the foundation models it routes to.
+base_model=${model#*.}
+policy=$(cat <<JSON
+{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["bedrock:InvokeModel","bedrock:InvokeModelWithResponseStream"],
+"Resource":["arn:aws:bedrock:${region}:${account}:inference-profile/${model}","arn:aws:bedrock:*::foundation-model/${base_model}"]}]}
+JSON
+)
+change aws iam put-role-policy --role-name "$role" --policy-name bedrock-invoke --policy-document "$policy"
+
+# Preflight with the operator's credentials: is the model enabled here?
+if ! aws bedrock-runtime converse --region "$region" --model-id "$model" \
+	--messages '[{"role":"user","content":[{"text":"ping"}]}]' --inference-config '{"maxTokens":5}' --query stopReason --output text >/dev/null; then
+	echo "aws-federation: the preflight call to $model in $region failed: enable model access in the Bedrock console" >&2
+	exit 1
+fi
+echo "AWS_ROLE_ARN=arn:aws:iam::${account}:role/${role}"
