@@ -5,20 +5,37 @@ package scripts_test
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
 
+// fake records its call, then answers with the first response whose
+// pattern (an extended regexp) matches "<cli> <args…>"; a failing response
+// writes to stderr and exits 254.
 const fake = `#!/usr/bin/env bash
 name=$(basename "$0")
 { printf '%s' "$name"; for a in "$@"; do printf ' %q' "$a"; done; printf '\n'; } >>"$FAKE_LOG"
-key=$(printf '%s_%s_%s' "$name" "${1:-}" "${2:-}" | tr -c 'A-Za-z0-9_.-' '_')
-if [ -f "$FAKE_RESPONSES/$key.fail" ]; then cat "$FAKE_RESPONSES/$key.fail" >&2; exit 254; fi
-if [ -f "$FAKE_RESPONSES/$key" ]; then cat "$FAKE_RESPONSES/$key"; fi
+call="$name $*"
+for f in "$FAKE_RESPONSES"/*; do
+	[ -e "$f" ] || break
+	if grep -qE -- "$(head -1 "$f")" <<<"$call"; then
+		if [[ $f == *.fail ]]; then tail -n +2 "$f" >&2; exit 254; fi
+		tail -n +2 "$f"
+		exit 0
+	fi
+done
 `
+
+// answer is a canned response: the first whose pattern matches wins.
+type answer struct {
+	pattern, body string
+	fail          bool
+}
 
 type run struct {
 	stdout, stderr string
@@ -26,9 +43,8 @@ type run struct {
 	err            error
 }
 
-// runScript runs script with args; responses maps "<cli>_<arg1>_<arg2>"
-// to its output, a key ending in .fail to a failure.
-func runScript(t *testing.T, script string, responses map[string]string, args ...string) run {
+// runScript runs script with args against the fake CLIs.
+func runScript(t *testing.T, script string, responses []answer, args ...string) run {
 	t.Helper()
 	dir := t.TempDir()
 	bin, resp := filepath.Join(dir, "bin"), filepath.Join(dir, "responses")
@@ -37,12 +53,18 @@ func runScript(t *testing.T, script string, responses map[string]string, args ..
 	for _, cli := range []string{"aws", "az", "curl"} {
 		os.WriteFile(filepath.Join(bin, cli), []byte(fake), 0o755)
 	}
-	for k, v := range responses {
-		os.WriteFile(filepath.Join(resp, k), []byte(v), 0o644)
+	for i, a := range responses {
+		name := fmt.Sprintf("%03d", i)
+		if a.fail {
+			name += ".fail"
+		}
+		os.WriteFile(filepath.Join(resp, name), []byte(a.pattern+"\n"+a.body), 0o644)
 	}
 	log := filepath.Join(dir, "calls.log")
-	cmd := exec.Command("bash", append([]string{script}, args...)...)
-	cmd.Env = []string{"PATH=" + bin + ":/usr/bin:/bin", "FAKE_LOG=" + log, "FAKE_RESPONSES=" + resp, "HOME=" + dir}
+	abs, _ := filepath.Abs(script)
+	cmd := exec.Command("bash", append([]string{abs}, args...)...)
+	cmd.Env = []string{"PATH=" + bin + ":/usr/bin:/bin", "FAKE_LOG=" + log, "FAKE_RESPONSES=" + resp, "HOME=" + dir, "TMPDIR=" + dir}
+	cmd.Dir = dir
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
@@ -50,8 +72,19 @@ func runScript(t *testing.T, script string, responses map[string]string, args ..
 	return run{stdout: stdout.String(), stderr: stderr.String(), calls: string(calls), err: err}
 }
 
+var uuid = regexp.MustCompile(`[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}`)
+
+// golden compares calls with testdata/<name>.golden; generated UUIDs are
+// replaced first, so the log is stable.
 func golden(t *testing.T, name, got string) {
 	t.Helper()
+	got = strings.ReplaceAll(got, t.TempDir(), "$TMP")
+	got = uuid.ReplaceAllStringFunc(got, func(u string) string {
+		if strings.HasPrefix(u, "ca77995a") || strings.HasPrefix(u, "241e239b") || strings.HasPrefix(u, "102dbbc0") {
+			return u // the fixed IDs the tests pass in
+		}
+		return "<uuid>"
+	})
 	path := filepath.Join("testdata", name+".golden")
 	if os.Getenv("UPDATE_GOLDEN") == "1" {
 		os.WriteFile(path, []byte(got), 0o644)
@@ -68,34 +101,26 @@ func golden(t *testing.T, name, got string) {
 const awsArgs = "--tenant-id ca77995a-3696-41ae-a339-cf02b3e89b12 --sts-app-uri api://241e239b-367f-411d-9291-4ad052b57982 --sts-sp-object-id 102dbbc0-25f4-40ca-8a16-32afe8ef6c3d"
 
 func TestAWSFederation(t *testing.T) {
-	account := map[string]string{"aws_sts_get-caller-identity": "111122223333\n", "aws_bedrock-runtime_converse": "end_turn\n"}
-	with := func(extra map[string]string) map[string]string {
-		out := map[string]string{}
-		for k, v := range account {
-			out[k] = v
-		}
-		for k, v := range extra {
-			out[k] = v
-		}
-		return out
-	}
+	account := []answer{{pattern: "^aws sts get-caller-identity", body: "111122223333\n"}}
+	ok := answer{pattern: "^aws bedrock-runtime converse", body: "end_turn\n"}
+	noProvider := answer{pattern: "get-open-id-connect-provider", body: "NoSuchEntity", fail: true}
+	noRole := answer{pattern: "get-role", body: "NoSuchEntity", fail: true}
+	provider := func(clients string) answer { return answer{pattern: "get-open-id-connect-provider", body: clients + "\n"} }
+	role := answer{pattern: "get-role", body: "arn:aws:iam::111122223333:role/agentid-bedrock-invoke\n"}
+	with := func(more ...answer) []answer { return append(append([]answer{}, account...), more...) }
 	cases := []struct {
 		name      string
-		responses map[string]string
+		responses []answer
 		extra     []string
 		wantOut   string
 		wantFail  string
 	}{
-		{"fresh-account", with(map[string]string{"aws_iam_get-open-id-connect-provider.fail": "NoSuchEntity", "aws_iam_get-role.fail": "NoSuchEntity"}), nil,
-			"AWS_ROLE_ARN=arn:aws:iam::111122223333:role/agentid-bedrock-invoke", ""},
-		{"existing-provider-and-role", with(map[string]string{"aws_iam_get-open-id-connect-provider": "api://other\n", "aws_iam_get-role": "arn:aws:iam::111122223333:role/agentid-bedrock-invoke\n"}), nil,
-			"AWS_ROLE_ARN=", ""},
-		{"already-done", with(map[string]string{"aws_iam_get-open-id-connect-provider": "api://241e239b-367f-411d-9291-4ad052b57982\n", "aws_iam_get-role": "arn\n"}), nil,
-			"AWS_ROLE_ARN=", ""},
-		{"dry-run", with(map[string]string{"aws_iam_get-open-id-connect-provider.fail": "NoSuchEntity", "aws_iam_get-role.fail": "NoSuchEntity"}), []string{"--dry-run"},
-			"would run: aws iam create-open-id-connect-provider", ""},
-		{"model-not-enabled", map[string]string{"aws_sts_get-caller-identity": "111122223333\n", "aws_iam_get-role": "arn\n", "aws_iam_get-open-id-connect-provider": "api://241e239b-367f-411d-9291-4ad052b57982\n",
-			"aws_bedrock-runtime_converse.fail": "AccessDeniedException"}, nil, "", "enable model access"},
+		{"fresh-account", with(noProvider, noRole, ok), nil, "AWS_ROLE_ARN=arn:aws:iam::111122223333:role/agentid-bedrock-invoke", ""},
+		{"existing-provider-and-role", with(provider("api://other"), role, ok), nil, "AWS_ROLE_ARN=", ""},
+		{"already-done", with(provider("api://241e239b-367f-411d-9291-4ad052b57982"), role, ok), nil, "AWS_ROLE_ARN=", ""},
+		{"dry-run", with(noProvider, noRole, ok), []string{"--dry-run"}, "would run: aws iam create-open-id-connect-provider", ""},
+		{"model-not-enabled", with(provider("api://241e239b-367f-411d-9291-4ad052b57982"), role,
+			answer{pattern: "bedrock-runtime converse", body: "AccessDeniedException", fail: true}), nil, "", "enable model access"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -125,5 +150,56 @@ func TestEveryScriptHasHelp(t *testing.T) {
 		if r.err != nil || !strings.Contains(r.stdout, "Usage:") || r.calls != "" {
 			t.Errorf("%s --help: %v %q (calls %q)", s, r.err, r.stdout, r.calls)
 		}
+	}
+}
+
+func TestEntraSetup(t *testing.T) {
+	graph := func(method, path, body string) answer {
+		return answer{pattern: "^curl .* -X " + method + " .*graph.microsoft.com/v1.0" + path, body: body}
+	}
+	signIn := []answer{
+		{pattern: "devicecode", body: `{"message":"To sign in, open the page and enter the code","device_code":"dc","interval":1}`},
+		{pattern: "grant_type=urn:ietf:params:oauth:grant-type:device_code", body: `{"access_token":"graph-token"}`},
+		graph("GET", "/me ", `{"id":"me-oid"}`),
+		graph("GET", "/me/memberOf", `{"value":[{"displayName":"Agent ID Developer"}]}`),
+	}
+	fresh := append(append([]answer{}, signIn...),
+		graph("POST", "/applications/microsoft.graph.agentIdentityBlueprint ", `{"id":"bp-obj","appId":"bp-app"}`),
+		graph("GET", `/applications\(appId='bp-app'\)`, `{"id":"bp-obj"}`),
+		graph("POST", "/servicePrincipals/microsoft.graph.agentIdentityBlueprintPrincipal", `{"id":"bp-sp"}`),
+		graph("POST", "/servicePrincipals/microsoft.graph.agentIdentity ", `{"appId":"agent-app","id":"agent-sp"}`),
+		graph("GET", `/servicePrincipals\(appId='agent-app'\)`, `{"id":"agent-sp"}`),
+		answer{pattern: `-X POST .*/v1.0/applications .*weather API`, body: `{"appId":"weather-app"}`},
+		answer{pattern: `-X POST .*/v1.0/applications .*chat UI`, body: `{"appId":"spa-app"}`},
+		answer{pattern: `-X POST .*/v1.0/applications .*AWS STS`, body: `{"appId":"sts-app"}`},
+		graph("GET", `/servicePrincipals\(appId='weather-app'\)`, `{"id":"weather-sp","appRoles":[{"value":"Weather.Read","id":"role-id"}]}`),
+		graph("GET", `/servicePrincipals\(appId='spa-app'\)`, `{"id":"spa-sp"}`),
+		graph("GET", `/servicePrincipals\(appId='sts-app'\)`, `{"id":"sts-sp"}`),
+		graph("POST", "/applications/bp-obj/microsoft.graph.agentIdentityBlueprint/addPassword", `{"secretText":"local-secret"}`),
+		answer{pattern: "fmi_path=agent-app", body: `{"access_token":"t1"}`},
+		answer{pattern: "client_assertion=t1", body: `{"access_token":"tr"}`},
+		answer{pattern: ".", body: `{}`},
+	)
+	r := runScript(t, "entra-setup.sh", fresh, "--tenant-id", "ca77995a-3696-41ae-a339-cf02b3e89b12", "--env-file", "out/.env")
+	if r.err != nil || !strings.Contains(r.stderr, "T1 -> TR works") || !strings.Contains(r.stderr, "To sign in") {
+		t.Fatalf("err %v\nstderr %s", r.err, r.stderr)
+	}
+	golden(t, "entra-setup-fresh", r.calls)
+
+	// Without an Agent ID role it stops before changing anything.
+	noRole := []answer{signIn[0], signIn[1], signIn[2], graph("GET", "/me/memberOf", `{"value":[{"displayName":"Directory Readers"}]}`)}
+	r = runScript(t, "entra-setup.sh", noRole, "--tenant-id", "ca77995a-3696-41ae-a339-cf02b3e89b12")
+	if r.err == nil || !strings.Contains(r.stderr, "Agent ID Developer or Agent ID Administrator") || strings.Contains(r.calls, "-X POST https://graph") {
+		t.Errorf("no role: %v %q", r.err, r.stderr)
+	}
+
+	// Federated credentials for a Container App's managed identity.
+	fic := append(append([]answer{}, signIn...), answer{pattern: ".", body: `{"id":"obj"}`})
+	dir := t.TempDir()
+	envFile := filepath.Join(dir, "ids.env")
+	os.WriteFile(envFile, []byte("BLUEPRINT_APP_ID=bp-app\nSTS_APP_ID=sts-app\n"), 0o600)
+	r = runScript(t, "entra-setup.sh", fic, "--tenant-id", "ca77995a-3696-41ae-a339-cf02b3e89b12", "--federated-credential", "mi-oid", "--env-file", envFile)
+	if r.err != nil || !strings.Contains(r.calls, "agentIdentityBlueprint/federatedIdentityCredentials") || !strings.Contains(r.calls, "subject") {
+		t.Errorf("federated credentials: %v %s %s", r.err, r.stderr, r.calls)
 	}
 }
