@@ -105,7 +105,9 @@ func TestAWSFederation(t *testing.T) {
 	ok := answer{pattern: "^aws bedrock-runtime converse", body: "end_turn\n"}
 	noProvider := answer{pattern: "get-open-id-connect-provider", body: "NoSuchEntity", fail: true}
 	noRole := answer{pattern: "get-role", body: "NoSuchEntity", fail: true}
-	provider := func(clients string) answer { return answer{pattern: "get-open-id-connect-provider", body: clients + "\n"} }
+	provider := func(clients string) answer {
+		return answer{pattern: "get-open-id-connect-provider", body: clients + "\n"}
+	}
 	role := answer{pattern: "get-role", body: "arn:aws:iam::111122223333:role/agentid-bedrock-invoke\n"}
 	with := func(more ...answer) []answer { return append(append([]answer{}, account...), more...) }
 	cases := []struct {
