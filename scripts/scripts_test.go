@@ -72,13 +72,17 @@ func runScript(t *testing.T, script string, responses []answer, args ...string) 
 	return run{stdout: stdout.String(), stderr: stderr.String(), calls: string(calls), err: err}
 }
 
+var tmpPath = regexp.MustCompile(`/tmp/[^ \n'"]+`)
+
 var uuid = regexp.MustCompile(`[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}`)
 
 // golden compares calls with testdata/<name>.golden; generated UUIDs are
 // replaced first, so the log is stable.
 func golden(t *testing.T, name, got string) {
 	t.Helper()
-	got = strings.ReplaceAll(got, t.TempDir(), "$TMP")
+	repo, _ := filepath.Abs("..")
+	got = strings.ReplaceAll(got, repo, "<repo>")
+	got = tmpPath.ReplaceAllString(got, "<tmp>")
 	got = uuid.ReplaceAllStringFunc(got, func(u string) string {
 		if strings.HasPrefix(u, "ca77995a") || strings.HasPrefix(u, "241e239b") || strings.HasPrefix(u, "102dbbc0") {
 			return u // the fixed IDs the tests pass in
@@ -203,5 +207,58 @@ func TestEntraSetup(t *testing.T) {
 	r = runScript(t, "entra-setup.sh", fic, "--tenant-id", "ca77995a-3696-41ae-a339-cf02b3e89b12", "--federated-credential", "mi-oid", "--env-file", envFile)
 	if r.err != nil || !strings.Contains(r.calls, "agentIdentityBlueprint/federatedIdentityCredentials") || !strings.Contains(r.calls, "subject") {
 		t.Errorf("federated credentials: %v %s %s", r.err, r.stderr, r.calls)
+	}
+}
+
+func containerAppsEnv(t *testing.T) string {
+	f := filepath.Join(t.TempDir(), "aca.env")
+	src, err := os.ReadFile("../deploy/containerapps/testdata/example.env")
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(f, append(src, []byte("RESOURCE_GROUP=rg-agentid\nENVIRONMENT_NAME=agentid-env\nACR_NAME=agentidacr\n")...), 0o600)
+	return f
+}
+
+func TestContainerApps(t *testing.T) {
+	envFile := containerAppsEnv(t)
+	azure := []answer{
+		{pattern: "^az containerapp show .*identity.principalId", body: "mi-principal\n"},
+		{pattern: "^az containerapp show .*ingress.fqdn", body: "agentid.example.azurecontainerapps.io\n"},
+		{pattern: "^az containerapp env show .*--query id", body: "/subscriptions/s/resourceGroups/rg-agentid/providers/Microsoft.App/managedEnvironments/agentid-env\n"},
+		{pattern: "^az acr show .*--query id", body: "/subscriptions/s/resourceGroups/rg-agentid/providers/Microsoft.ContainerRegistry/registries/agentidacr\n"},
+		{pattern: "^az acr show .*loginServer", body: "agentidacr.azurecr.io\n"},
+		{pattern: "^az ad app show .*--query id", body: "spa-object-id\n"},
+		{pattern: "^az ad app show .*redirectUris", body: `["http://localhost:3001"]` + "\n"},
+		{pattern: "^az (acr|containerapp env|containerapp) show", body: ""},
+	}
+	r := runScript(t, "containerapps.sh", azure, "deploy", "--env-file", envFile, "--dry-run")
+	if r.err != nil || !strings.Contains(r.stdout, "would run: az containerapp update") || !strings.Contains(r.stdout, "deployed: https://agentid.example.azurecontainerapps.io") {
+		t.Fatalf("deploy: %v\n%s\n%s", r.err, r.stdout, r.stderr)
+	}
+	if !strings.Contains(r.stdout, "would run: az rest --method PATCH") || strings.Count(r.stdout, "agentid.example.azurecontainerapps.io") < 2 {
+		t.Errorf("the SPA redirect URI is not added:\n%s", r.stdout)
+	}
+	golden(t, "containerapps-deploy-dry-run", r.calls+"--- stdout\n"+r.stdout)
+
+	healthy := append([]answer{
+		{pattern: "^curl .*/api/status", body: `{"checks":{"identity":{"ok":true},"weather_api":{"ok":true},"bedrock":{"ok":true}}}`},
+		{pattern: "^curl .*/api/chat", body: `{"success":true,"response":"In Seattle it is 50°F"}`},
+		{pattern: "^az containerapp logs show", body: "time=… msg=\"wrote web identity token\" iss=https://sts.windows.net/…/\n"},
+		{pattern: "^aws cloudtrail lookup-events", body: "agent-5b4418ec\n"},
+	}, azure...)
+	r = runScript(t, "containerapps.sh", healthy, "verify", "--env-file", envFile)
+	if r.err != nil || !strings.Contains(r.stdout, "all check out") {
+		t.Fatalf("verify: %v\n%s\n%s", r.err, r.stdout, r.stderr)
+	}
+	golden(t, "containerapps-verify", r.calls)
+	sick := append([]answer{{pattern: "^curl .*/api/status", body: `{"checks":{"identity":{"ok":true},"weather_api":{"ok":true},"bedrock":{"ok":false,"reason":"no AWS credentials resolved"}}}`}}, azure...)
+	if r = runScript(t, "containerapps.sh", sick, "verify", "--env-file", envFile); r.err == nil || !strings.Contains(r.stderr, "bedrock is not OK: no AWS credentials resolved") {
+		t.Errorf("verify with Bedrock down: %v %q", r.err, r.stderr)
+	}
+
+	r = runScript(t, "containerapps.sh", nil, "teardown", "--env-file", envFile, "--aws", "--entra")
+	if r.err != nil || r.calls != "" || !strings.Contains(r.stdout, "would run: aws iam delete-open-id-connect-provider --open-id-connect-provider-arn arn:aws:iam::111122223333:oidc-provider/sts.windows.net/ca77995a-3696-41ae-a339-cf02b3e89b12/") {
+		t.Errorf("teardown dry run: %v calls %q\n%s", r.err, r.calls, r.stdout)
 	}
 }

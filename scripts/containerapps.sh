@@ -1,0 +1,144 @@
+#!/usr/bin/env bash
+# Deploys the agent to Azure Container Apps, checks it, or tears it down.
+#   scripts/containerapps.sh deploy   --env-file FILE [--dry-run]
+#   scripts/containerapps.sh verify   --env-file FILE
+#   scripts/containerapps.sh teardown --env-file FILE [--yes] [--aws] [--entra]
+set -euo pipefail
+
+usage() {
+	cat <<'USAGE'
+Usage: scripts/containerapps.sh deploy|verify|teardown --env-file FILE [options]
+
+FILE holds the render variables (see scripts/render-containerapp.sh) plus
+RESOURCE_GROUP, ENVIRONMENT_NAME and ACR_NAME; entra-setup.sh and
+aws-federation.sh write most of them.
+
+deploy    resource group, ACR, environment, the app with a system-assigned
+          identity, AcrPull, the images (az acr build), both federated
+          credentials (entra-setup.sh --federated-credential), the rendered
+          manifest, and the SPA redirect URI for the app's address
+          --dry-run prints the changing calls instead of making them
+verify    /api/status, a chat turn, the refresher's log line, and
+          AssumeRoleWithWebIdentity in CloudTrail
+teardown  prints what it would delete; --yes deletes the Azure resources,
+          --aws also the IAM role and OIDC provider, --entra also the apps
+USAGE
+}
+
+cmd=${1:-}
+shift || true
+env_file='' dry_run=false yes=false with_aws=false with_entra=false
+while (($#)); do
+	case $1 in
+	--env-file) env_file=${2:?}; shift ;;
+	--dry-run) dry_run=true ;;
+	--yes) yes=true ;;
+	--aws) with_aws=true ;;
+	--entra) with_entra=true ;;
+	-h | --help) usage; exit 0 ;;
+	*) echo "unknown argument: $1" >&2; usage >&2; exit 2 ;;
+	esac
+	shift
+done
+case $cmd in
+-h | --help) usage; exit 0 ;;
+deploy | verify | teardown) ;;
+*) usage >&2; exit 2 ;;
+esac
+[[ -n $env_file ]] || { echo "containerapps: --env-file is required" >&2; exit 2; }
+set -a
+# shellcheck source=/dev/null
+. "$env_file"
+set +a
+here=$(cd "$(dirname "$0")" && pwd)
+
+change() {
+	if $dry_run; then
+		printf 'would run:'; printf ' %q' "$@"; printf '\n'
+	else
+		"$@"
+	fi
+}
+
+deploy() {
+	change az group create --name "$RESOURCE_GROUP" --location "$LOCATION" --output none
+	az acr show --name "$ACR_NAME" --output none 2>/dev/null ||
+		change az acr create --name "$ACR_NAME" --resource-group "$RESOURCE_GROUP" --sku Basic --output none
+	az containerapp env show --name "$ENVIRONMENT_NAME" --resource-group "$RESOURCE_GROUP" --output none 2>/dev/null ||
+		change az containerapp env create --name "$ENVIRONMENT_NAME" --resource-group "$RESOURCE_GROUP" --location "$LOCATION" --output none
+	for bin in llm-agent weather-api token-refresher; do
+		change az acr build --registry "$ACR_NAME" --image "${bin}:${IMAGE_TAG}" --build-arg "BINARY=${bin}" --build-arg "VERSION=${IMAGE_TAG}" "$here/.."
+	done
+	# The app first with a public placeholder image: its identity must
+	# exist before it may pull from the registry or be trusted by Entra.
+	az containerapp show --name "$APP_NAME" --resource-group "$RESOURCE_GROUP" --output none 2>/dev/null ||
+		change az containerapp create --name "$APP_NAME" --resource-group "$RESOURCE_GROUP" --environment "$ENVIRONMENT_NAME" \
+			--image mcr.microsoft.com/k8se/quickstart:latest --system-assigned --output none
+	principal=$(az containerapp show --name "$APP_NAME" --resource-group "$RESOURCE_GROUP" --query identity.principalId --output tsv)
+	acr_id=$(az acr show --name "$ACR_NAME" --query id --output tsv)
+	change az role assignment create --assignee-object-id "$principal" --assignee-principal-type ServicePrincipal --role AcrPull --scope "$acr_id" --output none
+	change bash "$here/entra-setup.sh" --tenant-id "$TENANT_ID" --federated-credential "$principal" --env-file "$env_file"
+	ENVIRONMENT_ID=$(az containerapp env show --name "$ENVIRONMENT_NAME" --resource-group "$RESOURCE_GROUP" --query id --output tsv)
+	ACR_SERVER=$(az acr show --name "$ACR_NAME" --query loginServer --output tsv)
+	export ENVIRONMENT_ID ACR_SERVER
+	manifest=$(mktemp)
+	trap 'rm -f "$manifest"' RETURN
+	bash "$here/render-containerapp.sh" >"$manifest"
+	change az containerapp update --name "$APP_NAME" --resource-group "$RESOURCE_GROUP" --yaml "$manifest" --output none
+	fqdn=$(az containerapp show --name "$APP_NAME" --resource-group "$RESOURCE_GROUP" --query properties.configuration.ingress.fqdn --output tsv)
+	spa_obj=$(az ad app show --id "$CLIENT_SPA_APP_ID" --query id --output tsv)
+	uris=$(az ad app show --id "$CLIENT_SPA_APP_ID" --query spa.redirectUris --output json)
+	if ! grep -q "https://${fqdn}" <<<"$uris"; then
+		new=$(jq -c --arg u "https://${fqdn}" '. + [$u] | {spa: {redirectUris: .}}' <<<"$uris")
+		change az rest --method PATCH --url "https://graph.microsoft.com/v1.0/applications/${spa_obj}" --body "$new"
+	fi
+	echo "deployed: https://${fqdn}"
+}
+
+verify() {
+	fqdn=$(az containerapp show --name "$APP_NAME" --resource-group "$RESOURCE_GROUP" --query properties.configuration.ingress.fqdn --output tsv)
+	status=$(curl -fsS "https://${fqdn}/api/status")
+	for check in identity weather_api bedrock; do
+		if [[ $(jq -r ".checks.${check}.ok" <<<"$status") != true ]]; then
+			echo "verify: ${check} is not OK: $(jq -r ".checks.${check}.reason" <<<"$status")" >&2
+			exit 1
+		fi
+	done
+	turn=$(curl -fsS -X POST "https://${fqdn}/api/chat" -H 'Content-Type: application/json' -d '{"message":"What is the weather in Seattle?","llm_mode":"bedrock","token_flow":"autonomous"}')
+	[[ $(jq -r .success <<<"$turn") == true ]] || { echo "verify: the chat turn failed: $(jq -r .error <<<"$turn")" >&2; exit 1; }
+	az containerapp logs show --name "$APP_NAME" --resource-group "$RESOURCE_GROUP" --container token-refresher --tail 100 --format text |
+		grep -q "wrote web identity token" || { echo "verify: no token written by token-refresher" >&2; exit 1; }
+	aws cloudtrail lookup-events --region "$AWS_REGION" --lookup-attributes AttributeKey=EventName,AttributeValue=AssumeRoleWithWebIdentity \
+		--max-results 5 --query 'Events[].Username' --output text
+	echo "verify: status, a Bedrock turn, the refresher and STS all check out"
+}
+
+teardown() {
+	# del runs a deletion with --yes, and only prints it otherwise.
+	del() {
+		if $yes; then
+			"$@"
+		else
+			printf 'would run:'; printf ' %q' "$@"; printf '\n'
+		fi
+	}
+	del az containerapp delete --name "$APP_NAME" --resource-group "$RESOURCE_GROUP" --yes
+	del az containerapp env delete --name "$ENVIRONMENT_NAME" --resource-group "$RESOURCE_GROUP" --yes
+	del az acr delete --name "$ACR_NAME" --yes
+	if $with_aws; then
+		local role=${AWS_ROLE_ARN##*/} account=${AWS_ROLE_ARN#arn:aws:iam::}
+		account=${account%%:*}
+		del aws iam delete-role-policy --role-name "$role" --policy-name bedrock-invoke
+		del aws iam delete-role --role-name "$role"
+		del aws iam delete-open-id-connect-provider --open-id-connect-provider-arn "arn:aws:iam::${account}:oidc-provider/sts.windows.net/${TENANT_ID}/"
+	fi
+	if $with_entra; then
+		for app in "$CLIENT_SPA_APP_ID" "$WEATHER_API_APP_ID" "$STS_APP_ID"; do
+			del az ad app delete --id "$app"
+		done
+		echo "teardown: delete the blueprint and its agent identities in the Entra admin center (Agent ID); az's Graph token cannot" >&2
+	fi
+	$yes || echo "teardown: nothing deleted; add --yes (and --aws, --entra) to delete" >&2
+}
+
+"$cmd"
