@@ -1,28 +1,31 @@
 #!/usr/bin/env bash
 # Builds the four binaries on the host (static, trimmed, version-stamped)
 # and packs each into a scratch image with podman or docker.
-#   bash scripts/build-images.sh [--dry-run] [--tag TAG]
+#   bash scripts/build-images.sh [--dry-run] [--tag TAG] [--dist DIR]
 set -euo pipefail
 
 usage() {
 	cat <<'USAGE'
-Usage: scripts/build-images.sh [--dry-run] [--tag TAG] [--engine podman|docker]
+Usage: scripts/build-images.sh [--dry-run] [--tag TAG] [--engine podman|docker] [--dist DIR]
 
 Builds llm-agent, weather-api, token-refresher and cloudsim with CGO_ENABLED=0
-into dist/, copies the host's CA roots beside them, and packs each into a
-scratch image agentid/<binary>:TAG (deploy/images/Containerfile.scratch).
---dry-run prints the commands instead of running them.
+into DIR (default dist/), copies the host's CA roots beside them, and packs
+each into a scratch image agentid/<binary>:TAG
+(deploy/images/Containerfile.scratch). --dry-run prints the commands instead
+of running them.
 USAGE
 }
 
 dry_run=false
 tag=dev
 engine=podman
+dist=dist
 while (($#)); do
 	case $1 in
 	--dry-run) dry_run=true ;;
 	--tag) tag=${2:?--tag needs a value}; shift ;;
 	--engine) engine=${2:?--engine needs a value}; shift ;;
+	--dist) dist=${2:?--dist needs a value}; shift ;;
 	-h | --help) usage; exit 0 ;;
 	*) echo "unknown argument: $1" >&2; usage >&2; exit 2 ;;
 	esac
@@ -39,9 +42,9 @@ run() {
 
 cd "$(dirname "$0")/.."
 version=$(git describe --always --dirty 2>/dev/null || echo dev)
-run mkdir -p dist/empty
-run cp /etc/ssl/certs/ca-certificates.crt dist/ca-certificates.crt
+run mkdir -p "${dist}/empty"
+run cp /etc/ssl/certs/ca-certificates.crt "${dist}/ca-certificates.crt"
 for bin in llm-agent weather-api token-refresher cloudsim; do
-	run env CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=${version}" -o "dist/${bin}" "./cmd/${bin}"
-	run "$engine" build --build-arg "BINARY=${bin}" -f deploy/images/Containerfile.scratch -t "agentid/${bin}:${tag}" dist
+	run env CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=${version}" -o "${dist}/${bin}" "./cmd/${bin}"
+	run "$engine" build --build-arg "BINARY=${bin}" -f deploy/images/Containerfile.scratch -t "agentid/${bin}:${tag}" "$dist"
 done
