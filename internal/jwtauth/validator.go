@@ -129,7 +129,16 @@ type Caller struct {
 	Roles           []string `json:"roles,omitempty"`
 	Scopes          []string `json:"scopes,omitempty"`
 	TokenID         string   `json:"uti,omitempty"`
+	// Claims are the token's identity claims named in ShownClaims, as
+	// strings, for an endpoint that shows callers what it sees. Never
+	// written after validation, so clones share it.
+	Claims map[string]string `json:"-"`
 }
+
+// ShownClaims are the claims a Caller keeps for display: who and what the
+// token names, never its signature or anything secret.
+var ShownClaims = []string{"iss", "aud", "ver", "tid", "sub", "oid", "azp", "appid", "idtyp", "scp", "roles",
+	"preferred_username", "upn", "name", "xms_idrel", "xms_act_fct", "xms_sub_fct", "xms_tnt_fct", "xms_par_app_azp"}
 
 // clone copies c, so what one request does with its Caller never reaches
 // the cache or another request.
@@ -160,6 +169,8 @@ type claims struct {
 	ActFct   string          `json:"xms_act_fct"`
 	SubFct   string          `json:"xms_sub_fct"`
 	ParAzp   string          `json:"xms_par_app_azp"`
+
+	shown map[string]string
 }
 
 // BearerToken extracts the token from an Authorization header value; the
@@ -250,6 +261,19 @@ func (v *Validator) validate(ctx context.Context, token string) (*Caller, lifeti
 	if err := json.Unmarshal(payload, &c); err != nil {
 		return nil, lifetime{}, invalid("the token's claims are not a JSON object")
 	}
+	var all map[string]any
+	json.Unmarshal(payload, &all) // it parsed as claims just above
+	c.shown = map[string]string{}
+	for _, name := range ShownClaims {
+		if val, ok := all[name]; ok {
+			c.shown[name] = ClaimString(val)
+		}
+	}
+	return v.check(c)
+}
+
+// check applies everything but the signature to a token's claims.
+func (v *Validator) check(c claims) (*Caller, lifetime, *Error) {
 	ver, ok := v.issuers[c.Iss]
 	if !ok {
 		return nil, lifetime{}, invalid("the token's issuer %q is not accepted", c.Iss)
@@ -274,7 +298,7 @@ func (v *Validator) validate(ctx context.Context, token string) (*Caller, lifeti
 	if c.Tid != v.policy.TenantID {
 		return nil, lifetime{}, invalid("the token is from another tenant")
 	}
-	caller := &Caller{AppID: c.AppID, TokenVersion: ver, TokenID: c.Uti, ParentBlueprint: c.ParAzp, Roles: c.Roles}
+	caller := &Caller{AppID: c.AppID, TokenVersion: ver, TokenID: c.Uti, ParentBlueprint: c.ParAzp, Roles: c.Roles, Claims: c.shown}
 	if ver == "2.0" {
 		caller.AppID = c.Azp
 	}
