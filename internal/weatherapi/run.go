@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aws/aws-lambda-go/lambda"
+
 	"github.com/crosscloud-agentid/agentid/internal/config"
 	"github.com/crosscloud-agentid/agentid/internal/httpserver"
 	"github.com/crosscloud-agentid/agentid/internal/jwtauth"
@@ -43,6 +45,14 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	var provider weather.Provider = weather.NewOpenMeteo(nil)
 	if cfg.Provider == "offline" {
 		provider = &weather.Offline{}
+	}
+	if getenv("AWS_LAMBDA_RUNTIME_API") != "" {
+		// A Lambda behind API Gateway: its JWT authorizer verified the
+		// signature, so no key is fetched here; the policy still applies.
+		log.Info("weather-api running as a Lambda behind API Gateway's JWT authorizer",
+			"tenant", cfg.TenantID, "audiences", strings.Join(cfg.Audiences, ","), "weather_provider", cfg.Provider)
+		lambda.StartWithOptions(LambdaHandler(NewGatewayServer(validator, provider, log)), lambda.WithContext(ctx))
+		return nil
 	}
 	if cfg.ValidateSignature {
 		fetchCtx, cancel := context.WithTimeout(ctx, 10*time.Second)

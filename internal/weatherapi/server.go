@@ -1,9 +1,12 @@
 package weatherapi
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -27,6 +30,7 @@ type Server struct {
 	weather            weather.Provider
 	log                *slog.Logger
 	signatureUnchecked bool
+	validatedBy        string // every answer's validated_by
 	mux                *http.ServeMux
 }
 
@@ -34,25 +38,47 @@ type Server struct {
 // skips signatures (VALIDATE_TOKEN_SIGNATURE=false), so every answer and
 // every request's log line says so.
 func NewServer(auth Authenticator, provider weather.Provider, log *slog.Logger, signatureUnchecked bool) *Server {
-	s := &Server{auth: auth, weather: provider, log: log, signatureUnchecked: signatureUnchecked, mux: http.NewServeMux()}
-	s.route("/health", s.health)
-	s.route("/healthz", s.health)
-	s.route("/weather", s.authorized(s.current))
-	s.route("/weather/forecast", s.authorized(s.forecast))
+	by := "Entra access token (signature, issuer, audience, lifetime, tenant, caller and permission checked)"
+	if signatureUnchecked {
+		by = "Entra access token WITHOUT signature verification (VALIDATE_TOKEN_SIGNATURE=false)"
+	}
+	return newServer(auth, provider, log, signatureUnchecked, by)
+}
+
+// NewGatewayServer is the server behind API Gateway's JWT authorizer, as a
+// Lambda: the gateway verified the token's signature, and v holds the
+// claims it passed on to the same policy as NewServer's tokens.
+func NewGatewayServer(v *jwtauth.Validator, provider weather.Provider, log *slog.Logger) *Server {
+	return newServer(gatewayAuth{v}, provider, log, false,
+		"API Gateway JWT authorizer (signature, issuer, audience, lifetime), then this API (issuer, audience, lifetime, tenant, caller and permission)")
+}
+
+func newServer(auth Authenticator, provider weather.Provider, log *slog.Logger, signatureUnchecked bool, validatedBy string) *Server {
+	s := &Server{auth: auth, weather: provider, log: log, signatureUnchecked: signatureUnchecked, validatedBy: validatedBy, mux: http.NewServeMux()}
+	s.route("GET", "/health", s.health)
+	s.route("GET", "/healthz", s.health)
+	s.route("GET", "/weather", s.authorized(s.current))
+	s.route("GET", "/weather/forecast", s.authorized(s.forecast))
+	s.route("POST", "/echo", s.authorized(s.echo))
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, "not_found", "no such endpoint; try GET /weather?city=Seattle or GET /weather/forecast?city=Seattle")
+		writeError(w, http.StatusNotFound, "not_found", "no such endpoint; try GET /weather?city=Seattle, GET /weather/forecast?city=Seattle or POST /echo")
 	})
 	return s
 }
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
 
-// route registers GET (and HEAD) on path and a JSON 405 for other methods.
-func (s *Server) route(path string, h http.HandlerFunc) {
-	s.mux.HandleFunc("GET "+path, h)
+// route registers method on path (GET includes HEAD) and a JSON 405 for
+// other methods.
+func (s *Server) route(method, path string, h http.HandlerFunc) {
+	s.mux.HandleFunc(method+" "+path, h)
+	allow := method
+	if method == "GET" {
+		allow = "GET, HEAD"
+	}
 	s.mux.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Allow", "GET, HEAD")
-		writeError(w, http.StatusMethodNotAllowed, "method_not_allowed", r.Method+" is not allowed; use GET")
+		w.Header().Set("Allow", allow)
+		writeError(w, http.StatusMethodNotAllowed, "method_not_allowed", r.Method+" is not allowed; use "+method)
 	})
 }
 
@@ -118,11 +144,7 @@ type about struct {
 }
 
 func (s *Server) about(c *jwtauth.Caller) about {
-	by := "Entra access token (signature, issuer, audience, lifetime, tenant, caller and permission checked)"
-	if s.signatureUnchecked {
-		by = "Entra access token WITHOUT signature verification (VALIDATE_TOKEN_SIGNATURE=false)"
-	}
-	return about{ValidatedBy: by, AgentAppID: c.AppID, IsAgentIdentity: c.AgentIdentity, Caller: c}
+	return about{ValidatedBy: s.validatedBy, AgentAppID: c.AppID, IsAgentIdentity: c.AgentIdentity, Caller: c}
 }
 
 type currentAnswer struct {
@@ -163,6 +185,44 @@ func (s *Server) forecast(w http.ResponseWriter, r *http.Request, caller *jwtaut
 		return
 	}
 	writeJSON(w, http.StatusOK, forecastAnswer{Forecast: f, TemperatureUnit: "F", about: s.about(caller)})
+}
+
+// MaxEchoBytes bounds POST /echo's body.
+const MaxEchoBytes = 4 << 10
+
+type echoAnswer struct {
+	Echo    string            `json:"echo"`
+	Message string            `json:"message,omitempty"`
+	Claims  map[string]string `json:"claims"`
+	about
+}
+
+// echo shows callers what this API sees of their token, as the AgentCore
+// sample's Echo API does: the identity claims, never the token.
+func (s *Server) echo(w http.ResponseWriter, r *http.Request, caller *jwtauth.Caller) {
+	var in struct {
+		Message string `json:"message"`
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, MaxEchoBytes+1))
+	switch {
+	case err != nil:
+		writeError(w, http.StatusBadRequest, "bad_body", "the body could not be read")
+		return
+	case len(body) > MaxEchoBytes:
+		writeError(w, http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("the body is over %d bytes", MaxEchoBytes))
+		return
+	case len(bytes.TrimSpace(body)) > 0 && json.Unmarshal(body, &in) != nil:
+		writeError(w, http.StatusBadRequest, "bad_json", `the body must be JSON like {"message": "hello"}`)
+		return
+	}
+	var b strings.Builder
+	b.WriteString("Hi, this is what I see for you:")
+	for _, name := range jwtauth.ShownClaims {
+		if v, ok := caller.Claims[name]; ok {
+			fmt.Fprintf(&b, "\n%s: %s", name, v)
+		}
+	}
+	writeJSON(w, http.StatusOK, echoAnswer{Echo: b.String(), Message: in.Message, Claims: caller.Claims, about: s.about(caller)})
 }
 
 func (s *Server) weatherFailed(ctx context.Context, w http.ResponseWriter, city string, err error) {
