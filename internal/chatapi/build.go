@@ -22,10 +22,14 @@ import (
 // Settings are llm-agent's settings; see the README.
 type Settings struct {
 	ListenAddr string
-	API        Config
-	Agent      agent.Config
-	Identity   identity.Settings
-	AWS        agent.AWSInfo
+	// AgentCoreAddr is where the AgentCore Runtime contract is served when
+	// AGENTCORE_RUNTIME=true, instead of ListenAddr: the runtime sends
+	// traffic to port 8080 on every interface.
+	AgentCoreAddr string
+	API           Config
+	Agent         agent.Config
+	Identity      identity.Settings
+	AWS           agent.AWSInfo
 	// BedrockEndpoint is AWS_ENDPOINT_URL_BEDROCK_RUNTIME, which the SDK
 	// itself honours; read here only for the status probe.
 	BedrockEndpoint string
@@ -37,7 +41,16 @@ const DefaultModelID = "us.anthropic.claude-3-haiku-20240307-v1:0"
 // LoadSettings reads and checks every setting.
 func LoadSettings(r *config.Reader) Settings {
 	s := Settings{ListenAddr: r.String("LISTEN_ADDR", ":3000")}
-	s.Identity = identity.LoadSettings(r)
+	agentCore := r.Bool("AGENTCORE_RUNTIME", false)
+	if agentCore {
+		s.AgentCoreAddr = r.String("AGENTCORE_ADDR", "0.0.0.0:8080")
+		s.Identity = identity.LoadSettingsDefault(r, "msal")
+		if s.Identity.Provider != "msal" {
+			r.Problem("IDENTITY_PROVIDER", "AgentCore Runtime runs one container with no auth sidecar beside it: use msal (the default there)")
+		}
+	} else {
+		s.Identity = identity.LoadSettings(r)
+	}
 	s.API = Config{
 		AuthorityHost:     r.URL("AZURE_AUTHORITY_HOST", "https://login.microsoftonline.com", true),
 		TenantID:          r.GUID("TENANT_ID"),
@@ -49,6 +62,7 @@ func LoadSettings(r *config.Reader) Settings {
 		ModelID:           r.String("BEDROCK_MODEL_ID", DefaultModelID),
 		WeatherAPIURL:     r.URL("WEATHER_API_URL", "http://localhost:8080", false),
 		TrustProxyHeaders: r.Bool("TRUST_PROXY_HEADERS", false),
+		AgentCore:         agentCore,
 	}
 	// The browser may reach the authority at another address than this
 	// process does (compose: a host port, not the service name).

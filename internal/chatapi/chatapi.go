@@ -40,6 +40,9 @@ type Config struct {
 	ModelID              string
 	WeatherAPIURL        string
 	TrustProxyHeaders    bool
+	// AgentCore serves the AgentCore Runtime contract: POST /invocations
+	// and GET /ping.
+	AgentCore bool
 }
 
 // Check is one /api/status dependency check.
@@ -55,6 +58,7 @@ type Server struct {
 	mux      *http.ServeMux
 	provider identity.Provider
 	ws       sockets
+	runtime  runtimeState
 }
 
 // New wires the routes.
@@ -69,6 +73,11 @@ func New(cfg Config, a *agent.Agent, provider identity.Provider, users *jwtauth.
 	s.mux.HandleFunc("GET /api/config", s.config)
 	s.mux.HandleFunc("POST /api/chat", s.chat)
 	s.mux.HandleFunc("GET /api/chat/ws", s.chatWS)
+	if cfg.AgentCore {
+		s.runtime.changed = time.Now()
+		s.mux.HandleFunc("POST /invocations", s.invocations)
+		s.mux.HandleFunc("GET /ping", s.ping)
+	}
 	s.mux.Handle("GET /", s.ui())
 	return s
 }

@@ -22,7 +22,11 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	}
 	r := config.New(getenv)
 	if *healthcheck {
-		return httpserver.Probe(ctx, r.String("LISTEN_ADDR", ":3000"), "/health")
+		addr := r.String("LISTEN_ADDR", ":3000")
+		if r.Bool("AGENTCORE_RUNTIME", false) {
+			addr = r.String("AGENTCORE_ADDR", "0.0.0.0:8080")
+		}
+		return httpserver.Probe(ctx, addr, "/health")
 	}
 	log := logging.New(r, stderr)
 	s := LoadSettings(r)
@@ -33,12 +37,16 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	if err != nil {
 		return err
 	}
-	ln, err := httpserver.Listen("llm-agent", "LISTEN_ADDR", s.ListenAddr)
+	addrName, addr := "LISTEN_ADDR", s.ListenAddr
+	if s.API.AgentCore {
+		addrName, addr = "AGENTCORE_ADDR", s.AgentCoreAddr
+	}
+	ln, err := httpserver.Listen("llm-agent", addrName, addr)
 	if err != nil {
 		return err
 	}
 	log.Info("llm-agent listening on "+httpserver.ListenerURL("http", ln), "identity_provider", s.Identity.Provider, "agent", s.Identity.AgentID,
-		"weather_api", s.API.WeatherAPIURL, "model", s.API.ModelID, "region", s.API.Region)
+		"weather_api", s.API.WeatherAPIURL, "model", s.API.ModelID, "region", s.API.Region, "agentcore_runtime", s.API.AgentCore)
 	srv := httpserver.New(api, log)
 	srv.RegisterOnShutdown(api.CloseSockets)
 	return httpserver.Serve(ctx, srv, ln)

@@ -31,12 +31,16 @@ type Settings struct {
 	UserScopes []string
 }
 
-// LoadSettings reads IDENTITY_PROVIDER and what it needs; a setting the
-// chosen provider needs and lacks is a problem, never a fallback. The
-// blueprint secret is read here, once.
-func LoadSettings(r *config.Reader) Settings {
+// LoadSettings reads IDENTITY_PROVIDER (default sidecar) and what it
+// needs; a setting the chosen provider needs and lacks is a problem, never
+// a fallback. The blueprint secret is read here, once.
+func LoadSettings(r *config.Reader) Settings { return LoadSettingsDefault(r, "sidecar") }
+
+// LoadSettingsDefault is LoadSettings with another default provider, for a
+// runtime that has no sidecar (AgentCore Runtime).
+func LoadSettingsDefault(r *config.Reader, defaultProvider string) Settings {
 	s := Settings{
-		Provider:     r.OneOf("IDENTITY_PROVIDER", "sidecar", "sidecar", "msal"),
+		Provider:     r.OneOf("IDENTITY_PROVIDER", defaultProvider, "sidecar", "msal"),
 		AgentUserUPN: r.String("AGENT_USER_UPN", ""),
 	}
 	s.AgentID = r.FirstOf("AGENT_CLIENT_ID", "AGENT_APP_ID")

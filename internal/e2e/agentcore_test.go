@@ -1,0 +1,212 @@
+package e2e_test
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/crosscloud-agentid/agentid/internal/chatapi"
+	"github.com/crosscloud-agentid/agentid/internal/cloudsim/cloudsimtest"
+	"github.com/crosscloud-agentid/agentid/internal/config"
+	"github.com/crosscloud-agentid/agentid/internal/e2e"
+	"github.com/crosscloud-agentid/agentid/internal/leakcheck"
+)
+
+// agentCore is llm-agent as AgentCore Runtime runs it: the runtime's
+// contract on, the in-process MSAL provider (its default there), and the
+// blueprint proven by the managed identity, with no secret.
+func agentCore(t *testing.T, s *e2e.Stack) string {
+	return s.Agent(map[string]string{"AGENTCORE_RUNTIME": "true", "IDENTITY_PROVIDER": "",
+		"BLUEPRINT_CREDENTIAL": "managed-identity", "BLUEPRINT_CLIENT_SECRET": ""})
+}
+
+func invoke(t *testing.T, url, body, token, accept string) (int, http.Header, string) {
+	t.Helper()
+	req, _ := http.NewRequest("POST", url+"/invocations", strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	if accept != "" {
+		req.Header.Set("Accept", accept)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.Header, string(raw)
+}
+
+type pingAnswer struct {
+	Status string `json:"status"`
+	Time   int64  `json:"time_of_last_update"`
+}
+
+func ping(t *testing.T, url string) pingAnswer {
+	t.Helper()
+	resp, err := http.Get(url + "/ping")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var p pingAnswer
+	if err := json.NewDecoder(resp.Body).Decode(&p); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("/ping: %d %v", resp.StatusCode, err)
+	}
+	return p
+}
+
+// weatherCaller is who the Weather API said was calling, from the trace.
+func weatherCaller(trace []any) map[string]any {
+	var caller map[string]any
+	for _, e := range trace {
+		m, _ := e.(map[string]any)
+		if d, _ := m["data"].(map[string]any); m["step"] == "weather_api" && d["caller"] != nil {
+			caller, _ = d["caller"].(map[string]any)
+		}
+	}
+	return caller
+}
+
+func TestAgentCoreInvocations(t *testing.T) {
+	s := e2e.Start(t, stateDir)
+	url := agentCore(t, s)
+	tokens := cloudsimtest.NewTokens(s.Sim)
+	tc := tokens.User(t)
+	alice := s.Sim.Tenant.UserByUPN(s.Env["CLOUDSIM_DEMO_USERNAME"]).ObjectID
+
+	var everything strings.Builder
+	for _, c := range []struct {
+		name, body, flow, callerFlow, user string
+	}{
+		{"prompt, OBO by default", `{"prompt":"What's the weather in Lisbon?"}`, "obo", "delegated", alice},
+		{"message, autonomous", `{"message":"What's the weather in Lisbon?","token_flow":"autonomous"}`, "autonomous", "app", ""},
+		{"text, direct mode", `{"text":"What's the weather in Lisbon?","llm_mode":"direct"}`, "obo", "delegated", alice},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			status, _, raw := invoke(t, url, c.body, tc, "")
+			everything.WriteString(raw)
+			var a map[string]any
+			json.Unmarshal([]byte(raw), &a)
+			if status != 200 || a["status"] != "success" || a["token_flow"] != c.flow || !strings.Contains(a["response"].(string), "Lisbon") {
+				t.Fatalf("%d %.400s", status, raw)
+			}
+			caller := weatherCaller(a["trace"].([]any))
+			if caller["flow"] != c.callerFlow || (c.user != "" && caller["user_oid"] != c.user) {
+				t.Errorf("the Weather API saw %v", caller)
+			}
+		})
+	}
+
+	t.Run("refusals", func(t *testing.T) {
+		weatherToken := tokens.App(t, "api://"+s.Env["WEATHER_API_APP_ID"])
+		for _, c := range []struct {
+			name, body, token string
+			status            int
+		}{
+			{"no token", `{"prompt":"hi"}`, "", 401},
+			{"autonomous, no token", `{"prompt":"hi","token_flow":"autonomous"}`, "", 401},
+			{"a token for another API", `{"prompt":"hi"}`, weatherToken, 401},
+			{"not a JWT", `{"prompt":"hi"}`, "abc", 401},
+			{"no prompt", `{"token_flow":"obo"}`, tc, 400},
+			{"not JSON", `{"prompt":`, tc, 400},
+			{"unknown flow", `{"prompt":"hi","token_flow":"root"}`, tc, 400},
+		} {
+			status, h, raw := invoke(t, url, c.body, c.token, "")
+			everything.WriteString(raw)
+			var a map[string]any
+			json.Unmarshal([]byte(raw), &a)
+			if status != c.status || a["status"] != "error" || a["error"] == "" {
+				t.Errorf("%s: %d %s", c.name, status, raw)
+			}
+			if c.status == 401 && !strings.HasPrefix(h.Get("WWW-Authenticate"), "Bearer") {
+				t.Errorf("%s: WWW-Authenticate %q", c.name, h.Get("WWW-Authenticate"))
+			}
+		}
+	})
+
+	t.Run("server-sent events", func(t *testing.T) {
+		status, h, raw := invoke(t, url, `{"prompt":"What's the weather in Oslo?"}`, tc, "text/event-stream")
+		everything.WriteString(raw)
+		if status != 200 || h.Get("Content-Type") != "text/event-stream" {
+			t.Fatalf("%d %s %.300s", status, h.Get("Content-Type"), raw)
+		}
+		var names []string
+		var final map[string]any
+		for _, block := range strings.Split(strings.TrimSpace(raw), "\n\n") {
+			name, data, ok := strings.Cut(block, "\ndata: ")
+			if !ok {
+				t.Fatalf("not an event: %q", block)
+			}
+			names = append(names, strings.TrimPrefix(name, "event: "))
+			if names[len(names)-1] == "final" {
+				json.Unmarshal([]byte(data), &final)
+			}
+		}
+		if names[0] != "trace" || names[len(names)-1] != "final" || final["status"] != "success" || !strings.Contains(final["response"].(string), "Oslo") {
+			t.Fatalf("events %v, final %v", names, final)
+		}
+	})
+
+	if leaks := leakcheck.Find(everything.String()+s.Logs.String(), tc); len(leaks) > 0 {
+		t.Errorf("a token leaked into an answer or a log: %v", leaks)
+	}
+}
+
+// /ping says HealthyBusy while a turn runs, and when that changed.
+func TestAgentCorePing(t *testing.T) {
+	s := e2e.Start(t, stateDir)
+	url := agentCore(t, s)
+	tc := cloudsimtest.NewTokens(s.Sim).User(t)
+	idle := ping(t, url)
+	if idle.Status != "Healthy" || idle.Time == 0 {
+		t.Fatalf("idle: %+v", idle)
+	}
+	s.Sim.Bedrock.Delay(time.Second)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		invoke(t, url, `{"prompt":"What's the weather in Rome?"}`, tc, "")
+	}()
+	busy := false
+	for i := 0; i < 100 && !busy; i++ {
+		busy = ping(t, url).Status == "HealthyBusy"
+		time.Sleep(10 * time.Millisecond)
+	}
+	wg.Wait()
+	s.Sim.Bedrock.Delay(0)
+	if !busy {
+		t.Fatal("/ping never said HealthyBusy during a turn")
+	}
+	if after := ping(t, url); after.Status != "Healthy" || after.Time < idle.Time {
+		t.Fatalf("after the turn: %+v (idle was %+v)", after, idle)
+	}
+}
+
+// Outside AgentCore mode the contract's routes do not exist, and in it the
+// sidecar provider is refused at start.
+func TestAgentCoreIsOptIn(t *testing.T) {
+	s := e2e.Start(t, stateDir)
+	url := s.Agent(map[string]string{"IDENTITY_PROVIDER": "sidecar"})
+	if status, _, _ := invoke(t, url, `{"prompt":"hi"}`, "", ""); status != 404 && status != 405 {
+		t.Errorf("/invocations without AGENTCORE_RUNTIME: %d", status)
+	}
+	overrides := map[string]string{"AGENTCORE_RUNTIME": "true", "IDENTITY_PROVIDER": "sidecar", "SIDECAR_URL": "http://localhost:5000"}
+	r := config.New(func(k string) string {
+		if v, ok := overrides[k]; ok {
+			return v
+		}
+		return s.Env[k]
+	})
+	chatapi.LoadSettings(r)
+	if err := r.Err(); err == nil || !strings.Contains(err.Error(), "no auth sidecar beside it") {
+		t.Errorf("IDENTITY_PROVIDER=sidecar with AGENTCORE_RUNTIME=true: %v", err)
+	}
+}
