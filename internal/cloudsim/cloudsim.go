@@ -117,17 +117,32 @@ func Start(o Options) (*Sim, error) {
 		ln.Close()
 		return nil, err
 	}
+	stats := entra.NewStats()
+	var outboundKeys *signing.Keys
+	if o.Tenant.AWS != nil {
+		// The AWS account issuer's keys (GetWebIdentityToken): its own, not Entra's.
+		if outboundKeys, err = signing.Open(filepath.Join(dir, "aws-outbound-keys.json")); err != nil {
+			return nil, err
+		}
+	}
+	sts := awssts.New(awssts.Options{
+		Directory:    o.Tenant,
+		Keys:         keys,
+		OutboundKeys: outboundKeys,
+		Logger:       o.Logger.With("service", "sts"),
+		Stats:        stats,
+	})
+	federated := map[string]func(string) ([]byte, error){}
+	if sts != nil && sts.OutboundIssuer() != "" {
+		federated[sts.OutboundIssuer()] = sts.VerifyOutbound
+	}
 	ent := entra.New(entra.Options{
 		Directory:     o.Tenant,
 		Keys:          keys,
 		TokenLifetime: o.TokenLifetime,
 		Logger:        o.Logger.With("service", "entra"),
-	})
-	sts := awssts.New(awssts.Options{
-		Directory: o.Tenant,
-		Keys:      keys,
-		Logger:    o.Logger.With("service", "sts"),
-		Stats:     ent.Stats(),
+		Stats:         stats,
+		Federated:     federated,
 	})
 	mux := http.NewServeMux()
 	ent.Register(mux)

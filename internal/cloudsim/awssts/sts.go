@@ -1,8 +1,12 @@
-// Package awssts is cloudsim's AWS STS: AssumeRoleWithWebIdentity over the
-// query protocol, unsigned as the SDK sends it, validating the web identity
-// token the way IAM does for an OIDC provider, with AWS's error codes. The
-// credentials it issues are remembered so cloudsim's Bedrock can check
-// SigV4 signatures made with them.
+// Package awssts is cloudsim's AWS STS over the query protocol, with AWS's
+// error codes:
+//   - AssumeRoleWithWebIdentity, unsigned as the SDK sends it, validating
+//     the web identity token the way IAM does for an OIDC provider. The
+//     credentials it issues are remembered, so cloudsim's Bedrock can check
+//     SigV4 signatures made with them.
+//   - GetWebIdentityToken (outbound identity federation), signed with
+//     those credentials: a JWT about the caller's role, from the account's
+//     own issuer, with that issuer's discovery document and keys.
 package awssts
 
 import (
@@ -14,8 +18,10 @@ import (
 	"encoding/xml"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"regexp"
 	"slices"
 	"strconv"
@@ -46,9 +52,12 @@ type Server struct {
 	account *tenant.AWSAccount
 	tenant  string
 	keys    *signing.Keys
-	now     func() time.Time
-	log     *slog.Logger
-	stats   *entra.Stats
+	// outbound signs GetWebIdentityToken's tokens: the account's issuer
+	// has keys of its own, not Entra's.
+	outbound *signing.Keys
+	now      func() time.Time
+	log      *slog.Logger
+	stats    *entra.Stats
 
 	mu    sync.Mutex
 	creds map[string]Credential // by access key ID
@@ -57,10 +66,12 @@ type Server struct {
 // Options configures a Server.
 type Options struct {
 	Directory *tenant.Directory
-	Keys      *signing.Keys // Entra's keys: the only issuer keys cloudsim knows
-	Now       func() time.Time
-	Logger    *slog.Logger
-	Stats     *entra.Stats
+	Keys      *signing.Keys // Entra's keys, for the web identity tokens it trusts
+	// OutboundKeys are the account issuer's keys (GetWebIdentityToken).
+	OutboundKeys *signing.Keys
+	Now          func() time.Time
+	Logger       *slog.Logger
+	Stats        *entra.Stats
 }
 
 // New returns an STS for d's AWS account, or nil when d has none.
@@ -77,17 +88,19 @@ func New(o Options) *Server {
 	if o.Stats == nil {
 		o.Stats = entra.NewStats()
 	}
-	return &Server{account: o.Directory.AWS, tenant: o.Directory.Tenant.ID, keys: o.Keys, now: o.Now,
+	return &Server{account: o.Directory.AWS, tenant: o.Directory.Tenant.ID, keys: o.Keys, outbound: o.OutboundKeys, now: o.Now,
 		log: o.Logger, stats: o.Stats, creds: map[string]Credential{}}
 }
 
 // Path is where cloudsim serves STS; AWS_ENDPOINT_URL_STS is its URL.
 const Path = "/sts"
 
-// Register adds the STS endpoint to mux.
+// Register adds the STS endpoint and the outbound issuer's discovery to mux.
 func (s *Server) Register(mux *http.ServeMux) {
 	mux.HandleFunc("POST "+Path, s.serve)
 	mux.HandleFunc("POST "+Path+"/{$}", s.serve)
+	mux.HandleFunc("GET "+OutboundPath+"/.well-known/openid-configuration", s.outboundDiscovery)
+	mux.HandleFunc("GET "+OutboundPath+"/.well-known/jwks.json", s.outboundKeys)
 }
 
 // Lookup returns the credential with this access key ID, if STS issued it.
@@ -151,22 +164,33 @@ const maxRequestBytes = 64 << 10
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	requestID := newRequestID()
-	r.Body = http.MaxBytesReader(w, r.Body, maxRequestBytes)
-	if err := r.ParseForm(); err != nil {
+	// The body is read whole first: a signed request's signature covers it.
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxRequestBytes))
+	form, perr := url.ParseQuery(string(body))
+	if err != nil || perr != nil {
 		s.fail(w, requestID, &apiError{http.StatusBadRequest, "MalformedInput", "The request body could not be parsed as a form."})
 		return
 	}
-	action := r.PostForm.Get("Action")
+	action := form.Get("Action")
 	switch {
 	case action == "":
 		s.fail(w, requestID, &apiError{http.StatusBadRequest, "MissingAction", "Missing Action"})
-	case action != "AssumeRoleWithWebIdentity":
+	case action != "AssumeRoleWithWebIdentity" && action != "GetWebIdentityToken":
 		s.fail(w, requestID, &apiError{http.StatusBadRequest, "InvalidAction", fmt.Sprintf("Could not find operation %s for version 2011-06-15", action)})
-	case r.PostForm.Get("Version") != "2011-06-15":
-		s.fail(w, requestID, &apiError{http.StatusBadRequest, "InvalidAction", fmt.Sprintf("Could not find operation %s for version %s", action, r.PostForm.Get("Version"))})
+	case form.Get("Version") != "2011-06-15":
+		s.fail(w, requestID, &apiError{http.StatusBadRequest, "InvalidAction", fmt.Sprintf("Could not find operation %s for version %s", action, form.Get("Version"))})
+	case action == "GetWebIdentityToken":
+		s.stats.Add("sts.GetWebIdentityToken")
+		res, err := s.webIdentityToken(r, body, form)
+		if err != nil {
+			s.fail(w, requestID, err)
+			return
+		}
+		res.Metadata.RequestID = requestID
+		writeXML(w, http.StatusOK, requestID, res)
 	default:
 		s.stats.Add("sts.AssumeRoleWithWebIdentity")
-		res, err := s.assumeRole(r.PostForm)
+		res, err := s.assumeRole(form)
 		if err != nil {
 			s.fail(w, requestID, err)
 			return

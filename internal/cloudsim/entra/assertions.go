@@ -1,6 +1,7 @@
 package entra
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"slices"
@@ -62,6 +63,31 @@ func (s *Server) parsePresented(token string) (presented, error) {
 	return p, nil
 }
 
+// parseAssertion is parsePresented for a client assertion, which may also
+// come from an external issuer a federated credential can trust (AWS
+// outbound identity federation): such a token is verified with that
+// issuer's keys, and external says so.
+func (s *Server) parseAssertion(token string) (p presented, external bool, err error) {
+	parts := strings.Split(token, ".")
+	if len(parts) == 3 {
+		var unverified presented
+		if raw, err := base64.RawURLEncoding.DecodeString(parts[1]); err == nil && json.Unmarshal(raw, &unverified) == nil {
+			if verify, ok := s.federated[unverified.Iss]; ok && unverified.Iss != "" {
+				payload, err := verify(token)
+				if err != nil {
+					return p, true, err
+				}
+				if err := json.Unmarshal(payload, &p); err != nil {
+					return p, true, signing.ErrMalformed
+				}
+				return p, true, nil
+			}
+		}
+	}
+	p, err = s.parsePresented(token)
+	return p, false, err
+}
+
 // window reports whether now is inside [nbf, exp]. A token with no exp is
 // never valid.
 func (p presented) window(now time.Time) bool {
@@ -86,7 +112,7 @@ func isoTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05Z")
 // application, a token matched by one of its federated credentials (the
 // managed identity's token in this product).
 func (s *Server) checkClientAssertion(tid string, c *caller, assertion string) *aadError {
-	p, err := s.parsePresented(assertion)
+	p, external, err := s.parseAssertion(assertion)
 	switch {
 	case errors.Is(err, signing.ErrMalformed):
 		return errMalformedJWT()
@@ -131,6 +157,10 @@ func (s *Server) checkClientAssertion(tid string, c *caller, assertion string) *
 		return errNoFICForSubject(p.Sub)
 	case !matched:
 		return errNoFICForAudience(aud)
+	}
+	if external {
+		s.stats.Add("entra.client_auth.external_issuer." + p.Iss)
+		return nil
 	}
 	// Entra accepts its own tokens as federated credentials only when they
 	// are managed identity tokens.

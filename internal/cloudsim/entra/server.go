@@ -44,6 +44,9 @@ type Server struct {
 	refresh  *refreshStore
 	codes    codeStore
 	sessions sessions
+	// federated verifies tokens from issuers outside this tenant that
+	// federated credentials may name, by issuer.
+	federated map[string]func(token string) ([]byte, error)
 
 	faultMu     sync.Mutex
 	outageUntil time.Time // the token endpoint answers 503 until then
@@ -59,6 +62,11 @@ type Options struct {
 	Now           func() time.Time
 	Logger        *slog.Logger
 	Stats         *Stats
+	// Federated are the external issuers whose tokens a federated
+	// credential may trust, each with a function that verifies a token's
+	// signature and returns its payload. Entra fetches an issuer's keys
+	// through its discovery document; cloudsim's issuers are in-process.
+	Federated map[string]func(token string) ([]byte, error)
 }
 
 // New returns a Server.
@@ -73,13 +81,14 @@ func New(o Options) *Server {
 		o.Stats = NewStats()
 	}
 	return &Server{
-		dir:      o.Directory,
-		keys:     o.Keys,
-		lifetime: o.TokenLifetime,
-		now:      o.Now,
-		log:      o.Logger,
-		stats:    o.Stats,
-		refresh:  newRefreshStore(),
+		dir:       o.Directory,
+		keys:      o.Keys,
+		lifetime:  o.TokenLifetime,
+		now:       o.Now,
+		log:       o.Logger,
+		stats:     o.Stats,
+		refresh:   newRefreshStore(),
+		federated: o.Federated,
 	}
 }
 

@@ -2,6 +2,7 @@ package tenant
 
 import (
 	"fmt"
+	"net/url"
 	"regexp"
 	"slices"
 	"strings"
@@ -19,6 +20,10 @@ type AWSAccount struct {
 	// reaches AWS through web identity only.
 	DevCredentials []DevCredential `json:"devCredentials"`
 	BedrockAPIKeys []string        `json:"bedrockApiKeys"`
+	// OutboundIssuer is the account's issuer URL once outbound identity
+	// federation is enabled (iam:EnableOutboundWebIdentityFederation):
+	// STS GetWebIdentityToken signs tokens as it. Empty: not enabled.
+	OutboundIssuer string `json:"outboundIssuer"`
 }
 
 // DevCredential is a long-lived access key pair, for the env-keys tier's
@@ -125,6 +130,11 @@ func (a *AWSAccount) validate(v *validator) {
 		}
 		if len(p.ClientIDs) == 0 {
 			v.fail(path+".clientIds", "needs at least one client ID (the token audience AWS accepts)")
+		}
+	}
+	if a.OutboundIssuer != "" {
+		if u, err := url.Parse(a.OutboundIssuer); err != nil || u.Scheme != "https" || u.Host == "" || u.RawQuery != "" {
+			v.fail("aws.outboundIssuer", "%q is not an https issuer URL (for example https://<id>.tokens.sts.global.api.aws)", a.OutboundIssuer)
 		}
 	}
 	for i, c := range a.DevCredentials {

@@ -1,0 +1,189 @@
+package awssts
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"encoding/xml"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/crosscloud-agentid/agentid/internal/cloudsim/sigv4"
+)
+
+// OutboundPath is where cloudsim serves the account issuer's discovery
+// document and keys. The issuer string itself is the tenant file's
+// aws.outboundIssuer, as AWS's is a host of its own.
+const OutboundPath = "/aws-outbound"
+
+// GetWebIdentityToken's limits (STS API reference).
+const (
+	maxAudiences           = 10
+	minTokenDuration       = 60
+	maxTokenDuration       = 3600
+	defaultTokenDuration   = 300
+	getWebIdentityTokenIAM = "sts:GetWebIdentityToken"
+)
+
+type webIdentityTokenResponse struct {
+	XMLName xml.Name `xml:"https://sts.amazonaws.com/doc/2011-06-15/ GetWebIdentityTokenResponse"`
+	Result  struct {
+		WebIdentityToken string `xml:"WebIdentityToken"`
+		Expiration       string `xml:"Expiration"`
+	} `xml:"GetWebIdentityTokenResult"`
+	Metadata struct {
+		RequestID string `xml:"RequestId"`
+	} `xml:"ResponseMetadata"`
+}
+
+// signatureError is how STS's query protocol answers a bad signature.
+func signatureError(f sigv4.Failure, r *http.Request) *apiError {
+	switch f {
+	case sigv4.Missing:
+		return &apiError{http.StatusForbidden, "MissingAuthenticationToken", "Request is missing Authentication Token"}
+	case sigv4.BadCredential:
+		return &apiError{http.StatusBadRequest, "IncompleteSignature", "Authorization header requires a valid Credential."}
+	case sigv4.NoDate:
+		return &apiError{http.StatusBadRequest, "IncompleteSignature", "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header."}
+	case sigv4.UnknownKey:
+		return &apiError{http.StatusForbidden, "InvalidClientTokenId", "The security token included in the request is invalid."}
+	case sigv4.Expired:
+		return &apiError{http.StatusForbidden, "ExpiredToken", "The security token included in the request is expired"}
+	case sigv4.Skewed:
+		return &apiError{http.StatusForbidden, "SignatureDoesNotMatch", "Signature expired: " + r.Header.Get("X-Amz-Date") + " is now earlier or later than 5 minutes from the current time."}
+	case sigv4.WrongScope:
+		return &apiError{http.StatusForbidden, "SignatureDoesNotMatch", "Credential should be scoped to a valid region."}
+	default:
+		return &apiError{http.StatusForbidden, "SignatureDoesNotMatch", "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details."}
+	}
+}
+
+// webIdentityToken is GetWebIdentityToken: for a role session STS issued,
+// a JWT whose sub is the role's ARN, from the account's issuer.
+func (s *Server) webIdentityToken(r *http.Request, body []byte, form url.Values) (*webIdentityTokenResponse, error) {
+	signer, failure := sigv4.Verify(r, body, s, "sts", s.account.Region, s.now())
+	if failure != 0 {
+		return nil, signatureError(failure, r)
+	}
+	var audiences, problems []string
+	for i := 1; form.Has("Audience.member." + strconv.Itoa(i)); i++ {
+		audiences = append(audiences, form.Get("Audience.member."+strconv.Itoa(i)))
+	}
+	if len(audiences) == 0 {
+		problems = append(problems, "Value null at 'audience' failed to satisfy constraint: Member must not be null")
+	} else if len(audiences) > maxAudiences {
+		problems = append(problems, fmt.Sprintf("Value at 'audience' failed to satisfy constraint: Member must have length less than or equal to %d", maxAudiences))
+	}
+	alg := form.Get("SigningAlgorithm")
+	if alg == "" {
+		problems = append(problems, "Value null at 'signingAlgorithm' failed to satisfy constraint: Member must not be null")
+	}
+	duration := defaultTokenDuration
+	if d := form.Get("DurationSeconds"); d != "" {
+		n, err := strconv.Atoi(d)
+		if err != nil || n < minTokenDuration || n > maxTokenDuration {
+			problems = append(problems, fmt.Sprintf("Value '%s' at 'durationSeconds' failed to satisfy constraint: Member must have value between %d and %d", d, minTokenDuration, maxTokenDuration))
+		}
+		duration = n
+	}
+	if len(problems) > 0 {
+		return nil, validation("%d validation error%s detected: %s", len(problems), plural(len(problems)), strings.Join(problems, "; "))
+	}
+	switch alg {
+	case "RS256":
+	case "ES384":
+		// AWS offers it; cloudsim's issuer holds RSA keys only.
+		return nil, validation("cloudsim signs outbound tokens with RS256 only; request SigningAlgorithm RS256")
+	default:
+		return nil, validation("1 validation error detected: Value '%s' at 'signingAlgorithm' failed to satisfy constraint: Member must satisfy enum value set: [RS256, ES384]", alg)
+	}
+	if s.account.OutboundIssuer == "" {
+		return nil, &apiError{http.StatusForbidden, "OutboundWebIdentityFederationDisabledException",
+			"The outbound web identity federation feature is not enabled for this account. To use this feature, you must first enable it through the AWS Management Console or API."}
+	}
+
+	cred, ok := s.Lookup(signer.AccessKeyID)
+	if !ok {
+		// A dev key pair: an IAM user, which cloudsim does not model.
+		return nil, &apiError{http.StatusForbidden, "AccessDenied", "cloudsim issues outbound tokens to role sessions only"}
+	}
+	_, rest, _ := strings.Cut(cred.AssumedRoleARN, ":assumed-role/")
+	name, _, _ := strings.Cut(rest, "/")
+	role := s.account.RoleByName(name)
+	if role == nil || !s.Allowed(signer.AccessKeyID, getWebIdentityTokenIAM) {
+		return nil, &apiError{http.StatusForbidden, "AccessDenied",
+			fmt.Sprintf("User: %s is not authorized to perform: %s", cred.AssumedRoleARN, getWebIdentityTokenIAM)}
+	}
+	now := s.now().UTC().Truncate(time.Second)
+	exp := now.Add(time.Duration(duration) * time.Second)
+	if exp.After(cred.Expiration) {
+		return nil, &apiError{http.StatusBadRequest, "SessionDurationEscalationException",
+			"The requested token duration would extend the session beyond its original expiration time."}
+	}
+	jti := make([]byte, 16)
+	rand.Read(jti)
+	claims := map[string]any{
+		"iss": s.account.OutboundIssuer, "sub": s.account.ARN(role), "aud": oneOrMany(audiences),
+		"iat": now.Unix(), "nbf": now.Unix(), "exp": exp.Unix(), "jti": hex.EncodeToString(jti),
+	}
+	token, err := s.outbound.Sign(claims, false)
+	if err != nil {
+		return nil, err
+	}
+	s.log.Info("issued an outbound web identity token", "sub", claims["sub"], "aud", strings.Join(audiences, ","), "exp", exp)
+	res := &webIdentityTokenResponse{}
+	res.Result.WebIdentityToken = token
+	res.Result.Expiration = exp.Format(time.RFC3339)
+	return res, nil
+}
+
+// oneOrMany is a JWT aud: a string for one audience, an array for more.
+func oneOrMany(a []string) any {
+	if len(a) == 1 {
+		return a[0]
+	}
+	return a
+}
+
+// outboundDiscovery is the account issuer's OpenID configuration. Its
+// jwks_uri points at this cloudsim, wherever it is reached.
+func (s *Server) outboundDiscovery(w http.ResponseWriter, r *http.Request) {
+	if s.account.OutboundIssuer == "" {
+		http.NotFound(w, r)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(map[string]any{
+		"issuer":                                s.account.OutboundIssuer,
+		"jwks_uri":                              "https://" + r.Host + OutboundPath + "/.well-known/jwks.json",
+		"response_types_supported":              []string{"id_token"},
+		"subject_types_supported":               []string{"public"},
+		"id_token_signing_alg_values_supported": []string{"RS256"},
+	})
+}
+
+func (s *Server) outboundKeys(w http.ResponseWriter, r *http.Request) {
+	if s.account.OutboundIssuer == "" {
+		http.NotFound(w, r)
+		return
+	}
+	jwks, err := s.outbound.JWKS("")
+	if err != nil {
+		http.Error(w, "keys unavailable", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Write(jwks)
+}
+
+// OutboundIssuer is the account's issuer ("" when not enabled) and
+// VerifyOutbound checks a token it signed, for cloudsim's Entra, which
+// trusts it through a federated credential.
+func (s *Server) OutboundIssuer() string { return s.account.OutboundIssuer }
+
+// VerifyOutbound returns the payload of a token the account issuer signed.
+func (s *Server) VerifyOutbound(token string) ([]byte, error) { return s.outbound.Verify(token) }
