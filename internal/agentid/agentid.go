@@ -19,6 +19,9 @@ import (
 
 	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/confidential"
 	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/managedidentity"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
 
 	"github.com/crosscloud-agentid/agentid/internal/secret"
 )
@@ -35,6 +38,10 @@ const (
 	CredentialSecret          = "secret"
 	CredentialCertificate     = "certificate"
 	CredentialManagedIdentity = "managed-identity"
+	// CredentialAWSWebIdentity proves the blueprint with a token AWS STS
+	// GetWebIdentityToken issues to the workload's IAM role (outbound
+	// identity federation): no secret on AWS either.
+	CredentialAWSWebIdentity = "aws-web-identity"
 )
 
 // Credential is how the blueprint proves itself. An agent identity holds no
@@ -136,9 +143,36 @@ func blueprintCredential(cfg Config) (confidential.Credential, error) {
 			}
 			return r.AccessToken, nil
 		}), nil
+	case CredentialAWSWebIdentity:
+		return awsWebIdentityCredential()
 	default:
-		return confidential.Credential{}, fmt.Errorf("BLUEPRINT_CREDENTIAL %q is not secret, certificate or managed-identity", c.Kind)
+		return confidential.Credential{}, fmt.Errorf("BLUEPRINT_CREDENTIAL %q is not secret, certificate, managed-identity or aws-web-identity", c.Kind)
 	}
+}
+
+// awsWebIdentityCredential asks AWS STS, with the role's credentials from
+// the SDK's default chain, for a JWT about that role, audienced to Entra's
+// token exchange; the blueprint's federated credential trusts the
+// account's issuer and the role's ARN. GetWebIdentityToken is regional, so
+// AWS_REGION must be set.
+func awsWebIdentityCredential() (confidential.Credential, error) {
+	awsCfg, err := awsconfig.LoadDefaultConfig(context.Background())
+	if err != nil {
+		return confidential.Credential{}, fmt.Errorf("AWS configuration for BLUEPRINT_CREDENTIAL=aws-web-identity: %w", err)
+	}
+	if awsCfg.Region == "" {
+		return confidential.Credential{}, errors.New("BLUEPRINT_CREDENTIAL=aws-web-identity needs AWS_REGION: STS GetWebIdentityToken has no global endpoint")
+	}
+	client := sts.NewFromConfig(awsCfg)
+	return confidential.NewCredFromAssertionCallback(func(ctx context.Context, _ confidential.AssertionRequestOptions) (string, error) {
+		out, err := client.GetWebIdentityToken(ctx, &sts.GetWebIdentityTokenInput{
+			Audience: []string{TokenExchangeResource}, SigningAlgorithm: aws.String("RS256"), DurationSeconds: aws.Int32(300),
+		})
+		if err != nil {
+			return "", fmt.Errorf("AWS STS GetWebIdentityToken for the blueprint: %w", err)
+		}
+		return aws.ToString(out.WebIdentityToken), nil
+	}), nil
 }
 
 func certCredential(certs []*x509.Certificate, key crypto.PrivateKey) (confidential.Credential, error) {

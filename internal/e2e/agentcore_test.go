@@ -210,3 +210,31 @@ func TestAgentCoreIsOptIn(t *testing.T) {
 		t.Errorf("IDENTITY_PROVIDER=sidecar with AGENTCORE_RUNTIME=true: %v", err)
 	}
 }
+
+// The blueprint on AWS with no secret: its client assertion is the token
+// STS GetWebIdentityToken issues to the agent's role, which the blueprint's
+// federated credential trusts. Every flow works, and cloudsim's records
+// show the AWS issuer authenticated the blueprint and a secret never did.
+func TestSecretlessBlueprintOnAWS(t *testing.T) {
+	s := e2e.Start(t, stateDir)
+	url := s.Agent(map[string]string{"AGENTCORE_RUNTIME": "true", "IDENTITY_PROVIDER": "",
+		"BLUEPRINT_CREDENTIAL": "aws-web-identity", "BLUEPRINT_CLIENT_SECRET": ""})
+	tc := cloudsimtest.NewTokens(s.Sim).User(t)
+	for _, flow := range []string{"autonomous", "obo", "agent_user"} {
+		status, _, raw := invoke(t, url, `{"prompt":"What's the weather in Lisbon?","token_flow":"`+flow+`"}`, tc, "")
+		if status != 200 || !strings.Contains(raw, `"status":"success"`) {
+			t.Fatalf("%s: %d %.400s", flow, status, raw)
+		}
+	}
+	stats := s.Sim.Entra.Stats()
+	bp := s.Env["BLUEPRINT_APP_ID"]
+	if n := stats.Get("entra.client_auth.external_issuer." + s.Sim.Tenant.AWS.OutboundIssuer); n == 0 {
+		t.Errorf("the AWS issuer never authenticated the blueprint: %v", stats.Snapshot())
+	}
+	if n := stats.Get("sts.GetWebIdentityToken"); n == 0 {
+		t.Error("STS issued no outbound token")
+	}
+	if n := stats.Get("entra.client_auth.secret." + bp); n != 0 {
+		t.Errorf("the blueprint used a secret %d times", n)
+	}
+}

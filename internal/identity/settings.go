@@ -65,7 +65,7 @@ func LoadSettingsDefault(r *config.Reader, defaultProvider string) Settings {
 	s.AppScopes = []string{"api://" + weather + "/.default"}
 	s.UserScopes = []string{r.String("WEATHER_API_SCOPE", "api://"+weather+"/Weather.Read")}
 	cred := agentid.Credential{Kind: r.OneOf("BLUEPRINT_CREDENTIAL", agentid.CredentialManagedIdentity,
-		agentid.CredentialSecret, agentid.CredentialCertificate, agentid.CredentialManagedIdentity)}
+		agentid.CredentialSecret, agentid.CredentialCertificate, agentid.CredentialManagedIdentity, agentid.CredentialAWSWebIdentity)}
 	secretValue := r.String("BLUEPRINT_CLIENT_SECRET", "")
 	switch cred.Kind {
 	case agentid.CredentialSecret:
