@@ -63,6 +63,7 @@ func LoadSettings(r *config.Reader) Settings {
 		WeatherAPIURL:     r.URL("WEATHER_API_URL", "http://localhost:8080", false),
 		TrustProxyHeaders: r.Bool("TRUST_PROXY_HEADERS", false),
 		AgentCore:         agentCore,
+		InvocationURL:     r.URL("AGENTCORE_INVOCATION_URL", "", false),
 	}
 	// The browser may reach the authority at another address than this
 	// process does (compose: a host port, not the service name).

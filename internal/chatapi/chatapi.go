@@ -43,6 +43,9 @@ type Config struct {
 	// AgentCore serves the AgentCore Runtime contract: POST /invocations
 	// and GET /ping.
 	AgentCore bool
+	// InvocationURL, when set, is where the page sends turns: an AgentCore
+	// Runtime's invocation URL, with the user's token, instead of /api/chat.
+	InvocationURL string
 }
 
 // Check is one /api/status dependency check.
@@ -306,6 +309,7 @@ func (s *Server) config(w http.ResponseWriter, r *http.Request) {
 		"agentAppId":       s.cfg.AgentID,
 		"scopes":           []string{"api://" + s.cfg.BlueprintID + "/access_as_user"},
 		"redirectUri":      s.redirectURI(r),
+		"invocationUrl":    s.cfg.InvocationURL,
 	})
 }
 
@@ -355,7 +359,11 @@ func (s *Server) ui() http.Handler {
 	if u, err := url.Parse(authority); err == nil {
 		authority = u.Scheme + "://" + u.Host
 	}
-	csp := "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self' " + authority +
+	connect := authority
+	if u, err := url.Parse(s.cfg.InvocationURL); err == nil && u.Host != "" {
+		connect += " " + u.Scheme + "://" + u.Host
+	}
+	csp := "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self' " + connect +
 		"; frame-src " + authority + "; base-uri 'none'; form-action 'self'; object-src 'none'; frame-ancestors 'none'"
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()

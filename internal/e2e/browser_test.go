@@ -30,7 +30,8 @@ const chromiumPath = "/usr/bin/chromium"
 // browserStack runs the stack with llm-agent on a port registered as an SPA
 // redirect URI, and a headless Chromium that trusts cloudsim's certificate
 // by its key only (never a blanket ignore, never the system store).
-func browserStack(t *testing.T) (*e2e.Stack, string, context.Context) {
+// overrides, given the page's origin, adds llm-agent settings.
+func browserStack(t *testing.T, overrides func(origin string) map[string]string) (*e2e.Stack, string, context.Context) {
 	if _, err := exec.LookPath(chromiumPath); err != nil {
 		if os.Getenv("CI") == "true" {
 			t.Fatalf("Chromium is missing at %s; .ci/run installs it", chromiumPath)
@@ -49,7 +50,11 @@ func browserStack(t *testing.T) (*e2e.Stack, string, context.Context) {
 			}
 		}
 	})
-	url, _ := s.AgentOn(ln, nil)
+	var settings map[string]string
+	if overrides != nil {
+		settings = overrides(origin)
+	}
+	url, _ := s.AgentOn(ln, settings)
 
 	leaf, err := x509.ParseCertificate(s.Sim.CA.ServerCert.Certificate[0])
 	if err != nil {
@@ -132,33 +137,13 @@ func sendMessage(text string) chromedp.Action[chromedp.Void] {
 	return chromedp.Steps(chromedp.SetValue(chromedp.ID("message"), text), chromedp.Click(chromedp.ID("send")))
 }
 
-func TestBrowser(t *testing.T) {
-	s, url, ctx := browserStack(t)
-	if err := chromedp.Do(ctx); err != nil { // start the browser
-		t.Fatal(err)
-	}
-	con := &console{}
-	con.listen(ctx)
+// signIn clicks "Sign in" and picks alice on cloudsim's login page in the
+// popup, then waits for the page to show her signed in.
+func signIn(t *testing.T, ctx context.Context, s *e2e.Stack, con *console) {
+	t.Helper()
 	css := func(sel string) chromedp.CSS { return chromedp.CSS(sel) }
-
-	// The page loads, with real status dots.
-	if err := chromedp.Do(ctx, chromedp.Navigate(url), chromedp.WaitVisible(css("#dot-weather_api.ok")), chromedp.WaitVisible(css("#dot-identity.ok"))); err != nil {
-		t.Fatalf("load: %v", err)
-	}
-	screenshot(t, ctx, "1-loaded")
-
-	// An autonomous Direct turn: the answer and a TR card for the Weather API.
-	if err := chromedp.Do(ctx, sendMessage("What's the weather in Seattle?"), chromedp.WaitVisible(css(`.card[data-kind="TR"]`))); err != nil {
-		t.Fatalf("autonomous turn: %v", err)
-	}
-	if aud, _ := claim(ctx, "TR", "aud"); aud != s.Env["WEATHER_API_APP_ID"] {
-		t.Errorf("TR aud = %q", aud)
-	}
-	screenshot(t, ctx, "2-autonomous")
-
-	// On-behalf-of: sign in through cloudsim's login page in the popup.
 	popup := chromedp.WaitNewTarget(ctx, func(i *target.Info) bool { return strings.Contains(i.URL, "/authorize") })
-	if err := chromedp.Do(ctx, chromedp.Click(css(`input[name=flow][value=obo]`)), chromedp.Click(chromedp.ID("sign-in"))); err != nil {
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.ID("sign-in"))); err != nil {
 		t.Fatal(err)
 	}
 	var popupID target.ID
@@ -189,6 +174,37 @@ func TestBrowser(t *testing.T) {
 		}
 		t.Fatalf("after sign-in: %v\nmessages: %s\nconsole: %s\npopup at: %s %v\ncloudsim: %s", err, msgs, logged, href, perr, strings.Join(lines[max(0, len(lines)-6):], "\n"))
 	}
+}
+
+func TestBrowser(t *testing.T) {
+	s, url, ctx := browserStack(t, nil)
+	if err := chromedp.Do(ctx); err != nil { // start the browser
+		t.Fatal(err)
+	}
+	con := &console{}
+	con.listen(ctx)
+	css := func(sel string) chromedp.CSS { return chromedp.CSS(sel) }
+
+	// The page loads, with real status dots.
+	if err := chromedp.Do(ctx, chromedp.Navigate(url), chromedp.WaitVisible(css("#dot-weather_api.ok")), chromedp.WaitVisible(css("#dot-identity.ok"))); err != nil {
+		t.Fatalf("load: %v", err)
+	}
+	screenshot(t, ctx, "1-loaded")
+
+	// An autonomous Direct turn: the answer and a TR card for the Weather API.
+	if err := chromedp.Do(ctx, sendMessage("What's the weather in Seattle?"), chromedp.WaitVisible(css(`.card[data-kind="TR"]`))); err != nil {
+		t.Fatalf("autonomous turn: %v", err)
+	}
+	if aud, _ := claim(ctx, "TR", "aud"); aud != s.Env["WEATHER_API_APP_ID"] {
+		t.Errorf("TR aud = %q", aud)
+	}
+	screenshot(t, ctx, "2-autonomous")
+
+	// On-behalf-of: sign in through cloudsim's login page in the popup.
+	if err := chromedp.Do(ctx, chromedp.Click(css(`input[name=flow][value=obo]`))); err != nil {
+		t.Fatal(err)
+	}
+	signIn(t, ctx, s, con)
 	if err := chromedp.Do(ctx, sendMessage("What's the weather in Oslo?"), chromedp.WaitVisible(css(`.card[data-kind="TU"]`))); err != nil {
 		t.Fatalf("OBO turn: %v", err)
 	}
@@ -244,6 +260,51 @@ func TestBrowser(t *testing.T) {
 			t.Errorf("a token in the %s: %v", name, leaks)
 		}
 	}
+	if len(errs) > 0 {
+		t.Errorf("console errors: %v", errs)
+	}
+}
+
+// The page drives an agent behind AgentCore Runtime: with
+// AGENTCORE_INVOCATION_URL set, every turn goes to /invocations with the
+// signed-in user's token, and the answer and trace read as usual.
+func TestBrowserThroughAgentCore(t *testing.T) {
+	s, url, ctx := browserStack(t, func(origin string) map[string]string {
+		return map[string]string{"AGENTCORE_RUNTIME": "true", "IDENTITY_PROVIDER": "", "BLUEPRINT_CREDENTIAL": "managed-identity",
+			"BLUEPRINT_CLIENT_SECRET": "", "AGENTCORE_INVOCATION_URL": origin + "/invocations"}
+	})
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatal(err)
+	}
+	con := &console{}
+	con.listen(ctx)
+	css := func(sel string) chromedp.CSS { return chromedp.CSS(sel) }
+	if err := chromedp.Do(ctx, chromedp.Navigate(url), chromedp.WaitVisible(css("#dot-identity.ok")), chromedp.WaitVisible(css("#messages li.note"))); err != nil {
+		t.Fatalf("load: %v", err)
+	}
+	// AgentCore's authorizer needs a user for every flow, so the page asks
+	// for sign-in even for an autonomous turn.
+	if err := chromedp.Do(ctx, sendMessage("What's the weather in Rome?"), chromedp.WaitVisible(css("#messages li.error"))); err != nil {
+		t.Fatalf("unsigned turn: %v", err)
+	}
+	signIn(t, ctx, s, con)
+	for _, c := range []struct{ flow, kind string }{{"obo", "TU"}, {"autonomous", "TR"}} {
+		if err := chromedp.Do(ctx, chromedp.Click(css(`input[name=flow][value=`+c.flow+`]`)), sendMessage("What's the weather in Oslo?"),
+			chromedp.WaitVisible(css(`.card[data-kind="`+c.kind+`"]`))); err != nil {
+			t.Fatalf("%s turn: %v", c.flow, err)
+		}
+		msgs, _ := chromedp.Run(ctx, chromedp.Text(chromedp.ID("messages")))
+		if !strings.Contains(msgs, "via: AgentCore Runtime") || !strings.Contains(msgs, "Oslo") {
+			t.Errorf("%s: messages %q", c.flow, msgs)
+		}
+		if oid, _ := claim(ctx, "TU", "oid"); c.kind == "TU" && oid != s.Sim.Tenant.UserByUPN("alice@contoso.example").ObjectID {
+			t.Errorf("TU oid = %q", oid)
+		}
+	}
+	screenshot(t, ctx, "6-agentcore")
+	con.mu.Lock()
+	errs := slices.Clone(con.errors)
+	con.mu.Unlock()
 	if len(errs) > 0 {
 		t.Errorf("console errors: %v", errs)
 	}

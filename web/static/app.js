@@ -62,6 +62,7 @@ async function loadConfig() {
   config = await r.json();
   $("tenant-id").textContent = config.tenantId;
   $("agent-id").textContent = config.agentAppId;
+  if (config.invocationUrl) addMessage("note", "Turns go to AgentCore Runtime at " + config.invocationUrl + ", with your token.");
   if (!config.clientId || !window.msal) {
     $("sign-in").disabled = true;
     $("signed-in-as").textContent = "Sign-in is not configured (CLIENT_SPA_APP_ID).";
@@ -180,15 +181,24 @@ async function send(ev) {
     addMessage("error", "The " + (flow === "obo" ? "on-behalf-of" : "agent user") + " flow needs a signed-in user: sign in first.");
     return;
   }
+  if (config.invocationUrl && !account) {
+    addMessage("error", "Turns go to AgentCore Runtime, whose authorizer needs a signed-in user for every flow: sign in first.");
+    return;
+  }
   $("send").disabled = true;
   addMessage("user", message);
   $("events").replaceChildren();
   $("diagram").replaceChildren();
   const reply = addMessage("agent", "…");
   try {
-    const token = flow === "autonomous" ? null : await userToken();
-    const body = { message, llm_mode: mode, token_flow: flow };
-    const result = await turnOverSocket(body, token, reply).catch(() => turnOverPost(body, token));
+    let result;
+    if (config.invocationUrl) {
+      result = await turnOverInvocations({ prompt: message, llm_mode: mode, token_flow: flow }, await userToken());
+    } else {
+      const token = flow === "autonomous" ? null : await userToken();
+      const body = { message, llm_mode: mode, token_flow: flow };
+      result = await turnOverSocket(body, token, reply).catch(() => turnOverPost(body, token));
+    }
     finish(reply, result, mode, flow);
   } catch (e) {
     reply.className = "error";
@@ -235,6 +245,25 @@ async function turnOverPost(body, token) {
   }
 }
 
+// turnOverInvocations sends the turn to AgentCore Runtime's invocation
+// URL, with the user's token for its JWT authorizer, and reads its answer
+// ({status, response | error, trace}) as a chat answer.
+async function turnOverInvocations(body, token) {
+  const ctl = new AbortController();
+  const timer = setTimeout(() => ctl.abort(), TURN_TIMEOUT_MS);
+  try {
+    const r = await fetch(config.invocationUrl, {
+      method: "POST", signal: ctl.signal, body: JSON.stringify(body),
+      headers: { "Content-Type": "application/json", Authorization: "Bearer " + token },
+    });
+    const msg = await r.json().catch(() => ({ status: "error", error: "AgentCore Runtime answered " + r.status }));
+    (msg.trace || []).forEach(renderEvent);
+    return { success: msg.status === "success", response: msg.response, error: msg.error, trace: msg.trace, via: "AgentCore Runtime" };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 function finish(reply, msg, mode, flow) {
   if (!msg.success) {
     reply.className = "error";
@@ -244,6 +273,7 @@ function finish(reply, msg, mode, flow) {
   }
   const badges = ["flow: " + flow, "mode: " + mode];
   if (account && flow !== "autonomous") badges.push("user: " + account.username);
+  if (msg.via) badges.push("via: " + msg.via);
   reply.append(el("div", { class: "badges" }, ...badges.map((b) => el("span", { class: "badge", text: b }))));
   renderDiagram(msg.trace || []);
 }
