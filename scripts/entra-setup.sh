@@ -5,18 +5,23 @@
 # the grants between them; adds a local-development secret to the
 # blueprint, checks T1 -> TR, and writes a .env for compose. With
 # --federated-credential it instead adds the managed identity's federated
-# credentials to the blueprint and the STS app (Container Apps).
+# credentials to the blueprint and the STS app (Container Apps); with
+# --aws-role and --aws-issuer, the blueprint's federated credential for an
+# AWS role's GetWebIdentityToken tokens (AgentCore Runtime).
 set -euo pipefail
 
 usage() {
 	cat <<'USAGE'
 Usage: scripts/entra-setup.sh --tenant-id ID [--name PREFIX] [--env-file FILE] [--dry-run]
        scripts/entra-setup.sh --tenant-id ID --federated-credential MI_OBJECT_ID --env-file FILE [--dry-run]
+       scripts/entra-setup.sh --tenant-id ID --aws-role ROLE_ARN --aws-issuer ISSUER_URL --env-file FILE [--dry-run]
 
   --tenant-id             the tenant
   --name                  display name prefix, default agentid
   --env-file              where IDs are read from and written to, default deploy/compose/.env
   --federated-credential  the managed identity's object ID: trust it from the blueprint and the STS app
+  --aws-role, --aws-issuer  an IAM role's ARN and the account's outbound identity federation issuer:
+                          the blueprint trusts the role's STS GetWebIdentityToken tokens
   --dry-run               print the changing Graph calls instead of making them (lookups still run)
 
 Signs you in with the device code flow for the Microsoft Graph Command Line Tools
@@ -27,13 +32,15 @@ create it in the Entra admin center and set AGENT_USER_UPN.
 USAGE
 }
 
-tenant='' name=agentid env_file=deploy/compose/.env mi_oid='' dry_run=false
+tenant='' name=agentid env_file=deploy/compose/.env mi_oid='' aws_role='' aws_issuer='' dry_run=false
 while (($#)); do
 	case $1 in
 	--tenant-id) tenant=${2:?}; shift ;;
 	--name) name=${2:?}; shift ;;
 	--env-file) env_file=${2:?}; shift ;;
 	--federated-credential) mi_oid=${2:?}; shift ;;
+	--aws-role) aws_role=${2:?}; shift ;;
+	--aws-issuer) aws_issuer=${2:?}; shift ;;
 	--dry-run) dry_run=true ;;
 	-h | --help) usage; exit 0 ;;
 	*) echo "unknown argument: $1" >&2; usage >&2; exit 2 ;;
@@ -41,6 +48,7 @@ while (($#)); do
 	shift
 done
 [[ -n $tenant ]] || { usage >&2; exit 2; }
+[[ -z $aws_role$aws_issuer || (-n $aws_role && -n $aws_issuer) ]] || { echo "entra-setup: --aws-role and --aws-issuer go together" >&2; exit 2; }
 
 login="https://login.microsoftonline.com/${tenant}"
 graph_api="https://graph.microsoft.com/v1.0"
@@ -107,6 +115,14 @@ if [[ -n $mi_oid ]]; then
 	graph POST "/applications/${bp_obj}/microsoft.graph.agentIdentityBlueprint/federatedIdentityCredentials" "$fic" >/dev/null
 	graph POST "/applications/${sts_obj}/federatedIdentityCredentials" "$fic" >/dev/null
 	echo "entra-setup: the blueprint and the STS app now trust managed identity ${mi_oid}" >&2
+	exit 0
+fi
+
+if [[ -n $aws_role ]]; then
+	bp_obj=$(graph GET "/applications(appId='$(setting BLUEPRINT_APP_ID)')?\$select=id" | json .id)
+	fic=$(jq -cn --arg iss "$aws_issuer" --arg sub "$aws_role" '{name:"aws-agentcore-role",issuer:$iss,subject:$sub,audiences:["api://AzureADTokenExchange"]}')
+	graph POST "/applications/${bp_obj}/microsoft.graph.agentIdentityBlueprint/federatedIdentityCredentials" "$fic" >/dev/null
+	echo "entra-setup: the blueprint now trusts ${aws_role}'s tokens from ${aws_issuer}" >&2
 	exit 0
 fi
 

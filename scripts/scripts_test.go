@@ -50,7 +50,7 @@ func runScript(t *testing.T, script string, responses []answer, args ...string) 
 	bin, resp := filepath.Join(dir, "bin"), filepath.Join(dir, "responses")
 	os.MkdirAll(bin, 0o755)
 	os.MkdirAll(resp, 0o755)
-	for _, cli := range []string{"aws", "az", "curl"} {
+	for _, cli := range []string{"aws", "az", "curl", "docker"} {
 		os.WriteFile(filepath.Join(bin, cli), []byte(fake), 0o755)
 	}
 	for i, a := range responses {
@@ -259,6 +259,73 @@ func TestContainerApps(t *testing.T) {
 
 	r = runScript(t, "containerapps.sh", nil, "teardown", "--env-file", envFile, "--aws", "--entra")
 	if r.err != nil || r.calls != "" || !strings.Contains(r.stdout, "would run: aws iam delete-open-id-connect-provider --open-id-connect-provider-arn arn:aws:iam::111122223333:oidc-provider/sts.windows.net/ca77995a-3696-41ae-a339-cf02b3e89b12/") {
+		t.Errorf("teardown dry run: %v calls %q\n%s", r.err, r.calls, r.stdout)
+	}
+}
+
+func awsAgentCoreEnv(t *testing.T) string {
+	f := filepath.Join(t.TempDir(), "aws.env")
+	os.WriteFile(f, []byte(`TENANT_ID=ca77995a-3696-41ae-a339-cf02b3e89b12
+BLUEPRINT_APP_ID=6a7f0937-6749-4a53-b866-c424b6e0824d
+AGENT_CLIENT_ID=5b4418ec-1653-479f-96f7-3f28255917c7
+CLIENT_SPA_APP_ID=5e4b9291-798c-43f9-a8b2-d712c6e87186
+WEATHER_API_APP_ID=b8302fea-6762-4183-a16c-69b510285c49
+AWS_REGION=us-east-1
+ARTIFACT_BUCKET=agentid-artifacts-111122223333
+IMAGE_TAG=v1
+`), 0o600)
+	return f
+}
+
+func TestAWSAgentCore(t *testing.T) {
+	envFile := awsAgentCoreEnv(t)
+	const issuer = "https://8f3c2a9e-4b1d-4e7a-9c6f-2d5b8a1e0f47.tokens.sts.global.api.aws"
+	stack := []answer{
+		{pattern: "^aws sts get-caller-identity", body: "111122223333\n"},
+		{pattern: "OutputKey=='AgentRuntimeRoleArn'", body: "arn:aws:iam::111122223333:role/agentid-AgentRuntimeRole-ABC\n"},
+		{pattern: "OutputKey=='AgentRuntimeArn'", body: "arn:aws:bedrock-agentcore:us-east-1:111122223333:runtime/weather_agent-XYZ\n"},
+		{pattern: "OutputKey=='WeatherApiUrl'", body: "https://abc123.execute-api.us-east-1.amazonaws.com\n"},
+		{pattern: "^aws s3api head-bucket", body: "NotFound", fail: true},
+		{pattern: "^aws ecr describe-repositories", body: "RepositoryNotFoundException", fail: true},
+	}
+	enabled := answer{pattern: "^aws iam get-outbound-web-identity-federation-info", body: issuer + "\n"}
+	disabled := answer{pattern: "^aws iam get-outbound-web-identity-federation-info", body: "FeatureDisabled", fail: true}
+
+	r := runScript(t, "aws-agentcore.sh", append([]answer{enabled}, stack...), "deploy", "--env-file", envFile, "--dry-run")
+	if r.err != nil || !strings.Contains(r.stdout, "would run: aws cloudformation deploy") ||
+		!strings.Contains(r.stdout, "--aws-role arn:aws:iam::111122223333:role/agentid-AgentRuntimeRole-ABC --aws-issuer "+issuer) ||
+		!strings.Contains(r.stdout, "runtimes/arn%3Aaws%3Abedrock-agentcore%3Aus-east-1%3A111122223333%3Aruntime%2Fweather_agent-XYZ/invocations") {
+		t.Fatalf("deploy: %v\n%s\n%s", r.err, r.stdout, r.stderr)
+	}
+	if strings.Contains(r.stdout, "enable-outbound") || strings.Contains(r.stderr, "enable-outbound") {
+		t.Error("federation was already on, yet the script enables it")
+	}
+	golden(t, "aws-agentcore-deploy-dry-run", r.calls+"--- stdout\n"+r.stdout)
+
+	r = runScript(t, "aws-agentcore.sh", append([]answer{disabled}, stack...), "deploy", "--env-file", envFile, "--dry-run")
+	if r.err != nil || !strings.Contains(r.stderr, "would run: aws iam enable-outbound-web-identity-federation") {
+		t.Errorf("deploy with federation off: %v\n%s", r.err, r.stderr)
+	}
+
+	healthy := append([]answer{
+		enabled,
+		{pattern: "^curl -fsS .*/health", body: `{"status":"healthy"}`},
+		{pattern: "^curl .*http_code.*/weather", body: "401"},
+		{pattern: "^aws bedrock-agentcore-control get-agent-runtime --agent-runtime-id weather_agent-XYZ", body: "READY\n"},
+	}, stack...)
+	r = runScript(t, "aws-agentcore.sh", healthy, "verify", "--env-file", envFile)
+	if r.err != nil || !strings.Contains(r.stdout, "check out") {
+		t.Fatalf("verify: %v\n%s\n%s", r.err, r.stdout, r.stderr)
+	}
+	golden(t, "aws-agentcore-verify", r.calls)
+	open := append([]answer{{pattern: "^curl .*http_code.*/weather", body: "200"}}, healthy...)
+	if r = runScript(t, "aws-agentcore.sh", open, "verify", "--env-file", envFile); r.err == nil || !strings.Contains(r.stderr, "is the JWT authorizer attached?") {
+		t.Errorf("verify with an open route: %v %q", r.err, r.stderr)
+	}
+
+	r = runScript(t, "aws-agentcore.sh", nil, "teardown", "--env-file", envFile, "--federation")
+	if r.err != nil || r.calls != "" || !strings.Contains(r.stdout, "would run: aws cloudformation delete-stack --stack-name agentid") ||
+		!strings.Contains(r.stdout, "would run: aws iam disable-outbound-web-identity-federation") {
 		t.Errorf("teardown dry run: %v calls %q\n%s", r.err, r.calls, r.stdout)
 	}
 }
