@@ -106,6 +106,11 @@ func Build(ctx context.Context, s Settings, httpClient *http.Client, log *slog.L
 	if s.API.SPAClientID != "" {
 		policy.AllowedCallers = []string{s.API.SPAClientID}
 	}
+	if s.API.AgentCore {
+		// As the runtime's authorizer does with the tenant's v2 discovery
+		// document: the v2 issuer only.
+		policy.Versions = []int{2}
+	}
 	users, err := jwtauth.New(policy, jwtauth.NewKeySet(keysClient, base+"/discovery/v2.0/keys", base+"/discovery/keys"))
 	if err != nil {
 		return nil, err

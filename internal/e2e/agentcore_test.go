@@ -13,6 +13,8 @@ import (
 	"github.com/crosscloud-agentid/agentid/internal/cloudsim/cloudsimtest"
 	"github.com/crosscloud-agentid/agentid/internal/config"
 	"github.com/crosscloud-agentid/agentid/internal/e2e"
+	"github.com/crosscloud-agentid/agentid/internal/jwtauth"
+	"github.com/crosscloud-agentid/agentid/internal/jwtauth/jwtauthtest"
 	"github.com/crosscloud-agentid/agentid/internal/leakcheck"
 )
 
@@ -106,6 +108,13 @@ func TestAgentCoreInvocations(t *testing.T) {
 
 	t.Run("refusals", func(t *testing.T) {
 		weatherToken := tokens.App(t, "api://"+s.Env["WEATHER_API_APP_ID"])
+		// Tc as a v1 token, valid in every other way (appid for azp).
+		tcClaims := jwtauthtest.Claims(t, tc)
+		v1, err := s.Sim.Keys.Sign(jwtauthtest.Edit(tcClaims, map[string]any{
+			"iss": jwtauth.IssuerV1(s.Env["TENANT_ID"]), "ver": "1.0", "appid": tcClaims["azp"], "azp": nil}), true)
+		if err != nil {
+			t.Fatal(err)
+		}
 		for _, c := range []struct {
 			name, body, token string
 			status            int
@@ -113,6 +122,7 @@ func TestAgentCoreInvocations(t *testing.T) {
 			{"no token", `{"prompt":"hi"}`, "", 401},
 			{"autonomous, no token", `{"prompt":"hi","token_flow":"autonomous"}`, "", 401},
 			{"a token for another API", `{"prompt":"hi"}`, weatherToken, 401},
+			{"a v1 token (the authorizer's discovery is v2)", `{"prompt":"hi"}`, v1, 401},
 			{"not a JWT", `{"prompt":"hi"}`, "abc", 401},
 			{"no prompt", `{"token_flow":"obo"}`, tc, 400},
 			{"not JSON", `{"prompt":`, tc, 400},
