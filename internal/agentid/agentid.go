@@ -23,6 +23,7 @@ import (
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
+	"github.com/crosscloud-agentid/agentid/internal/sdkbody"
 	"github.com/crosscloud-agentid/agentid/internal/secret"
 )
 
@@ -163,7 +164,7 @@ func awsWebIdentityCredential() (confidential.Credential, error) {
 	if awsCfg.Region == "" {
 		return confidential.Credential{}, errors.New("BLUEPRINT_CREDENTIAL=aws-web-identity needs AWS_REGION: STS GetWebIdentityToken has no global endpoint")
 	}
-	client := sts.NewFromConfig(awsCfg)
+	client := sts.NewFromConfig(awsCfg, func(o *sts.Options) { o.HTTPClient = sdkbody.Buffered(o.HTTPClient) })
 	return confidential.NewCredFromAssertionCallback(func(ctx context.Context, _ confidential.AssertionRequestOptions) (string, error) {
 		out, err := client.GetWebIdentityToken(ctx, &sts.GetWebIdentityTokenInput{
 			Audience: []string{TokenExchangeResource}, SigningAlgorithm: aws.String("RS256"), DurationSeconds: aws.Int32(300),

@@ -17,6 +17,7 @@ import (
 	"github.com/crosscloud-agentid/agentid/internal/config"
 	"github.com/crosscloud-agentid/agentid/internal/identity"
 	"github.com/crosscloud-agentid/agentid/internal/jwtauth"
+	"github.com/crosscloud-agentid/agentid/internal/sdkbody"
 )
 
 // Settings are llm-agent's settings; see the README.
@@ -119,7 +120,7 @@ func Build(ctx context.Context, s Settings, httpClient *http.Client, log *slog.L
 	if err != nil {
 		return nil, fmt.Errorf("AWS configuration: %w", err)
 	}
-	br := bedrockruntime.NewFromConfig(awsCfg)
+	br := bedrockruntime.NewFromConfig(awsCfg, func(o *bedrockruntime.Options) { o.HTTPClient = sdkbody.Buffered(o.HTTPClient) })
 	info := s.AWS
 	if !info.APIKey {
 		info.Credentials = awsCfg.Credentials

@@ -18,6 +18,7 @@ import (
 
 	"github.com/crosscloud-agentid/agentid/internal/cloudsim"
 	"github.com/crosscloud-agentid/agentid/internal/cloudsim/cloudsimtest"
+	"github.com/crosscloud-agentid/agentid/internal/sdkbody"
 )
 
 const model = "us.anthropic.claude-3-haiku-20240307-v1:0"
@@ -37,7 +38,7 @@ func newFixture(t *testing.T) *fixture {
 func (f *fixture) client(t *testing.T, creds aws.CredentialsProvider, attempts int) *bedrockruntime.Client {
 	return bedrockruntime.New(bedrockruntime.Options{
 		Region: f.env["AWS_REGION"], BaseEndpoint: aws.String(f.env["AWS_ENDPOINT_URL_BEDROCK_RUNTIME"]),
-		HTTPClient: cloudsimtest.Client(f.sim), Credentials: creds, RetryMaxAttempts: attempts,
+		HTTPClient: sdkbody.Buffered(cloudsimtest.Client(f.sim)), Credentials: creds, RetryMaxAttempts: attempts,
 	})
 }
 
