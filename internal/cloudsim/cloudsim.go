@@ -28,6 +28,7 @@ import (
 	"github.com/crosscloud-agentid/agentid/internal/cloudsim/bedrock"
 	"github.com/crosscloud-agentid/agentid/internal/cloudsim/devca"
 	"github.com/crosscloud-agentid/agentid/internal/cloudsim/entra"
+	"github.com/crosscloud-agentid/agentid/internal/cloudsim/mcpserver"
 	"github.com/crosscloud-agentid/agentid/internal/cloudsim/sidecar"
 	"github.com/crosscloud-agentid/agentid/internal/cloudsim/signing"
 	"github.com/crosscloud-agentid/agentid/internal/cloudsim/tenant"
@@ -153,6 +154,8 @@ func Start(o Options) (*Sim, error) {
 			Logger: o.Logger.With("service", "bedrock"), Stats: ent.Stats()})
 		br.Register(mux)
 	}
+	mux.Handle(mcpserver.Path, mcpserver.Handler(mcpserver.Options{Directory: o.Tenant, Verify: keys.Verify,
+		Logger: o.Logger.With("service", "mcp")}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
 
 	s := &Sim{
@@ -353,6 +356,10 @@ func (s *Sim) Env() map[string]string {
 		if u.ExportAs != "" {
 			env[u.ExportAs] = u.UPN
 		}
+	}
+	if d.AppByIdentifier(mcpserver.AppID) != nil {
+		env["MCP_SERVER_URL"] = s.URL + mcpserver.Path
+		env["MCP_SCOPES"] = mcpserver.RequiredScope
 	}
 	if d.AWS != nil {
 		env["AWS_ENDPOINT_URL_STS"] = s.URL + awssts.Path
