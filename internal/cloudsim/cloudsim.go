@@ -171,8 +171,15 @@ func Start(o Options) (*Sim, error) {
 		Keys:             keys,
 	}
 	logErrors := slog.NewLogLogger(o.Logger.Handler(), slog.LevelWarn)
+	root := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, pattern := mux.Handler(r); pattern == "" && strings.HasPrefix(r.URL.Path, bedrock.Path+"/") {
+			bedrock.NotFound(w, r)
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
 	web := &http.Server{
-		Handler:           mux,
+		Handler:           root,
 		TLSConfig:         &tls.Config{Certificates: []tls.Certificate{ca.ServerCert}, MinVersion: tls.VersionTLS12},
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,

@@ -88,6 +88,15 @@ func (s *Server) Register(mux *http.ServeMux) {
 	})
 }
 
+// NotFound answers a request under Path that no route matched as AWS
+// does, in a shape the SDK can read: Go's plain-text 404 would surface as
+// a deserialization failure. (A catch-all route under Path would clash
+// with Entra's /{tenant}/… routes in the shared mux.)
+func NotFound(w http.ResponseWriter, r *http.Request) {
+	(&apiError{http.StatusNotFound, "UnknownOperationException", "cloudsim's Bedrock serves POST /model/{modelId}/converse and /converse-stream, not " +
+		r.Method + " " + strings.TrimPrefix(r.URL.Path, Path)}).write(w)
+}
+
 // Received returns what Bedrock was sent, in order.
 func (s *Server) Received() []Received {
 	s.mu.Lock()

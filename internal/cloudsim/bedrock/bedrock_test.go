@@ -263,3 +263,18 @@ func TestRolePolicy(t *testing.T) {
 		t.Errorf("the allowed action: %v", err)
 	}
 }
+
+// A wrong endpoint path gets an error the SDK can read, not a
+// deserialization failure.
+func TestUnknownPathIsAnAWSError(t *testing.T) {
+	f := newFixture(t)
+	c := bedrockruntime.New(bedrockruntime.Options{
+		Region: f.env["AWS_REGION"], BaseEndpoint: aws.String(f.env["AWS_ENDPOINT_URL_BEDROCK_RUNTIME"] + "/nowhere"),
+		HTTPClient: sdkbody.Buffered(cloudsimtest.Client(f.sim)), Credentials: f.webIdentityCreds(t), RetryMaxAttempts: 1,
+	})
+	_, err := c.Converse(t.Context(), &bedrockruntime.ConverseInput{ModelId: aws.String(model), Messages: []types.Message{userText("hello")}})
+	var api smithy.APIError
+	if !errors.As(err, &api) || api.ErrorCode() != "UnknownOperationException" || !strings.Contains(api.ErrorMessage(), "/nowhere/model/") {
+		t.Fatalf("got %v", err)
+	}
+}
