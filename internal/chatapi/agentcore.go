@@ -124,6 +124,7 @@ func (s *Server) invocations(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.turn.CorrelationID = correlation
+	p.from = "agentcore-runtime"
 	if stream {
 		p.turn.Stream = out.text
 	}

@@ -112,6 +112,7 @@ type chatResponse struct {
 type parsed struct {
 	turn agent.Turn
 	tc   *identity.Card
+	from string // who sent the turn, for the trace: the browser unless set
 }
 
 // parse validates a chat request; errors are 4xx with one line.
@@ -207,10 +208,14 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 // runTurn runs a parsed turn for both transports, tracing its start, the
 // user's token and, at the end, the docs for the flow.
 func (s *Server) runTurn(ctx context.Context, p parsed, rec *trace.Recorder) (string, *agent.Error) {
-	rec.Add("turn", "browser", fmt.Sprintf("Turn received: %s mode, %s flow", p.turn.Mode, p.turn.Flow),
+	from := p.from
+	if from == "" {
+		from = "browser"
+	}
+	rec.Add("turn", from, fmt.Sprintf("Turn received: %s mode, %s flow", p.turn.Mode, p.turn.Flow),
 		map[string]any{"correlation_id": p.turn.CorrelationID, "provider": s.provider.Name()})
 	if p.tc != nil {
-		rec.AddToken("token", "browser", "The signed-in user's token, validated (issuer, audience the blueprint, access_as_user)", trace.CardOf("Tc", *p.tc), nil)
+		rec.AddToken("token", from, "The signed-in user's token, validated (issuer, audience the blueprint, access_as_user)", trace.CardOf("Tc", *p.tc), nil)
 	}
 	answer, err := s.agent.Run(ctx, p.turn, rec)
 	if err != nil {

@@ -99,6 +99,9 @@ func TestAgentCoreInvocations(t *testing.T) {
 			if status != 200 || a["status"] != "success" || a["token_flow"] != c.flow || !strings.Contains(a["response"].(string), "Lisbon") {
 				t.Fatalf("%d %.400s", status, raw)
 			}
+			if first, _ := a["trace"].([]any)[0].(map[string]any); first["actor"] != "agentcore-runtime" {
+				t.Errorf("the turn's first event names %v", first["actor"])
+			}
 			caller := weatherCaller(a["trace"].([]any))
 			if caller["flow"] != c.callerFlow || (c.user != "" && caller["user_oid"] != c.user) {
 				t.Errorf("the Weather API saw %v", caller)
