@@ -22,7 +22,7 @@ func (v *Validator) AuthorizeClaims(m map[string]string) (*Caller, *Error) {
 		Iss: m["iss"], Tid: m["tid"], Ver: m["ver"], AppID: m["appid"], Azp: m["azp"], Oid: m["oid"],
 		Idtyp: m["idtyp"], Scp: m["scp"], Roles: stringList(m["roles"]), Name: m["name"], UPN: m["upn"],
 		Username: m["preferred_username"], Uti: m["uti"], ActFct: m["xms_act_fct"], SubFct: m["xms_sub_fct"],
-		ParAzp: m["xms_par_app_azp"], shown: map[string]string{},
+		ParAzp: m["xms_par_app_azp"], gateway: m,
 	}
 	c.Aud, _ = json.Marshal(m["aud"])
 	for name, dst := range map[string]**float64{"exp": &c.Exp, "nbf": &c.Nbf} {
@@ -35,11 +35,6 @@ func (v *Validator) AuthorizeClaims(m map[string]string) (*Caller, *Error) {
 			return nil, invalid("the token's %s claim %q is not a number", name, raw)
 		}
 		*dst = &f
-	}
-	for _, name := range ShownClaims {
-		if val, ok := m[name]; ok {
-			c.shown[name] = val
-		}
 	}
 	caller, _, e := v.check(c)
 	return caller, e

@@ -129,16 +129,40 @@ type Caller struct {
 	Roles           []string `json:"roles,omitempty"`
 	Scopes          []string `json:"scopes,omitempty"`
 	TokenID         string   `json:"uti,omitempty"`
-	// Claims are the token's identity claims named in ShownClaims, as
-	// strings, for an endpoint that shows callers what it sees. Never
-	// written after validation, so clones share it.
-	Claims map[string]string `json:"-"`
+	// payload is the token's claims JSON and gateway the claims a gateway
+	// passed on (one of the two), kept so ShownClaims can be computed when
+	// an endpoint asks. Never written after validation: clones share them.
+	payload []byte
+	gateway map[string]string
 }
 
-// ShownClaims are the claims a Caller keeps for display: who and what the
+// ShownClaimNames are the claims ShownClaims returns: who and what the
 // token names, never its signature or anything secret.
-var ShownClaims = []string{"iss", "aud", "ver", "tid", "sub", "oid", "azp", "appid", "idtyp", "scp", "roles",
+var ShownClaimNames = []string{"iss", "aud", "ver", "tid", "sub", "oid", "azp", "appid", "idtyp", "scp", "roles",
 	"preferred_username", "upn", "name", "xms_idrel", "xms_act_fct", "xms_sub_fct", "xms_tnt_fct", "xms_par_app_azp"}
+
+// ShownClaims returns the token's claims named in ShownClaimNames, as
+// strings (as a gateway hands them on), for an endpoint that shows callers
+// what it sees. Computed on demand, so validation does not pay for it.
+func (c *Caller) ShownClaims() map[string]string {
+	out := map[string]string{}
+	if c.gateway != nil {
+		for _, name := range ShownClaimNames {
+			if v, ok := c.gateway[name]; ok {
+				out[name] = v
+			}
+		}
+		return out
+	}
+	var all map[string]any
+	json.Unmarshal(c.payload, &all) // it parsed as claims at validation
+	for _, name := range ShownClaimNames {
+		if v, ok := all[name]; ok {
+			out[name] = ClaimString(v)
+		}
+	}
+	return out
+}
 
 // clone copies c, so what one request does with its Caller never reaches
 // the cache or another request.
@@ -170,7 +194,8 @@ type claims struct {
 	SubFct   string          `json:"xms_sub_fct"`
 	ParAzp   string          `json:"xms_par_app_azp"`
 
-	shown map[string]string
+	payload []byte            // the verified JSON, for Caller.ShownClaims
+	gateway map[string]string // or the gateway's string claims
 }
 
 // BearerToken extracts the token from an Authorization header value; the
@@ -261,14 +286,7 @@ func (v *Validator) validate(ctx context.Context, token string) (*Caller, lifeti
 	if err := json.Unmarshal(payload, &c); err != nil {
 		return nil, lifetime{}, invalid("the token's claims are not a JSON object")
 	}
-	var all map[string]any
-	json.Unmarshal(payload, &all) // it parsed as claims just above
-	c.shown = map[string]string{}
-	for _, name := range ShownClaims {
-		if val, ok := all[name]; ok {
-			c.shown[name] = ClaimString(val)
-		}
-	}
+	c.payload = payload
 	return v.check(c)
 }
 
@@ -298,7 +316,7 @@ func (v *Validator) check(c claims) (*Caller, lifetime, *Error) {
 	if c.Tid != v.policy.TenantID {
 		return nil, lifetime{}, invalid("the token is from another tenant")
 	}
-	caller := &Caller{AppID: c.AppID, TokenVersion: ver, TokenID: c.Uti, ParentBlueprint: c.ParAzp, Roles: c.Roles, Claims: c.shown}
+	caller := &Caller{AppID: c.AppID, TokenVersion: ver, TokenID: c.Uti, ParentBlueprint: c.ParAzp, Roles: c.Roles, payload: c.payload, gateway: c.gateway}
 	if ver == "2.0" {
 		caller.AppID = c.Azp
 	}

@@ -217,12 +217,13 @@ func (s *Server) echo(w http.ResponseWriter, r *http.Request, caller *jwtauth.Ca
 	}
 	var b strings.Builder
 	b.WriteString("Hi, this is what I see for you:")
-	for _, name := range jwtauth.ShownClaims {
-		if v, ok := caller.Claims[name]; ok {
+	shown := caller.ShownClaims()
+	for _, name := range jwtauth.ShownClaimNames {
+		if v, ok := shown[name]; ok {
 			fmt.Fprintf(&b, "\n%s: %s", name, v)
 		}
 	}
-	writeJSON(w, http.StatusOK, echoAnswer{Echo: b.String(), Message: in.Message, Claims: caller.Claims, about: s.about(caller)})
+	writeJSON(w, http.StatusOK, echoAnswer{Echo: b.String(), Message: in.Message, Claims: shown, about: s.about(caller)})
 }
 
 func (s *Server) weatherFailed(ctx context.Context, w http.ResponseWriter, city string, err error) {
