@@ -2,7 +2,6 @@ package chatapi
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -96,15 +95,9 @@ func (s *Server) invocations(w http.ResponseWriter, r *http.Request) {
 		fail(&agent.Error{Status: http.StatusUnauthorized, Message: "the user's token was refused: " + te.Description}, "", "")
 		return
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
 	var in invocation
-	if err := json.NewDecoder(r.Body).Decode(&in); err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			fail(&agent.Error{Status: http.StatusRequestEntityTooLarge, Message: fmt.Sprintf("the request body is over %d KiB", MaxBodyBytes>>10)}, "", "")
-			return
-		}
-		fail(&agent.Error{Status: http.StatusBadRequest, Message: `the body must be JSON like {"prompt": "…"}: ` + err.Error()}, "", "")
+	if e := decodeBody(w, r, &in, `the body must be JSON like {"prompt": "…"}: `); e != nil {
+		fail(e, "", "")
 		return
 	}
 	req := chatRequest{Message: firstNonEmpty(in.Prompt, in.Message, in.Text), LLMMode: in.LLMMode, TokenFlow: in.TokenFlow}

@@ -178,15 +178,9 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, e.Status, chatResponse{Response: e.Message, Error: e.Message, AgentType: agentType, TokenFlow: flow,
 			CorrelationID: correlation, Trace: events, Debug: events})
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
 	var req chatRequest
-	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			fail(&agent.Error{Status: http.StatusRequestEntityTooLarge, Message: fmt.Sprintf("the request body is over %d KiB", MaxBodyBytes>>10)}, "", "")
-			return
-		}
-		fail(&agent.Error{Status: http.StatusBadRequest, Message: "the request body is not JSON: " + err.Error()}, "", "")
+	if e := decodeBody(w, r, &req, "the request body is not JSON: "); e != nil {
+		fail(e, "", "")
 		return
 	}
 	p, e := s.parse(r.Context(), req, r.Header.Get("Authorization"))
@@ -203,6 +197,21 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 	events := rec.Events()
 	writeJSON(w, http.StatusOK, chatResponse{Response: answer, Success: true, AgentType: string(p.turn.Mode), TokenFlow: string(p.turn.Flow),
 		CorrelationID: correlation, Trace: events, Debug: events})
+}
+
+// decodeBody reads a JSON body of at most MaxBodyBytes into v; a refusal
+// is a 413 or a 400 whose message starts with notJSON.
+func decodeBody(w http.ResponseWriter, r *http.Request, v any, notJSON string) *agent.Error {
+	err := json.NewDecoder(http.MaxBytesReader(w, r.Body, MaxBodyBytes)).Decode(v)
+	var tooBig *http.MaxBytesError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &tooBig):
+		return &agent.Error{Status: http.StatusRequestEntityTooLarge, Message: fmt.Sprintf("the request body is over %d KiB", MaxBodyBytes>>10)}
+	default:
+		return &agent.Error{Status: http.StatusBadRequest, Message: notJSON + err.Error()}
+	}
 }
 
 // runTurn runs a parsed turn for both transports, tracing its start, the
