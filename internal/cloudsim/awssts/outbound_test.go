@@ -22,6 +22,7 @@ import (
 	"github.com/crosscloud-agentid/agentid/internal/cloudsim/cloudsimtest"
 	"github.com/crosscloud-agentid/agentid/internal/cloudsim/signing"
 	"github.com/crosscloud-agentid/agentid/internal/cloudsim/tenant"
+	"github.com/crosscloud-agentid/agentid/internal/leakcheck"
 )
 
 // signedClient is the real STS client signing with creds.
@@ -90,6 +91,9 @@ func TestGetWebIdentityToken(t *testing.T) {
 	}
 	if d := tok.Expiry.Sub(tok.IssuedAt); d != 5*time.Minute || !out.Expiration.Equal(tok.Expiry) {
 		t.Errorf("lifetime %s (want the default 5m), Expiration %s vs exp %s", d, out.Expiration, tok.Expiry)
+	}
+	if leaks := leakcheck.Find(f.logs.String(), *out.WebIdentityToken); len(leaks) > 0 {
+		t.Errorf("STS logged the token it issued: %v", leaks)
 	}
 	// Entra's keys must not verify it: the account issuer signs with its own.
 	if _, err := f.sim.Keys.Verify(*out.WebIdentityToken); err == nil {
