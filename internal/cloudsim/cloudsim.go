@@ -225,6 +225,7 @@ func Start(o Options) (*Sim, error) {
 const (
 	SidecarAppAPI       = "weather-app"
 	SidecarDelegatedAPI = "weather"
+	SidecarMCPAPI       = "mcp"
 )
 
 // SidecarConfig is the built-in sidecar's configuration: the blueprint with
@@ -249,7 +250,7 @@ func (s *Sim) SidecarConfig(weatherAPIURL string) (sidecar.Config, error) {
 		weatherAPIURL = "http://127.0.0.1:8080"
 	}
 	res := "api://" + weather.AppID
-	return sidecar.Config{
+	cfg := sidecar.Config{
 		Instance: s.URL, TenantID: d.Tenant.ID, ClientID: blueprint.AppID,
 		Credential: sidecar.Credential{SourceType: "SignedAssertionFromManagedIdentity", ManagedIdentityClientID: d.ManagedIdentity.ClientID},
 		APIs: map[string]sidecar.DownstreamAPI{
@@ -258,7 +259,12 @@ func (s *Sim) SidecarConfig(weatherAPIURL string) (sidecar.Config, error) {
 		},
 		Overrides: sidecar.Overrides{GetAuthorizationHeader: true, GetAuthorizationHeaderUnauthenticated: true,
 			CallDownstreamAPI: true, CallDownstreamAPIUnauthenticated: true},
-	}, nil
+	}
+	if d.AppByIdentifier(mcpserver.AppID) != nil {
+		cfg.APIs[SidecarMCPAPI] = sidecar.DownstreamAPI{Name: SidecarMCPAPI, BaseURL: s.URL + mcpserver.Path,
+			Scopes: []string{"api://" + mcpserver.AppID + "/" + mcpserver.RequiredScope}}
+	}
+	return cfg, nil
 }
 
 func (s *Sim) startSidecar(o Options) (*http.Server, net.Listener, error) {
@@ -382,6 +388,9 @@ func (s *Sim) Env() map[string]string {
 		env["SIDECAR_URL"] = s.SidecarURL
 		env["SIDECAR_APP_API"] = SidecarAppAPI
 		env["SIDECAR_DELEGATED_API"] = SidecarDelegatedAPI
+		if d.AppByIdentifier(mcpserver.AppID) != nil {
+			env["SIDECAR_MCP_API"] = SidecarMCPAPI
+		}
 	}
 	if len(d.Users) > 0 {
 		env["CLOUDSIM_DEMO_USERNAME"] = d.Users[0].UPN

@@ -181,3 +181,20 @@ func (k *Tokens) STSApp(t testing.TB) string {
 	return k.Get(t, url.Values{"grant_type": {"client_credentials"}, "client_id": {k.Env["STS_APP_ID"]},
 		"client_assertion_type": {jwtBearer}, "client_assertion": {k.ManagedIdentity(t)}, "scope": {k.Env["STS_APP_URI"] + "/.default"}})
 }
+
+// MCPAppID is the MCP Server for Enterprise's app ID in the shipped tenant.
+const MCPAppID = "e8c77dc2-69b3-43f4-bc51-3213c9d915b4"
+
+// WithMCPConsent is an edit for Start: admin consent for every agent
+// identity on the MCP server, which the shipped tenant leaves out so the
+// consent path shows. scopes default to MCP.User.Read.All.
+func WithMCPConsent(scopes ...string) func(*cloudsim.Options) {
+	if len(scopes) == 0 {
+		scopes = []string{"MCP.User.Read.All"}
+	}
+	return func(o *cloudsim.Options) {
+		for _, ag := range o.Tenant.AgentIdentities {
+			o.Tenant.Consents = append(o.Tenant.Consents, &tenant.Consent{Client: ag.AppID, Resource: MCPAppID, Scopes: scopes})
+		}
+	}
+}

@@ -119,6 +119,10 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 		s.authorizePage(w, http.StatusBadRequest, errMalformedRequest().Error())
 		return
 	}
+	if r.Form.Get("response_type") == "none" {
+		s.consent(w, r)
+		return
+	}
 	ar, aerr, redirectable := s.checkAuthorize(r)
 	if aerr != nil {
 		if !redirectable {
@@ -147,7 +151,7 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 		s.redirectError(w, r, ar, newErr(http.StatusBadRequest, "login_required", 50058, "A silent sign-in request was sent but no user is signed in."))
 		return
 	}
-	s.loginPage(w, r, ar)
+	s.loginPage(w, r, ar.app.Name, ar.scope)
 }
 
 // checkAuthorize validates the request as Entra does for an SPA. The bool
@@ -187,7 +191,7 @@ func (s *Server) checkAuthorize(r *http.Request) (*authorizeRequest, *aadError, 
 	if aerr != nil {
 		return ar, aerr, true
 	}
-	if _, aerr := s.delegatedScopes(ar.clientID, ar.app.Name, sr); aerr != nil {
+	if _, aerr := s.delegatedScopes(ar.clientID, ar.app.Name, "", sr); aerr != nil {
 		if aerr.code == 65001 {
 			aerr.oauth = "consent_required"
 		}
@@ -279,7 +283,7 @@ func (s *Server) authorizationCode(req *tokenRequest, c *caller) (map[string]any
 	if user == nil {
 		return nil, errUserNotFound(code.userOID, req.tid)
 	}
-	scopes, aerr := s.delegatedScopes(c.id, c.name(), sr)
+	scopes, aerr := s.delegatedScopes(c.id, c.name(), user.ObjectID, sr)
 	if aerr != nil {
 		return nil, aerr
 	}
@@ -356,7 +360,7 @@ var messageTemplate = template.Must(template.New("msg").Parse(`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>cloudsim</title></head>
 <body style="font:16px system-ui,sans-serif;max-width:40rem;margin:3rem auto;padding:0 1rem"><h1>cloudsim sign-in</h1><p>{{.}}</p></body></html>`))
 
-func (s *Server) loginPage(w http.ResponseWriter, r *http.Request, ar *authorizeRequest) {
+func (s *Server) loginPage(w http.ResponseWriter, r *http.Request, appName, scope string) {
 	hidden := map[string]string{}
 	for k := range r.Form {
 		if k != "login" {
@@ -369,7 +373,7 @@ func (s *Server) loginPage(w http.ResponseWriter, r *http.Request, ar *authorize
 	// No form-action: it would also block the redirect to the app after the
 	// form is posted.
 	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'")
-	_ = loginTemplate.Execute(w, map[string]any{"Tenant": s.dir.Tenant.DisplayName, "App": ar.app.Name, "Scope": ar.scope, "Hidden": hidden, "Users": s.dir.Users})
+	_ = loginTemplate.Execute(w, map[string]any{"Tenant": s.dir.Tenant.DisplayName, "App": appName, "Scope": scope, "Hidden": hidden, "Users": s.dir.Users})
 }
 
 func (s *Server) authorizePage(w http.ResponseWriter, status int, message string) {

@@ -44,6 +44,7 @@ type Server struct {
 	refresh  *refreshStore
 	codes    codeStore
 	sessions sessions
+	consents userConsents
 	// federated verifies tokens from issuers outside this tenant that
 	// federated credentials may name, by issuer.
 	federated map[string]func(token string) ([]byte, error)

@@ -269,14 +269,16 @@ func (sr *scopeRequest) isDefault() bool {
 	return len(sr.names) == 1 && sr.names[0] == ".default"
 }
 
-// delegatedScopes decides the scp of a delegated token: the requested scopes
-// the resource publishes and the client was consented, or every consented
-// scope for .default.
-func (s *Server) delegatedScopes(clientID, clientName string, sr *scopeRequest) ([]string, *aadError) {
+// delegatedScopes decides the scp of a delegated token for user: the
+// requested scopes the resource publishes and the client was consented
+// (by an admin for everyone, or by this user on the consent page), or
+// every consented scope for .default.
+func (s *Server) delegatedScopes(clientID, clientName, user string, sr *scopeRequest) ([]string, *aadError) {
 	if sr.res.app == nil {
 		return nil, errInvalidScope(sr.raw)
 	}
 	granted, _ := s.dir.Grant(clientID, sr.res.appID)
+	granted = append(granted, s.consents.scopes(clientID, sr.res.appID, user)...)
 	if sr.isDefault() {
 		if len(granted) == 0 {
 			return nil, errConsent(clientID, clientName)
@@ -382,7 +384,7 @@ func (s *Server) onBehalfOf(req *tokenRequest, c *caller) (map[string]any, *aadE
 	if user == nil || p.Idtyp == "app" {
 		return nil, errUserNotFound(p.Oid, req.tid)
 	}
-	scopes, aerr := s.delegatedScopes(c.id, c.name(), sr)
+	scopes, aerr := s.delegatedScopes(c.id, c.name(), user.ObjectID, sr)
 	if aerr != nil {
 		return nil, aerr
 	}
@@ -429,7 +431,7 @@ func (s *Server) userFIC(req *tokenRequest, c *caller) (map[string]any, *aadErro
 	if au == nil || au.AgentIdentity != c.id {
 		return nil, errUserNotFound(who, req.tid)
 	}
-	scopes, aerr := s.delegatedScopes(c.id, c.name(), sr)
+	scopes, aerr := s.delegatedScopes(c.id, c.name(), au.ObjectID, sr)
 	if aerr != nil {
 		return nil, aerr
 	}
@@ -460,7 +462,7 @@ func (s *Server) password(req *tokenRequest, c *caller) (map[string]any, *aadErr
 	if subtle.ConstantTimeCompare([]byte(user.Password), []byte(password)) != 1 {
 		return nil, errWrongPassword()
 	}
-	scopes, aerr := s.delegatedScopes(c.id, c.name(), sr)
+	scopes, aerr := s.delegatedScopes(c.id, c.name(), user.ObjectID, sr)
 	if aerr != nil {
 		return nil, aerr
 	}
@@ -488,7 +490,7 @@ func (s *Server) refreshToken(req *tokenRequest, c *caller) (map[string]any, *aa
 	if aerr != nil {
 		return nil, aerr
 	}
-	scopes, aerr := s.delegatedScopes(c.id, c.name(), sr)
+	scopes, aerr := s.delegatedScopes(c.id, c.name(), g.userOID, sr)
 	if aerr != nil {
 		return nil, aerr
 	}

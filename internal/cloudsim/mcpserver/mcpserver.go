@@ -156,7 +156,7 @@ func graphGet(d *tenant.Directory, oid, rawPath string) (any, error) {
 			return userOf(u), nil
 		}
 		if au := d.AgentUser(oid); au != nil {
-			return graphUser{ID: au.ObjectID, DisplayName: au.UPN, UserPrincipalName: au.UPN}, nil
+			return graphUser{ID: au.ObjectID, DisplayName: au.DisplayName, UserPrincipalName: au.UPN, Mail: au.UPN}, nil
 		}
 		return nil, errors.New("Request_ResourceNotFound: the signed-in user is not in the directory")
 	case path == "/users":

@@ -56,7 +56,7 @@ func call(t *testing.T, s *mcp.ClientSession, tool string, args map[string]any) 
 // A delegated token for the MCP server, from the agent on behalf of alice
 // (TU) or as the agent user (TAU), reads the directory as that user.
 func TestDelegatedTokensReadTheDirectory(t *testing.T) {
-	sim := cloudsimtest.Start(t, nil)
+	sim := cloudsimtest.Start(t, cloudsimtest.WithMCPConsent())
 	tokens := cloudsimtest.NewTokens(sim)
 	resource := "api://" + mcpserver.AppID
 	alice := sim.Tenant.UserByUPN(tokens.Env["CLOUDSIM_DEMO_USERNAME"])
@@ -103,7 +103,7 @@ func TestDelegatedTokensReadTheDirectory(t *testing.T) {
 // What the real server refuses: a token for another API, an app-only
 // token, a delegated token without the scope, a forged or absent one.
 func TestRefusals(t *testing.T) {
-	sim := cloudsimtest.Start(t, nil)
+	sim := cloudsimtest.Start(t, cloudsimtest.WithMCPConsent())
 	tokens := cloudsimtest.NewTokens(sim)
 	tg := jwtauthtest.Target{TenantID: tokens.Env["TENANT_ID"], Audience: mcpserver.AppID, Keys: sim.Keys}
 	delegated := jwtauthtest.Edit(tg.GoodClaims(), map[string]any{"idtyp": "user", "scp": mcpserver.RequiredScope, "roles": nil})

@@ -73,8 +73,12 @@ type Application struct {
 	Secrets                []string              `json:"secrets"`
 	FederatedCredentials   []FederatedCredential `json:"federatedCredentials"`
 	SPARedirectURIs        []string              `json:"spaRedirectUris"`
-	AllowPublicClient      bool                  `json:"allowPublicClient"`
-	InheritDelegatedPerms  bool                  `json:"inheritDelegatedPermissions"`
+	// WebRedirectURIs are where Entra may send the browser back after a
+	// consent request for the app, or for an agent identity of this
+	// blueprint.
+	WebRedirectURIs       []string `json:"webRedirectUris"`
+	AllowPublicClient     bool     `json:"allowPublicClient"`
+	InheritDelegatedPerms bool     `json:"inheritDelegatedPermissions"`
 	// ExportAs names the setting cloudsim.env gives this appId (for
 	// example WEATHER_API_APP_ID), so other binaries find it.
 	ExportAs string `json:"exportAs"`
@@ -237,9 +241,12 @@ func (d *Directory) validate(v *validator) {
 				v.fail(fp+".audiences", "needs at least one audience (usually %s)", TokenExchangeURI)
 			}
 		}
-		for j, r := range a.SPARedirectURIs {
-			if u, err := url.Parse(r); err != nil || u.Host == "" {
-				v.fail(fmt.Sprintf("%s.spaRedirectUris[%d]", p, j), "%q is not an absolute URL", r)
+		for k, uris := range [][]string{a.SPARedirectURIs, a.WebRedirectURIs} {
+			field := []string{"spaRedirectUris", "webRedirectUris"}[k]
+			for j, r := range uris {
+				if u, err := url.Parse(r); err != nil || u.Host == "" {
+					v.fail(fmt.Sprintf("%s.%s[%d]", p, field, j), "%q is not an absolute URL", r)
+				}
 			}
 		}
 	}

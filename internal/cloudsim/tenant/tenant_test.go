@@ -103,6 +103,14 @@ func TestMalformedTenantFileNamesLineAndField(t *testing.T) {
 			atLine: `"access_as_admin"`,
 		},
 		{
+			name: "a relative web redirect URI",
+			edit: func(s string) string {
+				return strings.Replace(s, `"http://localhost:3001/consent.html"`, `"/consent.html"`, 1)
+			},
+			wantIn: []string{"applications[0].webRedirectUris[0]", "not an absolute URL"},
+			atLine: `"/consent.html"`,
+		},
+		{
 			name: "agent identity under a non-blueprint",
 			edit: func(s string) string {
 				return strings.Replace(s, `"blueprint": "6a7f0937-6749-4a53-b866-c424b6e0824d"`, `"blueprint": "b8302fea-6762-4183-a16c-69b510285c49"`, 1)

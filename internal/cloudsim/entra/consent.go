@@ -1,0 +1,224 @@
+package entra
+
+import (
+	"html/template"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Consent on demand. An agent whose token request failed with AADSTS65001
+// sends the user to /authorize with response_type=none and the agent
+// identity as client_id (Microsoft's "request user authorization" flow for
+// agent identities): the user signs in, sees what the agent asks for, and
+// accepts or declines. Entra then sends the browser to one of the
+// blueprint's web redirect URIs; no code is issued. cloudsim keeps what was
+// granted in memory, per user, until it stops: the tenant file's consents
+// are the admin (all-users) ones.
+
+const consentRequestLifetime = 10 * time.Minute
+
+// userConsents are the delegated scopes users granted on the consent page.
+type userConsents struct {
+	mu      sync.Mutex
+	granted map[consentKey][]string
+	pending map[string]*consentRequest // by its unguessable ID
+}
+
+type consentKey struct{ client, resource, user string }
+
+// consentRequest is a consent page shown to a signed-in user: only that
+// user's answer to that page counts, which also defeats cross-site posts.
+type consentRequest struct {
+	key         consentKey
+	scopes      []string
+	redirectURI string
+	state       string
+	shown       time.Time
+}
+
+func (uc *userConsents) scopes(client, resource, user string) []string {
+	if user == "" {
+		return nil
+	}
+	uc.mu.Lock()
+	defer uc.mu.Unlock()
+	return slices.Clone(uc.granted[consentKey{client, resource, user}])
+}
+
+func (uc *userConsents) grant(k consentKey, scopes []string) {
+	uc.mu.Lock()
+	defer uc.mu.Unlock()
+	if uc.granted == nil {
+		uc.granted = map[consentKey][]string{}
+	}
+	all := append(uc.granted[k], scopes...)
+	slices.Sort(all)
+	uc.granted[k] = slices.Compact(all)
+}
+
+func (uc *userConsents) ask(cr *consentRequest) string {
+	id := randomB64(32)
+	uc.mu.Lock()
+	defer uc.mu.Unlock()
+	if uc.pending == nil {
+		uc.pending = map[string]*consentRequest{}
+	}
+	for k, v := range uc.pending {
+		if time.Since(v.shown) > consentRequestLifetime {
+			delete(uc.pending, k)
+		}
+	}
+	uc.pending[id] = cr
+	return id
+}
+
+// answer takes the pending request id, once, if user is the one it was
+// shown to.
+func (uc *userConsents) answer(id, user string) *consentRequest {
+	uc.mu.Lock()
+	defer uc.mu.Unlock()
+	cr := uc.pending[id]
+	if cr == nil || cr.key.user != user || time.Since(cr.shown) > consentRequestLifetime {
+		return nil
+	}
+	delete(uc.pending, id)
+	return cr
+}
+
+// consent serves /authorize with response_type=none.
+func (s *Server) consent(w http.ResponseWriter, r *http.Request) {
+	s.stats.Add("entra.consent")
+	tid, aerr := s.tenantOf(r)
+	if aerr != nil {
+		s.authorizePage(w, http.StatusBadRequest, aerr.Error())
+		return
+	}
+	q := r.Form
+	clientID := strings.ToLower(q.Get("client_id"))
+	redirectURI, state := q.Get("redirect_uri"), q.Get("state")
+	var name string
+	var registered []string
+	switch {
+	case clientID == "":
+		s.authorizePage(w, http.StatusBadRequest, errMissingParam("client_id").Error())
+		return
+	case s.dir.Agent(clientID) != nil:
+		ag := s.dir.Agent(clientID)
+		name = ag.Name
+		if bp := s.dir.App(ag.Blueprint); bp != nil {
+			registered = bp.WebRedirectURIs
+		}
+	case s.dir.App(clientID) != nil:
+		app := s.dir.App(clientID)
+		name, registered = app.Name, app.WebRedirectURIs
+	default:
+		s.authorizePage(w, http.StatusBadRequest, errUnknownClient(clientID, tid).Error())
+		return
+	}
+	if !slices.Contains(registered, redirectURI) {
+		// Never redirect to an address the app did not register.
+		s.authorizePage(w, http.StatusBadRequest, newErr(http.StatusBadRequest, oauthInvalidRequest, 50011, "The redirect URI '%s' specified in the request does not match the redirect URIs configured for the application '%s'. For an agent identity, they are the web redirect URIs of its blueprint.", redirectURI, clientID).Error())
+		return
+	}
+	back := func(v url.Values) {
+		if state != "" {
+			v.Set("state", state)
+		}
+		http.Redirect(w, r, withResponse(redirectURI, "query", v), http.StatusFound)
+	}
+	fail := func(e *aadError) {
+		s.stats.Add("entra.error.AADSTS" + itoa(e.code))
+		back(url.Values{"error": {e.oauth}, "error_description": {e.Error()}, "error_codes": {itoa(e.code)}})
+	}
+	sr, aerr := s.parseScope(tid, q.Get("scope"))
+	if aerr != nil {
+		fail(aerr)
+		return
+	}
+	if sr.res.app == nil || len(sr.names) == 0 {
+		fail(errInvalidScope(sr.raw))
+		return
+	}
+	for _, n := range sr.names {
+		if !slices.Contains(sr.res.app.Scopes, n) {
+			fail(errInvalidScope(sr.res.requested + "/" + n))
+			return
+		}
+	}
+
+	if r.Method == http.MethodPost && r.PostForm.Get("login") != "" {
+		user := s.dir.UserByUPN(r.PostForm.Get("login"))
+		if user == nil {
+			s.authorizePage(w, http.StatusBadRequest, errUserNotFound(r.PostForm.Get("login"), tid).Error())
+			return
+		}
+		http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: s.sessions.start(user.ObjectID), Path: "/", HttpOnly: true, Secure: true, SameSite: http.SameSiteNoneMode})
+		s.consentPage(w, r, &consentRequest{key: consentKey{clientID, sr.res.appID, user.ObjectID}, scopes: sr.names, redirectURI: redirectURI, state: state}, name, sr.res.app.Name)
+		return
+	}
+	oid := s.sessions.user(r)
+	if oid == "" {
+		s.loginPage(w, r, name, q.Get("scope"))
+		return
+	}
+	if r.Method == http.MethodPost {
+		cr := s.consents.answer(r.PostForm.Get("consent_request"), oid)
+		switch {
+		case cr == nil:
+			s.authorizePage(w, http.StatusBadRequest, "This consent page expired or was shown to someone else: start again from the agent.")
+		case r.PostForm.Get("decision") != "accept":
+			s.log.Info("consent declined", "client_id", clientID, "resource", cr.key.resource, "user", oid)
+			fail(newErr(http.StatusBadRequest, "access_denied", 65004, "User declined to consent to access the app."))
+		default:
+			s.consents.grant(cr.key, cr.scopes)
+			s.log.Info("consent granted", "client_id", clientID, "resource", cr.key.resource, "user", oid, "scopes", strings.Join(cr.scopes, " "))
+			back(url.Values{})
+		}
+		return
+	}
+	granted, _ := s.dir.Grant(clientID, sr.res.appID)
+	granted = append(granted, s.consents.scopes(clientID, sr.res.appID, oid)...)
+	if q.Get("prompt") != "consent" && !slices.ContainsFunc(sr.names, func(n string) bool { return !slices.Contains(granted, n) }) {
+		back(url.Values{}) // nothing new to grant
+		return
+	}
+	s.consentPage(w, r, &consentRequest{key: consentKey{clientID, sr.res.appID, oid}, scopes: sr.names, redirectURI: redirectURI, state: state}, name, sr.res.app.Name)
+}
+
+var consentTemplate = template.Must(template.New("consent").Parse(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Permissions requested — cloudsim</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<style>body{font:16px system-ui,sans-serif;max-width:34rem;margin:3rem auto;padding:0 1rem;color:#1b1b1b}
+.note{background:#fff4ce;border:1px solid #e6c600;padding:.75rem;border-radius:6px}
+li{margin:.25rem 0}button{font:inherit;padding:.5rem 1.25rem;margin-right:.5rem;border-radius:6px;border:1px solid #8a8886;background:#fff;cursor:pointer}
+button.primary{background:#0f6cbd;border-color:#0f6cbd;color:#fff}</style></head>
+<body><h1>Permissions requested</h1>
+<p class="note">This is <strong>cloudsim</strong>, a local stand-in for Microsoft Entra ID, not Microsoft's consent page.</p>
+<p>Signed in as <strong>{{.User}}</strong>.</p>
+<p>The agent <strong>{{.Client}}</strong> asks to act on your behalf on <strong>{{.Resource}}</strong>, with:</p>
+<ul>{{range .Scopes}}<li><code>{{.}}</code></li>{{end}}</ul>
+<p>Accepting lets it get tokens for these permissions whenever you use it, until the grant is removed (in cloudsim: until it restarts).</p>
+<form method="post">
+{{range $k, $v := .Hidden}}<input type="hidden" name="{{$k}}" value="{{$v}}">
+{{end}}<button class="primary" type="submit" name="decision" value="accept" id="accept">Accept</button><button type="submit" name="decision" value="cancel" id="cancel">Cancel</button>
+</form></body></html>`))
+
+func (s *Server) consentPage(w http.ResponseWriter, r *http.Request, cr *consentRequest, client, resource string) {
+	cr.shown = time.Now()
+	hidden := map[string]string{"consent_request": s.consents.ask(cr)}
+	for _, k := range []string{"client_id", "redirect_uri", "scope", "state", "response_type"} {
+		hidden[k] = r.Form.Get(k)
+	}
+	userName := cr.key.user
+	if u := s.dir.UserByID(cr.key.user); u != nil {
+		userName = u.DisplayName + " (" + u.UPN + ")"
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'")
+	_ = consentTemplate.Execute(w, map[string]any{"User": userName, "Client": client, "Resource": resource, "Scopes": cr.scopes, "Hidden": hidden})
+}
