@@ -262,7 +262,7 @@ func (s *Sim) SidecarConfig(weatherAPIURL string) (sidecar.Config, error) {
 	}
 	if d.AppByIdentifier(mcpserver.AppID) != nil {
 		cfg.APIs[SidecarMCPAPI] = sidecar.DownstreamAPI{Name: SidecarMCPAPI, BaseURL: s.URL + mcpserver.Path,
-			Scopes: []string{"api://" + mcpserver.AppID + "/" + mcpserver.RequiredScope}}
+			Scopes: []string{mcpserver.AppID + "/" + mcpserver.RequiredScope}}
 	}
 	return cfg, nil
 }

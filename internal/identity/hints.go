@@ -19,8 +19,18 @@ var hints = map[int]string{
 	90002:   "check TENANT_ID",
 }
 
+// mcpHints replace hints for a token for the MCP server.
+var mcpHints = map[int]string{
+	65001:  "the user, or an admin for everyone, must consent to the agent identity's MCP scopes (MCP_SCOPES) on the MCP server",
+	70011:  "check MCP_SCOPES (or the sidecar's DownstreamApis__<SIDECAR_MCP_API>__Scopes): the MCP server publishes MCP.* scopes such as MCP.User.Read.All",
+	500011: "check MCP_APP_ID: the MCP server's app must be in the tenant (its service principal is created when it is provisioned)",
+}
+
 // withHint appends the hint for code to msg, if there is one.
-func withHint(msg string, code int) string {
+func withHint(msg string, code int, target Target) string {
+	if h, ok := mcpHints[code]; ok && target == MCPServer {
+		return msg + " (" + h + ")"
+	}
 	if h, ok := hints[code]; ok {
 		return msg + " (" + h + ")"
 	}

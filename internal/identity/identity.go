@@ -48,10 +48,35 @@ func (f Flow) TokenName() string {
 	return "TR"
 }
 
+// Target is the API a token is for.
+type Target string
+
+// The targets. The zero value is the Weather API.
+const (
+	WeatherAPI Target = ""
+	// MCPServer is the Microsoft MCP Server for Enterprise, which takes
+	// delegated tokens only (OBO or agent user).
+	MCPServer Target = "mcp"
+)
+
+// String names the target for messages and the trace.
+func (t Target) String() string {
+	if t == MCPServer {
+		return "the MCP server"
+	}
+	return "the Weather API"
+}
+
 // Request asks for a token in one flow. UserToken is Tc, needed for OBO.
 type Request struct {
 	Flow      Flow
 	UserToken secret.Value
+	Target    Target
+}
+
+// errAppOnlyMCP is the one refusal both providers make before asking.
+func errAppOnlyMCP(provider string) *Error {
+	return &Error{Provider: provider, Flow: Autonomous, Message: "the MCP server takes delegated tokens only: use the on-behalf-of or agent user flow"}
 }
 
 // Result is a token the agent may send, with what the trace may show.
@@ -73,11 +98,13 @@ type Facts struct {
 	API        string   `json:"api,omitempty"`   // the sidecar's downstream API entry
 	Route      string   `json:"route,omitempty"` // the sidecar path called, without the query
 	Scopes     []string `json:"scopes,omitempty"`
+	Target     Target   `json:"target,omitempty"`
 	CacheHit   *bool    `json:"cache_hit,omitempty"` // known only in process
 	Credential string   `json:"blueprint_credential,omitempty"`
 }
 
-// Provider gets Authorization values for the Weather API.
+// Provider gets Authorization values for the Weather API and the MCP
+// server.
 type Provider interface {
 	Name() string
 	AuthorizationHeader(ctx context.Context, req Request) (*Result, error)

@@ -386,6 +386,13 @@ func TestSettings(t *testing.T) {
 	if err != nil || s.Provider != "sidecar" || s.AppAPI != "weather-app" || s.DelegatedAPI != "weather" || s.SidecarMode != "authorization-header" {
 		t.Errorf("sidecar defaults: %+v %v", s, err)
 	}
+	if s.MCPAPI != "mcp" || strings.Join(s.MCPScopes, " ") != "e8c77dc2-69b3-43f4-bc51-3213c9d915b4/MCP.User.Read.All" {
+		t.Errorf("MCP defaults: %q %v", s.MCPAPI, s.MCPScopes)
+	}
+	s, _ = load(with(base, "MCP_SCOPES", "MCP.User.Read.All, https://mcp.svc.cloud.microsoft/MCP.GroupMember.Read.All"))
+	if strings.Join(s.MCPScopes, " ") != "e8c77dc2-69b3-43f4-bc51-3213c9d915b4/MCP.User.Read.All https://mcp.svc.cloud.microsoft/MCP.GroupMember.Read.All" {
+		t.Errorf("MCP_SCOPES: %v", s.MCPScopes)
+	}
 	s, err = load(msal)
 	if err != nil || s.MSAL.Credential.Kind != "managed-identity" || s.UserScopes[0] != "api://b8302fea-6762-4183-a16c-69b510285c49/Weather.Read" ||
 		s.AppScopes[0] != "api://b8302fea-6762-4183-a16c-69b510285c49/.default" {
@@ -410,9 +417,54 @@ func TestSettings(t *testing.T) {
 		{with(msal, "TENANT_ID", ""), "TENANT_ID: is required"},
 		{with(msal, "WEATHER_API_APP_ID", ""), "WEATHER_API_APP_ID: is required"},
 		{with(msal, "AZURE_AUTHORITY_HOST", "http://login"), "must use https"},
+		{with(base, "MCP_SCOPES", "e8c77dc2-69b3-43f4-bc51-3213c9d915b4/.default"), "MCP_SCOPES: \"e8c77dc2-69b3-43f4-bc51-3213c9d915b4/.default\": name the delegated scopes"},
+		{with(base, "MCP_APP_ID", "mcp"), "MCP_APP_ID: \"mcp\" is not an app ID"},
 	} {
 		if _, err := load(c.env); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%v: %v, want %q", c.env, err, c.want)
+		}
+	}
+}
+
+// Tokens for the MCP server: delegated only, audienced to its app, for the
+// signed-in user (OBO) or the agent user; without consent, AADSTS65001 with
+// the MCP hint, from both providers.
+func TestMCPServerTokens(t *testing.T) {
+	mcpApp := "e8c77dc2-69b3-43f4-bc51-3213c9d915b4"
+	f := newFixture(t, cloudsimtest.WithMCPConsent())
+	alice := f.sim.Tenant.UserByUPN(f.env["CLOUDSIM_DEMO_USERNAME"]).ObjectID
+	agentUser := f.sim.Tenant.AgentUser(f.env["AGENT_USER_UPN"]).ObjectID
+	tc := f.userToken(t)
+	for name, p := range f.providers(t) {
+		t.Run(name, func(t *testing.T) {
+			for flow, oid := range map[identity.Flow]string{identity.OnBehalfOf: alice, identity.AgentUser: agentUser} {
+				res, err := p.AuthorizationHeader(t.Context(), identity.Request{Flow: flow, UserToken: tc, Target: identity.MCPServer})
+				if err != nil {
+					t.Fatalf("%s: %v", flow, err)
+				}
+				c := res.Token.Claims
+				if c["aud"] != mcpApp || c["oid"] != oid || c["scp"] != "MCP.User.Read.All" || res.Token.Client() != f.env["AGENT_CLIENT_ID"] || res.Facts.Target != identity.MCPServer {
+					t.Errorf("%s: %v %+v", flow, c, res.Facts)
+				}
+			}
+			before := f.sim.Entra.Stats().Get("entra.token")
+			_, err := p.AuthorizationHeader(t.Context(), identity.Request{Flow: identity.Autonomous, Target: identity.MCPServer})
+			if err == nil || !strings.Contains(err.Error(), "delegated tokens only") {
+				t.Errorf("autonomous: %v", err)
+			}
+			if after := f.sim.Entra.Stats().Get("entra.token"); after != before {
+				t.Errorf("autonomous asked Entra anyway (%d requests)", after-before)
+			}
+		})
+	}
+
+	without := newFixture(t, nil)
+	tc = without.userToken(t)
+	for name, p := range without.providers(t) {
+		_, err := p.AuthorizationHeader(t.Context(), identity.Request{Flow: identity.OnBehalfOf, UserToken: tc, Target: identity.MCPServer})
+		var e *identity.Error
+		if !asError(err, &e) || e.Code != 65001 || !strings.Contains(e.Message, "MCP_SCOPES") {
+			t.Errorf("%s, no consent: %v (code %d)", name, err, codeOf(e))
 		}
 	}
 }

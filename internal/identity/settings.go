@@ -3,6 +3,7 @@ package identity
 import (
 	"fmt"
 	"net/http"
+	"strings"
 
 	"github.com/crosscloud-agentid/agentid/internal/agentid"
 	"github.com/crosscloud-agentid/agentid/internal/config"
@@ -25,10 +26,14 @@ type Settings struct {
 	SidecarMode  string
 	AppAPI       string
 	DelegatedAPI string
+	MCPAPI       string
 
 	MSAL       agentid.Config
 	AppScopes  []string
 	UserScopes []string
+	// MCPScopes are the MCP server's delegated scopes (MCP_SCOPES), set by
+	// whoever reads the MCP settings; msal asks for them.
+	MCPScopes []string
 }
 
 // LoadSettings reads IDENTITY_PROVIDER (default sidecar) and what it
@@ -43,6 +48,7 @@ func LoadSettingsDefault(r *config.Reader, defaultProvider string) Settings {
 		Provider:     r.OneOf("IDENTITY_PROVIDER", defaultProvider, "sidecar", "msal"),
 		AgentUserUPN: r.String("AGENT_USER_UPN", ""),
 	}
+	s.MCPScopes = mcpScopes(r)
 	s.AgentID = r.FirstOf("AGENT_CLIENT_ID", "AGENT_APP_ID")
 	switch {
 	case s.AgentID == "":
@@ -58,6 +64,7 @@ func LoadSettingsDefault(r *config.Reader, defaultProvider string) Settings {
 		s.SidecarMode = r.OneOf("SIDECAR_MODE", SidecarModeHeader, SidecarModeHeader, SidecarModeDownstream)
 		s.AppAPI = r.String("SIDECAR_APP_API", "weather-app")
 		s.DelegatedAPI = r.String("SIDECAR_DELEGATED_API", "weather")
+		s.MCPAPI = r.String("SIDECAR_MCP_API", "mcp")
 		return s
 	}
 
@@ -101,17 +108,42 @@ func LoadSettingsDefault(r *config.Reader, defaultProvider string) Settings {
 	return s
 }
 
+// MCPServerAppID is the app ID of the Microsoft MCP Server for
+// Enterprise, the default MCP_APP_ID.
+const MCPServerAppID = "e8c77dc2-69b3-43f4-bc51-3213c9d915b4"
+
+// mcpScopes reads MCP_SCOPES (space- or comma-separated): a bare name such
+// as MCP.User.Read.All is a scope of MCP_APP_ID, named by app ID, which
+// Entra accepts whatever the app's identifier URIs are.
+func mcpScopes(r *config.Reader) []string {
+	app := r.String("MCP_APP_ID", MCPServerAppID)
+	if !config.IsGUID(app) {
+		r.Problem("MCP_APP_ID", "%q is not an app ID (GUID)", app)
+	}
+	var out []string
+	for _, sc := range strings.FieldsFunc(r.String("MCP_SCOPES", "MCP.User.Read.All"), func(c rune) bool { return c == ',' || c == ' ' }) {
+		switch {
+		case sc == ".default" || strings.HasSuffix(sc, "/.default"):
+			r.Problem("MCP_SCOPES", "%q: name the delegated scopes, not .default", sc)
+		case !strings.Contains(sc, "/"):
+			sc = app + "/" + sc
+		}
+		out = append(out, sc)
+	}
+	return out
+}
+
 // New builds the provider the settings choose. httpClient is nil in
 // production; tests pass one that trusts their cloudsim.
 func New(s Settings, httpClient *http.Client) (Provider, error) {
 	switch s.Provider {
 	case "sidecar":
 		return NewSidecarProvider(SidecarConfig{URL: s.SidecarURL, AgentID: s.AgentID, AgentUserUPN: s.AgentUserUPN,
-			AppAPI: s.AppAPI, DelegatedAPI: s.DelegatedAPI, HTTPClient: httpClient}), nil
+			AppAPI: s.AppAPI, DelegatedAPI: s.DelegatedAPI, MCPAPI: s.MCPAPI, HTTPClient: httpClient}), nil
 	case "msal":
 		cfg := s.MSAL
 		cfg.HTTPClient = httpClient
-		return NewMSALProvider(cfg, s.AgentID, s.AgentUserUPN, s.AppScopes, s.UserScopes)
+		return NewMSALProvider(cfg, s.AgentID, s.AgentUserUPN, MSALScopes{App: s.AppScopes, User: s.UserScopes, MCP: s.MCPScopes})
 	}
 	return nil, fmt.Errorf("IDENTITY_PROVIDER %q is not sidecar or msal", s.Provider)
 }

@@ -26,6 +26,7 @@ type SidecarProvider struct {
 	agentUser    string
 	appAPI       string // SIDECAR_APP_API: an entry with RequestAppToken=true
 	delegatedAPI string // SIDECAR_DELEGATED_API: an entry with delegated scopes
+	mcpAPI       string // SIDECAR_MCP_API: the MCP server's delegated entry
 }
 
 // SidecarConfig configures a SidecarProvider.
@@ -35,6 +36,7 @@ type SidecarConfig struct {
 	AgentUserUPN string
 	AppAPI       string
 	DelegatedAPI string
+	MCPAPI       string
 	HTTPClient   *http.Client // nil: a client with a 30 s timeout
 }
 
@@ -45,7 +47,7 @@ func NewSidecarProvider(cfg SidecarConfig) *SidecarProvider {
 		client = &http.Client{Timeout: 30 * time.Second}
 	}
 	return &SidecarProvider{base: strings.TrimRight(cfg.URL, "/"), http: client, agentID: cfg.AgentID, agentUser: cfg.AgentUserUPN,
-		appAPI: cfg.AppAPI, delegatedAPI: cfg.DelegatedAPI}
+		appAPI: cfg.AppAPI, delegatedAPI: cfg.DelegatedAPI, mcpAPI: cfg.MCPAPI}
 }
 
 // Name implements Provider.
@@ -66,6 +68,13 @@ type route struct {
 // unauthenticated route of the delegated entry, with AgentUsername.
 func (p *SidecarProvider) routeFor(req Request, prefix string) (route, *Error) {
 	q := url.Values{"AgentIdentity": {p.agentID}}
+	delegated := p.delegatedAPI
+	if req.Target == MCPServer {
+		if req.Flow == Autonomous {
+			return route{}, errAppOnlyMCP(p.Name())
+		}
+		delegated = p.mcpAPI
+	}
 	switch req.Flow {
 	case Autonomous:
 		return route{path: prefix + "Unauthenticated/" + url.PathEscape(p.appAPI), api: p.appAPI, query: q}, nil
@@ -73,13 +82,13 @@ func (p *SidecarProvider) routeFor(req Request, prefix string) (route, *Error) {
 		if req.UserToken.IsZero() {
 			return route{}, &Error{Provider: p.Name(), Flow: req.Flow, Message: "the on-behalf-of flow needs the signed-in user's token: sign in first"}
 		}
-		return route{path: prefix + "/" + url.PathEscape(p.delegatedAPI), api: p.delegatedAPI, query: q, withUser: true}, nil
+		return route{path: prefix + "/" + url.PathEscape(delegated), api: delegated, query: q, withUser: true}, nil
 	case AgentUser:
 		if p.agentUser == "" {
 			return route{}, &Error{Provider: p.Name(), Flow: req.Flow, Message: "the agent user flow needs AGENT_USER_UPN"}
 		}
 		q.Set("AgentUsername", p.agentUser)
-		return route{path: prefix + "Unauthenticated/" + url.PathEscape(p.delegatedAPI), api: p.delegatedAPI, query: q}, nil
+		return route{path: prefix + "Unauthenticated/" + url.PathEscape(delegated), api: delegated, query: q}, nil
 	}
 	return route{}, &Error{Provider: p.Name(), Flow: req.Flow, Message: fmt.Sprintf("unknown flow %q", req.Flow)}
 }
@@ -113,7 +122,7 @@ func (p *SidecarProvider) AuthorizationHeader(ctx context.Context, req Request) 
 	return &Result{
 		Header: secret.New(answer.AuthorizationHeader),
 		Token:  card,
-		Facts:  Facts{Provider: p.Name(), Flow: req.Flow, API: rt.api, Route: rt.path},
+		Facts:  Facts{Provider: p.Name(), Flow: req.Flow, API: rt.api, Route: rt.path, Target: req.Target},
 	}, nil
 }
 
@@ -232,7 +241,7 @@ func (p *SidecarProvider) refusal(flow Flow, rt route, resp *http.Response, body
 	detail := strings.TrimSpace(firstLineOf(pd.Detail))
 	switch resp.StatusCode {
 	case http.StatusBadRequest:
-		e.Message = fmt.Sprintf("the sidecar refused the request (400: %s): it needs a downstream API entry named %q (DownstreamApis__%s__BaseUrl and __Scopes); or set %s here", orDefault(detail, "bad request"), rt.api, rt.api, apiSetting(rt))
+		e.Message = fmt.Sprintf("the sidecar refused the request (400: %s): it needs a downstream API entry named %q (DownstreamApis__%s__BaseUrl and __Scopes); or set %s here", orDefault(detail, "bad request"), rt.api, rt.api, p.apiSetting(rt))
 	case http.StatusUnauthorized:
 		switch {
 		case detail == "" && rt.withUser:
@@ -247,7 +256,11 @@ func (p *SidecarProvider) refusal(flow Flow, rt route, resp *http.Response, body
 			if m := correlationID.FindStringSubmatch(pd.Detail); m != nil {
 				e.CorrelationID = m[1]
 			}
-			e.Message = withHint("Entra refused the sidecar's token request: "+detail, e.Code)
+			target := WeatherAPI
+			if rt.api == p.mcpAPI {
+				target = MCPServer
+			}
+			e.Message = withHint("Entra refused the sidecar's token request: "+detail, e.Code, target)
 		}
 	case http.StatusForbidden:
 		e.Message = fmt.Sprintf("the sidecar at %s refused this caller (403): since 1.1.0 it accepts loopback callers only; run it in the agent's network namespace and set SIDECAR_URL=http://localhost:5000", p.base)
@@ -261,9 +274,12 @@ func (p *SidecarProvider) refusal(flow Flow, rt route, resp *http.Response, body
 	return e
 }
 
-func apiSetting(rt route) string {
-	if strings.Contains(rt.path, "Unauthenticated") && !rt.query.Has("AgentUsername") {
+func (p *SidecarProvider) apiSetting(rt route) string {
+	switch {
+	case strings.Contains(rt.path, "Unauthenticated") && !rt.query.Has("AgentUsername"):
 		return "SIDECAR_APP_API"
+	case rt.api == p.mcpAPI && rt.api != p.delegatedAPI:
+		return "SIDECAR_MCP_API"
 	}
 	return "SIDECAR_DELEGATED_API"
 }
