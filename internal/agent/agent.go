@@ -1,8 +1,9 @@
 // Package agent runs one chat turn: in Direct mode the weather tool runs
-// for the city the message names; in Bedrock mode Claude decides, through
-// Converse with the get_weather tool. Either way the tool calls the Weather
-// API with a token from the identity provider for the turn's flow, and
-// every hop is recorded in the trace. No token ever reaches the model.
+// for the city the message names (or the profile tool, for "who am I?");
+// in Bedrock mode Claude decides, through Converse with get_weather and,
+// in delegated turns, the MCP server's tools. Each tool calls its API with
+// a token from the identity provider for the turn's flow, and every hop is
+// recorded in the trace. No token ever reaches the model.
 package agent
 
 import (
@@ -21,6 +22,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
 
 	"github.com/crosscloud-agentid/agentid/internal/identity"
+	"github.com/crosscloud-agentid/agentid/internal/mcptool"
 	"github.com/crosscloud-agentid/agentid/internal/secret"
 	"github.com/crosscloud-agentid/agentid/internal/trace"
 )
@@ -57,6 +59,11 @@ type Config struct {
 	// Downstream makes the sidecar call the Weather API (SIDECAR_MODE=
 	// downstream-api): the agent never holds a token.
 	Downstream bool
+	// MCP is the MCP server's client; nil turns MCP tools off.
+	MCP *mcptool.Client
+	// Consent is the consent request for the MCP scopes, less the
+	// per-turn redirect URI and state.
+	Consent identity.ConsentRequest
 }
 
 // Agent answers turns.
@@ -80,11 +87,17 @@ func New(cfg Config, id identity.Provider, bedrock Converser, aws AWSInfo, httpC
 
 // Turn is one chat message to answer.
 type Turn struct {
-	Message       string
-	Mode          Mode
-	Flow          identity.Flow
-	UserToken     secret.Value
+	Message   string
+	Mode      Mode
+	Flow      identity.Flow
+	UserToken secret.Value
+	// UserID is the signed-in user's object ID (from the validated Tc):
+	// the MCP tool list is remembered per user.
+	UserID        string
 	CorrelationID string
+	// ConsentRedirectURI is where a consent link sends the browser back:
+	// the chat UI's consent.html.
+	ConsentRedirectURI string
 	// Stream, when set, gets the model's text as it streams
 	// (ConverseStream); Direct mode sends its answer in one piece.
 	Stream func(delta string)

@@ -14,8 +14,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime/document"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime/types"
 	"github.com/aws/smithy-go"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/crosscloud-agentid/agentid/internal/identity"
+	"github.com/crosscloud-agentid/agentid/internal/mcptool"
 	"github.com/crosscloud-agentid/agentid/internal/trace"
 	"github.com/crosscloud-agentid/agentid/internal/weather"
 )
@@ -25,6 +27,11 @@ import (
 const SystemPrompt = "You are a weather assistant. For any question about the weather, call the get_weather tool " +
 	"with the city, then answer in one or two sentences from its result, giving temperatures in °F and wind in mph. " +
 	"If the tool reports an error, say so plainly."
+
+// DirectoryPrompt is added when the turn offers the MCP server's tools.
+const DirectoryPrompt = " You can also read the organization's directory through the Microsoft MCP Server for Enterprise tools, " +
+	"as the signed-in user: for questions about who the user is, call microsoft_graph_get with relativeUrl /me; " +
+	"for other people, /users or /users/{userPrincipalName}. Answer only from the tools' results."
 
 // AWSInfo says where the agent's AWS credentials come from, for the trace:
 // never key material.
@@ -37,7 +44,7 @@ type AWSInfo struct {
 	SessionName     string
 }
 
-func toolConfig(force bool) *types.ToolConfiguration {
+func toolConfig(force bool, directory []types.Tool) *types.ToolConfiguration {
 	tc := &types.ToolConfiguration{Tools: []types.Tool{&types.ToolMemberToolSpec{Value: types.ToolSpecification{
 		Name:        aws.String("get_weather"),
 		Description: aws.String("Current weather for a city: temperature (°F), condition, humidity (%) and wind (mph)."),
@@ -47,6 +54,7 @@ func toolConfig(force bool) *types.ToolConfiguration {
 			"required":   []string{"city"},
 		})},
 	}}}}
+	tc.Tools = append(tc.Tools, directory...)
 	if force {
 		tc.ToolChoice = &types.ToolChoiceMemberTool{Value: types.SpecificToolChoice{Name: aws.String("get_weather")}}
 	}
@@ -60,6 +68,13 @@ func (a *Agent) bedrockTurn(ctx context.Context, t Turn, rec *trace.Recorder) (s
 		return "", &Error{Status: http.StatusServiceUnavailable, Message: "Bedrock is not configured: set AWS_REGION and AWS credentials (see the README's AWS credential tiers)"}
 	}
 	a.traceAWS(ctx, rec)
+	m := a.mcpTurn(t, rec)
+	defer m.close()
+	directory, mcpTools, unavailable := a.directoryTools(ctx, t, m, rec)
+	system := SystemPrompt
+	if len(directory) > 0 {
+		system += DirectoryPrompt
+	}
 	messages := []types.Message{{Role: types.ConversationRoleUser, Content: []types.ContentBlock{&types.ContentBlockMemberText{Value: t.Message}}}}
 	_, isWeather := weather.Question(t.Message)
 	force, toolCalled := false, false
@@ -67,8 +82,8 @@ func (a *Agent) bedrockTurn(ctx context.Context, t Turn, rec *trace.Recorder) (s
 		in := &bedrockruntime.ConverseInput{
 			ModelId:         aws.String(a.cfg.ModelID),
 			Messages:        messages,
-			System:          []types.SystemContentBlock{&types.SystemContentBlockMemberText{Value: SystemPrompt}},
-			ToolConfig:      toolConfig(force),
+			System:          []types.SystemContentBlock{&types.SystemContentBlockMemberText{Value: system}},
+			ToolConfig:      toolConfig(force, directory),
 			InferenceConfig: &types.InferenceConfiguration{MaxTokens: aws.Int32(512), Temperature: aws.Float32(0.2)},
 		}
 		reply, err := a.converse(ctx, in, t.Stream)
@@ -96,13 +111,96 @@ func (a *Agent) bedrockTurn(ctx context.Context, t Turn, rec *trace.Recorder) (s
 		messages = append(messages, reply.message)
 		var results []types.ContentBlock
 		for _, use := range reply.uses {
-			results = append(results, a.runTool(ctx, t, use, rec))
+			var result types.ContentBlock
+			switch name := aws.ToString(use.Name); {
+			case name == DirectoryPlaceholder && unavailable != nil:
+				rec.Add("tool", "bedrock", "The model asked for the directory, which is not available: "+unavailable.Error(), nil)
+				return "", unavailable
+			case hasTool(mcpTools, name):
+				result, err = a.runMCPTool(ctx, m, use, rec)
+			default:
+				result = a.runTool(ctx, t, use, rec)
+			}
+			if err != nil {
+				return "", err
+			}
+			results = append(results, result)
 			toolCalled = true
 		}
 		messages = append(messages, types.Message{Role: types.ConversationRoleUser, Content: results})
 		force = false
 	}
 	return "", &Error{Status: http.StatusBadGateway, Message: fmt.Sprintf("the model was still calling tools after MAX_TOOL_ROUNDS (%d) rounds", a.cfg.MaxToolRounds)}
+}
+
+// directoryTools are the MCP server's tools for this turn, as Bedrock
+// tool specs. When they cannot be listed, the placeholder tool stands in,
+// and unavailable is why: the turn ends with it only if the model needs
+// the directory.
+func (a *Agent) directoryTools(ctx context.Context, t Turn, m *mcpTurn, rec *trace.Recorder) (specs []types.Tool, tools []*mcp.Tool, unavailable error) {
+	if a.cfg.MCP == nil {
+		return nil, nil, nil
+	}
+	if m == nil {
+		rec.Add("mcp", "llm-agent", NoMCPForAutonomous, nil)
+		return nil, nil, nil
+	}
+	tools, err := m.tools(ctx)
+	if err != nil {
+		rec.Add("mcp", "llm-agent", "MCP tools could not be listed; offering a placeholder that says why if the model needs the directory: "+err.Error(), map[string]any{"status": http.StatusBadGateway})
+		return []types.Tool{&types.ToolMemberToolSpec{Value: types.ToolSpecification{
+			Name: aws.String(DirectoryPlaceholder),
+			Description: aws.String("The user's organization directory (who they are, their colleagues), read through the Microsoft MCP Server for Enterprise. " +
+				"It is not available yet. Call it when the question needs the directory: the user is then told what to do."),
+			InputSchema: &types.ToolInputSchemaMemberJson{Value: document.NewLazyDocument(map[string]any{"type": "object", "properties": map[string]any{}})},
+		}}}, nil, err
+	}
+	for _, tool := range tools {
+		var schema map[string]any
+		raw, _ := json.Marshal(tool.InputSchema)
+		if json.Unmarshal(raw, &schema) != nil || schema == nil {
+			schema = map[string]any{"type": "object"}
+		}
+		desc := tool.Description
+		if desc == "" {
+			desc = tool.Name
+		}
+		specs = append(specs, &types.ToolMemberToolSpec{Value: types.ToolSpecification{Name: aws.String(tool.Name), Description: aws.String(desc),
+			InputSchema: &types.ToolInputSchemaMemberJson{Value: document.NewLazyDocument(schema)}}})
+	}
+	return specs, tools, nil
+}
+
+// runMCPTool answers a toolUse for one of the MCP server's tools. The
+// tool's own failure goes back to the model; a refused token or missing
+// consent ends the turn.
+func (a *Agent) runMCPTool(ctx context.Context, m *mcpTurn, use types.ToolUseBlock, rec *trace.Recorder) (types.ContentBlock, error) {
+	var input map[string]any
+	if use.Input != nil {
+		_ = use.Input.UnmarshalSmithyDocument(&input)
+	}
+	name := aws.ToString(use.Name)
+	rec.Add("tool", "bedrock", "The model called the MCP tool "+name, map[string]any{"tool": name, "arguments": input})
+	res, err := m.call(ctx, name, input)
+	if err != nil {
+		return nil, err
+	}
+	block := types.ToolResultBlock{ToolUseId: use.ToolUseId, Status: types.ToolResultStatusSuccess}
+	if res.IsError {
+		block.Status = types.ToolResultStatusError
+	}
+	if res.StructuredContent != nil && !res.IsError {
+		var doc any
+		raw, _ := json.Marshal(res.StructuredContent)
+		_ = json.Unmarshal(raw, &doc)
+		if obj, ok := doc.(map[string]any); ok {
+			block.Content = []types.ToolResultContentBlock{&types.ToolResultContentBlockMemberJson{Value: document.NewLazyDocument(obj)}}
+		}
+	}
+	if block.Content == nil {
+		block.Content = []types.ToolResultContentBlock{&types.ToolResultContentBlockMemberText{Value: mcptool.ResultText(res)}}
+	}
+	return &types.ContentBlockMemberToolResult{Value: block}, nil
 }
 
 // runTool answers one toolUse. Failures the model can explain (a refused

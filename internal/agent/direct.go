@@ -2,13 +2,22 @@ package agent
 
 import (
 	"context"
+	"net/http"
+	"strings"
+
+	"github.com/crosscloud-agentid/agentid/internal/identity"
+	"github.com/crosscloud-agentid/agentid/internal/mcptool"
 
 	"github.com/crosscloud-agentid/agentid/internal/trace"
 	"github.com/crosscloud-agentid/agentid/internal/weather"
 )
 
-// directTurn answers without a model: the city comes from the message.
+// directTurn answers without a model: the city comes from the message, or
+// the message asks who the user is.
 func (a *Agent) directTurn(ctx context.Context, t Turn, rec *trace.Recorder) (string, error) {
+	if a.cfg.MCP != nil && WhoAmI(t.Message) {
+		return a.directProfile(ctx, t, rec)
+	}
 	city, isWeather := weather.Question(t.Message)
 	if !isWeather {
 		rec.Add("direct", "llm-agent", "Not a weather question: no tool call", nil)
@@ -23,6 +32,44 @@ func (a *Agent) directTurn(ctx context.Context, t Turn, rec *trace.Recorder) (st
 		return "", err
 	}
 	return stream(t, Describe(result)), nil
+}
+
+// directProfile answers "who am I?" with the MCP server's profile tool, on
+// the user's behalf (or as the agent user).
+func (a *Agent) directProfile(ctx context.Context, t Turn, rec *trace.Recorder) (string, error) {
+	if t.Flow == identity.Autonomous {
+		rec.Add("direct", "llm-agent", NoMCPForAutonomous, nil)
+		return stream(t, "In the autonomous flow I act as myself, with no user: I cannot read your profile. Sign in and choose the on-behalf-of flow; the MCP server takes delegated tokens only."), nil
+	}
+	rec.Add("direct", "llm-agent", "Direct mode: a who-am-I question, for the MCP server's profile tool", map[string]any{"tool": ProfileTool, "relativeUrl": "/me"})
+	m := a.mcpTurn(t, rec)
+	defer m.close()
+	tools, err := m.tools(ctx)
+	if err != nil {
+		return "", err
+	}
+	if !hasTool(tools, ProfileTool) {
+		return "", &Error{Status: http.StatusBadGateway, Message: "the MCP server at " + a.cfg.MCP.URL() + " has no " + ProfileTool + " tool (it lists: " + toolNames(tools) + ")"}
+	}
+	res, err := m.call(ctx, ProfileTool, map[string]any{"relativeUrl": "/me"})
+	if err != nil {
+		return "", err
+	}
+	if res.IsError {
+		return "", &Error{Status: http.StatusBadGateway, Message: "the MCP tool " + ProfileTool + " failed: " + mcptool.ResultText(res)}
+	}
+	return stream(t, describeProfile(res, t.Flow)), nil
+}
+
+// WhoAmI reports whether a message asks who the user is.
+func WhoAmI(message string) bool {
+	m := strings.ToLower(message)
+	for _, p := range []string{"who am i", "whoami", "my profile", "my name", "about me", "signed in as"} {
+		if strings.Contains(m, p) {
+			return true
+		}
+	}
+	return false
 }
 
 // stream sends a whole answer to the turn's stream, if it has one.

@@ -58,13 +58,15 @@ type invocation struct {
 }
 
 type invocationAnswer struct {
-	Status        string        `json:"status"` // success or error
-	Response      string        `json:"response,omitempty"`
-	Error         string        `json:"error,omitempty"`
-	AgentType     string        `json:"agent_type,omitempty"`
-	TokenFlow     string        `json:"token_flow,omitempty"`
-	CorrelationID string        `json:"correlation_id"`
-	Trace         []trace.Event `json:"trace"`
+	Status        string `json:"status"` // success or error
+	Response      string `json:"response,omitempty"`
+	Error         string `json:"error,omitempty"`
+	AgentType     string `json:"agent_type,omitempty"`
+	TokenFlow     string `json:"token_flow,omitempty"`
+	CorrelationID string `json:"correlation_id"`
+	// ConsentRequired is set when the turn needs a person to consent.
+	ConsentRequired *agent.ConsentNeeded `json:"consent_required,omitempty"`
+	Trace           []trace.Event        `json:"trace"`
 }
 
 // invocations runs one turn for AgentCore Runtime. The runtime's custom
@@ -117,17 +119,18 @@ func (s *Server) invocations(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.turn.CorrelationID = correlation
+	p.turn.ConsentRedirectURI = s.consentRedirect(r)
 	p.from = "agentcore-runtime"
 	if stream {
 		p.turn.Stream = out.text
 	}
-	answer, ae := s.runTurn(r.Context(), p, rec)
+	answer, consent, ae := s.runTurn(r.Context(), p, rec)
 	if ae != nil {
 		fail(ae, string(p.turn.Mode), string(p.turn.Flow))
 		return
 	}
 	out.final(http.StatusOK, invocationAnswer{Status: "success", Response: answer, AgentType: string(p.turn.Mode),
-		TokenFlow: string(p.turn.Flow), CorrelationID: correlation, Trace: rec.Events()})
+		TokenFlow: string(p.turn.Flow), CorrelationID: correlation, ConsentRequired: consent, Trace: rec.Events()})
 }
 
 // invocationWriter answers with one JSON object, or with server-sent

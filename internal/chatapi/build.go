@@ -17,6 +17,7 @@ import (
 	"github.com/crosscloud-agentid/agentid/internal/config"
 	"github.com/crosscloud-agentid/agentid/internal/identity"
 	"github.com/crosscloud-agentid/agentid/internal/jwtauth"
+	"github.com/crosscloud-agentid/agentid/internal/mcptool"
 	"github.com/crosscloud-agentid/agentid/internal/sdkbody"
 )
 
@@ -53,18 +54,22 @@ func LoadSettings(r *config.Reader) Settings {
 		s.Identity = identity.LoadSettings(r)
 	}
 	s.API = Config{
-		AuthorityHost:     r.URL("AZURE_AUTHORITY_HOST", "https://login.microsoftonline.com", true),
-		TenantID:          r.GUID("TENANT_ID"),
-		BlueprintID:       r.GUID("BLUEPRINT_APP_ID"),
-		SPAClientID:       r.String("CLIENT_SPA_APP_ID", ""),
-		AgentID:           s.Identity.AgentID,
-		SidecarURL:        s.Identity.SidecarURL,
-		Region:            r.String("AWS_REGION", "us-east-1"),
-		ModelID:           r.String("BEDROCK_MODEL_ID", DefaultModelID),
-		WeatherAPIURL:     r.URL("WEATHER_API_URL", "http://localhost:8080", false),
-		TrustProxyHeaders: r.Bool("TRUST_PROXY_HEADERS", false),
-		AgentCore:         agentCore,
-		InvocationURL:     r.URL("AGENTCORE_INVOCATION_URL", "", false),
+		AuthorityHost:      r.URL("AZURE_AUTHORITY_HOST", "https://login.microsoftonline.com", true),
+		TenantID:           r.GUID("TENANT_ID"),
+		BlueprintID:        r.GUID("BLUEPRINT_APP_ID"),
+		SPAClientID:        r.String("CLIENT_SPA_APP_ID", ""),
+		AgentID:            s.Identity.AgentID,
+		SidecarURL:         s.Identity.SidecarURL,
+		Region:             r.String("AWS_REGION", "us-east-1"),
+		ModelID:            r.String("BEDROCK_MODEL_ID", DefaultModelID),
+		WeatherAPIURL:      r.URL("WEATHER_API_URL", "http://localhost:8080", false),
+		TrustProxyHeaders:  r.Bool("TRUST_PROXY_HEADERS", false),
+		AgentCore:          agentCore,
+		InvocationURL:      r.URL("AGENTCORE_INVOCATION_URL", "", false),
+		ConsentRedirectURI: r.URL("CONSENT_REDIRECT_URI", "", false),
+	}
+	if mcpURL := r.String("MCP_SERVER_URL", mcptool.DefaultServerURL); mcpURL != "off" {
+		s.API.MCPServerURL = r.URL("MCP_SERVER_URL", mcptool.DefaultServerURL, false)
 	}
 	// The browser may reach the authority at another address than this
 	// process does (compose: a host port, not the service name).
@@ -77,6 +82,8 @@ func LoadSettings(r *config.Reader) Settings {
 		ModelID:       s.API.ModelID,
 		MaxToolRounds: r.Int("MAX_TOOL_ROUNDS", 5, 1, 20),
 		Downstream:    s.Identity.SidecarMode == identity.SidecarModeDownstream,
+		Consent: identity.ConsentRequest{AuthorityHost: s.API.BrowserAuthorityHost, TenantID: s.API.TenantID, AgentID: s.Identity.AgentID,
+			Scopes: s.Identity.MCPScopes},
 	}
 	s.AWS = agent.AWSInfo{
 		Region:          s.API.Region,
@@ -128,6 +135,10 @@ func Build(ctx context.Context, s Settings, httpClient *http.Client, log *slog.L
 	apiClient := &http.Client{Timeout: 30 * time.Second}
 	if httpClient != nil {
 		apiClient = httpClient
+	}
+	if s.API.MCPServerURL != "" {
+		// Nothing dials out here: the tool list needs a user's token.
+		s.Agent.MCP = mcptool.New(s.API.MCPServerURL, apiClient)
 	}
 	a := agent.New(s.Agent, provider, br, info, apiClient, log)
 	checks := map[string]Check{

@@ -46,6 +46,12 @@ type Config struct {
 	// InvocationURL, when set, is where the page sends turns: an AgentCore
 	// Runtime's invocation URL, with the user's token, instead of /api/chat.
 	InvocationURL string
+	// ConsentRedirectURI is where consent links send the browser back;
+	// empty: consent.html at the page's origin.
+	ConsentRedirectURI string
+	// MCPServerURL is the MCP server's endpoint, for /api/status; empty
+	// when MCP tools are off.
+	MCPServerURL string
 }
 
 // Check is one /api/status dependency check.
@@ -98,14 +104,17 @@ type chatRequest struct {
 }
 
 type chatResponse struct {
-	Response      string        `json:"response"`
-	Success       bool          `json:"success"`
-	Error         string        `json:"error,omitempty"`
-	AgentType     string        `json:"agent_type"`
-	TokenFlow     string        `json:"token_flow"`
-	CorrelationID string        `json:"correlation_id"`
-	Trace         []trace.Event `json:"trace"`
-	Debug         []trace.Event `json:"debug"`
+	Response      string `json:"response"`
+	Success       bool   `json:"success"`
+	Error         string `json:"error,omitempty"`
+	AgentType     string `json:"agent_type"`
+	TokenFlow     string `json:"token_flow"`
+	CorrelationID string `json:"correlation_id"`
+	// ConsentRequired: the turn needs a person to consent first; Response
+	// says so and the object has the links.
+	ConsentRequired *agent.ConsentNeeded `json:"consent_required,omitempty"`
+	Trace           []trace.Event        `json:"trace"`
+	Debug           []trace.Event        `json:"debug"`
 }
 
 // parsed is a validated turn request.
@@ -165,6 +174,7 @@ func (s *Server) parse(ctx context.Context, req chatRequest, authorization strin
 	p.turn.UserToken = secret.New(raw)
 	if card, err := identity.DecodeCard("Tc", raw); err == nil {
 		p.tc = &card
+		p.turn.UserID, _ = card.Claims["oid"].(string)
 	}
 	return p, nil
 }
@@ -189,14 +199,28 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.turn.CorrelationID = correlation
-	answer, ae := s.runTurn(r.Context(), p, rec)
+	p.turn.ConsentRedirectURI = s.consentRedirect(r)
+	answer, consent, ae := s.runTurn(r.Context(), p, rec)
 	if ae != nil {
 		fail(ae, string(p.turn.Mode), string(p.turn.Flow))
 		return
 	}
 	events := rec.Events()
 	writeJSON(w, http.StatusOK, chatResponse{Response: answer, Success: true, AgentType: string(p.turn.Mode), TokenFlow: string(p.turn.Flow),
-		CorrelationID: correlation, Trace: events, Debug: events})
+		CorrelationID: correlation, ConsentRequired: consent, Trace: events, Debug: events})
+}
+
+// consentRedirect is where a consent link sends the browser back: the
+// setting, else consent.html at the origin of the page that sent the turn
+// (Entra accepts only the blueprint's registered web redirect URIs).
+func (s *Server) consentRedirect(r *http.Request) string {
+	if s.cfg.ConsentRedirectURI != "" {
+		return s.cfg.ConsentRedirectURI
+	}
+	if o, err := url.Parse(r.Header.Get("Origin")); err == nil && (o.Scheme == "http" || o.Scheme == "https") && o.Host != "" && validHost(o.Host) {
+		return o.Scheme + "://" + o.Host + "/consent.html"
+	}
+	return s.redirectURI(r) + "/consent.html"
 }
 
 // decodeBody reads a JSON body of at most MaxBodyBytes into v; a refusal
@@ -214,9 +238,10 @@ func decodeBody(w http.ResponseWriter, r *http.Request, v any, notJSON string) *
 	}
 }
 
-// runTurn runs a parsed turn for both transports, tracing its start, the
-// user's token and, at the end, the docs for the flow.
-func (s *Server) runTurn(ctx context.Context, p parsed, rec *trace.Recorder) (string, *agent.Error) {
+// runTurn runs a parsed turn for every transport, tracing its start, the
+// user's token and, at the end, the docs for the flow. A turn that needs
+// consent ends well: its answer says so and consent has the links.
+func (s *Server) runTurn(ctx context.Context, p parsed, rec *trace.Recorder) (answer string, consent *agent.ConsentNeeded, _ *agent.Error) {
 	from := p.from
 	if from == "" {
 		from = "browser"
@@ -227,19 +252,29 @@ func (s *Server) runTurn(ctx context.Context, p parsed, rec *trace.Recorder) (st
 		rec.AddToken("token", from, "The signed-in user's token, validated (issuer, audience the blueprint, access_as_user)", trace.CardOf("Tc", *p.tc), nil)
 	}
 	answer, err := s.agent.Run(ctx, p.turn, rec)
+	var ce *agent.ConsentError
+	if errors.As(err, &ce) {
+		s.log.Info("turn needs consent", "correlation_id", p.turn.CorrelationID, "aadsts", ce.Needed.AADSTS, "reason", ce.Needed.Reason)
+		rec.Add("consent", "llm-agent", ce.Needed.Message, map[string]any{"reason": ce.Needed.Reason, "scopes": ce.Needed.Scopes,
+			"docs": "https://learn.microsoft.com/entra/agent-id/identity-platform/interactive-agent-request-user-authorization"})
+		if ce.Needed.URL == "" {
+			return ce.Needed.Message + " Admin consent: " + ce.Needed.AdminURL, &ce.Needed, nil
+		}
+		return ce.Needed.Message + " Consent: " + ce.Needed.URL, &ce.Needed, nil
+	}
 	if err != nil {
 		var ae *agent.Error
 		if !errors.As(err, &ae) {
 			s.log.Error("turn failed", "correlation_id", p.turn.CorrelationID, "error", err)
 			ae = &agent.Error{Status: http.StatusInternalServerError, Message: "the turn failed"}
 		}
-		return "", ae
+		return "", nil, ae
 	}
 	rec.Add("docs", "llm-agent", "Read more: the claims and the flow used", map[string]any{
 		"claims": "https://learn.microsoft.com/entra/agent-id/identity-platform/agent-token-claims",
 		"flow":   docsFor(p.turn.Flow),
 	})
-	return answer, nil
+	return answer, nil, nil
 }
 
 func docsFor(f identity.Flow) string {
@@ -305,6 +340,7 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 		"agent_app_id":      s.cfg.AgentID,
 		"identity_provider": s.provider.Name(),
 		"tenant_id":         s.cfg.TenantID,
+		"mcp_server_url":    s.cfg.MCPServerURL,
 	})
 }
 

@@ -122,7 +122,7 @@ func (s *Server) chatWS(w http.ResponseWriter, r *http.Request) {
 			continue
 		}
 		go func() {
-			last := s.wsTurn(ctx, data, send)
+			last := s.wsTurn(ctx, data, s.consentRedirect(r), send)
 			busy.Unlock() // before the final message, so the client may send the next at once
 			send(last)
 		}()
@@ -131,7 +131,7 @@ func (s *Server) chatWS(w http.ResponseWriter, r *http.Request) {
 
 // wsTurn runs one turn, streaming through send, and returns the final (or
 // error) message.
-func (s *Server) wsTurn(ctx context.Context, data []byte, send func(wsMessage)) wsMessage {
+func (s *Server) wsTurn(ctx context.Context, data []byte, consentRedirect string, send func(wsMessage)) wsMessage {
 	correlation := newCorrelationID()
 	rec := trace.New(func(e trace.Event) { send(wsMessage{Type: "trace", Event: &e}) })
 	fail := func(e *agent.Error, mode, flow string) wsMessage {
@@ -149,12 +149,13 @@ func (s *Server) wsTurn(ctx context.Context, data []byte, send func(wsMessage)) 
 		return fail(e, string(p.turn.Mode), string(p.turn.Flow))
 	}
 	p.turn.CorrelationID = correlation
+	p.turn.ConsentRedirectURI = consentRedirect
 	p.turn.Stream = func(delta string) { send(wsMessage{Type: "text", Delta: delta}) }
-	answer, err := s.runTurn(ctx, p, rec)
+	answer, consent, err := s.runTurn(ctx, p, rec)
 	if err != nil {
 		return fail(err, string(p.turn.Mode), string(p.turn.Flow))
 	}
 	events := rec.Events()
 	return wsMessage{Type: "final", chatResponse: &chatResponse{Response: answer, Success: true, AgentType: string(p.turn.Mode),
-		TokenFlow: string(p.turn.Flow), CorrelationID: correlation, Trace: events, Debug: events}}
+		TokenFlow: string(p.turn.Flow), CorrelationID: correlation, ConsentRequired: consent, Trace: events, Debug: events}}
 }

@@ -155,7 +155,7 @@ func Start(o Options) (*Sim, error) {
 		br.Register(mux)
 	}
 	mux.Handle(mcpserver.Path, mcpserver.Handler(mcpserver.Options{Directory: o.Tenant, Verify: keys.Verify,
-		Logger: o.Logger.With("service", "mcp")}))
+		Logger: o.Logger.With("service", "mcp"), Count: stats.Add}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
 
 	s := &Sim{

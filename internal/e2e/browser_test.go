@@ -45,8 +45,11 @@ func browserStack(t *testing.T, overrides func(origin string) map[string]string)
 	origin := "http://" + ln.Addr().String()
 	s := e2e.StartWith(t, stateDir, func(o *cloudsim.Options) {
 		for _, a := range o.Tenant.Applications {
-			if a.ExportAs == "CLIENT_SPA_APP_ID" {
+			switch a.ExportAs {
+			case "CLIENT_SPA_APP_ID":
 				a.SPARedirectURIs = append(a.SPARedirectURIs, origin)
+			case "BLUEPRINT_APP_ID":
+				a.WebRedirectURIs = append(a.WebRedirectURIs, origin+"/consent.html")
 			}
 		}
 	})
@@ -302,6 +305,75 @@ func TestBrowserThroughAgentCore(t *testing.T) {
 		}
 	}
 	screenshot(t, ctx, "6-agentcore")
+	con.mu.Lock()
+	errs := slices.Clone(con.errors)
+	con.mu.Unlock()
+	if len(errs) > 0 {
+		t.Errorf("console errors: %v", errs)
+	}
+}
+
+// Consent on demand in the browser: "who am I?" on behalf of alice stops
+// with a "Grant consent" button (the shipped tenant has no consent for the
+// agent on the MCP server); the popup shows cloudsim's consent page;
+// accepting sends the popup to consent.html, which tells the chat, and the
+// turn runs again and answers with alice's name.
+func TestBrowserConsentOnDemand(t *testing.T) {
+	s, url, ctx := browserStack(t, nil)
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatal(err)
+	}
+	con := &console{}
+	con.listen(ctx)
+	css := func(sel string) chromedp.CSS { return chromedp.CSS(sel) }
+	if err := chromedp.Do(ctx, chromedp.Navigate(url), chromedp.WaitVisible(css("#dot-identity.ok")),
+		chromedp.Click(css(`input[name=flow][value=obo]`))); err != nil {
+		t.Fatal(err)
+	}
+	signIn(t, ctx, s, con)
+	if err := chromedp.Do(ctx, sendMessage("Who am I?"), chromedp.WaitVisible(css(`#messages li.consent .grant-consent`))); err != nil {
+		t.Fatalf("no consent request: %v", err)
+	}
+	screenshot(t, ctx, "consent-1-needed")
+	popup := chromedp.WaitNewTarget(ctx, func(i *target.Info) bool { return strings.Contains(i.URL, "response_type=none") })
+	if err := chromedp.Do(ctx, chromedp.Click(css(`#messages li.consent .grant-consent`))); err != nil {
+		t.Fatal(err)
+	}
+	var popupID target.ID
+	select {
+	case popupID = <-popup:
+	case <-ctx.Done():
+		t.Fatal("no consent popup")
+	}
+	pctx, cancelP := chromedp.NewContext(ctx, chromedp.WithTargetID(popupID))
+	defer cancelP()
+	if err := chromedp.Do(pctx, chromedp.WaitVisible(chromedp.ID("accept"))); err != nil {
+		t.Fatalf("consent page: %v", err)
+	}
+	consentText, _ := chromedp.Run(pctx, chromedp.Text(css("body")))
+	if !strings.Contains(consentText, "MCP.User.Read.All") || !strings.Contains(consentText, "alice@contoso.example") {
+		t.Errorf("the consent page says: %s", consentText)
+	}
+	if err := chromedp.Do(pctx, chromedp.Click(chromedp.ID("accept"))); err != nil {
+		t.Fatalf("accept: %v", err)
+	}
+	alice := s.Sim.Tenant.UserByUPN("alice@contoso.example")
+	answered := fmt.Sprintf(`[...document.querySelectorAll('#messages li.agent')].some(li => li.textContent.includes(%q))`, alice.DisplayName)
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](answered)); err != nil {
+		msgs, _ := chromedp.Run(ctx, chromedp.Text(chromedp.ID("messages")))
+		t.Fatalf("the retried turn: %v\nmessages: %s", err, msgs)
+	}
+	if aud, _ := claim(ctx, "TU", "aud"); aud != "e8c77dc2-69b3-43f4-bc51-3213c9d915b4" {
+		t.Errorf("the MCP token's aud = %q", aud)
+	}
+	if oid, _ := claim(ctx, "TU", "oid"); oid != alice.ObjectID {
+		t.Errorf("the MCP token's oid = %q", oid)
+	}
+	screenshot(t, ctx, "consent-2-answered")
+	dom, _ := chromedp.Run(ctx, chromedp.OuterHTML(css("html")))
+	if leaks := leakcheck.Find(dom); len(leaks) > 0 {
+		t.Errorf("a token in the DOM: %v", leaks)
+	}
 	con.mu.Lock()
 	errs := slices.Clone(con.errors)
 	con.mu.Unlock()

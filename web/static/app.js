@@ -175,8 +175,10 @@ async function send(ev) {
   ev.preventDefault();
   const message = $("message").value.trim();
   if (!message) return;
-  const mode = selected("mode");
-  const flow = selected("flow");
+  await runTurn(message, selected("mode"), selected("flow"));
+}
+
+async function runTurn(message, mode, flow) {
   if (flow !== "autonomous" && !account) {
     addMessage("error", "The " + (flow === "obo" ? "on-behalf-of" : "agent user") + " flow needs a signed-in user: sign in first.");
     return;
@@ -199,6 +201,7 @@ async function send(ev) {
       const body = { message, llm_mode: mode, token_flow: flow };
       result = await turnOverSocket(body, token, reply).catch(() => turnOverPost(body, token));
     }
+    result.turn = { message };
     finish(reply, result, mode, flow);
   } catch (e) {
     reply.className = "error";
@@ -268,6 +271,8 @@ function finish(reply, msg, mode, flow) {
   if (!msg.success) {
     reply.className = "error";
     reply.textContent = msg.error || msg.response || "The turn failed.";
+  } else if (msg.consent_required) {
+    askConsent(reply, msg.consent_required, msg.turn || {}, mode, flow);
   } else {
     reply.textContent = msg.response;
   }
@@ -277,6 +282,43 @@ function finish(reply, msg, mode, flow) {
   reply.append(el("div", { class: "badges" }, ...badges.map((b) => el("span", { class: "badge", text: b }))));
   renderDiagram(msg.trace || []);
 }
+
+// --- consent on demand ----------------------------------------------------------
+
+// The turn that waits for consent, sent again once it is given.
+let waitingForConsent = null;
+
+// askConsent shows why the turn stopped and a button that opens Entra's
+// consent page in a popup; consent.html, where Entra sends the popup back,
+// tells this window, which sends the turn again.
+function askConsent(reply, need, turn, mode, flow) {
+  reply.className = "consent";
+  reply.textContent = need.message;
+  const link = need.url || need.admin_url;
+  const actions = el("div", { class: "consent-actions" });
+  const grant = el("button", { type: "button", class: "grant-consent", text: need.url ? "Grant consent" : "Ask an admin: open admin consent" });
+  grant.addEventListener("click", () => {
+    waitingForConsent = { message: turn.message, mode, flow };
+    const popup = window.open(link, "agentid-consent", "popup,width=560,height=680");
+    if (!popup) location.assign(link); // popups blocked: go there in this tab
+  });
+  actions.append(grant, el("a", { href: link, target: "_blank", rel: "noopener", text: "open in a new tab" }));
+  reply.append(actions);
+}
+
+window.addEventListener("message", (e) => {
+  if (e.origin !== location.origin || !e.data || e.data.type !== "agentid-consent") return;
+  const turn = waitingForConsent;
+  waitingForConsent = null;
+  if (!e.data.ok) {
+    addMessage("error", "Consent was not given (" + e.data.error + "): " + e.data.description);
+    return;
+  }
+  if (turn && turn.message) {
+    addMessage("note", "Consent granted: sending your message again.");
+    runTurn(turn.message, turn.mode, turn.flow);
+  }
+});
 
 // --- the trace ----------------------------------------------------------------
 
@@ -333,7 +375,11 @@ function renderDiagram(events) {
   const down = has((e) => e.step === "downstream_api");
   hops.push(["Entra", tok ? tok.token.kind : down ? "via sidecar" : "", !!(tok || down)]);
   const api = events.filter((e) => e.step === "weather_api").pop();
-  hops.push(["weather API", api && api.data ? "HTTP " + (api.data.status || "") : "", !!(api && api.data && api.data.status === 200)]);
+  const mcp = events.filter((e) => e.step === "mcp" && e.actor === "mcp-server").pop();
+  const consent = has((e) => e.step === "consent");
+  if (api || down || !(mcp || consent)) hops.push(["weather API", api && api.data ? "HTTP " + (api.data.status || "") : "", !!(api && api.data && api.data.status === 200)]);
+  if (mcp) hops.push(["MCP server", mcp.data && mcp.data.tool ? mcp.data.tool : "tools listed", !(mcp.data && mcp.data.is_error)]);
+  if (consent) hops.push(["consent needed", "", false]);
   if (has((e) => e.step === "aws")) hops.push(["AWS STS → Bedrock", has((e) => e.step === "bedrock") ? "answered" : "", !!has((e) => e.step === "bedrock")]);
   $("diagram").replaceChildren(...hops.map(([name, note, ok]) => el("li", { class: ok ? "ok" : "bad", text: name + (note ? " (" + note + ")" : "") })));
 }

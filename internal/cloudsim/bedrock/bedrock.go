@@ -320,7 +320,11 @@ func respond(req converseRequest, skipToolOnAuto bool) converseResponse {
 	}
 	for _, b := range last.Content {
 		if b.ToolResult != nil {
-			text(answerFrom(b.ToolResult.Status, b.ToolResult.Content))
+			if tool := toolNameOf(req, b.ToolResult.ToolUseID); tool == graphTool {
+				text(directoryAnswer(b.ToolResult.Status, b.ToolResult.Content))
+			} else {
+				text(answerFrom(b.ToolResult.Status, b.ToolResult.Content))
+			}
 			out.Usage = usage(req, out)
 			return out
 		}
@@ -333,6 +337,23 @@ func respond(req converseRequest, skipToolOnAuto bool) converseResponse {
 	}
 	offered, forced := toolOffered(req)
 	city, isWeather := weather.Question(question)
+	if path, ok := directoryQuestion(question); ok && !forced {
+		switch {
+		case hasTool(req, graphTool):
+			out.Output.Message.Content = append(out.Output.Message.Content,
+				map[string]string{"text": "Let me look that up in the directory."},
+				map[string]any{"toolUse": map[string]any{"toolUseId": "tooluse_graph", "name": graphTool, "input": map[string]string{"relativeUrl": path}}})
+			out.StopReason = "tool_use"
+		case hasTool(req, directoryPlaceholder):
+			out.Output.Message.Content = append(out.Output.Message.Content,
+				map[string]any{"toolUse": map[string]any{"toolUseId": "tooluse_directory", "name": directoryPlaceholder, "input": map[string]string{}}})
+			out.StopReason = "tool_use"
+		default:
+			text("I can't read the directory in this conversation: no directory tool was offered to me.")
+		}
+		out.Usage = usage(req, out)
+		return out
+	}
 	switch {
 	case offered && (forced || (isWeather && !skipToolOnAuto)):
 		if city == "" {
@@ -349,6 +370,79 @@ func respond(req converseRequest, skipToolOnAuto bool) converseResponse {
 	}
 	out.Usage = usage(req, out)
 	return out
+}
+
+// The MCP server's Graph tool, and the agent's stand-in for it when its
+// tools could not be listed.
+const (
+	graphTool            = "microsoft_graph_get"
+	directoryPlaceholder = "microsoft_directory"
+)
+
+// directoryQuestion reports whether a message asks the directory, and the
+// Graph path that answers it.
+func directoryQuestion(q string) (string, bool) {
+	m := strings.ToLower(q)
+	for _, p := range []string{"who am i", "whoami", "my profile", "my name", "about me", "signed in as"} {
+		if strings.Contains(m, p) {
+			return "/me", true
+		}
+	}
+	for _, p := range []string{"colleagues", "users in", "people in", "the directory", "list users", "who works"} {
+		if strings.Contains(m, p) {
+			return "/users", true
+		}
+	}
+	return "", false
+}
+
+func hasTool(req converseRequest, name string) bool {
+	if req.ToolConfig == nil {
+		return false
+	}
+	for _, t := range req.ToolConfig.Tools {
+		if t.ToolSpec.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// toolNameOf finds which tool a toolUseId called, in the assistant turns.
+func toolNameOf(req converseRequest, id string) string {
+	for _, m := range req.Messages {
+		for _, b := range m.Content {
+			if b.ToolUse != nil && b.ToolUse.ToolUseID == id {
+				return b.ToolUse.Name
+			}
+		}
+	}
+	return ""
+}
+
+// directoryAnswer words the Graph tool's result: a user, or a list.
+func directoryAnswer(status string, content []struct {
+	JSON map[string]any `json:"json,omitempty"`
+	Text *string        `json:"text,omitempty"`
+}) string {
+	for _, c := range content {
+		switch {
+		case status == "error" && c.Text != nil:
+			return "I couldn't read the directory: " + *c.Text
+		case c.JSON["displayName"] != nil:
+			return fmt.Sprintf("You are %v (%v), according to your organization's directory.", c.JSON["displayName"], c.JSON["userPrincipalName"])
+		case c.JSON["value"] != nil:
+			users, _ := c.JSON["value"].([]any)
+			var names []string
+			for _, u := range users {
+				if m, ok := u.(map[string]any); ok {
+					names = append(names, fmt.Sprint(m["displayName"]))
+				}
+			}
+			return fmt.Sprintf("The directory lists %d users: %s.", len(names), strings.Join(names, ", "))
+		}
+	}
+	return "The directory returned nothing."
 }
 
 // toolOffered reports whether get_weather is offered, and whether

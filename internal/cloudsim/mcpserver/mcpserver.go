@@ -41,6 +41,9 @@ type Options struct {
 	Verify func(token string) ([]byte, error)
 	Logger *slog.Logger
 	Now    func() time.Time
+	// Count, when set, is told "mcp.request" for every HTTP request and
+	// "mcp.tool.<name>" for every tool call, for tests to read.
+	Count func(key string)
 }
 
 type claims struct {
@@ -62,11 +65,15 @@ func Handler(o Options) http.Handler {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	if o.Count == nil {
+		o.Count = func(string) {}
+	}
 	server := mcp.NewServer(&mcp.Implementation{Name: "cloudsim MCP Server for Enterprise", Version: "1"}, nil)
 	d := o.Directory
 	mcp.AddTool(server, &mcp.Tool{Name: "microsoft_graph_get",
 		Description: "Run a read-only Microsoft Graph GET as the signed-in user: /me, /users, /users/{id or userPrincipalName}.",
 	}, func(ctx context.Context, req *mcp.CallToolRequest, in getInput) (*mcp.CallToolResult, any, error) {
+		o.Count("mcp.tool.microsoft_graph_get")
 		oid, _ := req.Extra.TokenInfo.Extra["oid"].(string)
 		out, err := graphGet(d, oid, in.RelativeURL)
 		if err != nil {
@@ -120,7 +127,11 @@ func Handler(o Options) http.Handler {
 		return info, nil
 	}
 	mcpHandler := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return server }, &mcp.StreamableHTTPOptions{Stateless: true})
-	return auth.RequireBearerToken(verify, &auth.RequireBearerTokenOptions{Scopes: []string{RequiredScope}})(mcpHandler)
+	protected := auth.RequireBearerToken(verify, &auth.RequireBearerTokenOptions{Scopes: []string{RequiredScope}})(mcpHandler)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		o.Count("mcp.request")
+		protected.ServeHTTP(w, r)
+	})
 }
 
 type getInput struct {
