@@ -186,7 +186,8 @@ func TestConsentOnDemand(t *testing.T) {
 			}
 			r := chat(t, url, map[string]any{"message": "Who am I?", "llm_mode": "bedrock", "token_flow": "agent_user"}, tc)
 			need, _ := r.body["consent_required"].(map[string]any)
-			if admin, _ := need["admin_url"].(string); r.status != 200 || need["url"] != nil || !strings.Contains(admin, "/v2.0/adminconsent?") {
+			adminLink, _ := need["admin_url"].(string)
+			if r.status != 200 || need["url"] != nil || !strings.Contains(adminLink, "/v2.0/adminconsent?") {
 				t.Errorf("agent user without consent: %d %s", r.status, r.raw)
 			}
 			for _, mode := range []string{"direct", "bedrock"} {
@@ -206,6 +207,15 @@ func TestConsentOnDemand(t *testing.T) {
 				if resp, _ := r.body["response"].(string); r.status != 200 || r.body["consent_required"] != nil || !strings.Contains(resp, "Alice Example") {
 					t.Errorf("%s after consent: %d %s", mode, r.status, r.raw)
 				}
+			}
+			// An admin (alice, in the shipped tenant) consents for everyone:
+			// the agent user's turn goes through.
+			if to := consentAsUser(t, s, adminLink, s.Env["CLOUDSIM_DEMO_USERNAME"]); !strings.Contains(to, "admin_consent=True") {
+				t.Errorf("after admin consent the browser went to %q", to)
+			}
+			r = chat(t, url, map[string]any{"message": "Who am I?", "llm_mode": "direct", "token_flow": "agent_user"}, tc)
+			if resp, _ := r.body["response"].(string); r.status != 200 || !strings.Contains(resp, s.Sim.Tenant.AgentUser(s.Env["AGENT_USER_UPN"]).DisplayName) {
+				t.Errorf("agent user after admin consent: %d %s", r.status, r.raw)
 			}
 		})
 	}

@@ -7,7 +7,6 @@ package mcptool
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -204,11 +203,4 @@ func ResultText(res *mcp.CallToolResult) string {
 		}
 	}
 	return strings.Join(parts, "\n")
-}
-
-// IsRefused reports whether err is the server refusing the token.
-func IsRefused(err error) (*RefusedError, bool) {
-	var r *RefusedError
-	ok := errors.As(err, &r)
-	return r, ok
 }

@@ -120,7 +120,7 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if r.Form.Get("response_type") == "none" {
-		s.consent(w, r)
+		s.consent(w, r, false)
 		return
 	}
 	ar, aerr, redirectable := s.checkAuthorize(r)

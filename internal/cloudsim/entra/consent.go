@@ -15,9 +15,13 @@ import (
 // identity as client_id (Microsoft's "request user authorization" flow for
 // agent identities): the user signs in, sees what the agent asks for, and
 // accepts or declines. Entra then sends the browser to one of the
-// blueprint's web redirect URIs; no code is issued. cloudsim keeps what was
-// granted in memory, per user, until it stops: the tenant file's consents
-// are the admin (all-users) ones.
+// blueprint's web redirect URIs; no code is issued. The v2 admin consent
+// endpoint is the same page for an admin, granting for every user.
+// cloudsim keeps what was granted in memory until it stops; the tenant
+// file's consents are the standing admin ones.
+
+// allUsers is the user of an admin's grant.
+const allUsers = "*"
 
 const consentRequestLifetime = 10 * time.Minute
 
@@ -34,19 +38,24 @@ type consentKey struct{ client, resource, user string }
 // user's answer to that page counts, which also defeats cross-site posts.
 type consentRequest struct {
 	key         consentKey
+	shownTo     string
 	scopes      []string
 	redirectURI string
 	state       string
 	shown       time.Time
+	admin       bool
 }
 
+// scopes are what user (or an admin, for everyone) granted client on
+// resource.
 func (uc *userConsents) scopes(client, resource, user string) []string {
-	if user == "" {
-		return nil
-	}
 	uc.mu.Lock()
 	defer uc.mu.Unlock()
-	return slices.Clone(uc.granted[consentKey{client, resource, user}])
+	out := slices.Clone(uc.granted[consentKey{client, resource, allUsers}])
+	if user != "" {
+		out = append(out, uc.granted[consentKey{client, resource, user}]...)
+	}
+	return out
 }
 
 func (uc *userConsents) grant(k consentKey, scopes []string) {
@@ -82,15 +91,25 @@ func (uc *userConsents) answer(id, user string) *consentRequest {
 	uc.mu.Lock()
 	defer uc.mu.Unlock()
 	cr := uc.pending[id]
-	if cr == nil || cr.key.user != user || time.Since(cr.shown) > consentRequestLifetime {
+	if cr == nil || cr.shownTo != user || time.Since(cr.shown) > consentRequestLifetime {
 		return nil
 	}
 	delete(uc.pending, id)
 	return cr
 }
 
-// consent serves /authorize with response_type=none.
-func (s *Server) consent(w http.ResponseWriter, r *http.Request) {
+// adminConsent serves /{tenant}/v2.0/adminconsent.
+func (s *Server) adminConsent(w http.ResponseWriter, r *http.Request) {
+	if err := r.ParseForm(); err != nil {
+		s.authorizePage(w, http.StatusBadRequest, errMalformedRequest().Error())
+		return
+	}
+	s.consent(w, r, true)
+}
+
+// consent serves /authorize with response_type=none (admin false) and the
+// admin consent endpoint.
+func (s *Server) consent(w http.ResponseWriter, r *http.Request, admin bool) {
 	s.stats.Add("entra.consent")
 	tid, aerr := s.tenantOf(r)
 	if aerr != nil {
@@ -134,6 +153,13 @@ func (s *Server) consent(w http.ResponseWriter, r *http.Request) {
 		s.stats.Add("entra.error.AADSTS" + itoa(e.code))
 		back(url.Values{"error": {e.oauth}, "error_description": {e.Error()}, "error_codes": {itoa(e.code)}})
 	}
+	granted := func() {
+		if admin {
+			back(url.Values{"admin_consent": {"True"}, "tenant": {tid}, "scope": {q.Get("scope")}})
+			return
+		}
+		back(url.Values{})
+	}
 	sr, aerr := s.parseScope(tid, q.Get("scope"))
 	if aerr != nil {
 		fail(aerr)
@@ -150,43 +176,51 @@ func (s *Server) consent(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 
-	if r.Method == http.MethodPost && r.PostForm.Get("login") != "" {
-		user := s.dir.UserByUPN(r.PostForm.Get("login"))
+	// Who answers: the user signing in now, or the session's.
+	oid := s.sessions.user(r)
+	if login := r.PostForm.Get("login"); r.Method == http.MethodPost && login != "" {
+		user := s.dir.UserByUPN(login)
 		if user == nil {
-			s.authorizePage(w, http.StatusBadRequest, errUserNotFound(r.PostForm.Get("login"), tid).Error())
+			s.authorizePage(w, http.StatusBadRequest, errUserNotFound(login, tid).Error())
 			return
 		}
-		http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: s.sessions.start(user.ObjectID), Path: "/", HttpOnly: true, Secure: true, SameSite: http.SameSiteNoneMode})
-		s.consentPage(w, r, &consentRequest{key: consentKey{clientID, sr.res.appID, user.ObjectID}, scopes: sr.names, redirectURI: redirectURI, state: state}, name, sr.res.app.Name)
-		return
-	}
-	oid := s.sessions.user(r)
-	if oid == "" {
-		s.loginPage(w, r, name, q.Get("scope"))
-		return
-	}
-	if r.Method == http.MethodPost {
+		oid = user.ObjectID
+		http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: s.sessions.start(oid), Path: "/", HttpOnly: true, Secure: true, SameSite: http.SameSiteNoneMode})
+	} else if r.Method == http.MethodPost && oid != "" {
 		cr := s.consents.answer(r.PostForm.Get("consent_request"), oid)
 		switch {
 		case cr == nil:
 			s.authorizePage(w, http.StatusBadRequest, "This consent page expired or was shown to someone else: start again from the agent.")
 		case r.PostForm.Get("decision") != "accept":
-			s.log.Info("consent declined", "client_id", clientID, "resource", cr.key.resource, "user", oid)
+			s.log.Info("consent declined", "client_id", clientID, "resource", cr.key.resource, "user", oid, "admin", cr.admin)
 			fail(newErr(http.StatusBadRequest, "access_denied", 65004, "User declined to consent to access the app."))
 		default:
 			s.consents.grant(cr.key, cr.scopes)
-			s.log.Info("consent granted", "client_id", clientID, "resource", cr.key.resource, "user", oid, "scopes", strings.Join(cr.scopes, " "))
-			back(url.Values{})
+			s.log.Info("consent granted", "client_id", clientID, "resource", cr.key.resource, "for", cr.key.user, "by", oid, "scopes", strings.Join(cr.scopes, " "))
+			granted()
 		}
 		return
 	}
-	granted, _ := s.dir.Grant(clientID, sr.res.appID)
-	granted = append(granted, s.consents.scopes(clientID, sr.res.appID, oid)...)
-	if q.Get("prompt") != "consent" && !slices.ContainsFunc(sr.names, func(n string) bool { return !slices.Contains(granted, n) }) {
-		back(url.Values{}) // nothing new to grant
+	if oid == "" {
+		s.loginPage(w, r, name, q.Get("scope"))
 		return
 	}
-	s.consentPage(w, r, &consentRequest{key: consentKey{clientID, sr.res.appID, oid}, scopes: sr.names, redirectURI: redirectURI, state: state}, name, sr.res.app.Name)
+	grantee := oid
+	if admin {
+		if u := s.dir.UserByID(oid); u == nil || !u.Admin {
+			s.authorizePage(w, http.StatusForbidden, newErr(http.StatusForbidden, "access_denied", 90094, "The grant requires admin permission. Sign in as an admin of the tenant (in cloudsim, a user with \"admin\": true in the tenant file).").Error())
+			return
+		}
+		grantee = allUsers
+	}
+	have, _ := s.dir.Grant(clientID, sr.res.appID)
+	have = append(have, s.consents.scopes(clientID, sr.res.appID, grantee)...)
+	if !admin && q.Get("prompt") != "consent" && !slices.ContainsFunc(sr.names, func(n string) bool { return !slices.Contains(have, n) }) {
+		granted() // nothing new to grant
+		return
+	}
+	cr := &consentRequest{key: consentKey{clientID, sr.res.appID, grantee}, shownTo: oid, scopes: sr.names, redirectURI: redirectURI, state: state, admin: admin}
+	s.consentPage(w, r, cr, name, sr.res.app.Name)
 }
 
 var consentTemplate = template.Must(template.New("consent").Parse(`<!doctype html>
@@ -199,9 +233,10 @@ button.primary{background:#0f6cbd;border-color:#0f6cbd;color:#fff}</style></head
 <body><h1>Permissions requested</h1>
 <p class="note">This is <strong>cloudsim</strong>, a local stand-in for Microsoft Entra ID, not Microsoft's consent page.</p>
 <p>Signed in as <strong>{{.User}}</strong>.</p>
-<p>The agent <strong>{{.Client}}</strong> asks to act on your behalf on <strong>{{.Resource}}</strong>, with:</p>
-<ul>{{range .Scopes}}<li><code>{{.}}</code></li>{{end}}</ul>
-<p>Accepting lets it get tokens for these permissions whenever you use it, until the grant is removed (in cloudsim: until it restarts).</p>
+{{if .Admin}}<p>The agent <strong>{{.Client}}</strong> asks to act on behalf of <strong>everyone in the organization</strong> (and as its agent users) on <strong>{{.Resource}}</strong>, with:</p>
+{{else}}<p>The agent <strong>{{.Client}}</strong> asks to act on your behalf on <strong>{{.Resource}}</strong>, with:</p>
+{{end}}<ul>{{range .Scopes}}<li><code>{{.}}</code></li>{{end}}</ul>
+<p>Accepting lets it get tokens for these permissions{{if .Admin}} for any user{{else}} whenever you use it{{end}}, until the grant is removed (in cloudsim: until it restarts).</p>
 <form method="post">
 {{range $k, $v := .Hidden}}<input type="hidden" name="{{$k}}" value="{{$v}}">
 {{end}}<button class="primary" type="submit" name="decision" value="accept" id="accept">Accept</button><button type="submit" name="decision" value="cancel" id="cancel">Cancel</button>
@@ -211,14 +246,16 @@ func (s *Server) consentPage(w http.ResponseWriter, r *http.Request, cr *consent
 	cr.shown = time.Now()
 	hidden := map[string]string{"consent_request": s.consents.ask(cr)}
 	for _, k := range []string{"client_id", "redirect_uri", "scope", "state", "response_type"} {
-		hidden[k] = r.Form.Get(k)
+		if v := r.Form.Get(k); v != "" {
+			hidden[k] = v
+		}
 	}
-	userName := cr.key.user
-	if u := s.dir.UserByID(cr.key.user); u != nil {
+	userName := cr.shownTo
+	if u := s.dir.UserByID(cr.shownTo); u != nil {
 		userName = u.DisplayName + " (" + u.UPN + ")"
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'")
-	_ = consentTemplate.Execute(w, map[string]any{"User": userName, "Client": client, "Resource": resource, "Scopes": cr.scopes, "Hidden": hidden})
+	_ = consentTemplate.Execute(w, map[string]any{"User": userName, "Client": client, "Resource": resource, "Scopes": cr.scopes, "Hidden": hidden, "Admin": cr.admin})
 }

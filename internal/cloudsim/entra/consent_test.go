@@ -201,3 +201,47 @@ func TestConsentRefusals(t *testing.T) {
 		}
 	})
 }
+
+// The admin consent endpoint: an admin grants for everyone, so bob and the
+// agent user get MCP tokens without answering anything; a non-admin gets
+// AADSTS90094 and no grant.
+func TestAdminConsent(t *testing.T) {
+	b := newBrowser(t, nil)
+	h := &harness{t: t, sim: b.sim, env: b.env, http: cloudsimtest.Client(b.sim)}
+	h.ctx = oidc.ClientContext(t.Context(), h.http)
+	v := url.Values{"client_id": {b.env["AGENT_CLIENT_ID"]}, "redirect_uri": {consentRedirect}, "scope": {mcpScope}, "state": {"adm1n"}}
+	adminURL := b.sim.URL + "/" + b.env["TENANT_ID"] + "/v2.0/adminconsent?" + v.Encode()
+
+	bob := &browser{t: t, sim: b.sim, env: b.env, client: cloudsimtest.Client(b.sim)}
+	bob.client.Jar, _ = cookiejar.New(nil)
+	bob.client.CheckRedirect = b.client.CheckRedirect
+	form, _ := url.ParseQuery(v.Encode())
+	form.Set("login", "bob@contoso.example")
+	resp, err := bob.client.PostForm(adminURL, form)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if page := readAll(resp); resp.StatusCode != http.StatusForbidden || !strings.Contains(page, "AADSTS90094") {
+		t.Errorf("a non-admin: %d %s", resp.StatusCode, page)
+	}
+
+	id := b.consentPage(adminURL, "alice@contoso.example")
+	resp = b.answer(adminURL, id, "accept")
+	loc, _ := url.Parse(resp.Header.Get("Location"))
+	if loc == nil || loc.Query().Get("admin_consent") != "True" || loc.Query().Get("tenant") != b.env["TENANT_ID"] || loc.Query().Get("state") != "adm1n" {
+		t.Fatalf("after admin consent: %d %v", resp.StatusCode, loc)
+	}
+	tc := h.userToken("bob@contoso.example", "bob-local-demo-password", "api://"+b.env["BLUEPRINT_APP_ID"]+"/access_as_user")
+	if _, err := mcpOBO(h, tc); err != nil {
+		t.Errorf("bob after admin consent: %v", err)
+	}
+	agent := h.agentClient(h.blueprint(), b.env["AGENT_CLIENT_ID"])
+	t2, err := agent.AcquireTokenByCredential(h.ctx, []string{exchangeScope})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := agent.AcquireTokenByUserFederatedIdentityCredential(h.ctx, []string{mcpScope}, t2.AccessToken,
+		confidential.WithUserFICUsername(b.env["AGENT_USER_UPN"])); err != nil {
+		t.Errorf("the agent user after admin consent: %v", err)
+	}
+}

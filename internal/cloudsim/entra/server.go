@@ -106,6 +106,8 @@ func (s *Server) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /{tenant}/oauth2/v2.0/authorize", s.authorize)
 	mux.HandleFunc("POST /{tenant}/oauth2/v2.0/authorize", s.authorize)
 	mux.HandleFunc("GET /{tenant}/oauth2/v2.0/logout", s.logout)
+	mux.HandleFunc("GET /{tenant}/v2.0/adminconsent", s.adminConsent)
+	mux.HandleFunc("POST /{tenant}/v2.0/adminconsent", s.adminConsent)
 	mux.HandleFunc("/common/discovery/instance", s.cors(s.instanceDiscovery, false))
 	mux.HandleFunc("GET /common/UserRealm/{user}", s.userRealm)
 	mux.HandleFunc("GET /_cloudsim/stats", s.stats.serve)

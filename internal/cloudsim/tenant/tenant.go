@@ -107,6 +107,8 @@ type User struct {
 	ObjectID    string `json:"objectId"`
 	DisplayName string `json:"displayName"`
 	Password    string `json:"password"`
+	// Admin may grant admin consent (the v2 adminconsent endpoint).
+	Admin bool `json:"admin"`
 }
 
 // AgentUser is the user account an agent identity acts as (agent user flow).
