@@ -136,7 +136,9 @@ if [[ -z $bp_app ]] || [[ $(graph GET "/applications(appId='${bp_app}')?\$select
 fi
 bp_obj=$(graph GET "/applications(appId='${bp_app}')?\$select=id" | json .id)
 scope_id=$(cat /proc/sys/kernel/random/uuid 2>/dev/null || uuidgen)
-graph PATCH "/applications/${bp_obj}" "{\"identifierUris\":[\"api://${bp_app}\"],\"api\":{\"requestedAccessTokenVersion\":2,\"oauth2PermissionScopes\":[{\"id\":\"${scope_id}\",\"value\":\"access_as_user\",\"type\":\"User\",\"isEnabled\":true,\"adminConsentDisplayName\":\"Use the agent as you\",\"adminConsentDescription\":\"Lets the chat UI call the agent on behalf of the signed-in user.\"}]}}" >/dev/null
+# Its web redirect URIs are where Entra returns the browser after a user
+# consents to the agent identity (the chat UI's consent.html).
+graph PATCH "/applications/${bp_obj}" "{\"web\":{\"redirectUris\":[\"http://localhost:3001/consent.html\",\"http://127.0.0.1:3001/consent.html\"]},\"identifierUris\":[\"api://${bp_app}\"],\"api\":{\"requestedAccessTokenVersion\":2,\"oauth2PermissionScopes\":[{\"id\":\"${scope_id}\",\"value\":\"access_as_user\",\"type\":\"User\",\"isEnabled\":true,\"adminConsentDisplayName\":\"Use the agent as you\",\"adminConsentDescription\":\"Lets the chat UI call the agent on behalf of the signed-in user.\"}]}}" >/dev/null
 bp_sp=$(graph POST /servicePrincipals/microsoft.graph.agentIdentityBlueprintPrincipal "{\"appId\":\"${bp_app}\"}" | json .id)
 
 agent=$(setting AGENT_CLIENT_ID)

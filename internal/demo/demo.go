@@ -56,8 +56,9 @@ func Run(ctx context.Context, o Options) error {
 		return slog.New(slog.NewTextHandler(out.For(name), nil))
 	}
 
-	// The chat UI's origin must be a redirect URI of the SPA app; the ports
-	// 3000 and 3001 are in the tenant file, another -addr is added here.
+	// The chat UI's origin must be a redirect URI of the SPA app, and its
+	// consent.html one of the blueprint; the ports 3000 and 3001 are in the
+	// tenant file, another -addr is added here.
 	uiURL, err := httpserver.LocalURL("http", o.Addr)
 	if err != nil {
 		return fmt.Errorf("-addr: %w", err)
@@ -69,6 +70,10 @@ func Run(ctx context.Context, o Options) error {
 	for _, a := range dirTenant.Applications {
 		if a.ExportAs == "CLIENT_SPA_APP_ID" && !slices.Contains(a.SPARedirectURIs, uiURL) {
 			a.SPARedirectURIs = append(a.SPARedirectURIs, uiURL)
+		}
+		// Consent links return to the UI's consent.html.
+		if a.ExportAs == "BLUEPRINT_APP_ID" && !slices.Contains(a.WebRedirectURIs, uiURL+"/consent.html") {
+			a.WebRedirectURIs = append(a.WebRedirectURIs, uiURL+"/consent.html")
 		}
 	}
 	// Ports the user never types are picked free; the UI and cloudsim have
