@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/crosscloud-agentid/agentid/internal/cloudsim/cloudsimtest"
@@ -102,6 +103,26 @@ func TestWhoAmIThroughTheMCPServer(t *testing.T) {
 			}
 		})
 	}
+	// Concurrent turns for two users: each reads their own profile, through
+	// their own token.
+	bobToken := tokens.UserNamed(t, "bob@contoso.example", "bob-local-demo-password")
+	url := s.Agent(map[string]string{"IDENTITY_PROVIDER": "msal", "BLUEPRINT_CREDENTIAL": "managed-identity", "BLUEPRINT_CLIENT_SECRET": ""})
+	var wg sync.WaitGroup
+	for i := range 20 {
+		tok, want := tc, alice
+		if i%2 == 1 {
+			tok, want = bobToken, s.Sim.Tenant.UserByUPN("bob@contoso.example")
+		}
+		mode := []string{"direct", "bedrock"}[i%4/2]
+		wg.Go(func() {
+			r := chat(t, url, map[string]any{"message": "Who am I?", "llm_mode": mode, "token_flow": "obo"}, tok)
+			resp, _ := r.body["response"].(string)
+			if r.status != 200 || !strings.Contains(resp, want.DisplayName) || mcpTokenCard(r)["oid"] != want.ObjectID {
+				t.Errorf("%s for %s: %d %s", mode, want.UPN, r.status, resp)
+			}
+		})
+	}
+	wg.Wait()
 	received := fmt.Sprint(s.Sim.Bedrock.Received())
 	for name, text := range map[string]string{"answers and traces": everything.String(), "logs": s.Logs.String(), "bedrock requests": received} {
 		if leaks := leakcheck.Find(text, tc); len(leaks) > 0 {
