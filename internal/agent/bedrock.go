@@ -70,7 +70,7 @@ func (a *Agent) bedrockTurn(ctx context.Context, t Turn, rec *trace.Recorder) (s
 	a.traceAWS(ctx, rec)
 	m := a.mcpTurn(t, rec)
 	defer m.close()
-	directory, mcpTools, unavailable := a.directoryTools(ctx, t, m, rec)
+	directory, mcpTools, unavailable := a.directoryTools(ctx, m, rec)
 	system := SystemPrompt
 	if len(directory) > 0 {
 		system += DirectoryPrompt
@@ -112,17 +112,18 @@ func (a *Agent) bedrockTurn(ctx context.Context, t Turn, rec *trace.Recorder) (s
 		var results []types.ContentBlock
 		for _, use := range reply.uses {
 			var result types.ContentBlock
+			var toolErr error
 			switch name := aws.ToString(use.Name); {
 			case name == DirectoryPlaceholder && unavailable != nil:
 				rec.Add("tool", "bedrock", "The model asked for the directory, which is not available: "+unavailable.Error(), nil)
 				return "", unavailable
 			case hasTool(mcpTools, name):
-				result, err = a.runMCPTool(ctx, m, use, rec)
+				result, toolErr = a.runMCPTool(ctx, m, use, rec)
 			default:
 				result = a.runTool(ctx, t, use, rec)
 			}
-			if err != nil {
-				return "", err
+			if toolErr != nil {
+				return "", toolErr
 			}
 			results = append(results, result)
 			toolCalled = true
@@ -137,7 +138,7 @@ func (a *Agent) bedrockTurn(ctx context.Context, t Turn, rec *trace.Recorder) (s
 // tool specs. When they cannot be listed, the placeholder tool stands in,
 // and unavailable is why: the turn ends with it only if the model needs
 // the directory.
-func (a *Agent) directoryTools(ctx context.Context, t Turn, m *mcpTurn, rec *trace.Recorder) (specs []types.Tool, tools []*mcp.Tool, unavailable error) {
+func (a *Agent) directoryTools(ctx context.Context, m *mcpTurn, rec *trace.Recorder) (specs []types.Tool, tools []*mcp.Tool, unavailable error) {
 	if a.cfg.MCP == nil {
 		return nil, nil, nil
 	}
