@@ -1,6 +1,7 @@
 package e2e_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -10,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/crosscloud-agentid/agentid/internal/cloudsim/cloudsimtest"
 	"github.com/crosscloud-agentid/agentid/internal/e2e"
@@ -239,5 +241,51 @@ func TestConsentOnDemand(t *testing.T) {
 				t.Errorf("agent user after admin consent: %d %s", r.status, r.raw)
 			}
 		})
+	}
+}
+
+// The consent result reaches every transport: the websocket's final
+// message (the link returns to the page's own origin) and an AgentCore
+// invocation (to the origin of the page that sent it).
+func TestConsentRequiredOnEveryTransport(t *testing.T) {
+	s := e2e.Start(t, stateDir)
+	tc := cloudsimtest.NewTokens(s.Sim).User(t)
+
+	agent := s.Agent(nil)
+	c, _, err := dial(t, agent, agent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.WriteJSON(map[string]string{"message": "Who am I?", "llm_mode": "bedrock", "token_flow": "obo", "user_token": tc})
+	var final map[string]any
+	c.SetReadDeadline(time.Now().Add(20 * time.Second))
+	for final == nil || final["type"] == "trace" || final["type"] == "text" {
+		final = nil
+		if err := c.ReadJSON(&final); err != nil {
+			t.Fatal(err)
+		}
+	}
+	need, _ := final["consent_required"].(map[string]any)
+	link, _ := need["url"].(string)
+	if final["type"] != "final" || !strings.Contains(link, "redirect_uri="+url.QueryEscape(agent+"/consent.html")) {
+		t.Errorf("websocket: %v", final)
+	}
+
+	runtime := agentCore(t, s)
+	req, _ := http.NewRequest("POST", runtime+"/invocations", strings.NewReader(`{"prompt":"Who am I?"}`))
+	req.Header.Set("Authorization", "Bearer "+tc)
+	req.Header.Set("Origin", "http://127.0.0.1:3001")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var a map[string]any
+	json.NewDecoder(resp.Body).Decode(&a)
+	need, _ = a["consent_required"].(map[string]any)
+	link, _ = need["url"].(string)
+	if resp.StatusCode != 200 || a["status"] != "success" || !strings.Contains(link, "redirect_uri="+url.QueryEscape("http://127.0.0.1:3001/consent.html")) {
+		t.Errorf("invocation: %d %v", resp.StatusCode, a)
 	}
 }

@@ -261,7 +261,8 @@ async function turnOverInvocations(body, token) {
     });
     const msg = await r.json().catch(() => ({ status: "error", error: "AgentCore Runtime answered " + r.status }));
     (msg.trace || []).forEach(renderEvent);
-    return { success: msg.status === "success", response: msg.response, error: msg.error, trace: msg.trace, via: "AgentCore Runtime" };
+    return { success: msg.status === "success", response: msg.response, error: msg.error, trace: msg.trace, via: "AgentCore Runtime",
+      consent_required: msg.consent_required };
   } finally {
     clearTimeout(timer);
   }
