@@ -188,17 +188,20 @@ func (s *Server) consent(w http.ResponseWriter, r *http.Request, admin bool) {
 		http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: s.sessions.start(oid), Path: "/", HttpOnly: true, Secure: true, SameSite: http.SameSiteNoneMode})
 	} else if r.Method == http.MethodPost && oid != "" {
 		cr := s.consents.answer(r.PostForm.Get("consent_request"), oid)
-		switch {
-		case cr == nil:
+		if cr == nil || cr.key.client != clientID || cr.admin != admin {
 			s.authorizePage(w, http.StatusBadRequest, "This consent page expired or was shown to someone else: start again from the agent.")
-		case r.PostForm.Get("decision") != "accept":
+			return
+		}
+		// The answer goes where the page's request said, whatever the post says.
+		redirectURI, state = cr.redirectURI, cr.state
+		if r.PostForm.Get("decision") != "accept" {
 			s.log.Info("consent declined", "client_id", clientID, "resource", cr.key.resource, "user", oid, "admin", cr.admin)
 			fail(newErr(http.StatusBadRequest, "access_denied", 65004, "User declined to consent to access the app."))
-		default:
-			s.consents.grant(cr.key, cr.scopes)
-			s.log.Info("consent granted", "client_id", clientID, "resource", cr.key.resource, "for", cr.key.user, "by", oid, "scopes", strings.Join(cr.scopes, " "))
-			granted()
+			return
 		}
+		s.consents.grant(cr.key, cr.scopes)
+		s.log.Info("consent granted", "client_id", clientID, "resource", cr.key.resource, "for", cr.key.user, "by", oid, "scopes", strings.Join(cr.scopes, " "))
+		granted()
 		return
 	}
 	if oid == "" {
