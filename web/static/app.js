@@ -296,6 +296,7 @@ function askConsent(reply, need, turn, mode, flow) {
   reply.className = "consent";
   reply.textContent = need.message;
   const link = need.url || need.admin_url;
+  if (!/^https?:\/\//.test(link || "")) return; // only a web address becomes a link
   const actions = el("div", { class: "consent-actions" });
   const grant = el("button", { type: "button", class: "grant-consent", text: need.url ? "Grant consent" : "Ask an admin: open admin consent" });
   grant.addEventListener("click", () => {
