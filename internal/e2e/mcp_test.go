@@ -143,7 +143,7 @@ func TestMCPServerRefusesATokenWithoutItsScope(t *testing.T) {
 	for _, mode := range []string{"direct", "bedrock"} {
 		r := chat(t, url, map[string]any{"message": "Who am I?", "llm_mode": mode, "token_flow": "obo"}, tc)
 		msg, _ := r.body["error"].(string)
-		if r.status != http.StatusBadGateway || !strings.Contains(msg, "refused the agent's token (HTTP 403") || !strings.Contains(msg, "MCP.User.Read.All") || !strings.Contains(msg, "MCP_SCOPES") {
+		if r.status != http.StatusBadGateway || !strings.Contains(msg, `refused the agent's token (HTTP 403, Bearer error="insufficient_scope"`) || !strings.Contains(msg, "MCP.User.Read.All") || !strings.Contains(msg, "MCP_SCOPES") {
 			t.Errorf("%s: %d %s", mode, r.status, r.raw)
 		}
 		if claims := mcpTokenCard(r); claims["scp"] != "MCP.GroupMember.Read.All" {

@@ -45,7 +45,7 @@ func TestSessionsAgainstTheMCPServer(t *testing.T) {
 	} {
 		_, err := c.Connect(t.Context(), secret.New("Bearer "+token))
 		refused, ok := err.(*mcptool.RefusedError)
-		if !ok || refused.Status != 403 || !strings.Contains(refused.Challenge, "MCP.User.Read.All") {
+		if !ok || refused.Status != 403 || !strings.Contains(refused.Challenge, `error="insufficient_scope"`) || !strings.Contains(refused.Challenge, "MCP.User.Read.All") {
 			t.Errorf("%s: %v", name, err)
 		}
 		if strings.Contains(fmt.Sprint(err), token) {

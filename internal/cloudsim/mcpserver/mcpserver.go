@@ -130,9 +130,41 @@ func Handler(o Options) http.Handler {
 	protected := auth.RequireBearerToken(verify, &auth.RequireBearerTokenOptions{Scopes: []string{RequiredScope}})(mcpHandler)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		o.Count("mcp.request")
-		protected.ServeHTTP(w, r)
+		protected.ServeHTTP(&challenge{ResponseWriter: w, withToken: r.Header.Get("Authorization") != ""}, r)
 	})
 }
+
+// challenge adds RFC 6750's error code to the go-sdk middleware's
+// challenge, which names only the scope: invalid_token for a token that
+// was refused, insufficient_scope for one without the scope. A request
+// with no token gets no error code, as RFC 6750 §3.1 says.
+type challenge struct {
+	http.ResponseWriter
+	withToken bool
+}
+
+func (c *challenge) WriteHeader(status int) {
+	h := c.Header()
+	if v := h.Get("WWW-Authenticate"); strings.HasPrefix(v, "Bearer ") {
+		switch {
+		case status == http.StatusForbidden:
+			h.Set("WWW-Authenticate", `Bearer error="insufficient_scope", `+strings.TrimPrefix(v, "Bearer "))
+		case status == http.StatusUnauthorized && c.withToken:
+			h.Set("WWW-Authenticate", `Bearer error="invalid_token", `+strings.TrimPrefix(v, "Bearer "))
+		}
+	}
+	c.ResponseWriter.WriteHeader(status)
+}
+
+// Flush lets the streamable transport's event streams through.
+func (c *challenge) Flush() {
+	if f, ok := c.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// Unwrap is for http.ResponseController.
+func (c *challenge) Unwrap() http.ResponseWriter { return c.ResponseWriter }
 
 type getInput struct {
 	RelativeURL string `json:"relativeUrl" jsonschema:"the Graph path, for example /me or /users"`

@@ -107,17 +107,22 @@ func TestRefusals(t *testing.T) {
 	tokens := cloudsimtest.NewTokens(sim)
 	tg := jwtauthtest.Target{TenantID: tokens.Env["TENANT_ID"], Audience: mcpserver.AppID, Keys: sim.Keys}
 	delegated := jwtauthtest.Edit(tg.GoodClaims(), map[string]any{"idtyp": "user", "scp": mcpserver.RequiredScope, "roles": nil})
+	const (
+		invalid      = `Bearer error="invalid_token", scope="MCP.User.Read.All"`
+		insufficient = `Bearer error="insufficient_scope", scope="MCP.User.Read.All"`
+	)
 	cases := []struct {
 		name, token string
 		status      int
+		challenge   string
 	}{
-		{"no token", "", 401},
-		{"the Weather API's token", tokens.OBO(t, "api://"+tokens.Env["WEATHER_API_APP_ID"]+"/Weather.Read"), 401},
-		{"app-only (TR) for the MCP server", tokens.App(t, "api://"+mcpserver.AppID), 403},
-		{"delegated, another scope", tg.Sign(t, jwtauthtest.Edit(delegated, map[string]any{"scp": "MCP.GroupMember.Read.All"})), 403},
-		{"another tenant", tg.Sign(t, jwtauthtest.Edit(delegated, map[string]any{"tid": "72f988bf-86f1-41af-91ab-2d7cd011db47"})), 401},
-		{"expired", tg.Sign(t, jwtauthtest.Edit(delegated, map[string]any{"exp": 1})), 401},
-		{"not a JWT", "abc", 401},
+		{"no token", "", 401, `Bearer scope="MCP.User.Read.All"`},
+		{"the Weather API's token", tokens.OBO(t, "api://"+tokens.Env["WEATHER_API_APP_ID"]+"/Weather.Read"), 401, invalid},
+		{"app-only (TR) for the MCP server", tokens.App(t, "api://"+mcpserver.AppID), 403, insufficient},
+		{"delegated, another scope", tg.Sign(t, jwtauthtest.Edit(delegated, map[string]any{"scp": "MCP.GroupMember.Read.All"})), 403, insufficient},
+		{"another tenant", tg.Sign(t, jwtauthtest.Edit(delegated, map[string]any{"tid": "72f988bf-86f1-41af-91ab-2d7cd011db47"})), 401, invalid},
+		{"expired", tg.Sign(t, jwtauthtest.Edit(delegated, map[string]any{"exp": 1})), 401, invalid},
+		{"not a JWT", "abc", 401, invalid},
 	}
 	body := `{"jsonrpc":"2.0","id":1,"method":"tools/list"}`
 	for _, c := range cases {
@@ -133,8 +138,8 @@ func TestRefusals(t *testing.T) {
 				t.Fatal(err)
 			}
 			resp.Body.Close()
-			if resp.StatusCode != c.status || !strings.HasPrefix(resp.Header.Get("WWW-Authenticate"), "Bearer") {
-				t.Fatalf("%d %q, want %d with WWW-Authenticate", resp.StatusCode, resp.Header.Get("WWW-Authenticate"), c.status)
+			if resp.StatusCode != c.status || resp.Header.Get("WWW-Authenticate") != c.challenge {
+				t.Fatalf("%d %q, want %d %q", resp.StatusCode, resp.Header.Get("WWW-Authenticate"), c.status, c.challenge)
 			}
 			if _, err := connect(t, sim, c.token); err == nil {
 				t.Fatal("the MCP client connected")
