@@ -19,7 +19,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -54,28 +53,9 @@ type demoRun struct {
 	url, dir string
 	env      map[string]string // cloudsim.env
 	http     *http.Client      // trusts the demo's CA
-	logs     *syncBuffer
+	logs     *leakcheck.Log
 	cmd      *exec.Cmd
 	done     chan struct{}
-}
-
-// syncBuffer is the demo's stderr, written by exec's copier while the test
-// reads it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // startDemo runs the demo and waits for its ready line.
@@ -88,7 +68,7 @@ func startDemo(t *testing.T, args ...string) *demoRun {
 	cmd := exec.Command(os.Args[0], append([]string{"-addr", addr, "-cloudsim-addr", freeAddr(t), "-dir", dir}, args...)...)
 	cmd.Env = []string{"DEMO_TEST_AS_BINARY=1", "PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}
 	stdout, _ := cmd.StdoutPipe()
-	d := &demoRun{dir: dir, logs: &syncBuffer{}, cmd: cmd, done: make(chan struct{})}
+	d := &demoRun{dir: dir, logs: &leakcheck.Log{}, cmd: cmd, done: make(chan struct{})}
 	cmd.Stderr = d.logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -6,13 +6,11 @@
 package e2e
 
 import (
-	"bytes"
 	"log/slog"
 	"net"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
 
 	"github.com/crosscloud-agentid/agentid/internal/chatapi"
@@ -20,36 +18,18 @@ import (
 	"github.com/crosscloud-agentid/agentid/internal/cloudsim/cloudsimtest"
 	"github.com/crosscloud-agentid/agentid/internal/config"
 	"github.com/crosscloud-agentid/agentid/internal/jwtauth"
+	"github.com/crosscloud-agentid/agentid/internal/leakcheck"
 	"github.com/crosscloud-agentid/agentid/internal/refresher"
 	"github.com/crosscloud-agentid/agentid/internal/weather"
 	"github.com/crosscloud-agentid/agentid/internal/weatherapi"
 )
-
-// Logs collects every component's log lines, for leak scans.
-type Logs struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *Logs) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-// String returns everything logged so far.
-func (l *Logs) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
 
 // Stack is a running product.
 type Stack struct {
 	Sim        *cloudsim.Sim
 	Env        map[string]string // cloudsim.env plus the stack's URLs
 	WeatherURL string
-	Logs       *Logs
+	Logs       *leakcheck.Log
 	t          testing.TB
 	weather    *httptest.Server
 }
@@ -66,7 +46,7 @@ func Start(t testing.TB, stateDir string) *Stack {
 // say) before it starts.
 func StartWith(t testing.TB, stateDir string, edit func(*cloudsim.Options)) *Stack {
 	t.Helper()
-	logs := &Logs{}
+	logs := &leakcheck.Log{}
 	log := func(name string) *slog.Logger {
 		return slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})).With("component", name)
 	}

@@ -4,8 +4,10 @@
 package leakcheck
 
 import (
+	"bytes"
 	"regexp"
 	"strings"
+	"sync"
 )
 
 // jwtShape matches a compact JWS or JWE whose header is JSON: the form
@@ -43,4 +45,24 @@ func redact(s string) string {
 		return "[secret]"
 	}
 	return s[:6] + "…" + s[len(s)-4:]
+}
+
+// Log collects what components write from any goroutine (slog handlers,
+// a child process's stderr), for a leak scan once they are done.
+type Log struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *Log) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+// String returns everything written so far.
+func (l *Log) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
 }

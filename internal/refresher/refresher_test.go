@@ -23,24 +23,6 @@ import (
 	"github.com/crosscloud-agentid/agentid/internal/refresher"
 )
 
-// lockedBuffer collects log lines from the refresher's goroutine.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // stateDir is one cloudsim state folder for every test here: MSAL Go caches
 // managed identity tokens process-wide, so each test's cloudsim must sign
 // with the same keys or it would refuse the token an earlier test cached.
@@ -60,7 +42,7 @@ func TestMain(m *testing.M) {
 type fixture struct {
 	sim      *cloudsim.Sim
 	settings refresher.Settings
-	logs     *lockedBuffer
+	logs     *leakcheck.Log
 	file     string
 }
 
@@ -86,7 +68,7 @@ func newFixture(t *testing.T, edit func(*cloudsim.Options), overrides map[string
 	if err := r.Err(); err != nil {
 		t.Fatal(err)
 	}
-	return &fixture{sim: sim, settings: s, logs: &lockedBuffer{}, file: file}
+	return &fixture{sim: sim, settings: s, logs: &leakcheck.Log{}, file: file}
 }
 
 func (f *fixture) refresher(t *testing.T, cfg refresher.Config) *refresher.Refresher {

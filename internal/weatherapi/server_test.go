@@ -1,7 +1,6 @@
 package weatherapi_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -10,7 +9,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -24,31 +22,13 @@ import (
 	"github.com/crosscloud-agentid/agentid/internal/weatherapi"
 )
 
-// syncBuffer collects log lines written from server goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 type fixture struct {
 	sim    *cloudsim.Sim
 	tokens *cloudsimtest.Tokens
 	env    map[string]string
 	keys   *jwtauth.KeySet
 	url    string
-	logs   *syncBuffer
+	logs   *leakcheck.Log
 }
 
 // start runs the Weather API as the binary wires it, against a cloudsim,
@@ -56,7 +36,7 @@ type fixture struct {
 func start(t *testing.T, extra map[string]string) *fixture {
 	t.Helper()
 	sim := cloudsimtest.Start(t, nil)
-	f := &fixture{sim: sim, tokens: cloudsimtest.NewTokens(sim), env: sim.Env(), logs: &syncBuffer{}}
+	f := &fixture{sim: sim, tokens: cloudsimtest.NewTokens(sim), env: sim.Env(), logs: &leakcheck.Log{}}
 	f.env["AZURE_AUTHORITY_HOST"] = sim.URL
 	f.env["WEATHER_PROVIDER"] = "offline"
 	for k, v := range extra {

@@ -1,12 +1,10 @@
 package entra_test
 
 import (
-	"bytes"
 	"encoding/json"
 	"log/slog"
 	"net/http"
 	"net/url"
-	"sync"
 	"testing"
 	"time"
 
@@ -14,28 +12,11 @@ import (
 	"github.com/crosscloud-agentid/agentid/internal/leakcheck"
 )
 
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // TestNoTokenOrSecretInLogsOrErrors runs every grant and a set of refusals
 // whose requests carry tokens, then scans cloudsim's log and every error
 // body: neither may hold a token, a signature, a refresh token or a secret.
 func TestNoTokenOrSecretInLogsOrErrors(t *testing.T) {
-	logs := &lockedBuffer{}
+	logs := &leakcheck.Log{}
 	h := newHarness(t, func(o *cloudsim.Options) {
 		o.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	})
