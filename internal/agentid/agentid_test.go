@@ -11,7 +11,6 @@ import (
 	"encoding/pem"
 	"fmt"
 	"math/big"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -26,20 +25,7 @@ import (
 	"github.com/crosscloud-agentid/agentid/internal/secret"
 )
 
-// stateDir is shared by every cloudsim here: MSAL Go caches managed
-// identity tokens process-wide, so all must sign with the same keys.
-var stateDir string
-
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "agentid-test-cloudsim-")
-	if err != nil {
-		panic(err)
-	}
-	stateDir = dir
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { cloudsimtest.Main(m) }
 
 type fixture struct {
 	sim    *cloudsim.Sim
@@ -48,7 +34,7 @@ type fixture struct {
 }
 
 func newFixture(t *testing.T) *fixture {
-	sim := cloudsimtest.Start(t, func(o *cloudsim.Options) { o.Dir = stateDir })
+	sim := cloudsimtest.Start(t, nil)
 	cloudsimtest.SetEnv(t, sim) // MSAL's managed identity source reads the process environment
 	tokens := cloudsimtest.NewTokens(sim)
 	return &fixture{sim: sim, env: tokens.Env, tokens: tokens}

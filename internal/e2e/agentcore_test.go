@@ -77,7 +77,7 @@ func weatherCaller(trace []any) map[string]any {
 }
 
 func TestAgentCoreInvocations(t *testing.T) {
-	s := e2e.Start(t, stateDir)
+	s := e2e.Start(t)
 	url := agentCore(t, s)
 	tokens := cloudsimtest.NewTokens(s.Sim)
 	tc := tokens.User(t)
@@ -174,7 +174,7 @@ func TestAgentCoreInvocations(t *testing.T) {
 
 // /ping says HealthyBusy while a turn runs, and when that changed.
 func TestAgentCorePing(t *testing.T) {
-	s := e2e.Start(t, stateDir)
+	s := e2e.Start(t)
 	url := agentCore(t, s)
 	tc := cloudsimtest.NewTokens(s.Sim).User(t)
 	idle := ping(t, url)
@@ -206,7 +206,7 @@ func TestAgentCorePing(t *testing.T) {
 // Outside AgentCore mode the contract's routes do not exist, and in it the
 // sidecar provider is refused at start.
 func TestAgentCoreIsOptIn(t *testing.T) {
-	s := e2e.Start(t, stateDir)
+	s := e2e.Start(t)
 	url := s.Agent(map[string]string{"IDENTITY_PROVIDER": "sidecar"})
 	if status, _, _ := invoke(t, url, `{"prompt":"hi"}`, "", ""); status != 404 && status != 405 {
 		t.Errorf("/invocations without AGENTCORE_RUNTIME: %d", status)
@@ -229,7 +229,7 @@ func TestAgentCoreIsOptIn(t *testing.T) {
 // federated credential trusts. Every flow works, and cloudsim's records
 // show the AWS issuer authenticated the blueprint and a secret never did.
 func TestSecretlessBlueprintOnAWS(t *testing.T) {
-	s := e2e.Start(t, stateDir)
+	s := e2e.Start(t)
 	url := s.Agent(map[string]string{"AGENTCORE_RUNTIME": "true", "IDENTITY_PROVIDER": "",
 		"BLUEPRINT_CREDENTIAL": "aws-web-identity", "BLUEPRINT_CLIENT_SECRET": ""})
 	tc := cloudsimtest.NewTokens(s.Sim).User(t)

@@ -21,6 +21,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/crosscloud-agentid/agentid/internal/cloudsim"
+	"github.com/crosscloud-agentid/agentid/internal/cloudsim/mcpserver"
 	"github.com/crosscloud-agentid/agentid/internal/e2e"
 	"github.com/crosscloud-agentid/agentid/internal/leakcheck"
 )
@@ -43,7 +44,7 @@ func browserStack(t *testing.T, overrides func(origin string) map[string]string)
 		t.Fatal(err)
 	}
 	origin := "http://" + ln.Addr().String()
-	s := e2e.StartWith(t, stateDir, func(o *cloudsim.Options) {
+	s := e2e.StartWith(t, func(o *cloudsim.Options) {
 		for _, a := range o.Tenant.Applications {
 			switch a.ExportAs {
 			case "CLIENT_SPA_APP_ID":
@@ -363,7 +364,7 @@ func TestBrowserConsentOnDemand(t *testing.T) {
 		msgs, _ := chromedp.Run(ctx, chromedp.Text(chromedp.ID("messages")))
 		t.Fatalf("the retried turn: %v\nmessages: %s", err, msgs)
 	}
-	if aud, _ := claim(ctx, "TU", "aud"); aud != "e8c77dc2-69b3-43f4-bc51-3213c9d915b4" {
+	if aud, _ := claim(ctx, "TU", "aud"); aud != mcpserver.AppID {
 		t.Errorf("the MCP token's aud = %q", aud)
 	}
 	if oid, _ := claim(ctx, "TU", "oid"); oid != alice.ObjectID {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"strings"
 	"testing"
 
@@ -15,15 +14,7 @@ import (
 	"github.com/crosscloud-agentid/agentid/internal/leakcheck"
 )
 
-var stateDir string
-
-func TestMain(m *testing.M) {
-	dir, cleanup := e2e.NewStateDir()
-	stateDir = dir
-	code := m.Run()
-	cleanup()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { cloudsimtest.Main(m) }
 
 type reply struct {
 	status int
@@ -65,7 +56,7 @@ func events(r reply, step string) []map[string]any {
 // Every token_flow × llm_mode × IDENTITY_PROVIDER through POST /api/chat,
 // with the Weather API's caller checked, and a hygiene scan of everything.
 func TestChatMatrix(t *testing.T) {
-	s := e2e.Start(t, stateDir)
+	s := e2e.Start(t)
 	tokens := cloudsimtest.NewTokens(s.Sim)
 	tc := tokens.User(t)
 	alice := s.Sim.Tenant.UserByUPN(s.Env["CLOUDSIM_DEMO_USERNAME"]).ObjectID
@@ -130,7 +121,7 @@ func TestChatMatrix(t *testing.T) {
 }
 
 func TestChatRefusals(t *testing.T) {
-	s := e2e.Start(t, stateDir)
+	s := e2e.Start(t)
 	tc := cloudsimtest.NewTokens(s.Sim).User(t)
 	url := s.Agent(map[string]string{"IDENTITY_PROVIDER": "sidecar"})
 	post := func(body string, token string) reply {
@@ -195,7 +186,7 @@ func TestChatRefusals(t *testing.T) {
 }
 
 func TestStatusAndConfig(t *testing.T) {
-	s := e2e.Start(t, stateDir)
+	s := e2e.Start(t)
 	get := func(url string) map[string]any {
 		resp, err := http.Get(url)
 		if err != nil {
@@ -236,7 +227,7 @@ func TestStatusAndConfig(t *testing.T) {
 // One turn followed across components by its correlation ID and the
 // token's uti; and the leak scan is shown to catch a planted token.
 func TestCorrelationAndPlantedLeak(t *testing.T) {
-	s := e2e.Start(t, stateDir)
+	s := e2e.Start(t)
 	url := s.Agent(nil)
 	r := chat(t, url, map[string]any{"message": "weather in Oslo"}, "")
 	id, _ := r.body["correlation_id"].(string)
@@ -273,7 +264,7 @@ func TestCorrelationAndPlantedLeak(t *testing.T) {
 // AWS credential tiers A (static keys) and B (a Bedrock API key) through the
 // agent, against cloudsim Bedrock.
 func TestAWSCredentialTiers(t *testing.T) {
-	s := e2e.Start(t, stateDir)
+	s := e2e.Start(t)
 	dev := s.Sim.Tenant.AWS.DevCredentials[0]
 	tiers := []struct {
 		name  string

@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"testing"
 
@@ -35,16 +34,17 @@ type Stack struct {
 }
 
 // Start runs cloudsim, the Weather API and the refresher's first write.
-// stateDir is shared by a test package's stacks: MSAL Go caches managed
-// identity tokens process-wide, so they must all sign with the same keys.
-func Start(t testing.TB, stateDir string) *Stack {
+// The test package's TestMain must be cloudsimtest.Main: MSAL Go caches
+// managed identity tokens process-wide, so its stacks must all sign with
+// the same keys.
+func Start(t testing.TB) *Stack {
 	t.Helper()
-	return StartWith(t, stateDir, nil)
+	return StartWith(t, nil)
 }
 
 // StartWith is Start with an edit of cloudsim's options (its tenant file,
 // say) before it starts.
-func StartWith(t testing.TB, stateDir string, edit func(*cloudsim.Options)) *Stack {
+func StartWith(t testing.TB, edit func(*cloudsim.Options)) *Stack {
 	t.Helper()
 	logs := &leakcheck.Log{}
 	log := func(name string) *slog.Logger {
@@ -53,7 +53,6 @@ func StartWith(t testing.TB, stateDir string, edit func(*cloudsim.Options)) *Sta
 	weatherSrv := httptest.NewUnstartedServer(nil)
 	weatherURL := "http://" + weatherSrv.Listener.Addr().String()
 	sim := cloudsimtest.Start(t, func(o *cloudsim.Options) {
-		o.Dir = stateDir
 		o.SidecarAddr = "127.0.0.1:0"
 		o.WeatherAPIURL = weatherURL
 		o.Logger = log("cloudsim")
@@ -156,13 +155,4 @@ func (s *Stack) AgentOn(ln net.Listener, overrides map[string]string) (string, *
 	srv.Start()
 	s.t.Cleanup(srv.Close)
 	return srv.URL, api
-}
-
-// NewStateDir makes the shared state folder for a package's stacks.
-func NewStateDir() (string, func()) {
-	dir, err := os.MkdirTemp("", "e2e-cloudsim-")
-	if err != nil {
-		panic(err)
-	}
-	return dir, func() { os.RemoveAll(dir) }
 }

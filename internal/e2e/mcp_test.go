@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/crosscloud-agentid/agentid/internal/cloudsim/cloudsimtest"
+	"github.com/crosscloud-agentid/agentid/internal/cloudsim/mcpserver"
 	"github.com/crosscloud-agentid/agentid/internal/e2e"
 	"github.com/crosscloud-agentid/agentid/internal/leakcheck"
 )
@@ -36,7 +37,7 @@ func mcpTokenCard(r reply) map[string]any {
 // providers; the tool list is remembered for her next turn; an autonomous
 // turn never reaches the MCP server.
 func TestWhoAmIThroughTheMCPServer(t *testing.T) {
-	s := e2e.StartWith(t, stateDir, cloudsimtest.WithMCPConsent())
+	s := e2e.StartWith(t, cloudsimtest.WithMCPConsent())
 	tokens := cloudsimtest.NewTokens(s.Sim)
 	tc := tokens.User(t)
 	alice := s.Sim.Tenant.UserByUPN(s.Env["CLOUDSIM_DEMO_USERNAME"])
@@ -54,7 +55,7 @@ func TestWhoAmIThroughTheMCPServer(t *testing.T) {
 					t.Fatalf("%d %s", r.status, r.raw)
 				}
 				claims := mcpTokenCard(r)
-				if claims["aud"] != cloudsimtest.MCPAppID || claims["oid"] != alice.ObjectID || claims["azp"] != s.Env["AGENT_CLIENT_ID"] || claims["scp"] != "MCP.User.Read.All" {
+				if claims["aud"] != mcpserver.AppID || claims["oid"] != alice.ObjectID || claims["azp"] != s.Env["AGENT_CLIENT_ID"] || claims["scp"] != "MCP.User.Read.All" {
 					t.Errorf("the MCP token's claims: %v", claims)
 				}
 				var called bool
@@ -88,7 +89,7 @@ func TestWhoAmIThroughTheMCPServer(t *testing.T) {
 			if resp, _ := r.body["response"].(string); r.status != 200 || !strings.Contains(resp, agentUser.DisplayName) {
 				t.Fatalf("%d %s", r.status, r.raw)
 			}
-			if claims := mcpTokenCard(r); claims["oid"] != agentUser.ObjectID || claims["aud"] != cloudsimtest.MCPAppID {
+			if claims := mcpTokenCard(r); claims["oid"] != agentUser.ObjectID || claims["aud"] != mcpserver.AppID {
 				t.Errorf("the agent user's MCP token: %v", claims)
 			}
 		})
@@ -136,7 +137,7 @@ func TestWhoAmIThroughTheMCPServer(t *testing.T) {
 // A token without the scope the MCP server needs is refused by it, and the
 // turn says so and what to fix, in both modes.
 func TestMCPServerRefusesATokenWithoutItsScope(t *testing.T) {
-	s := e2e.StartWith(t, stateDir, cloudsimtest.WithMCPConsent("MCP.User.Read.All", "MCP.GroupMember.Read.All"))
+	s := e2e.StartWith(t, cloudsimtest.WithMCPConsent("MCP.User.Read.All", "MCP.GroupMember.Read.All"))
 	tc := cloudsimtest.NewTokens(s.Sim).User(t)
 	url := s.Agent(map[string]string{"IDENTITY_PROVIDER": "msal", "BLUEPRINT_CREDENTIAL": "managed-identity", "BLUEPRINT_CLIENT_SECRET": "",
 		"MCP_SCOPES": "MCP.GroupMember.Read.All"})
@@ -200,7 +201,7 @@ func TestConsentOnDemand(t *testing.T) {
 	const back = "http://127.0.0.1:3001/consent.html"
 	for _, provider := range []string{"sidecar", "msal"} {
 		t.Run(provider, func(t *testing.T) {
-			s := e2e.Start(t, stateDir) // a cloudsim each: consent, once given, stays
+			s := e2e.Start(t) // a cloudsim each: consent, once given, stays
 			tc := cloudsimtest.NewTokens(s.Sim).User(t)
 			url := s.Agent(map[string]string{"IDENTITY_PROVIDER": provider, "CONSENT_REDIRECT_URI": back, "BLUEPRINT_CREDENTIAL": "managed-identity", "BLUEPRINT_CLIENT_SECRET": ""})
 			// A weather question needs no consent, even in Bedrock mode.
@@ -248,7 +249,7 @@ func TestConsentOnDemand(t *testing.T) {
 // message (the link returns to the page's own origin) and an AgentCore
 // invocation (to the origin of the page that sent it).
 func TestConsentRequiredOnEveryTransport(t *testing.T) {
-	s := e2e.Start(t, stateDir)
+	s := e2e.Start(t)
 	tc := cloudsimtest.NewTokens(s.Sim).User(t)
 
 	agent := s.Agent(nil)

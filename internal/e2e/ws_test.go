@@ -47,7 +47,7 @@ func readTurn(t *testing.T, c *websocket.Conn) (msgs []wsMsg, last wsMsg) {
 }
 
 func TestWebSocketTurns(t *testing.T) {
-	s := e2e.Start(t, stateDir)
+	s := e2e.Start(t)
 	url, api := s.AgentServer(nil)
 	tc := cloudsimtest.NewTokens(s.Sim).User(t)
 	c, _, err := dial(t, url, url)
@@ -111,7 +111,7 @@ func TestWebSocketTurns(t *testing.T) {
 }
 
 func TestWebSocketRefusals(t *testing.T) {
-	s := e2e.Start(t, stateDir)
+	s := e2e.Start(t)
 	url := s.Agent(nil)
 	if _, resp, err := dial(t, url, "http://evil.example"); err == nil || resp == nil || resp.StatusCode != http.StatusForbidden {
 		t.Errorf("a foreign Origin: %v %v", err, resp)

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -27,20 +26,7 @@ import (
 	"github.com/crosscloud-agentid/agentid/internal/weatherapi"
 )
 
-// stateDir is shared by every cloudsim here: MSAL Go caches managed
-// identity tokens process-wide, so all must sign with the same keys.
-var stateDir string
-
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "identity-test-cloudsim-")
-	if err != nil {
-		panic(err)
-	}
-	stateDir = dir
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { cloudsimtest.Main(m) }
 
 type fixture struct {
 	sim     *cloudsim.Sim
@@ -58,7 +44,6 @@ func newFixture(t *testing.T, edit func(*cloudsim.Options)) *fixture {
 	weatherSrv := httptest.NewUnstartedServer(nil)
 	f.weather = "http://" + weatherSrv.Listener.Addr().String()
 	f.sim = cloudsimtest.Start(t, func(o *cloudsim.Options) {
-		o.Dir = stateDir
 		o.SidecarAddr = "127.0.0.1:0"
 		o.WeatherAPIURL = f.weather
 		if edit != nil {

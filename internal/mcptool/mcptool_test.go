@@ -8,6 +8,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/crosscloud-agentid/agentid/internal/cloudsim/cloudsimtest"
+	"github.com/crosscloud-agentid/agentid/internal/cloudsim/mcpserver"
 	"github.com/crosscloud-agentid/agentid/internal/mcptool"
 	"github.com/crosscloud-agentid/agentid/internal/secret"
 )
@@ -19,7 +20,7 @@ func TestSessionsAgainstTheMCPServer(t *testing.T) {
 	sim := cloudsimtest.Start(t, cloudsimtest.WithMCPConsent("MCP.User.Read.All", "MCP.GroupMember.Read.All"))
 	tokens := cloudsimtest.NewTokens(sim)
 	c := mcptool.New(tokens.Env["MCP_SERVER_URL"], cloudsimtest.Client(sim))
-	resource := cloudsimtest.MCPAppID
+	resource := mcpserver.AppID
 
 	s, err := c.Connect(t.Context(), secret.New("Bearer "+tokens.OBO(t, resource+"/MCP.User.Read.All")))
 	if err != nil {

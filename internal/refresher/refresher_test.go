@@ -23,21 +23,7 @@ import (
 	"github.com/crosscloud-agentid/agentid/internal/refresher"
 )
 
-// stateDir is one cloudsim state folder for every test here: MSAL Go caches
-// managed identity tokens process-wide, so each test's cloudsim must sign
-// with the same keys or it would refuse the token an earlier test cached.
-var stateDir string
-
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "refresher-test-cloudsim-")
-	if err != nil {
-		panic(err)
-	}
-	stateDir = dir
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { cloudsimtest.Main(m) }
 
 type fixture struct {
 	sim      *cloudsim.Sim
@@ -51,7 +37,6 @@ type fixture struct {
 func newFixture(t *testing.T, edit func(*cloudsim.Options), overrides map[string]string) *fixture {
 	t.Helper()
 	sim := cloudsimtest.Start(t, func(o *cloudsim.Options) {
-		o.Dir = stateDir
 		if edit != nil {
 			edit(o)
 		}

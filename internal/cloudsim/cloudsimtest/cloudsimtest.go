@@ -9,27 +9,54 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"os"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/crosscloud-agentid/agentid/deploy/local"
 	"github.com/crosscloud-agentid/agentid/internal/cloudsim"
+	"github.com/crosscloud-agentid/agentid/internal/cloudsim/mcpserver"
 	"github.com/crosscloud-agentid/agentid/internal/cloudsim/tenant"
 )
 
-// Start runs a cloudsim for the test. Options left zero get test defaults;
-// edit adjusts them (nil for none).
+// sharedDir is the state folder every cloudsim of the test binary uses,
+// when its TestMain is Main.
+var sharedDir string
+
+// Main is a TestMain for packages whose tests get tokens through MSAL Go's
+// managed identity client. MSAL caches those tokens process-wide, so every
+// cloudsim the binary starts must sign with the same keys, or one would
+// refuse a token another issued: Start then gives them all one state
+// folder, removed when the tests end.
+func Main(m *testing.M) {
+	dir, err := os.MkdirTemp("", "cloudsim-test-")
+	if err != nil {
+		panic(err)
+	}
+	sharedDir = dir
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// Start runs a cloudsim for the test. Options left zero get test defaults
+// (a fresh state folder, or Main's shared one); edit adjusts them (nil
+// for none).
 func Start(t testing.TB, edit func(*cloudsim.Options)) *cloudsim.Sim {
 	t.Helper()
 	dir, err := tenant.Parse("tenant.jsonc", local.TenantFile)
 	if err != nil {
 		t.Fatalf("shipped tenant file: %v", err)
 	}
+	stateDir := sharedDir
+	if stateDir == "" {
+		stateDir = t.TempDir()
+	}
 	o := cloudsim.Options{
 		Addr:         "127.0.0.1:0",
 		IdentityAddr: "127.0.0.1:0",
-		Dir:          t.TempDir(),
+		Dir:          stateDir,
 		Tenant:       dir,
 		Logger:       slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn})),
 	}
@@ -182,9 +209,6 @@ func (k *Tokens) STSApp(t testing.TB) string {
 		"client_assertion_type": {jwtBearer}, "client_assertion": {k.ManagedIdentity(t)}, "scope": {k.Env["STS_APP_URI"] + "/.default"}})
 }
 
-// MCPAppID is the MCP Server for Enterprise's app ID in the shipped tenant.
-const MCPAppID = "e8c77dc2-69b3-43f4-bc51-3213c9d915b4"
-
 // WithMCPConsent is an edit for Start: admin consent for every agent
 // identity on the MCP server, which the shipped tenant leaves out so the
 // consent path shows. scopes default to MCP.User.Read.All.
@@ -194,7 +218,7 @@ func WithMCPConsent(scopes ...string) func(*cloudsim.Options) {
 	}
 	return func(o *cloudsim.Options) {
 		for _, ag := range o.Tenant.AgentIdentities {
-			o.Tenant.Consents = append(o.Tenant.Consents, &tenant.Consent{Client: ag.AppID, Resource: MCPAppID, Scopes: scopes})
+			o.Tenant.Consents = append(o.Tenant.Consents, &tenant.Consent{Client: ag.AppID, Resource: mcpserver.AppID, Scopes: scopes})
 		}
 	}
 }

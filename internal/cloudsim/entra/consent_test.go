@@ -12,11 +12,12 @@ import (
 	"github.com/coreos/go-oidc/v3/oidc"
 
 	"github.com/crosscloud-agentid/agentid/internal/cloudsim/cloudsimtest"
+	"github.com/crosscloud-agentid/agentid/internal/cloudsim/mcpserver"
 )
 
 const consentRedirect = "http://127.0.0.1:3001/consent.html"
 
-var mcpScope = "api://" + cloudsimtest.MCPAppID + "/MCP.User.Read.All"
+var mcpScope = "api://" + mcpserver.AppID + "/MCP.User.Read.All"
 
 // consentURL is what the agent sends the user to after AADSTS65001: the
 // agent identity as client, response_type=none, the blueprint's redirect.
@@ -109,7 +110,7 @@ func TestConsentOnDemand(t *testing.T) {
 	if err != nil {
 		t.Fatalf("after consent: %v", err)
 	}
-	claims := h.verify(res.AccessToken, 2, cloudsimtest.MCPAppID)
+	claims := h.verify(res.AccessToken, 2, mcpserver.AppID)
 	if claims["scp"] != "MCP.User.Read.All" || claims["oid"] != "4c255636-0874-4a16-a88f-caf77944d9b2" || claims["azp"] != b.env["AGENT_CLIENT_ID"] {
 		t.Errorf("claims %v", claims)
 	}
@@ -151,7 +152,7 @@ func TestConsentRefusals(t *testing.T) {
 		changes map[string]string
 		want    string
 	}{
-		{"a scope the MCP server does not publish", map[string]string{"scope": "api://" + cloudsimtest.MCPAppID + "/Mail.Send"}, "AADSTS70011"},
+		{"a scope the MCP server does not publish", map[string]string{"scope": "api://" + mcpserver.AppID + "/Mail.Send"}, "AADSTS70011"},
 		{"an unknown resource", map[string]string{"scope": "api://7f9d0c8e-3b1a-4c2d-9e8f-0a1b2c3d4e5f/Read"}, "AADSTS500011"},
 	}
 	for _, c := range redirected {

@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
 	"strings"
 	"testing"
 
@@ -17,20 +16,7 @@ import (
 	"github.com/crosscloud-agentid/agentid/internal/identity"
 )
 
-var stateDir string
-
-// MSAL Go caches managed identity tokens process-wide: every cloudsim here
-// shares one state folder, so one set of signing keys.
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "sidecar-test-cloudsim-")
-	if err != nil {
-		panic(err)
-	}
-	stateDir = dir
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { cloudsimtest.Main(m) }
 
 type fixture struct {
 	sim  *cloudsim.Sim
@@ -42,7 +28,7 @@ type fixture struct {
 // server returns a sidecar with the built-in configuration, overrides as
 // given, and its log.
 func newFixture(t *testing.T) *fixture {
-	sim := cloudsimtest.Start(t, func(o *cloudsim.Options) { o.Dir = stateDir })
+	sim := cloudsimtest.Start(t, nil)
 	cloudsimtest.SetEnv(t, sim)
 	tokens := cloudsimtest.NewTokens(sim)
 	return &fixture{sim: sim, env: tokens.Env, tc: tokens.User(t), logs: &bytes.Buffer{}}
