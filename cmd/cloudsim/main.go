@@ -13,15 +13,14 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/crosscloud-agentid/agentid/deploy/local"
 	"github.com/crosscloud-agentid/agentid/internal/cloudsim"
 	"github.com/crosscloud-agentid/agentid/internal/cloudsim/tenant"
+	"github.com/crosscloud-agentid/agentid/internal/command"
 	"github.com/crosscloud-agentid/agentid/internal/httpserver"
 )
 
@@ -29,22 +28,12 @@ import (
 var version = "dev"
 
 func main() {
-	if len(os.Args) == 2 && os.Args[1] == "-version" {
-		fmt.Println(version)
-		return
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	run := run
-	if len(os.Args) > 1 && os.Args[1] == "sidecar" {
-		run = func(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
-			return runSidecar(ctx, args[1:], os.Environ(), stderr)
+	command.Main("cloudsim", version, func(ctx context.Context, args []string) error {
+		if len(args) > 0 && args[0] == "sidecar" {
+			return runSidecar(ctx, args[1:], os.Environ(), os.Stderr)
 		}
-	}
-	if err := run(ctx, os.Args[1:], os.Getenv, os.Stderr); err != nil {
-		fmt.Fprintln(os.Stderr, "cloudsim:", err)
-		os.Exit(1)
-	}
+		return run(ctx, args, os.Getenv, os.Stderr)
+	})
 }
 
 func run(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -18,6 +17,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -27,18 +27,13 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/gorilla/websocket"
 
+	"github.com/crosscloud-agentid/agentid/internal/binarytest"
 	"github.com/crosscloud-agentid/agentid/internal/leakcheck"
 )
 
 // The test binary doubles as the demo: the tests start it as a user does,
 // as a process with flags, and talk to it over loopback.
-func TestMain(m *testing.M) {
-	if os.Getenv("DEMO_TEST_AS_BINARY") == "1" {
-		main()
-		os.Exit(0)
-	}
-	os.Exit(m.Run())
-}
+func TestMain(m *testing.M) { binarytest.Main(m, main) }
 
 func freeAddr(t *testing.T) string {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -53,10 +48,10 @@ type demoRun struct {
 	url, dir string
 	env      map[string]string // cloudsim.env
 	http     *http.Client      // trusts the demo's CA
-	logs     *leakcheck.Log
-	cmd      *exec.Cmd
-	done     chan struct{}
+	proc     *binarytest.Process
 }
+
+var readyLine = regexp.MustCompile(`^ready: (\S+)`)
 
 // startDemo runs the demo and waits for its ready line.
 func startDemo(t *testing.T, args ...string) *demoRun {
@@ -65,36 +60,10 @@ func startDemo(t *testing.T, args ...string) *demoRun {
 	}
 	dir := t.TempDir()
 	addr := freeAddr(t)
-	cmd := exec.Command(os.Args[0], append([]string{"-addr", addr, "-cloudsim-addr", freeAddr(t), "-dir", dir}, args...)...)
-	cmd.Env = []string{"DEMO_TEST_AS_BINARY=1", "PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}
-	stdout, _ := cmd.StdoutPipe()
-	d := &demoRun{dir: dir, logs: &leakcheck.Log{}, cmd: cmd, done: make(chan struct{})}
-	cmd.Stderr = d.logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		<-d.done
-	})
-	ready := make(chan string, 1)
-	go func() {
-		defer close(d.done)
-		lines := bufio.NewScanner(stdout)
-		for lines.Scan() {
-			if u, ok := strings.CutPrefix(lines.Text(), "ready: "); ok {
-				ready <- u
-			}
-		}
-		cmd.Wait()
-	}()
-	select {
-	case d.url = <-ready:
-	case <-d.done:
-		t.Fatalf("the demo exited before it was ready:\n%s", d.logs)
-	case <-time.After(60 * time.Second):
-		t.Fatalf("no ready line within 60 s:\n%s", d.logs)
-	}
+	cmd := binarytest.Command(context.Background(), map[string]string{"HOME": t.TempDir()},
+		append([]string{"-addr", addr, "-cloudsim-addr", freeAddr(t), "-dir", dir}, args...)...)
+	d := &demoRun{dir: dir, proc: binarytest.Start(t, cmd)}
+	d.url = d.proc.WaitFor(t, readyLine, 60*time.Second)[1]
 	if want := "http://" + addr; d.url != want {
 		t.Fatalf("ready: %s, want %s", d.url, want)
 	}
@@ -214,18 +183,16 @@ func TestDemo(t *testing.T) {
 					t.Errorf("chain B not proven: %v", caller)
 				}
 			}
-			if leaks := leakcheck.Find(d.logs.String(), tc); len(leaks) > 0 {
+			if leaks := leakcheck.Find(d.proc.Output(), tc); len(leaks) > 0 {
 				t.Errorf("the demo's log holds a token: %v", leaks)
 			}
-			if strings.Contains(d.logs.String(), d.env["BLUEPRINT_CLIENT_SECRET"]) {
+			if strings.Contains(d.proc.Output(), d.env["BLUEPRINT_CLIENT_SECRET"]) {
 				t.Error("the blueprint secret reached a log")
 			}
 
 			// Ctrl-C stops everything cleanly and frees the ports.
-			d.cmd.Process.Signal(syscall.SIGINT)
-			<-d.done
-			if code := d.cmd.ProcessState.ExitCode(); code != 0 {
-				t.Errorf("exit code %d after SIGINT:\n%s", code, d.logs)
+			if err := d.proc.Signal(syscall.SIGINT); err != nil {
+				t.Errorf("exit after SIGINT: %v\n%s", err, d.proc.Output())
 			}
 			if conn, err := net.DialTimeout("tcp", strings.TrimPrefix(d.url, "http://"), time.Second); err == nil {
 				conn.Close()
@@ -244,9 +211,7 @@ func TestDemoReportsABusyPort(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	cmd := exec.Command(os.Args[0], "-addr", ln.Addr().String(), "-cloudsim-addr", freeAddr(t), "-dir", t.TempDir())
-	cmd.Env = []string{"DEMO_TEST_AS_BINARY=1", "PATH=" + os.Getenv("PATH")}
-	out, err := cmd.CombinedOutput()
+	out, err := binarytest.Command(context.Background(), nil, "-addr", ln.Addr().String(), "-cloudsim-addr", freeAddr(t), "-dir", t.TempDir()).CombinedOutput()
 	if exit, ok := err.(*exec.ExitError); !ok || exit.ExitCode() != 1 {
 		t.Errorf("exit: %v", err)
 	}
@@ -292,6 +257,6 @@ func TestDemoBrowserSignIn(t *testing.T) {
 	}
 	if err := chromedp.Do(ctx, chromedp.WaitVisible(chromedp.ID("sign-out")), chromedp.SetValue(chromedp.ID("message"), "weather in Vienna?"),
 		chromedp.Click(chromedp.ID("send")), chromedp.WaitVisible(chromedp.CSS(`.card[data-kind="TU"]`))); err != nil {
-		t.Fatalf("OBO turn in the browser: %v\n%s", err, d.logs)
+		t.Fatalf("OBO turn in the browser: %v\n%s", err, d.proc.Output())
 	}
 }

@@ -6,26 +6,17 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/crosscloud-agentid/agentid/internal/chatapi"
+	"github.com/crosscloud-agentid/agentid/internal/command"
 )
 
 // version is stamped by the image builds (-ldflags -X main.version=…).
 var version = "dev"
 
 func main() {
-	if len(os.Args) == 2 && os.Args[1] == "-version" {
-		fmt.Println(version)
-		return
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := chatapi.Run(ctx, os.Args[1:], os.Getenv, os.Stderr); err != nil {
-		fmt.Fprintln(os.Stderr, "llm-agent:", err)
-		os.Exit(1)
-	}
+	command.Main("llm-agent", version, func(ctx context.Context, args []string) error {
+		return chatapi.Run(ctx, args, os.Getenv, os.Stderr)
+	})
 }

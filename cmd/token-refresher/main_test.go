@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
@@ -19,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
 	"github.com/aws/smithy-go"
 
+	"github.com/crosscloud-agentid/agentid/internal/binarytest"
 	"github.com/crosscloud-agentid/agentid/internal/cloudsim"
 	"github.com/crosscloud-agentid/agentid/internal/cloudsim/cloudsimtest"
 	"github.com/crosscloud-agentid/agentid/internal/cloudsim/signing"
@@ -26,24 +26,9 @@ import (
 	"github.com/crosscloud-agentid/agentid/internal/leakcheck"
 )
 
-// The test binary doubles as token-refresher, so these tests run main()
-// in a child process with its own environment, as a container would.
-func TestMain(m *testing.M) {
-	if os.Getenv("TOKEN_REFRESHER_TEST_AS_BINARY") == "1" {
-		main()
-		os.Exit(0)
-	}
-	os.Exit(m.Run())
-}
-
-func command(ctx context.Context, env map[string]string, args ...string) *exec.Cmd {
-	cmd := exec.CommandContext(ctx, os.Args[0], args...)
-	cmd.Env = []string{"TOKEN_REFRESHER_TEST_AS_BINARY=1", "PATH=" + os.Getenv("PATH")}
-	for k, v := range env {
-		cmd.Env = append(cmd.Env, k+"="+v)
-	}
-	return cmd
-}
+// The test binary doubles as token-refresher: these tests run main() in a
+// child process with its own environment, as a container would.
+func TestMain(m *testing.M) { binarytest.Main(m, main) }
 
 // refresherEnv is what a container running the refresher against sim gets.
 func refresherEnv(t *testing.T, sim *cloudsim.Sim) map[string]string {
@@ -95,7 +80,7 @@ func TestOnceThenTheAWSDefaultChain(t *testing.T) {
 	env := refresherEnv(t, sim)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	out, err := command(ctx, env, "-once").CombinedOutput()
+	out, err := binarytest.Command(ctx, env, "-once").CombinedOutput()
 	if err != nil {
 		t.Fatalf("-once: %v\n%s", err, out)
 	}
@@ -156,58 +141,28 @@ func TestSTSRefusesWhatTheRefresherWouldNotWrite(t *testing.T) {
 	}
 }
 
-var healthLine = regexp.MustCompile(`health endpoint on (http://[0-9.:]+)/healthz`)
+var (
+	healthLine = regexp.MustCompile(`health endpoint on (http://[0-9.:]+)/healthz`)
+	wroteToken = regexp.MustCompile(`wrote web identity token`)
+)
 
 func TestServiceHealthcheckAndSIGTERM(t *testing.T) {
 	sim := cloudsimtest.Start(t, nil)
 	env := refresherEnv(t, sim)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	cmd := command(ctx, env)
-	stderr, _ := cmd.StderrPipe()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	var logs strings.Builder
-	addr, wrote, done := make(chan string, 1), make(chan struct{}, 1), make(chan struct{})
-	go func() {
-		defer close(done)
-		lines := bufio.NewScanner(stderr)
-		for lines.Scan() {
-			logs.WriteString(lines.Text() + "\n")
-			if m := healthLine.FindStringSubmatch(lines.Text()); m != nil {
-				addr <- m[1]
-			}
-			if strings.Contains(lines.Text(), "wrote web identity token") {
-				select {
-				case wrote <- struct{}{}:
-				default:
-				}
-			}
-		}
-	}()
-	var base string
-	select {
-	case base = <-addr:
-	case <-done:
-		t.Fatalf("no health endpoint:\n%s", logs.String())
-	}
-	select {
-	case <-wrote:
-	case <-ctx.Done():
-		t.Fatal("no token written")
-	}
-	probe := command(ctx, map[string]string{"HEALTH_ADDR": strings.TrimPrefix(base, "http://")}, "-healthcheck")
+	proc := binarytest.Start(t, binarytest.Command(ctx, env))
+	base := proc.WaitFor(t, healthLine, 30*time.Second)[1]
+	proc.WaitFor(t, wroteToken, 30*time.Second)
+	probe := binarytest.Command(ctx, map[string]string{"HEALTH_ADDR": strings.TrimPrefix(base, "http://")}, "-healthcheck")
 	if out, err := probe.CombinedOutput(); err != nil {
 		t.Errorf("-healthcheck with a token in place: %v %s", err, out)
 	}
-	cmd.Process.Signal(syscall.SIGTERM)
-	<-done
-	if err := cmd.Wait(); err != nil {
-		t.Errorf("exit after SIGTERM: %v\n%s", err, logs.String())
+	if err := proc.Signal(syscall.SIGTERM); err != nil {
+		t.Errorf("exit after SIGTERM: %v\n%s", err, proc.Output())
 	}
-	if !strings.Contains(logs.String(), "token-refresher stopped") {
-		t.Errorf("no clean stop:\n%s", logs.String())
+	if !strings.Contains(proc.Output(), "token-refresher stopped") {
+		t.Errorf("no clean stop:\n%s", proc.Output())
 	}
 }
 
@@ -225,7 +180,7 @@ func TestRefusesToStart(t *testing.T) {
 		{"healthcheck with nothing listening", map[string]string{"HEALTH_ADDR": "127.0.0.1:1"}, []string{"-healthcheck"}, "healthcheck:"},
 	}
 	for _, c := range cases {
-		out, err := command(ctx, c.env, c.args...).CombinedOutput()
+		out, err := binarytest.Command(ctx, c.env, c.args...).CombinedOutput()
 		if exit, ok := err.(*exec.ExitError); !ok || exit.ExitCode() == 0 {
 			t.Errorf("%s: err = %v, want a non-zero exit", c.name, err)
 		}

@@ -5,11 +5,9 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"os"
-	"os/signal"
-	"syscall"
 
+	"github.com/crosscloud-agentid/agentid/internal/command"
 	"github.com/crosscloud-agentid/agentid/internal/weatherapi"
 )
 
@@ -17,14 +15,7 @@ import (
 var version = "dev"
 
 func main() {
-	if len(os.Args) == 2 && os.Args[1] == "-version" {
-		fmt.Println(version)
-		return
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := weatherapi.Run(ctx, os.Args[1:], os.Getenv, os.Stderr); err != nil {
-		fmt.Fprintln(os.Stderr, "weather-api:", err)
-		os.Exit(1)
-	}
+	command.Main("weather-api", version, func(ctx context.Context, args []string) error {
+		return weatherapi.Run(ctx, args, os.Getenv, os.Stderr)
+	})
 }
