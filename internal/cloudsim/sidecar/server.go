@@ -256,31 +256,37 @@ func (s *Server) failure(err error) *problem {
 	return &problem{Status: http.StatusInternalServerError, Detail: "An unexpected error occurred."}
 }
 
+// token is what both route families do first: on the authenticated
+// routes, check the caller's token; resolve the API entry and the
+// overrides; get the Authorization value. When ok is false it has answered.
+func (s *Server) token(w http.ResponseWriter, r *http.Request, authenticated, allowOverrides bool) (c *call, header string, ok bool) {
+	var user string
+	if authenticated {
+		if user, ok = s.inbound(w, r); !ok {
+			return nil, "", false
+		}
+	}
+	c, pd := s.resolve(r, allowOverrides)
+	if pd == nil {
+		c.userToken = user
+		header, pd = s.acquire(r.Context(), c)
+	}
+	if pd != nil {
+		pd.write(w)
+		return nil, "", false
+	}
+	return c, header, true
+}
+
 func (s *Server) authorizationHeader(authenticated bool) http.HandlerFunc {
 	allow := s.cfg.Overrides.GetAuthorizationHeaderUnauthenticated
 	if authenticated {
 		allow = s.cfg.Overrides.GetAuthorizationHeader
 	}
 	return func(w http.ResponseWriter, r *http.Request) {
-		var user string
-		if authenticated {
-			var ok bool
-			if user, ok = s.inbound(w, r); !ok {
-				return
-			}
+		if _, header, ok := s.token(w, r, authenticated, allow); ok {
+			writeJSON(w, map[string]string{"authorizationHeader": header})
 		}
-		c, pd := s.resolve(r, allow)
-		if pd != nil {
-			pd.write(w)
-			return
-		}
-		c.userToken = user
-		header, pd := s.acquire(r.Context(), c)
-		if pd != nil {
-			pd.write(w)
-			return
-		}
-		writeJSON(w, map[string]string{"authorizationHeader": header})
 	}
 }
 
@@ -290,22 +296,8 @@ func (s *Server) downstreamAPI(authenticated bool) http.HandlerFunc {
 		allow = s.cfg.Overrides.CallDownstreamAPI
 	}
 	return func(w http.ResponseWriter, r *http.Request) {
-		var user string
-		if authenticated {
-			var ok bool
-			if user, ok = s.inbound(w, r); !ok {
-				return
-			}
-		}
-		c, pd := s.resolve(r, allow)
-		if pd != nil {
-			pd.write(w)
-			return
-		}
-		c.userToken = user
-		header, pd := s.acquire(r.Context(), c)
-		if pd != nil {
-			pd.write(w)
+		c, header, ok := s.token(w, r, authenticated, allow)
+		if !ok {
 			return
 		}
 		body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
