@@ -1,7 +1,6 @@
 package e2e_test
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -22,10 +21,17 @@ type reply struct {
 	raw    string
 }
 
+// chat posts body, as JSON, to /api/chat.
 func chat(t *testing.T, agentURL string, body any, userToken string) reply {
 	t.Helper()
 	b, _ := json.Marshal(body)
-	req, _ := http.NewRequest("POST", agentURL+"/api/chat", bytes.NewReader(b))
+	return postChat(t, agentURL, string(b), userToken)
+}
+
+// postChat posts a raw body to /api/chat.
+func postChat(t *testing.T, agentURL, body, userToken string) reply {
+	t.Helper()
+	req, _ := http.NewRequest("POST", agentURL+"/api/chat", strings.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
 	if userToken != "" {
 		req.Header.Set("Authorization", "Bearer "+userToken)
@@ -124,21 +130,6 @@ func TestChatRefusals(t *testing.T) {
 	s := e2e.Start(t)
 	tc := cloudsimtest.NewTokens(s.Sim).User(t)
 	url := s.Agent(map[string]string{"IDENTITY_PROVIDER": "sidecar"})
-	post := func(body string, token string) reply {
-		req, _ := http.NewRequest("POST", url+"/api/chat", strings.NewReader(body))
-		if token != "" {
-			req.Header.Set("Authorization", "Bearer "+token)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		raw, _ := io.ReadAll(resp.Body)
-		r := reply{status: resp.StatusCode, raw: string(raw)}
-		json.Unmarshal(raw, &r.body)
-		return r
-	}
 	cases := []struct {
 		name, body, token string
 		status            int
@@ -154,7 +145,7 @@ func TestChatRefusals(t *testing.T) {
 		{"agent user with a token for another API", `{"message":"weather in Oslo","token_flow":"agent_user"}`, cloudsimtest.NewTokens(s.Sim).App(t, "api://"+s.Env["WEATHER_API_APP_ID"]), 401, "the user's token was refused"},
 	}
 	for _, c := range cases {
-		r := post(c.body, c.token)
+		r := postChat(t, url, c.body, c.token)
 		if r.status != c.status || !strings.Contains(fmt.Sprint(r.body["error"]), c.want) || r.body["success"] == true {
 			t.Errorf("%s: %d %.200s, want %d %q", c.name, r.status, r.raw, c.status, c.want)
 		}
@@ -165,14 +156,14 @@ func TestChatRefusals(t *testing.T) {
 
 	// Bedrock throttled beyond the SDK's retries: 503, with the trace.
 	s.Sim.Bedrock.Throttle(10)
-	r := post(`{"message":"weather in Oslo","llm_mode":"bedrock"}`, "")
+	r := postChat(t, url, `{"message":"weather in Oslo","llm_mode":"bedrock"}`, "")
 	s.Sim.Bedrock.Throttle(0)
 	if r.status != 503 || !strings.Contains(fmt.Sprint(r.body["error"]), "ThrottlingException") || r.body["trace"] == nil {
 		t.Errorf("throttled: %d %.300s", r.status, r.raw)
 	}
 	// The model skips the tool once: the agent retries naming it.
 	s.Sim.Bedrock.SkipToolOnAuto(true)
-	r = post(`{"message":"weather in Oslo","llm_mode":"bedrock"}`, "")
+	r = postChat(t, url, `{"message":"weather in Oslo","llm_mode":"bedrock"}`, "")
 	s.Sim.Bedrock.SkipToolOnAuto(false)
 	if r.status != 200 || !strings.Contains(r.raw, "retrying once with toolChoice") || !strings.Contains(fmt.Sprint(r.body["response"]), "Oslo") {
 		t.Errorf("tool skipped: %d %.400s", r.status, r.raw)
