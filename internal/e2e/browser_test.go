@@ -141,23 +141,31 @@ func sendMessage(text string) chromedp.Action[chromedp.Void] {
 	return chromedp.Steps(chromedp.SetValue(chromedp.ID("message"), text), chromedp.Click(chromedp.ID("send")))
 }
 
+// openPopup clicks button and returns a context on the window it opens,
+// whose address contains urlPart.
+func openPopup[S chromedp.Selectable](t *testing.T, ctx context.Context, button S, urlPart string) context.Context {
+	t.Helper()
+	opened := chromedp.WaitNewTarget(ctx, func(i *target.Info) bool { return strings.Contains(i.URL, urlPart) })
+	if err := chromedp.Do(ctx, chromedp.Click(button)); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case id := <-opened:
+		pctx, cancel := chromedp.NewContext(ctx, chromedp.WithTargetID(id))
+		t.Cleanup(cancel)
+		return pctx
+	case <-ctx.Done():
+		t.Fatalf("no popup at %s", urlPart)
+		return nil
+	}
+}
+
 // signIn clicks "Sign in" and picks alice on cloudsim's login page in the
 // popup, then waits for the page to show her signed in.
 func signIn(t *testing.T, ctx context.Context, s *e2e.Stack, con *console) {
 	t.Helper()
 	css := func(sel string) chromedp.CSS { return chromedp.CSS(sel) }
-	popup := chromedp.WaitNewTarget(ctx, func(i *target.Info) bool { return strings.Contains(i.URL, "/authorize") })
-	if err := chromedp.Do(ctx, chromedp.Click(chromedp.ID("sign-in"))); err != nil {
-		t.Fatal(err)
-	}
-	var popupID target.ID
-	select {
-	case popupID = <-popup:
-	case <-ctx.Done():
-		t.Fatal("no sign-in popup")
-	}
-	pctx, cancelP := chromedp.NewContext(ctx, chromedp.WithTargetID(popupID))
-	defer cancelP()
+	pctx := openPopup(t, ctx, chromedp.ID("sign-in"), "/authorize")
 	if err := chromedp.Do(pctx, chromedp.Click(css(`button[value="alice@contoso.example"]`))); err != nil {
 		t.Fatalf("login page: %v", err)
 	}
@@ -336,18 +344,7 @@ func TestBrowserConsentOnDemand(t *testing.T) {
 		t.Fatalf("no consent request: %v", err)
 	}
 	screenshot(t, ctx, "consent-1-needed")
-	popup := chromedp.WaitNewTarget(ctx, func(i *target.Info) bool { return strings.Contains(i.URL, "response_type=none") })
-	if err := chromedp.Do(ctx, chromedp.Click(css(`#messages li.consent .grant-consent`))); err != nil {
-		t.Fatal(err)
-	}
-	var popupID target.ID
-	select {
-	case popupID = <-popup:
-	case <-ctx.Done():
-		t.Fatal("no consent popup")
-	}
-	pctx, cancelP := chromedp.NewContext(ctx, chromedp.WithTargetID(popupID))
-	defer cancelP()
+	pctx := openPopup(t, ctx, css(`#messages li.consent .grant-consent`), "response_type=none")
 	if err := chromedp.Do(pctx, chromedp.WaitVisible(chromedp.ID("accept"))); err != nil {
 		t.Fatalf("consent page: %v", err)
 	}
