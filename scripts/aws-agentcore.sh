@@ -65,13 +65,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/.." && pwd)
 export AWS_REGION
 
-change() {
-	if $dry_run; then
-		printf 'would run:'; printf ' %q' "$@"; printf '\n'
-	else
-		"$@"
-	fi
-}
+# shellcheck source=SCRIPTDIR/lib/dryrun.sh
+. "$here/lib/dryrun.sh"
 
 output() {
 	aws cloudformation describe-stacks --stack-name "$STACK_NAME" \
@@ -153,14 +148,6 @@ verify() {
 }
 
 teardown() {
-	# del runs a deletion with --yes, and only prints it otherwise.
-	del() {
-		if $yes; then
-			"$@"
-		else
-			printf 'would run:'; printf ' %q' "$@"; printf '\n'
-		fi
-	}
 	del aws cloudformation delete-stack --stack-name "$STACK_NAME"
 	del aws cloudformation wait stack-delete-complete --stack-name "$STACK_NAME"
 	del aws ecr delete-repository --repository-name "$ECR_REPOSITORY" --force

@@ -39,14 +39,9 @@ while (($#)); do
 done
 [[ -n $tenant && -n $sts_uri && -n $sts_sub ]] || { usage >&2; exit 2; }
 
-# change runs a call that changes something, or prints it in a dry run.
-change() {
-	if $dry_run; then
-		printf 'would run:'; printf ' %q' "$@"; printf '\n'
-	else
-		"$@"
-	fi
-}
+here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=SCRIPTDIR/lib/dryrun.sh
+. "$here/lib/dryrun.sh"
 
 account=$(aws sts get-caller-identity --query Account --output text)
 host="sts.windows.net/${tenant}/" # the trailing slash is part of the issuer

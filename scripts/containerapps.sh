@@ -52,13 +52,8 @@ set -a
 set +a
 here=$(cd "$(dirname "$0")" && pwd)
 
-change() {
-	if $dry_run; then
-		printf 'would run:'; printf ' %q' "$@"; printf '\n'
-	else
-		"$@"
-	fi
-}
+# shellcheck source=SCRIPTDIR/lib/dryrun.sh
+. "$here/lib/dryrun.sh"
 
 deploy() {
 	change az group create --name "$RESOURCE_GROUP" --location "$LOCATION" --output none
@@ -114,14 +109,6 @@ verify() {
 }
 
 teardown() {
-	# del runs a deletion with --yes, and only prints it otherwise.
-	del() {
-		if $yes; then
-			"$@"
-		else
-			printf 'would run:'; printf ' %q' "$@"; printf '\n'
-		fi
-	}
 	del az containerapp delete --name "$APP_NAME" --resource-group "$RESOURCE_GROUP" --yes
 	del az containerapp env delete --name "$ENVIRONMENT_NAME" --resource-group "$RESOURCE_GROUP" --yes
 	del az acr delete --name "$ACR_NAME" --yes
