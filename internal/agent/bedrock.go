@@ -28,8 +28,8 @@ const SystemPrompt = "You are a weather assistant. For any question about the we
 	"with the city, then answer in one or two sentences from its result, giving temperatures in °F and wind in mph. " +
 	"If the tool reports an error, say so plainly."
 
-// DirectoryPrompt is added when the turn offers the MCP server's tools.
-const DirectoryPrompt = " You can also read the organization's directory through the Microsoft MCP Server for Enterprise tools, " +
+// directoryPrompt is added when the turn offers the MCP server's tools.
+const directoryPrompt = " You can also read the organization's directory through the Microsoft MCP Server for Enterprise tools, " +
 	"as the signed-in user: for questions about who the user is, call microsoft_graph_get with relativeUrl /me; " +
 	"for other people, /users or /users/{userPrincipalName}. Answer only from the tools' results."
 
@@ -73,7 +73,7 @@ func (a *Agent) bedrockTurn(ctx context.Context, t Turn, rec *trace.Recorder) (s
 	directory, mcpTools, unavailable := a.directoryTools(ctx, m, rec)
 	system := SystemPrompt
 	if len(directory) > 0 {
-		system += DirectoryPrompt
+		system += directoryPrompt
 	}
 	messages := []types.Message{{Role: types.ConversationRoleUser, Content: []types.ContentBlock{&types.ContentBlockMemberText{Value: t.Message}}}}
 	_, isWeather := weather.Question(t.Message)
@@ -114,7 +114,7 @@ func (a *Agent) bedrockTurn(ctx context.Context, t Turn, rec *trace.Recorder) (s
 			var result types.ContentBlock
 			var toolErr error
 			switch name := aws.ToString(use.Name); {
-			case name == DirectoryPlaceholder && unavailable != nil:
+			case name == directoryPlaceholder && unavailable != nil:
 				rec.Add("tool", "bedrock", "The model asked for the directory, which is not available: "+unavailable.Error(), nil)
 				return "", unavailable
 			case hasTool(mcpTools, name):
@@ -143,14 +143,14 @@ func (a *Agent) directoryTools(ctx context.Context, m *mcpTurn, rec *trace.Recor
 		return nil, nil, nil
 	}
 	if m == nil {
-		rec.Add("mcp", "llm-agent", NoMCPForAutonomous, nil)
+		rec.Add("mcp", "llm-agent", noMCPForAutonomous, nil)
 		return nil, nil, nil
 	}
 	tools, err := m.tools(ctx)
 	if err != nil {
 		rec.Add("mcp", "llm-agent", "MCP tools could not be listed; offering a placeholder that says why if the model needs the directory: "+err.Error(), map[string]any{"status": http.StatusBadGateway})
 		return []types.Tool{&types.ToolMemberToolSpec{Value: types.ToolSpecification{
-			Name: aws.String(DirectoryPlaceholder),
+			Name: aws.String(directoryPlaceholder),
 			Description: aws.String("The user's organization directory (who they are, their colleagues), read through the Microsoft MCP Server for Enterprise. " +
 				"It is not available yet. Call it when the question needs the directory: the user is then told what to do."),
 			InputSchema: &types.ToolInputSchemaMemberJson{Value: document.NewLazyDocument(map[string]any{"type": "object", "properties": map[string]any{}})},

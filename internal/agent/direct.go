@@ -15,7 +15,7 @@ import (
 // directTurn answers without a model: the city comes from the message, or
 // the message asks who the user is.
 func (a *Agent) directTurn(ctx context.Context, t Turn, rec *trace.Recorder) (string, error) {
-	if a.cfg.MCP != nil && WhoAmI(t.Message) {
+	if a.cfg.MCP != nil && whoAmI(t.Message) {
 		return a.directProfile(ctx, t, rec)
 	}
 	city, isWeather := weather.Question(t.Message)
@@ -38,31 +38,31 @@ func (a *Agent) directTurn(ctx context.Context, t Turn, rec *trace.Recorder) (st
 // the user's behalf (or as the agent user).
 func (a *Agent) directProfile(ctx context.Context, t Turn, rec *trace.Recorder) (string, error) {
 	if t.Flow == identity.Autonomous {
-		rec.Add("direct", "llm-agent", NoMCPForAutonomous, nil)
+		rec.Add("direct", "llm-agent", noMCPForAutonomous, nil)
 		return stream(t, "In the autonomous flow I act as myself, with no user: I cannot read your profile. Sign in and choose the on-behalf-of flow; the MCP server takes delegated tokens only."), nil
 	}
-	rec.Add("direct", "llm-agent", "Direct mode: a who-am-I question, for the MCP server's profile tool", map[string]any{"tool": ProfileTool, "relativeUrl": "/me"})
+	rec.Add("direct", "llm-agent", "Direct mode: a who-am-I question, for the MCP server's profile tool", map[string]any{"tool": profileTool, "relativeUrl": "/me"})
 	m := a.mcpTurn(t, rec)
 	defer m.close()
 	tools, err := m.tools(ctx)
 	if err != nil {
 		return "", err
 	}
-	if !hasTool(tools, ProfileTool) {
-		return "", &Error{Status: http.StatusBadGateway, Message: "the MCP server at " + a.cfg.MCP.URL() + " has no " + ProfileTool + " tool (it lists: " + toolNames(tools) + ")"}
+	if !hasTool(tools, profileTool) {
+		return "", &Error{Status: http.StatusBadGateway, Message: "the MCP server at " + a.cfg.MCP.URL() + " has no " + profileTool + " tool (it lists: " + toolNames(tools) + ")"}
 	}
-	res, err := m.call(ctx, ProfileTool, map[string]any{"relativeUrl": "/me"})
+	res, err := m.call(ctx, profileTool, map[string]any{"relativeUrl": "/me"})
 	if err != nil {
 		return "", err
 	}
 	if res.IsError {
-		return "", &Error{Status: http.StatusBadGateway, Message: "the MCP tool " + ProfileTool + " failed: " + mcptool.ResultText(res)}
+		return "", &Error{Status: http.StatusBadGateway, Message: "the MCP tool " + profileTool + " failed: " + mcptool.ResultText(res)}
 	}
 	return stream(t, describeProfile(res, t.Flow)), nil
 }
 
-// WhoAmI reports whether a message asks who the user is.
-func WhoAmI(message string) bool {
+// whoAmI reports whether a message asks who the user is.
+func whoAmI(message string) bool {
 	m := strings.ToLower(message)
 	for _, p := range []string{"who am i", "whoami", "my profile", "my name", "about me", "signed in as"} {
 		if strings.Contains(m, p) {

@@ -16,17 +16,17 @@ import (
 	"github.com/crosscloud-agentid/agentid/internal/trace"
 )
 
-// ProfileTool is the MCP server's read-only Graph tool; /me is the
+// profileTool is the MCP server's read-only Graph tool; /me is the
 // signed-in user's profile.
-const ProfileTool = "microsoft_graph_get"
+const profileTool = "microsoft_graph_get"
 
-// DirectoryPlaceholder stands in for the MCP server's tools when they
+// directoryPlaceholder stands in for the MCP server's tools when they
 // could not be listed (no consent yet, say), so the model can still say a
 // question needs the directory; calling it ends the turn with the reason.
-const DirectoryPlaceholder = "microsoft_directory"
+const directoryPlaceholder = "microsoft_directory"
 
-// NoMCPForAutonomous is why an autonomous turn offers no MCP tools.
-const NoMCPForAutonomous = "MCP tools are not offered: an autonomous turn acts as the agent alone, and the MCP server takes delegated tokens only (on behalf of a user, or as the agent user)"
+// noMCPForAutonomous is why an autonomous turn offers no MCP tools.
+const noMCPForAutonomous = "MCP tools are not offered: an autonomous turn acts as the agent alone, and the MCP server takes delegated tokens only (on behalf of a user, or as the agent user)"
 
 // ConsentNeeded is a turn that cannot go on until a person grants the agent
 // identity what it lacks: the user for themselves, or an admin for all.

@@ -108,15 +108,15 @@ func LoadSettingsDefault(r *config.Reader, defaultProvider string) Settings {
 	return s
 }
 
-// MCPServerAppID is the app ID of the Microsoft MCP Server for
+// mcpServerAppID is the app ID of the Microsoft MCP Server for
 // Enterprise, the default MCP_APP_ID.
-const MCPServerAppID = "e8c77dc2-69b3-43f4-bc51-3213c9d915b4"
+const mcpServerAppID = "e8c77dc2-69b3-43f4-bc51-3213c9d915b4"
 
 // mcpScopes reads MCP_SCOPES (space- or comma-separated): a bare name such
 // as MCP.User.Read.All is a scope of MCP_APP_ID, named by app ID, which
 // Entra accepts whatever the app's identifier URIs are.
 func mcpScopes(r *config.Reader) []string {
-	app := r.String("MCP_APP_ID", MCPServerAppID)
+	app := r.String("MCP_APP_ID", mcpServerAppID)
 	if !config.IsGUID(app) {
 		r.Problem("MCP_APP_ID", "%q is not an app ID (GUID)", app)
 	}
