@@ -124,3 +124,16 @@ func (p *Process) Output() string {
 	defer p.mu.Unlock()
 	return strings.Join(p.lines, "\n") + "\n"
 }
+
+// Refuses runs the command to its end and checks that it exits non-zero
+// with want in its output.
+func Refuses(t testing.TB, ctx context.Context, env map[string]string, args []string, want string) {
+	t.Helper()
+	out, err := Command(ctx, env, args...).CombinedOutput()
+	if exit, ok := err.(*exec.ExitError); !ok || exit.ExitCode() == 0 {
+		t.Errorf("%v: err = %v, want a non-zero exit", args, err)
+	}
+	if !strings.Contains(string(out), want) {
+		t.Errorf("%v: output %q lacks %q", args, out, want)
+	}
+}
