@@ -59,6 +59,9 @@ type Options struct {
 	// (default -addr; the demo's is -cloudsim-addr).
 	AddrSetting string
 	Logger      *slog.Logger
+	// Now is the clock of Entra, STS and Bedrock (nil: time.Now), so a
+	// test can move them past an expiry that real clients then meet.
+	Now func() time.Time
 }
 
 // Sim is a running cloudsim.
@@ -132,6 +135,7 @@ func Start(o Options) (*Sim, error) {
 		OutboundKeys: outboundKeys,
 		Logger:       o.Logger.With("service", "sts"),
 		Stats:        stats,
+		Now:          o.Now,
 	})
 	federated := map[string]func(string) ([]byte, error){}
 	if sts != nil && sts.OutboundIssuer() != "" {
@@ -144,14 +148,16 @@ func Start(o Options) (*Sim, error) {
 		Logger:        o.Logger.With("service", "entra"),
 		Stats:         stats,
 		Federated:     federated,
+		Now:           o.Now,
 	})
 	mux := http.NewServeMux()
 	ent.Register(mux)
 	var br *bedrock.Server
 	if sts != nil {
 		sts.Register(mux)
-		br = bedrock.New(bedrock.Options{Region: o.Tenant.AWS.Region, Credentials: sts, APIKeys: o.Tenant.AWS.BedrockAPIKeys,
-			Logger: o.Logger.With("service", "bedrock"), Stats: ent.Stats()})
+		br = bedrock.New(bedrock.Options{Region: o.Tenant.AWS.Region, Account: o.Tenant.AWS.AccountID, InferenceProfiles: o.Tenant.AWS.InferenceProfiles,
+			Credentials: sts, APIKeys: o.Tenant.AWS.BedrockAPIKeys,
+			Logger: o.Logger.With("service", "bedrock"), Stats: ent.Stats(), Now: o.Now})
 		br.Register(mux)
 	}
 	mux.Handle(mcpserver.Path, mcpserver.Handler(mcpserver.Options{Directory: o.Tenant, Verify: keys.Verify,
@@ -378,6 +384,8 @@ func (s *Sim) Env() map[string]string {
 		env["AWS_ENDPOINT_URL_STS"] = s.URL + awssts.Path
 		env["AWS_ENDPOINT_URL_BEDROCK_RUNTIME"] = s.URL + bedrock.Path
 		env["AWS_REGION"] = d.AWS.Region
+		// The AWS CLI v1 and boto3 read AWS_DEFAULT_REGION, not AWS_REGION.
+		env["AWS_DEFAULT_REGION"] = d.AWS.Region
 		for _, r := range d.AWS.Roles {
 			if r.ExportAs != "" {
 				env[r.ExportAs] = d.AWS.ARN(r)

@@ -40,34 +40,44 @@ type webIdentityTokenResponse struct {
 	} `xml:"ResponseMetadata"`
 }
 
-// signatureError is how STS's query protocol answers a bad signature.
-func signatureError(f sigv4.Failure, r *http.Request) *apiError {
-	switch f {
+// signatureError is how STS's query protocol answers a refused signature.
+func signatureError(r *sigv4.Refusal) *apiError {
+	switch r.Failure {
 	case sigv4.Missing:
 		return &apiError{http.StatusForbidden, "MissingAuthenticationToken", "Request is missing Authentication Token"}
-	case sigv4.BadCredential:
-		return &apiError{http.StatusBadRequest, "IncompleteSignature", "Authorization header requires a valid Credential."}
-	case sigv4.NoDate:
-		return &apiError{http.StatusBadRequest, "IncompleteSignature", "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header."}
+	case sigv4.BadCredential, sigv4.NoDate:
+		return &apiError{http.StatusBadRequest, "IncompleteSignature", r.Message}
 	case sigv4.UnknownKey:
-		return &apiError{http.StatusForbidden, "InvalidClientTokenId", "The security token included in the request is invalid."}
+		return &apiError{http.StatusForbidden, "InvalidClientTokenId", r.Message}
 	case sigv4.Expired:
-		return &apiError{http.StatusForbidden, "ExpiredToken", "The security token included in the request is expired"}
-	case sigv4.Skewed:
-		return &apiError{http.StatusForbidden, "SignatureDoesNotMatch", "Signature expired: " + r.Header.Get("X-Amz-Date") + " is now earlier or later than 5 minutes from the current time."}
-	case sigv4.WrongScope:
-		return &apiError{http.StatusForbidden, "SignatureDoesNotMatch", "Credential should be scoped to a valid region."}
+		return &apiError{http.StatusForbidden, "ExpiredToken", r.Message}
 	default:
-		return &apiError{http.StatusForbidden, "SignatureDoesNotMatch", "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details."}
+		return &apiError{http.StatusForbidden, "SignatureDoesNotMatch", r.Message}
 	}
+}
+
+// signingRules are STS's: its refusal reads "Signature expired: … (… - 15
+// min.)" (seen from GetCallerIdentity and AssumeRole, in aws/aws-cli#6676
+// and devsecops/bootcamp#101), so its window is 15 minutes.
+func (s *Server) signingRules() sigv4.Rules {
+	return sigv4.Rules{Service: "sts", Region: s.account.Region, MaxSkew: 15 * time.Minute}
+}
+
+// verify checks a signed STS request.
+func (s *Server) verify(r *http.Request, body []byte) (sigv4.Signer, error) {
+	signer, refusal := sigv4.Verify(r, body, s, s.signingRules(), s.now())
+	if refusal != nil {
+		return signer, signatureError(refusal)
+	}
+	return signer, nil
 }
 
 // webIdentityToken is GetWebIdentityToken: for a role session STS issued,
 // a JWT whose sub is the role's ARN, from the account's issuer.
 func (s *Server) webIdentityToken(r *http.Request, body []byte, form url.Values) (*webIdentityTokenResponse, error) {
-	signer, failure := sigv4.Verify(r, body, s, "sts", s.account.Region, s.now())
-	if failure != 0 {
-		return nil, signatureError(failure, r)
+	signer, err := s.verify(r, body)
+	if err != nil {
+		return nil, err
 	}
 	var audiences, problems []string
 	for i := 1; form.Has("Audience.member." + strconv.Itoa(i)); i++ {
@@ -114,14 +124,14 @@ func (s *Server) webIdentityToken(r *http.Request, body []byte, form url.Values)
 	_, rest, _ := strings.Cut(cred.AssumedRoleARN, ":assumed-role/")
 	name, _, _ := strings.Cut(rest, "/")
 	role := s.account.RoleByName(name)
-	if role == nil || !s.Allowed(signer.AccessKeyID, getWebIdentityTokenIAM) {
+	if role == nil || !s.Allowed(signer.AccessKeyID, getWebIdentityTokenIAM, "*") {
 		return nil, &apiError{http.StatusForbidden, "AccessDenied",
 			fmt.Sprintf("User: %s is not authorized to perform: %s", cred.AssumedRoleARN, getWebIdentityTokenIAM)}
 	}
 	now := s.now().UTC().Truncate(time.Second)
 	exp := now.Add(time.Duration(duration) * time.Second)
 	if exp.After(cred.Expiration) {
-		return nil, &apiError{http.StatusBadRequest, "SessionDurationEscalationException",
+		return nil, &apiError{http.StatusForbidden, "SessionDurationEscalationException",
 			"The requested token duration would extend the session beyond its original expiration time."}
 	}
 	jti := make([]byte, 16)

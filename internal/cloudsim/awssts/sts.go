@@ -7,6 +7,9 @@
 //   - GetWebIdentityToken (outbound identity federation), signed with
 //     those credentials: a JWT about the caller's role, from the account's
 //     own issuer, with that issuer's discovery document and keys.
+//   - GetCallerIdentity, signed: who the credentials belong to.
+//
+// Wire shapes follow botocore's model (botocore/data/sts/2011-06-15).
 package awssts
 
 import (
@@ -44,7 +47,12 @@ type Credential struct {
 	SessionToken    string
 	Expiration      time.Time
 	AssumedRoleARN  string // arn:aws:sts::<acct>:assumed-role/<role>/<session>
+	AssumedRoleID   string // AROA…:<session>, GetCallerIdentity's UserId
 	Subject         string // the web identity token's sub
+	SourceIdentity  string // from the token's source identity claim, if any
+	// SessionPolicy is the Policy passed to AssumeRoleWithWebIdentity: the
+	// session may do only what both it and the role's policy allow.
+	SessionPolicy *sessionPolicy
 }
 
 // Server answers STS requests for one tenant file's AWS account.
@@ -117,17 +125,25 @@ func (s *Server) Secret(accessKeyID string) (secret, sessionToken string, expire
 	if c, found := s.Lookup(accessKeyID); found {
 		return c.SecretAccessKey, c.SessionToken, c.Expiration, c.AssumedRoleARN + " (web identity sub " + c.Subject + ")", true
 	}
-	for _, d := range s.account.DevCredentials {
-		if d.AccessKeyID == accessKeyID {
-			return d.SecretAccessKey, "", time.Time{}, "dev key pair", true
-		}
+	if d := s.devCredential(accessKeyID); d != nil {
+		return d.SecretAccessKey, "", time.Time{}, s.account.UserARN(d), true
 	}
 	return "", "", time.Time{}, "", false
 }
 
+func (s *Server) devCredential(accessKeyID string) *tenant.DevCredential {
+	for i, d := range s.account.DevCredentials {
+		if d.AccessKeyID == accessKeyID {
+			return &s.account.DevCredentials[i]
+		}
+	}
+	return nil
+}
+
 // Allowed implements bedrock.Credentials: whether the role behind an
-// STS-issued credential may perform action. Dev key pairs may do anything.
-func (s *Server) Allowed(accessKeyID, action string) bool {
+// STS-issued credential may perform action on resource, within the
+// session policy if one was passed. Dev key pairs may do anything.
+func (s *Server) Allowed(accessKeyID, action, resource string) bool {
 	c, found := s.Lookup(accessKeyID)
 	if !found {
 		return true
@@ -135,7 +151,7 @@ func (s *Server) Allowed(accessKeyID, action string) bool {
 	_, rest, _ := strings.Cut(c.AssumedRoleARN, ":assumed-role/")
 	name, _, _ := strings.Cut(rest, "/")
 	role := s.account.RoleByName(name)
-	return role != nil && slices.Contains(role.Allow, action)
+	return role != nil && slices.Contains(role.Allow, action) && c.SessionPolicy.allows(action, resource)
 }
 
 // Region is the account's region (AWS_REGION).
@@ -160,6 +176,10 @@ func validation(format string, args ...any) *apiError {
 
 var accessDenied = &apiError{http.StatusForbidden, "AccessDenied", "Not authorized to perform sts:AssumeRoleWithWebIdentity"}
 
+// The actions STS serves; any other is InvalidAction, as STS answers an
+// operation it does not have.
+var actions = map[string]bool{"AssumeRoleWithWebIdentity": true, "GetWebIdentityToken": true, "GetCallerIdentity": true}
+
 const maxRequestBytes = 64 << 10
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
@@ -175,10 +195,19 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case action == "":
 		s.fail(w, requestID, &apiError{http.StatusBadRequest, "MissingAction", "Missing Action"})
-	case action != "AssumeRoleWithWebIdentity" && action != "GetWebIdentityToken":
+	case !actions[action]:
 		s.fail(w, requestID, &apiError{http.StatusBadRequest, "InvalidAction", fmt.Sprintf("Could not find operation %s for version 2011-06-15", action)})
 	case form.Get("Version") != "2011-06-15":
 		s.fail(w, requestID, &apiError{http.StatusBadRequest, "InvalidAction", fmt.Sprintf("Could not find operation %s for version %s", action, form.Get("Version"))})
+	case action == "GetCallerIdentity":
+		s.stats.Add("sts.GetCallerIdentity")
+		res, err := s.callerIdentity(r, body)
+		if err != nil {
+			s.fail(w, requestID, err)
+			return
+		}
+		res.Metadata.RequestID = requestID
+		writeXML(w, http.StatusOK, requestID, res)
 	case action == "GetWebIdentityToken":
 		s.stats.Add("sts.GetWebIdentityToken")
 		res, err := s.webIdentityToken(r, body, form)
@@ -243,8 +272,11 @@ type assumeRoleResponse struct {
 			SessionToken    string `xml:"SessionToken"`
 			Expiration      string `xml:"Expiration"`
 		} `xml:"Credentials"`
-		Provider         string `xml:"Provider"`
-		PackedPolicySize int    `xml:"PackedPolicySize"`
+		Provider string `xml:"Provider"`
+		// PackedPolicySize is sent only when a session policy was passed,
+		// as in real answers.
+		PackedPolicySize *int   `xml:"PackedPolicySize,omitempty"`
+		SourceIdentity   string `xml:"SourceIdentity,omitempty"`
 	} `xml:"AssumeRoleWithWebIdentityResult"`
 	Metadata struct {
 		RequestID string `xml:"RequestId"`
@@ -273,6 +305,11 @@ type webIdentityClaims struct {
 	Aud json.RawMessage `json:"aud"`
 	Azp string          `json:"azp"`
 	Exp *float64        `json:"exp"`
+	// SourceIdentity is the claim IAM reads a source identity from
+	// (IAM User Guide, "Passing session tags / source identity using
+	// AssumeRoleWithWebIdentity"); setting it needs sts:SetSourceIdentity
+	// in the role's trust policy.
+	SourceIdentity *string `json:"https://aws.amazon.com/source_identity"`
 }
 
 func (s *Server) assumeRole(form map[string][]string) (*assumeRoleResponse, error) {
@@ -292,8 +329,25 @@ func (s *Server) assumeRole(form map[string][]string) (*assumeRoleResponse, erro
 	if session != "" && !sessionName.MatchString(session) {
 		problems = append(problems, fmt.Sprintf("Value '%s' at 'roleSessionName' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\w+=,.@-]*", session))
 	}
+	policyText := get("Policy")
+	if len(policyText) > maxSessionPolicy {
+		problems = append(problems, fmt.Sprintf("Value at 'policy' failed to satisfy constraint: Member must have length less than or equal to %d", maxSessionPolicy))
+	}
 	if len(problems) > 0 {
 		return nil, validation("%d validation error%s detected: %s", len(problems), plural(len(problems)), strings.Join(problems, "; "))
+	}
+	if form["PolicyArns.member.1"] != nil {
+		// Managed session policies need IAM's managed policies, which
+		// cloudsim does not model: refused rather than ignored.
+		return nil, &apiError{http.StatusBadRequest, "MalformedPolicyDocument", "cloudsim does not emulate managed session policies (PolicyArns); pass an inline Policy instead"}
+	}
+	var policy *sessionPolicy
+	if policyText != "" {
+		p, err := parseSessionPolicy(policyText)
+		if err != nil {
+			return nil, err
+		}
+		policy = p
 	}
 	duration := 3600
 	if d := get("DurationSeconds"); d != "" {
@@ -344,8 +398,13 @@ func (s *Server) assumeRole(form map[string][]string) (*assumeRoleResponse, erro
 			fmt.Sprintf("Token expired: current date/time %d must be before the expiration date/time %d", now.Unix(), exp.Unix())}
 	}
 	role := s.account.RoleByARN(roleARN)
-	if role == nil || !trusts(role, provider, aud, claims.Sub) {
+	trust := trustFor(role, provider, aud, claims.Sub)
+	if trust == nil {
 		return nil, accessDenied
+	}
+	sourceIdentity, err := checkSourceIdentity(claims, trust)
+	if err != nil {
+		return nil, err
 	}
 	if duration > role.MaxSessionDuration {
 		return nil, validation("The requested DurationSeconds exceeds the MaxSessionDuration set for this role.")
@@ -357,7 +416,10 @@ func (s *Server) assumeRole(form map[string][]string) (*assumeRoleResponse, erro
 		SessionToken:    randomB64(300),
 		Expiration:      now.Add(time.Duration(duration) * time.Second).UTC().Truncate(time.Second),
 		AssumedRoleARN:  "arn:aws:sts::" + s.account.AccountID + ":assumed-role/" + role.Name + "/" + session,
+		AssumedRoleID:   roleID(s.account.AccountID, role.Name) + ":" + session,
 		Subject:         claims.Sub,
+		SourceIdentity:  sourceIdentity,
+		SessionPolicy:   policy,
 	}
 	s.remember(cred)
 
@@ -365,12 +427,18 @@ func (s *Server) assumeRole(form map[string][]string) (*assumeRoleResponse, erro
 	res.Result.SubjectFromWebIdentityToken = claims.Sub
 	res.Result.Audience = aud
 	res.Result.AssumedRoleUser.Arn = cred.AssumedRoleARN
-	res.Result.AssumedRoleUser.AssumedRoleID = roleID(s.account.AccountID, role.Name) + ":" + session
+	res.Result.AssumedRoleUser.AssumedRoleID = cred.AssumedRoleID
 	res.Result.Credentials.AccessKeyID = cred.AccessKeyID
 	res.Result.Credentials.SecretAccessKey = cred.SecretAccessKey
 	res.Result.Credentials.SessionToken = cred.SessionToken
 	res.Result.Credentials.Expiration = cred.Expiration.Format(time.RFC3339)
-	res.Result.Provider = claims.Iss
+	// The provider's ARN, not the issuer: "arn:aws:iam::<account>:
+	// oidc-provider/sts.windows.net/<tenant>/" in real answers.
+	res.Result.Provider = s.account.ProviderARN(provider)
+	if policy != nil {
+		res.Result.PackedPolicySize = &policy.packedSize
+	}
+	res.Result.SourceIdentity = sourceIdentity
 	return res, nil
 }
 
@@ -392,8 +460,12 @@ func audience(c webIdentityClaims) (string, bool) {
 	return "", false
 }
 
-func trusts(role *tenant.Role, provider *tenant.OIDCProvider, aud, sub string) bool {
-	for _, t := range role.Trust {
+// trustFor returns the role's trust statement that lets this token in.
+func trustFor(role *tenant.Role, provider *tenant.OIDCProvider, aud, sub string) *tenant.TrustStatement {
+	if role == nil {
+		return nil
+	}
+	for i, t := range role.Trust {
 		if t.Provider != provider.URL {
 			continue
 		}
@@ -403,10 +475,30 @@ func trusts(role *tenant.Role, provider *tenant.OIDCProvider, aud, sub string) b
 		if want, ok := t.Conditions["sub"]; ok && !slices.Contains(want, sub) {
 			continue
 		}
-		return true
+		return &role.Trust[i]
 	}
-	return false
+	return nil
 }
+
+// checkSourceIdentity returns the token's source identity, which the trust
+// statement must allow the caller to set (sts:SetSourceIdentity).
+func checkSourceIdentity(c webIdentityClaims, trust *tenant.TrustStatement) (string, error) {
+	if c.SourceIdentity == nil {
+		return "", nil
+	}
+	id := *c.SourceIdentity
+	if !sourceIdentityPattern.MatchString(id) {
+		return "", validation("1 validation error detected: Value '%s' at 'sourceIdentity' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\w+=,.@-]*", id)
+	}
+	if !slices.Contains(trust.Actions, "sts:SetSourceIdentity") {
+		return "", accessDenied
+	}
+	return id, nil
+}
+
+// sourceIdentityPattern is the model's sourceIdentityType: 2 to 64 of
+// these characters.
+var sourceIdentityPattern = regexp.MustCompile(`^[\w+=,.@-]{2,64}$`)
 
 func unverifiedClaims(token string) (webIdentityClaims, bool) {
 	parts := strings.Split(token, ".")
@@ -418,13 +510,20 @@ func unverifiedClaims(token string) (webIdentityClaims, bool) {
 	return c, err == nil && json.Unmarshal(raw, &c) == nil
 }
 
-// remember keeps the credential for SigV4 checks, dropping expired ones.
+// expiredKept is how long an expired credential is still recognised, so a
+// request signed with it is answered ExpiredToken, as AWS answers, rather
+// than as a key it never issued. (AWS reads the expiry from the session
+// token itself, for ever; a day bounds what cloudsim keeps.)
+const expiredKept = 24 * time.Hour
+
+// remember keeps the credential for SigV4 checks, dropping those expired
+// for longer than expiredKept.
 func (s *Server) remember(c Credential) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.now()
 	for id, old := range s.creds {
-		if now.After(old.Expiration) {
+		if now.After(old.Expiration.Add(expiredKept)) {
 			delete(s.creds, id)
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -39,6 +40,12 @@ func newFixture(t *testing.T) *fixture {
 	sim := cloudsimtest.Start(t, func(o *cloudsim.Options) {
 		o.Logger = slog.New(slog.NewTextHandler(logs, nil))
 	})
+	f := fixtureFor(sim)
+	f.logs = logs
+	return f
+}
+
+func fixtureFor(sim *cloudsim.Sim) *fixture {
 	tokens := cloudsimtest.NewTokens(sim)
 	env := tokens.Env
 	// The real SDK client, pointed at cloudsim the way AWS_ENDPOINT_URL_STS
@@ -49,7 +56,7 @@ func newFixture(t *testing.T) *fixture {
 		HTTPClient:       tokens.HTTP,
 		RetryMaxAttempts: 1,
 	})
-	return &fixture{sim: sim, tokens: tokens, env: env, client: client, logs: logs}
+	return &fixture{sim: sim, tokens: tokens, env: env, client: client, logs: &bytes.Buffer{}}
 }
 
 func (f *fixture) assume(token string, edit func(*sts.AssumeRoleWithWebIdentityInput)) (*sts.AssumeRoleWithWebIdentityOutput, error) {
@@ -81,7 +88,11 @@ func TestAssumeRoleWithTheSTSAppToken(t *testing.T) {
 	if !strings.HasPrefix(*out.AssumedRoleUser.AssumedRoleId, "AROA") || !strings.HasSuffix(*out.AssumedRoleUser.AssumedRoleId, ":weather-agent") {
 		t.Errorf("assumed role ID %s", *out.AssumedRoleUser.AssumedRoleId)
 	}
-	if *out.Audience != f.env["STS_APP_URI"] || *out.Provider != entra.IssuerV1(f.env["TENANT_ID"]) || *out.SubjectFromWebIdentityToken == "" {
+	// Provider is the OIDC provider's ARN, as in real answers; no session
+	// policy was passed, so there is no PackedPolicySize.
+	wantProvider := "arn:aws:iam::111122223333:oidc-provider/sts.windows.net/" + f.env["TENANT_ID"] + "/"
+	//lint:ignore SA1019 deprecated in the SDK's model, but the element STS sends when a session policy is passed
+	if *out.Audience != f.env["STS_APP_URI"] || *out.Provider != wantProvider || *out.SubjectFromWebIdentityToken == "" || out.PackedPolicySize != nil {
 		t.Errorf("audience %s, provider %s, subject %s", *out.Audience, *out.Provider, *out.SubjectFromWebIdentityToken)
 	}
 	got, ok := f.sim.STS.Lookup(*c.AccessKeyId)
@@ -169,7 +180,8 @@ func TestQueryProtocolErrors(t *testing.T) {
 		status int
 		code   string
 	}{
-		{url.Values{"Action": {"GetCallerIdentity"}, "Version": {"2011-06-15"}}, 400, "<Code>InvalidAction</Code>"},
+		{url.Values{"Action": {"GetSessionTokens"}, "Version": {"2011-06-15"}}, 400, "<Code>InvalidAction</Code>"},
+		{url.Values{"Action": {"GetCallerIdentity"}, "Version": {"2011-06-15"}}, 403, "<Code>MissingAuthenticationToken</Code>"},
 		{url.Values{"Action": {"AssumeRoleWithWebIdentity"}, "Version": {"2010-01-01"}}, 400, "<Code>InvalidAction</Code>"},
 		{url.Values{"Version": {"2011-06-15"}}, 400, "<Code>MissingAction</Code>"},
 		{url.Values{"Action": {"AssumeRoleWithWebIdentity"}, "Version": {"2011-06-15"}, "RoleArn": {f.env["AWS_ROLE_ARN"]}}, 400,
@@ -196,5 +208,82 @@ func TestQueryProtocolErrors(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusMethodNotAllowed {
 		t.Errorf("GET: %d", resp.StatusCode)
+	}
+}
+
+// A source identity claim needs sts:SetSourceIdentity in the trust
+// statement; with it, STS returns the value and keeps it on the session.
+func TestSourceIdentity(t *testing.T) {
+	claim := map[string]any{"https://aws.amazon.com/source_identity": "alice@contoso.example"}
+	for _, allowed := range []bool{false, true} {
+		t.Run(fmt.Sprintf("SetSourceIdentity allowed: %v", allowed), func(t *testing.T) {
+			sim := cloudsimtest.Start(t, func(o *cloudsim.Options) {
+				if allowed {
+					for _, r := range o.Tenant.AWS.Roles {
+						r.Trust[0].Actions = []string{"sts:SetSourceIdentity"}
+					}
+				}
+			})
+			f := fixtureFor(sim)
+			tok, err := sim.Keys.Sign(jwtauthtest.Edit(jwtauthtest.Claims(t, f.tokens.STSApp(t)), claim), true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out, err := f.assume(tok, nil)
+			if !allowed {
+				var api smithy.APIError
+				if !errors.As(err, &api) || api.ErrorCode() != "AccessDenied" {
+					t.Fatalf("err = %v, want AccessDenied", err)
+				}
+				return
+			}
+			if err != nil || aws.ToString(out.SourceIdentity) != "alice@contoso.example" {
+				t.Fatalf("out %+v, err %v", out, err)
+			}
+			if c, _ := sim.STS.Lookup(*out.Credentials.AccessKeyId); c.SourceIdentity != "alice@contoso.example" {
+				t.Errorf("the session does not keep its source identity: %+v", c)
+			}
+		})
+	}
+}
+
+// A session policy narrows the role's permissions, is refused when
+// malformed, and is reported as PackedPolicySize.
+func TestSessionPolicy(t *testing.T) {
+	f := newFixture(t)
+	token := f.tokens.STSApp(t)
+	profile := "arn:aws:bedrock:us-east-1:111122223333:inference-profile/us.anthropic.claude-3-haiku-20240307-v1:0"
+	withPolicy := func(p string) (*sts.AssumeRoleWithWebIdentityOutput, error) {
+		return f.assume(token, func(in *sts.AssumeRoleWithWebIdentityInput) { in.Policy = aws.String(p) })
+	}
+	cases := []struct {
+		name, policy string
+		invoke       bool // whether bedrock:InvokeModel on the profile is allowed
+	}{
+		{"allow everything", `{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"*","Resource":"*"}}`, true},
+		{"allow the profile by ARN wildcard", `{"Statement":[{"Effect":"Allow","Action":["bedrock:Invoke*"],"Resource":"arn:aws:bedrock:*:*:inference-profile/us.anthropic.*"}]}`, true},
+		{"another resource only", `{"Statement":[{"Effect":"Allow","Action":"bedrock:*","Resource":"arn:aws:bedrock:*::foundation-model/*"}]}`, false},
+		{"an explicit deny wins", `{"Statement":[{"Effect":"Allow","Action":"*","Resource":"*"},{"Effect":"Deny","Action":"bedrock:InvokeModel","Resource":"*"}]}`, false},
+	}
+	for _, c := range cases {
+		out, err := withPolicy(c.policy)
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		//lint:ignore SA1019 deprecated in the SDK's model, but the element STS sends when a session policy is passed
+		if size := out.PackedPolicySize; size == nil || *size <= 0 {
+			t.Errorf("%s: PackedPolicySize %v", c.name, size)
+		}
+		if got := f.sim.STS.Allowed(*out.Credentials.AccessKeyId, "bedrock:InvokeModel", profile); got != c.invoke {
+			t.Errorf("%s: InvokeModel allowed %v, want %v", c.name, got, c.invoke)
+		}
+	}
+	for _, bad := range []string{`{not json`, `{"Statement":[{"Effect":"Maybe","Action":"*","Resource":"*"}]}`, `{"Version":"2012-10-17"}`,
+		`{"Statement":{"Effect":"Allow","NotAction":"s3:*","Resource":"*"}}`} {
+		_, err := withPolicy(bad)
+		var api smithy.APIError
+		if !errors.As(err, &api) || api.ErrorCode() != "MalformedPolicyDocument" {
+			t.Errorf("%s: err = %v, want MalformedPolicyDocument", bad, err)
+		}
 	}
 }

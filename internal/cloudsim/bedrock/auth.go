@@ -15,8 +15,8 @@ import (
 type Credentials interface {
 	Secret(accessKeyID string) (secret, sessionToken string, expires time.Time, principal string, ok bool)
 	// Allowed says whether the identity behind the key may perform an IAM
-	// action, such as bedrock:InvokeModel.
-	Allowed(accessKeyID, action string) bool
+	// action, such as bedrock:InvokeModel, on a resource (an ARN).
+	Allowed(accessKeyID, action, resource string) bool
 }
 
 // caller is who signed a request.
@@ -26,9 +26,14 @@ type caller struct {
 	Principal   string `json:"principal,omitempty"` // the assumed-role ARN, for STS credentials
 }
 
-// authenticate checks SigV4 (with the SDK's own signer, recomputing the
-// signature from the signed headers) or a Bedrock API key, and answers as
-// AWS does when either fails.
+// signingRules are Bedrock's. Its refusal reads "Signature expired: … (…
+// - 5 min.)" with status 403 (anthropics/anthropic-sdk-go#122).
+func (s *Server) signingRules() sigv4.Rules {
+	return sigv4.Rules{Service: "bedrock", Region: s.region, MaxSkew: 5 * time.Minute}
+}
+
+// authenticate checks SigV4 or a Bedrock API key, and answers as AWS does
+// when either fails.
 func (s *Server) authenticate(r *http.Request, body []byte) (caller, *apiError) {
 	auth := r.Header.Get("Authorization")
 	if key, ok := strings.CutPrefix(auth, "Bearer "); ok {
@@ -37,25 +42,20 @@ func (s *Server) authenticate(r *http.Request, body []byte) (caller, *apiError) 
 		}
 		return caller{}, &apiError{http.StatusForbidden, "AccessDeniedException", "Authentication failed: the Bedrock API key is not valid."}
 	}
-	signer, failure := sigv4.Verify(r, body, s.creds, "bedrock", s.region, s.now())
-	switch failure {
-	case 0:
+	signer, refusal := sigv4.Verify(r, body, s.creds, s.signingRules(), s.now())
+	if refusal == nil {
 		return caller{AccessKeyID: signer.AccessKeyID, Auth: "sigv4", Principal: signer.Principal}, nil
+	}
+	switch refusal.Failure {
 	case sigv4.Missing:
-		return caller{}, &apiError{http.StatusForbidden, "MissingAuthenticationTokenException", "Missing Authentication Token"}
-	case sigv4.BadCredential:
-		return caller{}, &apiError{http.StatusBadRequest, "IncompleteSignatureException", "Authorization header requires a valid Credential."}
-	case sigv4.NoDate:
-		return caller{}, &apiError{http.StatusBadRequest, "IncompleteSignatureException", "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header."}
+		return caller{}, &apiError{http.StatusForbidden, "MissingAuthenticationTokenException", refusal.Message}
+	case sigv4.BadCredential, sigv4.NoDate:
+		return caller{}, &apiError{http.StatusBadRequest, "IncompleteSignatureException", refusal.Message}
 	case sigv4.UnknownKey:
-		return caller{}, &apiError{http.StatusForbidden, "UnrecognizedClientException", "The security token included in the request is invalid."}
+		return caller{}, &apiError{http.StatusForbidden, "UnrecognizedClientException", refusal.Message}
 	case sigv4.Expired:
-		return caller{}, &apiError{http.StatusForbidden, "ExpiredTokenException", "The security token included in the request is expired"}
-	case sigv4.Skewed:
-		return caller{}, &apiError{http.StatusForbidden, "InvalidSignatureException", "Signature expired: " + r.Header.Get("X-Amz-Date") + " is now earlier or later than 5 minutes from the current time."}
-	case sigv4.WrongScope:
-		return caller{}, &apiError{http.StatusForbidden, "InvalidSignatureException", "Credential should be scoped to a valid region and service 'bedrock'."}
+		return caller{}, &apiError{http.StatusForbidden, "ExpiredTokenException", refusal.Message}
 	default:
-		return caller{}, &apiError{http.StatusForbidden, "InvalidSignatureException", "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details."}
+		return caller{}, &apiError{http.StatusForbidden, "InvalidSignatureException", refusal.Message}
 	}
 }

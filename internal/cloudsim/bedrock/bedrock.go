@@ -4,10 +4,14 @@
 // shapes, and a deterministic model that calls get_weather for weather
 // questions and answers from the tool's result. It records what it
 // received, so tests can prove no token ever reached the model.
+//
+// Wire shapes follow botocore's model (botocore/data/bedrock-runtime/
+// 2023-09-30) and the Converse API reference.
 package bedrock
 
 import (
 	"bytes"
+	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -39,11 +43,14 @@ type Received struct {
 // Server is cloudsim's Bedrock Runtime.
 type Server struct {
 	region  string
-	creds   Credentials
-	apiKeys []string
-	now     func() time.Time
-	log     *slog.Logger
-	stats   *entra.Stats
+	account string
+	// extraProfiles are the tenant file's aws.inferenceProfiles.
+	extraProfiles []string
+	creds         Credentials
+	apiKeys       []string
+	now           func() time.Time
+	log           *slog.Logger
+	stats         *entra.Stats
 
 	mu           sync.Mutex
 	received     []Received
@@ -55,12 +62,14 @@ type Server struct {
 
 // Options configures a Server.
 type Options struct {
-	Region      string
-	Credentials Credentials
-	APIKeys     []string
-	Now         func() time.Time
-	Logger      *slog.Logger
-	Stats       *entra.Stats
+	Region            string
+	Account           string   // the AWS account ID, for resource ARNs
+	InferenceProfiles []string // profile IDs beyond the built-in table
+	Credentials       Credentials
+	APIKeys           []string
+	Now               func() time.Time
+	Logger            *slog.Logger
+	Stats             *entra.Stats
 }
 
 // New returns a Bedrock Runtime for one region.
@@ -74,13 +83,13 @@ func New(o Options) *Server {
 	if o.Stats == nil {
 		o.Stats = entra.NewStats()
 	}
-	return &Server{region: o.Region, creds: o.Credentials, apiKeys: o.APIKeys, now: o.Now, log: o.Logger, stats: o.Stats}
+	return &Server{region: o.Region, account: o.Account, extraProfiles: o.InferenceProfiles, creds: o.Credentials, apiKeys: o.APIKeys, now: o.Now, log: o.Logger, stats: o.Stats}
 }
 
 // Register adds the routes and the fault switch to mux.
 func (s *Server) Register(mux *http.ServeMux) {
-	mux.HandleFunc("POST "+Path+"/model/{modelId}/converse", s.converse(false))
-	mux.HandleFunc("POST "+Path+"/model/{modelId}/converse-stream", s.converse(true))
+	mux.HandleFunc("POST "+Path+"/model/{modelId}/converse", withRequestID(s.converse(false)))
+	mux.HandleFunc("POST "+Path+"/model/{modelId}/converse-stream", withRequestID(s.converse(true)))
 	mux.HandleFunc("POST /_cloudsim/faults/bedrock", s.faults)
 	mux.HandleFunc("GET /_cloudsim/bedrock/received", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
@@ -93,6 +102,7 @@ func (s *Server) Register(mux *http.ServeMux) {
 // a deserialization failure. (A catch-all route under Path would clash
 // with Entra's /{tenant}/… routes in the shared mux.)
 func NotFound(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("X-Amzn-Requestid", newRequestID())
 	(&apiError{http.StatusNotFound, "UnknownOperationException", "cloudsim's Bedrock serves POST /model/{modelId}/converse and /converse-stream, not " +
 		r.Method + " " + strings.TrimPrefix(r.URL.Path, Path)}).write(w)
 }
@@ -134,6 +144,21 @@ func (s *Server) faults(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
+// withRequestID gives every answer, success, error or stream, the
+// x-amzn-RequestId header AWS sends and the SDKs report.
+func withRequestID(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Amzn-Requestid", newRequestID())
+		h(w, r)
+	}
+}
+
+func newRequestID() string {
+	b := make([]byte, 16)
+	rand.Read(b)
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
+}
+
 type apiError struct {
 	status int
 	code   string
@@ -147,31 +172,11 @@ func (e *apiError) write(w http.ResponseWriter) {
 	_ = json.NewEncoder(w).Encode(map[string]string{"message": e.msg})
 }
 
-// Models this stand-in serves, by inference profile. A bare foundation
-// model ID gets the ValidationException AWS gives models that are served
-// on demand only through a cross-region inference profile.
-var geoPrefixes = []string{"us.", "eu.", "apac.", "global."}
-
-func checkModel(id, region string) *apiError {
-	for _, p := range geoPrefixes {
-		if rest, ok := strings.CutPrefix(id, p); ok {
-			if !strings.HasPrefix(rest, "anthropic.claude-") && !strings.HasPrefix(rest, "amazon.nova-") {
-				break
-			}
-			if (p == "us." && !strings.HasPrefix(region, "us-")) || (p == "eu." && !strings.HasPrefix(region, "eu-")) {
-				return &apiError{http.StatusBadRequest, "ValidationException", "The provided model identifier is invalid."}
-			}
-			return nil
-		}
-	}
-	if strings.HasPrefix(id, "anthropic.claude-") || strings.HasPrefix(id, "amazon.nova-") {
-		return &apiError{http.StatusBadRequest, "ValidationException", fmt.Sprintf(
-			"Invocation of model ID %s with on-demand throughput isn’t supported. Retry your request with the ID or ARN of an inference profile that contains this model.", id)}
-	}
-	return &apiError{http.StatusBadRequest, "ValidationException", "The provided model identifier is invalid."}
-}
-
-const maxBody = 1 << 20
+// maxBody bounds what cloudsim reads of a request. AWS documents no total
+// for Converse, but a message may carry 20 images of 3.75 MB and five
+// documents of 4.5 MB (API_runtime_Message), base64-encoded in JSON: 128
+// MiB holds that. Past it cloudsim refuses, which the README lists.
+const maxBody = 128 << 20
 
 func (s *Server) converse(stream bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
@@ -193,7 +198,7 @@ func (s *Server) converse(stream bool) http.HandlerFunc {
 			}
 		}
 		if err != nil || len(body) > maxBody {
-			finish(http.StatusBadRequest, &apiError{http.StatusBadRequest, "ValidationException", "The request body is too large or unreadable."})
+			finish(http.StatusBadRequest, &apiError{http.StatusBadRequest, "ValidationException", "cloudsim reads request bodies of up to 128 MiB; this one is larger or unreadable."})
 			return
 		}
 		c, e := s.authenticate(r, body)
@@ -202,7 +207,8 @@ func (s *Server) converse(stream bool) http.HandlerFunc {
 			finish(e.status, e)
 			return
 		}
-		if e := checkModel(rec.ModelID, s.region); e != nil {
+		profile, e := s.resolveModel(rec.ModelID)
+		if e != nil {
 			finish(e.status, e)
 			return
 		}
@@ -210,11 +216,11 @@ func (s *Server) converse(stream bool) http.HandlerFunc {
 		if stream {
 			action = "bedrock:InvokeModelWithResponseStream"
 		}
-		if c.Auth == "sigv4" && !s.creds.Allowed(c.AccessKeyID, action) {
+		if resource := s.profileARN(profile); c.Auth == "sigv4" && !s.creds.Allowed(c.AccessKeyID, action, resource) {
 			who, _, _ := strings.Cut(c.Principal, " (")
 			finish(http.StatusForbidden, &apiError{http.StatusForbidden, "AccessDeniedException", fmt.Sprintf(
-				"User: %s is not authorized to perform: %s on resource: arn:aws:bedrock:%s::foundation-model/%s because no identity-based policy allows the %s action",
-				who, action, s.region, rec.ModelID, action)})
+				"User: %s is not authorized to perform: %s on resource: %s because no identity-based policy allows the %s action",
+				who, action, resource, action)})
 			return
 		}
 		s.mu.Lock()
@@ -239,8 +245,12 @@ func (s *Server) converse(stream bool) http.HandlerFunc {
 			return
 		}
 		var req converseRequest
-		if err := json.Unmarshal(body, &req); err != nil || len(req.Messages) == 0 {
-			finish(http.StatusBadRequest, &apiError{http.StatusBadRequest, "ValidationException", "The messages field is required and must be a non-empty list."})
+		if err := json.Unmarshal(body, &req); err != nil {
+			finish(http.StatusBadRequest, &apiError{http.StatusBadRequest, "ValidationException", "Malformed input request, please reformat your input and try again."})
+			return
+		}
+		if e := validateMessages(req); e != nil {
+			finish(e.status, e)
 			return
 		}
 		reply := respond(req, skip)
@@ -497,7 +507,8 @@ func answerFrom(status string, content []struct {
 func usage(req converseRequest, out converseResponse) map[string]int {
 	in, _ := json.Marshal(req)
 	o, _ := json.Marshal(out.Output)
-	return map[string]int{"inputTokens": len(in) / 4, "outputTokens": len(o) / 4, "totalTokens": (len(in) + len(o)) / 4}
+	input, output := len(in)/4, len(o)/4
+	return map[string]int{"inputTokens": input, "outputTokens": output, "totalTokens": input + output}
 }
 
 // writeStream sends the answer as ConverseStream events, framed with the
@@ -525,7 +536,9 @@ func (s *Server) writeStream(w http.ResponseWriter, reply converseResponse) {
 	for i, block := range reply.Output.Message.Content {
 		switch b := block.(type) {
 		case map[string]string:
-			send("contentBlockStart", map[string]any{"contentBlockIndex": i, "start": map[string]any{}})
+			// A text block has no contentBlockStart: ContentBlockStart is a
+			// union of toolUse, toolResult and image in the model, and boto3
+			// refuses an empty one.
 			for _, chunk := range chunks(b["text"], 24) {
 				send("contentBlockDelta", map[string]any{"contentBlockIndex": i, "delta": map[string]string{"text": chunk}})
 			}

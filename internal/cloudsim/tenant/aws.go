@@ -1,6 +1,8 @@
 package tenant
 
 import (
+	"crypto/sha256"
+	"encoding/base32"
 	"fmt"
 	"net/url"
 	"regexp"
@@ -24,6 +26,10 @@ type AWSAccount struct {
 	// federation is enabled (iam:EnableOutboundWebIdentityFederation):
 	// STS GetWebIdentityToken signs tokens as it. Empty: not enabled.
 	OutboundIssuer string `json:"outboundIssuer"`
+	// InferenceProfiles adds cross-Region inference profile IDs (such as
+	// us.anthropic.claude-…) to the ones cloudsim's Bedrock knows, for a
+	// model newer than its table.
+	InferenceProfiles []string `json:"inferenceProfiles"`
 }
 
 // DevCredential is a long-lived access key pair, for the env-keys tier's
@@ -31,6 +37,9 @@ type AWSAccount struct {
 type DevCredential struct {
 	AccessKeyID     string `json:"accessKeyId"`
 	SecretAccessKey string `json:"secretAccessKey"`
+	// UserName is the IAM user the key belongs to (default cloudsim-dev),
+	// as GetCallerIdentity names it.
+	UserName string `json:"userName"`
 }
 
 // OIDCProvider is an IAM OIDC identity provider: an issuer without its
@@ -61,6 +70,9 @@ type Role struct {
 type TrustStatement struct {
 	Provider   string              `json:"provider"`
 	Conditions map[string][]string `json:"conditions"`
+	// Actions the statement allows besides sts:AssumeRoleWithWebIdentity:
+	// sts:SetSourceIdentity lets a token's source identity claim through.
+	Actions []string `json:"actions"`
 }
 
 // ARN is the role's ARN in its account.
@@ -142,6 +154,11 @@ func (a *AWSAccount) validate(v *validator) {
 			v.fail(fmt.Sprintf("aws.devCredentials[%d]", i), "needs an AKIA… access key ID and a secret of at least 20 characters")
 		}
 	}
+	for i, id := range a.InferenceProfiles {
+		if !strings.Contains(id, ".") || strings.ContainsAny(id, "/ ") {
+			v.fail(fmt.Sprintf("aws.inferenceProfiles[%d]", i), "%q is not an inference profile ID such as us.anthropic.claude-3-haiku-20240307-v1:0", id)
+		}
+	}
 	for i, k := range a.BedrockAPIKeys {
 		if len(k) < 20 {
 			v.fail(fmt.Sprintf("aws.bedrockApiKeys[%d]", i), "must be at least 20 characters")
@@ -175,6 +192,29 @@ func (a *AWSAccount) validate(v *validator) {
 					v.fail(tp+".conditions", "%q is not aud or sub", k)
 				}
 			}
+			for _, action := range t.Actions {
+				if action != "sts:SetSourceIdentity" {
+					v.fail(tp+".actions", "%q is not sts:SetSourceIdentity, the one extra action cloudsim evaluates", action)
+				}
+			}
 		}
 	}
+}
+
+// UserARN is the ARN of the IAM user a dev key pair belongs to.
+func (a *AWSAccount) UserARN(d *DevCredential) string {
+	return "arn:aws:iam::" + a.AccountID + ":user/" + d.userName()
+}
+
+// UserID is the user's unique ID (AIDA…), stable for its name.
+func (a *AWSAccount) UserID(d *DevCredential) string {
+	sum := sha256.Sum256([]byte(a.AccountID + "/user/" + d.userName()))
+	return "AIDA" + base32.StdEncoding.EncodeToString(sum[:])[:17]
+}
+
+func (d *DevCredential) userName() string {
+	if d.UserName == "" {
+		return "cloudsim-dev"
+	}
+	return d.UserName
 }

@@ -1,0 +1,94 @@
+package bedrock
+
+import (
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+)
+
+// foundationModels are the models cloudsim's Bedrock answers for, each
+// with the geographies whose cross-Region inference profiles serve it.
+// Compiled on 2026-11-30 from AWS's "Supported Regions and models for
+// inference profiles" page (Bedrock User Guide, inference-profiles-support)
+// and the model cards it links to; the tenant file's
+// aws.inferenceProfiles adds IDs for newer models.
+var foundationModels = map[string][]string{
+	"anthropic.claude-3-haiku-20240307-v1:0":    {"us", "eu", "apac"},
+	"anthropic.claude-3-sonnet-20240229-v1:0":   {"us", "eu", "apac"},
+	"anthropic.claude-3-opus-20240229-v1:0":     {"us"},
+	"anthropic.claude-3-5-haiku-20241022-v1:0":  {"us"},
+	"anthropic.claude-3-5-sonnet-20240620-v1:0": {"us", "eu", "apac"},
+	"anthropic.claude-3-5-sonnet-20241022-v2:0": {"us", "apac"},
+	"anthropic.claude-3-7-sonnet-20250219-v1:0": {"us", "eu", "apac"},
+	"anthropic.claude-sonnet-4-20250514-v1:0":   {"us", "eu", "apac", "global"},
+	"anthropic.claude-opus-4-20250514-v1:0":     {"us"},
+	"anthropic.claude-opus-4-1-20250805-v1:0":   {"us"},
+	"anthropic.claude-sonnet-4-5-20250929-v1:0": {"us", "eu", "jp", "au", "global"},
+	"anthropic.claude-haiku-4-5-20251001-v1:0":  {"us", "eu", "jp", "au", "global"},
+	"anthropic.claude-opus-4-5-20251101-v1:0":   {"us", "eu", "global"},
+	"amazon.nova-micro-v1:0":                    {"us", "eu", "apac"},
+	"amazon.nova-lite-v1:0":                     {"us", "eu", "apac"},
+	"amazon.nova-pro-v1:0":                      {"us", "eu", "apac"},
+}
+
+// geoSourceRegions says from which Regions a geography's profiles may be
+// called (the "source Region" of the same page), by Region prefix.
+var geoSourceRegions = map[string][]string{
+	"us":     {"us-east-", "us-west-"},
+	"eu":     {"eu-"},
+	"apac":   {"ap-"},
+	"jp":     {"ap-northeast-1", "ap-northeast-3"},
+	"au":     {"ap-southeast-2", "ap-southeast-4"},
+	"global": {"us-", "eu-", "ap-", "ca-", "sa-"},
+}
+
+var invalidModel = &apiError{http.StatusBadRequest, "ValidationException", "The provided model identifier is invalid."}
+
+// resolveModel turns Converse's modelId (an inference profile ID or its
+// ARN, a foundation model ID or its ARN) into the inference profile ID
+// the request runs on. A foundation model gets the ValidationException
+// AWS gives models served on demand only through an inference profile;
+// anything else unknown gets "The provided model identifier is invalid."
+func (s *Server) resolveModel(id string) (string, *apiError) {
+	if arn, ok := strings.CutPrefix(id, "arn:aws:bedrock:"); ok {
+		region, rest, _ := strings.Cut(arn, ":")
+		account, resource, _ := strings.Cut(rest, ":")
+		kind, name, _ := strings.Cut(resource, "/")
+		switch {
+		case region != s.region:
+			return "", invalidModel
+		case kind == "foundation-model" && account == "":
+			return "", s.onDemandOnly(name)
+		case kind == "inference-profile" && account == s.account:
+			id = name
+		default:
+			// Custom, imported, provisioned and application inference
+			// profile models are not emulated.
+			return "", invalidModel
+		}
+	}
+	if _, ok := foundationModels[id]; ok {
+		return "", s.onDemandOnly(id)
+	}
+	geo, base, _ := strings.Cut(id, ".")
+	known := slices.Contains(foundationModels[base], geo) || slices.Contains(s.extraProfiles, id)
+	if !known || !slices.ContainsFunc(geoSourceRegions[geo], func(p string) bool { return strings.HasPrefix(s.region, p) }) {
+		return "", invalidModel
+	}
+	return id, nil
+}
+
+func (s *Server) onDemandOnly(model string) *apiError {
+	if _, ok := foundationModels[model]; !ok {
+		return invalidModel
+	}
+	return &apiError{http.StatusBadRequest, "ValidationException", fmt.Sprintf(
+		"Invocation of model ID %s with on-demand throughput isn’t supported. Retry your request with the ID or ARN of an inference profile that contains this model.", model)}
+}
+
+// profileARN is the inference profile's ARN in the account and Region,
+// the resource IAM authorizes a Converse call on.
+func (s *Server) profileARN(profile string) string {
+	return "arn:aws:bedrock:" + s.region + ":" + s.account + ":inference-profile/" + profile
+}

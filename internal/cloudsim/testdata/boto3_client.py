@@ -1,0 +1,161 @@
+"""Drives cloudsim's STS and Bedrock with boto3, a client the project did
+not write. The Go test (awsclients_test.go) sends one scenario name per
+line on stdin and reads one JSON object per line back, so it can move
+cloudsim's clock between scenarios. Credentials come from the environment
+the test sets: web identity (AWS_ROLE_ARN, AWS_WEB_IDENTITY_TOKEN_FILE),
+AWS_ENDPOINT_URL_* and AWS_CA_BUNDLE pointing at cloudsim. No token, key or
+secret is ever printed."""
+
+import base64
+import json
+import os
+import sys
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+CONFIG = Config(retries={"max_attempts": 1, "mode": "standard"})
+MODEL = os.environ["BEDROCK_MODEL_ID"]
+ROLE = os.environ["AWS_ROLE_ARN"]
+TOOLS = {"tools": [{"toolSpec": {"name": "get_weather", "description": "Current weather for a city",
+                                 "inputSchema": {"json": {"type": "object", "properties": {"city": {"type": "string"}}}}}}]}
+QUESTION = [{"role": "user", "content": [{"text": "What's the weather in Oslo?"}]}]
+state = {}
+
+
+def client(name, creds=None):
+    kw = {}
+    if creds:
+        kw = {"aws_access_key_id": creds["AccessKeyId"], "aws_secret_access_key": creds["SecretAccessKey"],
+              "aws_session_token": creds["SessionToken"]}
+    return boto3.client(name, config=CONFIG, **kw)
+
+
+def token():
+    with open(os.environ["AWS_WEB_IDENTITY_TOKEN_FILE"]) as f:
+        return f.read().strip()
+
+
+def refusal(e):
+    r = e.response
+    return {"ok": False, "code": r["Error"]["Code"], "message": r["Error"].get("Message", ""),
+            "status": r["ResponseMetadata"]["HTTPStatusCode"], "class": type(e).__name__,
+            "request_id": r["ResponseMetadata"].get("RequestId", "")}
+
+
+def assume(duration=3600, policy=None):
+    kw = {"RoleArn": ROLE, "RoleSessionName": "boto3", "WebIdentityToken": token(), "DurationSeconds": duration}
+    if policy is not None:
+        kw["Policy"] = policy
+    return client("sts").assume_role_with_web_identity(**kw)
+
+
+def scenario_assume():
+    out = assume(duration=900)
+    state["short"] = out["Credentials"]
+    return {"ok": True, "provider": out["Provider"], "audience": out["Audience"],
+            "arn": out["AssumedRoleUser"]["Arn"], "packed_policy_size": "PackedPolicySize" in out}
+
+
+def scenario_caller():
+    out = client("sts").get_caller_identity()
+    return {"ok": True, "arn": out["Arn"], "user_id": out["UserId"], "account": out["Account"]}
+
+
+def converse(messages, model=MODEL, creds=None):
+    return client("bedrock-runtime", creds).converse(modelId=model, messages=messages, toolConfig=TOOLS)
+
+
+def scenario_converse():
+    first = converse(QUESTION)
+    msg = first["output"]["message"]
+    use = next(b["toolUse"] for b in msg["content"] if "toolUse" in b)
+    result = {"role": "user", "content": [{"toolResult": {"toolUseId": use["toolUseId"], "status": "success", "content": [
+        {"json": {"city": "Oslo", "temperature": 41, "condition": "Cloudy", "humidity": 80, "wind_speed": 9}}]}}]}
+    second = converse(QUESTION + [msg, result])
+    usage = second["usage"]
+    return {"ok": True, "stop_reasons": [first["stopReason"], second["stopReason"]], "tool": use["name"], "input": use["input"],
+            "answer": second["output"]["message"]["content"][0]["text"],
+            "total_is_sum": usage["totalTokens"] == usage["inputTokens"] + usage["outputTokens"],
+            "request_id": second["ResponseMetadata"].get("RequestId", "")}
+
+
+def scenario_converse_stream():
+    out = client("bedrock-runtime").converse_stream(modelId=MODEL, messages=QUESTION, toolConfig=TOOLS)
+    events, text, tool_input, tool, usage = [], "", "", None, {}
+    for event in out["stream"]:
+        (kind, body), = event.items()
+        events.append(kind)
+        if kind == "contentBlockStart":
+            tool = body["start"]["toolUse"]["name"]
+        elif kind == "contentBlockDelta":
+            delta = body["delta"]
+            text += delta.get("text", "")
+            tool_input += delta.get("toolUse", {}).get("input", "")
+        elif kind == "metadata":
+            usage = body["usage"]
+    return {"ok": True, "events": events, "text": text, "tool": tool, "input": json.loads(tool_input),
+            "total_is_sum": usage["totalTokens"] == usage["inputTokens"] + usage["outputTokens"],
+            "request_id": out["ResponseMetadata"].get("RequestId", "")}
+
+
+def scenario_profile_arn():
+    account = client("sts").get_caller_identity()["Account"]
+    region = os.environ["AWS_DEFAULT_REGION"]
+    out = converse(QUESTION, model=f"arn:aws:bedrock:{region}:{account}:inference-profile/{MODEL}")
+    return {"ok": True, "stop_reason": out["stopReason"]}
+
+
+def scenario_large_body():
+    big = [{"role": "user", "content": [{"text": "Hello. " + "x" * (2 << 20)}]}]
+    return {"ok": True, "stop_reason": converse(big)["stopReason"]}
+
+
+def scenario_web_identity_token():
+    out = client("sts").get_web_identity_token(Audience=["https://example.test"], SigningAlgorithm="RS256")
+    payload = out["WebIdentityToken"].split(".")[1]
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    return {"ok": True, "sub": claims["sub"], "aud": claims["aud"]}
+
+
+def bad_converse(messages, model=MODEL):
+    return lambda: converse(messages, model=model)
+
+
+DENY_BEDROCK = json.dumps({"Version": "2012-10-17", "Statement": [
+    {"Effect": "Allow", "Action": "sts:*", "Resource": "*"},
+    {"Effect": "Deny", "Action": "bedrock:*", "Resource": "*"}]})
+
+REFUSALS = {
+    "assistant_first": bad_converse([{"role": "assistant", "content": [{"text": "Hi"}]}]),
+    "empty_content": bad_converse([{"role": "user", "content": []}]),
+    "blank_text": bad_converse([{"role": "user", "content": [{"text": "  "}]}]),
+    "not_alternating": bad_converse(QUESTION + QUESTION),
+    "made_up_model": bad_converse(QUESTION, model="us.anthropic.claude-does-not-exist-v9:0"),
+    "foundation_model": bad_converse(QUESTION, model=MODEL.split(".", 1)[1]),
+    "malformed_policy": lambda: assume(policy="{not json"),
+    "duration_escalation": lambda: client("sts", assume(duration=900)["Credentials"]).get_web_identity_token(
+        Audience=["https://example.test"], SigningAlgorithm="RS256", DurationSeconds=3600),
+    "access_denied": lambda: converse(QUESTION, creds=assume(policy=DENY_BEDROCK)["Credentials"]),
+    "bedrock_call": lambda: converse(QUESTION),
+    "sts_call": lambda: client("sts").get_caller_identity(),
+    "short_sts": lambda: client("sts", state["short"]).get_caller_identity(),
+    "short_bedrock": lambda: converse(QUESTION, creds=state["short"]),
+    "reassume": lambda: assume(),
+}
+
+
+def run(name):
+    fn = globals().get("scenario_" + name)
+    try:
+        if fn:
+            return fn()
+        REFUSALS[name]()
+        return {"ok": True}
+    except ClientError as e:
+        return refusal(e)
+
+
+for line in sys.stdin:
+    print(json.dumps(run(line.strip())), flush=True)
