@@ -74,6 +74,8 @@ type Agent struct {
 	aws      AWSInfo
 	http     *http.Client
 	log      *slog.Logger
+	// awsCards remembers the web identity file's card between turns.
+	awsCards identity.CardCache
 }
 
 // New returns an agent. bedrock may be nil (Direct mode only); aws describes

@@ -16,7 +16,6 @@ import (
 	"github.com/aws/smithy-go"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
-	"github.com/crosscloud-agentid/agentid/internal/identity"
 	"github.com/crosscloud-agentid/agentid/internal/mcptool"
 	"github.com/crosscloud-agentid/agentid/internal/trace"
 	"github.com/crosscloud-agentid/agentid/internal/weather"
@@ -44,17 +43,20 @@ type AWSInfo struct {
 	SessionName     string
 }
 
+// weatherTool is get_weather's specification, built once: the SDK only
+// reads it when it serializes a request.
+var weatherTool types.Tool = &types.ToolMemberToolSpec{Value: types.ToolSpecification{
+	Name:        aws.String("get_weather"),
+	Description: aws.String("Current weather for a city: temperature (°F), condition, humidity (%) and wind (mph)."),
+	InputSchema: &types.ToolInputSchemaMemberJson{Value: document.NewLazyDocument(map[string]any{
+		"type":       "object",
+		"properties": map[string]any{"city": map[string]any{"type": "string", "description": "City name, optionally with country"}},
+		"required":   []string{"city"},
+	})},
+}}
+
 func toolConfig(force bool, directory []types.Tool) *types.ToolConfiguration {
-	tc := &types.ToolConfiguration{Tools: []types.Tool{&types.ToolMemberToolSpec{Value: types.ToolSpecification{
-		Name:        aws.String("get_weather"),
-		Description: aws.String("Current weather for a city: temperature (°F), condition, humidity (%) and wind (mph)."),
-		InputSchema: &types.ToolInputSchemaMemberJson{Value: document.NewLazyDocument(map[string]any{
-			"type":       "object",
-			"properties": map[string]any{"city": map[string]any{"type": "string", "description": "City name, optionally with country"}},
-			"required":   []string{"city"},
-		})},
-	}}}}
-	tc.Tools = append(tc.Tools, directory...)
+	tc := &types.ToolConfiguration{Tools: append([]types.Tool{weatherTool}, directory...)}
 	if force {
 		tc.ToolChoice = &types.ToolChoiceMemberTool{Value: types.SpecificToolChoice{Name: aws.String("get_weather")}}
 	}
@@ -254,7 +256,7 @@ func (a *Agent) traceAWS(ctx context.Context, rec *trace.Recorder) {
 	data := map[string]any{"region": info.Region, "source": creds.Source}
 	if info.WebIdentityFile != "" && strings.Contains(creds.Source, "WebIdentity") {
 		if raw, err := os.ReadFile(info.WebIdentityFile); err == nil {
-			if card, err := identity.DecodeCard("AWS", strings.TrimSpace(string(raw))); err == nil {
+			if card, err := a.awsCards.Decode("AWS", strings.TrimSpace(string(raw))); err == nil {
 				rec.AddToken("aws", "token-refresher", "The web identity file holds the STS app's v1 token (written by token-refresher)", trace.CardOf("AWS", card),
 					map[string]any{"file": info.WebIdentityFile})
 			}

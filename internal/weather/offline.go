@@ -3,8 +3,8 @@ package weather
 import (
 	"context"
 	"fmt"
-	"hash/fnv"
 	"math"
+	"sync"
 	"time"
 	_ "time/tzdata" // local dates must work in a scratch image with no zoneinfo
 )
@@ -124,7 +124,8 @@ func (o *Offline) Current(_ context.Context, name string) (*Current, error) {
 	day := syntheticDay(c, now)
 	// The daily curve peaks at 15:00 and bottoms out at 03:00.
 	swing := math.Cos(2 * math.Pi * float64(now.Hour()-15) / 24)
-	h := hash(c.name, now.Format(time.DateTime))
+	var stamp [len(time.DateTime)]byte
+	h := hash(c.name, string(now.AppendFormat(stamp[:0], time.DateTime)))
 	humidity := 35 + int(h%40)
 	if day.PrecipitationChance >= 50 {
 		humidity += 20
@@ -162,6 +163,23 @@ func (o *Offline) now() time.Time {
 	return time.Now()
 }
 
+// offlineZones loads every time zone of the table once: loading one reads
+// and parses zoneinfo data, which was most of a request's cost.
+var offlineZones = sync.OnceValues(func() (map[string]*time.Location, error) {
+	zones := map[string]*time.Location{}
+	for _, c := range offlineCities {
+		if zones[c.tz] != nil {
+			continue
+		}
+		loc, err := time.LoadLocation(c.tz)
+		if err != nil {
+			return nil, fmt.Errorf("offline table: time zone %s: %w", c.tz, err)
+		}
+		zones[c.tz] = loc
+	}
+	return zones, nil
+})
+
 func lookup(name string) (city, *time.Location, error) {
 	n, qualifier := splitCity(name)
 	for _, i := range offlineIndex[n] {
@@ -169,11 +187,11 @@ func lookup(name string) (city, *time.Location, error) {
 		if qualifier != "" && qualifier != normalize(c.country) && qualifier != normalize(c.code) {
 			continue
 		}
-		loc, err := time.LoadLocation(c.tz)
+		zones, err := offlineZones()
 		if err != nil {
-			return city{}, nil, fmt.Errorf("offline table: time zone %s: %w", c.tz, err)
+			return city{}, nil, err
 		}
-		return c, loc, nil
+		return c, zones[c.tz], nil
 	}
 	return city{}, nil, fmt.Errorf("%w: %q is not in the offline table of %d cities (WEATHER_PROVIDER=open-meteo looks up any city)",
 		ErrCityNotFound, name, len(offlineCities))
@@ -230,11 +248,16 @@ func precipitationChance(code int, h uint64) int {
 	return base + int(h%uint64(span+1))
 }
 
+// hash is 64-bit FNV-1a over the parts, each followed by a zero byte,
+// computed in place (hash/fnv's interface value would escape to the heap).
 func hash(parts ...string) uint64 {
-	f := fnv.New64a()
+	const offset64, prime64 = 14695981039346656037, 1099511628211
+	h := uint64(offset64)
 	for _, p := range parts {
-		f.Write([]byte(p))
-		f.Write([]byte{0})
+		for i := 0; i < len(p); i++ {
+			h = (h ^ uint64(p[i])) * prime64
+		}
+		h *= prime64 // the zero byte: h ^ 0 is h
 	}
-	return f.Sum64()
+	return h
 }

@@ -34,8 +34,8 @@ type OpenMeteo struct {
 	WeatherTTL   time.Duration // forecasts; Open-Meteo updates current data every 15 minutes
 	Now          func() time.Time
 
-	places  ttlCache[placeResult]
-	reports ttlCache[*report]
+	places  ttlCache[placeKey, placeResult]
+	reports ttlCache[string, *report]
 }
 
 // NewOpenMeteo returns a provider with Open-Meteo's public URLs, a 5 s
@@ -53,9 +53,15 @@ func NewOpenMeteo(client *http.Client) *OpenMeteo {
 	}
 }
 
+// placeKey is a looked-up name and its qualifier, as splitCity gives them.
+type placeKey struct{ name, qualifier string }
+
 type placeResult struct {
 	place Place
 	found bool
+	// reportKey is the place's coordinates, which key its reports: two
+	// names for one place share them. Computed once, not per request.
+	reportKey string
 }
 
 // report is one forecast call's answer, shared by Current and Forecast.
@@ -95,11 +101,11 @@ func (o *OpenMeteo) report(ctx context.Context, city string) (*report, error) {
 	if err != nil {
 		return nil, err
 	}
-	key := strconv.FormatFloat(place.Latitude, 'f', 4, 64) + "," + strconv.FormatFloat(place.Longitude, 'f', 4, 64)
+	key := place.reportKey
 	if r, ok := o.reports.get(key, o.now()); ok {
 		return r, nil
 	}
-	r, err := o.fetchReport(ctx, place)
+	r, err := o.fetchReport(ctx, place.place)
 	if err != nil {
 		return nil, err
 	}
@@ -107,21 +113,21 @@ func (o *OpenMeteo) report(ctx context.Context, city string) (*report, error) {
 	return r, nil
 }
 
-func (o *OpenMeteo) place(ctx context.Context, city string) (Place, error) {
+func (o *OpenMeteo) place(ctx context.Context, city string) (placeResult, error) {
 	name, qualifier := splitCity(city)
-	key := name + "," + qualifier
+	key := placeKey{name, qualifier}
 	res, ok := o.places.get(key, o.now())
 	if !ok {
 		var err error
 		if res, err = o.geocode(ctx, name, qualifier); err != nil {
-			return Place{}, err
+			return placeResult{}, err
 		}
 		o.places.put(key, res, o.now(), o.PlaceTTL)
 	}
 	if !res.found {
-		return Place{}, fmt.Errorf("%w: Open-Meteo's geocoding knows no city named %q", ErrCityNotFound, city)
+		return placeResult{}, fmt.Errorf("%w: Open-Meteo's geocoding knows no city named %q", ErrCityNotFound, city)
 	}
-	return res.place, nil
+	return res, nil
 }
 
 type geocodingAnswer struct {
@@ -152,7 +158,7 @@ func (o *OpenMeteo) geocode(ctx context.Context, name, qualifier string) (placeR
 		return placeResult{found: true, place: Place{
 			Name: r.Name, Region: r.Admin1, Country: r.Country,
 			Latitude: r.Latitude, Longitude: r.Longitude, Timezone: r.Timezone,
-		}}, nil
+		}, reportKey: strconv.FormatFloat(r.Latitude, 'f', 4, 64) + "," + strconv.FormatFloat(r.Longitude, 'f', 4, 64)}, nil
 	}
 	return placeResult{}, nil
 }
@@ -305,9 +311,9 @@ func round1(f float64) float64 { return math.Round(f*10) / 10 }
 // ttlCache is a small map with expiry. It is bounded: when full, expired
 // entries go first, then arbitrary ones (map order), which is enough for a
 // cache whose misses cost one upstream call.
-type ttlCache[V any] struct {
+type ttlCache[K comparable, V any] struct {
 	mu      sync.Mutex
-	entries map[string]ttlEntry[V]
+	entries map[K]ttlEntry[V]
 }
 
 type ttlEntry[V any] struct {
@@ -317,7 +323,7 @@ type ttlEntry[V any] struct {
 
 const maxCacheEntries = 1024
 
-func (c *ttlCache[V]) get(key string, now time.Time) (V, bool) {
+func (c *ttlCache[K, V]) get(key K, now time.Time) (V, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e, ok := c.entries[key]
@@ -328,11 +334,11 @@ func (c *ttlCache[V]) get(key string, now time.Time) (V, bool) {
 	return e.value, true
 }
 
-func (c *ttlCache[V]) put(key string, v V, now time.Time, ttl time.Duration) {
+func (c *ttlCache[K, V]) put(key K, v V, now time.Time, ttl time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.entries == nil {
-		c.entries = map[string]ttlEntry[V]{}
+		c.entries = map[K]ttlEntry[V]{}
 	}
 	if len(c.entries) >= maxCacheEntries {
 		for k, e := range c.entries {

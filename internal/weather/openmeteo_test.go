@@ -228,7 +228,7 @@ func TestOpenMeteoTimeoutAndRefusal(t *testing.T) {
 }
 
 func TestTTLCacheIsBounded(t *testing.T) {
-	var c ttlCache[int]
+	var c ttlCache[string, int]
 	now := time.Now()
 	for i := range maxCacheEntries * 3 {
 		c.put(strings.Repeat("k", i%7)+string(rune(i)), i, now, time.Minute)

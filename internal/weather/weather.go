@@ -105,8 +105,26 @@ func splitCity(city string) (name, qualifier string) {
 	return normalize(name), normalize(qualifier)
 }
 
+// normalize lower-cases s and collapses its whitespace. A name already in
+// that form, as most are, is returned without allocating.
 func normalize(s string) string {
+	if isNormal(s) {
+		return s
+	}
 	return strings.ToLower(strings.Join(strings.Fields(s), " "))
+}
+
+func isNormal(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 0x80, 'A' <= c && c <= 'Z', c < ' ':
+			return false
+		case c == ' ' && (i == 0 || i == len(s)-1 || s[i-1] == ' '):
+			return false
+		}
+	}
+	return true
 }
 
 // Condition is the WMO weather interpretation code's text, as Open-Meteo

@@ -145,3 +145,11 @@ func TestOfflineLookup(t *testing.T) {
 		}
 	}
 }
+
+func TestNormalizeFastPathAgrees(t *testing.T) {
+	for _, s := range []string{"", "seattle", "Seattle", " seattle", "new york", "new  york", "new york ", "são paulo", "SÃO PAULO", "a\tb", "a\u00a0b", "x\u2003y"} {
+		if got, want := normalize(s), strings.ToLower(strings.Join(strings.Fields(s), " ")); got != want {
+			t.Errorf("normalize(%q) = %q, want %q", s, got, want)
+		}
+	}
+}

@@ -9,7 +9,9 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
+	"sync"
 
 	"github.com/crosscloud-agentid/agentid/internal/jwtauth"
 	"github.com/crosscloud-agentid/agentid/internal/weather"
@@ -122,16 +124,37 @@ func correlationOf(r *http.Request) string {
 
 // city returns the requested city, or writes a 400 and returns false.
 func city(w http.ResponseWriter, r *http.Request) (string, bool) {
-	q := r.URL.Query()
-	if !q.Has("city") {
+	c, ok := queryValue(r.URL.RawQuery, "city")
+	if !ok {
 		return DefaultCity, true
 	}
-	c := q.Get("city")
 	if err := weather.CheckCity(c); err != nil {
 		writeError(w, http.StatusBadRequest, "bad_city", err.Error())
 		return "", false
 	}
 	return c, true
+}
+
+// queryValue is url.Values.Get for one key without parsing the whole
+// query into a map: the first well-formed key=value pair named key, with
+// pairs url.ParseQuery would drop (a bad escape, a semicolon) skipped the
+// same way.
+func queryValue(raw, key string) (string, bool) {
+	for raw != "" {
+		var pair string
+		pair, raw, _ = strings.Cut(raw, "&")
+		if strings.Contains(pair, ";") {
+			continue
+		}
+		k, v, _ := strings.Cut(pair, "=")
+		if k, err := url.QueryUnescape(k); err != nil || k != key {
+			continue
+		}
+		if v, err := url.QueryUnescape(v); err == nil {
+			return v, true
+		}
+	}
+	return "", false
 }
 
 // about is what every weather answer says about how it was authorized; the
@@ -249,15 +272,30 @@ func writeError(w http.ResponseWriter, status int, code, message string) {
 	writeJSON(w, status, map[string]string{"error": code, "message": message})
 }
 
+// The answer headers, shared: net/http only reads a header's values.
+var (
+	jsonContentType = []string{"application/json"}
+	noStore         = []string{"no-store"} // answers name their caller
+	noSniff         = []string{"nosniff"}
+)
+
+// encoders reuse the buffers answers are encoded into.
+var encoders = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	body, err := json.Marshal(v)
-	if err != nil {
-		status, body = http.StatusInternalServerError, []byte(`{"error":"internal_error","message":"the answer could not be encoded"}`)
+	buf := encoders.Get().(*bytes.Buffer)
+	defer encoders.Put(buf)
+	buf.Reset()
+	// Encode writes what json.Marshal does, and the final newline.
+	if err := json.NewEncoder(buf).Encode(v); err != nil {
+		status = http.StatusInternalServerError
+		buf.Reset()
+		buf.WriteString(`{"error":"internal_error","message":"the answer could not be encoded"}` + "\n")
 	}
 	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("Cache-Control", "no-store") // answers name their caller
-	h.Set("X-Content-Type-Options", "nosniff")
+	h["Content-Type"] = jsonContentType
+	h["Cache-Control"] = noStore
+	h["X-Content-Type-Options"] = noSniff
 	w.WriteHeader(status)
-	w.Write(append(body, '\n'))
+	w.Write(buf.Bytes())
 }

@@ -1,0 +1,4 @@
+package weatherapi
+
+// QueryValue exposes queryValue to the external tests.
+var QueryValue = queryValue
