@@ -74,8 +74,10 @@ deploy() {
 	change az role assignment create --assignee-object-id "$principal" --assignee-principal-type ServicePrincipal --role AcrPull --scope "$acr_id" --output none
 	change bash "$here/entra-setup.sh" --tenant-id "$TENANT_ID" --federated-credential "$principal" --env-file "$env_file"
 	ENVIRONMENT_ID=$(az containerapp env show --name "$ENVIRONMENT_NAME" --resource-group "$RESOURCE_GROUP" --query id --output tsv)
+	# The app's FQDN is its name under this domain: llm-agent's PUBLIC_ORIGIN.
+	ENVIRONMENT_DOMAIN=$(az containerapp env show --name "$ENVIRONMENT_NAME" --resource-group "$RESOURCE_GROUP" --query properties.defaultDomain --output tsv)
 	ACR_SERVER=$(az acr show --name "$ACR_NAME" --query loginServer --output tsv)
-	export ENVIRONMENT_ID ACR_SERVER
+	export ENVIRONMENT_ID ENVIRONMENT_DOMAIN ACR_SERVER
 	manifest=$(mktemp)
 	trap 'rm -f "$manifest"' RETURN
 	bash "$here/render-containerapp.sh" >"$manifest"
@@ -99,13 +101,16 @@ verify() {
 			exit 1
 		fi
 	done
-	turn=$(curl -fsS -X POST "https://${fqdn}/api/chat" -H 'Content-Type: application/json' -d '{"message":"What is the weather in Seattle?","llm_mode":"bedrock","token_flow":"autonomous"}')
-	[[ $(jq -r .success <<<"$turn") == true ]] || { echo "verify: the chat turn failed: $(jq -r .error <<<"$turn")" >&2; exit 1; }
+	# The ingress is public: a turn without a signed-in user must be refused
+	# (AUTONOMOUS_NEEDS_SIGN_IN); a signed-in turn is the browser's.
+	code=$(curl -sS -o /dev/null -w '%{http_code}' -X POST "https://${fqdn}/api/chat" -H 'Content-Type: application/json' \
+		-d '{"message":"What is the weather in Seattle?","llm_mode":"bedrock","token_flow":"autonomous"}')
+	[[ $code == 401 ]] || { echo "verify: a turn without a signed-in user was answered ${code}, not 401: anyone could run Bedrock turns" >&2; exit 1; }
 	az containerapp logs show --name "$APP_NAME" --resource-group "$RESOURCE_GROUP" --container token-refresher --tail 100 --format text |
 		grep -q "wrote web identity token" || { echo "verify: no token written by token-refresher" >&2; exit 1; }
 	aws cloudtrail lookup-events --region "$AWS_REGION" --lookup-attributes AttributeKey=EventName,AttributeValue=AssumeRoleWithWebIdentity \
 		--max-results 5 --query 'Events[].Username' --output text
-	echo "verify: status, a Bedrock turn, the refresher and STS all check out"
+	echo "verify: status, the sign-in gate, the refresher and STS all check out"
 }
 
 teardown() {

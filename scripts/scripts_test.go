@@ -226,6 +226,7 @@ func TestContainerApps(t *testing.T) {
 		{pattern: "^az containerapp show .*identity.principalId", body: "mi-principal\n"},
 		{pattern: "^az containerapp show .*ingress.fqdn", body: "agentid.example.azurecontainerapps.io\n"},
 		{pattern: "^az containerapp env show .*--query id", body: "/subscriptions/s/resourceGroups/rg-agentid/providers/Microsoft.App/managedEnvironments/agentid-env\n"},
+		{pattern: "^az containerapp env show .*defaultDomain", body: "kindwave-1a2b3c4d.eastus2.azurecontainerapps.io\n"},
 		{pattern: "^az acr show .*--query id", body: "/subscriptions/s/resourceGroups/rg-agentid/providers/Microsoft.ContainerRegistry/registries/agentidacr\n"},
 		{pattern: "^az acr show .*loginServer", body: "agentidacr.azurecr.io\n"},
 		{pattern: "^az ad app show .*--query id", body: "spa-object-id\n"},
@@ -243,7 +244,7 @@ func TestContainerApps(t *testing.T) {
 
 	healthy := append([]answer{
 		{pattern: "^curl .*/api/status", body: `{"checks":{"identity":{"ok":true},"weather_api":{"ok":true},"bedrock":{"ok":true}}}`},
-		{pattern: "^curl .*/api/chat", body: `{"success":true,"response":"In Seattle it is 50°F"}`},
+		{pattern: "^curl .*/api/chat", body: "401"},
 		{pattern: "^az containerapp logs show", body: "time=… msg=\"wrote web identity token\" iss=https://sts.windows.net/…/\n"},
 		{pattern: "^aws cloudtrail lookup-events", body: "agent-5b4418ec\n"},
 	}, azure...)

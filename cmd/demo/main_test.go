@@ -126,6 +126,7 @@ func TestDemo(t *testing.T) {
 					body, _ := json.Marshal(map[string]string{"message": "What's the weather in Madrid?", "llm_mode": mode, "token_flow": flow})
 					req, _ := http.NewRequest("POST", d.url+"/api/chat", bytes.NewReader(body))
 					req.Header.Set("Authorization", "Bearer "+tc)
+					req.Header.Set("Content-Type", "application/json")
 					resp, err := http.DefaultClient.Do(req)
 					if err != nil {
 						t.Fatal(err)

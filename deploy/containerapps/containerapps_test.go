@@ -147,6 +147,11 @@ func TestManifest(t *testing.T) {
 			if !s.API.TrustProxyHeaders || env["AWS_ROLE_SESSION_NAME"] == "" {
 				t.Error("llm-agent must trust the ingress's forwarded headers and name its AWS session")
 			}
+			// The ingress is public: the Host allowlist is the app's FQDN and
+			// autonomous turns need a signed-in user.
+			if want := "https://agentid.kindwave-1a2b3c4d.eastus2.azurecontainerapps.io"; env["PUBLIC_ORIGIN"] != want || !s.API.AutonomousNeedsUser {
+				t.Errorf("PUBLIC_ORIGIN %q (want %s), autonomous turns need sign-in: %v", env["PUBLIC_ORIGIN"], want, s.API.AutonomousNeedsUser)
+			}
 		case "weather-api":
 			r := config.New(get)
 			weatherapi.LoadConfig(r)

@@ -42,7 +42,9 @@ func ParseMode(s string) (Mode, error) {
 	case Direct, Bedrock:
 		return m, nil
 	}
-	return "", fmt.Errorf("llm_mode %q is not direct or bedrock", s)
+	// The value is not repeated: a client's text never reaches an error
+	// (it could be a token pasted in the wrong field).
+	return "", errors.New("llm_mode must be direct or bedrock")
 }
 
 // Converser is the part of the Bedrock Runtime client a turn uses.

@@ -75,6 +75,7 @@ type invocationAnswer struct {
 // the blueprint, access_as_user), because the container must not trust
 // whoever can reach its port, and held for this turn only.
 func (s *Server) invocations(w http.ResponseWriter, r *http.Request) {
+	s.setCORS(w, r) // a page at UI_ORIGIN may read the answer
 	s.runtime.begin()
 	defer s.runtime.end()
 	correlation := correlationID(r)
@@ -98,7 +99,7 @@ func (s *Server) invocations(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var in invocation
-	if e := decodeBody(w, r, &in, `the body must be JSON like {"prompt": "…"}: `); e != nil {
+	if e := decodeBody(w, r, &in, invocationFields); e != nil {
 		fail(e, "", "")
 		return
 	}

@@ -77,6 +77,7 @@ func LoadSettings(r *config.Reader) Settings {
 	if s.API.SPAClientID != "" && !config.IsGUID(s.API.SPAClientID) {
 		r.Problem("CLIENT_SPA_APP_ID", "%q is not an app ID (GUID)", s.API.SPAClientID)
 	}
+	loadGuards(r, &s)
 	s.Agent = agent.Config{
 		WeatherAPIURL: s.API.WeatherAPIURL,
 		ModelID:       s.API.ModelID,
@@ -96,6 +97,30 @@ func LoadSettings(r *config.Reader) Settings {
 	return s
 }
 
+// loadGuards reads the browser-facing policies, each with a safe default.
+func loadGuards(r *config.Reader, s *Settings) {
+	if s.API.AgentCore {
+		// The runtime's contract only: its authorizer needs a user for
+		// every flow, and the page that calls it lives at UI_ORIGIN.
+		s.API.UIOrigins = loadOrigins(r, "UI_ORIGIN")
+		s.API.AutonomousNeedsUser = true
+		return
+	}
+	loopback := IsLoopbackAddr(s.ListenAddr)
+	s.API.PublicOrigins = loadOrigins(r, "PUBLIC_ORIGIN")
+	if len(s.API.PublicOrigins) == 0 && !loopback {
+		r.Problem("PUBLIC_ORIGIN", "set the origin browsers use to reach llm-agent (for example https://agent.example.com): listening on %s, "+
+			"it answers only that Host and takes turns only from that Origin (loopback listeners need none)", s.ListenAddr)
+	}
+	s.API.AllowedHosts = allowedHosts(s.API.PublicOrigins, loopback)
+	// Open to anyone who can reach the port only when that is this machine.
+	s.API.AutonomousNeedsUser = r.Bool("AUTONOMOUS_NEEDS_SIGN_IN", !loopback)
+	s.API.WebSocketLimits = WebSocketLimits{
+		Total:     r.Int("WS_MAX_CONNECTIONS", 256, 1, 100000),
+		PerClient: r.Int("WS_MAX_PER_CLIENT", 8, 1, 10000),
+	}
+}
+
 // Build wires the identity provider, the Bedrock client (from the AWS SDK's
 // default chain), the agent and the API. httpClient is nil in production;
 // tests pass one that trusts their cloudsim.
@@ -110,7 +135,7 @@ func Build(ctx context.Context, s Settings, httpClient *http.Client, log *slog.L
 	}
 	base := s.API.AuthorityHost + "/" + s.API.TenantID
 	policy := jwtauth.Policy{TenantID: s.API.TenantID, Audiences: []string{s.API.BlueprintID, "api://" + s.API.BlueprintID},
-		Versions: []int{1, 2}, RequiredScope: "access_as_user", Leeway: time.Minute, CacheFor: 5 * time.Minute}
+		Versions: []int{1, 2}, RequiredScope: "access_as_user", DelegatedOnly: true, Leeway: time.Minute, CacheFor: 5 * time.Minute}
 	if s.API.SPAClientID != "" {
 		policy.AllowedCallers = []string{s.API.SPAClientID}
 	}

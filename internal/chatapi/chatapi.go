@@ -8,7 +8,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"mime"
 	"net"
 	"net/http"
 	"net/url"
@@ -52,6 +54,20 @@ type Config struct {
 	// MCPServerURL is the MCP server's endpoint, for /api/status; empty
 	// when MCP tools are off.
 	MCPServerURL string
+	// PublicOrigins are the origins browsers reach llm-agent at
+	// (PUBLIC_ORIGIN); AllowedHosts is the Host allowlist they and a
+	// loopback listener give.
+	PublicOrigins []string
+	AllowedHosts  []string
+	// UIOrigins may call /invocations across origins (UI_ORIGIN, AgentCore
+	// mode).
+	UIOrigins []string
+	// AutonomousNeedsUser makes autonomous turns need a signed-in user of
+	// the tenant too (AUTONOMOUS_NEEDS_SIGN_IN), so an exposed agent does
+	// not run Bedrock turns for anyone.
+	AutonomousNeedsUser bool
+	// WebSocketLimits bound open websockets.
+	WebSocketLimits WebSocketLimits
 }
 
 // Check is one /api/status dependency check.
@@ -65,6 +81,7 @@ type Server struct {
 	checks   map[string]Check
 	log      *slog.Logger
 	mux      *http.ServeMux
+	handler  http.Handler // mux, behind the Host guard outside AgentCore mode
 	provider identity.Provider
 	ws       sockets
 	runtime  runtimeState
@@ -78,20 +95,28 @@ func New(cfg Config, a *agent.Agent, provider identity.Provider, users *jwtauth.
 	}
 	s.mux.HandleFunc("GET /health", health)
 	s.mux.HandleFunc("GET /healthz", health)
+	if cfg.AgentCore {
+		// Exactly the runtime's contract, and the preflight of a page on
+		// another origin: no UI and no /api/*, whose turns would bypass
+		// the runtime's authorizer. The runtime addresses the container
+		// itself, so no Host check.
+		s.runtime.changed = time.Now()
+		s.mux.HandleFunc("POST /invocations", s.invocations)
+		s.mux.HandleFunc("OPTIONS /invocations", s.corsPreflight)
+		s.mux.HandleFunc("GET /ping", s.ping)
+		s.handler = s.mux
+		return s
+	}
 	s.mux.HandleFunc("GET /api/status", s.status)
 	s.mux.HandleFunc("GET /api/config", s.config)
 	s.mux.HandleFunc("POST /api/chat", s.chat)
 	s.mux.HandleFunc("GET /api/chat/ws", s.chatWS)
-	if cfg.AgentCore {
-		s.runtime.changed = time.Now()
-		s.mux.HandleFunc("POST /invocations", s.invocations)
-		s.mux.HandleFunc("GET /ping", s.ping)
-	}
 	s.mux.Handle("GET /", s.ui())
+	s.handler = s.guardHost(s.mux)
 	return s
 }
 
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
 
 // chatRequest is the sample's body; unknown fields (use_langchain) are
 // ignored.
@@ -141,7 +166,7 @@ func (s *Server) parse(ctx context.Context, req chatRequest, authorization strin
 	}
 	mode, err := agent.ParseMode(modeName)
 	if err != nil {
-		return bad("%v", err)
+		return parsed{}, &agent.Error{Status: http.StatusBadRequest, Message: err.Error()}
 	}
 	flowName := req.TokenFlow
 	if flowName == "" {
@@ -149,10 +174,10 @@ func (s *Server) parse(ctx context.Context, req chatRequest, authorization strin
 	}
 	flow, err := identity.ParseFlow(flowName)
 	if err != nil {
-		return bad("%v", err)
+		return parsed{}, &agent.Error{Status: http.StatusBadRequest, Message: err.Error()}
 	}
 	p := parsed{turn: agent.Turn{Message: req.Message, Mode: mode, Flow: flow}}
-	if flow == identity.Autonomous {
+	if flow == identity.Autonomous && !s.cfg.AutonomousNeedsUser {
 		return p, nil
 	}
 	// OBO and agent-user turns need a signed-in user, checked before any
@@ -171,10 +196,17 @@ func (s *Server) parse(ctx context.Context, req chatRequest, authorization strin
 	if _, e := s.users.Validate(ctx, raw); e != nil {
 		return parsed{}, &agent.Error{Status: http.StatusUnauthorized, Message: "the user's token was refused: " + e.Description}
 	}
-	p.turn.UserToken = secret.New(raw)
 	if card, err := identity.DecodeCard("Tc", raw); err == nil {
 		p.tc = &card
-		p.turn.UserID, _ = card.Claims["oid"].(string)
+	}
+	if flow == identity.Autonomous {
+		// The user only opened the door: the agent acts as itself and
+		// never holds the user's token.
+		return p, nil
+	}
+	p.turn.UserToken = secret.New(raw)
+	if p.tc != nil {
+		p.turn.UserID, _ = p.tc.Claims["oid"].(string)
 	}
 	return p, nil
 }
@@ -188,8 +220,18 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, e.Status, chatResponse{Response: e.Message, Error: e.Message, AgentType: agentType, TokenFlow: flow,
 			CorrelationID: correlation, Trace: events, Debug: events})
 	}
+	// A turn is JSON from this page: a cross-site form or no-cors fetch
+	// can send neither that Content-Type nor this Origin.
+	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
+		fail(&agent.Error{Status: http.StatusUnsupportedMediaType, Message: "send the turn as Content-Type: application/json"}, "", "")
+		return
+	}
+	if !s.originAllowed(r) {
+		fail(&agent.Error{Status: http.StatusForbidden, Message: "turns are accepted from this page's origin only (PUBLIC_ORIGIN)"}, "", "")
+		return
+	}
 	var req chatRequest
-	if e := decodeBody(w, r, &req, "the request body is not JSON: "); e != nil {
+	if e := decodeBody(w, r, &req, chatFields); e != nil {
 		fail(e, "", "")
 		return
 	}
@@ -223,19 +265,21 @@ func (s *Server) consentRedirect(r *http.Request) string {
 	return s.redirectURI(r) + "/consent.html"
 }
 
-// decodeBody reads a JSON body of at most MaxBodyBytes into v; a refusal
-// is a 413 or a 400 whose message starts with notJSON.
-func decodeBody(w http.ResponseWriter, r *http.Request, v any, notJSON string) *agent.Error {
-	err := json.NewDecoder(http.MaxBytesReader(w, r.Body, MaxBodyBytes)).Decode(v)
+// decodeBody reads a JSON body of at most MaxBodyBytes into v, strictly
+// (see decodeStrict); a refusal is a 413 or a 400.
+func decodeBody(w http.ResponseWriter, r *http.Request, v any, fields []string) *agent.Error {
+	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
 	var tooBig *http.MaxBytesError
 	switch {
-	case err == nil:
-		return nil
 	case errors.As(err, &tooBig):
 		return &agent.Error{Status: http.StatusRequestEntityTooLarge, Message: fmt.Sprintf("the request body is over %d KiB", MaxBodyBytes>>10)}
-	default:
-		return &agent.Error{Status: http.StatusBadRequest, Message: notJSON + err.Error()}
+	case err != nil:
+		return &agent.Error{Status: http.StatusBadRequest, Message: "the request body could not be read"}
 	}
+	if err := decodeStrict(data, v, fields); err != nil {
+		return &agent.Error{Status: http.StatusBadRequest, Message: "the request body is not a valid turn: " + err.Error()}
+	}
+	return nil
 }
 
 // runTurn runs a parsed turn for every transport, tracing its start, the
@@ -352,6 +396,7 @@ func (s *Server) config(w http.ResponseWriter, r *http.Request) {
 	}
 	host, _ := url.Parse(browser)
 	writeJSON(w, http.StatusOK, map[string]any{
+		"autonomousNeedsSignIn": s.cfg.AutonomousNeedsUser,
 		"authority":        browser + "/" + s.cfg.TenantID,
 		"knownAuthorities": []string{host.Host},
 		"clientId":         s.cfg.SPAClientID,

@@ -2,13 +2,14 @@ package chatapi
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
-	"net/url"
+	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gorilla/websocket"
 
@@ -22,26 +23,78 @@ const (
 	wsWriteTimeout = 10 * time.Second
 )
 
-// sockets tracks open websockets so a shutdown can close them cleanly:
-// http.Server.Shutdown does not touch hijacked connections.
-type sockets struct {
-	mu    sync.Mutex
-	conns map[*websocket.Conn]struct{}
+// WebSocketLimits bound open websockets (WS_MAX_CONNECTIONS,
+// WS_MAX_PER_CLIENT): a client that opens sockets and sends nothing would
+// otherwise hold them all.
+type WebSocketLimits struct {
+	Total, PerClient int
 }
 
-func (s *sockets) add(c *websocket.Conn) {
+// sockets tracks open websockets, to bound them and so a shutdown can close
+// them cleanly: http.Server.Shutdown does not touch hijacked connections.
+type sockets struct {
+	mu       sync.Mutex
+	conns    map[*websocket.Conn]string // the client it counts against
+	perPeer  map[string]int
+	reserved int // slots granted before the upgrade finished
+}
+
+// reserve takes a slot for client, or says why there is none.
+func (s *sockets) reserve(client string, limits WebSocketLimits) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.perPeer == nil {
+		s.perPeer = map[string]int{}
+	}
+	switch {
+	case len(s.conns)+s.reserved >= limits.Total:
+		return fmt.Sprintf("llm-agent holds its maximum of %d websockets (WS_MAX_CONNECTIONS)", limits.Total)
+	case s.perPeer[client] >= limits.PerClient:
+		return fmt.Sprintf("this client holds its maximum of %d websockets (WS_MAX_PER_CLIENT)", limits.PerClient)
+	}
+	s.reserved++
+	s.perPeer[client]++
+	return ""
+}
+
+// add turns a reservation into an open socket; release ends either.
+func (s *sockets) add(c *websocket.Conn, client string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.conns == nil {
-		s.conns = map[*websocket.Conn]struct{}{}
+		s.conns = map[*websocket.Conn]string{}
 	}
-	s.conns[c] = struct{}{}
+	s.reserved--
+	s.conns[c] = client
 }
 
-func (s *sockets) remove(c *websocket.Conn) {
+func (s *sockets) release(c *websocket.Conn, client string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	delete(s.conns, c)
+	if c == nil {
+		s.reserved--
+	} else {
+		delete(s.conns, c)
+	}
+	if s.perPeer[client]--; s.perPeer[client] <= 0 {
+		delete(s.perPeer, client)
+	}
+}
+
+// clientOf is who a socket counts against: the peer address, or the first
+// X-Forwarded-For hop when proxy headers are trusted (behind an ingress
+// every peer is the ingress).
+func (s *Server) clientOf(r *http.Request) string {
+	if s.cfg.TrustProxyHeaders {
+		if first, _, _ := strings.Cut(r.Header.Get("X-Forwarded-For"), ","); strings.TrimSpace(first) != "" {
+			return strings.TrimSpace(first)
+		}
+	}
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
 }
 
 // CloseSockets sends every open websocket a going-away close frame; wire
@@ -53,17 +106,6 @@ func (s *Server) CloseSockets() {
 		_ = c.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseGoingAway, "server shutting down"), time.Now().Add(time.Second))
 		c.Close()
 	}
-}
-
-// sameOrigin accepts a browser's Origin only when it is this page's own
-// (the redirect URI's origin); clients that send none are not browsers.
-func (s *Server) sameOrigin(r *http.Request) bool {
-	origin := r.Header.Get("Origin")
-	if origin == "" {
-		return true
-	}
-	u, err := url.Parse(origin)
-	return err == nil && u.Scheme+"://"+u.Host == s.redirectURI(r)
 }
 
 // wsMessage is what the server sends: a trace event, a piece of the model's
@@ -81,17 +123,28 @@ type wsMessage struct {
 // streaming trace events and model text as they happen. One turn at a time
 // per socket.
 func (s *Server) chatWS(w http.ResponseWriter, r *http.Request) {
-	up := websocket.Upgrader{CheckOrigin: s.sameOrigin, HandshakeTimeout: 10 * time.Second}
+	client := s.clientOf(r)
+	if why := s.ws.reserve(client, s.cfg.WebSocketLimits); why != "" {
+		s.log.Info("refused a websocket", "reason", why)
+		writeJSON(w, http.StatusTooManyRequests, map[string]string{"error": "too_many_websockets", "message": why})
+		return
+	}
+	up := websocket.Upgrader{CheckOrigin: s.originAllowed, HandshakeTimeout: 10 * time.Second}
 	conn, err := up.Upgrade(w, r, nil)
 	if err != nil {
+		s.ws.release(nil, client)
 		return // the upgrader has answered with the error
 	}
-	s.ws.add(conn)
+	s.ws.add(conn, client)
 	defer func() {
-		s.ws.remove(conn)
+		s.ws.release(conn, client)
 		conn.Close()
 	}()
 	conn.SetReadLimit(MaxBodyBytes)
+	// The idle deadline is re-armed by a valid turn only: any message
+	// would otherwise keep a socket forever.
+	rearm := func() { _ = conn.SetReadDeadline(time.Now().Add(wsIdleTimeout)) }
+	rearm()
 	var writeMu sync.Mutex
 	send := func(m wsMessage) {
 		writeMu.Lock()
@@ -102,19 +155,31 @@ func (s *Server) chatWS(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
 	var busy sync.Mutex
+	closeWith := func(code int, text string) {
+		writeMu.Lock()
+		defer writeMu.Unlock()
+		_ = conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, text), time.Now().Add(time.Second))
+	}
 	for {
-		_ = conn.SetReadDeadline(time.Now().Add(wsIdleTimeout))
-		_, data, err := conn.ReadMessage()
+		kind, data, err := conn.ReadMessage()
 		if err != nil {
 			var closeErr *websocket.CloseError
 			if !errors.As(err, &closeErr) && !errors.Is(err, websocket.ErrReadLimit) {
 				s.log.Debug("websocket closed", "reason", err)
 			}
 			if errors.Is(err, websocket.ErrReadLimit) {
-				writeMu.Lock()
-				_ = conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseMessageTooBig, fmt.Sprintf("messages are limited to %d KiB", MaxBodyBytes>>10)), time.Now().Add(time.Second))
-				writeMu.Unlock()
+				closeWith(websocket.CloseMessageTooBig, fmt.Sprintf("messages are limited to %d KiB", MaxBodyBytes>>10))
 			}
+			return
+		}
+		switch {
+		case kind != websocket.TextMessage:
+			closeWith(websocket.CloseUnsupportedData, "send turns as text frames of JSON")
+			return
+		case !utf8.Valid(data):
+			// RFC 6455 section 8.1: a text frame that is not UTF-8 fails
+			// the connection with 1007.
+			closeWith(websocket.CloseInvalidFramePayloadData, "text frames must be UTF-8")
 			return
 		}
 		if !busy.TryLock() {
@@ -122,7 +187,7 @@ func (s *Server) chatWS(w http.ResponseWriter, r *http.Request) {
 			continue
 		}
 		go func() {
-			last := s.wsTurn(ctx, data, s.consentRedirect(r), send)
+			last := s.wsTurn(ctx, data, s.consentRedirect(r), send, rearm)
 			busy.Unlock() // before the final message, so the client may send the next at once
 			send(last)
 		}()
@@ -131,7 +196,7 @@ func (s *Server) chatWS(w http.ResponseWriter, r *http.Request) {
 
 // wsTurn runs one turn, streaming through send, and returns the final (or
 // error) message.
-func (s *Server) wsTurn(ctx context.Context, data []byte, consentRedirect string, send func(wsMessage)) wsMessage {
+func (s *Server) wsTurn(ctx context.Context, data []byte, consentRedirect string, send func(wsMessage), valid func()) wsMessage {
 	correlation := newCorrelationID()
 	rec := trace.New(func(e trace.Event) { send(wsMessage{Type: "trace", Event: &e}) })
 	fail := func(e *agent.Error, mode, flow string) wsMessage {
@@ -141,13 +206,14 @@ func (s *Server) wsTurn(ctx context.Context, data []byte, consentRedirect string
 			TokenFlow: flow, CorrelationID: correlation, Trace: events, Debug: events}}
 	}
 	var req chatRequest
-	if err := json.Unmarshal(data, &req); err != nil {
-		return fail(&agent.Error{Status: http.StatusBadRequest, Message: "the message is not JSON: " + err.Error()}, "", "")
+	if err := decodeStrict(data, &req, chatFields); err != nil {
+		return fail(&agent.Error{Status: http.StatusBadRequest, Message: "the message is not a valid turn: " + err.Error()}, "", "")
 	}
 	p, e := s.parse(ctx, req, "")
 	if e != nil {
 		return fail(e, string(p.turn.Mode), string(p.turn.Flow))
 	}
+	valid()
 	p.turn.CorrelationID = correlation
 	p.turn.ConsentRedirectURI = consentRedirect
 	p.turn.Stream = func(delta string) { send(wsMessage{Type: "text", Delta: delta}) }

@@ -31,8 +31,8 @@ const chromiumPath = "/usr/bin/chromium"
 // browserStack runs the stack with llm-agent on a port registered as an SPA
 // redirect URI, and a headless Chromium that trusts cloudsim's certificate
 // by its key only (never a blanket ignore, never the system store).
-// overrides, given the page's origin, adds llm-agent settings.
-func browserStack(t *testing.T, overrides func(origin string) map[string]string) (*e2e.Stack, string, context.Context) {
+// overrides, given the stack and the page's origin, adds llm-agent settings.
+func browserStack(t *testing.T, overrides func(s *e2e.Stack, origin string) map[string]string) (*e2e.Stack, string, context.Context) {
 	if _, err := exec.LookPath(chromiumPath); err != nil {
 		if os.Getenv("CI") == "true" {
 			t.Fatalf("Chromium is missing at %s; .ci/run installs it", chromiumPath)
@@ -56,7 +56,7 @@ func browserStack(t *testing.T, overrides func(origin string) map[string]string)
 	})
 	var settings map[string]string
 	if overrides != nil {
-		settings = overrides(origin)
+		settings = overrides(s, origin)
 	}
 	url, _ := s.AgentOn(ln, settings)
 
@@ -281,9 +281,13 @@ func TestBrowser(t *testing.T) {
 // AGENTCORE_INVOCATION_URL set, every turn goes to /invocations with the
 // signed-in user's token, and the answer and trace read as usual.
 func TestBrowserThroughAgentCore(t *testing.T) {
-	s, url, ctx := browserStack(t, func(origin string) map[string]string {
-		return map[string]string{"AGENTCORE_RUNTIME": "true", "IDENTITY_PROVIDER": "", "BLUEPRINT_CREDENTIAL": "managed-identity",
-			"BLUEPRINT_CLIENT_SECRET": "", "AGENTCORE_INVOCATION_URL": origin + "/invocations"}
+	// The page comes from a normal-mode llm-agent (an AgentCore-mode one
+	// serves no page) and sends turns across origins to the runtime, which
+	// answers the preflight for that page's origin (UI_ORIGIN) only.
+	s, url, ctx := browserStack(t, func(s *e2e.Stack, origin string) map[string]string {
+		runtime := s.Agent(map[string]string{"AGENTCORE_RUNTIME": "true", "IDENTITY_PROVIDER": "", "BLUEPRINT_CREDENTIAL": "managed-identity",
+			"BLUEPRINT_CLIENT_SECRET": "", "UI_ORIGIN": origin})
+		return map[string]string{"AGENTCORE_INVOCATION_URL": runtime + "/invocations"}
 	})
 	if err := chromedp.Do(ctx); err != nil {
 		t.Fatal(err)

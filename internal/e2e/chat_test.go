@@ -136,10 +136,10 @@ func TestChatRefusals(t *testing.T) {
 		want              string
 	}{
 		{"over 64 KiB", `{"message":"` + strings.Repeat("a", 70<<10) + `"}`, "", 413, "over 64 KiB"},
-		{"malformed JSON", `{"message":`, "", 400, "not JSON"},
+		{"malformed JSON", `{"message":`, "", 400, "not valid JSON"},
 		{"empty message", `{"message":"  "}`, "", 400, "the message is empty"},
-		{"unknown token_flow", `{"message":"hi","token_flow":"impersonate"}`, "", 400, "is not autonomous, obo or agent_user"},
-		{"unknown llm_mode", `{"message":"hi","llm_mode":"gpt"}`, "", 400, "is not direct or bedrock"},
+		{"unknown token_flow", `{"message":"hi","token_flow":"impersonate"}`, "", 400, "token_flow must be autonomous, obo or agent_user"},
+		{"unknown llm_mode", `{"message":"hi","llm_mode":"gpt"}`, "", 400, "llm_mode must be direct or bedrock"},
 		{"OBO without a token", `{"message":"weather in Oslo","token_flow":"obo"}`, "", 401, "sign in first"},
 		{"OBO with a bad token", `{"message":"weather in Oslo","token_flow":"obo"}`, "abc.def.ghi", 401, "the user's token was refused"},
 		{"agent user with a token for another API", `{"message":"weather in Oslo","token_flow":"agent_user"}`, cloudsimtest.NewTokens(s.Sim).App(t, "api://"+s.Env["WEATHER_API_APP_ID"]), 401, "the user's token was refused"},

@@ -64,6 +64,9 @@ func StartWith(t testing.TB, edit func(*cloudsim.Options)) *Stack {
 	env["AZURE_AUTHORITY_HOST"] = sim.URL
 	env["WEATHER_API_URL"] = weatherURL
 	env["WEATHER_PROVIDER"] = "offline"
+	// llm-agent is served on a loopback port: its Host allowlist is the
+	// loopback names, and anonymous autonomous turns stay open.
+	env["LISTEN_ADDR"] = "127.0.0.1:0"
 	env["AWS_WEB_IDENTITY_TOKEN_FILE"] = filepath.Join(t.TempDir(), "azure-token", "token")
 	env["AWS_ROLE_SESSION_NAME"] = env["AGENT_CLIENT_ID"]
 	s := &Stack{Sim: sim, Env: env, WeatherURL: weatherURL, Logs: logs, t: t, weather: weatherSrv}

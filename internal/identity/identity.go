@@ -12,7 +12,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"strings"
 
 	"github.com/crosscloud-agentid/agentid/internal/secret"
@@ -34,7 +33,8 @@ func ParseFlow(s string) (Flow, error) {
 	case Autonomous, OnBehalfOf, AgentUser:
 		return f, nil
 	}
-	return "", fmt.Errorf("token_flow %q is not autonomous, obo or agent_user", s)
+	// The value is not repeated: a client's text never reaches an error.
+	return "", errors.New("token_flow must be autonomous, obo or agent_user")
 }
 
 // TokenName is the name the trace and the docs give this flow's token.

@@ -28,6 +28,9 @@ type Policy struct {
 	AllowedCallers []string // appid (v1) or azp (v2); empty allows any
 	RequiredRole   string   // app-only tokens need this role ("" for none)
 	RequiredScope  string   // delegated tokens need this scope ("" for none)
+	// DelegatedOnly refuses app-only tokens: only a user's token, carrying
+	// RequiredScope, passes (a user token API such as llm-agent's Tc).
+	DelegatedOnly bool
 	// RequireAgentIdentity accepts only tokens whose actor facets mark an
 	// Entra agent identity.
 	RequireAgentIdentity bool
@@ -330,7 +333,12 @@ func (v *Validator) check(c claims) (*Caller, lifetime, *Error) {
 	if v.policy.RequireAgentIdentity && !caller.AgentIdentity {
 		return nil, lifetime{}, insufficient("only agent identities may call this API")
 	}
-	delegated := c.Scp != "" || c.Idtyp == "user"
+	// Delegated tokens carry scp; idtyp is an optional claim and may be
+	// absent, so it cannot decide (access token claims reference).
+	delegated := c.Scp != ""
+	if !delegated && v.policy.DelegatedOnly {
+		return nil, lifetime{}, insufficient("the token is app-only (no scp): only a signed-in user's token is accepted")
+	}
 	if delegated {
 		caller.Flow = "delegated"
 		if hasFacet(c.SubFct, "13") {

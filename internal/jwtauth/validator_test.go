@@ -281,3 +281,38 @@ func TestColdKeySetUnderConcurrentLoad(t *testing.T) {
 		t.Errorf("%d fetches, want 1", fetches)
 	}
 }
+
+// A user-token API (DelegatedOnly) refuses every app-only token, with or
+// without idtyp, even one audienced to it from a client of the tenant,
+// and "delegated" is decided by scp alone.
+func TestDelegatedOnlyRefusesAppOnlyTokens(t *testing.T) {
+	f := newFixture(t)
+	p := f.policy()
+	p.DelegatedOnly, p.RequiredRole = true, ""
+	v, err := jwtauth.New(p, f.keySet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	app := jwtauthtest.Edit(f.goodClaims(), map[string]any{"scp": nil, "roles": nil})
+	sign := func(changes map[string]any) string {
+		tok, err := f.sim.Keys.Sign(jwtauthtest.Edit(app, changes), true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	for name, tok := range map[string]string{
+		"idtyp=app, no scp":            sign(map[string]any{"idtyp": "app"}),
+		"no idtyp, no scp":             sign(map[string]any{"idtyp": nil}),
+		"idtyp=user, no scp":           sign(map[string]any{"idtyp": "user"}),
+		"cloudsim's app-only TR":       f.appToken(t),
+		"app-only with a role and oid": sign(map[string]any{"roles": []string{"Weather.Read"}, "oid": "00000000-0000-0000-0000-000000000001"}),
+	} {
+		if _, e := v.Validate(t.Context(), tok); e == nil || e.Status != http.StatusForbidden || !strings.Contains(e.Description, "app-only") {
+			t.Errorf("%s: %v, want 403 naming an app-only token", name, e)
+		}
+	}
+	if caller, e := v.Validate(t.Context(), f.oboToken(t)); e != nil || caller.Flow != "delegated" {
+		t.Errorf("a delegated token: %+v %v", caller, e)
+	}
+}

@@ -159,8 +159,15 @@ function selected(name) {
   return document.querySelector("input[name=" + name + "]:checked").value;
 }
 
+// needsUser: whether a turn of this flow needs a signed-in user. An
+// autonomous turn needs one too when llm-agent says so (it is reachable
+// beyond this machine: AUTONOMOUS_NEEDS_SIGN_IN).
+function needsUser(flow) {
+  return flow !== "autonomous" || !!config.autonomousNeedsSignIn || !!config.invocationUrl;
+}
+
 function updateFlowPrompt() {
-  $("flow-prompt").hidden = selected("flow") === "autonomous" || !!account;
+  $("flow-prompt").hidden = !needsUser(selected("flow")) || !!account;
 }
 
 function addMessage(kind, text, badges) {
@@ -183,6 +190,10 @@ async function runTurn(message, mode, flow) {
     addMessage("error", "The " + (flow === "obo" ? "on-behalf-of" : "agent user") + " flow needs a signed-in user: sign in first.");
     return;
   }
+  if (needsUser(flow) && !config.invocationUrl && !account) {
+    addMessage("error", "This agent runs turns for signed-in users of its tenant only: sign in first.");
+    return;
+  }
   if (config.invocationUrl && !account) {
     addMessage("error", "Turns go to AgentCore Runtime, whose authorizer needs a signed-in user for every flow: sign in first.");
     return;
@@ -197,7 +208,7 @@ async function runTurn(message, mode, flow) {
     if (config.invocationUrl) {
       result = await turnOverInvocations({ prompt: message, llm_mode: mode, token_flow: flow }, await userToken());
     } else {
-      const token = flow === "autonomous" ? null : await userToken();
+      const token = needsUser(flow) ? await userToken() : null;
       const body = { message, llm_mode: mode, token_flow: flow };
       result = await turnOverSocket(body, token, reply).catch(() => turnOverPost(body, token));
     }
