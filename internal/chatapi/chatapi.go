@@ -397,14 +397,14 @@ func (s *Server) config(w http.ResponseWriter, r *http.Request) {
 	host, _ := url.Parse(browser)
 	writeJSON(w, http.StatusOK, map[string]any{
 		"autonomousNeedsSignIn": s.cfg.AutonomousNeedsUser,
-		"authority":        browser + "/" + s.cfg.TenantID,
-		"knownAuthorities": []string{host.Host},
-		"clientId":         s.cfg.SPAClientID,
-		"tenantId":         s.cfg.TenantID,
-		"agentAppId":       s.cfg.AgentID,
-		"scopes":           []string{"api://" + s.cfg.BlueprintID + "/access_as_user"},
-		"redirectUri":      s.redirectURI(r),
-		"invocationUrl":    s.cfg.InvocationURL,
+		"authority":             browser + "/" + s.cfg.TenantID,
+		"knownAuthorities":      []string{host.Host},
+		"clientId":              s.cfg.SPAClientID,
+		"tenantId":              s.cfg.TenantID,
+		"agentAppId":            s.cfg.AgentID,
+		"scopes":                []string{"api://" + s.cfg.BlueprintID + "/access_as_user"},
+		"redirectUri":           s.redirectURI(r),
+		"invocationUrl":         s.cfg.InvocationURL,
 	})
 }
 
