@@ -23,6 +23,7 @@ import (
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
+	"github.com/crosscloud-agentid/agentid/internal/httpclient"
 	"github.com/crosscloud-agentid/agentid/internal/sdkbody"
 	"github.com/crosscloud-agentid/agentid/internal/secret"
 )
@@ -96,10 +97,8 @@ func NewBlueprint(cfg Config) (*Blueprint, error) {
 func newClient(cfg Config, clientID string, cred confidential.Credential, x5c bool) (confidential.Client, error) {
 	// Instance discovery resolves multi-cloud aliases; the authority here is
 	// always the tenant's own, and cloudsim's host is unknown to it.
-	opts := []confidential.Option{confidential.WithInstanceDiscovery(false)}
-	if cfg.HTTPClient != nil {
-		opts = append(opts, confidential.WithHTTPClient(cfg.HTTPClient))
-	}
+	opts := []confidential.Option{confidential.WithInstanceDiscovery(false),
+		confidential.WithHTTPClient(httpclient.Bounded(cfg.HTTPClient, httpclient.MaxAnswerBytes))}
 	if x5c {
 		opts = append(opts, confidential.WithX5C()) // subject name + issuer certificate auth
 	}
@@ -129,11 +128,8 @@ func blueprintCredential(cfg Config) (confidential.Credential, error) {
 		if c.ManagedIdentityClientID != "" {
 			id = managedidentity.UserAssignedClientID(c.ManagedIdentityClientID)
 		}
-		var opts []managedidentity.ClientOption
-		if cfg.HTTPClient != nil {
-			opts = append(opts, managedidentity.WithHTTPClient(cfg.HTTPClient))
-		}
-		mi, err := managedidentity.New(id, opts...)
+		// The endpoint's answer is read whole by MSAL: bound it.
+		mi, err := managedidentity.New(id, managedidentity.WithHTTPClient(httpclient.Bounded(cfg.HTTPClient, httpclient.MaxAnswerBytes)))
 		if err != nil {
 			return confidential.Credential{}, fmt.Errorf("managed identity: %w", err)
 		}

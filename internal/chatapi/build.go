@@ -118,6 +118,10 @@ func loadGuards(r *config.Reader, s *Settings) {
 	s.API.WebSocketLimits = WebSocketLimits{
 		Total:     r.Int("WS_MAX_CONNECTIONS", 256, 1, 100000),
 		PerClient: r.Int("WS_MAX_PER_CLIENT", 8, 1, 10000),
+		Idle:      r.Duration("WS_IDLE_TIMEOUT", 5*time.Minute),
+	}
+	if s.API.WebSocketLimits.Idle < time.Second {
+		r.Problem("WS_IDLE_TIMEOUT", "must be at least 1s")
 	}
 }
 

@@ -17,17 +17,17 @@ import (
 	"github.com/crosscloud-agentid/agentid/internal/trace"
 )
 
-// WebSocket limits.
-const (
-	wsIdleTimeout  = 5 * time.Minute
-	wsWriteTimeout = 10 * time.Second
-)
+// wsWriteTimeout bounds one write to a websocket.
+const wsWriteTimeout = 10 * time.Second
 
 // WebSocketLimits bound open websockets (WS_MAX_CONNECTIONS,
 // WS_MAX_PER_CLIENT): a client that opens sockets and sends nothing would
 // otherwise hold them all.
 type WebSocketLimits struct {
 	Total, PerClient int
+	// Idle closes a socket that has not sent a valid turn for this long
+	// (WS_IDLE_TIMEOUT).
+	Idle time.Duration
 }
 
 // sockets tracks open websockets, to bound them and so a shutdown can close
@@ -143,7 +143,7 @@ func (s *Server) chatWS(w http.ResponseWriter, r *http.Request) {
 	conn.SetReadLimit(MaxBodyBytes)
 	// The idle deadline is re-armed by a valid turn only: any message
 	// would otherwise keep a socket forever.
-	rearm := func() { _ = conn.SetReadDeadline(time.Now().Add(wsIdleTimeout)) }
+	rearm := func() { _ = conn.SetReadDeadline(time.Now().Add(s.cfg.WebSocketLimits.Idle)) }
 	rearm()
 	var writeMu sync.Mutex
 	send := func(m wsMessage) {

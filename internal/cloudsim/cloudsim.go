@@ -64,6 +64,22 @@ type Options struct {
 	Now func() time.Time
 }
 
+// crossSiteForm reports a browser's POST from another origin to a page a
+// person or a test drives: the sign-in and consent forms (a forged post
+// would sign the browser in as someone else) and the /_cloudsim switches.
+// Entra defends its forms with per-flow tokens; an Origin check refuses
+// the same requests. The token endpoint stays open to SPAs on other
+// origins, as Entra's is. Clients that send no Origin are not browsers.
+func crossSiteForm(r *http.Request) bool {
+	if r.Method != http.MethodPost {
+		return false
+	}
+	p := r.URL.Path
+	form := strings.HasSuffix(p, "/oauth2/v2.0/authorize") || strings.HasSuffix(p, "/v2.0/adminconsent") || strings.HasPrefix(p, "/_cloudsim/")
+	origin := r.Header.Get("Origin")
+	return form && origin != "" && origin != "https://"+r.Host
+}
+
 // Sim is a running cloudsim.
 type Sim struct {
 	URL              string // https://host:port, the AZURE_AUTHORITY_HOST
@@ -178,6 +194,12 @@ func Start(o Options) (*Sim, error) {
 	}
 	logErrors := slog.NewLogLogger(o.Logger.Handler(), slog.LevelWarn)
 	root := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if crossSiteForm(r) {
+			o.Logger.Warn("refused a cross-site form post", "path", r.URL.Path)
+			http.Error(w, "cloudsim refuses a form post from another site: sign-in and consent pages, and the fault and admin switches, "+
+				"take posts from cloudsim's own pages only (login CSRF)", http.StatusForbidden)
+			return
+		}
 		if _, pattern := mux.Handler(r); pattern == "" && strings.HasPrefix(r.URL.Path, bedrock.Path+"/") {
 			bedrock.NotFound(w, r)
 			return

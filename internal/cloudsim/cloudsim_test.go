@@ -2,6 +2,7 @@ package cloudsim_test
 
 import (
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -75,5 +76,50 @@ func TestPortInUseNamesTheFlag(t *testing.T) {
 	_, err = cloudsim.Start(cloudsim.Options{Addr: busy.Addr().String(), IdentityAddr: "127.0.0.1:0", Dir: t.TempDir(), Tenant: dir})
 	if err == nil || !strings.Contains(err.Error(), "already in use") || !strings.Contains(err.Error(), "-addr") {
 		t.Fatalf("err = %v, want it to say the address is in use and name -addr", err)
+	}
+}
+
+// Forms and switches take posts from cloudsim's own pages only; the token
+// endpoint stays open to SPAs on other origins; fault counts are bounded.
+func TestCrossSiteFormPostsAndFaultBounds(t *testing.T) {
+	sim := cloudsimtest.Start(t, nil)
+	client := cloudsimtest.Client(sim)
+	tenantID := sim.Env()["TENANT_ID"]
+	post := func(path, origin, body string) int {
+		req, _ := http.NewRequest("POST", sim.URL+path, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		if origin != "" {
+			req.Header.Set("Origin", origin)
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	authorize := "/" + tenantID + "/oauth2/v2.0/authorize"
+	login := "login=alice%40contoso.example&password=alice-local-demo-password"
+	cases := []struct {
+		name, path, origin string
+		refused            bool
+	}{
+		{"sign-in form from another site (login CSRF)", authorize, "https://attacker.example", true},
+		{"sign-in form from a sandboxed page", authorize, "null", true},
+		{"sign-in form from cloudsim's own page", authorize, sim.URL, false},
+		{"admin consent from another site", "/" + tenantID + "/v2.0/adminconsent", "https://attacker.example", true},
+		{"a fault switch from another site", "/_cloudsim/faults/bedrock?throttle=5", "https://attacker.example", true},
+		{"key rotation from another site", "/_cloudsim/keys/rotate", "https://attacker.example", true},
+		{"the token endpoint from an SPA's origin", "/" + tenantID + "/oauth2/v2.0/token", "http://localhost:3001", false},
+	}
+	for _, c := range cases {
+		if got := post(c.path, c.origin, login); (got == http.StatusForbidden) != c.refused {
+			t.Errorf("%s: %d, refused want %v", c.name, got, c.refused)
+		}
+	}
+	for q, want := range map[string]int{"throttle=1000000": 400, "fail=-1": 400, "throttle=x": 400, "skip_tool=maybe": 400, "throttle=0&fail=0": 204} {
+		if got := post("/_cloudsim/faults/bedrock?"+q, "", ""); got != want {
+			t.Errorf("faults?%s: %d, want %d", q, got, want)
+		}
 	}
 }

@@ -33,12 +33,7 @@ const chromiumPath = "/usr/bin/chromium"
 // by its key only (never a blanket ignore, never the system store).
 // overrides, given the stack and the page's origin, adds llm-agent settings.
 func browserStack(t *testing.T, overrides func(s *e2e.Stack, origin string) map[string]string) (*e2e.Stack, string, context.Context) {
-	if _, err := exec.LookPath(chromiumPath); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("Chromium is missing at %s; .ci/run installs it", chromiumPath)
-		}
-		t.Skip("Chromium is not installed (apt-get install chromium)")
-	}
+	needChromium(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -59,7 +54,26 @@ func browserStack(t *testing.T, overrides func(s *e2e.Stack, origin string) map[
 		settings = overrides(s, origin)
 	}
 	url, _ := s.AgentOn(ln, settings)
+	return s, url, newChromium(t, s)
+}
 
+// needChromium skips a browser test where Chromium is missing, except
+// under CI, which installs it.
+func needChromium(t *testing.T) {
+	t.Helper()
+	if _, err := exec.LookPath(chromiumPath); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("Chromium is missing at %s; .ci/run installs it", chromiumPath)
+		}
+		t.Skip("Chromium is not installed (apt-get install chromium)")
+	}
+}
+
+// newChromium starts a headless Chromium that trusts cloudsim's
+// certificate by its key only (never a blanket ignore, never the system
+// store), with extra flags.
+func newChromium(t *testing.T, s *e2e.Stack, extra ...chromedp.ExecAllocatorOption) context.Context {
+	t.Helper()
 	leaf, err := x509.ParseCertificate(s.Sim.CA.ServerCert.Certificate[0])
 	if err != nil {
 		t.Fatal(err)
@@ -71,13 +85,14 @@ func browserStack(t *testing.T, overrides func(s *e2e.Stack, origin string) map[
 		chromedp.Flag("ignore-certificate-errors-spki-list", base64.StdEncoding.EncodeToString(spki[:])),
 		chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1280, 900),
 	}
+	opts = append(opts, extra...)
 	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
 	t.Cleanup(cancelA)
 	ctx, cancel := chromedp.NewContext(actx)
 	t.Cleanup(cancel)
 	ctx, cancelT := context.WithTimeout(ctx, 90*time.Second)
 	t.Cleanup(cancelT)
-	return s, url, ctx
+	return ctx
 }
 
 // console records what the page logs, its exceptions and any dialog.

@@ -7,6 +7,8 @@ import (
 
 	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/confidential"
 	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/managedidentity"
+
+	"github.com/crosscloud-agentid/agentid/internal/httpclient"
 )
 
 // TokenExchangeResource is the audience of a managed identity token used as
@@ -34,11 +36,10 @@ func NewMSALSource(s Settings, httpClient *http.Client) (*MSALSource, error) {
 	if s.ManagedIdentityClientID != "" {
 		id = managedidentity.UserAssignedClientID(s.ManagedIdentityClientID)
 	}
-	var opts []managedidentity.ClientOption
-	if httpClient != nil {
-		opts = append(opts, managedidentity.WithHTTPClient(httpClient))
-	}
-	mi, err := managedidentity.New(id, opts...)
+	// MSAL reads the managed identity endpoint's and Entra's answers
+	// whole: bound them, with a timeout.
+	httpClient = httpclient.Bounded(httpClient, httpclient.MaxAnswerBytes)
+	mi, err := managedidentity.New(id, managedidentity.WithHTTPClient(httpClient))
 	if err != nil {
 		return nil, fmt.Errorf("managed identity client: %w", err)
 	}
@@ -59,10 +60,7 @@ func (s *MSALSource) Token(ctx context.Context) (string, error) {
 	})
 	// Instance discovery is for multi-cloud aliases; the authority here is
 	// always the tenant's own, and cloudsim's host is unknown to it.
-	opts := []confidential.Option{confidential.WithInstanceDiscovery(false)}
-	if s.http != nil {
-		opts = append(opts, confidential.WithHTTPClient(s.http))
-	}
+	opts := []confidential.Option{confidential.WithInstanceDiscovery(false), confidential.WithHTTPClient(s.http)}
 	client, err := confidential.New(s.authority, s.clientID, cred, opts...)
 	if err != nil {
 		return "", &Failure{Permanent: true, Summary: "AZURE_AUTHORITY_HOST or TENANT_ID: " + err.Error(), Err: err}

@@ -100,6 +100,10 @@ func (r *Refresher) Once(ctx context.Context) (Claims, error) {
 		return claims, r.failed(&Failure{Permanent: true, Summary: "AWS_WEB_IDENTITY_TOKEN_FILE: " + err.Error(), Err: err})
 	}
 	if err := atomicfile.Write(r.cfg.File, []byte(token), r.cfg.FileMode); err != nil {
+		// A directory there will not go away by itself: no point retrying.
+		if fi, statErr := os.Stat(r.cfg.File); statErr == nil && fi.IsDir() {
+			return claims, r.failed(&Failure{Permanent: true, Summary: "AWS_WEB_IDENTITY_TOKEN_FILE: " + r.cfg.File + " is a directory; name a file in it", Err: err})
+		}
 		return claims, r.failed(&Failure{Summary: "AWS_WEB_IDENTITY_TOKEN_FILE: " + err.Error(), Err: err})
 	}
 	r.mu.Lock()

@@ -124,7 +124,11 @@ func correlationOf(r *http.Request) string {
 
 // city returns the requested city, or writes a 400 and returns false.
 func city(w http.ResponseWriter, r *http.Request) (string, bool) {
-	c, ok := queryValue(r.URL.RawQuery, "city")
+	c, ok, err := queryValue(r.URL.RawQuery, "city")
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "bad_query", err.Error())
+		return "", false
+	}
 	if !ok {
 		return DefaultCity, true
 	}
@@ -136,25 +140,27 @@ func city(w http.ResponseWriter, r *http.Request) (string, bool) {
 }
 
 // queryValue is url.Values.Get for one key without parsing the whole
-// query into a map: the first well-formed key=value pair named key, with
-// pairs url.ParseQuery would drop (a bad escape, a semicolon) skipped the
-// same way.
-func queryValue(raw, key string) (string, bool) {
+// query into a map. A query url.ParseQuery reports as malformed (a bad
+// escape, a semicolon) is an error: answering it as if the city were
+// missing would give Seattle's weather to a request for another city.
+func queryValue(raw, key string) (value string, found bool, err error) {
 	for raw != "" {
 		var pair string
 		pair, raw, _ = strings.Cut(raw, "&")
 		if strings.Contains(pair, ";") {
-			continue
+			return "", false, errors.New("the query string contains a semicolon; separate parameters with &")
 		}
 		k, v, _ := strings.Cut(pair, "=")
-		if k, err := url.QueryUnescape(k); err != nil || k != key {
-			continue
+		k, err1 := url.QueryUnescape(k)
+		v, err2 := url.QueryUnescape(v)
+		if err1 != nil || err2 != nil {
+			return "", false, errors.New("the query string has an invalid %-escape")
 		}
-		if v, err := url.QueryUnescape(v); err == nil {
-			return v, true
+		if k == key && !found {
+			value, found = v, true
 		}
 	}
-	return "", false
+	return value, found, nil
 }
 
 // about is what every weather answer says about how it was authorized; the

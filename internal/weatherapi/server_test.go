@@ -227,6 +227,10 @@ func TestBadRequests(t *testing.T) {
 		{"GET", "/weather?city=Sea%0Attle", auth, 400, "bad_city"},
 		{"GET", "/weather?city=%ff", auth, 400, "bad_city"},
 		{"GET", "/weather/forecast?city=%00", auth, 400, "bad_city"},
+		// Malformed queries are refused, never answered as Seattle.
+		{"GET", "/weather?city=%zz", auth, 400, "bad_query"},
+		{"GET", "/weather?city=Oslo;x", auth, 400, "bad_query"},
+		{"GET", "/weather/forecast?x=%zz&city=Oslo", auth, 400, "bad_query"},
 		{"GET", "/weather?city=Atlantis", auth, 404, "city_not_found"},
 		{"GET", "/weather/forecast?city=Atlantis", auth, 404, "city_not_found"},
 		{"POST", "/weather", auth, 405, "method_not_allowed"},

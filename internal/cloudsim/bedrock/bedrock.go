@@ -17,6 +17,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -128,21 +129,37 @@ func (s *Server) Delay(d time.Duration) { s.mu.Lock(); s.delay = d; s.mu.Unlock(
 func (s *Server) SkipToolOnAuto(on bool) { s.mu.Lock(); s.skipToolAuto = on; s.mu.Unlock() }
 
 // faults is POST /_cloudsim/faults/bedrock?throttle=N&fail=N&skip_tool=true.
+// Counts are 0 to maxFaults.
 func (s *Server) faults(w http.ResponseWriter, r *http.Request) {
-	var n int
-	if v := r.URL.Query().Get("throttle"); v != "" {
-		fmt.Sscan(v, &n)
-		s.Throttle(n)
+	q := r.URL.Query()
+	counts := map[string]func(int){"throttle": s.Throttle, "fail": s.Fail}
+	for name := range counts {
+		if v := q.Get(name); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 0 || n > maxFaults {
+				http.Error(w, fmt.Sprintf("%s must be 0 to %d", name, maxFaults), http.StatusBadRequest)
+				return
+			}
+		}
 	}
-	if v := r.URL.Query().Get("fail"); v != "" {
-		fmt.Sscan(v, &n)
-		s.Fail(n)
+	if v := q.Get("skip_tool"); v != "" && v != "true" && v != "false" {
+		http.Error(w, "skip_tool must be true or false", http.StatusBadRequest)
+		return
 	}
-	if v := r.URL.Query().Get("skip_tool"); v != "" {
+	for name, set := range counts {
+		if v := q.Get(name); v != "" {
+			n, _ := strconv.Atoi(v)
+			set(n)
+		}
+	}
+	if v := q.Get("skip_tool"); v != "" {
 		s.SkipToolOnAuto(v == "true")
 	}
 	w.WriteHeader(http.StatusNoContent)
 }
+
+// maxFaults bounds a fault count.
+const maxFaults = 1000
 
 // withRequestID gives every answer, success, error or stream, the
 // x-amzn-RequestId header AWS sends and the SDKs report.

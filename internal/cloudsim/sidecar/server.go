@@ -107,7 +107,24 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusForbidden)
 		return
 	}
+	if r.URL.Path != "/healthz" && !loopbackHost(r.Host) {
+		// The sidecar's host filtering (ASP.NET Core's AllowedHosts,
+		// localhost): a page whose name rebinds to 127.0.0.1 reaches the
+		// port but not the tokens.
+		s.log.Warn("refused a request for another host name", "path", r.URL.Path)
+		http.Error(w, "Bad Request - Invalid Hostname", http.StatusBadRequest)
+		return
+	}
 	s.mux.ServeHTTP(w, r)
+}
+
+// loopbackHost accepts the loopback names only, any port.
+func loopbackHost(host string) bool {
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
+	return strings.EqualFold(host, "localhost") || loopback(host)
 }
 
 func loopback(remote string) bool {

@@ -50,6 +50,7 @@ func (f *fixture) handler(t *testing.T, overrides sidecar.Overrides) http.Handle
 // do sends one request from remote, as the listener would see it.
 func do(h http.Handler, method, target, remote, bearer string) *httptest.ResponseRecorder {
 	r := httptest.NewRequest(method, target, nil)
+	r.Host = "localhost:5000" // SIDECAR_URL is http://localhost:5000
 	r.RemoteAddr = remote
 	if bearer != "" {
 		r.Header.Set("Authorization", "Bearer "+bearer)
@@ -76,6 +77,24 @@ func TestLoopbackOnly(t *testing.T) {
 	for _, remote := range []string{local, "[::1]:40000"} {
 		if w := do(h, "GET", "/healthz", remote, ""); w.Code != 200 {
 			t.Errorf("%s: %d", remote, w.Code)
+		}
+	}
+}
+
+// DNS rebinding: a page whose name resolves to 127.0.0.1 reaches the port
+// from loopback, but with its own name as Host, which gets no token.
+func TestLoopbackHostNamesOnly(t *testing.T) {
+	f := newFixture(t)
+	h := f.handler(t, sidecar.DefaultOverrides)
+	for host, refused := range map[string]bool{"rebind.attacker.example:5000": true, "127.0.0.1.nip.io:5000": true,
+		"localhost:5000": false, "127.0.0.1:5000": false, "[::1]:5000": false, "LOCALHOST": false} {
+		r := httptest.NewRequest("GET", "/AuthorizationHeaderUnauthenticated/weather-app?AgentIdentity="+f.env["AGENT_CLIENT_ID"], nil)
+		r.RemoteAddr, r.Host = local, host
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		got := w.Code == 400 && strings.Contains(w.Body.String(), "Invalid Hostname")
+		if got != refused || (refused && strings.Contains(w.Body.String(), "Bearer")) {
+			t.Errorf("Host %s: %d %.80q, refused %v", host, w.Code, w.Body, refused)
 		}
 	}
 }
