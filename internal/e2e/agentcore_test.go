@@ -2,7 +2,6 @@ package e2e_test
 
 import (
 	"encoding/json"
-	"io"
 	"net/http"
 	"strings"
 	"sync"
@@ -21,28 +20,26 @@ import (
 // agentCore is llm-agent as AgentCore Runtime runs it: the runtime's
 // contract on, the in-process MSAL provider (its default there), and the
 // blueprint proven by the managed identity, with no secret.
-func agentCore(t *testing.T, s *e2e.Stack) string {
-	return s.Agent(map[string]string{"AGENTCORE_RUNTIME": "true", "IDENTITY_PROVIDER": "",
-		"BLUEPRINT_CREDENTIAL": "managed-identity", "BLUEPRINT_CLIENT_SECRET": ""})
+// agentCore starts llm-agent in AgentCore mode, with extra settings.
+func agentCore(s *e2e.Stack, extra map[string]string) string {
+	settings := map[string]string{"AGENTCORE_RUNTIME": "true", "IDENTITY_PROVIDER": "",
+		"BLUEPRINT_CREDENTIAL": "managed-identity", "BLUEPRINT_CLIENT_SECRET": ""}
+	for k, v := range extra {
+		settings[k] = v
+	}
+	return s.Agent(settings)
 }
 
 func invoke(t *testing.T, url, body, token, accept string) (int, http.Header, string) {
 	t.Helper()
-	req, _ := http.NewRequest("POST", url+"/invocations", strings.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
+	h := map[string]string{"Content-Type": "application/json"}
 	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
+		h["Authorization"] = "Bearer " + token
 	}
 	if accept != "" {
-		req.Header.Set("Accept", accept)
+		h["Accept"] = accept
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, resp.Header, string(raw)
+	return request(t, "POST", url+"/invocations", body, h)
 }
 
 type pingAnswer struct {
@@ -78,7 +75,7 @@ func weatherCaller(trace []any) map[string]any {
 
 func TestAgentCoreInvocations(t *testing.T) {
 	s := e2e.Start(t)
-	url := agentCore(t, s)
+	url := agentCore(s, nil)
 	tokens := cloudsimtest.NewTokens(s.Sim)
 	tc := tokens.User(t)
 	alice := s.Sim.Tenant.UserByUPN(s.Env["CLOUDSIM_DEMO_USERNAME"]).ObjectID
@@ -175,7 +172,7 @@ func TestAgentCoreInvocations(t *testing.T) {
 // /ping says HealthyBusy while a turn runs, and when that changed.
 func TestAgentCorePing(t *testing.T) {
 	s := e2e.Start(t)
-	url := agentCore(t, s)
+	url := agentCore(s, nil)
 	tc := cloudsimtest.NewTokens(s.Sim).User(t)
 	idle := ping(t, url)
 	if idle.Status != "Healthy" || idle.Time == 0 {

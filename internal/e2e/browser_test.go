@@ -300,8 +300,7 @@ func TestBrowserThroughAgentCore(t *testing.T) {
 	// serves no page) and sends turns across origins to the runtime, which
 	// answers the preflight for that page's origin (UI_ORIGIN) only.
 	s, url, ctx := browserStack(t, func(s *e2e.Stack, origin string) map[string]string {
-		runtime := s.Agent(map[string]string{"AGENTCORE_RUNTIME": "true", "IDENTITY_PROVIDER": "", "BLUEPRINT_CREDENTIAL": "managed-identity",
-			"BLUEPRINT_CLIENT_SECRET": "", "UI_ORIGIN": origin})
+		runtime := agentCore(s, map[string]string{"UI_ORIGIN": origin})
 		return map[string]string{"AGENTCORE_INVOCATION_URL": runtime + "/invocations"}
 	})
 	if err := chromedp.Do(ctx); err != nil {

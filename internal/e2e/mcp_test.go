@@ -273,7 +273,7 @@ func TestConsentRequiredOnEveryTransport(t *testing.T) {
 		t.Errorf("websocket: %v", final)
 	}
 
-	runtime := agentCore(t, s)
+	runtime := agentCore(s, nil)
 	req, _ := http.NewRequest("POST", runtime+"/invocations", strings.NewReader(`{"prompt":"Who am I?"}`))
 	req.Header.Set("Authorization", "Bearer "+tc)
 	req.Header.Set("Origin", "http://127.0.0.1:3001")

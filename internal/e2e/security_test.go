@@ -51,8 +51,7 @@ var jsonType = map[string]string{"Content-Type": "application/json"}
 // bypass the runtime's authorizer.
 func TestAgentCoreModeServesOnlyTheContract(t *testing.T) {
 	s := e2e.Start(t)
-	url := s.Agent(map[string]string{"AGENTCORE_RUNTIME": "true", "IDENTITY_PROVIDER": "", "BLUEPRINT_CREDENTIAL": "managed-identity",
-		"BLUEPRINT_CLIENT_SECRET": "", "UI_ORIGIN": "https://chat.example.com"})
+	url := agentCore(s, map[string]string{"UI_ORIGIN": "https://chat.example.com"})
 	before := len(s.Sim.Bedrock.Received())
 	turn := `{"message":"weather in Rome","token_flow":"autonomous","llm_mode":"bedrock"}`
 	for _, c := range []struct {
@@ -260,8 +259,7 @@ func TestWebSocketCaps(t *testing.T) {
 func TestPlantedTokenInEveryFieldLeaksNowhere(t *testing.T) {
 	s := e2e.Start(t)
 	url := s.Agent(nil)
-	runtime := s.Agent(map[string]string{"AGENTCORE_RUNTIME": "true", "IDENTITY_PROVIDER": "", "BLUEPRINT_CREDENTIAL": "managed-identity",
-		"BLUEPRINT_CLIENT_SECRET": ""})
+	runtime := agentCore(s, nil)
 	planted := cloudsimtest.NewTokens(s.Sim).User(t)
 	var bodies strings.Builder
 	fields := []string{"message", "llm_mode", "mode", "token_flow", "user_token", "use_langchain"}
