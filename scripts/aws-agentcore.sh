@@ -18,6 +18,10 @@ WEATHER_API_APP_ID (entra-setup.sh writes them), AWS_REGION, ARTIFACT_BUCKET
 (default agentid), ECR_REPOSITORY (default agentid/llm-agent),
 AGENT_USER_UPN and BEDROCK_MODEL_ID.
 
+Needs the AWS CLI, v1 or v2, recent enough for iam's outbound web identity
+federation and bedrock-agentcore-control (v1.45 has both), jq, go, and for
+deploy docker with buildx (the image is linux/arm64).
+
 deploy    enables outbound identity federation (no CloudFormation resource
           exists for it), builds the Weather API's Lambda zip (linux/arm64)
           and the llm-agent image (docker buildx, linux/arm64, pushed to
@@ -122,14 +126,13 @@ deploy() {
 		"BedrockModelId=${BEDROCK_MODEL_ID:-us.anthropic.claude-3-haiku-20240307-v1:0}"
 
 	role=$(output AgentRuntimeRoleArn)
-	runtime=$(output AgentRuntimeArn)
 	url=$(output WeatherApiUrl)
 	# The blueprint trusts the role's GetWebIdentityToken tokens: its only
 	# credential on AWS.
 	change bash "$here/entra-setup.sh" --tenant-id "$TENANT_ID" --aws-role "$role" --aws-issuer "$iss" --env-file "$env_file"
 	echo "deployed: Weather API ${url}"
 	echo "AgentCore invocation URL (AGENTCORE_INVOCATION_URL for the chat UI):"
-	echo "https://bedrock-agentcore.${AWS_REGION}.amazonaws.com/runtimes/$(jq -rn --arg a "$runtime" '$a|@uri')/invocations?qualifier=default"
+	output AgentInvocationUrl
 }
 
 verify() {

@@ -18,7 +18,10 @@ Usage: scripts/aws-federation.sh --tenant-id ID --sts-app-uri URI --sts-sp-objec
   --model-id          the inference profile, default us.anthropic.claude-3-haiku-20240307-v1:0
   --dry-run           print the changing calls instead of making them (lookups still run)
 
-Prints AWS_ROLE_ARN=<arn> for the agent's settings. Needs aws (v2) with admin rights.
+Prints AWS_ROLE_ARN=<arn> for the agent's settings. Needs the AWS CLI, v1 or v2
+(every command here, iam's OIDC provider and role calls, sts get-caller-identity
+and bedrock-runtime converse, is in both; tested with v1.45), signed in with
+rights over IAM.
 USAGE
 }
 

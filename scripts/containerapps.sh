@@ -62,7 +62,9 @@ deploy() {
 	az containerapp env show --name "$ENVIRONMENT_NAME" --resource-group "$RESOURCE_GROUP" --output none 2>/dev/null ||
 		change az containerapp env create --name "$ENVIRONMENT_NAME" --resource-group "$RESOURCE_GROUP" --location "$LOCATION" --output none
 	for bin in llm-agent weather-api token-refresher; do
-		change az acr build --registry "$ACR_NAME" --image "${bin}:${IMAGE_TAG}" --build-arg "BINARY=${bin}" --build-arg "VERSION=${IMAGE_TAG}" "$here/.."
+		# ACR Tasks cannot build the BuildKit Dockerfile: its own file.
+		change az acr build --registry "$ACR_NAME" --image "${bin}:${IMAGE_TAG}" --file deploy/images/Dockerfile.acr \
+			--build-arg "BINARY=${bin}" --build-arg "VERSION=${IMAGE_TAG}" "$here/.."
 	done
 	# The app first with a public placeholder image: its identity must
 	# exist before it may pull from the registry or be trusted by Entra.

@@ -241,6 +241,7 @@ func TestContainerApps(t *testing.T) {
 		t.Errorf("the SPA redirect URI is not added:\n%s", r.stdout)
 	}
 	golden(t, "containerapps-deploy-dry-run", r.calls+"--- stdout\n"+r.stdout)
+	checkACRDockerfiles(t, r.stdout)
 
 	healthy := append([]answer{
 		{pattern: "^curl .*/api/status", body: `{"checks":{"identity":{"ok":true},"weather_api":{"ok":true},"bedrock":{"ok":true}}}`},
@@ -285,6 +286,7 @@ func TestAWSAgentCore(t *testing.T) {
 		{pattern: "^aws sts get-caller-identity", body: "111122223333\n"},
 		{pattern: "OutputKey=='AgentRuntimeRoleArn'", body: "arn:aws:iam::111122223333:role/agentid-AgentRuntimeRole-ABC\n"},
 		{pattern: "OutputKey=='AgentRuntimeArn'", body: "arn:aws:bedrock-agentcore:us-east-1:111122223333:runtime/weather_agent-XYZ\n"},
+		{pattern: "OutputKey=='AgentInvocationUrl'", body: "https://bedrock-agentcore.us-east-1.amazonaws.com/runtimes/arn%3Aaws%3Abedrock-agentcore%3Aus-east-1%3A111122223333%3Aruntime%2Fweather_agent-XYZ/invocations?qualifier=DEFAULT\n"},
 		{pattern: "OutputKey=='WeatherApiUrl'", body: "https://abc123.execute-api.us-east-1.amazonaws.com\n"},
 		{pattern: "^aws s3api head-bucket", body: "NotFound", fail: true},
 		{pattern: "^aws ecr describe-repositories", body: "RepositoryNotFoundException", fail: true},
@@ -328,5 +330,50 @@ func TestAWSAgentCore(t *testing.T) {
 	if r.err != nil || r.calls != "" || !strings.Contains(r.stdout, "would run: aws cloudformation delete-stack --stack-name agentid") ||
 		!strings.Contains(r.stdout, "would run: aws iam disable-outbound-web-identity-federation") {
 		t.Errorf("teardown dry run: %v calls %q\n%s", r.err, r.calls, r.stdout)
+	}
+}
+
+// acrUnsupported is Dockerfile syntax that ACR Tasks cannot build: its
+// dependency scanner refuses FROM --platform (Azure/acr#697), and its steps
+// run without BuildKit, where the platform ARGs are empty and RUN --mount
+// and syntax directives do not exist.
+var acrUnsupported = regexp.MustCompile(`(?im)^\s*FROM\s+--platform|^\s*FROM\s.*\$\{?(BUILDPLATFORM|TARGETPLATFORM|TARGETOS|TARGETARCH)|^\s*RUN\s+--mount|^\s*#\s*syntax\s*=`)
+
+// checkACRDockerfiles reads the Dockerfile of every az acr build the
+// script would run and refuses what ACR Tasks cannot build.
+func checkACRDockerfiles(t *testing.T, stdout string) {
+	t.Helper()
+	builds := 0
+	for _, line := range strings.Split(stdout, "\n") {
+		if !strings.Contains(line, "would run: az acr build") {
+			continue
+		}
+		builds++
+		file := "Dockerfile"
+		if _, rest, ok := strings.Cut(line, "--file "); ok {
+			file, _, _ = strings.Cut(rest, " ")
+		}
+		src, err := os.ReadFile(filepath.Join("..", file))
+		if err != nil {
+			t.Fatalf("az acr build's Dockerfile: %v", err)
+		}
+		if bad := acrUnsupported.FindAllString(string(src), -1); len(bad) > 0 {
+			t.Errorf("%s has syntax ACR Tasks cannot build: %q", file, bad)
+		}
+	}
+	if builds == 0 {
+		t.Error("no az acr build in the dry run")
+	}
+}
+
+// The check is proven on the repository's own Dockerfile, which is
+// BuildKit-only on purpose (cross-compiled multi-arch builds).
+func TestACRCheckCatchesBuildKitSyntax(t *testing.T) {
+	src, err := os.ReadFile("../Dockerfile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := acrUnsupported.FindAllString(string(src), -1); len(got) < 2 {
+		t.Errorf("the check missed BuildKit syntax in ../Dockerfile: %q", got)
 	}
 }

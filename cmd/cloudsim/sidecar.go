@@ -20,15 +20,19 @@ func runSidecar(ctx context.Context, args []string, environ []string, stderr io.
 	fs := flag.NewFlagSet("cloudsim sidecar", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	addr := fs.String("addr", "", "listen `address` (default: from ASPNETCORE_URLS or ASPNETCORE_HTTP_PORTS, else 127.0.0.1:5000)")
+	healthcheck := fs.Bool("healthcheck", false, "probe GET /healthz on the listen address and exit 0 if it answers 200 (for container healthchecks)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *addr == "" {
+		*addr = aspnetAddr(environ)
+	}
+	if *healthcheck {
+		return httpserver.Probe(ctx, *addr, "/healthz")
 	}
 	cfg, err := sidecar.ConfigFromEnv(environ)
 	if err != nil {
 		return fmt.Errorf("sidecar settings:\n%w", err)
-	}
-	if *addr == "" {
-		*addr = aspnetAddr(environ)
 	}
 	log := slog.New(slog.NewTextHandler(stderr, nil)).With("service", "sidecar")
 	side, err := sidecar.New(cfg, nil, log)

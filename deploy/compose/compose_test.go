@@ -80,7 +80,7 @@ func TestDeploymentRules(t *testing.T) {
 				t.Errorf("llm-agent must wait for a healthy weather-api: %v", agent.DependsOn)
 			}
 			for _, s := range p.Services {
-				ours := strings.Contains(s.Image, "agentid/") && s.Name != "auth-sidecar"
+				ours := strings.Contains(s.Image, "agentid/") // cloudsim's sidecar stand-in included
 				if ours && (s.HealthCheck == nil || len(s.HealthCheck.Test) == 0) {
 					t.Errorf("%s has no healthcheck", s.Name)
 				}

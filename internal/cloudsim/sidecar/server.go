@@ -108,9 +108,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if r.URL.Path != "/healthz" && !loopbackHost(r.Host) {
-		// The sidecar's host filtering (ASP.NET Core's AllowedHosts,
-		// localhost): a page whose name rebinds to 127.0.0.1 reaches the
-		// port but not the tokens.
+		// Loopback names only, as the sidecar up to 1.1.0 answered other
+		// hosts (AllowedHosts=localhost, 400); 1.1.x filters by the
+		// caller's address instead, which the check above does too. Both
+		// stay here: a page whose name rebinds to 127.0.0.1 comes from a
+		// loopback address, and gets no token this way.
 		s.log.Warn("refused a request for another host name", "path", r.URL.Path)
 		http.Error(w, "Bad Request - Invalid Hostname", http.StatusBadRequest)
 		return
