@@ -3,12 +3,16 @@ package e2e_test
 import (
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
+	neturl "net/url"
+	"os"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/crosscloud-agentid/agentid/internal/chatapi"
+	"github.com/crosscloud-agentid/agentid/internal/cloudsim/awsfront"
 	"github.com/crosscloud-agentid/agentid/internal/cloudsim/cloudsimtest"
 	"github.com/crosscloud-agentid/agentid/internal/config"
 	"github.com/crosscloud-agentid/agentid/internal/e2e"
@@ -247,4 +251,27 @@ func TestSecretlessBlueprintOnAWS(t *testing.T) {
 	if n := stats.Get("entra.client_auth.secret." + bp); n != 0 {
 		t.Errorf("the blueprint used a secret %d times", n)
 	}
+}
+
+// runtimeFront serves cloudsim's AgentCore Runtime front, built from the
+// repository's template, before container, and returns the invocation URL
+// the stack's AgentInvocationUrl output would give.
+func runtimeFront(t *testing.T, s *e2e.Stack, container string) string {
+	t.Helper()
+	src, err := os.ReadFile("../../deploy/aws/template.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tpl, err := awsfront.Load(src, awsfront.LocalStack(s.Env))
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, _ := neturl.Parse(container)
+	rt, err := awsfront.RuntimeFrom(tpl, "AgentRuntime", awsfront.KeySetFunc(s.Sim.Keys.Verify), u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	front := httptest.NewServer(rt)
+	t.Cleanup(front.Close)
+	return front.URL + "/runtimes/" + neturl.PathEscape(awsfront.LocalRuntimeARN) + "/invocations?qualifier=DEFAULT"
 }

@@ -297,11 +297,13 @@ func TestBrowser(t *testing.T) {
 // signed-in user's token, and the answer and trace read as usual.
 func TestBrowserThroughAgentCore(t *testing.T) {
 	// The page comes from a normal-mode llm-agent (an AgentCore-mode one
-	// serves no page) and sends turns across origins to the runtime, which
-	// answers the preflight for that page's origin (UI_ORIGIN) only.
+	// serves no page) and sends turns across origins to the AgentCore
+	// Runtime front built from deploy/aws/template.yaml, whose authorizer
+	// and header allowlist decide what reaches the container; the container
+	// answers the preflight for the page's origin (UI_ORIGIN) only.
 	s, url, ctx := browserStack(t, func(s *e2e.Stack, origin string) map[string]string {
 		runtime := agentCore(s, map[string]string{"UI_ORIGIN": origin})
-		return map[string]string{"AGENTCORE_INVOCATION_URL": runtime + "/invocations"}
+		return map[string]string{"AGENTCORE_INVOCATION_URL": runtimeFront(t, s, runtime)}
 	})
 	if err := chromedp.Do(ctx); err != nil {
 		t.Fatal(err)

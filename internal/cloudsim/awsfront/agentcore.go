@@ -1,0 +1,289 @@
+package awsfront
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+)
+
+// RuntimeAuthorizer is an AgentCore Runtime's CustomJWTAuthorizer, as
+// "Configure inbound JWT authorizer" (AgentCore developer guide) describes
+// it: the discovery URL's issuer and keys; allowedAudience against aud;
+// allowedClients against client_id; allowedScopes, one of which must be
+// in the token's scope claim; and custom claim rules.
+type RuntimeAuthorizer struct {
+	DiscoveryURL    string
+	AllowedAudience []string
+	AllowedClients  []string
+	AllowedScopes   []string
+	CustomClaims    []ClaimRule
+	Keys            KeySet
+	Now             func() time.Time
+}
+
+// ClaimRule is a CustomClaimValidationType: a claim, its type (STRING or
+// STRING_ARRAY), and an operator (EQUALS, CONTAINS, CONTAINS_ANY) with
+// its value or values.
+type ClaimRule struct {
+	Name, ValueType, Operator string
+	Value                     string
+	Values                    []string
+}
+
+// Runtime is an AgentCore Runtime endpoint before a container.
+type Runtime struct {
+	ARN        string
+	Authorizer RuntimeAuthorizer
+	// HeaderAllowlist names the request headers, besides the runtime's
+	// own, that reach the container.
+	HeaderAllowlist []string
+	// Container is the container's address: /invocations is under it.
+	Container *url.URL
+	proxy     *httputil.ReverseProxy
+}
+
+// RuntimeFrom reads an AWS::BedrockAgentCore::Runtime resource. The
+// runtime's ARN is its AgentRuntimeArn attribute in stack.Attrs.
+func RuntimeFrom(t *Template, id string, keys KeySet, container *url.URL) (*Runtime, error) {
+	arn, ok := t.stack.Attrs[id+".AgentRuntimeArn"]
+	if !ok {
+		return nil, fmt.Errorf("template: no AgentRuntimeArn for %s", id)
+	}
+	rt := &Runtime{ARN: arn, Container: container}
+	jwt, ok, err := t.Property(id, "AuthorizerConfiguration", "CustomJWTAuthorizer")
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		// A runtime without it takes SigV4 callers, which is not emulated.
+		return nil, fmt.Errorf("template: %s has no CustomJWTAuthorizer; only JWT inbound auth is emulated", id)
+	}
+	cfg := jwt.(map[string]any)
+	a := RuntimeAuthorizer{Keys: keys}
+	a.DiscoveryURL, _ = cfg["DiscoveryUrl"].(string)
+	for name, into := range map[string]*[]string{"AllowedAudience": &a.AllowedAudience, "AllowedClients": &a.AllowedClients, "AllowedScopes": &a.AllowedScopes} {
+		if v, ok := cfg[name]; ok {
+			if *into, err = StringList(v); err != nil {
+				return nil, fmt.Errorf("template: %s %s: %w", id, name, err)
+			}
+		}
+	}
+	if rules, ok := cfg["CustomClaims"].([]any); ok {
+		for _, r := range rules {
+			rule, err := claimRule(r)
+			if err != nil {
+				return nil, fmt.Errorf("template: %s CustomClaims: %w", id, err)
+			}
+			a.CustomClaims = append(a.CustomClaims, rule)
+		}
+	}
+	rt.Authorizer = a
+	if v, ok, err := t.Property(id, "RequestHeaderConfiguration", "RequestHeaderAllowlist"); err != nil {
+		return nil, err
+	} else if ok {
+		if rt.HeaderAllowlist, err = StringList(v); err != nil {
+			return nil, fmt.Errorf("template: %s header allowlist: %w", id, err)
+		}
+	}
+	rt.proxy = &httputil.ReverseProxy{
+		Rewrite:       rt.rewrite,
+		FlushInterval: -1, // server-sent events stream through as they come
+	}
+	return rt, nil
+}
+
+func claimRule(v any) (ClaimRule, error) {
+	m, _ := v.(map[string]any)
+	match, _ := m["AuthorizingClaimMatchValue"].(map[string]any)
+	value, _ := match["ClaimMatchValue"].(map[string]any)
+	r := ClaimRule{Name: fmt.Sprint(m["InboundTokenClaimName"]), ValueType: fmt.Sprint(m["InboundTokenClaimValueType"]),
+		Operator: fmt.Sprint(match["ClaimMatchOperator"])}
+	r.Value, _ = value["MatchValueString"].(string)
+	if list, ok := value["MatchValueStringList"]; ok {
+		var err error
+		if r.Values, err = StringList(list); err != nil {
+			return r, err
+		}
+	}
+	if !slices.Contains([]string{"EQUALS", "CONTAINS", "CONTAINS_ANY"}, r.Operator) || !slices.Contains([]string{"STRING", "STRING_ARRAY"}, r.ValueType) {
+		return r, fmt.Errorf("claim %s: operator %s on %s is not emulated", r.Name, r.Operator, r.ValueType)
+	}
+	return r, nil
+}
+
+// The runtime's own headers that reach the container whatever the
+// allowlist says ("Invoke an AgentCore Runtime agent": the session ID; the
+// body's type and what the caller accepts, for streaming).
+var runtimeHeaders = []string{"Content-Type", "Accept", sessionHeader}
+
+const sessionHeader = "X-Amzn-Bedrock-Agentcore-Runtime-Session-Id"
+
+// ServeHTTP is InvokeAgentRuntime over HTTP with a bearer token:
+// POST /runtimes/{url-encoded ARN}/invocations?qualifier=DEFAULT.
+func (rt *Runtime) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("X-Amzn-Requestid", newRequestID())
+	arnPart, ok := strings.CutPrefix(r.URL.EscapedPath(), "/runtimes/")
+	arnPart, tail, _ := strings.Cut(arnPart, "/")
+	arn, err := url.PathUnescape(arnPart)
+	switch {
+	case !ok || tail != "invocations" || err != nil:
+		writeAWSError(w, http.StatusNotFound, "UnknownOperationException", "cloudsim's AgentCore Runtime serves POST /runtimes/{agentRuntimeArn}/invocations")
+		return
+	case arn != rt.ARN:
+		writeAWSError(w, http.StatusNotFound, "ResourceNotFoundException", "No agent runtime found for "+arn)
+		return
+	case r.URL.Query().Get("qualifier") != "" && r.URL.Query().Get("qualifier") != "DEFAULT":
+		// The stack creates the runtime's default endpoint only.
+		writeAWSError(w, http.StatusNotFound, "ResourceNotFoundException", "No endpoint "+r.URL.Query().Get("qualifier")+" for this agent runtime")
+		return
+	}
+	if r.Method == http.MethodOptions {
+		// Whether the runtime answers a CORS preflight itself or passes it
+		// on without a token is not documented; cloudsim passes it to the
+		// container, which answers for its UI_ORIGIN (unverified).
+		rt.proxy.ServeHTTP(w, r)
+		return
+	}
+	if r.Method != http.MethodPost {
+		writeAWSError(w, http.StatusMethodNotAllowed, "ValidationException", "InvokeAgentRuntime is POST")
+		return
+	}
+	if status, code, msg := rt.Authorizer.check(r.Context(), r.Header.Get("Authorization")); status != 0 {
+		if status == http.StatusUnauthorized {
+			w.Header().Set("Www-Authenticate", "Bearer")
+		}
+		writeAWSError(w, status, code, msg)
+		return
+	}
+	if r.Header.Get(sessionHeader) == "" {
+		r.Header.Set(sessionHeader, newRequestID()+"-"+newRequestID()[:8]) // at least 33 characters
+	}
+	w.Header().Set(sessionHeader, r.Header.Get(sessionHeader))
+	rt.proxy.ServeHTTP(w, r)
+}
+
+// rewrite forwards to the container's /invocations with only the
+// runtime's own headers and the allowlisted ones.
+func (rt *Runtime) rewrite(pr *httputil.ProxyRequest) {
+	out := *rt.Container
+	out.Path = strings.TrimSuffix(out.Path, "/") + "/invocations"
+	pr.Out.URL = &out
+	pr.Out.Host = rt.Container.Host
+	pr.Out.Header = http.Header{}
+	allowed := append(slices.Clone(runtimeHeaders), rt.HeaderAllowlist...)
+	// Origin and the preflight's headers pass so the container can answer
+	// CORS (unverified, see ServeHTTP).
+	allowed = append(allowed, "Origin", "Access-Control-Request-Method", "Access-Control-Request-Headers")
+	for _, h := range allowed {
+		if v := pr.In.Header.Values(h); len(v) > 0 {
+			pr.Out.Header[http.CanonicalHeaderKey(h)] = v
+		}
+	}
+}
+
+// check runs the authorizer on an Authorization value and returns the
+// refusal's status, error code and message (status 0: passed). A request
+// with no bearer token is 401; a SigV4 request to a JWT runtime is AWS's
+// "Authorization method mismatch" (aws/agentcore-cli#714); a token that
+// fails a check is 403. The messages of the 403s are cloudsim's own: AWS
+// does not document them.
+func (a RuntimeAuthorizer) check(ctx context.Context, authorization string) (int, string, string) {
+	deny := func(format string, args ...any) (int, string, string) {
+		return http.StatusForbidden, "AccessDeniedException", fmt.Sprintf(format, args...)
+	}
+	if strings.HasPrefix(authorization, "AWS4-HMAC-SHA256") {
+		return deny("Authorization method mismatch. The agent is configured for a different authorization method than what was used in your request. Check the agent's authorization configuration and ensure your request uses the matching method (OAuth or SigV4)")
+	}
+	token, ok := strings.CutPrefix(authorization, "Bearer ")
+	if !ok || strings.TrimSpace(token) == "" {
+		return http.StatusUnauthorized, "AccessDeniedException", "Missing bearer token: this agent runtime takes OAuth (a JWT in Authorization: Bearer)"
+	}
+	payload, err := a.Keys.VerifySignature(ctx, strings.TrimSpace(token))
+	if err != nil {
+		return deny("Invalid token signature")
+	}
+	var c map[string]any
+	if json.Unmarshal(payload, &c) != nil {
+		return deny("Invalid token")
+	}
+	if iss := strings.TrimSuffix(a.DiscoveryURL, "/.well-known/openid-configuration"); c["iss"] != iss {
+		return deny("Token issuer does not match the discovery URL's issuer")
+	}
+	now := float64(a.now().Unix())
+	if exp, ok := c["exp"].(float64); !ok || exp <= now {
+		return deny("Token has expired")
+	}
+	if nbf, ok := c["nbf"].(float64); ok && nbf > now {
+		return deny("Token is not valid yet")
+	}
+	if len(a.AllowedAudience) > 0 && !matchesAny(c["aud"], a.AllowedAudience) {
+		return deny("Claim 'aud' value mismatch with configuration.")
+	}
+	if len(a.AllowedClients) > 0 {
+		// client_id, which OAuth access tokens of some IdPs carry; Entra's
+		// carry azp or appid instead, so this refuses every Entra token.
+		if id, _ := c["client_id"].(string); !slices.Contains(a.AllowedClients, id) {
+			return deny("Claim 'client_id' value mismatch with configuration.")
+		}
+	}
+	if len(a.AllowedScopes) > 0 {
+		scopes, _ := c["scope"].(string)
+		if !slices.ContainsFunc(strings.Fields(scopes), func(s string) bool { return slices.Contains(a.AllowedScopes, s) }) {
+			return deny("Claim 'scope' value mismatch with configuration.")
+		}
+	}
+	for _, rule := range a.CustomClaims {
+		if !rule.holds(c[rule.Name]) {
+			return deny("Claim '%s' value mismatch with configuration.", rule.Name)
+		}
+	}
+	return 0, "", ""
+}
+
+func (a RuntimeAuthorizer) now() time.Time {
+	if a.Now != nil {
+		return a.Now()
+	}
+	return time.Now()
+}
+
+// holds evaluates a custom claim rule on the claim's value.
+func (r ClaimRule) holds(v any) bool {
+	switch r.ValueType {
+	case "STRING":
+		s, ok := v.(string)
+		return ok && r.Operator == "EQUALS" && s == r.Value
+	case "STRING_ARRAY":
+		list, err := StringList(v)
+		if err != nil {
+			return false
+		}
+		switch r.Operator {
+		case "CONTAINS":
+			return slices.Contains(list, r.Value)
+		case "CONTAINS_ANY":
+			return slices.ContainsFunc(list, func(s string) bool { return slices.Contains(r.Values, s) })
+		}
+	}
+	return false
+}
+
+func writeAWSError(w http.ResponseWriter, status int, code, message string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Amzn-Errortype", code)
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(map[string]string{"message": message})
+}
+
+func newRequestID() string {
+	b := make([]byte, 16)
+	rand.Read(b)
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
+}

@@ -1,0 +1,269 @@
+package awsfront_test
+
+import (
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/crosscloud-agentid/agentid/internal/cloudsim"
+	"github.com/crosscloud-agentid/agentid/internal/cloudsim/awsfront"
+	"github.com/crosscloud-agentid/agentid/internal/cloudsim/cloudsimtest"
+	"github.com/crosscloud-agentid/agentid/internal/config"
+	"github.com/crosscloud-agentid/agentid/internal/jwtauth"
+	"github.com/crosscloud-agentid/agentid/internal/jwtauth/jwtauthtest"
+	"github.com/crosscloud-agentid/agentid/internal/weather"
+	"github.com/crosscloud-agentid/agentid/internal/weatherapi"
+)
+
+const runtimeARN = awsfront.LocalRuntimeARN
+
+// templateFile is the repository's template, edited by replacing each
+// old with its new (none: as it is).
+func templateFile(t *testing.T, edits ...string) []byte {
+	t.Helper()
+	src, err := os.ReadFile("../../../deploy/aws/template.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(src)
+	for i := 0; i+1 < len(edits); i += 2 {
+		if !strings.Contains(s, edits[i]) {
+			t.Fatalf("the template has no %q to edit", edits[i])
+		}
+		s = strings.Replace(s, edits[i], edits[i+1], 1)
+	}
+	return []byte(s)
+}
+
+// container records what the runtime front let through.
+type container struct {
+	mu      sync.Mutex
+	headers http.Header
+}
+
+func (c *container) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	c.mu.Lock()
+	c.headers = r.Header.Clone()
+	c.mu.Unlock()
+	w.Header().Set("Content-Type", "application/json")
+	io.WriteString(w, `{"status":"success","response":"ok"}`)
+}
+
+func (c *container) last() http.Header {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	h := c.headers
+	c.headers = nil
+	return h
+}
+
+func runtimeFront(t *testing.T, sim *cloudsim.Sim, src []byte) (string, *container) {
+	t.Helper()
+	tpl, err := awsfront.Load(src, awsfront.LocalStack(sim.Env()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	box := &container{}
+	backend := httptest.NewServer(box)
+	t.Cleanup(backend.Close)
+	u, _ := url.Parse(backend.URL)
+	rt, err := awsfront.RuntimeFrom(tpl, "AgentRuntime", awsfront.KeySetFunc(sim.Keys.Verify), u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	front := httptest.NewServer(rt)
+	t.Cleanup(front.Close)
+	return front.URL + "/runtimes/" + url.PathEscape(runtimeARN) + "/invocations", box
+}
+
+func invoke(t *testing.T, target, authorization string, extra map[string]string) (int, http.Header, string) {
+	t.Helper()
+	req, _ := http.NewRequest("POST", target, strings.NewReader(`{"prompt":"weather in Oslo"}`))
+	req.Header.Set("Content-Type", "application/json")
+	if authorization != "" {
+		req.Header.Set("Authorization", authorization)
+	}
+	for k, v := range extra {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.Header, string(body)
+}
+
+// The AgentCore Runtime front, built from the template: the chat UI's
+// users pass; tokens of another client, without a token, or by SigV4 do
+// not; only the runtime's own and the allowlisted headers reach the
+// container.
+func TestAgentCoreTemplateFront(t *testing.T) {
+	sim := cloudsimtest.Start(t, nil)
+	env := sim.Env()
+	tokens := cloudsimtest.NewTokens(sim)
+	tc := tokens.User(t) // from the SPA: azp is the SPA's app ID
+	other, err := sim.Keys.Sign(jwtauthtest.Edit(jwtauthtest.Claims(t, tc), map[string]any{"azp": env["AGENT_CLIENT_ID"]}), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	target, box := runtimeFront(t, sim, templateFile(t))
+	cases := []struct {
+		name, target, authorization string
+		status                      int
+		message                     string
+	}{
+		{"the SPA user's token", target, "Bearer " + tc, 200, ""},
+		{"a token from another client of the tenant", target, "Bearer " + other, 403, "Claim 'azp' value mismatch"},
+		{"no token", target, "", 401, "Missing bearer token"},
+		{"SigV4", target, "AWS4-HMAC-SHA256 Credential=AKIA/20261130/us-east-1/bedrock-agentcore/aws4_request, SignedHeaders=host, Signature=00", 403,
+			"Authorization method mismatch"},
+		{"the default endpoint by name", target + "?qualifier=DEFAULT", "Bearer " + tc, 200, ""},
+		{"another endpoint", target + "?qualifier=v2", "Bearer " + tc, 404, "No endpoint v2"},
+		{"another runtime", strings.Replace(target, "weather_agent-XYZ", "other-ABC", 1), "Bearer " + tc, 404, "No agent runtime"},
+	}
+	for _, c := range cases {
+		status, _, body := invoke(t, c.target, c.authorization, map[string]string{"X-Forwarded-For": "10.9.9.9", "X-Internal-Admin": "1"})
+		got := box.last()
+		if status != c.status || !strings.Contains(body, c.message) || (status == 200) != (got != nil) {
+			t.Errorf("%s: %d %s (reached the container: %v), want %d %q", c.name, status, body, got != nil, c.status, c.message)
+		}
+		if got != nil && (got.Get("Authorization") == "" || got.Get("X-Internal-Admin") != "" || got.Get("X-Forwarded-For") != "" ||
+			len(got.Get("X-Amzn-Bedrock-Agentcore-Runtime-Session-Id")) < 33) {
+			t.Errorf("%s: the container got headers %v", c.name, got)
+		}
+	}
+}
+
+// The template is what decides: AllowedClients with Entra's SPA refuses
+// every user (so that bug cannot return), and an edited audience, claim
+// rule or header allowlist changes what passes.
+func TestAgentCoreTemplateFrontFollowsTheTemplate(t *testing.T) {
+	sim := cloudsimtest.Start(t, nil)
+	tc := cloudsimtest.NewTokens(sim).User(t)
+	rule := `          CustomClaims:
+            - InboundTokenClaimName: azp
+              InboundTokenClaimValueType: STRING
+              AuthorizingClaimMatchValue:
+                ClaimMatchOperator: EQUALS
+                ClaimMatchValue:
+                  MatchValueString: !Ref ClientSpaAppId`
+	cases := []struct {
+		name    string
+		edits   []string
+		status  int
+		message string
+		noAuth  bool // Authorization does not reach the container
+	}{
+		{"AllowedClients pinning the SPA", []string{rule, "          AllowedClients: [!Ref ClientSpaAppId]"}, 403, "Claim 'client_id' value mismatch", false},
+		{"another audience", []string{`AllowedAudience: [!Ref BlueprintAppId, !Sub "api://${BlueprintAppId}"]`, `AllowedAudience: [!Ref WeatherApiAppId]`}, 403, "Claim 'aud'", false},
+		{"a rule for another client", []string{"MatchValueString: !Ref ClientSpaAppId", "MatchValueString: !Ref AgentClientId"}, 403, "Claim 'azp'", false},
+		{"allowed scopes (Entra puts them in scp, not scope)", []string{"          CustomClaims:", "          AllowedScopes: [access_as_user]\n          CustomClaims:"}, 403, "Claim 'scope'", false},
+		{"Authorization not allowlisted", []string{"RequestHeaderAllowlist: [Authorization]", "RequestHeaderAllowlist: [X-Amzn-Bedrock-AgentCore-Runtime-Custom-Trace]"}, 200, "", true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			target, box := runtimeFront(t, sim, templateFile(t, c.edits...))
+			status, _, body := invoke(t, target, "Bearer "+tc, nil)
+			if status != c.status || !strings.Contains(body, c.message) {
+				t.Fatalf("%d %s, want %d %q", status, body, c.status, c.message)
+			}
+			if got := box.last(); got != nil && (got.Get("Authorization") == "") != c.noAuth {
+				t.Errorf("Authorization reached the container: %v, want %v", got.Get("Authorization") != "", !c.noAuth)
+			}
+		})
+	}
+}
+
+// apiFront is API Gateway's HTTP API from the template, before weather-api
+// as the Lambda, configured as the template configures the function.
+func apiFront(t *testing.T, sim *cloudsim.Sim, src []byte) string {
+	t.Helper()
+	env := sim.Env()
+	env["ACCEPTED_TOKEN_VERSIONS"] = "2"
+	r := config.New(func(k string) string { return env[k] })
+	cfg := weatherapi.LoadConfig(r)
+	if err := r.Err(); err != nil {
+		t.Fatal(err)
+	}
+	base := sim.URL + "/" + env["TENANT_ID"]
+	v, err := jwtauth.New(cfg.Policy(), jwtauth.NewKeySet(cloudsimtest.Client(sim), base+"/discovery/v2.0/keys"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lambda := weatherapi.LambdaHandler(weatherapi.NewGatewayServer(v, &weather.Offline{}, slog.New(slog.DiscardHandler)))
+	tpl, err := awsfront.Load(src, awsfront.LocalStack(env))
+	if err != nil {
+		t.Fatal(err)
+	}
+	api, err := awsfront.HTTPAPIFrom(tpl, awsfront.KeySetFunc(sim.Keys.Verify), lambda)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(api)
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+// The Lambda path through API Gateway's authorizer as the template builds
+// it, with API Gateway's refusals.
+func TestAPIGatewayTemplateFront(t *testing.T) {
+	sim := cloudsimtest.Start(t, nil)
+	env := sim.Env()
+	tokens := cloudsimtest.NewTokens(sim)
+	tr := tokens.App(t, "api://"+env["WEATHER_API_APP_ID"])
+	spa := tokens.User(t) // a token for the blueprint, not the Weather API
+	get := func(base, path, token string) (int, http.Header, string) {
+		req, _ := http.NewRequest("GET", base+path, nil)
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, resp.Header, string(body)
+	}
+	base := apiFront(t, sim, templateFile(t))
+	cases := []struct {
+		name, path, token string
+		status            int
+		body, challenge   string
+	}{
+		{"health, open", "/health", "", 200, "healthy", ""},
+		{"no token", "/weather?city=Oslo", "", 401, `{"message":"Unauthorized"}`, `error="invalid_token"`},
+		{"the agent's token (TR)", "/weather?city=Oslo", tr, 200, `"city":"Oslo"`, ""},
+		{"a token for another API", "/weather?city=Oslo", spa, 401, `{"message":"Unauthorized"}`, "the token does not have a valid audience"},
+		{"no such route", "/weather/hourly", tr, 404, `{"message":"Not Found"}`, ""},
+	}
+	for _, c := range cases {
+		status, h, body := get(base, c.path, c.token)
+		if status != c.status || !strings.Contains(body, c.body) || !strings.Contains(h.Get("Www-Authenticate"), c.challenge) {
+			t.Errorf("%s: %d %s %q, want %d %s %s", c.name, status, body, h.Get("Www-Authenticate"), c.status, c.body, c.challenge)
+		}
+	}
+	// A route scope the agent's app-only token lacks: 403, from the
+	// gateway, before the Lambda.
+	scoped := apiFront(t, sim, templateFile(t, "      RouteKey: GET /weather\n      AuthorizationType: JWT",
+		"      RouteKey: GET /weather\n      AuthorizationType: JWT\n      AuthorizationScopes: [Weather.Write]"))
+	if status, h, body := get(scoped, "/weather?city=Oslo", tr); status != 403 || body != "{\"message\":\"Forbidden\"}\n" ||
+		!strings.Contains(h.Get("Www-Authenticate"), `error="insufficient_scope"`) {
+		t.Errorf("a missing route scope: %d %s %v", status, body, h)
+	}
+	var answer map[string]any
+	_, _, body := get(base, "/weather?city=Oslo", tr)
+	json.Unmarshal([]byte(body), &answer)
+	if v, _ := answer["validated_by"].(string); !strings.Contains(v, "API Gateway JWT authorizer") {
+		t.Errorf("the Lambda did not answer as the gateway's function: %v", answer["validated_by"])
+	}
+}
