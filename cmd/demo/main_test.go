@@ -55,12 +55,21 @@ var readyLine = regexp.MustCompile(`^ready: (\S+)`)
 
 // startDemo runs the demo and waits for its ready line.
 func startDemo(t *testing.T, args ...string) *demoRun {
+	return startDemoIn(t, nil, args...)
+}
+
+// startDemoIn is startDemo with the shell's environment env.
+func startDemoIn(t *testing.T, env map[string]string, args ...string) *demoRun {
 	if testing.Short() {
 		t.Skip("the demo end-to-end test is skipped under -short")
 	}
 	dir := t.TempDir()
 	addr := freeAddr(t)
-	cmd := binarytest.Command(context.Background(), map[string]string{"HOME": t.TempDir()},
+	shell := map[string]string{"HOME": t.TempDir()}
+	for k, v := range env {
+		shell[k] = v
+	}
+	cmd := binarytest.Command(context.Background(), shell,
 		append([]string{"-addr", addr, "-cloudsim-addr", freeAddr(t), "-dir", dir}, args...)...)
 	d := &demoRun{dir: dir, proc: binarytest.Start(t, cmd)}
 	d.url = d.proc.WaitFor(t, readyLine, 60*time.Second)[1]
@@ -259,5 +268,32 @@ func TestDemoBrowserSignIn(t *testing.T) {
 	if err := chromedp.Do(ctx, chromedp.WaitVisible(chromedp.ID("sign-out")), chromedp.SetValue(chromedp.ID("message"), "weather in Vienna?"),
 		chromedp.Click(chromedp.ID("send")), chromedp.WaitVisible(chromedp.CSS(`.card[data-kind="TU"]`))); err != nil {
 		t.Fatalf("OBO turn in the browser: %v\n%s", err, d.proc.Output())
+	}
+}
+
+// The demo owns its settings: a shell that sourced a cloudsim.env (the
+// README's own instructions, here another tenant's and a sidecar's that
+// is gone) and holds stray AWS keys changes nothing, with MSAL in-process.
+func TestDemoIgnoresTheShellsSettings(t *testing.T) {
+	polluted := map[string]string{
+		"BLUEPRINT_CLIENT_SECRET": "a-secret-from-the-shell", "BLUEPRINT_CREDENTIAL": "secret", "IDENTITY_PROVIDER": "sidecar",
+		"TENANT_ID": "72f988bf-86f1-41af-91ab-2d7cd011db47", "AZURE_AUTHORITY_HOST": "https://127.0.0.1:1", "SIDECAR_URL": "http://127.0.0.1:1",
+		"WEATHER_API_URL": "http://127.0.0.1:1", "AGENT_CLIENT_ID": "00000000-0000-0000-0000-000000000001", "CLOUDSIM_DEMO_PASSWORD": "x",
+		"AWS_ACCESS_KEY_ID": "AKIASTRAYSTRAYSTRAY1", "AWS_SECRET_ACCESS_KEY": "stray-secret-stray-secret", "AWS_PROFILE": "nowhere",
+		"AWS_REGION": "eu-west-1", "SSL_CERT_FILE": "/nonexistent/ca.pem", "AWS_CA_BUNDLE": "/nonexistent/ca.pem", "PUBLIC_ORIGIN": "https://elsewhere.example",
+	}
+	d := startDemoIn(t, polluted, "-identity", "msal")
+	body, _ := json.Marshal(map[string]string{"message": "What's the weather in Madrid?", "llm_mode": "bedrock", "token_flow": "autonomous"})
+	resp, err := http.Post(d.url+"/api/chat", "application/json", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(raw), "In Madrid it is") {
+		t.Fatalf("a Bedrock turn with a polluted shell: %d %.400s", resp.StatusCode, raw)
+	}
+	if leaks := leakcheck.Find(d.proc.Output(), "a-secret-from-the-shell", "stray-secret-stray-secret"); len(leaks) > 0 {
+		t.Errorf("the shell's secrets reached the output: %v", leaks)
 	}
 }

@@ -174,8 +174,15 @@ func Run(ctx context.Context, o Options) error {
 	}
 }
 
-// with overlays a component's settings on the shared ones; anything else
-// (LOG_LEVEL, say) comes from the process.
+// fromShell are the settings the demo does not own, which the user's
+// shell may set. Every other one comes from the demo alone: after the
+// README's own "set -a; . .cloudsim/cloudsim.env", a shell holds
+// BLUEPRINT_CLIENT_SECRET, TENANT_ID and more, which must not reach the
+// demo's components.
+var fromShell = []string{"LOG_LEVEL", "LOG_FORMAT"}
+
+// with overlays a component's settings on the shared ones; of the
+// process's environment it reads fromShell only.
 func with(shared, own map[string]string) func(string) string {
 	return func(k string) string {
 		if v, ok := own[k]; ok {
@@ -184,7 +191,10 @@ func with(shared, own map[string]string) func(string) string {
 		if v, ok := shared[k]; ok {
 			return v
 		}
-		return os.Getenv(k)
+		if slices.Contains(fromShell, k) {
+			return os.Getenv(k)
+		}
+		return ""
 	}
 }
 
