@@ -276,7 +276,7 @@ func TestSidecarFailuresNameTheFix(t *testing.T) {
 		want      []string
 	}{
 		{"unknown API entry", map[string]string{"SIDECAR_APP_API": "weather-ap"}, identity.Request{Flow: identity.Autonomous},
-			[]string{"400", "Not able to resolve 'weather-ap'", "DownstreamApis__weather-ap__BaseUrl", "SIDECAR_APP_API"}},
+			[]string{"400", "No scopes found for the API 'weather-ap'", "DownstreamApis__weather-ap__BaseUrl", "SIDECAR_APP_API"}},
 		{"a bad user token", nil, identity.Request{Flow: identity.OnBehalfOf, UserToken: secret.New("not-a-token")},
 			[]string{"refused the user's token (401)"}},
 		{"no user token for OBO", nil, identity.Request{Flow: identity.OnBehalfOf}, []string{"needs the signed-in user's token"}},

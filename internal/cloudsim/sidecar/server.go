@@ -15,6 +15,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
+	"slices"
 	"strings"
 	"sync"
 
@@ -57,7 +59,9 @@ func New(cfg Config, httpClient *http.Client, log *slog.Logger) (*Server, error)
 		keysClient = http.DefaultClient
 	}
 	base := cfg.Instance + "/" + cfg.TenantID
-	v, err := jwtauth.New(jwtauth.Policy{TenantID: cfg.TenantID, Audiences: audiences, Versions: []int{1, 2}, RequiredScope: cfg.Scope},
+	// AzureAd__Scopes is not part of the inbound policy: the sidecar checks
+	// it on GET /Validate only (see validate).
+	v, err := jwtauth.New(jwtauth.Policy{TenantID: cfg.TenantID, Audiences: audiences, Versions: []int{1, 2}},
 		jwtauth.NewKeySet(keysClient, base+"/discovery/v2.0/keys", base+"/discovery/keys"))
 	if err != nil {
 		return nil, err
@@ -102,6 +106,7 @@ func (s *Server) blueprint() (*agentid.Blueprint, error) {
 // ServeHTTP refuses every caller but loopback, as 1.1.0+ does outside
 // Development, except on /healthz (probes come from outside).
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	r.URL.Path = canonicalPath(r.URL.Path)
 	if r.URL.Path != "/healthz" && !loopback(r.RemoteAddr) {
 		s.log.Warn("refused a non-loopback caller", "remote", r.RemoteAddr, "path", r.URL.Path)
 		w.WriteHeader(http.StatusForbidden)
@@ -118,6 +123,25 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.mux.ServeHTTP(w, r)
+}
+
+// routeNames are the sidecar's route segments. ASP.NET Core matches
+// routes without regard to case, so /authorizationheader/x is
+// /AuthorizationHeader/x; Go's mux does not, hence canonicalPath.
+var routeNames = []string{"healthz", "Validate", "AuthorizationHeader", "AuthorizationHeaderUnauthenticated", "DownstreamApi", "DownstreamApiUnauthenticated"}
+
+// canonicalPath spells a path's first segment as its route does.
+func canonicalPath(p string) string {
+	first, rest, _ := strings.Cut(strings.TrimPrefix(p, "/"), "/")
+	for _, name := range routeNames {
+		if strings.EqualFold(first, name) {
+			if rest == "" && !strings.HasSuffix(p, "/") {
+				return "/" + name
+			}
+			return "/" + name + "/" + rest
+		}
+	}
+	return p
 }
 
 // loopbackHost accepts the loopback names only, any port.
@@ -167,14 +191,41 @@ type call struct {
 	userToken       string
 	relativePath    string
 	method          string
+	extraQuery      url.Values
+	extraHeaders    http.Header
+	accept          string
+}
+
+// nonBlank drops blank values.
+func nonBlank(vs []string) []string {
+	var out []string
+	for _, v := range vs {
+		if strings.TrimSpace(v) != "" {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// originalKey is a query parameter's name as the request spelled it.
+func originalKey(r *http.Request, lower string) string {
+	for k := range r.URL.Query() {
+		if strings.ToLower(k) == lower {
+			return k
+		}
+	}
+	return lower
 }
 
 // resolve applies the entry and the query parameters the route allows.
 func (s *Server) resolve(r *http.Request, allowOverrides bool) (*call, *problem) {
 	name := r.PathValue("api")
+	// Entries are named options, looked up by their exact name: another
+	// spelling, or an unknown name, is an entry with nothing set, which
+	// the overrides may complete (DownstreamApiOptionsMerger).
 	api, ok := s.cfg.APIs[strings.ToLower(name)]
-	if !ok {
-		return nil, &problem{Status: http.StatusBadRequest, Detail: fmt.Sprintf("Not able to resolve '%s'.", name)}
+	if !ok || api.Name != name {
+		api = DownstreamAPI{Name: name}
 	}
 	c := &call{api: api, scopes: api.Scopes, requestAppToken: api.RequestAppToken, relativePath: api.RelativePath, method: api.HTTPMethod}
 	p := paramsOf(r)
@@ -188,12 +239,25 @@ func (s *Server) resolve(r *http.Request, allowOverrides bool) (*call, *problem)
 		}
 		p = params{}
 	}
-	if v := p["optionsoverride.scopes"]; len(v) > 0 {
+	// The merger skips blank values, and copies RequestAppToken only
+	// when it is true: an override cannot turn an app-token entry into a
+	// delegated one.
+	if v := nonBlank(p["optionsoverride.scopes"]); len(v) > 0 {
 		c.scopes = v
 	}
-	if v := p.get("optionsOverride.RequestAppToken"); v != "" {
-		c.requestAppToken = strings.EqualFold(v, "true")
+	if strings.EqualFold(p.get("optionsOverride.RequestAppToken"), "true") {
+		c.requestAppToken = true
 	}
+	c.extraQuery, c.extraHeaders = url.Values{}, http.Header{}
+	for k, vs := range p {
+		if q, ok := strings.CutPrefix(k, "optionsoverride.extraqueryparameters."); ok && q != "" {
+			c.extraQuery[originalKey(r, k)[len("optionsOverride.ExtraQueryParameters."):]] = vs
+		}
+		if h, ok := strings.CutPrefix(k, "optionsoverride.extraheaderparameters."); ok && h != "" {
+			c.extraHeaders[http.CanonicalHeaderKey(h)] = vs
+		}
+	}
+	c.accept = p.get("optionsOverride.AcceptHeader")
 	if v := p.get("optionsOverride.RelativePath"); v != "" {
 		c.relativePath = v
 	}
@@ -319,19 +383,43 @@ func (s *Server) downstreamAPI(authenticated bool) http.HandlerFunc {
 		if !ok {
 			return
 		}
-		body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
 		method := c.method
 		if method == "" {
 			method = http.MethodGet
 		}
-		target := c.api.BaseURL + "/" + strings.TrimLeft(c.relativePath, "/")
-		req, err := http.NewRequestWithContext(r.Context(), method, target, strings.NewReader(string(body)))
+		target, err := url.Parse(c.api.BaseURL + "/" + strings.TrimLeft(c.relativePath, "/"))
+		if err != nil || c.api.BaseURL == "" {
+			(&problem{Status: http.StatusInternalServerError, Detail: "An unexpected error occurred."}).write(w)
+			return
+		}
+		q := target.Query()
+		for k, vs := range c.extraQuery {
+			q[k] = vs
+		}
+		target.RawQuery = q.Encode()
+		// The sidecar forwards a body only with its Content-Type: the
+		// request's content is read as that type.
+		var body io.Reader
+		ct := r.Header.Get("Content-Type")
+		if ct != "" {
+			raw, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+			if len(raw) > 0 {
+				body = strings.NewReader(string(raw))
+			}
+		}
+		req, err := http.NewRequestWithContext(r.Context(), method, target.String(), body)
 		if err != nil {
 			(&problem{Status: http.StatusInternalServerError, Detail: "An unexpected error occurred."}).write(w)
 			return
 		}
-		if ct := r.Header.Get("Content-Type"); ct != "" && len(body) > 0 {
+		for k, vs := range c.extraHeaders {
+			req.Header[k] = vs
+		}
+		if body != nil {
 			req.Header.Set("Content-Type", ct)
+		}
+		if c.accept != "" {
+			req.Header.Set("Accept", c.accept)
 		}
 		req.Header.Set("Authorization", header)
 		resp, err := s.downstream.Do(req)
@@ -371,6 +459,19 @@ func (s *Server) validate(w http.ResponseWriter, r *http.Request) {
 	var claims map[string]any
 	if raw, err := base64.RawURLEncoding.DecodeString(parts[1]); err == nil {
 		_ = json.Unmarshal(raw, &claims)
+	}
+	if accepted := strings.Fields(s.cfg.Scope); len(accepted) > 0 {
+		// Microsoft.Identity.Web's VerifyUserHasAnyAcceptedScope: 403 and
+		// its IDW10203 text (ErrorMessage.MissingScopes).
+		scopes, _ := claims["scp"].(string)
+		if scopes == "" {
+			scopes, _ = claims["scope"].(string)
+		}
+		if !slices.ContainsFunc(strings.Fields(scopes), func(sc string) bool { return slices.Contains(accepted, sc) }) {
+			w.WriteHeader(http.StatusForbidden)
+			fmt.Fprintf(w, "IDW10203: The 'scope' or 'scp' claim does not contain scopes '%s' or was not found. ", strings.Join(accepted, ","))
+			return
+		}
 	}
 	writeJSON(w, map[string]any{"protocol": "Bearer", "token": token, "claims": claims})
 }

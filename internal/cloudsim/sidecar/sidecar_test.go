@@ -2,7 +2,9 @@ package sidecar_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -14,6 +16,7 @@ import (
 	"github.com/crosscloud-agentid/agentid/internal/cloudsim/cloudsimtest"
 	"github.com/crosscloud-agentid/agentid/internal/cloudsim/sidecar"
 	"github.com/crosscloud-agentid/agentid/internal/identity"
+	"github.com/crosscloud-agentid/agentid/internal/jwtauth/jwtauthtest"
 )
 
 func TestMain(m *testing.M) { cloudsimtest.Main(m) }
@@ -181,7 +184,7 @@ func TestErrors(t *testing.T) {
 	f := newFixture(t)
 	h := f.handler(t, sidecar.DefaultOverrides)
 	w := do(h, "GET", "/AuthorizationHeaderUnauthenticated/nope", local, "")
-	if status, detail := problemOf(t, w); status != 400 || detail != "Not able to resolve 'nope'." {
+	if status, detail := problemOf(t, w); status != 400 || !strings.HasPrefix(detail, "No scopes found for the API 'nope'.") {
 		t.Errorf("unknown API: %d %q", status, detail)
 	}
 	w = do(h, "GET", "/AuthorizationHeader/weather", local, "")
@@ -279,5 +282,90 @@ func TestConfigFromEnv(t *testing.T) {
 		if _, err := sidecar.ConfigFromEnv(c.env); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%v: %v, want %q", c.env, err, c.want)
 		}
+	}
+}
+
+// What the real sidecar does that a quick emulation would not, from
+// Microsoft.Identity.Web's DownstreamApiOptionsMerger, named options and
+// ASP.NET Core routing, each driven over raw HTTP.
+func TestSidecarRulesFromItsSource(t *testing.T) {
+	f := newFixture(t)
+	var got *http.Request
+	var gotBody string
+	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		got, gotBody = r.Clone(context.Background()), string(b)
+		w.WriteHeader(204)
+	}))
+	defer target.Close()
+	cfg, _ := f.sim.SidecarConfig(target.URL)
+	cfg.Overrides = sidecar.Overrides{GetAuthorizationHeaderUnauthenticated: true, CallDownstreamAPIUnauthenticated: true}
+	cfg.Scope = "access_as_user"
+	h, err := sidecar.New(cfg, cloudsimtest.Client(f.sim), slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	agent := "?AgentIdentity=" + f.env["AGENT_CLIENT_ID"]
+
+	// RequestAppToken is copied only when true: false cannot turn the
+	// app-token entry into a delegated one.
+	w := do(h, "GET", "/AuthorizationHeaderUnauthenticated/weather-app"+agent+"&optionsOverride.RequestAppToken=false", local, "")
+	if tok := tokenOf(t, w); w.Code != 200 || tok.Claims["scp"] != nil || tok.Claims["roles"] == nil {
+		t.Errorf("RequestAppToken=false override: %d %v, want the app token still", w.Code, tok.Claims)
+	}
+	// Entries are named options: the exact name only. Routes match in any case.
+	if w := do(h, "GET", "/AuthorizationHeaderUnauthenticated/WEATHER-APP"+agent, local, ""); w.Code != 400 {
+		t.Errorf("another spelling of the entry's name: %d, want 400 (no such entry)", w.Code)
+	}
+	if w := do(h, "GET", "/authorizationheaderunauthenticated/weather-app"+agent, local, ""); w.Code != 200 {
+		t.Errorf("the route in lower case: %d %s", w.Code, w.Body)
+	}
+	if w := do(h, "GET", "/HEALTHZ", local, ""); w.Code != 200 {
+		t.Errorf("/HEALTHZ: %d", w.Code)
+	}
+	// An unknown entry is empty options the overrides may complete; blank
+	// override values are skipped.
+	scopes := "&optionsOverride.Scopes=" + url.QueryEscape("api://"+f.env["WEATHER_API_APP_ID"]+"/.default") + "&optionsOverride.RequestAppToken=true"
+	if w := do(h, "GET", "/AuthorizationHeaderUnauthenticated/unlisted"+agent+scopes, local, ""); w.Code != 200 {
+		t.Errorf("an unknown entry completed by overrides: %d %s", w.Code, w.Body)
+	}
+	if w := do(h, "GET", "/AuthorizationHeaderUnauthenticated/weather-app"+agent+"&optionsOverride.Scopes=", local, ""); w.Code != 200 {
+		t.Errorf("a blank Scopes override: %d %s, want the entry's scopes kept", w.Code, w.Body)
+	}
+
+	// DownstreamApi: a body goes only with its Content-Type; the extra
+	// query and header parameters and the Accept override are applied.
+	path := "/DownstreamApiUnauthenticated/weather-app" + agent + "&optionsOverride.RelativePath=weather&optionsOverride.HttpMethod=POST" +
+		"&optionsOverride.ExtraQueryParameters.city=Oslo&optionsOverride.ExtraHeaderParameters.X-Trace=abc&optionsOverride.AcceptHeader=application/xml"
+	r := httptest.NewRequest("POST", path, strings.NewReader(`{"a":1}`))
+	r.Host, r.RemoteAddr = "localhost:5000", local
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, r)
+	if rec.Code != 200 || got == nil || gotBody != "" || got.URL.Query().Get("city") != "Oslo" || got.Header.Get("X-Trace") != "abc" ||
+		got.Header.Get("Accept") != "application/xml" {
+		t.Fatalf("downstream without Content-Type: %d %s; the API got %v body %q", rec.Code, rec.Body, got, gotBody)
+	}
+	r = httptest.NewRequest("POST", path, strings.NewReader(`{"a":1}`))
+	r.Host, r.RemoteAddr = "localhost:5000", local
+	r.Header.Set("Content-Type", "application/json")
+	h.ServeHTTP(httptest.NewRecorder(), r)
+	if gotBody != `{"a":1}` || got.Header.Get("Content-Type") != "application/json" {
+		t.Errorf("downstream with Content-Type: body %q, type %q", gotBody, got.Header.Get("Content-Type"))
+	}
+
+	// AzureAd__Scopes is checked on /Validate only, with IDW10203.
+	noScope, err := f.sim.Keys.Sign(jwtauthtest.Edit(jwtauthtest.Claims(t, f.tc), map[string]any{"scp": "User.Read"}), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := do(h, "GET", "/Validate", local, noScope); w.Code != 403 ||
+		w.Body.String() != "IDW10203: The 'scope' or 'scp' claim does not contain scopes 'access_as_user' or was not found. " {
+		t.Errorf("/Validate without the scope: %d %q", w.Code, w.Body)
+	}
+	if w := do(h, "GET", "/Validate", local, f.tc); w.Code != 200 {
+		t.Errorf("/Validate with the scope: %d %s", w.Code, w.Body)
+	}
+	if w := do(h, "GET", "/AuthorizationHeader/weather-app"+agent, local, noScope); w.Code == 401 && w.Body.Len() == 0 {
+		t.Errorf("a token without AzureAd__Scopes was refused inbound on /AuthorizationHeader")
 	}
 }
