@@ -44,7 +44,7 @@ func errTransient() *aadError {
 }
 
 func errTenantNotFound(tenant string) *aadError {
-	return newErr(http.StatusBadRequest, oauthInvalidRequest, 90002, "Tenant '%s' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud.", tenant)
+	return newErr(http.StatusBadRequest, "invalid_tenant", 90002, "Tenant '%s' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud.", tenant)
 }
 
 func errUnknownClient(client, tenant string) *aadError {

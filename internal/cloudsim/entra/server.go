@@ -13,6 +13,7 @@ import (
 	"math/big"
 	"net/http"
 	"strconv"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -109,6 +110,16 @@ func (s *Server) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /{tenant}/v2.0/adminconsent", s.adminConsent)
 	mux.HandleFunc("POST /{tenant}/v2.0/adminconsent", s.adminConsent)
 	mux.HandleFunc("/common/discovery/instance", s.cors(s.instanceDiscovery, false))
+	// The multi-tenant endpoints' metadata and keys, with the issuer
+	// template {tenantid} (Microsoft identity platform: "OpenID Connect on
+	// the Microsoft identity platform", fetching the metadata document).
+	for _, t := range multiTenant {
+		mux.HandleFunc("/"+t+"/v2.0/.well-known/openid-configuration", s.cors(s.discovery(2), false))
+		mux.HandleFunc("/"+t+"/.well-known/openid-configuration", s.cors(s.discovery(1), false))
+		mux.HandleFunc("/"+t+"/discovery/v2.0/keys", s.cors(s.jwks(2), false))
+		mux.HandleFunc("/"+t+"/discovery/keys", s.cors(s.jwks(1), false))
+	}
+	mux.HandleFunc("GET /oidc/userinfo", s.userinfo)
 	mux.HandleFunc("GET /common/UserRealm/{user}", s.userRealm)
 	mux.HandleFunc("GET /_cloudsim/stats", s.stats.serve)
 	mux.HandleFunc("POST /_cloudsim/keys/rotate", s.rotateKeys)
@@ -155,16 +166,31 @@ func (s *Server) tenantOf(r *http.Request) (string, *aadError) {
 // built from it, so one cloudsim serves 127.0.0.1 and a compose service name.
 func baseURL(r *http.Request) string { return "https://" + r.Host }
 
-// discovery serves the OpenID metadata of the v1 or v2 endpoint.
+// multiTenant are the authorities that stand for any tenant: their
+// metadata names the issuer with the template {tenantid}.
+var multiTenant = []string{"common", "organizations"}
+
+// tenantOrTemplate is the {tenant} segment's tenant, or for a multi-tenant
+// authority itself and the issuer's {tenantid} template.
+func (s *Server) tenantOrTemplate(r *http.Request) (segment, issuerTenant string, aerr *aadError) {
+	if first, _, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/"); slices.Contains(multiTenant, first) {
+		return first, "{tenantid}", nil
+	}
+	tid, aerr := s.tenantOf(r)
+	return tid, tid, aerr
+}
+
+// discovery serves the OpenID metadata of the v1 or v2 endpoint. Entra
+// lets clients cache it for a day (Cache-Control: max-age=86400, private).
 func (s *Server) discovery(version int) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		s.stats.Add("entra.discovery.v" + itoa(version))
-		tid, aerr := s.tenantOf(r)
+		segment, tid, aerr := s.tenantOrTemplate(r)
 		if aerr != nil {
 			s.writeError(w, r, aerr)
 			return
 		}
-		base := baseURL(r) + "/" + tid
+		base := baseURL(r) + "/" + segment
 		doc := map[string]any{
 			"token_endpoint_auth_methods_supported": []string{"client_secret_post", "private_key_jwt", "client_secret_basic"},
 			"response_modes_supported":              []string{"query", "fragment", "form_post"},
@@ -192,15 +218,38 @@ func (s *Server) discovery(version int) http.HandlerFunc {
 			doc["http_logout_supported"] = true
 			doc["frontchannel_logout_supported"] = true
 			doc["claims_supported"] = []string{"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "preferred_username", "name", "tid", "ver", "oid"}
+			// Every address a client may follow stays on this machine:
+			// userinfo is answered here (with Graph's refusal: Graph is
+			// not emulated), and msgraph_host is cloudsim's own host.
+			doc["userinfo_endpoint"] = baseURL(r) + "/oidc/userinfo"
+			doc["kerberos_endpoint"] = base + "/kerberos"
+			doc["msgraph_host"] = r.Host
+			doc["cloud_graph_host_name"] = "graph.windows.net"
+			doc["rbac_url"] = "https://pas.windows.net"
 		}
-		writeJSON(w, http.StatusOK, doc)
+		w.Header().Set("Content-Type", "application/json; charset=utf-8")
+		w.Header().Set("Cache-Control", "max-age=86400, private")
+		w.WriteHeader(http.StatusOK)
+		_ = json.NewEncoder(w).Encode(doc)
 	}
+}
+
+// userinfo is the address discovery advertises. Its real answerer is
+// Microsoft Graph (https://graph.microsoft.com/oidc/userinfo), which
+// cloudsim does not emulate: it answers as Graph does a token it cannot
+// accept.
+func (s *Server) userinfo(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("WWW-Authenticate", `Bearer realm="", error="invalid_token"`)
+	w.WriteHeader(http.StatusUnauthorized)
+	_ = json.NewEncoder(w).Encode(map[string]any{"error": map[string]string{"code": "InvalidAuthenticationToken",
+		"message": "cloudsim does not emulate Microsoft Graph, which answers the userinfo endpoint"}})
 }
 
 func (s *Server) jwks(version int) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		s.stats.Add("entra.keys")
-		tid, aerr := s.tenantOf(r)
+		_, tid, aerr := s.tenantOrTemplate(r)
 		if aerr != nil {
 			s.writeError(w, r, aerr)
 			return
