@@ -24,9 +24,9 @@ func TestDiscoveryDocuments(t *testing.T) {
 		return resp.StatusCode, resp.Header, doc
 	}
 	for path, issuer := range map[string]string{
-		"/common/v2.0/.well-known/openid-configuration":        "https://login.microsoftonline.com/{tenantid}/v2.0",
-		"/organizations/v2.0/.well-known/openid-configuration": "https://login.microsoftonline.com/{tenantid}/v2.0",
-		"/common/.well-known/openid-configuration":             "https://sts.windows.net/{tenantid}/",
+		"/common/v2.0/.well-known/openid-configuration":                     "https://login.microsoftonline.com/{tenantid}/v2.0",
+		"/organizations/v2.0/.well-known/openid-configuration":              "https://login.microsoftonline.com/{tenantid}/v2.0",
+		"/common/.well-known/openid-configuration":                          "https://sts.windows.net/{tenantid}/",
 		"/" + h.env["TENANT_ID"] + "/v2.0/.well-known/openid-configuration": "https://login.microsoftonline.com/" + h.env["TENANT_ID"] + "/v2.0",
 	} {
 		status, hdr, doc := get(path)
