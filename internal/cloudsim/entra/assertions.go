@@ -25,7 +25,7 @@ type presented struct {
 	Tid   string          `json:"tid"`
 	Azp   string          `json:"azp"`
 	AppID string          `json:"appid"`
-	Idtyp string          `json:"idtyp"`
+	Scp   string          `json:"scp"`
 	MIRID string          `json:"xms_mirid"`
 }
 

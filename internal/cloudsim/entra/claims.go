@@ -44,7 +44,12 @@ const (
 	facetsAgentSubject = "9 3 11"
 	facetsAgentUserSub = "3 13"
 	facetsAgentTenant  = "3 9"
-	idrelAgentApp      = "7 10"
+	// xms_idrel: the subject's relation to the tenant (1 member user, 5
+	// guest, 7 service principal). "7 10" is the autonomous sample's;
+	// delegated agent tokens name a member user, and the second value
+	// they carry is not documented, so cloudsim gives the first only.
+	idrelAgentApp  = "7 10"
+	idrelAgentUser = "1"
 )
 
 // accessTokenClaims builds the claims Entra puts in an access token of the
@@ -78,7 +83,12 @@ func (s *Server) accessTokenClaims(tid string, res resource, sj subject, now tim
 	}
 	c["oid"] = sj.objectID
 	if delegated {
-		c["idtyp"] = "user"
+		// idtyp is an optional claim (access token claims reference): an
+		// ordinary user token does not carry it; the agent token tables
+		// give "user" for an agent's OBO and agent user tokens.
+		if sj.agent != nil {
+			c["idtyp"] = "user"
+		}
 		c["sub"] = pairwiseSub(sj.objectID, sj.clientID)
 		c["scp"] = strings.Join(sj.scopes, " ")
 		var upn, name string
@@ -96,6 +106,9 @@ func (s *Server) accessTokenClaims(tid string, res resource, sj subject, now tim
 			c["preferred_username"] = upn
 		}
 	} else {
+		// App-only: idtyp "app", roles, and no scp, as the autonomous
+		// sample token of the agent token claims page (its table allows an
+		// empty or "/" scp; cloudsim follows the sample).
 		c["idtyp"] = "app"
 		c["sub"] = sj.objectID
 		if len(sj.roles) > 0 {
@@ -111,10 +124,12 @@ func (s *Server) accessTokenClaims(tid string, res resource, sj subject, now tim
 	if ag := sj.agent; ag != nil {
 		c["xms_act_fct"] = facetsAgentActor
 		c["xms_par_app_azp"] = ag.Blueprint
-		switch {
-		case sj.agentUser != nil:
-			c["xms_sub_fct"] = facetsAgentUserSub
-		case !delegated:
+		if delegated {
+			c["xms_idrel"] = idrelAgentUser
+			if sj.agentUser != nil {
+				c["xms_sub_fct"] = facetsAgentUserSub
+			}
+		} else {
 			c["xms_sub_fct"] = facetsAgentSubject
 			c["xms_tnt_fct"] = facetsAgentTenant
 			c["xms_idrel"] = idrelAgentApp
@@ -137,6 +152,9 @@ func (s *Server) idTokenClaims(tid string, sj subject, now time.Time) map[string
 		"tid": tid,
 		"uti": randomB64(16),
 		"rh":  "0." + randomB64(40) + ".",
+		"aio": randomB64(48),
+		// The sign-in session, which front-channel logout names.
+		"sid": sessionID(sj.objectID, sj.clientID),
 	}
 	if sj.nonce != "" {
 		c["nonce"] = sj.nonce
@@ -147,6 +165,13 @@ func (s *Server) idTokenClaims(tid string, sj subject, now time.Time) map[string
 		c["name"], c["preferred_username"] = sj.agentUser.DisplayName, sj.agentUser.UPN
 	}
 	return c
+}
+
+// sessionID is a stable session ID for a user's sign-ins at a client.
+func sessionID(oid, clientID string) string {
+	sum := sha256.Sum256([]byte("sid/" + oid + "/" + clientID))
+	h := hex.EncodeToString(sum[:16])
+	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
 }
 
 // clientInfo is the base64url JSON MSAL uses to key its account cache.

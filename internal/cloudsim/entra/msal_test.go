@@ -132,10 +132,19 @@ func (h *harness) verify(token string, version int, audience string) map[string]
 	return claims
 }
 
+// absent, as a wanted value, asks wantClaims for a claim the token must not carry.
+var absent = &struct{}{}
+
 func wantClaims(t *testing.T, what string, claims map[string]any, want map[string]any) {
 	t.Helper()
 	for k, v := range want {
-		got := claims[k]
+		got, present := claims[k]
+		if v == absent {
+			if present {
+				t.Errorf("%s: carries %s = %v, want no %s claim", what, k, got, k)
+			}
+			continue
+		}
 		if list, ok := got.([]any); ok {
 			if !slices.Contains(list, v) {
 				t.Errorf("%s: %s = %v, want it to contain %v", what, k, got, v)
@@ -203,7 +212,7 @@ func TestAgentIDFlowsWithMSALGo(t *testing.T) {
 		alice := h.sim.Tenant.Users[0]
 		tc := h.userToken(alice.UPN, alice.Password, "api://"+blueprintID+"/access_as_user")
 		wantClaims(t, "Tc", h.verify(tc, 2, blueprintID), map[string]any{
-			"oid": alice.ObjectID, "scp": "access_as_user", "azp": env["CLIENT_SPA_APP_ID"], "idtyp": "user", "preferred_username": alice.UPN,
+			"oid": alice.ObjectID, "scp": "access_as_user", "azp": env["CLIENT_SPA_APP_ID"], "idtyp": absent, "xms_idrel": absent, "preferred_username": alice.UPN,
 		})
 		agent := h.agentClient(h.blueprint(), agentID)
 		tu, err := agent.AcquireTokenOnBehalfOf(h.ctx, tc, []string{"api://" + weather + "/Weather.Read"})
@@ -211,7 +220,7 @@ func TestAgentIDFlowsWithMSALGo(t *testing.T) {
 			t.Fatal(err)
 		}
 		wantClaims(t, "TU", h.verify(tu.AccessToken, 2, weather), map[string]any{
-			"oid": alice.ObjectID, "scp": "Weather.Read", "azp": agentID, "idtyp": "user", "xms_act_fct": "3 9 11", "xms_par_app_azp": blueprintID,
+			"oid": alice.ObjectID, "scp": "Weather.Read", "azp": agentID, "idtyp": "user", "xms_idrel": "1", "xms_sub_fct": absent, "roles": absent, "xms_act_fct": "3 9 11", "xms_par_app_azp": blueprintID,
 		})
 	})
 
@@ -228,7 +237,7 @@ func TestAgentIDFlowsWithMSALGo(t *testing.T) {
 		}
 		au := h.sim.Tenant.AgentUser(env["AGENT_USER_UPN"])
 		wantClaims(t, "TAU", h.verify(tau.AccessToken, 2, weather), map[string]any{
-			"oid": au.ObjectID, "azp": agentID, "idtyp": "user", "scp": "Weather.Read", "xms_sub_fct": "3 13", "preferred_username": au.UPN,
+			"oid": au.ObjectID, "azp": agentID, "idtyp": "user", "xms_idrel": "1", "scp": "Weather.Read", "xms_sub_fct": "3 13", "preferred_username": au.UPN,
 		})
 	})
 

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/crosscloud-agentid/agentid/internal/cloudsim/tenant"
+	"github.com/crosscloud-agentid/agentid/internal/config"
 )
 
 // maxFormBytes bounds a token request body. Real requests are a few KiB,
@@ -380,8 +381,9 @@ func (s *Server) onBehalfOf(req *tokenRequest, c *caller) (map[string]any, *aadE
 	if aerr != nil {
 		return nil, aerr
 	}
+	// A user's token carries scp; idtyp is optional and cannot decide.
 	user := s.dir.UserByID(p.Oid)
-	if user == nil || p.Idtyp == "app" {
+	if user == nil || p.Scp == "" {
 		return nil, errUserNotFound(p.Oid, req.tid)
 	}
 	scopes, aerr := s.delegatedScopes(c.id, c.name(), user.ObjectID, sr)
@@ -402,9 +404,16 @@ func (s *Server) userFIC(req *tokenRequest, c *caller) (map[string]any, *aadErro
 	if t2 == "" {
 		return nil, errMissingParam("user_federated_identity_credential")
 	}
+	// username takes the agent user's UPN, user_id its object ID (agent
+	// user flow page). What Entra answers to a UPN in user_id is not
+	// documented: cloudsim refuses it with Entra's generic malformed-request
+	// answer rather than inventing a code.
 	who := req.form.Get("username")
-	if who == "" {
-		who = req.form.Get("user_id")
+	if id := req.form.Get("user_id"); who == "" && id != "" {
+		if !config.IsGUID(id) {
+			return nil, errMalformedRequest()
+		}
+		who = id
 	}
 	if who == "" {
 		return nil, errMissingParam("username")
@@ -486,7 +495,9 @@ func (s *Server) refreshToken(req *tokenRequest, c *caller) (map[string]any, *aa
 	if s.now().Sub(g.issued) > refreshLifetime {
 		return nil, errRefreshTokenExpired(g.issued.UTC().Format(time.RFC3339))
 	}
-	sr, aerr := s.parseScope(req.tid, req.form.Get("scope"))
+	// Scopes of several resources get a token for the first (auth code
+	// flow page, refreshing an access token).
+	sr, aerr := s.parseScope(req.tid, firstResourceScopes(req.form.Get("scope")))
 	if aerr != nil {
 		return nil, aerr
 	}
@@ -503,7 +514,34 @@ func (s *Server) refreshToken(req *tokenRequest, c *caller) (map[string]any, *aa
 	if sj.user == nil && sj.agentUser == nil {
 		return nil, errUserNotFound(g.userOID, req.tid)
 	}
+	// The grant came with offline_access: a redemption always returns a
+	// new refresh token to replace the old one.
+	sr.offline = true
 	return s.respond(req, sr, sj, true)
+}
+
+// firstResourceScopes keeps the OpenID scopes and those of the first
+// resource a scope list names.
+func firstResourceScopes(raw string) string {
+	var out []string
+	first := ""
+	for _, sc := range strings.Fields(raw) {
+		if slices.Contains(oidcScopes, sc) {
+			out = append(out, sc)
+			continue
+		}
+		res := "https://graph.microsoft.com"
+		if i := strings.LastIndex(sc, "/"); i > 0 {
+			res = sc[:i]
+		}
+		if first == "" {
+			first = res
+		}
+		if strings.EqualFold(res, first) {
+			out = append(out, sc)
+		}
+	}
+	return strings.Join(out, " ")
 }
 
 // respond signs the access token (and, for delegated flows, the ID token,

@@ -47,14 +47,13 @@ type Options struct {
 }
 
 type claims struct {
-	Iss   string          `json:"iss"`
-	Aud   json.RawMessage `json:"aud"`
-	Tid   string          `json:"tid"`
-	Exp   int64           `json:"exp"`
-	Scp   string          `json:"scp"`
-	Oid   string          `json:"oid"`
-	Idtyp string          `json:"idtyp"`
-	Azp   string          `json:"azp"`
+	Iss string          `json:"iss"`
+	Aud json.RawMessage `json:"aud"`
+	Tid string          `json:"tid"`
+	Exp int64           `json:"exp"`
+	Scp string          `json:"scp"`
+	Oid string          `json:"oid"`
+	Azp string          `json:"azp"`
 }
 
 // Handler is the MCP endpoint behind bearer-token checks.
@@ -119,11 +118,9 @@ func Handler(o Options) http.Handler {
 			return nil, fmt.Errorf("%w: the token is for %q, not the MCP server", auth.ErrInvalidToken, aud)
 		}
 		info := &auth.TokenInfo{Expiration: time.Unix(c.Exp, 0), UserID: c.Oid, Extra: map[string]any{"oid": c.Oid, "azp": c.Azp}}
-		// Delegated only: an app-only token carries no scope, so the scope
-		// check refuses it with 403.
-		if c.Idtyp != "app" {
-			info.Scopes = strings.Fields(c.Scp)
-		}
+		// Delegated only: an app-only token carries roles, never scp, so the
+		// scope check refuses it with 403.
+		info.Scopes = strings.Fields(c.Scp)
 		return info, nil
 	}
 	mcpHandler := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return server }, &mcp.StreamableHTTPOptions{Stateless: true})
