@@ -15,7 +15,15 @@ type aadError struct {
 	desc   string
 }
 
-func (e *aadError) Error() string { return fmt.Sprintf("AADSTS%d: %s", e.code, e.desc) }
+// Error is the description as Entra starts it. Code 0 marks an answer no
+// source pins to an AADSTS number: cloudsim then gives none rather than
+// invent one.
+func (e *aadError) Error() string {
+	if e.code == 0 {
+		return e.desc
+	}
+	return fmt.Sprintf("AADSTS%d: %s", e.code, e.desc)
+}
 
 func newErr(status int, oauth string, code int, format string, args ...any) *aadError {
 	return &aadError{status: status, oauth: oauth, code: code, desc: fmt.Sprintf(format, args...)}
@@ -33,6 +41,13 @@ const (
 
 func errMissingParam(name string) *aadError {
 	return newErr(http.StatusBadRequest, oauthInvalidRequest, 900144, "The request body must contain the following parameter: '%s'.", name)
+}
+
+// errUserIDNotObjectID answers a UPN in user_fic's user_id. The agent user
+// flow page gives user_id the object ID and username the UPN, but not
+// Entra's answer to the mix: unverified, so no AADSTS code.
+func errUserIDNotObjectID() *aadError {
+	return newErr(http.StatusBadRequest, oauthInvalidRequest, 0, "The parameter 'user_id' takes the agent user's object ID; pass a UPN as 'username'.")
 }
 
 func errMalformedRequest() *aadError {

@@ -321,19 +321,24 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, e *aadError)
 	trace := newID()
 	corr := correlationID(r)
 	ts := now.Format("2006-01-02 15:04:05Z")
-	s.stats.Add("entra.error.AADSTS" + itoa(e.code))
 	if e.status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer error="`+e.oauth+`"`)
 	}
-	writeJSON(w, e.status, map[string]any{
+	body := map[string]any{
 		"error":             e.oauth,
 		"error_description": e.Error() + " Trace ID: " + trace + " Correlation ID: " + corr + " Timestamp: " + ts,
-		"error_codes":       []int{e.code},
 		"timestamp":         ts,
 		"trace_id":          trace,
 		"correlation_id":    corr,
-		"error_uri":         loginHost + "/error?code=" + itoa(e.code),
-	})
+	}
+	if e.code == 0 {
+		s.stats.Add("entra.error." + e.oauth)
+	} else {
+		s.stats.Add("entra.error.AADSTS" + itoa(e.code))
+		body["error_codes"] = []int{e.code}
+		body["error_uri"] = loginHost + "/error?code=" + itoa(e.code)
+	}
+	writeJSON(w, e.status, body)
 }
 
 func correlationID(r *http.Request) string {

@@ -404,14 +404,10 @@ func (s *Server) userFIC(req *tokenRequest, c *caller) (map[string]any, *aadErro
 	if t2 == "" {
 		return nil, errMissingParam("user_federated_identity_credential")
 	}
-	// username takes the agent user's UPN, user_id its object ID (agent
-	// user flow page). What Entra answers to a UPN in user_id is not
-	// documented: cloudsim refuses it with Entra's generic malformed-request
-	// answer rather than inventing a code.
 	who := req.form.Get("username")
 	if id := req.form.Get("user_id"); who == "" && id != "" {
 		if !config.IsGUID(id) {
-			return nil, errMalformedRequest()
+			return nil, errUserIDNotObjectID()
 		}
 		who = id
 	}
