@@ -127,7 +127,9 @@ func (r *Refresher) Run(ctx context.Context) error {
 	warnedExpiry := false
 	for {
 		claims, err := r.Once(ctx)
-		if ctx.Err() != nil {
+		// A token written just as ctx ends is still logged; a failure then
+		// is the cancellation's own.
+		if err != nil && ctx.Err() != nil {
 			return nil
 		}
 		var delay time.Duration
