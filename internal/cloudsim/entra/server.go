@@ -120,7 +120,10 @@ func (s *Server) Register(mux *http.ServeMux) {
 		mux.HandleFunc("/"+t+"/discovery/keys", s.cors(s.jwks(1), false))
 	}
 	mux.HandleFunc("GET /oidc/userinfo", s.userinfo)
+	// Entra's paths are case-insensitive: MSAL Go asks for UserRealm, MSAL
+	// Python for userrealm.
 	mux.HandleFunc("GET /common/UserRealm/{user}", s.userRealm)
+	mux.HandleFunc("GET /common/userrealm/{user}", s.userRealm)
 	mux.HandleFunc("GET /_cloudsim/stats", s.stats.serve)
 	mux.HandleFunc("POST /_cloudsim/keys/rotate", s.rotateKeys)
 	mux.HandleFunc("POST /_cloudsim/faults/token-outage", s.outage)
