@@ -195,10 +195,9 @@ func TestAuthorizeRefusals(t *testing.T) {
 		err     string
 		code    string
 	}{
-		"no PKCE":            {map[string]string{"code_challenge": ""}, "invalid_request", "AADSTS9002325"},
-		"plain PKCE":         {map[string]string{"code_challenge_method": "plain"}, "invalid_request", "AADSTS9002325"},
-		"implicit flow":      {map[string]string{"response_type": "token"}, "unsupported_response_type", "AADSTS700054"},
-		"silent, signed out": {map[string]string{"prompt": "none"}, "login_required", "AADSTS50058"},
+		"unknown PKCE method": {map[string]string{"code_challenge_method": "S512"}, "invalid_request", "Invalid code challenge method: 'S512'"},
+		"implicit flow":       {map[string]string{"response_type": "token"}, "unsupported_response_type", "AADSTS700054"},
+		"silent, signed out":  {map[string]string{"prompt": "none"}, "login_required", "AADSTS50058"},
 	} {
 		resp, _ := b.get(b.authorizeURL(c.changes))
 		got := fragment(t, resp)

@@ -35,6 +35,7 @@ type subject struct {
 	roles     []string
 	nonce     string // echoed in the ID token (authorization code flow)
 	tokenLife time.Duration
+	spaChain  time.Time // an SPA sign-in: when its refresh token chain began
 }
 
 // Agent ID facets, as in the Entra agent token claims reference: space-

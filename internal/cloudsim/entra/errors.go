@@ -50,6 +50,24 @@ func errUserIDNotObjectID() *aadError {
 	return newErr(http.StatusBadRequest, oauthInvalidRequest, 0, "The parameter 'user_id' takes the agent user's object ID; pass a UPN as 'username'.")
 }
 
+// The cross-origin rules of the auth code flow page: SPA tokens only
+// from a browser, and a browser redeems nothing else.
+func errCrossOriginNotSPA(origin string) *aadError {
+	return newErr(http.StatusBadRequest, oauthInvalidRequest, 9002326, "Cross-origin token redemption is permitted only for the 'Single-Page Application' client-type. Request origin: '%s'.", origin)
+}
+
+func errSPANeedsOrigin() *aadError {
+	return newErr(http.StatusBadRequest, oauthInvalidRequest, 9002327, "Tokens issued for the 'Single-Page Application' client-type may only be redeemed via cross-origin requests.")
+}
+
+func errPKCERequired() *aadError {
+	return newErr(http.StatusBadRequest, oauthInvalidRequest, 9002325, "Proof Key for Code Exchange is required for cross-origin authorization code redemption.")
+}
+
+func errSPARefreshTokenExpired(issued string) *aadError {
+	return newErr(http.StatusBadRequest, oauthInvalidGrant, 700084, "The refresh token was issued to a single page app (SPA), and therefore has a fixed, limited lifetime of 1.00:00:00, which cannot be extended. It is now expired and a new sign in request must be sent by the SPA to the sign in page. The token was issued on %s.", issued)
+}
+
 func errMalformedRequest() *aadError {
 	return newErr(http.StatusBadRequest, oauthInvalidRequest, 9002313, "Invalid request. Request is malformed or invalid.")
 }

@@ -7,9 +7,11 @@ import (
 
 // refreshLifetime bounds cloudsim's in-memory refresh tokens. Entra's last
 // 90 days; cloudsim forgets them on restart anyway.
+// An SPA's chain is capped at 24 hours from its sign-in, as Entra does.
 const (
-	refreshLifetime = 24 * time.Hour
-	maxRefresh      = 10000
+	refreshLifetime    = 24 * time.Hour
+	spaRefreshLifetime = 24 * time.Hour
+	maxRefresh         = 10000
 )
 
 // refreshGrant is what a refresh token stands for: a user (or agent user)
@@ -19,6 +21,7 @@ type refreshGrant struct {
 	userOID   string
 	agentUser bool
 	issued    time.Time
+	spaChain  time.Time // zero unless issued to an SPA redirect URI's sign-in
 }
 
 // refreshStore keeps refresh tokens in memory. They are opaque random

@@ -44,10 +44,11 @@ func (c *caller) name() string {
 
 // tokenRequest is one parsed request to the token endpoint.
 type tokenRequest struct {
-	auth  string // how the client authenticated: secret, federated_credential, agent_t1, public
-	tid   string
-	form  url.Values
-	grant string
+	auth   string // how the client authenticated: secret, federated_credential, agent_t1, public
+	tid    string
+	form   url.Values
+	grant  string
+	origin string // the Origin header: set when a browser makes the request
 }
 
 // singleValued are parameters that must not repeat: a second value could
@@ -91,7 +92,7 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	req := &tokenRequest{tid: tid, form: form, grant: form.Get("grant_type")}
+	req := &tokenRequest{tid: tid, form: form, grant: form.Get("grant_type"), origin: r.Header.Get("Origin")}
 	body, aerr := s.issue(r, req)
 	grantKey := req.grant
 	if form.Get("fmi_path") != "" {
@@ -126,6 +127,11 @@ func (s *Server) issue(r *http.Request, req *tokenRequest) (map[string]any, *aad
 	c, aerr := s.authenticate(r, req)
 	if aerr != nil {
 		return nil, aerr
+	}
+	// Only SPA codes and refresh tokens are redeemed from a browser; they
+	// check the Origin themselves. Anything else with an Origin is refused.
+	if req.origin != "" && req.grant != grantAuthorizationCode && req.grant != grantRefreshToken {
+		return nil, errCrossOriginNotSPA(req.origin)
 	}
 	switch req.grant {
 	case grantClientCredentials:
@@ -488,6 +494,14 @@ func (s *Server) refreshToken(req *tokenRequest, c *caller) (map[string]any, *aa
 	if g.clientID != c.id {
 		return nil, errRefreshTokenOtherClient()
 	}
+	if aerr := checkRedemptionOrigin(req.origin, !g.spaChain.IsZero()); aerr != nil {
+		return nil, aerr
+	}
+	// An SPA's refresh tokens end 24 hours after the sign-in that began
+	// the chain, however often they are redeemed (refresh tokens page).
+	if !g.spaChain.IsZero() && s.now().Sub(g.spaChain) > spaRefreshLifetime {
+		return nil, errSPARefreshTokenExpired(g.spaChain.UTC().Format(time.RFC3339))
+	}
 	if s.now().Sub(g.issued) > refreshLifetime {
 		return nil, errRefreshTokenExpired(g.issued.UTC().Format(time.RFC3339))
 	}
@@ -501,7 +515,7 @@ func (s *Server) refreshToken(req *tokenRequest, c *caller) (map[string]any, *aa
 	if aerr != nil {
 		return nil, aerr
 	}
-	sj := subject{clientID: c.id, clientAcr: c.acr, objectID: g.userOID, agent: c.agent, scopes: scopes, tokenLife: s.tokenLifetime()}
+	sj := subject{clientID: c.id, clientAcr: c.acr, objectID: g.userOID, agent: c.agent, scopes: scopes, tokenLife: s.tokenLifetime(), spaChain: g.spaChain}
 	if g.agentUser {
 		sj.agentUser = s.dir.AgentUser(g.userOID)
 	} else {
@@ -579,7 +593,7 @@ func (s *Server) respond(req *tokenRequest, sr *scopeRequest, sj subject, delega
 	}
 	if sr.offline {
 		granted = append(granted, "offline_access")
-		body["refresh_token"] = s.refresh.issue(refreshGrant{clientID: sj.clientID, userOID: sj.objectID, agentUser: sj.agentUser != nil}, now)
+		body["refresh_token"] = s.refresh.issue(refreshGrant{clientID: sj.clientID, userOID: sj.objectID, agentUser: sj.agentUser != nil, spaChain: sj.spaChain}, now)
 	}
 	body["scope"] = strings.Join(granted, " ")
 	if req.form.Get("client_info") == "1" {
