@@ -172,7 +172,7 @@ func (s *Server) checkAuthorize(r *http.Request) (*authorizeRequest, *aadError, 
 	if ar.app = s.dir.App(ar.clientID); ar.app == nil {
 		return ar, errUnknownClient(ar.clientID, tid), false
 	}
-	if !slices.Contains(ar.app.SPARedirectURIs, ar.redirectURI) {
+	if !slices.ContainsFunc(ar.app.SPARedirectURIs, func(registered string) bool { return redirectMatches(registered, ar.redirectURI) }) {
 		return ar, newErr(http.StatusBadRequest, oauthInvalidRequest, 50011, "The redirect URI '%s' specified in the request does not match the redirect URIs configured for the application '%s'. Make sure the redirect URI sent in the request matches one added to your application in the Azure portal.", ar.redirectURI, ar.clientID), false
 	}
 	if ar.responseMode == "" {
@@ -230,7 +230,31 @@ func (s *Server) redirectError(w http.ResponseWriter, r *http.Request, ar *autho
 	http.Redirect(w, r, withResponse(ar.redirectURI, ar.responseMode, v), http.StatusFound)
 }
 
+// redirectMatches compares a requested redirect URI with a registered one
+// as the reply URL restrictions page says: exactly, except that a loopback
+// URI's port is ignored (RFC 8252 8.3 and 7.3).
+func redirectMatches(registered, requested string) bool {
+	if registered == requested {
+		return true
+	}
+	reg, err1 := url.Parse(registered)
+	req, err2 := url.Parse(requested)
+	if err1 != nil || err2 != nil || !loopbackHost(reg.Hostname()) {
+		return false
+	}
+	return reg.Scheme == req.Scheme && reg.Hostname() == req.Hostname() && reg.Path == req.Path &&
+		reg.RawQuery == req.RawQuery && req.User == nil && req.Fragment == ""
+}
+
+func loopbackHost(h string) bool { return h == "localhost" || h == "127.0.0.1" || h == "::1" }
+
+// withResponse builds the redirect back to the app. A redirect URI with no
+// path comes back with a trailing slash (reply URL restrictions page).
 func withResponse(redirect, mode string, v url.Values) string {
+	if u, err := url.Parse(redirect); err == nil && u.Path == "" && u.Opaque == "" {
+		u.Path = "/"
+		redirect = u.String()
+	}
 	if mode == "fragment" {
 		return redirect + "#" + v.Encode()
 	}

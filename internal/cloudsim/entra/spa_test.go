@@ -102,6 +102,28 @@ func TestSPARedemptionRules(t *testing.T) {
 		}
 	})
 
+	t.Run("a loopback redirect URI matches on any port", func(t *testing.T) {
+		other := "http://127.0.0.1:4999"
+		resp, _ := b.get(b.authorizeURL(map[string]string{"redirect_uri": other, "prompt": "none"}))
+		loc := resp.Header.Get("Location")
+		if resp.StatusCode != http.StatusFound || !strings.HasPrefix(loc, other+"/#") {
+			t.Fatalf("port 4999 for a URI registered on 3001: %d %q", resp.StatusCode, loc)
+		}
+		v, _ := url.ParseQuery(strings.SplitN(loc, "#", 2)[1])
+		form := b.codeForm(v.Get("code"))
+		form.Set("redirect_uri", other)
+		if resp, body := b.redeem(form, other); resp.StatusCode != http.StatusOK {
+			t.Fatalf("redeem at port 4999: %d %v", resp.StatusCode, body)
+		}
+		// Only the port is ignored: scheme, host and path still count.
+		for _, uri := range []string{"https://127.0.0.1:3001", "http://[::1]:3001", "http://127.0.0.1:4999/elsewhere"} {
+			resp, page := b.get(b.authorizeURL(map[string]string{"redirect_uri": uri}))
+			if resp.StatusCode != http.StatusBadRequest || resp.Header.Get("Location") != "" || !strings.Contains(page, "AADSTS50011") {
+				t.Errorf("%s: %d %q, want the AADSTS50011 page", uri, resp.StatusCode, resp.Header.Get("Location"))
+			}
+		}
+	})
+
 	t.Run("no PKCE: the code is issued, its redemption refused", func(t *testing.T) {
 		got := b.signIn(b.authorizeURL(map[string]string{"code_challenge": "", "code_challenge_method": ""}), "bob@contoso.example")
 		resp, body := b.redeem(b.codeForm(got.Get("code")), spaOrigin)
