@@ -110,6 +110,7 @@ func (ss *sessions) end(r *http.Request) {
 type authorizeRequest struct {
 	tid, clientID, redirectURI, scope, state, nonce, challenge, method, responseMode, prompt, loginHint string
 	app                                                                                                 *tenant.Application
+	resources                                                                                           []*scopeRequest // the scopes by resource, the token's first
 }
 
 // authorize is GET (show the login page, or answer prompt=none) and POST
@@ -122,6 +123,10 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 	}
 	if r.Form.Get("response_type") == "none" {
 		s.consent(w, r, false)
+		return
+	}
+	if r.Method == http.MethodPost && r.PostForm.Get("consent_request") != "" {
+		s.answerSignInConsent(w, r)
 		return
 	}
 	ar, aerr, redirectable := s.checkAuthorize(r)
@@ -141,11 +146,11 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: s.sessions.start(user.ObjectID), Path: "/", HttpOnly: true, Secure: true, SameSite: http.SameSiteNoneMode})
-		s.redirectCode(w, r, ar, user.ObjectID)
+		s.signedIn(w, r, ar, user.ObjectID)
 		return
 	}
 	if oid := s.sessions.user(r); oid != "" && ar.prompt != "login" && ar.prompt != "select_account" {
-		s.redirectCode(w, r, ar, oid)
+		s.signedIn(w, r, ar, oid)
 		return
 	}
 	if ar.prompt == "none" {
@@ -189,17 +194,67 @@ func (s *Server) checkAuthorize(r *http.Request) (*authorizeRequest, *aadError, 
 		// code for another method is undocumented, so none is given.
 		return ar, newErr(http.StatusBadRequest, oauthInvalidRequest, 0, "Invalid code challenge method: '%s'. Supported methods are 'plain' and 'S256'.", ar.method), true
 	}
-	sr, aerr := s.parseScope(tid, ar.scope)
-	if aerr != nil {
-		return ar, aerr, true
-	}
-	if _, aerr := s.delegatedScopes(ar.clientID, ar.app.Name, "", sr); aerr != nil {
-		if aerr.code == 65001 {
-			aerr.oauth = "consent_required"
+	// Scopes of several resources are allowed here: the token is for the
+	// first, and consent is asked for all (MSAL.js extraScopesToConsent).
+	for _, group := range scopesByResource(ar.scope) {
+		sr, aerr := s.parseScope(tid, group)
+		if aerr != nil {
+			return ar, aerr, true
 		}
-		return ar, aerr, true
+		if sr.res.app == nil {
+			return ar, errInvalidScope(sr.raw), true
+		}
+		for _, n := range sr.names {
+			if n != ".default" && !slices.Contains(sr.res.app.Scopes, n) {
+				return ar, errInvalidScope(sr.res.requested + "/" + n), true
+			}
+		}
+		ar.resources = append(ar.resources, sr)
 	}
 	return ar, nil, true
+}
+
+// signedIn continues a sign-in once the user is known: the consent page
+// for what the user has not yet granted (everything, with prompt=consent),
+// else the code. Entra asks after sign-in, not before.
+func (s *Server) signedIn(w http.ResponseWriter, r *http.Request, ar *authorizeRequest, oid string) {
+	var missing []consentGrant
+	for _, sr := range ar.resources {
+		have, _ := s.dir.Grant(ar.clientID, sr.res.appID)
+		have = append(have, s.consents.scopes(ar.clientID, sr.res.appID, oid)...)
+		if sr.isDefault() {
+			// .default asks for what was granted; cloudsim keeps no list of
+			// required permissions to show on a consent page instead.
+			if len(have) == 0 {
+				s.redirectError(w, r, ar, consentRequired(errConsent(ar.clientID, ar.app.Name)))
+				return
+			}
+			continue
+		}
+		var need []string
+		for _, n := range sr.names {
+			if ar.prompt == "consent" || !slices.Contains(have, n) {
+				need = append(need, n)
+			}
+		}
+		if len(need) > 0 {
+			missing = append(missing, consentGrant{key: consentKey{ar.clientID, sr.res.appID, oid}, scopes: need, resource: sr.res.app.Name})
+		}
+	}
+	switch {
+	case len(missing) == 0:
+		s.redirectCode(w, r, ar, oid)
+	case ar.prompt == "none":
+		s.redirectError(w, r, ar, consentRequired(errConsent(ar.clientID, ar.app.Name)))
+	default:
+		s.consentPage(w, r, &consentRequest{grants: missing, shownTo: oid, redirectURI: ar.redirectURI, state: ar.state, signIn: ar}, ar.app.Name)
+	}
+}
+
+// consentRequired is AADSTS65001 as /authorize reports it to the app.
+func consentRequired(e *aadError) *aadError {
+	e.oauth = "consent_required"
+	return e
 }
 
 // redirectCode sends the browser back with a code, in the response mode
@@ -310,7 +365,9 @@ func (s *Server) authorizationCode(req *tokenRequest, c *caller) (map[string]any
 	if scope == "" {
 		scope = code.scope
 	}
-	sr, aerr := s.parseScope(req.tid, scope)
+	// A sign-in may have asked consent for several resources; the code
+	// redeems for the first.
+	sr, aerr := s.parseScope(req.tid, firstResourceScopes(scope))
 	if aerr != nil {
 		return nil, aerr
 	}
@@ -425,7 +482,10 @@ func (s *Server) loginPage(w http.ResponseWriter, r *http.Request, appName, scop
 			hidden[k] = r.Form.Get(k)
 		}
 	}
-	hidden["prompt"] = "" // the user is choosing now
+	// The user is choosing now; prompt=consent still asks after sign-in.
+	if hidden["prompt"] != "consent" {
+		hidden["prompt"] = ""
+	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	// No form-action: it would also block the redirect to the app after the

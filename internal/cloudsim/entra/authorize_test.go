@@ -223,7 +223,11 @@ func TestAuthorizeRefusals(t *testing.T) {
 	}
 }
 
-func TestAuthorizeWithoutConsent(t *testing.T) {
+// TestConsentAfterSignIn: Entra signs the user in first and then asks for
+// what the app lacks, on the consent page, for every resource the request
+// names (issue 21). cloudsim once refused with AADSTS65001 before sign-in
+// and AADSTS28000 for a second resource.
+func TestConsentAfterSignIn(t *testing.T) {
 	b := newBrowser(t, func(o *cloudsim.Options) {
 		for _, c := range o.Tenant.Consents {
 			if c.Client == "5e4b9291-798c-43f9-a8b2-d712c6e87186" {
@@ -231,8 +235,71 @@ func TestAuthorizeWithoutConsent(t *testing.T) {
 			}
 		}
 	})
-	resp, _ := b.get(b.authorizeURL(nil))
-	if got := fragment(t, resp); got.Get("error") != "consent_required" || !strings.HasPrefix(got.Get("error_description"), "AADSTS65001") {
-		t.Errorf("%v", got)
+	asUser := "api://" + b.env["BLUEPRINT_APP_ID"] + "/access_as_user"
+	weatherRead := "api://" + b.env["WEATHER_API_APP_ID"] + "/Weather.Read"
+	consentPage := func(t *testing.T, resp *http.Response, page string, want ...string) string {
+		t.Helper()
+		m := consentRequestField.FindStringSubmatch(page)
+		if resp.StatusCode != http.StatusOK || m == nil {
+			t.Fatalf("want the consent page, got %d %s %.300s", resp.StatusCode, resp.Header.Get("Location"), page)
+		}
+		for _, w := range want {
+			if !strings.Contains(page, "<code>"+w+"</code>") {
+				t.Errorf("the consent page does not ask for %s", w)
+			}
+		}
+		return m[1]
+	}
+
+	authorize := b.authorizeURL(nil)
+	resp, page := b.get(authorize)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(page, `name="login"`) {
+		t.Fatalf("before sign-in: %d %s, want the login page", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	form, _ := url.ParseQuery(strings.SplitN(authorize, "?", 2)[1])
+	form.Set("login", "alice@contoso.example")
+	resp, err := b.client.PostForm(strings.SplitN(authorize, "?", 2)[0], form)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := consentPage(t, resp, readAll(resp), "access_as_user")
+
+	if got := fragment(t, b.answer(authorize, id, "cancel")); got.Get("error") != "access_denied" ||
+		!strings.HasPrefix(got.Get("error_description"), "AADSTS65004") || got.Get("state") != "st4te" {
+		t.Fatalf("cancel: %v", got)
+	}
+	resp, page = b.get(authorize) // the session stays: straight to the consent page
+	got := fragment(t, b.answer(authorize, consentPage(t, resp, page, "access_as_user"), "accept"))
+	if r, tokens := b.redeem(b.codeForm(got.Get("code")), spaOrigin); r.StatusCode != http.StatusOK {
+		t.Fatalf("redeem after consent: %d %v", r.StatusCode, tokens)
+	}
+
+	if got := fragment(t, first(b.get(b.authorizeURL(map[string]string{"prompt": "none"})))); got.Get("code") == "" {
+		t.Errorf("silent sign-in after consent: %v", got)
+	}
+	resp, page = b.get(b.authorizeURL(map[string]string{"prompt": "consent"}))
+	consentPage(t, resp, page, "access_as_user")
+
+	// A second resource: consent is asked for it, silently it is refused,
+	// and the code still redeems for the first.
+	both := map[string]string{"scope": asUser + " " + weatherRead + " openid offline_access"}
+	silent := map[string]string{"scope": both["scope"], "prompt": "none"}
+	if got := fragment(t, first(b.get(b.authorizeURL(silent)))); got.Get("error") != "consent_required" || !strings.HasPrefix(got.Get("error_description"), "AADSTS65001") {
+		t.Errorf("silent, a resource without consent: %v", got)
+	}
+	resp, page = b.get(b.authorizeURL(both))
+	id = consentPage(t, resp, page, "Weather.Read")
+	if strings.Contains(page, "<code>access_as_user</code>") {
+		t.Error("the consent page asks again for a scope already granted")
+	}
+	got = fragment(t, b.answer(b.authorizeURL(both), id, "accept"))
+	r, tokens := b.redeem(b.codeForm(got.Get("code")), spaOrigin)
+	if r.StatusCode != http.StatusOK || jwtauthtest.Claims(t, tokens["access_token"].(string))["aud"] != b.env["BLUEPRINT_APP_ID"] {
+		t.Fatalf("redeem after consent for two resources: %d %v", r.StatusCode, tokens)
+	}
+	if got := fragment(t, first(b.get(b.authorizeURL(silent)))); got.Get("code") == "" {
+		t.Errorf("silent, both resources consented: %v", got)
 	}
 }
+
+func first(resp *http.Response, _ string) *http.Response { return resp }

@@ -34,16 +34,23 @@ type userConsents struct {
 
 type consentKey struct{ client, resource, user string }
 
+// consentGrant is what one consent page asks of one resource.
+type consentGrant struct {
+	key      consentKey
+	scopes   []string
+	resource string // the resource's display name
+}
+
 // consentRequest is a consent page shown to a signed-in user: only that
 // user's answer to that page counts, which also defeats cross-site posts.
 type consentRequest struct {
-	key         consentKey
+	grants      []consentGrant
 	shownTo     string
-	scopes      []string
 	redirectURI string
 	state       string
 	shown       time.Time
 	admin       bool
+	signIn      *authorizeRequest // an app's sign-in: the code to send once answered
 }
 
 // scopes are what user (or an admin, for everyone) granted client on
@@ -188,19 +195,18 @@ func (s *Server) consent(w http.ResponseWriter, r *http.Request, admin bool) {
 		http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: s.sessions.start(oid), Path: "/", HttpOnly: true, Secure: true, SameSite: http.SameSiteNoneMode})
 	} else if r.Method == http.MethodPost && oid != "" {
 		cr := s.consents.answer(r.PostForm.Get("consent_request"), oid)
-		if cr == nil || cr.key.client != clientID || cr.admin != admin {
+		if cr == nil || cr.signIn != nil || cr.grants[0].key.client != clientID || cr.admin != admin {
 			s.authorizePage(w, http.StatusBadRequest, "This consent page expired or was shown to someone else: start again from the agent.")
 			return
 		}
 		// The answer goes where the page's request said, whatever the post says.
 		redirectURI, state = cr.redirectURI, cr.state
 		if r.PostForm.Get("decision") != "accept" {
-			s.log.Info("consent declined", "client_id", clientID, "resource", cr.key.resource, "user", oid, "admin", cr.admin)
-			fail(newErr(http.StatusBadRequest, "access_denied", 65004, "User declined to consent to access the app."))
+			s.log.Info("consent declined", "client_id", clientID, "user", oid, "admin", cr.admin)
+			fail(errConsentDeclined())
 			return
 		}
-		s.consents.grant(cr.key, cr.scopes)
-		s.log.Info("consent granted", "client_id", clientID, "resource", cr.key.resource, "for", cr.key.user, "by", oid, "scopes", strings.Join(cr.scopes, " "))
+		s.grantConsents(cr, oid)
 		granted()
 		return
 	}
@@ -222,8 +228,36 @@ func (s *Server) consent(w http.ResponseWriter, r *http.Request, admin bool) {
 		granted() // nothing new to grant
 		return
 	}
-	cr := &consentRequest{key: consentKey{clientID, sr.res.appID, grantee}, shownTo: oid, scopes: sr.names, redirectURI: redirectURI, state: state, admin: admin}
-	s.consentPage(w, r, cr, name, sr.res.app.Name)
+	cr := &consentRequest{grants: []consentGrant{{key: consentKey{clientID, sr.res.appID, grantee}, scopes: sr.names, resource: sr.res.app.Name}},
+		shownTo: oid, redirectURI: redirectURI, state: state, admin: admin}
+	s.consentPage(w, r, cr, name)
+}
+
+func (s *Server) grantConsents(cr *consentRequest, by string) {
+	for _, g := range cr.grants {
+		s.consents.grant(g.key, g.scopes)
+		s.log.Info("consent granted", "client_id", g.key.client, "resource", g.key.resource, "for", g.key.user, "by", by, "scopes", strings.Join(g.scopes, " "))
+	}
+}
+
+// answerSignInConsent takes the user's answer to the consent page of an
+// app's sign-in, and sends the browser back with a code or access_denied.
+func (s *Server) answerSignInConsent(w http.ResponseWriter, r *http.Request) {
+	oid := s.sessions.user(r)
+	cr := s.consents.answer(r.PostForm.Get("consent_request"), oid)
+	if oid == "" || cr == nil || cr.signIn == nil {
+		s.authorizePage(w, http.StatusBadRequest, "This consent page expired or was shown to someone else: sign in again from the app.")
+		return
+	}
+	// The code goes where the page's request said, whatever the post says.
+	ar := cr.signIn
+	if r.PostForm.Get("decision") != "accept" {
+		s.log.Info("consent declined", "client_id", ar.clientID, "user", oid)
+		s.redirectError(w, r, ar, errConsentDeclined())
+		return
+	}
+	s.grantConsents(cr, oid)
+	s.redirectCode(w, r, ar, oid)
 }
 
 var consentTemplate = template.Must(template.New("consent").Parse(`<!doctype html>
@@ -236,16 +270,16 @@ button.primary{background:#0f6cbd;border-color:#0f6cbd;color:#fff}</style></head
 <body><h1>Permissions requested</h1>
 <p class="note">This is <strong>cloudsim</strong>, a local stand-in for Microsoft Entra ID, not Microsoft's consent page.</p>
 <p>Signed in as <strong>{{.User}}</strong>.</p>
-{{if .Admin}}<p>The agent <strong>{{.Client}}</strong> asks to act on behalf of <strong>everyone in the organization</strong> (and as its agent users) on <strong>{{.Resource}}</strong>, with:</p>
-{{else}}<p>The agent <strong>{{.Client}}</strong> asks to act on your behalf on <strong>{{.Resource}}</strong>, with:</p>
-{{end}}<ul>{{range .Scopes}}<li><code>{{.}}</code></li>{{end}}</ul>
+{{if .Admin}}<p><strong>{{.Client}}</strong> asks to act on behalf of <strong>everyone in the organization</strong> (and as its agent users), with:</p>
+{{else}}<p><strong>{{.Client}}</strong> asks to act on your behalf, with:</p>
+{{end}}<ul>{{range .Grants}}<li><strong>{{.Resource}}</strong>:{{range .Scopes}} <code>{{.}}</code>{{end}}</li>{{end}}</ul>
 <p>Accepting lets it get tokens for these permissions{{if .Admin}} for any user{{else}} whenever you use it{{end}}, until the grant is removed (in cloudsim: until it restarts).</p>
 <form method="post">
 {{range $k, $v := .Hidden}}<input type="hidden" name="{{$k}}" value="{{$v}}">
 {{end}}<button class="primary" type="submit" name="decision" value="accept" id="accept">Accept</button><button type="submit" name="decision" value="cancel" id="cancel">Cancel</button>
 </form></body></html>`))
 
-func (s *Server) consentPage(w http.ResponseWriter, r *http.Request, cr *consentRequest, client, resource string) {
+func (s *Server) consentPage(w http.ResponseWriter, r *http.Request, cr *consentRequest, client string) {
 	cr.shown = time.Now()
 	hidden := map[string]string{"consent_request": s.consents.ask(cr)}
 	for _, k := range []string{"client_id", "redirect_uri", "scope", "state", "response_type"} {
@@ -260,5 +294,13 @@ func (s *Server) consentPage(w http.ResponseWriter, r *http.Request, cr *consent
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'")
-	_ = consentTemplate.Execute(w, map[string]any{"User": userName, "Client": client, "Resource": resource, "Scopes": cr.scopes, "Hidden": hidden, "Admin": cr.admin})
+	type grant struct {
+		Resource string
+		Scopes   []string
+	}
+	var grants []grant
+	for _, g := range cr.grants {
+		grants = append(grants, grant{g.resource, g.scopes})
+	}
+	_ = consentTemplate.Execute(w, map[string]any{"User": userName, "Client": client, "Grants": grants, "Hidden": hidden, "Admin": cr.admin})
 }

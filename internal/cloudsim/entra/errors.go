@@ -68,6 +68,10 @@ func errSPARefreshTokenExpired(issued string) *aadError {
 	return newErr(http.StatusBadRequest, oauthInvalidGrant, 700084, "The refresh token was issued to a single page app (SPA), and therefore has a fixed, limited lifetime of 1.00:00:00, which cannot be extended. It is now expired and a new sign in request must be sent by the SPA to the sign in page. The token was issued on %s.", issued)
 }
 
+func errConsentDeclined() *aadError {
+	return newErr(http.StatusBadRequest, "access_denied", 65004, "User declined to consent to access the app.")
+}
+
 func errMalformedRequest() *aadError {
 	return newErr(http.StatusBadRequest, oauthInvalidRequest, 9002313, "Invalid request. Request is malformed or invalid.")
 }

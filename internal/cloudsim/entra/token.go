@@ -530,29 +530,40 @@ func (s *Server) refreshToken(req *tokenRequest, c *caller) (map[string]any, *aa
 	return s.respond(req, sr, sj, true)
 }
 
-// firstResourceScopes keeps the OpenID scopes and those of the first
-// resource a scope list names.
-func firstResourceScopes(raw string) string {
-	var out []string
-	first := ""
+// scopesByResource splits a scope list by resource, in the order they are
+// first named; the OpenID scopes go with the first. A bare scope is
+// Microsoft Graph's, as in parseScope.
+func scopesByResource(raw string) []string {
+	var oidc, order []string
+	groups := map[string][]string{}
 	for _, sc := range strings.Fields(raw) {
 		if slices.Contains(oidcScopes, sc) {
-			out = append(out, sc)
+			oidc = append(oidc, sc)
 			continue
 		}
 		res := "https://graph.microsoft.com"
 		if i := strings.LastIndex(sc, "/"); i > 0 {
-			res = sc[:i]
+			res = strings.ToLower(sc[:i])
 		}
-		if first == "" {
-			first = res
+		if _, seen := groups[res]; !seen {
+			order = append(order, res)
 		}
-		if strings.EqualFold(res, first) {
-			out = append(out, sc)
-		}
+		groups[res] = append(groups[res], sc)
 	}
-	return strings.Join(out, " ")
+	if len(order) == 0 {
+		return []string{strings.Join(oidc, " ")}
+	}
+	out := make([]string, len(order))
+	for i, res := range order {
+		out[i] = strings.Join(groups[res], " ")
+	}
+	out[0] = strings.Join(append(oidc, groups[order[0]]...), " ")
+	return out
 }
+
+// firstResourceScopes keeps the OpenID scopes and those of the first
+// resource a scope list names.
+func firstResourceScopes(raw string) string { return scopesByResource(raw)[0] }
 
 // respond signs the access token (and, for delegated flows, the ID token,
 // client_info and refresh token the request asked for).
