@@ -444,7 +444,12 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 
 // ui serves the embedded chat UI under a Content Security Policy that
 // allows no inline script and no origin but this one, plus the Entra
-// authority for MSAL.js's calls and its hidden iframes.
+// authority for MSAL.js's calls and its hidden iframes. MSAL.js's silent
+// sign-in loads the authority in a hidden iframe, which Entra redirects
+// back to this page: so frame-src allows 'self' as well as the authority,
+// and frame-ancestors is 'self', not 'none'. Without either, that load is
+// blocked and every renewal after a refused refresh token times out
+// (monitor_window_timeout). Other sites still cannot frame the page.
 func (s *Server) ui() http.Handler {
 	files := http.FileServerFS(web.Files())
 	authority := s.cfg.BrowserAuthorityHost
@@ -459,7 +464,7 @@ func (s *Server) ui() http.Handler {
 		connect += " " + u.Scheme + "://" + u.Host
 	}
 	csp := "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self' " + connect +
-		"; frame-src " + authority + "; base-uri 'none'; form-action 'self'; object-src 'none'; frame-ancestors 'none'"
+		"; frame-src 'self' " + authority + "; base-uri 'none'; form-action 'self'; object-src 'none'; frame-ancestors 'self'"
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
 		h.Set("Content-Security-Policy", csp)

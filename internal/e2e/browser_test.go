@@ -33,6 +33,11 @@ const chromiumPath = "/usr/bin/chromium"
 // by its key only (never a blanket ignore, never the system store).
 // overrides, given the stack and the page's origin, adds llm-agent settings.
 func browserStack(t *testing.T, overrides func(s *e2e.Stack, origin string) map[string]string) (*e2e.Stack, string, context.Context) {
+	return browserStackWith(t, nil, overrides)
+}
+
+// browserStackWith is browserStack with cloudsim's options edited too.
+func browserStackWith(t *testing.T, edit func(*cloudsim.Options), overrides func(s *e2e.Stack, origin string) map[string]string) (*e2e.Stack, string, context.Context) {
 	needChromium(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -40,6 +45,9 @@ func browserStack(t *testing.T, overrides func(s *e2e.Stack, origin string) map[
 	}
 	origin := "http://" + ln.Addr().String()
 	s := e2e.StartWith(t, func(o *cloudsim.Options) {
+		if edit != nil {
+			edit(o)
+		}
 		for _, a := range o.Tenant.Applications {
 			switch a.ExportAs {
 			case "CLIENT_SPA_APP_ID":

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	neturl "net/url"
 	"strings"
 	"testing"
 	"time"
@@ -372,5 +373,32 @@ fetch(%[1]q + "/api/chat", {method: "POST", mode: "no-cors", headers: {"Content-
 	}
 	if !strings.Contains(body, "cloudsim refuses a form post from another site") {
 		t.Errorf("the cross-site sign-in form was not refused: %.300s", body)
+	}
+}
+
+// The page's Content Security Policy: scripts and styles from itself only,
+// and framing by itself only. MSAL.js's hidden iframe needs 'self' in
+// frame-src and frame-ancestors (TestBrowserSPARules shows it working);
+// any other site is refused.
+func TestUIContentSecurityPolicy(t *testing.T) {
+	s := e2e.Start(t)
+	resp, err := http.Get(s.Agent(nil) + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	directives := map[string]string{}
+	for _, d := range strings.Split(resp.Header.Get("Content-Security-Policy"), ";") {
+		name, value, _ := strings.Cut(strings.TrimSpace(d), " ")
+		directives[name] = value
+	}
+	authority, _ := neturl.Parse(s.Env["AZURE_AUTHORITY_HOST"])
+	for name, want := range map[string]string{
+		"script-src": "'self'", "frame-ancestors": "'self'", "frame-src": "'self' " + authority.Scheme + "://" + authority.Host,
+		"object-src": "'none'", "base-uri": "'none'",
+	} {
+		if got := directives[name]; got != want {
+			t.Errorf("%s = %q, want %q", name, got, want)
+		}
 	}
 }
