@@ -93,6 +93,12 @@ func invoke(t *testing.T, target, authorization string, extra map[string]string)
 	for k, v := range extra {
 		req.Header.Set(k, v)
 	}
+	return send(t, req)
+}
+
+// send makes one request and returns what came back.
+func send(t *testing.T, req *http.Request) (int, http.Header, string) {
+	t.Helper()
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -226,13 +232,7 @@ func TestAPIGatewayTemplateFront(t *testing.T) {
 		if token != "" {
 			req.Header.Set("Authorization", "Bearer "+token)
 		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		body, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, resp.Header, string(body)
+		return send(t, req)
 	}
 	base := apiFront(t, sim, templateFile(t))
 	cases := []struct {
