@@ -47,6 +47,9 @@ type Options struct {
 	SANs          []string      // extra names for the serving certificate
 	ExtraRoots    string        // a PEM file added to ca-bundle.pem (usually $SSL_CERT_FILE)
 	TokenLifetime time.Duration // 0: a random 60 to 90 minutes
+	// DeviceCodeInterval is the polling interval the device code flow
+	// gives clients (0: Entra's 5 seconds).
+	DeviceCodeInterval time.Duration
 	// SidecarAddr, when set, also serves the auth sidecar stand-in there
 	// (loopback), configured from the tenant file; WeatherAPIURL is the
 	// base URL of its downstream API entries.
@@ -75,7 +78,7 @@ func crossSiteForm(r *http.Request) bool {
 		return false
 	}
 	p := r.URL.Path
-	form := strings.HasSuffix(p, "/oauth2/v2.0/authorize") || strings.HasSuffix(p, "/v2.0/adminconsent") || strings.HasPrefix(p, "/_cloudsim/")
+	form := strings.HasSuffix(p, "/oauth2/v2.0/authorize") || strings.HasSuffix(p, "/v2.0/adminconsent") || p == "/devicelogin" || strings.HasPrefix(p, "/_cloudsim/")
 	origin := r.Header.Get("Origin")
 	return form && origin != "" && origin != "https://"+r.Host
 }
@@ -158,13 +161,14 @@ func Start(o Options) (*Sim, error) {
 		federated[sts.OutboundIssuer()] = sts.VerifyOutbound
 	}
 	ent := entra.New(entra.Options{
-		Directory:     o.Tenant,
-		Keys:          keys,
-		TokenLifetime: o.TokenLifetime,
-		Logger:        o.Logger.With("service", "entra"),
-		Stats:         stats,
-		Federated:     federated,
-		Now:           o.Now,
+		Directory:          o.Tenant,
+		Keys:               keys,
+		TokenLifetime:      o.TokenLifetime,
+		Logger:             o.Logger.With("service", "entra"),
+		Stats:              stats,
+		Federated:          federated,
+		Now:                o.Now,
+		DeviceCodeInterval: o.DeviceCodeInterval,
 	})
 	mux := http.NewServeMux()
 	ent.Register(mux)

@@ -108,6 +108,8 @@ func TestCrossSiteFormPostsAndFaultBounds(t *testing.T) {
 		{"sign-in form from a sandboxed page", authorize, "null", true},
 		{"sign-in form from cloudsim's own page", authorize, sim.URL, false},
 		{"admin consent from another site", "/" + tenantID + "/v2.0/adminconsent", "https://attacker.example", true},
+		{"device code sign-in from another site", "/devicelogin", "https://attacker.example", true},
+		{"device code sign-in from cloudsim's own page", "/devicelogin", sim.URL, false},
 		{"a fault switch from another site", "/_cloudsim/faults/bedrock?throttle=5", "https://attacker.example", true},
 		{"key rotation from another site", "/_cloudsim/keys/rotate", "https://attacker.example", true},
 		{"the token endpoint from an SPA's origin", "/" + tenantID + "/oauth2/v2.0/token", "http://localhost:3001", false},

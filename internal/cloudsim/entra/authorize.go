@@ -218,30 +218,10 @@ func (s *Server) checkAuthorize(r *http.Request) (*authorizeRequest, *aadError, 
 // for what the user has not yet granted (everything, with prompt=consent),
 // else the code. Entra asks after sign-in, not before.
 func (s *Server) signedIn(w http.ResponseWriter, r *http.Request, ar *authorizeRequest, oid string) {
-	var missing []consentGrant
-	for _, sr := range ar.resources {
-		have, _ := s.dir.Grant(ar.clientID, sr.res.appID)
-		have = append(have, s.consents.scopes(ar.clientID, sr.res.appID, oid)...)
-		if sr.isDefault() {
-			// .default asks for what was granted; cloudsim keeps no list of
-			// required permissions to show on a consent page instead.
-			if len(have) == 0 {
-				s.redirectError(w, r, ar, consentRequired(errConsent(ar.clientID, ar.app.Name)))
-				return
-			}
-			continue
-		}
-		var need []string
-		for _, n := range sr.names {
-			if ar.prompt == "consent" || !slices.Contains(have, n) {
-				need = append(need, n)
-			}
-		}
-		if len(need) > 0 {
-			missing = append(missing, consentGrant{key: consentKey{ar.clientID, sr.res.appID, oid}, scopes: need, resource: sr.res.app.Name})
-		}
-	}
+	missing, aerr := s.missingConsents(ar.clientID, ar.app.Name, ar.resources, oid, ar.prompt == "consent")
 	switch {
+	case aerr != nil:
+		s.redirectError(w, r, ar, consentRequired(aerr))
 	case len(missing) == 0:
 		s.redirectCode(w, r, ar, oid)
 	case ar.prompt == "none":
@@ -249,6 +229,34 @@ func (s *Server) signedIn(w http.ResponseWriter, r *http.Request, ar *authorizeR
 	default:
 		s.consentPage(w, r, &consentRequest{grants: missing, shownTo: oid, redirectURI: ar.redirectURI, state: ar.state, signIn: ar}, ar.app.Name)
 	}
+}
+
+// missingConsents lists, per resource, the scopes user has not granted
+// client (all of them when always is set).
+func (s *Server) missingConsents(clientID, clientName string, resources []*scopeRequest, user string, always bool) ([]consentGrant, *aadError) {
+	var missing []consentGrant
+	for _, sr := range resources {
+		have, _ := s.dir.Grant(clientID, sr.res.appID)
+		have = append(have, s.consents.scopes(clientID, sr.res.appID, user)...)
+		if sr.isDefault() {
+			// .default asks for what was granted; cloudsim keeps no list of
+			// required permissions to show on a consent page instead.
+			if len(have) == 0 {
+				return nil, errConsent(clientID, clientName)
+			}
+			continue
+		}
+		var need []string
+		for _, n := range sr.names {
+			if always || !slices.Contains(have, n) {
+				need = append(need, n)
+			}
+		}
+		if len(need) > 0 {
+			missing = append(missing, consentGrant{key: consentKey{clientID, sr.res.appID, user}, scopes: need, resource: sr.res.app.Name})
+		}
+	}
+	return missing, nil
 }
 
 // consentRequired is AADSTS65001 as /authorize reports it to the app.

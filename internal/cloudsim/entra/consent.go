@@ -51,6 +51,7 @@ type consentRequest struct {
 	shown       time.Time
 	admin       bool
 	signIn      *authorizeRequest // an app's sign-in: the code to send once answered
+	device      *deviceAuth       // a device code: approved once answered
 }
 
 // scopes are what user (or an admin, for everyone) granted client on
@@ -195,7 +196,7 @@ func (s *Server) consent(w http.ResponseWriter, r *http.Request, admin bool) {
 		http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: s.sessions.start(oid), Path: "/", HttpOnly: true, Secure: true, SameSite: http.SameSiteNoneMode})
 	} else if r.Method == http.MethodPost && oid != "" {
 		cr := s.consents.answer(r.PostForm.Get("consent_request"), oid)
-		if cr == nil || cr.signIn != nil || cr.grants[0].key.client != clientID || cr.admin != admin {
+		if cr == nil || cr.signIn != nil || cr.device != nil || cr.grants[0].key.client != clientID || cr.admin != admin {
 			s.authorizePage(w, http.StatusBadRequest, "This consent page expired or was shown to someone else: start again from the agent.")
 			return
 		}

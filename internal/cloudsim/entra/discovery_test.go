@@ -43,8 +43,8 @@ func TestDiscoveryDocuments(t *testing.T) {
 		v2["cloud_graph_host_name"] != "graph.windows.net" || v2["rbac_url"] != "https://pas.windows.net" {
 		t.Errorf("v2 fields: %v", v2)
 	}
-	if _, ok := v2["device_authorization_endpoint"]; ok {
-		t.Error("device_authorization_endpoint is advertised, but cloudsim serves no /devicecode")
+	if v2["device_authorization_endpoint"] != h.authority()+"/oauth2/v2.0/devicecode" {
+		t.Errorf("device_authorization_endpoint = %v", v2["device_authorization_endpoint"])
 	}
 	if status, _, doc := get("/oidc/userinfo"); status != 401 || doc["error"] == nil {
 		t.Errorf("userinfo: %d %v, want Graph's refusal", status, doc)

@@ -10,7 +10,9 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/crosscloud-agentid/agentid/internal/cloudsim"
 	"github.com/crosscloud-agentid/agentid/internal/cloudsim/cloudsimtest"
 	"github.com/crosscloud-agentid/agentid/internal/cloudsim/tenant"
 )
@@ -65,7 +67,8 @@ type clientResult struct {
 }
 
 func runOtherClient(t *testing.T, cmd *exec.Cmd) {
-	h := newHarness(t, nil)
+	// A 1-second polling interval: both libraries wait what /devicecode says.
+	h := newHarness(t, func(o *cloudsim.Options) { o.DeviceCodeInterval = time.Second })
 	env := h.env
 	tid, blueprintID, agentID, weather := env["TENANT_ID"], env["BLUEPRINT_APP_ID"], env["AGENT_CLIENT_ID"], env["WEATHER_API_APP_ID"]
 	alice := h.sim.Tenant.Users[0]
@@ -74,7 +77,7 @@ func runOtherClient(t *testing.T, cmd *exec.Cmd) {
 		"authority": h.authority(), "blueprint_id": blueprintID, "blueprint_secret": env["BLUEPRINT_CLIENT_SECRET"],
 		"agent_id": agentID, "weather_id": weather, "spa_id": env["CLIENT_SPA_APP_ID"],
 		"sts_app_id": env["STS_APP_ID"], "sts_app_uri": env["STS_APP_URI"], "mi_token": cloudsimtest.NewTokens(h.sim).ManagedIdentity(t),
-		"user_upn": alice.UPN, "user_password": alice.Password, "agent_user_upn": agentUser.UPN, "agent_user_oid": agentUser.ObjectID,
+		"approve_url": h.sim.URL + "/_cloudsim/devicecode/approve", "user_upn": alice.UPN, "user_password": alice.Password, "agent_user_upn": agentUser.UPN, "agent_user_oid": agentUser.ObjectID,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -114,6 +117,7 @@ func runOtherClient(t *testing.T, cmd *exec.Cmd) {
 		{"ROPC", 2, blueprintID, map[string]any{"oid": alice.ObjectID, "scp": "access_as_user", "idtyp": absent}},
 		{"refresh", 2, blueprintID, map[string]any{"oid": alice.ObjectID, "scp": "access_as_user"}},
 		{"OBO", 2, weather, map[string]any{"oid": alice.ObjectID, "azp": agentID, "scp": "Weather.Read", "idtyp": "user", "xms_idrel": "1"}},
+		{"device code", 2, blueprintID, map[string]any{"oid": alice.ObjectID, "scp": "access_as_user", "azp": env["CLIENT_SPA_APP_ID"]}},
 		{"agent user by UPN", 2, weather, map[string]any{"oid": agentUser.ObjectID, "azp": agentID, "xms_sub_fct": "3 13"}},
 		{"agent user by object ID", 2, weather, map[string]any{"oid": agentUser.ObjectID, "azp": agentID, "xms_sub_fct": "3 13"}},
 	}

@@ -46,6 +46,9 @@ type Server struct {
 	codes    codeStore
 	sessions sessions
 	consents userConsents
+	devices  deviceCodes
+	// deviceInterval is the polling interval /devicecode gives clients.
+	deviceInterval time.Duration
 	// federated verifies tokens from issuers outside this tenant that
 	// federated credentials may name, by issuer.
 	federated map[string]func(token string) ([]byte, error)
@@ -62,8 +65,11 @@ type Options struct {
 	// 60 to 90 minutes, as Entra does.
 	TokenLifetime time.Duration
 	Now           func() time.Time
-	Logger        *slog.Logger
-	Stats         *Stats
+	// DeviceCodeInterval is the device code flow's polling interval; zero
+	// means Entra's 5 seconds.
+	DeviceCodeInterval time.Duration
+	Logger             *slog.Logger
+	Stats              *Stats
 	// Federated are the external issuers whose tokens a federated
 	// credential may trust, each with a function that verifies a token's
 	// signature and returns its payload. Entra fetches an issuer's keys
@@ -82,15 +88,19 @@ func New(o Options) *Server {
 	if o.Stats == nil {
 		o.Stats = NewStats()
 	}
+	if o.DeviceCodeInterval <= 0 {
+		o.DeviceCodeInterval = 5 * time.Second
+	}
 	return &Server{
-		dir:       o.Directory,
-		keys:      o.Keys,
-		lifetime:  o.TokenLifetime,
-		now:       o.Now,
-		log:       o.Logger,
-		stats:     o.Stats,
-		refresh:   newRefreshStore(),
-		federated: o.Federated,
+		deviceInterval: o.DeviceCodeInterval,
+		dir:            o.Directory,
+		keys:           o.Keys,
+		lifetime:       o.TokenLifetime,
+		now:            o.Now,
+		log:            o.Logger,
+		stats:          o.Stats,
+		refresh:        newRefreshStore(),
+		federated:      o.Federated,
 	}
 }
 
@@ -107,6 +117,10 @@ func (s *Server) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /{tenant}/oauth2/v2.0/authorize", s.authorize)
 	mux.HandleFunc("POST /{tenant}/oauth2/v2.0/authorize", s.authorize)
 	mux.HandleFunc("GET /{tenant}/oauth2/v2.0/logout", s.logout)
+	mux.HandleFunc("POST /{tenant}/oauth2/v2.0/devicecode", s.deviceCode)
+	mux.HandleFunc("GET /devicelogin", s.deviceLogin)
+	mux.HandleFunc("POST /devicelogin", s.deviceLogin)
+	mux.HandleFunc("POST /_cloudsim/devicecode/approve", s.approveDeviceCode)
 	mux.HandleFunc("GET /{tenant}/v2.0/adminconsent", s.adminConsent)
 	mux.HandleFunc("POST /{tenant}/v2.0/adminconsent", s.adminConsent)
 	mux.HandleFunc("/common/discovery/instance", s.cors(s.instanceDiscovery, false))
@@ -214,6 +228,7 @@ func (s *Server) discovery(version int) http.HandlerFunc {
 			doc["token_endpoint"] = base + "/oauth2/v2.0/token"
 			doc["authorization_endpoint"] = base + "/oauth2/v2.0/authorize"
 			doc["end_session_endpoint"] = base + "/oauth2/v2.0/logout"
+			doc["device_authorization_endpoint"] = base + "/oauth2/v2.0/devicecode"
 			doc["jwks_uri"] = base + "/discovery/v2.0/keys"
 			doc["response_types_supported"] = []string{"code", "id_token", "code id_token", "id_token token"}
 			doc["scopes_supported"] = []string{"openid", "profile", "email", "offline_access"}

@@ -120,7 +120,7 @@ func (s *Server) issue(r *http.Request, req *tokenRequest) (map[string]any, *aad
 	switch req.grant {
 	case "":
 		return nil, errMissingParam("grant_type")
-	case grantClientCredentials, grantJWTBearer, grantUserFIC, grantRefreshToken, grantPassword, grantAuthorizationCode:
+	case grantClientCredentials, grantJWTBearer, grantUserFIC, grantRefreshToken, grantPassword, grantAuthorizationCode, grantDeviceCode, grantDeviceCodeURN:
 	default:
 		return nil, errUnsupportedGrant(req.grant)
 	}
@@ -144,6 +144,8 @@ func (s *Server) issue(r *http.Request, req *tokenRequest) (map[string]any, *aad
 		return s.authorizationCode(req, c)
 	case grantRefreshToken:
 		return s.refreshToken(req, c)
+	case grantDeviceCode, grantDeviceCodeURN:
+		return s.deviceCodeGrant(req, c)
 	default:
 		return s.password(req, c)
 	}

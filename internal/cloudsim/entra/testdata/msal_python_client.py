@@ -84,6 +84,16 @@ def refresh():
     return public(cfg["spa_id"]).acquire_token_by_refresh_token(first["refresh_token"], scopes=AS_USER)
 
 
+def device_code():
+    app = public(cfg["spa_id"])
+    flow = app.initiate_device_flow(scopes=AS_USER)
+    if "user_code" not in flow:
+        return flow
+    # The person's part: cloudsim's switch approves the code as the user.
+    HTTP.post(cfg["approve_url"], data={"user_code": flow["user_code"], "user": cfg["user_upn"]}).raise_for_status()
+    return app.acquire_token_by_device_flow(flow)
+
+
 def obo(assertion):
     return agent().acquire_token_on_behalf_of(assertion, WEATHER_READ)
 
@@ -96,6 +106,7 @@ CASES = {
     "ROPC": ropc,
     "refresh": refresh,
     "OBO": lambda: obo(ropc()["access_token"]),
+    "device code": device_code,
     "agent user by UPN": lambda: user_fic({"username": cfg["agent_user_upn"]}),
     "agent user by object ID": lambda: user_fic({"user_id": cfg["agent_user_oid"]}),
     "refused: wrong secret": lambda: blueprint("not-the-secret").acquire_token_for_client(EXCHANGE),

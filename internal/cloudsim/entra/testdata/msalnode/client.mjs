@@ -43,6 +43,17 @@ async function refresh() {
   return spa().acquireTokenByRefreshToken({ refreshToken: rt.secret, scopes: asUser });
 }
 
+// The person's part of the device code flow: cloudsim's switch approves
+// the code as the user.
+const deviceCode = () =>
+  spa().acquireTokenByDeviceCode({
+    scopes: asUser,
+    deviceCodeCallback: async ({ userCode }) => {
+      const r = await fetch(cfg.approve_url, { method: "POST", body: new URLSearchParams({ user_code: userCode, user: cfg.user_upn }) });
+      if (!r.ok) throw new Error(`approving ${userCode}: ${r.status}`);
+    },
+  });
+
 const cases = {
   "T1 with a secret and fmi_path": t1,
   "TR with T1 as the client assertion": () => agent().acquireTokenByClientCredential({ scopes: weatherDefault }),
@@ -51,6 +62,7 @@ const cases = {
   "ROPC": () => ropc(),
   "refresh": refresh,
   "OBO": async () => obo((await ropc()).accessToken),
+  "device code": deviceCode,
   "agent user by UPN": () => userFIC({ username: cfg.agent_user_upn }),
   "agent user by object ID": () => userFIC({ userObjectId: cfg.agent_user_oid }),
   "refused: wrong secret": () => blueprint("not-the-secret").acquireTokenByClientCredential({ scopes: exchange }),
