@@ -139,7 +139,7 @@ func (a *Agent) callWeather(ctx context.Context, t Turn, city string, rec *trace
 	req := identity.Request{Flow: t.Flow, UserToken: t.UserToken}
 	path := "weather?city=" + url.QueryEscape(city)
 	if a.cfg.Downstream {
-		if sc, ok := a.identity.(*identity.SidecarProvider); ok {
+		if sc, ok := a.identity.(identity.DownstreamCaller); ok {
 			rec.Add("downstream_api", "llm-agent", "Asking the auth sidecar to call the Weather API for "+city+"; the agent holds no token",
 				map[string]any{"flow": t.Flow, "path": "/" + path})
 			resp, facts, err := sc.CallDownstream(ctx, req, http.MethodGet, path)
@@ -222,13 +222,13 @@ func factsData(f identity.Facts) map[string]any {
 	return d
 }
 
-// identityError maps an identity failure to the turn's status: a bad or
-// missing user token is the caller's (401); anything else is upstream (502).
+// identityError maps an identity failure to the turn's status: a missing
+// user token is the caller's (401); anything else is upstream (502).
 func identityError(err error) error {
 	var ie *identity.Error
 	if errors.As(err, &ie) {
 		status := http.StatusBadGateway
-		if ie.Status == 0 && ie.Code == 0 && ie.Err == nil && strings.Contains(ie.Message, "sign in") {
+		if errors.Is(err, identity.ErrNoUserToken) {
 			status = http.StatusUnauthorized
 		}
 		return &Error{Status: status, Message: ie.Message, Err: err}

@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -98,5 +99,28 @@ func TestBedrockErrors(t *testing.T) {
 	}
 	if _, err := ParseMode("gpt"); err == nil {
 		t.Error("ParseMode accepted gpt")
+	}
+}
+
+// The turn's status comes from the error's type and cause, never its
+// wording: rewording a message must not move a failure between the
+// caller's 401 and upstream's 502.
+func TestIdentityErrorStatus(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		err  error
+		want int
+	}{
+		{"no user token, any wording", &identity.Error{Message: "reworded: a user must be present", Err: identity.ErrNoUserToken}, http.StatusUnauthorized},
+		{"no user token, wrapped", fmt.Errorf("turn: %w", &identity.Error{Message: "x", Err: identity.ErrNoUserToken}), http.StatusUnauthorized},
+		{"Entra refused, with 'sign in' in the hint", &identity.Error{Message: "the user's token expired: sign in again", Code: 500133}, http.StatusBadGateway},
+		{"the sidecar refused, with 'sign in' in the hint", &identity.Error{Message: "sign in again", Status: 401}, http.StatusBadGateway},
+		{"an identity error with no cause, saying 'sign in'", &identity.Error{Message: "please sign in"}, http.StatusBadGateway},
+		{"not an identity error", errors.New("sign in"), http.StatusBadGateway},
+	} {
+		var ae *Error
+		if !errors.As(identityError(c.err), &ae) || ae.Status != c.want {
+			t.Errorf("%s: %+v, want status %d", c.name, ae, c.want)
+		}
 	}
 }

@@ -113,6 +113,16 @@ type Provider interface {
 	Check(ctx context.Context) error
 }
 
+// DownstreamCaller is a provider that can call a downstream API itself, so
+// the agent never holds the token: the sidecar's DownstreamApi.
+type DownstreamCaller interface {
+	CallDownstream(ctx context.Context, req Request, method, relativePath string) (*DownstreamResponse, Facts, error)
+}
+
+// ErrNoUserToken is the cause of an Error for a delegated flow asked for
+// without the signed-in user's token: the caller's to fix, not upstream's.
+var ErrNoUserToken = errors.New("no signed-in user's token")
+
 // Error is a failed acquisition: one line naming the likely fix, plus what
 // the trace shows.
 type Error struct {

@@ -79,7 +79,7 @@ func (p *MSALProvider) AuthorizationHeader(ctx context.Context, req Request) (*R
 		res, err = p.agent.AppToken(ctx, p.appScopes)
 	case OnBehalfOf:
 		if req.UserToken.IsZero() {
-			return nil, &Error{Provider: p.Name(), Flow: req.Flow, Message: "the on-behalf-of flow needs the signed-in user's token: sign in first"}
+			return nil, &Error{Provider: p.Name(), Flow: req.Flow, Message: "the on-behalf-of flow needs the signed-in user's token: sign in first", Err: ErrNoUserToken}
 		}
 		facts.Scopes = userScopes
 		res, err = p.agent.OBO(ctx, req.UserToken.Reveal(), userScopes)

@@ -81,7 +81,7 @@ func (p *SidecarProvider) routeFor(req Request, prefix string) (route, *Error) {
 		return route{path: prefix + "Unauthenticated/" + url.PathEscape(p.appAPI), api: p.appAPI, query: q}, nil
 	case OnBehalfOf:
 		if req.UserToken.IsZero() {
-			return route{}, &Error{Provider: p.Name(), Flow: req.Flow, Message: "the on-behalf-of flow needs the signed-in user's token: sign in first"}
+			return route{}, &Error{Provider: p.Name(), Flow: req.Flow, Message: "the on-behalf-of flow needs the signed-in user's token: sign in first", Err: ErrNoUserToken}
 		}
 		return route{path: prefix + "/" + url.PathEscape(delegated), api: delegated, query: q, withUser: true}, nil
 	case AgentUser:
