@@ -10,7 +10,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -21,7 +20,9 @@ import (
 	"github.com/crosscloud-agentid/agentid/internal/cloudsim"
 	"github.com/crosscloud-agentid/agentid/internal/cloudsim/tenant"
 	"github.com/crosscloud-agentid/agentid/internal/command"
+	"github.com/crosscloud-agentid/agentid/internal/config"
 	"github.com/crosscloud-agentid/agentid/internal/httpserver"
+	"github.com/crosscloud-agentid/agentid/internal/logging"
 )
 
 // version is stamped by the image builds (-ldflags -X main.version=…).
@@ -55,7 +56,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	if *healthcheck {
 		return probe(ctx, *addr, *dir)
 	}
-	log := slog.New(slog.NewTextHandler(stderr, nil))
+	settings := config.New(getenv)
+	log := logging.New(settings, stderr)
+	if err := settings.Err(); err != nil {
+		return fmt.Errorf("settings:\n%w", err)
+	}
 
 	var dirTenant *tenant.Directory
 	var err error

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"os"
 	"path/filepath"
@@ -86,4 +87,35 @@ func TestHealthcheck(t *testing.T) {
 	if err := run(context.Background(), []string{"-healthcheck", "-addr", addr, "-dir", dir}, func(string) string { return "" }, io.Discard); err == nil {
 		t.Error("healthcheck of a stopped cloudsim passed")
 	}
+}
+
+// cloudsim reads LOG_LEVEL and LOG_FORMAT like every binary, and refuses
+// a bad one by name before it starts.
+func TestRunHonoursLogSettings(t *testing.T) {
+	env := func(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+	err := run(t.Context(), []string{"-dir", t.TempDir()}, env(map[string]string{"LOG_LEVEL": "loud"}), io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "LOG_LEVEL") {
+		t.Fatalf("LOG_LEVEL=loud: %v, want a settings error naming it", err)
+	}
+
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"-addr", "127.0.0.1:0", "-identity-addr", "127.0.0.1:0", "-sidecar-addr", "", "-dir", t.TempDir()},
+			env(map[string]string{"LOG_FORMAT": "json"}), pw)
+		pw.Close()
+	}()
+	lines := bufio.NewScanner(pr)
+	if !lines.Scan() {
+		t.Fatalf("no log line: %v", <-done)
+	}
+	var line map[string]any
+	if err := json.Unmarshal(lines.Bytes(), &line); err != nil || line["msg"] == nil {
+		t.Fatalf("LOG_FORMAT=json, first line %q: %v", lines.Text(), err)
+	}
+	go io.Copy(io.Discard, pr)
+	cancel()
+	<-done
 }

@@ -5,12 +5,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/url"
 	"strings"
 
 	"github.com/crosscloud-agentid/agentid/internal/cloudsim/sidecar"
+	"github.com/crosscloud-agentid/agentid/internal/config"
 	"github.com/crosscloud-agentid/agentid/internal/httpserver"
+	"github.com/crosscloud-agentid/agentid/internal/logging"
 )
 
 // runSidecar is `cloudsim sidecar`: only the auth sidecar stand-in,
@@ -34,7 +35,19 @@ func runSidecar(ctx context.Context, args []string, environ []string, stderr io.
 	if err != nil {
 		return fmt.Errorf("sidecar settings:\n%w", err)
 	}
-	log := slog.New(slog.NewTextHandler(stderr, nil)).With("service", "sidecar")
+	settings := config.New(func(k string) string {
+		for _, kv := range environ {
+			if name, value, _ := strings.Cut(kv, "="); name == k {
+				return value
+			}
+		}
+		return ""
+	})
+	logger := logging.New(settings, stderr)
+	if err := settings.Err(); err != nil {
+		return fmt.Errorf("settings:\n%w", err)
+	}
+	log := logger.With("service", "sidecar")
 	side, err := sidecar.New(cfg, nil, log)
 	if err != nil {
 		return err
