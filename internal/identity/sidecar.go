@@ -63,7 +63,8 @@ type route struct {
 	withUser bool
 }
 
-// routeFor maps a flow to the sidecar's API (protocols.md §2): autonomous
+// routeFor maps a flow to the sidecar's API (its OpenAPI description, and
+// the agent identity pages of the Microsoft Entra SDK docs): autonomous
 // on the unauthenticated route of the app-token entry; OBO on the
 // authenticated route with the user's token; the agent user on the
 // unauthenticated route of the delegated entry, with AgentUsername.
