@@ -131,6 +131,15 @@ func Start(o Options) (*Sim, error) {
 	if o.AddrSetting == "" {
 		o.AddrSetting = "-addr"
 	}
+	// Everything that can fail before serving is done before listening, so
+	// a failed start leaves no port taken.
+	var outboundKeys *signing.Keys
+	if o.Tenant.AWS != nil {
+		// The AWS account issuer's keys (GetWebIdentityToken): its own, not Entra's.
+		if outboundKeys, err = signing.Open(filepath.Join(dir, "aws-outbound-keys.json")); err != nil {
+			return nil, err
+		}
+	}
 	ln, err := httpserver.Listen("cloudsim", o.AddrSetting, o.Addr)
 	if err != nil {
 		return nil, err
@@ -141,13 +150,6 @@ func Start(o Options) (*Sim, error) {
 		return nil, err
 	}
 	stats := entra.NewStats()
-	var outboundKeys *signing.Keys
-	if o.Tenant.AWS != nil {
-		// The AWS account issuer's keys (GetWebIdentityToken): its own, not Entra's.
-		if outboundKeys, err = signing.Open(filepath.Join(dir, "aws-outbound-keys.json")); err != nil {
-			return nil, err
-		}
-	}
 	sts := awssts.New(awssts.Options{
 		Directory:    o.Tenant,
 		Keys:         keys,

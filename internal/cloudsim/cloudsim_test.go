@@ -79,6 +79,39 @@ func TestPortInUseNamesTheFlag(t *testing.T) {
 	}
 }
 
+// A start that fails leaves no port taken: the next start on the same
+// addresses works.
+func TestFailedStartFreesItsPorts(t *testing.T) {
+	free := func() string {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		return l.Addr().String()
+	}
+	addr, miAddr, sideAddr := free(), free(), free()
+	dir := t.TempDir()
+	d, err := tenant.Parse("tenant.jsonc", local.TenantFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := cloudsim.Options{Addr: addr, IdentityAddr: miAddr, SidecarAddr: sideAddr, Dir: dir, Tenant: d}
+	// A corrupt key file fails the start late, after the CA and Entra's keys.
+	if err := os.WriteFile(filepath.Join(dir, "aws-outbound-keys.json"), []byte("{not json"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cloudsim.Start(opts); err == nil {
+		t.Fatal("started with a corrupt key file")
+	}
+	os.Remove(filepath.Join(dir, "aws-outbound-keys.json"))
+	sim, err := cloudsim.Start(opts)
+	if err != nil {
+		t.Fatalf("the second start: %v", err)
+	}
+	sim.Close(t.Context())
+}
+
 // Forms and switches take posts from cloudsim's own pages only; the token
 // endpoint stays open to SPAs on other origins; fault counts are bounded.
 func TestCrossSiteFormPostsAndFaultBounds(t *testing.T) {
