@@ -6,12 +6,12 @@
 package refresher
 
 import (
-	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/crosscloud-agentid/agentid/internal/jwtpeek"
 )
 
 // Claims are the non-secret claims the refresher logs and checks.
@@ -52,19 +52,14 @@ type Expect struct {
 // and is checked by AWS; this only reads the claims.
 func Check(token string, want Expect, now time.Time) (Claims, error) {
 	var c Claims
-	parts := strings.Split(token, ".")
-	if len(parts) != 3 {
+	if strings.Count(token, ".") != 2 {
 		return c, &CheckError{"Entra's answer is not a JWT"}
-	}
-	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
-	if err != nil {
-		return c, &CheckError{"Entra's token has an unreadable payload"}
 	}
 	var raw struct {
 		Claims
 		Exp *float64 `json:"exp"`
 	}
-	if err := json.Unmarshal(payload, &raw); err != nil {
+	if err := jwtpeek.Claims(token, &raw); err != nil {
 		return c, &CheckError{"Entra's token has an unreadable payload"}
 	}
 	c = raw.Claims

@@ -35,6 +35,7 @@ import (
 	"github.com/crosscloud-agentid/agentid/internal/cloudsim/entra"
 	"github.com/crosscloud-agentid/agentid/internal/cloudsim/signing"
 	"github.com/crosscloud-agentid/agentid/internal/cloudsim/tenant"
+	"github.com/crosscloud-agentid/agentid/internal/jwtpeek"
 )
 
 // ClockSkew is how far past exp IAM still accepts a web identity token.
@@ -501,13 +502,8 @@ func checkSourceIdentity(c webIdentityClaims, trust *tenant.TrustStatement) (str
 var sourceIdentityPattern = regexp.MustCompile(`^[\w+=,.@-]{2,64}$`)
 
 func unverifiedClaims(token string) (webIdentityClaims, bool) {
-	parts := strings.Split(token, ".")
 	var c webIdentityClaims
-	if len(parts) != 3 {
-		return c, false
-	}
-	raw, err := base64.RawURLEncoding.DecodeString(parts[1])
-	return c, err == nil && json.Unmarshal(raw, &c) == nil
+	return c, jwtpeek.Claims(token, &c) == nil
 }
 
 // expiredKept is how long an expired credential is still recognised, so a

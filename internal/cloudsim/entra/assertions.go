@@ -1,7 +1,6 @@
 package entra
 
 import (
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"slices"
@@ -10,6 +9,7 @@ import (
 
 	"github.com/crosscloud-agentid/agentid/internal/cloudsim/signing"
 	"github.com/crosscloud-agentid/agentid/internal/cloudsim/tenant"
+	"github.com/crosscloud-agentid/agentid/internal/jwtpeek"
 )
 
 // presented is an Entra-issued token a client presents back: a managed
@@ -68,20 +68,17 @@ func (s *Server) parsePresented(token string) (presented, error) {
 // outbound identity federation): such a token is verified with that
 // issuer's keys, and external says so.
 func (s *Server) parseAssertion(token string) (p presented, external bool, err error) {
-	parts := strings.Split(token, ".")
-	if len(parts) == 3 {
-		var unverified presented
-		if raw, err := base64.RawURLEncoding.DecodeString(parts[1]); err == nil && json.Unmarshal(raw, &unverified) == nil {
-			if verify, ok := s.federated[unverified.Iss]; ok && unverified.Iss != "" {
-				payload, err := verify(token)
-				if err != nil {
-					return p, true, err
-				}
-				if err := json.Unmarshal(payload, &p); err != nil {
-					return p, true, signing.ErrMalformed
-				}
-				return p, true, nil
+	var unverified presented
+	if jwtpeek.Claims(token, &unverified) == nil && unverified.Iss != "" {
+		if verify, ok := s.federated[unverified.Iss]; ok {
+			payload, err := verify(token)
+			if err != nil {
+				return p, true, err
 			}
+			if err := json.Unmarshal(payload, &p); err != nil {
+				return p, true, signing.ErrMalformed
+			}
+			return p, true, nil
 		}
 	}
 	p, err = s.parsePresented(token)

@@ -1,34 +1,15 @@
 package entra_test
 
 import (
-	"encoding/base64"
-	"encoding/json"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
 
 	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/confidential"
-)
 
-// payload decodes a JWT's claims without checking it; the tests that need
-// a verified token use h.verify.
-func payload(t *testing.T, jwt string) map[string]any {
-	t.Helper()
-	parts := strings.Split(jwt, ".")
-	if len(parts) != 3 {
-		t.Fatalf("not a JWT: %d parts", len(parts))
-	}
-	raw, err := base64.RawURLEncoding.DecodeString(parts[1])
-	if err != nil {
-		t.Fatal(err)
-	}
-	var c map[string]any
-	if err := json.Unmarshal(raw, &c); err != nil {
-		t.Fatal(err)
-	}
-	return c
-}
+	"github.com/crosscloud-agentid/agentid/internal/jwtauth/jwtauthtest"
+)
 
 // TestTokensFollowEntraDocs pins the places where cloudsim once answered
 // otherwise than Entra documents (issue 20): each case fails on the old
@@ -67,7 +48,7 @@ func TestTokensFollowEntraDocs(t *testing.T) {
 		if e.status != http.StatusOK {
 			t.Fatalf("refresh with two resources: %d %s", e.status, e.Desc)
 		}
-		if aud := payload(t, e.AccessToken)["aud"]; aud != blueprintID {
+		if aud := jwtauthtest.Claims(t, e.AccessToken)["aud"]; aud != blueprintID {
 			t.Errorf("refreshed token is for %v, want the first resource %s", aud, blueprintID)
 		}
 		if e.RefreshToken == "" || e.RefreshToken == issued.RefreshToken {
@@ -77,7 +58,7 @@ func TestTokensFollowEntraDocs(t *testing.T) {
 
 	t.Run("ordinary user tokens carry no idtyp and still work as OBO assertions", func(t *testing.T) {
 		tc := h.userToken(alice.UPN, alice.Password, asUser)
-		if c := payload(t, tc); c["idtyp"] != nil || c["scp"] == nil {
+		if c := jwtauthtest.Claims(t, tc); c["idtyp"] != nil || c["scp"] == nil {
 			t.Fatalf("Tc: idtyp=%v scp=%v", c["idtyp"], c["scp"])
 		}
 		agent := h.agentClient(h.blueprint(), agentID)
@@ -113,7 +94,7 @@ func TestTokensFollowEntraDocs(t *testing.T) {
 				"client_assertion_type": {"urn:ietf:params:oauth:client-assertion-type:jwt-bearer"}, "client_assertion": {t1.AccessToken},
 				"user_federated_identity_credential": {t2.AccessToken}, "user_id": {userID}, "scope": {"api://" + weather + "/.default"}}
 		}
-		if e := h.post(form(au.ObjectID)); e.status != http.StatusOK || payload(t, e.AccessToken)["oid"] != au.ObjectID {
+		if e := h.post(form(au.ObjectID)); e.status != http.StatusOK || jwtauthtest.Claims(t, e.AccessToken)["oid"] != au.ObjectID {
 			t.Fatalf("user_id as object ID: %d %s", e.status, e.Desc)
 		}
 		// Entra's answer to the mix is undocumented: invalid_request naming

@@ -8,7 +8,6 @@ package sidecar
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -26,6 +25,7 @@ import (
 	"github.com/crosscloud-agentid/agentid/internal/config"
 	"github.com/crosscloud-agentid/agentid/internal/entraerr"
 	"github.com/crosscloud-agentid/agentid/internal/jwtauth"
+	"github.com/crosscloud-agentid/agentid/internal/jwtpeek"
 	"github.com/crosscloud-agentid/agentid/internal/secret"
 )
 
@@ -455,11 +455,9 @@ func (s *Server) validate(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	parts := strings.Split(token, ".")
+	// inbound validated the token; this only reads its claims.
 	var claims map[string]any
-	if raw, err := base64.RawURLEncoding.DecodeString(parts[1]); err == nil {
-		_ = json.Unmarshal(raw, &claims)
-	}
+	_ = jwtpeek.Claims(token, &claims)
 	if accepted := strings.Fields(s.cfg.Scope); len(accepted) > 0 {
 		// Microsoft.Identity.Web's VerifyUserHasAnyAcceptedScope: 403 and
 		// its IDW10203 text (ErrorMessage.MissingScopes).
