@@ -21,6 +21,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
 
+	"github.com/crosscloud-agentid/agentid/internal/correlation"
 	"github.com/crosscloud-agentid/agentid/internal/identity"
 	"github.com/crosscloud-agentid/agentid/internal/mcptool"
 	"github.com/crosscloud-agentid/agentid/internal/secret"
@@ -242,7 +243,7 @@ func setCorrelation(h http.Header, id string) {
 	if id == "" {
 		return
 	}
-	h.Set("X-Correlation-ID", id)
+	h.Set(correlation.Header, id)
 	hexID := strings.ReplaceAll(id, "-", "")
 	if len(hexID) == 32 {
 		span := make([]byte, 8)

@@ -4,7 +4,6 @@ package chatapi
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -19,6 +18,7 @@ import (
 	"time"
 
 	"github.com/crosscloud-agentid/agentid/internal/agent"
+	"github.com/crosscloud-agentid/agentid/internal/correlation"
 	"github.com/crosscloud-agentid/agentid/internal/identity"
 	"github.com/crosscloud-agentid/agentid/internal/jwtauth"
 	"github.com/crosscloud-agentid/agentid/internal/secret"
@@ -334,18 +334,10 @@ func docsFor(f identity.Flow) string {
 // correlationID takes the caller's X-Correlation-ID when it is a sane
 // token, else makes a new UUID.
 func correlationID(r *http.Request) string {
-	if id := r.Header.Get("X-Correlation-ID"); len(id) >= 8 && len(id) <= 64 && strings.Trim(id, "0123456789abcdefABCDEF-") == "" {
-		return strings.ToLower(id)
+	if id, ok := correlation.FromRequest(r); ok {
+		return id
 	}
-	return newCorrelationID()
-}
-
-// newCorrelationID is a random UUID.
-func newCorrelationID() string {
-	b := make([]byte, 16)
-	rand.Read(b)
-	b[6], b[8] = b[6]&0x0f|0x40, b[8]&0x3f|0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
+	return correlation.New()
 }
 
 // status runs every check at once, each bounded.

@@ -14,6 +14,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/crosscloud-agentid/agentid/internal/agent"
+	"github.com/crosscloud-agentid/agentid/internal/correlation"
 	"github.com/crosscloud-agentid/agentid/internal/trace"
 )
 
@@ -197,13 +198,13 @@ func (s *Server) chatWS(w http.ResponseWriter, r *http.Request) {
 // wsTurn runs one turn, streaming through send, and returns the final (or
 // error) message.
 func (s *Server) wsTurn(ctx context.Context, data []byte, consentRedirect string, send func(wsMessage), valid func()) wsMessage {
-	correlation := newCorrelationID()
+	turnID := correlation.New()
 	rec := trace.New(func(e trace.Event) { send(wsMessage{Type: "trace", Event: &e}) })
 	fail := func(e *agent.Error, mode, flow string) wsMessage {
-		s.log.Info("turn failed", "correlation_id", correlation, "status", e.Status, "error", e.Message)
+		s.log.Info("turn failed", "correlation_id", turnID, "status", e.Status, "error", e.Message)
 		events := rec.Events()
 		return wsMessage{Type: "error", Status: e.Status, chatResponse: &chatResponse{Response: e.Message, Error: e.Message, AgentType: mode,
-			TokenFlow: flow, CorrelationID: correlation, Trace: events, Debug: events}}
+			TokenFlow: flow, CorrelationID: turnID, Trace: events, Debug: events}}
 	}
 	var req chatRequest
 	if err := decodeStrict(data, &req, chatFields); err != nil {
@@ -214,7 +215,7 @@ func (s *Server) wsTurn(ctx context.Context, data []byte, consentRedirect string
 		return fail(e, string(p.turn.Mode), string(p.turn.Flow))
 	}
 	valid()
-	p.turn.CorrelationID = correlation
+	p.turn.CorrelationID = turnID
 	p.turn.ConsentRedirectURI = consentRedirect
 	p.turn.Stream = func(delta string) { send(wsMessage{Type: "text", Delta: delta}) }
 	answer, consent, err := s.runTurn(ctx, p, rec)
@@ -223,5 +224,5 @@ func (s *Server) wsTurn(ctx context.Context, data []byte, consentRedirect string
 	}
 	events := rec.Events()
 	return wsMessage{Type: "final", chatResponse: &chatResponse{Response: answer, Success: true, AgentType: string(p.turn.Mode),
-		TokenFlow: string(p.turn.Flow), CorrelationID: correlation, ConsentRequired: consent, Trace: events, Debug: events}}
+		TokenFlow: string(p.turn.Flow), CorrelationID: turnID, ConsentRequired: consent, Trace: events, Debug: events}}
 }

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/crosscloud-agentid/agentid/internal/correlation"
 	"github.com/crosscloud-agentid/agentid/internal/jwtauth"
 	"github.com/crosscloud-agentid/agentid/internal/weather"
 )
@@ -115,10 +116,7 @@ func (s *Server) authorized(h authorizedHandler) http.HandlerFunc {
 // correlationOf is the caller's X-Correlation-ID, if it looks like one, so
 // one chat turn can be followed across the agent's and this API's logs.
 func correlationOf(r *http.Request) string {
-	id := r.Header.Get("X-Correlation-ID")
-	if len(id) > 64 || strings.Trim(id, "0123456789abcdefABCDEF-") != "" {
-		return ""
-	}
+	id, _ := correlation.FromRequest(r)
 	return id
 }
 
