@@ -92,7 +92,7 @@ func StartWith(t testing.TB, edit func(*cloudsim.Options)) *Stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := refresher.New(refresher.Config{Expect: rs.Expect(), File: rs.TokenFile}, src, log("token-refresher")).Once(t.Context()); err != nil {
+	if _, err := refresher.New(refresher.Config{Expect: rs.Expect(), File: rs.TokenFile}, src, log("token-refresher")).Attempt(t.Context()); err != nil {
 		t.Fatalf("token-refresher: %v", err)
 	}
 

@@ -53,7 +53,7 @@ func TestTokenFileThatIsADirectoryIsPermanent(t *testing.T) {
 		t.Fatal(err)
 	}
 	f := newFixture(t, nil, map[string]string{"AWS_WEB_IDENTITY_TOKEN_FILE": dir})
-	_, err := f.refresher(t, refresher.Config{}).Once(t.Context())
+	_, err := f.refresher(t, refresher.Config{}).Attempt(t.Context())
 	failure := refresher.Classify(err)
 	if err == nil || !failure.Permanent || !strings.Contains(failure.Summary, "is a directory") {
 		t.Fatalf("err = %v, permanent %v", err, failure.Permanent)

@@ -85,9 +85,9 @@ func New(cfg Config, src Source, log *slog.Logger) *Refresher {
 	return &Refresher{cfg: cfg, src: src, log: log}
 }
 
-// Once gets a token, checks it and writes it. A write, once started, is
-// finished even if ctx ends.
-func (r *Refresher) Once(ctx context.Context) (Claims, error) {
+// Attempt gets a token, checks it and writes it, once, with no retry (Run
+// and RunOnce retry). A write, once started, is finished even if ctx ends.
+func (r *Refresher) Attempt(ctx context.Context) (Claims, error) {
 	token, err := r.src.Token(ctx)
 	if err != nil {
 		return Claims{}, r.failed(err)
@@ -126,7 +126,7 @@ func (r *Refresher) Run(ctx context.Context) error {
 	var lastPermanent string
 	warnedExpiry := false
 	for {
-		claims, err := r.Once(ctx)
+		claims, err := r.Attempt(ctx)
 		// A token written just as ctx ends is still logged; a failure then
 		// is the cancellation's own.
 		if err != nil && ctx.Err() != nil {
@@ -221,7 +221,7 @@ func (r *Refresher) HealthHandler() http.Handler {
 // ctx ends; a permanent failure returns at once.
 func (r *Refresher) RunOnce(ctx context.Context) (Claims, error) {
 	for attempt := 1; ; attempt++ {
-		claims, err := r.Once(ctx)
+		claims, err := r.Attempt(ctx)
 		if err == nil {
 			return claims, nil
 		}

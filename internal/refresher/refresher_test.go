@@ -72,7 +72,7 @@ func (f *fixture) refresher(t *testing.T, cfg refresher.Config) *refresher.Refre
 func TestOnceWritesAV1TokenForTheSTSApp(t *testing.T) {
 	f := newFixture(t, nil, nil)
 	r := f.refresher(t, refresher.Config{})
-	claims, err := r.Once(t.Context())
+	claims, err := r.Attempt(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,7 +97,7 @@ func TestOnceWritesAV1TokenForTheSTSApp(t *testing.T) {
 
 func TestFileModeForASharedGroup(t *testing.T) {
 	f := newFixture(t, nil, map[string]string{"TOKEN_FILE_MODE": "0640"})
-	if _, err := f.refresher(t, refresher.Config{}).Once(t.Context()); err != nil {
+	if _, err := f.refresher(t, refresher.Config{}).Attempt(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	if info, _ := os.Stat(f.file); info.Mode().Perm() != 0o640 {
@@ -165,7 +165,7 @@ func TestMisconfigurationIsOneClearLine(t *testing.T) {
 func TestManyRefreshesNeverExposeAPartialFile(t *testing.T) {
 	f := newFixture(t, func(o *cloudsim.Options) { o.TokenLifetime = 2 * time.Second }, nil)
 	r := f.refresher(t, refresher.Config{Fraction: 0.02, MinDelay: 5 * time.Millisecond})
-	if _, err := r.Once(t.Context()); err != nil {
+	if _, err := r.Attempt(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
@@ -219,7 +219,7 @@ func TestManyRefreshesNeverExposeAPartialFile(t *testing.T) {
 func TestOutageBackoffAndRecovery(t *testing.T) {
 	f := newFixture(t, func(o *cloudsim.Options) { o.TokenLifetime = 8 * time.Second }, nil)
 	r := f.refresher(t, refresher.Config{Fraction: 0.1, MinDelay: 50 * time.Millisecond, MaxBackoff: 500 * time.Millisecond})
-	first, err := r.Once(t.Context())
+	first, err := r.Attempt(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -284,7 +284,7 @@ func TestHealth(t *testing.T) {
 	if code, s := get(); code != 503 || s.LastSuccess != nil {
 		t.Errorf("before any token: %d %+v", code, s)
 	}
-	claims, err := r.Once(t.Context())
+	claims, err := r.Attempt(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -292,7 +292,7 @@ func TestHealth(t *testing.T) {
 		t.Errorf("after a token: %d %+v", code, s)
 	}
 	f.sim.Entra.FailTokenRequests(time.Minute)
-	if _, err := r.Once(t.Context()); err == nil {
+	if _, err := r.Attempt(t.Context()); err == nil {
 		t.Fatal("a refresh succeeded during an outage")
 	}
 	if code, s := get(); code != 200 || !strings.Contains(s.LastError, "AADSTS90033") {
