@@ -73,7 +73,7 @@ func StartWith(t testing.TB, edit func(*cloudsim.Options)) *Stack {
 
 	// The Weather API, as cmd/weather-api wires it.
 	r := s.reader(nil)
-	wcfg := weatherapi.LoadConfig(r)
+	wcfg := weatherapi.LoadSettings(r)
 	if err := r.Err(); err != nil {
 		t.Fatal(err)
 	}

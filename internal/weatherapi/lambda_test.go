@@ -24,7 +24,7 @@ import (
 // behind API Gateway, with the gateway's JWT authorizer in front.
 func lambdaOf(t *testing.T, f *fixture) (func(events.APIGatewayV2HTTPRequest) events.APIGatewayV2HTTPResponse, jwtauthtest.Gateway) {
 	settings := config.New(func(k string) string { return f.env[k] })
-	cfg := weatherapi.LoadConfig(settings)
+	cfg := weatherapi.LoadSettings(settings)
 	v, err := jwtauth.New(cfg.Policy(), f.keys)
 	if err != nil {
 		t.Fatal(err)

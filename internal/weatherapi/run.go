@@ -32,7 +32,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		return httpserver.Probe(ctx, settings.String("LISTEN_ADDR", ":8080"), "/health")
 	}
 	log := logging.New(settings, stderr)
-	cfg := LoadConfig(settings)
+	cfg := LoadSettings(settings)
 	if err := settings.Err(); err != nil {
 		return fmt.Errorf("settings:\n%w", err)
 	}

@@ -43,7 +43,7 @@ func start(t *testing.T, extra map[string]string) *fixture {
 		f.env[k] = v
 	}
 	settings := config.New(func(k string) string { return f.env[k] })
-	cfg := weatherapi.LoadConfig(settings)
+	cfg := weatherapi.LoadSettings(settings)
 	if err := settings.Err(); err != nil {
 		t.Fatal(err)
 	}
@@ -391,10 +391,10 @@ func TestConfig(t *testing.T) {
 	cases := []struct {
 		name    string
 		env     map[string]string
-		check   func(weatherapi.Config) bool
+		check   func(weatherapi.Settings) bool
 		wantErr string
 	}{
-		{"defaults", base, func(c weatherapi.Config) bool {
+		{"defaults", base, func(c weatherapi.Settings) bool {
 			return c.ListenAddr == ":8080" && c.AuthorityHost == "https://login.microsoftonline.com" &&
 				strings.Join(c.Audiences, " ") == api+" api://"+api && strings.Join(c.AllowedCallers, "") == agent &&
 				c.RequiredRole == "Weather.Read" && c.RequiredScope == "Weather.Read" && len(c.Versions) == 2 &&
@@ -402,15 +402,15 @@ func TestConfig(t *testing.T) {
 				strings.Join(c.KeyURLs(), " ") == "https://login.microsoftonline.com/"+tenantID+"/discovery/keys https://login.microsoftonline.com/"+tenantID+"/discovery/v2.0/keys"
 		}, ""},
 		{"AGENT_APP_ID alias", map[string]string{"TENANT_ID": tenantID, "WEATHER_API_APP_ID": api, "AGENT_APP_ID": agent},
-			func(c weatherapi.Config) bool { return strings.Join(c.AllowedCallers, "") == agent }, ""},
-		{"any caller", with(map[string]string{"ALLOWED_CALLER_APP_IDS": "*"}), func(c weatherapi.Config) bool { return c.AllowedCallers == nil }, ""},
-		{"no role", with(map[string]string{"REQUIRED_ROLE": "none"}), func(c weatherapi.Config) bool { return c.RequiredRole == "" }, ""},
+			func(c weatherapi.Settings) bool { return strings.Join(c.AllowedCallers, "") == agent }, ""},
+		{"any caller", with(map[string]string{"ALLOWED_CALLER_APP_IDS": "*"}), func(c weatherapi.Settings) bool { return c.AllowedCallers == nil }, ""},
+		{"no role", with(map[string]string{"REQUIRED_ROLE": "none"}), func(c weatherapi.Settings) bool { return c.RequiredRole == "" }, ""},
 		{"v2 only", with(map[string]string{"ACCEPTED_TOKEN_VERSIONS": "2", "AZURE_AUTHORITY_HOST": "https://login.microsoftonline.us/"}),
-			func(c weatherapi.Config) bool {
+			func(c weatherapi.Settings) bool {
 				return strings.Join(c.KeyURLs(), " ") == "https://login.microsoftonline.us/"+tenantID+"/discovery/v2.0/keys"
 			}, ""},
 		{"audiences override", with(map[string]string{"ACCEPTED_AUDIENCES": "api://weather, " + api}),
-			func(c weatherapi.Config) bool { return strings.Join(c.Audiences, " ") == "api://weather "+api }, ""},
+			func(c weatherapi.Settings) bool { return strings.Join(c.Audiences, " ") == "api://weather "+api }, ""},
 		{"missing tenant", with(map[string]string{"TENANT_ID": ""}), nil, "TENANT_ID: is required"},
 		{"tenant not a GUID", with(map[string]string{"TENANT_ID": "contoso.onmicrosoft.com"}), nil, "TENANT_ID: \"contoso.onmicrosoft.com\" is not a GUID"},
 		{"no caller", map[string]string{"TENANT_ID": tenantID, "WEATHER_API_APP_ID": api}, nil, "ALLOWED_CALLER_APP_IDS: is required"},
@@ -425,7 +425,7 @@ func TestConfig(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			r := config.New(func(k string) string { return c.env[k] })
-			cfg := weatherapi.LoadConfig(r)
+			cfg := weatherapi.LoadSettings(r)
 			err := r.Err()
 			if c.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), c.wantErr) {

@@ -13,8 +13,9 @@ import (
 	"github.com/crosscloud-agentid/agentid/internal/jwtauth"
 )
 
-// Config is the Weather API's settings; see the README's settings table.
-type Config struct {
+// Settings are the Weather API's settings, from its environment; see the
+// README's settings table.
+type Settings struct {
 	ListenAddr           string
 	TenantID             string
 	AuthorityHost        string
@@ -34,9 +35,9 @@ type Config struct {
 // DefaultAuthorityHost is Entra's public cloud.
 const DefaultAuthorityHost = "https://login.microsoftonline.com"
 
-// LoadConfig reads and checks every setting, reporting all problems at once.
-func LoadConfig(r *config.Reader) Config {
-	c := Config{
+// LoadSettings reads and checks every setting, reporting all problems at once.
+func LoadSettings(r *config.Reader) Settings {
+	c := Settings{
 		ListenAddr:           r.String("LISTEN_ADDR", ":8080"),
 		TenantID:             r.GUID("TENANT_ID"),
 		AuthorityHost:        r.URL("AZURE_AUTHORITY_HOST", DefaultAuthorityHost, true),
@@ -102,7 +103,7 @@ func permission(r *config.Reader, name string) string {
 }
 
 // Policy is what jwtauth enforces for this configuration.
-func (c Config) Policy() jwtauth.Policy {
+func (c Settings) Policy() jwtauth.Policy {
 	return jwtauth.Policy{
 		TenantID:             c.TenantID,
 		Audiences:            c.Audiences,
@@ -118,7 +119,7 @@ func (c Config) Policy() jwtauth.Policy {
 }
 
 // KeyURLs are the tenant's JWKS URLs for the accepted token versions.
-func (c Config) KeyURLs() []string {
+func (c Settings) KeyURLs() []string {
 	var urls []string
 	for _, v := range c.Versions {
 		if v == 1 {
