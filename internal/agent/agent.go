@@ -160,14 +160,7 @@ func (a *Agent) callWeather(ctx context.Context, t Turn, city string, rec *trace
 	if err != nil {
 		return nil, identityError(err)
 	}
-	for _, c := range res.Chain {
-		rec.AddToken("token", res.Facts.Provider, c.Name+" acquired by the blueprint", trace.CardOf(c.Name, c), nil)
-	}
-	rec.AddToken("token", res.Facts.Provider, fmt.Sprintf("%s acquired for the Weather API (%s flow)", res.Token.Name, t.Flow),
-		trace.CardOf(res.Token.Name, res.Token), factsData(res.Facts))
-	// uti identifies the token without revealing it: the Weather API logs
-	// the same value.
-	a.log.Info("token acquired", "correlation_id", t.CorrelationID, "token", res.Token.Name, "uti", res.Token.Claims["uti"], "provider", res.Facts.Provider)
+	a.recordToken(rec, t, res, "Weather API", trace.CardOf(res.Token.Name, res.Token))
 
 	httpReq, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(a.cfg.WeatherAPIURL, "/")+"/"+path, nil)
 	if err != nil {
@@ -221,6 +214,17 @@ func factsData(f identity.Facts) map[string]any {
 		d["blueprint_credential"] = f.Credential
 	}
 	return d
+}
+
+// recordToken puts an acquired token, and the chain before it, in the
+// turn's trace and the log. uti identifies the token without revealing it:
+// the API that receives it logs the same value.
+func (a *Agent) recordToken(rec *trace.Recorder, t Turn, res *identity.Result, target string, card trace.Card) {
+	for _, c := range res.Chain {
+		rec.AddToken("token", res.Facts.Provider, c.Name+" acquired by the blueprint", trace.CardOf(c.Name, c), nil)
+	}
+	rec.AddToken("token", res.Facts.Provider, fmt.Sprintf("%s acquired for the %s (%s flow)", res.Token.Name, target, t.Flow), card, factsData(res.Facts))
+	a.log.Info("token acquired", "correlation_id", t.CorrelationID, "token", res.Token.Name, "target", target, "uti", res.Token.Claims["uti"], "provider", res.Facts.Provider)
 }
 
 // identityError maps an identity failure to the turn's status: a missing

@@ -80,16 +80,12 @@ func (m *mcpTurn) connect(ctx context.Context) error {
 	if err != nil {
 		return m.a.mcpIdentityError(err, m.t)
 	}
-	for _, c := range res.Chain {
-		m.rec.AddToken("token", res.Facts.Provider, c.Name+" acquired by the blueprint", trace.CardOf(c.Name, c), nil)
-	}
 	card := trace.CardOf(res.Token.Name, res.Token)
 	card.Title = res.Token.Name + ": the agent's token for the MCP server, on behalf of the user"
 	if m.t.Flow == identity.AgentUser {
 		card.Title = res.Token.Name + ": the agent user's token for the MCP server"
 	}
-	m.rec.AddToken("token", res.Facts.Provider, fmt.Sprintf("%s acquired for the MCP server (%s flow)", res.Token.Name, m.t.Flow), card, factsData(res.Facts))
-	m.a.log.Info("token acquired", "correlation_id", m.t.CorrelationID, "token", res.Token.Name, "target", "mcp", "uti", res.Token.Claims["uti"], "provider", res.Facts.Provider)
+	m.a.recordToken(m.rec, m.t, res, "MCP server", card)
 	s, err := m.a.cfg.MCP.Connect(ctx, res.Header)
 	if err != nil {
 		return m.a.mcpError(err)
