@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"html/template"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -278,6 +279,12 @@ func (s *Server) approveDeviceCode(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if only := strings.Fields(r.PostForm.Get("scopes")); len(only) > 0 {
+		for _, n := range only {
+			if !slices.Contains(sr.names, n) {
+				http.Error(w, "scope "+n+" is not one the device code asked for", http.StatusBadRequest)
+				return
+			}
+		}
 		sr.names = only
 	}
 	missing, aerr := s.missingConsents(da.clientID, da.clientName, []*scopeRequest{sr}, user.ObjectID, false)

@@ -121,6 +121,18 @@ func TestDeviceCodeRefusals(t *testing.T) {
 			"client_assertion_type": {"urn:ietf:params:oauth:client-assertion-type:jwt-bearer"}, "client_assertion": {h.mint(h.miClaims())}})
 		want(t, e, "bad_verification_code", 70018)
 	})
+	t.Run("the switch grants only scopes the code asked for", func(t *testing.T) {
+		resp, err := h.http.PostForm(h.sim.URL+"/_cloudsim/devicecode/approve", url.Values{"user_code": {dc["user_code"].(string)},
+			"user": {"alice@contoso.example"}, "scopes": {"Weather.Read"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest {
+			t.Fatalf("approval for a scope not asked for: %d, want 400", resp.StatusCode)
+		}
+		want(t, poll(spa, device), "authorization_pending", 70016)
+	})
 	t.Run("declined", func(t *testing.T) {
 		other := h.deviceCode(spa, asUser)
 		h.approveDevice(other["user_code"].(string), url.Values{"user": {"alice@contoso.example"}, "decision": {"decline"}})
