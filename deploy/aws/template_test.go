@@ -230,7 +230,7 @@ func TestEverySettingIsThere(t *testing.T) {
 	tpl := load(t)
 	lambda := env(t, get(tpl.resources["WeatherFunction"], "Properties", "Environment", "Variables"))
 	r := config.New(func(k string) string { return lambda[k] })
-	weatherapi.LoadConfig(r)
+	weatherapi.LoadSettings(r)
 	if err := r.Err(); err != nil {
 		t.Errorf("WeatherFunction: %v", err)
 	}

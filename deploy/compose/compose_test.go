@@ -121,7 +121,7 @@ func TestEverySettingIsThere(t *testing.T) {
 					err = r.Err()
 				case "weather-api":
 					r := config.New(get)
-					weatherapi.LoadConfig(r)
+					weatherapi.LoadSettings(r)
 					err = r.Err()
 				case "token-refresher":
 					r := config.NewLookup(func(k string) (string, bool) { v, ok := e[k]; return v, ok })

@@ -154,7 +154,7 @@ func TestManifest(t *testing.T) {
 			}
 		case "weather-api":
 			r := config.New(get)
-			weatherapi.LoadConfig(r)
+			weatherapi.LoadSettings(r)
 			err = r.Err()
 		case "token-refresher":
 			r := config.NewLookup(func(k string) (string, bool) { v, ok := env[k]; return v, ok })

@@ -196,7 +196,7 @@ func apiFront(t *testing.T, sim *cloudsim.Sim, src []byte) string {
 	env := sim.Env()
 	env["ACCEPTED_TOKEN_VERSIONS"] = "2"
 	r := config.New(func(k string) string { return env[k] })
-	cfg := weatherapi.LoadConfig(r)
+	cfg := weatherapi.LoadSettings(r)
 	if err := r.Err(); err != nil {
 		t.Fatal(err)
 	}
