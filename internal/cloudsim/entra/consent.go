@@ -241,12 +241,21 @@ func (s *Server) grantConsents(cr *consentRequest, by string) {
 	}
 }
 
+// consentAnswered is the pending consent page r answers, taken once, if it
+// was shown to this session's user; nil otherwise.
+func (s *Server) consentAnswered(r *http.Request) (string, *consentRequest) {
+	oid := s.sessions.user(r)
+	if oid == "" {
+		return "", nil
+	}
+	return oid, s.consents.answer(r.PostForm.Get("consent_request"), oid)
+}
+
 // answerSignInConsent takes the user's answer to the consent page of an
 // app's sign-in, and sends the browser back with a code or access_denied.
 func (s *Server) answerSignInConsent(w http.ResponseWriter, r *http.Request) {
-	oid := s.sessions.user(r)
-	cr := s.consents.answer(r.PostForm.Get("consent_request"), oid)
-	if oid == "" || cr == nil || cr.signIn == nil {
+	oid, cr := s.consentAnswered(r)
+	if cr == nil || cr.signIn == nil {
 		s.authorizePage(w, http.StatusBadRequest, "This consent page expired or was shown to someone else: sign in again from the app.")
 		return
 	}

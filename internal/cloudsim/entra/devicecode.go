@@ -106,12 +106,12 @@ func (s *Server) deviceCode(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, aerr)
 		return
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
-	if err := r.ParseForm(); err != nil {
-		s.writeError(w, r, errMalformedRequest())
+	form, aerr := parseForm(w, r)
+	if aerr != nil {
+		s.writeError(w, r, aerr)
 		return
 	}
-	clientID := strings.ToLower(r.PostForm.Get("client_id"))
+	clientID := strings.ToLower(form.Get("client_id"))
 	if clientID == "" {
 		s.writeError(w, r, errMissingParam("client_id"))
 		return
@@ -121,12 +121,12 @@ func (s *Server) deviceCode(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, errUnknownClient(clientID, tid))
 		return
 	}
-	if _, aerr := s.parseScope(tid, r.PostForm.Get("scope")); aerr != nil {
+	if _, aerr := s.parseScope(tid, form.Get("scope")); aerr != nil {
 		s.writeError(w, r, aerr)
 		return
 	}
 	now := s.now()
-	da := &deviceAuth{tid: tid, clientID: clientID, clientName: app.Name, scope: r.PostForm.Get("scope"),
+	da := &deviceAuth{tid: tid, clientID: clientID, clientName: app.Name, scope: form.Get("scope"),
 		deviceCode: randomB64(48), userCode: newUserCode(), issued: now}
 	s.devices.add(da, now)
 	verify := baseURL(r) + "/devicelogin"
@@ -225,9 +225,8 @@ func (s *Server) deviceLogin(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) answerDeviceConsent(w http.ResponseWriter, r *http.Request) {
-	oid := s.sessions.user(r)
-	cr := s.consents.answer(r.PostForm.Get("consent_request"), oid)
-	if oid == "" || cr == nil || cr.device == nil {
+	oid, cr := s.consentAnswered(r)
+	if cr == nil || cr.device == nil {
 		s.authorizePage(w, http.StatusBadRequest, "This consent page expired or was shown to someone else: enter the code again.")
 		return
 	}

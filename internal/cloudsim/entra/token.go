@@ -75,22 +75,10 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, aerr)
 		return
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
-	if err := r.ParseForm(); err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			s.writeError(w, r, errBodyTooLarge())
-			return
-		}
-		s.writeError(w, r, errMalformedRequest())
+	form, aerr := parseForm(w, r)
+	if aerr != nil {
+		s.writeError(w, r, aerr)
 		return
-	}
-	form := r.PostForm
-	for _, k := range singleValued {
-		if len(form[k]) > 1 {
-			s.writeError(w, r, errMalformedRequest())
-			return
-		}
 	}
 	req := &tokenRequest{tid: tid, form: form, grant: form.Get("grant_type"), origin: r.Header.Get("Origin")}
 	body, aerr := s.issue(r, req)
@@ -113,6 +101,25 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 	}
 	s.log.Info("token issued", "tenant", tid, "grant", req.grant, "client_id", form.Get("client_id"), "fmi_path", form.Get("fmi_path"), "correlation_id", corr)
 	writeJSON(w, http.StatusOK, body)
+}
+
+// parseForm reads a token or device code request's form, bounded, with
+// no parameter given twice.
+func parseForm(w http.ResponseWriter, r *http.Request) (url.Values, *aadError) {
+	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+	if err := r.ParseForm(); err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return nil, errBodyTooLarge()
+		}
+		return nil, errMalformedRequest()
+	}
+	for _, k := range singleValued {
+		if len(r.PostForm[k]) > 1 {
+			return nil, errMalformedRequest()
+		}
+	}
+	return r.PostForm, nil
 }
 
 // issue runs one grant and returns the response body.
