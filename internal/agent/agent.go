@@ -160,7 +160,7 @@ func (a *Agent) callWeather(ctx context.Context, t Turn, city string, rec *trace
 	if err != nil {
 		return nil, identityError(err)
 	}
-	a.recordToken(rec, t, res, "Weather API", trace.CardOf(res.Token.Name, res.Token))
+	a.recordToken(rec, t, res, "Weather API")
 
 	httpReq, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(a.cfg.WeatherAPIURL, "/")+"/"+path, nil)
 	if err != nil {
@@ -219,11 +219,12 @@ func factsData(f identity.Facts) map[string]any {
 // recordToken puts an acquired token, and the chain before it, in the
 // turn's trace and the log. uti identifies the token without revealing it:
 // the API that receives it logs the same value.
-func (a *Agent) recordToken(rec *trace.Recorder, t Turn, res *identity.Result, target string, card trace.Card) {
+func (a *Agent) recordToken(rec *trace.Recorder, t Turn, res *identity.Result, target string) {
 	for _, c := range res.Chain {
-		rec.AddToken("token", res.Facts.Provider, c.Name+" acquired by the blueprint", trace.CardOf(c.Name, c), nil)
+		rec.AddToken("token", res.Facts.Provider, c.Name+" acquired by the blueprint", trace.CardOf(c.Name, c, ""), nil)
 	}
-	rec.AddToken("token", res.Facts.Provider, fmt.Sprintf("%s acquired for the %s (%s flow)", res.Token.Name, target, t.Flow), card, factsData(res.Facts))
+	rec.AddToken("token", res.Facts.Provider, fmt.Sprintf("%s acquired for the %s (%s flow)", res.Token.Name, target, t.Flow),
+		trace.CardOf(res.Token.Name, res.Token, target), factsData(res.Facts))
 	a.log.Info("token acquired", "correlation_id", t.CorrelationID, "token", res.Token.Name, "target", target, "uti", res.Token.Claims["uti"], "provider", res.Facts.Provider)
 }
 

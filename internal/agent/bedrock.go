@@ -257,7 +257,7 @@ func (a *Agent) traceAWS(ctx context.Context, rec *trace.Recorder) {
 	if info.WebIdentityFile != "" && strings.Contains(creds.Source, "WebIdentity") {
 		if raw, err := os.ReadFile(info.WebIdentityFile); err == nil {
 			if card, err := a.awsCards.Decode("AWS", strings.TrimSpace(string(raw))); err == nil {
-				rec.AddToken("aws", "token-refresher", "The web identity file holds the STS app's v1 token (written by token-refresher)", trace.CardOf("AWS", card),
+				rec.AddToken("aws", "token-refresher", "The web identity file holds the STS app's v1 token (written by token-refresher)", trace.CardOf("AWS", card, ""),
 					map[string]any{"file": info.WebIdentityFile})
 			}
 		}

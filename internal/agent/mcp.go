@@ -80,12 +80,7 @@ func (m *mcpTurn) connect(ctx context.Context) error {
 	if err != nil {
 		return m.a.mcpIdentityError(err, m.t)
 	}
-	card := trace.CardOf(res.Token.Name, res.Token)
-	card.Title = res.Token.Name + ": the agent's token for the MCP server, on behalf of the user"
-	if m.t.Flow == identity.AgentUser {
-		card.Title = res.Token.Name + ": the agent user's token for the MCP server"
-	}
-	m.a.recordToken(m.rec, m.t, res, "MCP server", card)
+	m.a.recordToken(m.rec, m.t, res, "MCP server")
 	s, err := m.a.cfg.MCP.Connect(ctx, res.Header)
 	if err != nil {
 		return m.a.mcpError(err)

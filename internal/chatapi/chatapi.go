@@ -293,7 +293,7 @@ func (s *Server) runTurn(ctx context.Context, p parsed, rec *trace.Recorder) (an
 	rec.Add("turn", from, fmt.Sprintf("Turn received: %s mode, %s flow", p.turn.Mode, p.turn.Flow),
 		map[string]any{"correlation_id": p.turn.CorrelationID, "provider": s.provider.Name()})
 	if p.tc != nil {
-		rec.AddToken("token", from, "The signed-in user's token, validated (issuer, audience the blueprint, access_as_user)", trace.CardOf("Tc", *p.tc), nil)
+		rec.AddToken("token", from, "The signed-in user's token, validated (issuer, audience the blueprint, access_as_user)", trace.CardOf("Tc", *p.tc, ""), nil)
 	}
 	answer, err := s.agent.Run(ctx, p.turn, rec)
 	var ce *agent.ConsentError

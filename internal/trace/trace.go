@@ -5,6 +5,8 @@
 package trace
 
 import (
+	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -78,9 +80,9 @@ var (
 		"Tc":  "Tc: the signed-in user's token (audience: the blueprint)",
 		"T1":  "T1: the blueprint's exchange token for the agent (fmi_path)",
 		"T2":  "T2: the agent identity's exchange token",
-		"TR":  "TR: the agent identity's app-only token for the Weather API",
-		"TU":  "TU: the agent's token on behalf of the user",
-		"TAU": "TAU: the agent user's token for the Weather API",
+		"TR":  "TR: the agent identity's app-only token for the %s",
+		"TU":  "TU: the agent's token for the %s, on behalf of the user",
+		"TAU": "TAU: the agent user's token for the %s",
 		"AWS": "The web identity token AWS STS accepts (chain B)",
 	}
 	highlights = map[string][]string{
@@ -94,7 +96,12 @@ var (
 	}
 )
 
-// CardOf turns an identity card into a trace card of kind.
-func CardOf(kind string, c identity.Card) Card {
-	return Card{Kind: kind, Title: titles[kind], Header: c.Header, Claims: c.Claims, Highlight: highlights[kind]}
+// CardOf turns an identity card into a trace card of kind. target names
+// the API a TR, TU or TAU is for; the other kinds have none.
+func CardOf(kind string, c identity.Card, target string) Card {
+	title := titles[kind]
+	if strings.Contains(title, "%s") {
+		title = fmt.Sprintf(title, target)
+	}
+	return Card{Kind: kind, Title: title, Header: c.Header, Claims: c.Claims, Highlight: highlights[kind]}
 }
