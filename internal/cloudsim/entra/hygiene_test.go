@@ -87,6 +87,17 @@ func TestNoTokenOrSecretInLogsOrErrors(t *testing.T) {
 	refused(url.Values{"grant_type": {"client_credentials"}, "client_id": {bp}, "client_secret": {env["BLUEPRINT_CLIENT_SECRET"] + "x"}, "scope": {exchangeScope}})
 	secrets = append(secrets, expired)
 
+	// The device code flow: its device code is a credential as much as a
+	// refresh token is, and is polled in the open.
+	dc := h.deviceCode(env["CLIENT_SPA_APP_ID"], "api://"+bp+"/access_as_user")
+	device := dc["device_code"].(string)
+	poll := url.Values{"grant_type": {"device_code"}, "client_id": {env["CLIENT_SPA_APP_ID"]}, "device_code": {device}}
+	refused(poll)
+	h.approveDevice(dc["user_code"].(string), url.Values{"user": {env["CLOUDSIM_DEMO_USERNAME"]}})
+	ok("device code", poll)
+	refused(poll) // redeemed once
+	secrets = append(secrets, device)
+
 	if n := len(leakcheck.Find(logs.String())); logs.String() == "" || n > 0 {
 		t.Errorf("cloudsim's log (%d bytes) holds %d token-shaped strings", len(logs.String()), n)
 	}
