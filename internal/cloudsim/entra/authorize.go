@@ -281,10 +281,8 @@ func (s *Server) redirectCode(w http.ResponseWriter, r *http.Request, ar *author
 // redirectError sends an Entra-shaped error to a trusted redirect URI.
 func (s *Server) redirectError(w http.ResponseWriter, r *http.Request, ar *authorizeRequest, e *aadError) {
 	v := url.Values{"error": {e.oauth}, "error_description": {e.Error() + " Trace ID: " + newID() + " Correlation ID: " + correlationID(r) + " Timestamp: " + s.now().UTC().Format("2006-01-02 15:04:05Z")}}
-	if e.code == 0 {
-		s.stats.Add("entra.error." + e.oauth)
-	} else {
-		s.stats.Add("entra.error.AADSTS" + itoa(e.code))
+	s.stats.Add(e.statKey())
+	if e.code != 0 {
 		v.Set("error_codes", itoa(e.code))
 	}
 	if ar.state != "" {

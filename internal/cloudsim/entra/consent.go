@@ -158,7 +158,7 @@ func (s *Server) consent(w http.ResponseWriter, r *http.Request, admin bool) {
 		http.Redirect(w, r, withResponse(redirectURI, "query", v), http.StatusFound)
 	}
 	fail := func(e *aadError) {
-		s.stats.Add("entra.error.AADSTS" + itoa(e.code))
+		s.stats.Add(e.statKey())
 		back(url.Values{"error": {e.oauth}, "error_description": {e.Error()}, "error_codes": {itoa(e.code)}})
 	}
 	granted := func() {

@@ -25,6 +25,15 @@ func (e *aadError) Error() string {
 	return fmt.Sprintf("AADSTS%d: %s", e.code, e.desc)
 }
 
+// statKey is the refusal's counter: its AADSTS code, or its OAuth error
+// where it has none.
+func (e *aadError) statKey() string {
+	if e.code == 0 {
+		return "entra.error." + e.oauth
+	}
+	return "entra.error.AADSTS" + itoa(e.code)
+}
+
 func newErr(status int, oauth string, code int, format string, args ...any) *aadError {
 	return &aadError{status: status, oauth: oauth, code: code, desc: fmt.Sprintf(format, args...)}
 }

@@ -349,10 +349,8 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, e *aadError)
 		"trace_id":          trace,
 		"correlation_id":    corr,
 	}
-	if e.code == 0 {
-		s.stats.Add("entra.error." + e.oauth)
-	} else {
-		s.stats.Add("entra.error.AADSTS" + itoa(e.code))
+	s.stats.Add(e.statKey())
+	if e.code != 0 {
 		body["error_codes"] = []int{e.code}
 		body["error_uri"] = loginHost + "/error?code=" + itoa(e.code)
 	}
