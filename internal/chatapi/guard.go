@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/crosscloud-agentid/agentid/internal/config"
+	"github.com/crosscloud-agentid/agentid/internal/correlation"
 )
 
 // The browser-facing guards: which Host names llm-agent answers (DNS
@@ -116,7 +117,7 @@ func (s *Server) corsPreflight(w http.ResponseWriter, r *http.Request) {
 	}
 	h := w.Header()
 	h.Set("Access-Control-Allow-Methods", "POST")
-	h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, Accept, X-Correlation-ID")
+	h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, Accept, "+correlation.Header)
 	h.Set("Access-Control-Max-Age", "600")
 	w.WriteHeader(http.StatusNoContent)
 }
