@@ -15,6 +15,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/crosscloud-agentid/agentid/internal/chatapi"
+	"github.com/crosscloud-agentid/agentid/internal/cloudsim/awsfront"
 	"github.com/crosscloud-agentid/agentid/internal/config"
 	"github.com/crosscloud-agentid/agentid/internal/weatherapi"
 )
@@ -297,73 +298,25 @@ func TestRuntimeAuthorizerPinsTheSPAByAzp(t *testing.T) {
 }
 
 // The invocation URL output encodes the runtime's ARN with the intrinsics
-// CloudFormation has; evaluated here on an ARN of AWS's form, it must give
-// the URL AgentCore's InvokeAgentRuntime takes.
+// CloudFormation has; resolved by cloudsim's template evaluator on an ARN
+// of AWS's form, it must give the URL AgentCore's InvokeAgentRuntime takes.
 func TestInvocationURLOutput(t *testing.T) {
 	raw, err := os.ReadFile("template.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
-	var doc struct {
-		Outputs map[string]struct {
-			Value yaml.Node `yaml:"Value"`
-		} `yaml:"Outputs"`
-	}
-	if err := yaml.Unmarshal(raw, &doc); err != nil {
+	stack := awsfront.LocalStack(map[string]string{})
+	stack.Attrs = map[string]string{"AgentRuntime.AgentRuntimeArn": "arn:aws:bedrock-agentcore:us-east-1:111122223333:runtime/weather_agent-XYZ"}
+	tmpl, err := awsfront.Load(raw, stack)
+	if err != nil {
 		t.Fatal(err)
 	}
-	out, ok := doc.Outputs["AgentInvocationUrl"]
-	if !ok {
-		t.Fatal("no AgentInvocationUrl output")
+	got, ok, err := tmpl.Output("AgentInvocationUrl")
+	if !ok || err != nil {
+		t.Fatalf("AgentInvocationUrl output: %v %v", ok, err)
 	}
-	env := map[string]string{"AWS::Region": "us-east-1", "AWS::URLSuffix": "amazonaws.com",
-		"AgentRuntime.AgentRuntimeArn": "arn:aws:bedrock-agentcore:us-east-1:111122223333:runtime/weather_agent-XYZ"}
-	got := evaluate(t, &out.Value, env)
 	want := "https://bedrock-agentcore.us-east-1.amazonaws.com/runtimes/arn%3Aaws%3Abedrock-agentcore%3Aus-east-1%3A111122223333%3Aruntime%2Fweather_agent-XYZ/invocations?qualifier=DEFAULT"
 	if got != want {
 		t.Errorf("the output gives\n%s\nwant\n%s", got, want)
 	}
-}
-
-// evaluate resolves the intrinsics the output uses: !Sub (both forms),
-// !Join, !Split and !GetAtt, with env for the names.
-func evaluate(t *testing.T, n *yaml.Node, env map[string]string) string {
-	t.Helper()
-	list := func(n *yaml.Node) []string {
-		if n.Kind == yaml.SequenceNode && n.Tag != "!Split" {
-			var out []string
-			for _, c := range n.Content {
-				out = append(out, evaluate(t, c, env))
-			}
-			return out
-		}
-		return strings.Split(evaluate(t, n, env), "\x00")
-	}
-	switch n.Tag {
-	case "!GetAtt":
-		return env[n.Value]
-	case "!Split":
-		return strings.Join(strings.Split(evaluate(t, n.Content[1], env), n.Content[0].Value), "\x00")
-	case "!Join":
-		return strings.Join(list(n.Content[1]), n.Content[0].Value)
-	case "!Sub":
-		text, vars := n.Value, map[string]string{}
-		if n.Kind == yaml.SequenceNode {
-			text = n.Content[0].Value
-			for i := 0; i+1 < len(n.Content[1].Content); i += 2 {
-				vars[n.Content[1].Content[i].Value] = evaluate(t, n.Content[1].Content[i+1], env)
-			}
-		}
-		return subVar.ReplaceAllStringFunc(text, func(m string) string {
-			name := m[2 : len(m)-1]
-			if v, ok := vars[name]; ok {
-				return v
-			}
-			return env[name]
-		})
-	}
-	if n.Kind != yaml.ScalarNode {
-		t.Fatalf("cannot evaluate %s at line %d", n.Tag, n.Line)
-	}
-	return n.Value
 }

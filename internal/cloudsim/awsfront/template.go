@@ -36,6 +36,7 @@ type Template struct {
 	stack     Stack
 	params    map[string]string
 	resources map[string]*yaml.Node // logical ID -> the resource mapping
+	outputs   map[string]*yaml.Node // output name -> the output mapping
 }
 
 // Load parses a template for a stack.
@@ -47,7 +48,7 @@ func Load(src []byte, stack Stack) (*Template, error) {
 	if len(doc.Content) == 0 || doc.Content[0].Kind != yaml.MappingNode {
 		return nil, fmt.Errorf("template: not a mapping")
 	}
-	t := &Template{stack: stack, params: map[string]string{}, resources: map[string]*yaml.Node{}}
+	t := &Template{stack: stack, params: map[string]string{}, resources: map[string]*yaml.Node{}, outputs: map[string]*yaml.Node{}}
 	root := doc.Content[0]
 	for i := 0; i+1 < len(root.Content); i += 2 {
 		section := root.Content[i+1]
@@ -64,6 +65,8 @@ func Load(src []byte, stack Stack) (*Template, error) {
 				}
 			case "Resources":
 				t.resources[name] = body
+			case "Outputs":
+				t.outputs[name] = body
 			}
 		}
 	}
@@ -88,6 +91,17 @@ func (t *Template) Property(id string, path ...string) (any, bool, error) {
 	for _, k := range path {
 		n = child(n, k)
 	}
+	if n == nil {
+		return nil, false, nil
+	}
+	v, err := t.resolve(n)
+	return v, err == nil, err
+}
+
+// Output resolves an output's Value. ok is false when there is no such
+// output.
+func (t *Template) Output(name string) (any, bool, error) {
+	n := child(t.outputs[name], "Value")
 	if n == nil {
 		return nil, false, nil
 	}
