@@ -7,6 +7,7 @@
 package sidecar
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -400,11 +401,16 @@ func (s *Server) downstreamAPI(authenticated bool) http.HandlerFunc {
 		// The sidecar forwards a body only with its Content-Type: the
 		// request's content is read as that type.
 		var body io.Reader
-		ct := r.Header.Get("Content-Type")
-		if ct != "" {
-			raw, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+		if r.Header.Get("Content-Type") != "" {
+			raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+			if err != nil {
+				// Kestrel answers a body over its limit with a bare 413;
+				// a cut body is never forwarded.
+				w.WriteHeader(http.StatusRequestEntityTooLarge)
+				return
+			}
 			if len(raw) > 0 {
-				body = strings.NewReader(string(raw))
+				body = bytes.NewReader(raw)
 			}
 		}
 		req, err := http.NewRequestWithContext(r.Context(), method, target.String(), body)
@@ -416,7 +422,7 @@ func (s *Server) downstreamAPI(authenticated bool) http.HandlerFunc {
 			req.Header[k] = vs
 		}
 		if body != nil {
-			req.Header.Set("Content-Type", ct)
+			req.Header.Set("Content-Type", r.Header.Get("Content-Type"))
 		}
 		if c.accept != "" {
 			req.Header.Set("Accept", c.accept)
@@ -475,6 +481,10 @@ func (s *Server) validate(w http.ResponseWriter, r *http.Request) {
 }
 
 // problem is an RFC 9457 ProblemDetails answer.
+// MaxBodyBytes is Kestrel's default MaxRequestBodySize (30,000,000 bytes),
+// which the sidecar, an ASP.NET Core app, keeps.
+const MaxBodyBytes = 30_000_000
+
 type problem struct {
 	Status int
 	Detail string

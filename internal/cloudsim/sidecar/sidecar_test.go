@@ -240,6 +240,29 @@ func TestDownstreamDoesNotFollowRedirects(t *testing.T) {
 	}
 }
 
+// A body over Kestrel's limit gets its bare 413 and is not forwarded cut.
+func TestDownstreamBodyOverTheLimit(t *testing.T) {
+	f := newFixture(t)
+	called := false
+	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { called = true }))
+	defer target.Close()
+	cfg, _ := f.sim.SidecarConfig(target.URL)
+	cfg.Overrides = sidecar.Overrides{CallDownstreamAPIUnauthenticated: true}
+	s, err := sidecar.New(cfg, cloudsimtest.Client(f.sim), slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := httptest.NewRequest("POST", "/DownstreamApiUnauthenticated/weather-app?AgentIdentity="+f.env["AGENT_CLIENT_ID"]+"&optionsOverride.RelativePath=weather",
+		strings.NewReader(strings.Repeat("x", sidecar.MaxBodyBytes+1)))
+	r.Host, r.RemoteAddr = "localhost:5000", local
+	r.Header.Set("Content-Type", "text/plain")
+	w := httptest.NewRecorder()
+	s.ServeHTTP(w, r)
+	if w.Code != http.StatusRequestEntityTooLarge || called {
+		t.Fatalf("%d, forwarded: %v; want 413 and nothing forwarded", w.Code, called)
+	}
+}
+
 func TestConfigFromEnv(t *testing.T) {
 	env := []string{
 		"AzureAd__Instance=https://cloudsim:8443/",
