@@ -216,6 +216,19 @@ func TestErrors(t *testing.T) {
 	}
 }
 
+// downstreamTo is a sidecar whose Weather API entries call target, with
+// the unauthenticated DownstreamApi route open.
+func downstreamTo(t *testing.T, f *fixture, target string) *sidecar.Server {
+	t.Helper()
+	cfg, _ := f.sim.SidecarConfig(target)
+	cfg.Overrides = sidecar.Overrides{CallDownstreamAPIUnauthenticated: true}
+	s, err := sidecar.New(cfg, cloudsimtest.Client(f.sim), slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
 func TestDownstreamDoesNotFollowRedirects(t *testing.T) {
 	f := newFixture(t)
 	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -225,12 +238,7 @@ func TestDownstreamDoesNotFollowRedirects(t *testing.T) {
 		http.Redirect(w, r, "/elsewhere", http.StatusFound)
 	}))
 	defer target.Close()
-	cfg, _ := f.sim.SidecarConfig(target.URL)
-	cfg.Overrides = sidecar.Overrides{CallDownstreamAPIUnauthenticated: true}
-	s, err := sidecar.New(cfg, cloudsimtest.Client(f.sim), slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := downstreamTo(t, f, target.URL)
 	w := do(s, "POST", "/DownstreamApiUnauthenticated/weather-app?AgentIdentity="+f.env["AGENT_CLIENT_ID"]+"&optionsOverride.RelativePath=weather", local, "")
 	var out struct {
 		StatusCode int `json:"statusCode"`
@@ -246,12 +254,7 @@ func TestDownstreamBodyOverTheLimit(t *testing.T) {
 	called := false
 	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { called = true }))
 	defer target.Close()
-	cfg, _ := f.sim.SidecarConfig(target.URL)
-	cfg.Overrides = sidecar.Overrides{CallDownstreamAPIUnauthenticated: true}
-	s, err := sidecar.New(cfg, cloudsimtest.Client(f.sim), slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := downstreamTo(t, f, target.URL)
 	r := httptest.NewRequest("POST", "/DownstreamApiUnauthenticated/weather-app?AgentIdentity="+f.env["AGENT_CLIENT_ID"]+"&optionsOverride.RelativePath=weather",
 		strings.NewReader(strings.Repeat("x", sidecar.MaxBodyBytes+1)))
 	r.Host, r.RemoteAddr = "localhost:5000", local
