@@ -94,10 +94,6 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	if err != nil {
 		return err
 	}
-	// The built-in sidecar's blueprint credential is the managed identity,
-	// which MSAL Go finds through these, in this process as in a container.
-	os.Setenv("IDENTITY_ENDPOINT", sim.IdentityEndpoint)
-	os.Setenv("IDENTITY_HEADER", sim.IdentityHeader)
 	log.Info("cloudsim ready on "+sim.URL, "identity_endpoint", sim.IdentityEndpoint, "sidecar", sim.SidecarURL, "env_file", sim.Dir+"/"+cloudsim.EnvFile, "tenant", dirTenant.Tenant.ID)
 	select {
 	case <-ctx.Done():

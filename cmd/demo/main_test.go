@@ -273,14 +273,15 @@ func TestDemoBrowserSignIn(t *testing.T) {
 
 // The demo owns its settings: a shell that sourced a cloudsim.env (the
 // README's own instructions, here another tenant's and a sidecar's that
-// is gone) and holds stray AWS keys changes nothing, with MSAL in-process.
+// is gone) and holds stray AWS keys and another host's managed identity
+// variables changes nothing, with MSAL in-process.
 func TestDemoIgnoresTheShellsSettings(t *testing.T) {
 	polluted := map[string]string{
 		"BLUEPRINT_CLIENT_SECRET": "a-secret-from-the-shell", "BLUEPRINT_CREDENTIAL": "secret", "IDENTITY_PROVIDER": "sidecar",
 		"TENANT_ID": "72f988bf-86f1-41af-91ab-2d7cd011db47", "AZURE_AUTHORITY_HOST": "https://127.0.0.1:1", "SIDECAR_URL": "http://127.0.0.1:1",
 		"WEATHER_API_URL": "http://127.0.0.1:1", "AGENT_CLIENT_ID": "00000000-0000-0000-0000-000000000001", "CLOUDSIM_DEMO_PASSWORD": "x",
 		"AWS_ACCESS_KEY_ID": "AKIASTRAYSTRAYSTRAY1", "AWS_SECRET_ACCESS_KEY": "stray-secret-stray-secret", "AWS_PROFILE": "nowhere",
-		"AWS_REGION": "eu-west-1", "SSL_CERT_FILE": "/nonexistent/ca.pem", "AWS_CA_BUNDLE": "/nonexistent/ca.pem", "PUBLIC_ORIGIN": "https://elsewhere.example",
+		"AWS_REGION": "eu-west-1", "AWS_ENDPOINT_URL": "https://127.0.0.1:1", "IDENTITY_SERVER_THUMBPRINT": "0123", "SSL_CERT_FILE": "/nonexistent/ca.pem", "AWS_CA_BUNDLE": "/nonexistent/ca.pem", "PUBLIC_ORIGIN": "https://elsewhere.example",
 	}
 	d := startDemoIn(t, polluted, "-identity", "msal")
 	body, _ := json.Marshal(map[string]string{"message": "What's the weather in Madrid?", "llm_mode": "bedrock", "token_flow": "autonomous"})

@@ -58,6 +58,12 @@ type Credential struct {
 	// user-assigned identity, or "" for the system-assigned one. The
 	// blueprint's federated credential must trust it.
 	ManagedIdentityClientID string
+	// ManagedIdentityToken, when set, gets the managed identity's token
+	// for a resource in place of MSAL's managed identity client, which
+	// finds its endpoint only in the process environment. cloudsim's
+	// built-in sidecar sets it: it runs in the process that serves that
+	// endpoint. Production code leaves it nil.
+	ManagedIdentityToken func(ctx context.Context, resource string) (string, error)
 }
 
 // Config is what a Blueprint needs.
@@ -124,6 +130,11 @@ func blueprintCredential(cfg Config) (confidential.Credential, error) {
 		}
 		return certCredential(certs, key)
 	case CredentialManagedIdentity:
+		if c.ManagedIdentityToken != nil {
+			return confidential.NewCredFromAssertionCallback(func(ctx context.Context, _ confidential.AssertionRequestOptions) (string, error) {
+				return c.ManagedIdentityToken(ctx, TokenExchangeResource)
+			}), nil
+		}
 		id := managedidentity.SystemAssigned()
 		if c.ManagedIdentityClientID != "" {
 			id = managedidentity.UserAssignedClientID(c.ManagedIdentityClientID)

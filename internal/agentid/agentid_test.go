@@ -25,8 +25,6 @@ import (
 	"github.com/crosscloud-agentid/agentid/internal/secret"
 )
 
-func TestMain(m *testing.M) { cloudsimtest.Main(m) }
-
 type fixture struct {
 	sim    *cloudsim.Sim
 	env    map[string]string

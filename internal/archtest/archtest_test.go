@@ -19,7 +19,8 @@ const module = "github.com/crosscloud-agentid/agentid"
 // simOnly are the packages that exist for the local stand-in and may use
 // it; everything else is production code.
 func simOnly(importPath string) bool {
-	for _, p := range []string{module + "/internal/cloudsim", module + "/cmd/cloudsim", module + "/cmd/demo", module + "/internal/demo", module + "/deploy/local", module + "/internal/archtest"} {
+	for _, p := range []string{module + "/internal/cloudsim", module + "/cmd/cloudsim", module + "/cmd/demo", module + "/internal/demo", module + "/internal/stack", module + "/internal/e2e",
+		module + "/deploy/local", module + "/internal/archtest"} {
 		if importPath == p || strings.HasPrefix(importPath, p+"/") {
 			return true
 		}
@@ -31,8 +32,11 @@ type pkg struct {
 	ImportPath string
 	Dir        string
 	GoFiles    []string
-	Deps       []string
-	Name       string
+	// TestGoFiles and XTestGoFiles are the package's _test.go files.
+	TestGoFiles  []string
+	XTestGoFiles []string
+	Deps         []string
+	Name         string
 }
 
 func goList(t *testing.T, args ...string) []pkg {

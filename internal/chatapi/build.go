@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
@@ -14,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
 
 	"github.com/crosscloud-agentid/agentid/internal/agent"
+	"github.com/crosscloud-agentid/agentid/internal/command"
 	"github.com/crosscloud-agentid/agentid/internal/config"
 	"github.com/crosscloud-agentid/agentid/internal/identity"
 	"github.com/crosscloud-agentid/agentid/internal/jwtauth"
@@ -126,9 +126,9 @@ func loadGuards(r *config.Reader, s *Settings) {
 }
 
 // Build wires the identity provider, the Bedrock client (from the AWS SDK's
-// default chain), the agent and the API. httpClient is nil in production;
-// tests pass one that trusts their cloudsim.
-func Build(ctx context.Context, s Settings, httpClient *http.Client, log *slog.Logger) (*Server, error) {
+// default chain), the agent and the API. Nothing listens until Serve.
+func Build(ctx context.Context, s Settings, d command.Deps) (*Server, error) {
+	httpClient, log := d.HTTPClient, d.Log()
 	provider, err := identity.New(s.Identity, httpClient)
 	if err != nil {
 		return nil, err
@@ -139,7 +139,7 @@ func Build(ctx context.Context, s Settings, httpClient *http.Client, log *slog.L
 	}
 	base := s.API.AuthorityHost + "/" + s.API.TenantID
 	policy := jwtauth.Policy{TenantID: s.API.TenantID, Audiences: []string{s.API.BlueprintID, "api://" + s.API.BlueprintID},
-		Versions: []int{1, 2}, RequiredScope: "access_as_user", DelegatedOnly: true, Leeway: time.Minute, CacheFor: 5 * time.Minute}
+		Versions: []int{1, 2}, RequiredScope: "access_as_user", DelegatedOnly: true, Leeway: time.Minute, CacheFor: 5 * time.Minute, Now: d.Now}
 	if s.API.SPAClientID != "" {
 		policy.AllowedCallers = []string{s.API.SPAClientID}
 	}
@@ -148,7 +148,9 @@ func Build(ctx context.Context, s Settings, httpClient *http.Client, log *slog.L
 		// document: the v2 issuer only.
 		policy.Versions = []int{2}
 	}
-	users, err := jwtauth.New(policy, jwtauth.NewKeySet(keysClient, base+"/discovery/v2.0/keys", base+"/discovery/keys"))
+	userKeys := jwtauth.NewKeySet(keysClient, base+"/discovery/v2.0/keys", base+"/discovery/keys")
+	userKeys.Now = d.Now
+	users, err := jwtauth.New(policy, userKeys)
 	if err != nil {
 		return nil, err
 	}
@@ -203,7 +205,9 @@ func Build(ctx context.Context, s Settings, httpClient *http.Client, log *slog.L
 			return detail, reachable(ctx, endpointOf(s.BedrockEndpoint, s.API.Region))
 		},
 	}
-	return New(s.API, a, provider, users, checks, log), nil
+	api := New(s.API, a, provider, users, checks, log)
+	api.settings = s
+	return api, nil
 }
 
 // endpointOf is the Bedrock Runtime host to probe: the override, or the

@@ -85,6 +85,7 @@ type Server struct {
 	provider identity.Provider
 	ws       sockets
 	runtime  runtimeState
+	settings Settings // Build's, for Serve
 }
 
 // New wires the routes.

@@ -5,14 +5,16 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 
+	"github.com/crosscloud-agentid/agentid/internal/command"
 	"github.com/crosscloud-agentid/agentid/internal/config"
 	"github.com/crosscloud-agentid/agentid/internal/httpserver"
 	"github.com/crosscloud-agentid/agentid/internal/logging"
 )
 
-// Run is the llm-agent binary: settings, Build and the server, until ctx
-// ends. cmd/llm-agent and the demo both call it.
+// Run is the llm-agent binary: flags, LoadSettings, Build and Serve, until
+// ctx ends.
 func Run(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
 	fs := flag.NewFlagSet("llm-agent", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -33,21 +35,31 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	if err := r.Err(); err != nil {
 		return fmt.Errorf("settings:\n%w", err)
 	}
-	api, err := Build(ctx, s, nil, log)
+	api, err := Build(ctx, s, command.Deps{Logger: log})
 	if err != nil {
 		return err
 	}
-	addrName, addr := "LISTEN_ADDR", s.ListenAddr
-	if s.API.AgentCore {
-		addrName, addr = "AGENTCORE_ADDR", s.AgentCoreAddr
+	return api.Serve(ctx, nil)
+}
+
+// Serve serves the API on ln (nil: a new listener on LISTEN_ADDR, or
+// AGENTCORE_ADDR in AgentCore mode) until ctx ends, closing websockets on
+// the way out.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	st := s.settings
+	if ln == nil {
+		name, addr := "LISTEN_ADDR", st.ListenAddr
+		if st.API.AgentCore {
+			name, addr = "AGENTCORE_ADDR", st.AgentCoreAddr
+		}
+		var err error
+		if ln, err = httpserver.Listen("llm-agent", name, addr); err != nil {
+			return err
+		}
 	}
-	ln, err := httpserver.Listen("llm-agent", addrName, addr)
-	if err != nil {
-		return err
-	}
-	log.Info("llm-agent listening on "+httpserver.ListenerURL("http", ln), "identity_provider", s.Identity.Provider, "agent", s.Identity.AgentID,
-		"weather_api", s.API.WeatherAPIURL, "model", s.API.ModelID, "region", s.API.Region, "agentcore_runtime", s.API.AgentCore)
-	srv := httpserver.New(api, log)
-	srv.RegisterOnShutdown(api.CloseSockets)
+	s.log.Info("llm-agent listening on "+httpserver.ListenerURL("http", ln), "identity_provider", st.Identity.Provider, "agent", st.Identity.AgentID,
+		"weather_api", st.API.WeatherAPIURL, "model", st.API.ModelID, "region", st.API.Region, "agentcore_runtime", st.API.AgentCore)
+	srv := httpserver.New(s, s.log)
+	srv.RegisterOnShutdown(s.CloseSockets)
 	return httpserver.Serve(ctx, srv, ln)
 }

@@ -10,17 +10,21 @@ import (
 	"crypto/rand"
 	"crypto/tls"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/crosscloud-agentid/agentid/internal/atomicfile"
@@ -98,7 +102,8 @@ type Sim struct {
 	Keys             *signing.Keys
 
 	servers []*http.Server
-	done    chan error
+	done    chan error     // a listener that stopped by itself
+	serving sync.WaitGroup // the serve calls, which Close waits for
 	// sidecarOut is the sidecar's transport to Entra, whose spare
 	// connections would otherwise hold the shutdown of cloudsim's own
 	// server for 5 s.
@@ -250,7 +255,11 @@ func Start(o Options) (*Sim, error) {
 	}
 	s.done = make(chan error, len(serve))
 	for _, f := range serve {
-		go func() { s.done <- ignoreClosed(f()) }()
+		s.serving.Go(func() {
+			if err := ignoreClosed(f()); err != nil {
+				s.done <- err
+			}
+		})
 	}
 	return s, nil
 }
@@ -286,7 +295,8 @@ func (s *Sim) SidecarConfig(weatherAPIURL string) (sidecar.Config, error) {
 	res := "api://" + weather.AppID
 	cfg := sidecar.Config{
 		Instance: s.URL, TenantID: d.Tenant.ID, ClientID: blueprint.AppID,
-		Credential: sidecar.Credential{SourceType: "SignedAssertionFromManagedIdentity", ManagedIdentityClientID: d.ManagedIdentity.ClientID},
+		Credential: sidecar.Credential{SourceType: "SignedAssertionFromManagedIdentity", ManagedIdentityClientID: d.ManagedIdentity.ClientID,
+			ManagedIdentityToken: s.managedIdentityToken},
 		APIs: map[string]sidecar.DownstreamAPI{
 			SidecarAppAPI:       {Name: SidecarAppAPI, BaseURL: weatherAPIURL, Scopes: []string{res + "/.default"}, RequestAppToken: true},
 			SidecarDelegatedAPI: {Name: SidecarDelegatedAPI, BaseURL: weatherAPIURL, Scopes: []string{res + "/Weather.Read"}},
@@ -299,6 +309,33 @@ func (s *Sim) SidecarConfig(weatherAPIURL string) (sidecar.Config, error) {
 			Scopes: []string{mcpserver.AppID + "/" + mcpserver.RequiredScope}}
 	}
 	return cfg, nil
+}
+
+// managedIdentityToken asks this cloudsim's managed identity endpoint for
+// its identity's token, as MSAL's App Service source does (GET with
+// X-IDENTITY-HEADER, api-version 2019-08-01), without the process
+// environment MSAL would read it from.
+func (s *Sim) managedIdentityToken(ctx context.Context, resource string) (string, error) {
+	q := url.Values{"api-version": {entra.ManagedIdentityAPIVersion}, "resource": {resource}, "client_id": {s.Tenant.ManagedIdentity.ClientID}}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.IdentityEndpoint+"?"+q.Encode(), nil)
+	if err != nil {
+		return "", err
+	}
+	req.Header.Set("X-IDENTITY-HEADER", s.IdentityHeader)
+	client := http.Client{Timeout: 10 * time.Second}
+	resp, err := client.Do(req)
+	if err != nil {
+		return "", fmt.Errorf("managed identity endpoint: %w", err)
+	}
+	defer resp.Body.Close()
+	var answer struct {
+		AccessToken string `json:"access_token"`
+		Message     string `json:"message"`
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&answer); err != nil || resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("managed identity endpoint answered %s: %s", resp.Status, answer.Message)
+	}
+	return answer.AccessToken, nil
 }
 
 func (s *Sim) startSidecar(o Options) (*http.Server, net.Listener, error) {
@@ -329,13 +366,12 @@ func (s *Sim) Close(ctx context.Context) error {
 	for _, srv := range s.servers {
 		errs = append(errs, srv.Shutdown(ctx))
 	}
-	for range s.servers {
-		errs = append(errs, <-s.done)
-	}
+	s.serving.Wait()
 	return errors.Join(errs...)
 }
 
-// Done reports a listener that stopped by itself.
+// Done reports a listener that stopped by itself; Close stopping them
+// reports nothing.
 func (s *Sim) Done() <-chan error { return s.done }
 
 func ignoreClosed(err error) error {

@@ -1,19 +1,16 @@
-// Package demo runs the whole product on loopback with one command: cloudsim
-// (Entra, managed identity, STS, Bedrock, auth sidecar), weather-api,
-// token-refresher and llm-agent, each through its binary's own Run, wired
-// only through the standard settings and SDK overrides, with no secret and
-// no AWS key handed to any component.
+// Package demo runs the whole product on loopback with one command: the
+// stack (cloudsim, weather-api, token-refresher and llm-agent) with the
+// chat UI on -addr and the sign-in pages on -cloudsim-addr, no secret and
+// no AWS key handed to any component, and each component's log lines
+// prefixed with its name.
 package demo
 
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -22,12 +19,12 @@ import (
 	"time"
 
 	"github.com/crosscloud-agentid/agentid/deploy/local"
-	"github.com/crosscloud-agentid/agentid/internal/chatapi"
 	"github.com/crosscloud-agentid/agentid/internal/cloudsim"
 	"github.com/crosscloud-agentid/agentid/internal/cloudsim/tenant"
+	"github.com/crosscloud-agentid/agentid/internal/config"
 	"github.com/crosscloud-agentid/agentid/internal/httpserver"
-	"github.com/crosscloud-agentid/agentid/internal/refresher"
-	"github.com/crosscloud-agentid/agentid/internal/weatherapi"
+	"github.com/crosscloud-agentid/agentid/internal/logging"
+	"github.com/crosscloud-agentid/agentid/internal/stack"
 )
 
 // Options are the demo's flags.
@@ -41,8 +38,15 @@ type Options struct {
 	Stderr       io.Writer
 }
 
-// Run starts everything, prints "ready: <url>" when the chat UI answers,
-// and stops everything when ctx ends or a component fails.
+// fromShell are the only settings the demo takes from the user's shell.
+// Every other one comes from the demo alone: after the README's own
+// "set -a; . .cloudsim/cloudsim.env", a shell holds
+// BLUEPRINT_CLIENT_SECRET, TENANT_ID and more, which must not reach the
+// demo's components.
+var fromShell = []string{"LOG_LEVEL", "LOG_FORMAT"}
+
+// Run starts the stack, prints "ready: <url>" when the chat UI answers,
+// and stops it when ctx ends or a component fails.
 func Run(ctx context.Context, o Options) error {
 	dir, err := filepath.Abs(o.Dir)
 	if err != nil {
@@ -51,14 +55,6 @@ func Run(ctx context.Context, o Options) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("-dir: %w", err)
 	}
-	out := &prefixer{w: o.Stderr}
-	logger := func(name string) *slog.Logger {
-		return slog.New(slog.NewTextHandler(out.For(name), nil))
-	}
-
-	// The chat UI's origin must be a redirect URI of the SPA app, and its
-	// consent.html one of the blueprint; the ports 3000 and 3001 are in the
-	// tenant file, another -addr is added here.
 	uiURL, err := httpserver.LocalURL("http", o.Addr)
 	if err != nil {
 		return fmt.Errorf("-addr: %w", err)
@@ -67,29 +63,18 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
-	for _, a := range dirTenant.Applications {
-		if a.ExportAs == "CLIENT_SPA_APP_ID" && !slices.Contains(a.SPARedirectURIs, uiURL) {
-			a.SPARedirectURIs = append(a.SPARedirectURIs, uiURL)
-		}
-		// Consent links return to the UI's consent.html.
-		if a.ExportAs == "BLUEPRINT_APP_ID" && !slices.Contains(a.WebRedirectURIs, uiURL+"/consent.html") {
-			a.WebRedirectURIs = append(a.WebRedirectURIs, uiURL+"/consent.html")
-		}
-	}
-	// Ports the user never types are picked free; the UI and cloudsim have
-	// flags, and a busy one is named with its flag.
-	if err := portFree("the chat UI (llm-agent)", "-addr", o.Addr); err != nil {
-		return err
-	}
-	weatherAddr, err := freeLoopbackAddr()
+	registerUI(dirTenant, uiURL)
+	logs, err := loggers(o.Stderr)
 	if err != nil {
 		return err
 	}
-	weatherURL := "http://" + weatherAddr
-
-	sim, err := cloudsim.Start(cloudsim.Options{
-		Addr: o.CloudsimAddr, AddrSetting: "-cloudsim-addr", IdentityAddr: "127.0.0.1:0", SidecarAddr: "127.0.0.1:0",
-		WeatherAPIURL: weatherURL, Dir: dir, Tenant: dirTenant, ExtraRoots: os.Getenv("SSL_CERT_FILE"), Logger: logger("cloudsim"),
+	st, err := stack.Start(ctx, stack.Options{
+		Cloudsim: cloudsim.Options{Addr: o.CloudsimAddr, AddrSetting: "-cloudsim-addr", IdentityAddr: "127.0.0.1:0", Dir: dir, Tenant: dirTenant,
+			ExtraRoots: os.Getenv("SSL_CERT_FILE")},
+		Settings:      map[string]string{"WEATHER_PROVIDER": o.Weather},
+		AgentAddr:     o.Addr,
+		AgentSettings: map[string]string{"IDENTITY_PROVIDER": o.Identity},
+		Logger:        logs.For,
 	})
 	if err != nil {
 		return err
@@ -97,150 +82,60 @@ func Run(ctx context.Context, o Options) error {
 	defer func() {
 		stop, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		_ = sim.Close(stop)
+		_ = st.Close(stop)
 	}()
-
-	env := sim.Env()
-	tokenFile := filepath.Join(dir, "aws-web-identity-token")
-	// The standard overrides every SDK reads from the process environment:
-	// trust cloudsim's CA, find the managed identity endpoint, reach STS and
-	// Bedrock at cloudsim, and get AWS credentials by web identity only.
-	for k, v := range map[string]string{
-		"SSL_CERT_FILE": env["SSL_CERT_FILE"], "AWS_CA_BUNDLE": env["AWS_CA_BUNDLE"],
-		"IDENTITY_ENDPOINT": env["IDENTITY_ENDPOINT"], "IDENTITY_HEADER": env["IDENTITY_HEADER"],
-		"AWS_REGION": env["AWS_REGION"], "AWS_ROLE_ARN": env["AWS_ROLE_ARN"], "AWS_WEB_IDENTITY_TOKEN_FILE": tokenFile,
-		"AWS_ROLE_SESSION_NAME": env["AGENT_CLIENT_ID"], "AWS_ENDPOINT_URL_STS": env["AWS_ENDPOINT_URL_STS"],
-		"AWS_ENDPOINT_URL_BEDROCK_RUNTIME": env["AWS_ENDPOINT_URL_BEDROCK_RUNTIME"], "AWS_EC2_METADATA_DISABLED": "true",
-	} {
-		os.Setenv(k, v)
-	}
-	for _, k := range []string{"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_BEARER_TOKEN_BEDROCK", "AWS_PROFILE"} {
-		os.Unsetenv(k)
-	}
-	// Secretless: no component gets the blueprint's secret or a demo
-	// password; cloudsim.env keeps them for scripts only.
-	delete(env, "BLUEPRINT_CLIENT_SECRET")
-	delete(env, "CLOUDSIM_DEMO_USERNAME")
-	delete(env, "CLOUDSIM_DEMO_PASSWORD")
-	env["AWS_WEB_IDENTITY_TOKEN_FILE"] = tokenFile
-	env["WEATHER_API_URL"] = weatherURL
-
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var wg sync.WaitGroup
-	failed := make(chan error, 3)
-	start := func(name string, run func(context.Context) error) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := run(ctx); err != nil && ctx.Err() == nil {
-				failed <- fmt.Errorf("%s: %w", name, err)
-			}
-		}()
-	}
-	defer wg.Wait()
-	defer cancel()
-
-	start("weather-api", func(ctx context.Context) error {
-		return weatherapi.Run(ctx, nil, with(env, map[string]string{"LISTEN_ADDR": weatherAddr, "WEATHER_PROVIDER": o.Weather}), out.For("weather-api"))
-	})
-	start("token-refresher", func(ctx context.Context) error {
-		e := with(env, map[string]string{"HEALTH_ADDR": "127.0.0.1:0"})
-		return refresher.Run(ctx, nil, func(k string) (string, bool) { v := e(k); return v, v != "" }, out.For("token-refresher"))
-	})
-	// llm-agent needs chain B's first token before its first Bedrock call.
-	if err := waitFor(ctx, failed, 20*time.Second, "the web identity token file", func() bool { _, err := os.Stat(tokenFile); return err == nil }); err != nil {
-		return err
-	}
-	agentEnv := map[string]string{"LISTEN_ADDR": o.Addr, "IDENTITY_PROVIDER": o.Identity, "BLUEPRINT_CREDENTIAL": "managed-identity"}
-	start("llm-agent", func(ctx context.Context) error {
-		return chatapi.Run(ctx, nil, with(env, agentEnv), out.For("llm-agent"))
-	})
-	if err := waitFor(ctx, failed, 30*time.Second, "the chat UI", func() bool { return answers(uiURL + "/health") }); err != nil {
-		return err
-	}
-	fmt.Fprintf(o.Stdout, "ready: %s\n", uiURL)
-	fmt.Fprintf(out.For("demo"), "Sign-in opens %s in a popup. Trust the local CA once (%s; see the README's \"Trust the local CA\") or accept the certificate warning in the popup.\n",
-		sim.URL, filepath.Join(dir, "ca.pem"))
-
+	fmt.Fprintf(o.Stdout, "ready: %s\n", st.AgentURL)
+	say := logs.out.For("demo")
+	fmt.Fprintf(say, "Sign-in opens %s in a popup. Trust the local CA once (%s; see the README's \"Trust the local CA\") or accept the certificate warning in the popup.\n",
+		st.Sim.URL, filepath.Join(dir, "ca.pem"))
 	select {
 	case <-ctx.Done():
-		fmt.Fprintln(out.For("demo"), "stopping")
+		fmt.Fprintln(say, "stopping")
 		return nil
-	case err := <-failed:
+	case err := <-st.Failed():
 		return err
-	case err := <-sim.Done():
-		return fmt.Errorf("cloudsim stopped: %w", err)
 	}
 }
 
-// fromShell are the settings the demo does not own, which the user's
-// shell may set. Every other one comes from the demo alone: after the
-// README's own "set -a; . .cloudsim/cloudsim.env", a shell holds
-// BLUEPRINT_CLIENT_SECRET, TENANT_ID and more, which must not reach the
-// demo's components.
-var fromShell = []string{"LOG_LEVEL", "LOG_FORMAT"}
+// registerUI makes the chat UI's origin a redirect URI of the SPA app,
+// and its consent.html one of the blueprint, as an admin registers a
+// deployment's: the tenant file has ports 3000 and 3001.
+func registerUI(d *tenant.Directory, uiURL string) {
+	for _, a := range d.Applications {
+		if a.ExportAs == "CLIENT_SPA_APP_ID" && !slices.Contains(a.SPARedirectURIs, uiURL) {
+			a.SPARedirectURIs = append(a.SPARedirectURIs, uiURL)
+		}
+		if a.ExportAs == "BLUEPRINT_APP_ID" && !slices.Contains(a.WebRedirectURIs, uiURL+"/consent.html") {
+			a.WebRedirectURIs = append(a.WebRedirectURIs, uiURL+"/consent.html")
+		}
+	}
+}
 
-// with overlays a component's settings on the shared ones; of the
-// process's environment it reads fromShell only.
-func with(shared, own map[string]string) func(string) string {
-	return func(k string) string {
-		if v, ok := own[k]; ok {
-			return v
-		}
-		if v, ok := shared[k]; ok {
-			return v
-		}
+// componentLogs gives each component a logger over LOG_LEVEL and
+// LOG_FORMAT from the shell, writing lines prefixed with its name.
+type componentLogs struct {
+	out      *prefixer
+	settings *config.Reader
+}
+
+func loggers(stderr io.Writer) (*componentLogs, error) {
+	r := config.New(func(k string) string {
 		if slices.Contains(fromShell, k) {
 			return os.Getenv(k)
 		}
 		return ""
+	})
+	l := &componentLogs{out: &prefixer{w: stderr}, settings: r}
+	logging.New(r, io.Discard)
+	if err := r.Err(); err != nil {
+		return nil, fmt.Errorf("settings:\n%w", err)
 	}
+	return l, nil
 }
 
-func portFree(what, flag, addr string) error {
-	ln, err := httpserver.Listen(what, flag, addr)
-	if err != nil {
-		return err
-	}
-	return ln.Close()
-}
-
-func freeLoopbackAddr() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
-}
-
-func answers(url string) bool {
-	c := http.Client{Timeout: time.Second}
-	resp, err := c.Get(url)
-	if err != nil {
-		return false
-	}
-	resp.Body.Close()
-	return resp.StatusCode == http.StatusOK
-}
-
-// waitFor polls ready until it holds, a component fails, or the time is up.
-func waitFor(ctx context.Context, failed <-chan error, limit time.Duration, what string, ready func() bool) error {
-	deadline := time.Now().Add(limit)
-	for !ready() {
-		select {
-		case err := <-failed:
-			return err
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(50 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			return errors.New(what + " was not ready within " + limit.String())
-		}
-	}
-	return nil
+// For returns a component's logger.
+func (l *componentLogs) For(component string) *slog.Logger {
+	return logging.New(l.settings, l.out.For(component))
 }
 
 // prefixer writes each component's lines with its name in front, whole

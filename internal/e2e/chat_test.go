@@ -13,8 +13,6 @@ import (
 	"github.com/crosscloud-agentid/agentid/internal/leakcheck"
 )
 
-func TestMain(m *testing.M) { cloudsimtest.Main(m) }
-
 type reply struct {
 	status int
 	body   map[string]any

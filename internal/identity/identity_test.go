@@ -16,17 +16,15 @@ import (
 	"github.com/crosscloud-agentid/agentid/internal/cloudsim"
 	"github.com/crosscloud-agentid/agentid/internal/cloudsim/cloudsimtest"
 	"github.com/crosscloud-agentid/agentid/internal/cloudsim/sidecar"
+	"github.com/crosscloud-agentid/agentid/internal/command"
 	"github.com/crosscloud-agentid/agentid/internal/config"
 	"github.com/crosscloud-agentid/agentid/internal/identity"
 	"github.com/crosscloud-agentid/agentid/internal/jwtauth"
 	"github.com/crosscloud-agentid/agentid/internal/jwtauth/jwtauthtest"
 	"github.com/crosscloud-agentid/agentid/internal/leakcheck"
 	"github.com/crosscloud-agentid/agentid/internal/secret"
-	"github.com/crosscloud-agentid/agentid/internal/weather"
 	"github.com/crosscloud-agentid/agentid/internal/weatherapi"
 )
-
-func TestMain(m *testing.M) { cloudsimtest.Main(m) }
 
 type fixture struct {
 	sim     *cloudsim.Sim
@@ -53,14 +51,22 @@ func newFixture(t *testing.T, edit func(*cloudsim.Options)) *fixture {
 	cloudsimtest.SetEnv(t, f.sim)
 	f.tokens = cloudsimtest.NewTokens(f.sim)
 	f.env = f.tokens.Env
-	w := f.env["WEATHER_API_APP_ID"]
-	v, err := jwtauth.New(jwtauth.Policy{TenantID: f.env["TENANT_ID"], Audiences: []string{w, "api://" + w}, Versions: []int{1, 2},
-		AllowedCallers: []string{f.env["AGENT_CLIENT_ID"]}, RequiredRole: "Weather.Read", RequiredScope: "Weather.Read", Leeway: time.Minute},
-		jwtauth.NewKeySet(f.tokens.HTTP, f.sim.URL+"/"+f.env["TENANT_ID"]+"/discovery/v2.0/keys"))
+	// The Weather API as weather-api builds it from cloudsim.env.
+	r := config.New(func(k string) string {
+		if k == "WEATHER_PROVIDER" {
+			return "offline"
+		}
+		return f.env[k]
+	})
+	ws := weatherapi.LoadSettings(r)
+	if err := r.Err(); err != nil {
+		t.Fatal(err)
+	}
+	svc, err := weatherapi.Build(ws, command.Deps{HTTPClient: f.tokens.HTTP})
 	if err != nil {
 		t.Fatal(err)
 	}
-	weatherSrv.Config.Handler = weatherapi.NewServer(v, &weather.Offline{}, slog.New(slog.DiscardHandler), false)
+	weatherSrv.Config.Handler = svc.Handler()
 	weatherSrv.Start()
 	t.Cleanup(weatherSrv.Close)
 	return f

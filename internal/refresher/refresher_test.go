@@ -23,8 +23,6 @@ import (
 	"github.com/crosscloud-agentid/agentid/internal/refresher"
 )
 
-func TestMain(m *testing.M) { cloudsimtest.Main(m) }
-
 type fixture struct {
 	sim      *cloudsim.Sim
 	settings refresher.Settings

@@ -6,16 +6,17 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"time"
 
+	"github.com/crosscloud-agentid/agentid/internal/command"
 	"github.com/crosscloud-agentid/agentid/internal/config"
 	"github.com/crosscloud-agentid/agentid/internal/httpserver"
 	"github.com/crosscloud-agentid/agentid/internal/logging"
 )
 
-// Run is the token-refresher binary: -once, -healthcheck or the refresh
-// loop with its health endpoint, until ctx ends. cmd/token-refresher and the
-// demo both call it.
+// Run is the token-refresher binary: -healthcheck, or LoadSettings and
+// Build, then -once's one write or Serve's refresh loop, until ctx ends.
 func Run(ctx context.Context, args []string, lookup func(string) (string, bool), stderr io.Writer) error {
 	fs := flag.NewFlagSet("token-refresher", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -37,36 +38,66 @@ func Run(ctx context.Context, args []string, lookup func(string) (string, bool),
 	if err := settings.Err(); err != nil {
 		return fmt.Errorf("settings:\n%w", err)
 	}
-	src, err := NewMSALSource(s, nil)
+	svc, err := Build(s, command.Deps{Logger: log})
 	if err != nil {
 		return err
 	}
-	r := New(Config{Expect: s.Expect(), File: s.TokenFile, FileMode: s.FileMode}, src, log)
-
 	if *once {
-		onceCtx, cancel := context.WithTimeout(ctx, 60*time.Second)
-		defer cancel()
-		claims, err := r.RunOnce(onceCtx)
-		if err != nil {
-			return err
-		}
-		log.Info("wrote web identity token", append([]any{"file", s.TokenFile}, claims.LogArgs()...)...)
-		return nil
+		return svc.Once(ctx)
 	}
+	return svc.Serve(ctx, nil)
+}
 
+// Service is a built token-refresher: its settings and its Refresher over
+// MSAL Go.
+type Service struct {
+	*Refresher
+	settings Settings
+}
+
+// Build wires MSAL Go's managed identity and confidential clients into a
+// Refresher. Nothing is requested until Once or Serve.
+func Build(s Settings, d command.Deps) (*Service, error) {
+	src, err := NewMSALSource(s, d.HTTPClient)
+	if err != nil {
+		return nil, err
+	}
+	r := New(Config{Expect: s.Expect(), File: s.TokenFile, FileMode: s.FileMode, Now: d.Now}, src, d.Log())
+	return &Service{Refresher: r, settings: s}, nil
+}
+
+// Once writes one token, retrying transient failures for up to a minute:
+// what -once runs in an init container.
+func (svc *Service) Once(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	claims, err := svc.RunOnce(ctx)
+	if err != nil {
+		return err
+	}
+	svc.log.Info("wrote web identity token", append([]any{"file", svc.settings.TokenFile}, claims.LogArgs()...)...)
+	return nil
+}
+
+// Serve runs the refresh loop, and the health endpoint on health (nil: a
+// new listener on HEALTH_ADDR, none when it is off), until ctx ends.
+func (svc *Service) Serve(ctx context.Context, health net.Listener) error {
+	s, log := svc.settings, svc.log
 	log.Info("token-refresher starting", "file", s.TokenFile, "tenant", s.TenantID, "sts_app", s.STSAppID, "scope", s.STSAppURI+"/.default", "health_addr", s.HealthAddr)
-	errc := make(chan error, 1)
-	if s.HealthAddr != "" {
-		ln, err := httpserver.Listen("token-refresher health", "HEALTH_ADDR", s.HealthAddr)
-		if err != nil {
+	if health == nil && s.HealthAddr != "" {
+		var err error
+		if health, err = httpserver.Listen("token-refresher health", "HEALTH_ADDR", s.HealthAddr); err != nil {
 			return err
 		}
-		log.Info("health endpoint on " + httpserver.ListenerURL("http", ln) + "/healthz")
-		go func() { errc <- httpserver.Serve(ctx, httpserver.New(r.HealthHandler(), log), ln) }()
+	}
+	errc := make(chan error, 1)
+	if health != nil {
+		log.Info("health endpoint on " + httpserver.ListenerURL("http", health) + "/healthz")
+		go func() { errc <- httpserver.Serve(ctx, httpserver.New(svc.HealthHandler(), log), health) }()
 	} else {
 		errc <- nil
 	}
-	runErr := r.Run(ctx)
+	runErr := svc.Run(ctx)
 	if err := <-errc; err != nil {
 		return err
 	}

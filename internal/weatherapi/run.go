@@ -5,12 +5,14 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
 
+	"github.com/crosscloud-agentid/agentid/internal/command"
 	"github.com/crosscloud-agentid/agentid/internal/config"
 	"github.com/crosscloud-agentid/agentid/internal/httpserver"
 	"github.com/crosscloud-agentid/agentid/internal/jwtauth"
@@ -18,8 +20,8 @@ import (
 	"github.com/crosscloud-agentid/agentid/internal/weather"
 )
 
-// Run is the weather-api binary: flags, settings, key set, provider and
-// server, until ctx ends. cmd/weather-api and the demo both call it.
+// Run is the weather-api binary: flags, LoadSettings, Build and Serve (or
+// the Lambda handler), until ctx ends.
 func Run(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
 	fs := flag.NewFlagSet("weather-api", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -32,31 +34,66 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		return httpserver.Probe(ctx, settings.String("LISTEN_ADDR", ":8080"), "/health")
 	}
 	log := logging.New(settings, stderr)
-	cfg := LoadSettings(settings)
+	s := LoadSettings(settings)
 	if err := settings.Err(); err != nil {
 		return fmt.Errorf("settings:\n%w", err)
 	}
-
-	keys := jwtauth.NewKeySet(&http.Client{Timeout: 10 * time.Second}, cfg.KeyURLs()...)
-	validator, err := jwtauth.New(cfg.Policy(), keys)
+	svc, err := Build(s, command.Deps{Logger: log})
 	if err != nil {
 		return err
 	}
+	if getenv("AWS_LAMBDA_RUNTIME_API") != "" {
+		return svc.ServeLambda(ctx)
+	}
+	return svc.Serve(ctx, nil)
+}
+
+// Service is a built Weather API: its settings, token policy, key set and
+// weather provider.
+type Service struct {
+	settings  Settings
+	keys      *jwtauth.KeySet
+	validator *jwtauth.Validator
+	provider  weather.Provider
+	deps      command.Deps
+}
+
+// Build wires the key set, the token validator and the weather provider.
+// Nothing is fetched until Serve.
+func Build(s Settings, d command.Deps) (*Service, error) {
+	client := d.HTTPClient
+	if client == nil {
+		client = &http.Client{Timeout: 10 * time.Second}
+	}
+	keys := jwtauth.NewKeySet(client, s.KeyURLs()...)
+	keys.Now = d.Now
+	policy := s.Policy()
+	policy.Now = d.Now
+	validator, err := jwtauth.New(policy, keys)
+	if err != nil {
+		return nil, err
+	}
+	// The forecast service is on the internet, never behind cloudsim: it
+	// keeps the platform's client.
 	var provider weather.Provider = weather.NewOpenMeteo(nil)
-	if cfg.Provider == "offline" {
+	if s.Provider == "offline" {
 		provider = &weather.Offline{}
 	}
-	if getenv("AWS_LAMBDA_RUNTIME_API") != "" {
-		// A Lambda behind API Gateway: its JWT authorizer verified the
-		// signature, so no key is fetched here; the policy still applies.
-		log.Info("weather-api running as a Lambda behind API Gateway's JWT authorizer",
-			"tenant", cfg.TenantID, "audiences", strings.Join(cfg.Audiences, ","), "weather_provider", cfg.Provider)
-		lambda.StartWithOptions(LambdaHandler(NewGatewayServer(validator, provider, log)), lambda.WithContext(ctx))
-		return nil
-	}
-	if cfg.ValidateSignature {
+	return &Service{settings: s, keys: keys, validator: validator, provider: provider, deps: d}, nil
+}
+
+// Handler is the API, for a caller that serves it itself.
+func (svc *Service) Handler() http.Handler {
+	return NewServer(svc.validator, svc.provider, svc.deps.Log(), !svc.settings.ValidateSignature)
+}
+
+// Serve fetches the tenant's keys and serves on ln (nil: a new listener on
+// LISTEN_ADDR) until ctx ends.
+func (svc *Service) Serve(ctx context.Context, ln net.Listener) error {
+	s, log := svc.settings, svc.deps.Log()
+	if s.ValidateSignature {
 		fetchCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		if err := keys.Refresh(fetchCtx); err != nil {
+		if err := svc.keys.Refresh(fetchCtx); err != nil {
 			// Not fatal: the key set retries on the first token, and a
 			// container may start before its network is ready.
 			log.Warn("the tenant's signing keys could not be fetched yet; tokens are refused until they can be", "error", err)
@@ -65,19 +102,30 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	} else {
 		log.Warn("VALIDATE_TOKEN_SIGNATURE=false: token signatures are NOT verified, so anyone can forge a token this API accepts; never run this way outside a local debugging session")
 	}
-
-	ln, err := httpserver.Listen("weather-api", "LISTEN_ADDR", cfg.ListenAddr)
-	if err != nil {
-		return err
+	if ln == nil {
+		var err error
+		if ln, err = httpserver.Listen("weather-api", "LISTEN_ADDR", s.ListenAddr); err != nil {
+			return err
+		}
 	}
-	srv := httpserver.New(NewServer(validator, provider, log, !cfg.ValidateSignature), log)
-	callers := strings.Join(cfg.AllowedCallers, ",")
+	callers := strings.Join(s.AllowedCallers, ",")
 	if callers == "" {
 		callers = "* (any app in the tenant)"
 	}
 	log.Info("weather-api listening on "+httpserver.ListenerURL("http", ln),
-		"tenant", cfg.TenantID, "audiences", strings.Join(cfg.Audiences, ","), "allowed_callers", callers,
-		"required_role", cfg.RequiredRole, "required_scope", cfg.RequiredScope, "token_versions", fmt.Sprint(cfg.Versions),
-		"require_agent_identity", cfg.RequireAgentIdentity, "weather_provider", cfg.Provider)
-	return httpserver.Serve(ctx, srv, ln)
+		"tenant", s.TenantID, "audiences", strings.Join(s.Audiences, ","), "allowed_callers", callers,
+		"required_role", s.RequiredRole, "required_scope", s.RequiredScope, "token_versions", fmt.Sprint(s.Versions),
+		"require_agent_identity", s.RequireAgentIdentity, "weather_provider", s.Provider)
+	return httpserver.Serve(ctx, httpserver.New(svc.Handler(), log), ln)
+}
+
+// ServeLambda answers API Gateway's events as a Lambda until ctx ends. Its
+// JWT authorizer verified the signature, so no key is fetched here; the
+// policy still applies.
+func (svc *Service) ServeLambda(ctx context.Context) error {
+	s, log := svc.settings, svc.deps.Log()
+	log.Info("weather-api running as a Lambda behind API Gateway's JWT authorizer",
+		"tenant", s.TenantID, "audiences", strings.Join(s.Audiences, ","), "weather_provider", s.Provider)
+	lambda.StartWithOptions(LambdaHandler(NewGatewayServer(svc.validator, svc.provider, log)), lambda.WithContext(ctx))
+	return nil
 }

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -17,41 +18,49 @@ import (
 	"github.com/crosscloud-agentid/agentid/deploy/local"
 	"github.com/crosscloud-agentid/agentid/internal/cloudsim"
 	"github.com/crosscloud-agentid/agentid/internal/cloudsim/mcpserver"
+	"github.com/crosscloud-agentid/agentid/internal/cloudsim/signing"
 	"github.com/crosscloud-agentid/agentid/internal/cloudsim/tenant"
 )
 
-// sharedDir is the state folder every cloudsim of the test binary uses,
-// when its TestMain is Main.
-var sharedDir string
-
-// Main is a TestMain for packages whose tests get tokens through MSAL Go's
-// managed identity client. MSAL caches those tokens process-wide, so every
-// cloudsim the binary starts must sign with the same keys, or one would
-// refuse a token another issued: Start then gives them all one state
-// folder, removed when the tests end.
-func Main(m *testing.M) {
-	dir, err := os.MkdirTemp("", "cloudsim-test-")
+// signingKeys is the one set of Entra signing keys every cloudsim of the
+// test binary starts with. MSAL Go caches managed identity tokens
+// process-wide, so a later test's client would present a token an earlier
+// cloudsim signed: with the same keys, every cloudsim accepts it. Each
+// cloudsim still has its own copy, so one test rotating its keys changes
+// no other.
+var signingKeys = sync.OnceValues(func() ([]byte, error) {
+	dir, err := os.MkdirTemp("", "cloudsim-keys-")
 	if err != nil {
-		panic(err)
+		return nil, err
 	}
-	sharedDir = dir
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+	defer os.RemoveAll(dir)
+	path := filepath.Join(dir, signingKeysFile)
+	if _, err := signing.Open(path); err != nil {
+		return nil, err
+	}
+	return os.ReadFile(path)
+})
 
-// Start runs a cloudsim for the test. Options left zero get test defaults
-// (a fresh state folder, or Main's shared one); edit adjusts them (nil
-// for none).
-func Start(t testing.TB, edit func(*cloudsim.Options)) *cloudsim.Sim {
+// signingKeysFile is where cloudsim keeps its Entra signing keys in its
+// state folder.
+const signingKeysFile = "signing-keys.json"
+
+// Options are a test's cloudsim options: random loopback ports, a state
+// folder of its own holding the binary's signing keys, the shipped tenant
+// file, warnings logged to the test; edit adjusts them (nil for none).
+func Options(t testing.TB, edit func(*cloudsim.Options)) cloudsim.Options {
 	t.Helper()
 	dir, err := tenant.Parse("tenant.jsonc", local.TenantFile)
 	if err != nil {
 		t.Fatalf("shipped tenant file: %v", err)
 	}
-	stateDir := sharedDir
-	if stateDir == "" {
-		stateDir = t.TempDir()
+	keys, err := signingKeys()
+	if err != nil {
+		t.Fatalf("signing keys: %v", err)
+	}
+	stateDir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(stateDir, signingKeysFile), keys, 0o600); err != nil {
+		t.Fatal(err)
 	}
 	o := cloudsim.Options{
 		Addr:         "127.0.0.1:0",
@@ -63,19 +72,18 @@ func Start(t testing.TB, edit func(*cloudsim.Options)) *cloudsim.Sim {
 	if edit != nil {
 		edit(&o)
 	}
-	sim, err := cloudsim.Start(o)
+	return o
+}
+
+// Start runs a cloudsim with Options(t, edit), stopped when the test ends.
+func Start(t testing.TB, edit func(*cloudsim.Options)) *cloudsim.Sim {
+	t.Helper()
+	sim, err := cloudsim.Start(Options(t, edit))
 	if err != nil {
 		t.Fatalf("start cloudsim: %v", err)
 	}
 	t.Cleanup(func() {
-		// A client's spare connections, dialled but never used, would hold
-		// the server's graceful shutdown for 5 s: close them first.
-		transports.Lock()
-		for _, tr := range transports.bySim[sim] {
-			tr.CloseIdleConnections()
-		}
-		delete(transports.bySim, sim)
-		transports.Unlock()
+		CloseClients(sim)
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		if err := sim.Close(ctx); err != nil {
@@ -83,6 +91,18 @@ func Start(t testing.TB, edit func(*cloudsim.Options)) *cloudsim.Sim {
 		}
 	})
 	return sim
+}
+
+// CloseClients closes the spare connections of the clients Client made for
+// sim: dialled but never used, they would hold its graceful shutdown for
+// 5 s.
+func CloseClients(sim *cloudsim.Sim) {
+	transports.Lock()
+	defer transports.Unlock()
+	for _, tr := range transports.bySim[sim] {
+		tr.CloseIdleConnections()
+	}
+	delete(transports.bySim, sim)
 }
 
 var transports = struct {

@@ -1,6 +1,7 @@
 package sidecar
 
 import (
+	"context"
 	"fmt"
 	"net/url"
 	"sort"
@@ -28,6 +29,11 @@ type Credential struct {
 	SourceType              string // ClientSecret or SignedAssertionFromManagedIdentity
 	ClientSecret            string
 	ManagedIdentityClientID string
+	// ManagedIdentityToken, when set, gets the managed identity's token
+	// in-process instead of through MSAL, which finds the endpoint in the
+	// environment: cloudsim's built-in sidecar, whose own process serves
+	// that endpoint, sets it.
+	ManagedIdentityToken func(ctx context.Context, resource string) (string, error)
 }
 
 // DownstreamAPI is one DownstreamApis__<name> entry.

@@ -18,7 +18,6 @@ import (
 	"net/url"
 	"slices"
 	"strings"
-	"sync"
 
 	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/confidential"
 
@@ -33,24 +32,25 @@ import (
 // Server serves the sidecar API.
 type Server struct {
 	cfg        Config
-	bpConfig   agentid.Config
+	bp         *agentid.Blueprint
 	validator  *jwtauth.Validator
 	downstream *http.Client
 	log        *slog.Logger
 	mux        *http.ServeMux
-
-	bpMu sync.Mutex
-	bp   *agentid.Blueprint
 }
 
 // New builds the sidecar. httpClient reaches Entra (nil: MSAL's default)
 // and the downstream APIs.
 func New(cfg Config, httpClient *http.Client, log *slog.Logger) (*Server, error) {
-	cred := agentid.Credential{Kind: agentid.CredentialManagedIdentity, ManagedIdentityClientID: cfg.Credential.ManagedIdentityClientID}
+	cred := agentid.Credential{Kind: agentid.CredentialManagedIdentity, ManagedIdentityClientID: cfg.Credential.ManagedIdentityClientID,
+		ManagedIdentityToken: cfg.Credential.ManagedIdentityToken}
 	if cfg.Credential.SourceType == "ClientSecret" {
 		cred = agentid.Credential{Kind: agentid.CredentialSecret, Secret: secret.New(cfg.Credential.ClientSecret)}
 	}
-	bpConfig := agentid.Config{AuthorityHost: cfg.Instance, TenantID: cfg.TenantID, BlueprintID: cfg.ClientID, Credential: cred, HTTPClient: httpClient}
+	bp, err := agentid.NewBlueprint(agentid.Config{AuthorityHost: cfg.Instance, TenantID: cfg.TenantID, BlueprintID: cfg.ClientID, Credential: cred, HTTPClient: httpClient})
+	if err != nil {
+		return nil, err
+	}
 	audiences := []string{cfg.ClientID, "api://" + cfg.ClientID}
 	if cfg.Audience != "" {
 		audiences = []string{cfg.Audience}
@@ -74,7 +74,7 @@ func New(cfg Config, httpClient *http.Client, log *slog.Logger) (*Server, error)
 	if !cfg.AllowRedirs {
 		downstream.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	}
-	s := &Server{cfg: cfg, bpConfig: bpConfig, validator: v, downstream: downstream, log: log, mux: http.NewServeMux()}
+	s := &Server{cfg: cfg, bp: bp, validator: v, downstream: downstream, log: log, mux: http.NewServeMux()}
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")
 		io.WriteString(w, "Healthy")
@@ -85,23 +85,6 @@ func New(cfg Config, httpClient *http.Client, log *slog.Logger) (*Server, error)
 	s.mux.HandleFunc("POST /DownstreamApi/{api}", s.downstreamAPI(true))
 	s.mux.HandleFunc("POST /DownstreamApiUnauthenticated/{api}", s.downstreamAPI(false))
 	return s, nil
-}
-
-// blueprint builds the blueprint's MSAL client on first use: MSAL Go picks
-// the managed identity source from the environment when the client is
-// built, and cloudsim's own process learns IDENTITY_ENDPOINT only after its
-// listeners are up.
-func (s *Server) blueprint() (*agentid.Blueprint, error) {
-	s.bpMu.Lock()
-	defer s.bpMu.Unlock()
-	if s.bp == nil {
-		bp, err := agentid.NewBlueprint(s.bpConfig)
-		if err != nil {
-			return nil, err
-		}
-		s.bp = bp
-	}
-	return s.bp, nil
 }
 
 // ServeHTTP refuses every caller but loopback, as 1.1.0+ does outside
@@ -301,10 +284,8 @@ func (s *Server) inbound(w http.ResponseWriter, r *http.Request) (string, bool) 
 func (s *Server) acquire(ctx context.Context, c *call) (string, *problem) {
 	var res confidential.AuthResult
 	var agent *agentid.Agent
-	bp, err := s.blueprint()
-	if err != nil {
-		return "", s.failure(err)
-	}
+	bp := s.bp
+	var err error
 	if c.agentID != "" {
 		if agent, err = bp.Agent(c.agentID); err != nil {
 			return "", s.failure(err)

@@ -19,8 +19,6 @@ import (
 	"github.com/crosscloud-agentid/agentid/internal/jwtauth/jwtauthtest"
 )
 
-func TestMain(m *testing.M) { cloudsimtest.Main(m) }
-
 type fixture struct {
 	sim  *cloudsim.Sim
 	env  map[string]string
@@ -32,7 +30,6 @@ type fixture struct {
 // given, and its log.
 func newFixture(t *testing.T) *fixture {
 	sim := cloudsimtest.Start(t, nil)
-	cloudsimtest.SetEnv(t, sim)
 	tokens := cloudsimtest.NewTokens(sim)
 	return &fixture{sim: sim, env: tokens.Env, tc: tokens.User(t), logs: &bytes.Buffer{}}
 }
