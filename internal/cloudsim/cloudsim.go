@@ -277,17 +277,9 @@ const (
 // autonomous and agent user flows need.
 func (s *Sim) SidecarConfig(weatherAPIURL string) (sidecar.Config, error) {
 	d := s.Tenant
-	var blueprint, weather *tenant.Application
-	for _, a := range d.Applications {
-		switch a.ExportAs {
-		case "BLUEPRINT_APP_ID":
-			blueprint = a
-		case "WEATHER_API_APP_ID":
-			weather = a
-		}
-	}
+	blueprint, weather := d.AppFor(tenant.PartBlueprint), d.AppFor(tenant.PartWeatherAPI)
 	if blueprint == nil || weather == nil {
-		return sidecar.Config{}, errors.New("the sidecar needs apps exported as BLUEPRINT_APP_ID and WEATHER_API_APP_ID in the tenant file")
+		return sidecar.Config{}, errors.New(`the sidecar needs applications with "part": "blueprint" and "part": "weather-api" in the tenant file`)
 	}
 	if weatherAPIURL == "" {
 		weatherAPIURL = "http://127.0.0.1:8080"
@@ -419,16 +411,12 @@ func (s *Sim) Env() map[string]string {
 			continue
 		}
 		env[a.ExportAs] = a.AppID
-		switch a.ExportAs {
-		case "BLUEPRINT_APP_ID":
-			if len(a.Secrets) > 0 {
-				env["BLUEPRINT_CLIENT_SECRET"] = a.Secrets[0]
-			}
-		case "STS_APP_ID":
-			if len(a.IdentifierURIs) > 0 {
-				env["STS_APP_URI"] = a.IdentifierURIs[0]
-			}
-		}
+	}
+	if bp := d.AppFor(tenant.PartBlueprint); bp != nil && len(bp.Secrets) > 0 {
+		env["BLUEPRINT_CLIENT_SECRET"] = bp.Secrets[0]
+	}
+	if sts := d.AppFor(tenant.PartSTS); sts != nil && len(sts.IdentifierURIs) > 0 {
+		env["STS_APP_URI"] = sts.IdentifierURIs[0]
 	}
 	for _, a := range d.AgentIdentities {
 		if a.ExportAs != "" {

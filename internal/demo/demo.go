@@ -8,6 +8,7 @@ package demo
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -63,7 +64,9 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
-	registerUI(dirTenant, uiURL)
+	if err := registerUI(dirTenant, uiURL); err != nil {
+		return err
+	}
 	logs, err := loggers(o.Stderr)
 	if err != nil {
 		return err
@@ -100,15 +103,18 @@ func Run(ctx context.Context, o Options) error {
 // registerUI makes the chat UI's origin a redirect URI of the SPA app,
 // and its consent.html one of the blueprint, as an admin registers a
 // deployment's: the tenant file has ports 3000 and 3001.
-func registerUI(d *tenant.Directory, uiURL string) {
-	for _, a := range d.Applications {
-		if a.ExportAs == "CLIENT_SPA_APP_ID" && !slices.Contains(a.SPARedirectURIs, uiURL) {
-			a.SPARedirectURIs = append(a.SPARedirectURIs, uiURL)
-		}
-		if a.ExportAs == "BLUEPRINT_APP_ID" && !slices.Contains(a.WebRedirectURIs, uiURL+"/consent.html") {
-			a.WebRedirectURIs = append(a.WebRedirectURIs, uiURL+"/consent.html")
-		}
+func registerUI(d *tenant.Directory, uiURL string) error {
+	spa, blueprint := d.AppFor(tenant.PartSPA), d.AppFor(tenant.PartBlueprint)
+	if spa == nil || blueprint == nil {
+		return errors.New(`the tenant file needs applications with "part": "spa" and "part": "blueprint", where the chat UI's redirect URIs go`)
 	}
+	if !slices.Contains(spa.SPARedirectURIs, uiURL) {
+		spa.SPARedirectURIs = append(spa.SPARedirectURIs, uiURL)
+	}
+	if !slices.Contains(blueprint.WebRedirectURIs, uiURL+"/consent.html") {
+		blueprint.WebRedirectURIs = append(blueprint.WebRedirectURIs, uiURL+"/consent.html")
+	}
+	return nil
 }
 
 // componentLogs gives each component a logger over LOG_LEVEL and

@@ -22,6 +22,7 @@ import (
 
 	"github.com/crosscloud-agentid/agentid/internal/cloudsim"
 	"github.com/crosscloud-agentid/agentid/internal/cloudsim/mcpserver"
+	"github.com/crosscloud-agentid/agentid/internal/cloudsim/tenant"
 	"github.com/crosscloud-agentid/agentid/internal/e2e"
 	"github.com/crosscloud-agentid/agentid/internal/leakcheck"
 )
@@ -48,14 +49,9 @@ func browserStackWith(t *testing.T, edit func(*cloudsim.Options), overrides func
 		if edit != nil {
 			edit(o)
 		}
-		for _, a := range o.Tenant.Applications {
-			switch a.ExportAs {
-			case "CLIENT_SPA_APP_ID":
-				a.SPARedirectURIs = append(a.SPARedirectURIs, origin)
-			case "BLUEPRINT_APP_ID":
-				a.WebRedirectURIs = append(a.WebRedirectURIs, origin+"/consent.html")
-			}
-		}
+		spa, blueprint := o.Tenant.AppFor(tenant.PartSPA), o.Tenant.AppFor(tenant.PartBlueprint)
+		spa.SPARedirectURIs = append(spa.SPARedirectURIs, origin)
+		blueprint.WebRedirectURIs = append(blueprint.WebRedirectURIs, origin+"/consent.html")
 	})
 	var settings map[string]string
 	if overrides != nil {

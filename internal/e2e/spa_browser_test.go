@@ -12,6 +12,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/crosscloud-agentid/agentid/internal/cloudsim"
+	"github.com/crosscloud-agentid/agentid/internal/cloudsim/tenant"
 )
 
 // TestBrowserSPARules runs MSAL.js in Chromium against cloudsim's SPA rules
@@ -27,11 +28,7 @@ func TestBrowserSPARules(t *testing.T) {
 		// Under MSAL.js's 5-minute renewal offset: every silent request
 		// redeems the refresh token.
 		o.TokenLifetime = 4 * time.Minute
-		for _, a := range o.Tenant.Applications {
-			if a.ExportAs == "CLIENT_SPA_APP_ID" {
-				spa = a.AppID
-			}
-		}
+		spa = o.Tenant.AppFor(tenant.PartSPA).AppID
 		for _, c := range o.Tenant.Consents {
 			if c.Client == spa {
 				c.Scopes = nil // the user consents on the page, after sign-in

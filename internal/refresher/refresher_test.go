@@ -17,6 +17,7 @@ import (
 
 	"github.com/crosscloud-agentid/agentid/internal/cloudsim"
 	"github.com/crosscloud-agentid/agentid/internal/cloudsim/cloudsimtest"
+	"github.com/crosscloud-agentid/agentid/internal/cloudsim/tenant"
 	"github.com/crosscloud-agentid/agentid/internal/config"
 	"github.com/crosscloud-agentid/agentid/internal/jwtauth/jwtauthtest"
 	"github.com/crosscloud-agentid/agentid/internal/leakcheck"
@@ -116,20 +117,12 @@ func TestMisconfigurationIsOneClearLine(t *testing.T) {
 		{"wrong tenant", nil, map[string]string{"TENANT_ID": otherTenant}, []string{"AADSTS90002", "check TENANT_ID"}},
 		{"unknown STS app", nil, map[string]string{"STS_APP_ID": "00000000-0000-0000-0000-0000000000aa", "STS_APP_URI": ""}, []string{"AADSTS700016", "check STS_APP_ID"}},
 		{"STS app issuing v2 tokens", func(o *cloudsim.Options) {
-			for _, a := range o.Tenant.Applications {
-				if a.ExportAs == "STS_APP_ID" {
-					a.AccessTokenVersion = 2
-				}
-			}
+			o.Tenant.AppFor(tenant.PartSTS).AccessTokenVersion = 2
 		}, nil, []string{"the STS app issues v2 tokens", "set requestedAccessTokenVersion=1"}},
 		{"STS_APP_URI of another app", nil, map[string]string{"STS_APP_URI": "api://b8302fea-6762-4183-a16c-69b510285c49"}, []string{"the token is for b8302fea-6762-4183-a16c-69b510285c49, not for STS_APP_URI"}},
 		{"STS_APP_URI no app has", nil, map[string]string{"STS_APP_URI": "api://aws-sts"}, []string{"AADSTS500011", "check STS_APP_URI"}},
 		{"federated credential trusting another identity", func(o *cloudsim.Options) {
-			for _, a := range o.Tenant.Applications {
-				if a.ExportAs == "STS_APP_ID" {
-					a.FederatedCredentials[0].Subject = "00000000-0000-0000-0000-0000000000bb"
-				}
-			}
+			o.Tenant.AppFor(tenant.PartSTS).FederatedCredentials[0].Subject = "00000000-0000-0000-0000-0000000000bb"
 		}, nil, []string{"AADSTS700213", "subject"}},
 	}
 	for _, c := range cases {

@@ -37,6 +37,7 @@ type Directory struct {
 	AWS *AWSAccount `json:"aws"`
 
 	apps       map[string]*Application // by appId
+	parts      map[Part]*Application
 	agents     map[string]*AgentIdentity
 	byURI      map[string]*Application // by identifier URI
 	usersByUPN map[string]*User
@@ -82,7 +83,23 @@ type Application struct {
 	// ExportAs names the setting cloudsim.env gives this appId (for
 	// example WEATHER_API_APP_ID), so other binaries find it.
 	ExportAs string `json:"exportAs"`
+	// Part is what the app is in the product, by which cloudsim and the
+	// demo find it, whatever setting name it is exported as.
+	Part Part `json:"part"`
 }
+
+// Part is what an application is in the product.
+type Part string
+
+// The parts; each is given to at most one application.
+const (
+	PartBlueprint  Part = "blueprint"   // the agent identity blueprint the agent runs as
+	PartSPA        Part = "spa"         // the chat UI's public client
+	PartWeatherAPI Part = "weather-api" // the protected API the agent calls
+	PartSTS        Part = "sts"         // the STS app chain B's web identity token is for
+)
+
+var parts = []Part{PartBlueprint, PartSPA, PartWeatherAPI, PartSTS}
 
 // FederatedCredential trusts tokens from an issuer for a subject.
 type FederatedCredential struct {
@@ -144,11 +161,12 @@ func Parse(name string, src []byte) (*Directory, error) {
 	if err := decodeStrict(name, data, d); err != nil {
 		return nil, err
 	}
-	v := &validator{offsets: valueOffsets(data), name: name, data: data}
+	v := &validator{offsets: valueOffsets(data), name: name, data: data, ids: map[string]string{}}
 	d.validate(v)
 	if len(v.problems) > 0 {
 		return nil, fmt.Errorf("%s", strings.Join(v.problems, "\n"))
 	}
+	d.index()
 	return d, nil
 }
 
@@ -157,6 +175,15 @@ type validator struct {
 	data     []byte
 	offsets  map[string]int64
 	problems []string
+	ids      map[string]string // every object ID → where it is, to catch copy-paste duplicates
+}
+
+// claim records an object ID, refusing one already used elsewhere.
+func (v *validator) claim(path, id string) {
+	if prev, dup := v.ids[id]; dup && id != "" {
+		v.fail(path, "%s is already used at %s", id, prev)
+	}
+	v.ids[id] = path
 }
 
 // fail records a problem at a JSON path, with the line it is on.
@@ -184,6 +211,8 @@ func (v *validator) guid(path, value string) string {
 	return strings.ToLower(value)
 }
 
+// validate checks every section and normalises IDs and UPNs to lower
+// case; index then builds the lookups from the valid file.
 func (d *Directory) validate(v *validator) {
 	d.Tenant.ID = v.guid("tenant.id", d.Tenant.ID)
 	if d.Tenant.Domain == "" || strings.ContainsAny(d.Tenant.Domain, "/ @") {
@@ -191,19 +220,20 @@ func (d *Directory) validate(v *validator) {
 	}
 	d.ManagedIdentity.ClientID = v.guid("managedIdentity.clientId", d.ManagedIdentity.ClientID)
 	d.ManagedIdentity.ObjectID = v.guid("managedIdentity.objectId", d.ManagedIdentity.ObjectID)
-
-	d.apps = map[string]*Application{}
-	d.agents = map[string]*AgentIdentity{}
-	d.byURI = map[string]*Application{}
-	seen := map[string]string{} // every object ID, to catch copy-paste duplicates
-	claim := func(path, id string) {
-		if prev, dup := seen[id]; dup && id != "" {
-			v.fail(path, "%s is already used at %s", id, prev)
-		}
-		seen[id] = path
+	v.claim("managedIdentity.objectId", d.ManagedIdentity.ObjectID)
+	d.validateApplications(v)
+	d.validateAgentIdentities(v)
+	d.validateUsers(v)
+	d.validateExports(v)
+	if d.AWS != nil {
+		d.AWS.validate(v)
 	}
-	claim("managedIdentity.objectId", d.ManagedIdentity.ObjectID)
+	d.validateConsents(v)
+}
 
+func (d *Directory) validateApplications(v *validator) {
+	uris := map[string]string{} // identifier URI → the app that has it
+	given := map[Part]string{}  // part → the app given it
 	for i, a := range d.Applications {
 		p := fmt.Sprintf("applications[%d]", i)
 		if a == nil {
@@ -211,10 +241,9 @@ func (d *Directory) validate(v *validator) {
 			continue
 		}
 		a.AppID = v.guid(p+".appId", a.AppID)
-		claim(p+".appId", a.AppID)
+		v.claim(p+".appId", a.AppID)
 		a.ServicePrincipalID = v.guid(p+".servicePrincipalId", a.ServicePrincipalID)
-		claim(p+".servicePrincipalId", a.ServicePrincipalID)
-		d.apps[a.AppID] = a
+		v.claim(p+".servicePrincipalId", a.ServicePrincipalID)
 		switch a.AccessTokenVersion {
 		case 0:
 			a.AccessTokenVersion = 1 // Entra's default when the manifest leaves it null
@@ -222,26 +251,28 @@ func (d *Directory) validate(v *validator) {
 		default:
 			v.fail(p+".accessTokenVersion", "must be 1 or 2")
 		}
+		if a.Part != "" {
+			if !slices.Contains(parts, a.Part) {
+				v.fail(p+".part", "%q is not one of %v", a.Part, parts)
+			} else if prev, dup := given[a.Part]; dup {
+				v.fail(p+".part", "%q is already given to %s", a.Part, prev)
+			}
+			given[a.Part] = p
+		}
+		if a.Part == PartBlueprint && !a.AgentIdentityBlueprint {
+			v.fail(p+".part", "the blueprint needs agentIdentityBlueprint: true")
+		}
 		for j, uri := range a.IdentifierURIs {
 			if u, err := url.Parse(uri); err != nil || u.Scheme == "" {
 				v.fail(fmt.Sprintf("%s.identifierUris[%d]", p, j), "%q is not a URI such as api://<appId>", uri)
 			}
-			if other, dup := d.byURI[uri]; dup {
-				v.fail(fmt.Sprintf("%s.identifierUris[%d]", p, j), "%q is already used by %s", uri, other.Name)
+			if other, dup := uris[uri]; dup {
+				v.fail(fmt.Sprintf("%s.identifierUris[%d]", p, j), "%q is already used by %s", uri, other)
 			}
-			d.byURI[uri] = a
+			uris[uri] = a.Name
 		}
 		for j, fc := range a.FederatedCredentials {
-			fp := fmt.Sprintf("%s.federatedCredentials[%d]", p, j)
-			if u, err := url.Parse(fc.Issuer); err != nil || u.Scheme != "https" {
-				v.fail(fp+".issuer", "%q is not an https issuer URL", fc.Issuer)
-			}
-			if fc.Subject == "" {
-				v.fail(fp+".subject", "is required")
-			}
-			if len(fc.Audiences) == 0 {
-				v.fail(fp+".audiences", "needs at least one audience (usually %s)", TokenExchangeURI)
-			}
+			validateFederatedCredential(v, fmt.Sprintf("%s.federatedCredentials[%d]", p, j), fc)
 		}
 		for k, uris := range [][]string{a.SPARedirectURIs, a.WebRedirectURIs} {
 			field := []string{"spaRedirectUris", "webRedirectUris"}[k]
@@ -252,6 +283,21 @@ func (d *Directory) validate(v *validator) {
 			}
 		}
 	}
+}
+
+func validateFederatedCredential(v *validator, p string, fc FederatedCredential) {
+	if u, err := url.Parse(fc.Issuer); err != nil || u.Scheme != "https" {
+		v.fail(p+".issuer", "%q is not an https issuer URL", fc.Issuer)
+	}
+	if fc.Subject == "" {
+		v.fail(p+".subject", "is required")
+	}
+	if len(fc.Audiences) == 0 {
+		v.fail(p+".audiences", "needs at least one audience (usually %s)", TokenExchangeURI)
+	}
+}
+
+func (d *Directory) validateAgentIdentities(v *validator) {
 	for i, ag := range d.AgentIdentities {
 		p := fmt.Sprintf("agentIdentities[%d]", i)
 		if ag == nil {
@@ -259,27 +305,25 @@ func (d *Directory) validate(v *validator) {
 			continue
 		}
 		ag.AppID = v.guid(p+".appId", ag.AppID)
-		claim(p+".appId", ag.AppID)
+		v.claim(p+".appId", ag.AppID)
 		ag.Blueprint = strings.ToLower(ag.Blueprint)
-		if bp := d.apps[ag.Blueprint]; bp == nil || !bp.AgentIdentityBlueprint {
+		if bp := d.findApp(ag.Blueprint); bp == nil || !bp.AgentIdentityBlueprint {
 			v.fail(p+".blueprint", "%q is not the appId of an application with agentIdentityBlueprint: true", ag.Blueprint)
 		}
-		d.agents[ag.AppID] = ag
 	}
-	d.usersByUPN = map[string]*User{}
-	d.usersByID = map[string]*User{}
-	d.agentUsers = map[string]*AgentUser{}
+}
+
+func (d *Directory) validateUsers(v *validator) {
+	upns := map[string]bool{} // humans' and agent users' alike
 	upn := func(path, value string) string {
 		value = strings.ToLower(value)
 		if !strings.Contains(value, "@") {
 			v.fail(path, "%q is not a UPN such as someone@%s", value, d.Tenant.Domain)
 		}
-		if _, dup := d.usersByUPN[value]; dup {
+		if upns[value] {
 			v.fail(path, "%q is used twice", value)
 		}
-		if _, dup := d.agentUsers[value]; dup {
-			v.fail(path, "%q is used twice", value)
-		}
+		upns[value] = true
 		return value
 	}
 	for i, u := range d.Users {
@@ -290,12 +334,10 @@ func (d *Directory) validate(v *validator) {
 		}
 		u.UPN = upn(p+".upn", u.UPN)
 		u.ObjectID = v.guid(p+".objectId", u.ObjectID)
-		claim(p+".objectId", u.ObjectID)
+		v.claim(p+".objectId", u.ObjectID)
 		if u.Password == "" {
 			v.fail(p+".password", "is required (demo users sign in with it)")
 		}
-		d.usersByUPN[u.UPN] = u
-		d.usersByID[u.ObjectID] = u
 	}
 	for i, u := range d.AgentUsers {
 		p := fmt.Sprintf("agentUsers[%d]", i)
@@ -305,14 +347,16 @@ func (d *Directory) validate(v *validator) {
 		}
 		u.UPN = upn(p+".upn", u.UPN)
 		u.ObjectID = v.guid(p+".objectId", u.ObjectID)
-		claim(p+".objectId", u.ObjectID)
+		v.claim(p+".objectId", u.ObjectID)
 		u.AgentIdentity = strings.ToLower(u.AgentIdentity)
-		if d.agents[u.AgentIdentity] == nil {
+		if d.findAgent(u.AgentIdentity) == nil {
 			v.fail(p+".agentIdentity", "%q is not the appId of an agent identity", u.AgentIdentity)
 		}
-		d.agentUsers[u.UPN] = u
-		d.agentUsers[u.ObjectID] = u
 	}
+}
+
+// validateExports checks that each exported setting name is one, once.
+func (d *Directory) validateExports(v *validator) {
 	exports := map[string]string{}
 	export := func(path, name string) {
 		if name == "" {
@@ -342,13 +386,15 @@ func (d *Directory) validate(v *validator) {
 		}
 	}
 	if d.AWS != nil {
-		d.AWS.validate(v)
 		for i, r := range d.AWS.Roles {
 			if r != nil {
 				export(fmt.Sprintf("aws.roles[%d].exportAs", i), r.ExportAs)
 			}
 		}
 	}
+}
+
+func (d *Directory) validateConsents(v *validator) {
 	for i, c := range d.Consents {
 		p := fmt.Sprintf("consents[%d]", i)
 		if c == nil {
@@ -356,10 +402,10 @@ func (d *Directory) validate(v *validator) {
 			continue
 		}
 		c.Client, c.Resource = strings.ToLower(c.Client), strings.ToLower(c.Resource)
-		if d.apps[c.Client] == nil && d.agents[c.Client] == nil {
+		if d.findApp(c.Client) == nil && d.findAgent(c.Client) == nil {
 			v.fail(p+".client", "%q is not the appId of an application or agent identity", c.Client)
 		}
-		res := d.apps[c.Resource]
+		res := d.findApp(c.Resource)
 		if res == nil {
 			v.fail(p+".resource", "%q is not the appId of an application", c.Resource)
 			continue
@@ -374,6 +420,57 @@ func (d *Directory) validate(v *validator) {
 				v.fail(fmt.Sprintf("%s.roles[%d]", p, j), "%s does not define the app role %q", res.Name, r)
 			}
 		}
+	}
+}
+
+// findApp and findAgent look an appId up while the file is validated,
+// before index has built the maps.
+func (d *Directory) findApp(appID string) *Application {
+	for _, a := range d.Applications {
+		if a != nil && a.AppID == appID {
+			return a
+		}
+	}
+	return nil
+}
+
+func (d *Directory) findAgent(appID string) *AgentIdentity {
+	for _, ag := range d.AgentIdentities {
+		if ag != nil && ag.AppID == appID {
+			return ag
+		}
+	}
+	return nil
+}
+
+// index builds the lookups of a validated directory.
+func (d *Directory) index() {
+	d.apps = map[string]*Application{}
+	d.byURI = map[string]*Application{}
+	d.parts = map[Part]*Application{}
+	for _, a := range d.Applications {
+		d.apps[a.AppID] = a
+		for _, uri := range a.IdentifierURIs {
+			d.byURI[uri] = a
+		}
+		if a.Part != "" {
+			d.parts[a.Part] = a
+		}
+	}
+	d.agents = map[string]*AgentIdentity{}
+	for _, ag := range d.AgentIdentities {
+		d.agents[ag.AppID] = ag
+	}
+	d.usersByUPN = map[string]*User{}
+	d.usersByID = map[string]*User{}
+	for _, u := range d.Users {
+		d.usersByUPN[u.UPN] = u
+		d.usersByID[u.ObjectID] = u
+	}
+	d.agentUsers = map[string]*AgentUser{}
+	for _, u := range d.AgentUsers {
+		d.agentUsers[u.UPN] = u
+		d.agentUsers[u.ObjectID] = u
 	}
 }
 
@@ -395,6 +492,9 @@ func (d *Directory) UserByID(oid string) *User { return d.usersByID[strings.ToLo
 func (d *Directory) AgentUser(upnOrID string) *AgentUser {
 	return d.agentUsers[strings.ToLower(upnOrID)]
 }
+
+// AppFor returns the application that is this part, or nil.
+func (d *Directory) AppFor(p Part) *Application { return d.parts[p] }
 
 // AppByIdentifier finds an application by appId or identifier URI, the two
 // ways a scope names its resource.

@@ -119,6 +119,42 @@ func TestMalformedTenantFileNamesLineAndField(t *testing.T) {
 			atLine: `"blueprint": "b8302fea`,
 		},
 		{
+			name:   "an unknown part",
+			edit:   func(s string) string { return strings.Replace(s, `"part": "sts"`, `"part": "aws-sts"`, 1) },
+			wantIn: []string{"applications[4].part", `"aws-sts" is not one of [blueprint spa weather-api sts]`},
+			atLine: `"part": "aws-sts"`,
+		},
+		{
+			name:   "one part given twice",
+			edit:   func(s string) string { return strings.Replace(s, `"part": "weather-api"`, `"part": "spa"`, 1) },
+			wantIn: []string{"applications[2].part", `"spa" is already given to applications[1]`},
+			atLine: "\"part\": \"spa\",\n      \"appId\": \"b8302fea",
+		},
+		{
+			name: "the blueprint part on an app that is not one",
+			edit: func(s string) string {
+				return strings.Replace(strings.Replace(s, `"part": "blueprint",`, ``, 1), `"part": "sts"`, `"part": "blueprint"`, 1)
+			},
+			wantIn: []string{"applications[4].part", "the blueprint needs agentIdentityBlueprint: true"},
+			atLine: `"part": "blueprint"`,
+		},
+		{
+			name: "an agent user with a human's UPN",
+			edit: func(s string) string {
+				return strings.Replace(s, `"upn": "weather-agent@contoso.example"`, `"upn": "Alice@contoso.example"`, 1)
+			},
+			wantIn: []string{"agentUsers[0].upn", `"alice@contoso.example" is used twice`},
+			atLine: `"upn": "Alice@contoso.example"`,
+		},
+		{
+			name: "an identifier URI used twice",
+			edit: func(s string) string {
+				return strings.Replace(s, `["api://e8c77dc2-69b3-43f4-bc51-3213c9d915b4"]`, `["api://b8302fea-6762-4183-a16c-69b510285c49"]`, 1)
+			},
+			wantIn: []string{"applications[3].identifierUris[0]", "is already used by"},
+			atLine: "\"identifierUris\": [\"api://b8302fea-6762-4183-a16c-69b510285c49\"],\n      \"scopes\": [\"MCP",
+		},
+		{
 			name: "duplicate object ID",
 			edit: func(s string) string {
 				return strings.Replace(s, "adad5aff-90b6-4f0f-af46-55ab879b1369", "4c255636-0874-4a16-a88f-caf77944d9b2", 1)
