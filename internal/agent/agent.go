@@ -78,7 +78,7 @@ type Agent struct {
 	http     *http.Client
 	log      *slog.Logger
 	// awsCards remembers the web identity file's card between turns.
-	awsCards identity.CardCache
+	awsCards identity.DecodedTokens
 }
 
 // New returns an agent. bedrock may be nil (Direct mode only); aws describes

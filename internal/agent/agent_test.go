@@ -42,7 +42,7 @@ type fixedIdentity struct{}
 func (fixedIdentity) Name() string                { return "fixed" }
 func (fixedIdentity) Check(context.Context) error { return nil }
 func (fixedIdentity) AuthorizationHeader(_ context.Context, r identity.Request) (*identity.Result, error) {
-	return &identity.Result{Header: secret.New("Bearer x.y.z"), Token: identity.Card{Name: r.Flow.TokenName()}, Facts: identity.Facts{Provider: "fixed", Flow: r.Flow}}, nil
+	return &identity.Result{Header: secret.New("Bearer x.y.z"), Token: identity.DecodedToken{Name: r.Flow.TokenName()}, Facts: identity.Facts{Provider: "fixed", Flow: r.Flow}}, nil
 }
 
 func weatherStub(t *testing.T) string {

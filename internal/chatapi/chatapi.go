@@ -146,7 +146,7 @@ type chatResponse struct {
 // parsed is a validated turn request.
 type parsed struct {
 	turn agent.Turn
-	tc   *identity.Card
+	tc   *identity.DecodedToken
 	from string // who sent the turn, for the trace: the browser unless set
 }
 
@@ -197,7 +197,7 @@ func (s *Server) parse(ctx context.Context, req chatRequest, authorization strin
 	if _, e := s.users.Validate(ctx, raw); e != nil {
 		return parsed{}, &agent.Error{Status: http.StatusUnauthorized, Message: "the user's token was refused: " + e.Description}
 	}
-	if card, err := identity.DecodeCard("Tc", raw); err == nil {
+	if card, err := identity.DecodeToken("Tc", raw); err == nil {
 		p.tc = &card
 	}
 	if flow == identity.Autonomous {

@@ -2,7 +2,7 @@
 // downstream API as its Entra agent identity, in three flows: autonomous
 // (TR), on behalf of the signed-in user (TU, from their token Tc), and as
 // its agent user (TAU). Two providers: the Microsoft Entra auth sidecar over
-// HTTP, or MSAL Go in process. Every answer carries the decoded token card
+// HTTP, or MSAL Go in process. Every answer carries the token decoded
 // and non-secret facts for the trace; the token itself only as a
 // secret.Value.
 package identity
@@ -82,11 +82,11 @@ func errAppOnlyMCP(provider string) *Error {
 type Result struct {
 	// Header is the Authorization value, scheme included ("Bearer eyJ…").
 	Header secret.Value
-	// Token is the card of the token in Header.
-	Token Card
-	// Chain holds the cards of the tokens this process obtained on the way
+	// Token is the token in Header, decoded.
+	Token DecodedToken
+	// Chain holds, decoded, the tokens this process obtained on the way
 	// (T1, T2); only the msal provider holds them.
-	Chain []Card
+	Chain []DecodedToken
 	Facts Facts
 }
 
@@ -137,26 +137,26 @@ type Error struct {
 func (e *Error) Error() string { return e.Message }
 func (e *Error) Unwrap() error { return e.Err }
 
-// Card is a token decoded for display: header and claims, never the
+// DecodedToken is a token decoded for display: header and claims, never the
 // signature, never the encoded token.
-type Card struct {
+type DecodedToken struct {
 	Name   string         `json:"name"` // Tc, T1, T2, TR, TU, TAU
 	Header map[string]any `json:"header"`
 	Claims map[string]any `json:"claims"`
 }
 
-// DecodeCard decodes a JWT's header and claims without verifying them: the
+// DecodeToken decodes a JWT's header and claims without verifying them: the
 // API that receives the token verifies it.
-func DecodeCard(name, token string) (Card, error) {
-	c := Card{Name: name}
+func DecodeToken(name, token string) (DecodedToken, error) {
+	c := DecodedToken{Name: name}
 	if jwtpeek.Header(token, &c.Header) != nil || jwtpeek.Claims(token, &c.Claims) != nil {
-		return Card{}, errors.New("not a JWT")
+		return DecodedToken{}, errors.New("not a JWT")
 	}
 	return c, nil
 }
 
 // Client is the app ID a token names as its client: appid (v1) or azp (v2).
-func (c Card) Client() string {
+func (c DecodedToken) Client() string {
 	if v, ok := c.Claims["azp"].(string); ok && v != "" {
 		return v
 	}

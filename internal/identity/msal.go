@@ -23,7 +23,7 @@ type MSALProvider struct {
 	userScopes []string
 	mcpScopes  []string
 	credential string
-	cards      CardCache
+	decoded    DecodedTokens
 }
 
 // MSALScopes are the scopes the msal provider asks for: the Weather API's
@@ -98,17 +98,17 @@ func (p *MSALProvider) AuthorizationHeader(ctx context.Context, req Request) (*R
 	hit := res.Metadata.TokenSource == confidential.TokenSourceCache
 	facts.CacheHit = &hit
 	out := &Result{Header: secret.New("Bearer " + res.AccessToken), Facts: facts}
-	if out.Token, err = p.cards.Decode(req.Flow.TokenName(), res.AccessToken); err != nil {
+	if out.Token, err = p.decoded.Decode(req.Flow.TokenName(), res.AccessToken); err != nil {
 		return nil, p.fail(req.Flow, req.Target, req.Flow.TokenName(), err)
 	}
 	// T1 is in MSAL's cache by now (the agent's credential needed it).
 	if t1, err := p.blueprint.T1(ctx, p.agent.ID()); err == nil {
-		if c, err := p.cards.Decode("T1", t1.AccessToken); err == nil {
+		if c, err := p.decoded.Decode("T1", t1.AccessToken); err == nil {
 			out.Chain = append(out.Chain, c)
 		}
 	}
 	if t2.AccessToken != "" {
-		if c, err := p.cards.Decode("T2", t2.AccessToken); err == nil {
+		if c, err := p.decoded.Decode("T2", t2.AccessToken); err == nil {
 			out.Chain = append(out.Chain, c)
 		}
 	}

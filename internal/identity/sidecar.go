@@ -27,7 +27,7 @@ type SidecarProvider struct {
 	appAPI       string // SIDECAR_APP_API: an entry with RequestAppToken=true
 	delegatedAPI string // SIDECAR_DELEGATED_API: an entry with delegated scopes
 	mcpAPI       string // SIDECAR_MCP_API: the MCP server's delegated entry
-	cards        CardCache
+	decoded      DecodedTokens
 }
 
 // SidecarConfig configures a SidecarProvider.
@@ -112,7 +112,7 @@ func (p *SidecarProvider) AuthorizationHeader(ctx context.Context, req Request) 
 		return nil, &Error{Provider: p.Name(), Flow: req.Flow, Status: http.StatusOK, Message: "the sidecar answered 200 without an authorizationHeader: is SIDECAR_URL the Entra auth sidecar?"}
 	}
 	scheme, token, _ := strings.Cut(answer.AuthorizationHeader, " ")
-	card, err := p.cards.Decode(req.Flow.TokenName(), token)
+	card, err := p.decoded.Decode(req.Flow.TokenName(), token)
 	if err != nil {
 		return nil, &Error{Provider: p.Name(), Flow: req.Flow, Status: http.StatusOK, Message: fmt.Sprintf("the sidecar's %s token is not a JWT", scheme)}
 	}

@@ -96,9 +96,9 @@ var (
 	}
 )
 
-// CardOf turns an identity card into a trace card of kind. target names
+// CardOf is a decoded token as the trace shows it, as kind. target names
 // the API a TR, TU or TAU is for; the other kinds have none.
-func CardOf(kind string, c identity.Card, target string) Card {
+func CardOf(kind string, c identity.DecodedToken, target string) Card {
 	title := titles[kind]
 	if strings.Contains(title, "%s") {
 		title = fmt.Sprintf(title, target)

@@ -11,7 +11,7 @@ import (
 // A card's title names the API its token is for, whatever the API: no
 // caller patches titles afterwards.
 func TestCardTitlesNameTheirTarget(t *testing.T) {
-	c := identity.Card{Claims: map[string]any{"aud": "x"}}
+	c := identity.DecodedToken{Claims: map[string]any{"aud": "x"}}
 	for _, kind := range []string{"TR", "TU", "TAU"} {
 		for _, target := range []string{"Weather API", "MCP server"} {
 			if got := trace.CardOf(kind, c, target).Title; !strings.HasPrefix(got, kind+": ") || !strings.Contains(got, "for the "+target) {

@@ -99,7 +99,7 @@ func TestLoopbackHostNamesOnly(t *testing.T) {
 	}
 }
 
-func tokenOf(t *testing.T, w *httptest.ResponseRecorder) identity.Card {
+func tokenOf(t *testing.T, w *httptest.ResponseRecorder) identity.DecodedToken {
 	t.Helper()
 	var body struct {
 		AuthorizationHeader string `json:"authorizationHeader"`
@@ -110,7 +110,7 @@ func tokenOf(t *testing.T, w *httptest.ResponseRecorder) identity.Card {
 	if w.Header().Get("Cache-Control") != "no-cache, no-store, must-revalidate" || w.Header().Get("Pragma") != "no-cache" {
 		t.Errorf("cache headers: %v", w.Header())
 	}
-	card, err := identity.DecodeCard("T", strings.TrimPrefix(body.AuthorizationHeader, "Bearer "))
+	card, err := identity.DecodeToken("T", strings.TrimPrefix(body.AuthorizationHeader, "Bearer "))
 	if err != nil {
 		t.Fatalf("%q: %v", body.AuthorizationHeader, err)
 	}
