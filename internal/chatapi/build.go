@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
 
@@ -172,7 +173,17 @@ func Build(ctx context.Context, s Settings, d command.Deps) (*Server, error) {
 		s.Agent.MCP = mcptool.New(s.API.MCPServerURL, apiClient)
 	}
 	a := agent.New(s.Agent, provider, br, info, apiClient, log)
-	checks := map[string]Check{
+	checks := statusChecks(s, provider, awsCfg, info, apiClient)
+	api := New(s.API, a, provider, users, checks, log)
+	api.settings = s
+	return api, nil
+}
+
+// statusChecks are /api/status's dependency checks: the identity
+// provider, the Weather API's /health, and Bedrock's credentials and
+// endpoint.
+func statusChecks(s Settings, provider identity.Provider, awsCfg aws.Config, info agent.AWSInfo, apiClient *http.Client) map[string]Check {
+	return map[string]Check{
 		"identity": func(ctx context.Context) (map[string]any, error) {
 			return map[string]any{"provider": provider.Name()}, provider.Check(ctx)
 		},
@@ -205,9 +216,6 @@ func Build(ctx context.Context, s Settings, d command.Deps) (*Server, error) {
 			return detail, reachable(ctx, endpointOf(s.BedrockEndpoint, s.API.Region))
 		},
 	}
-	api := New(s.API, a, provider, users, checks, log)
-	api.settings = s
-	return api, nil
 }
 
 // endpointOf is the Bedrock Runtime host to probe: the override, or the

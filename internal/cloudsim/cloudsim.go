@@ -115,35 +115,14 @@ func Start(o Options) (*Sim, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	dir, err := filepath.Abs(o.Dir)
-	if err != nil {
-		return nil, err
-	}
-	ca, err := devca.Ensure(dir, o.SANs, o.ExtraRoots)
-	if err != nil {
-		return nil, err
-	}
-	keys, err := signing.Open(filepath.Join(dir, "signing-keys.json"))
-	if err != nil {
-		return nil, err
-	}
-	header := o.IdentityHeader
-	if header == "" {
-		if header, err = identityHeader(dir); err != nil {
-			return nil, err
-		}
-	}
 	if o.AddrSetting == "" {
 		o.AddrSetting = "-addr"
 	}
 	// Everything that can fail before serving is done before listening, so
 	// a failed start leaves no port taken.
-	var outboundKeys *signing.Keys
-	if o.Tenant.AWS != nil {
-		// The AWS account issuer's keys (GetWebIdentityToken): its own, not Entra's.
-		if outboundKeys, err = signing.Open(filepath.Join(dir, "aws-outbound-keys.json")); err != nil {
-			return nil, err
-		}
+	s, outboundKeys, err := openState(o)
+	if err != nil {
+		return nil, err
 	}
 	ln, err := httpserver.Listen("cloudsim", o.AddrSetting, o.Addr)
 	if err != nil {
@@ -154,78 +133,19 @@ func Start(o Options) (*Sim, error) {
 		ln.Close()
 		return nil, err
 	}
-	stats := entra.NewStats()
-	sts := awssts.New(awssts.Options{
-		Directory:    o.Tenant,
-		Keys:         keys,
-		OutboundKeys: outboundKeys,
-		Logger:       o.Logger.With("service", "sts"),
-		Stats:        stats,
-		Now:          o.Now,
-	})
-	federated := map[string]func(string) ([]byte, error){}
-	if sts != nil && sts.OutboundIssuer() != "" {
-		federated[sts.OutboundIssuer()] = sts.VerifyOutbound
-	}
-	ent := entra.New(entra.Options{
-		Directory:          o.Tenant,
-		Keys:               keys,
-		TokenLifetime:      o.TokenLifetime,
-		Logger:             o.Logger.With("service", "entra"),
-		Stats:              stats,
-		Federated:          federated,
-		Now:                o.Now,
-		DeviceCodeInterval: o.DeviceCodeInterval,
-	})
-	mux := http.NewServeMux()
-	ent.Register(mux)
-	var br *bedrock.Server
-	if sts != nil {
-		sts.Register(mux)
-		br = bedrock.New(bedrock.Options{Region: o.Tenant.AWS.Region, Account: o.Tenant.AWS.AccountID, InferenceProfiles: o.Tenant.AWS.InferenceProfiles,
-			Credentials: sts, APIKeys: o.Tenant.AWS.BedrockAPIKeys,
-			Logger: o.Logger.With("service", "bedrock"), Stats: ent.Stats(), Now: o.Now})
-		br.Register(mux)
-	}
-	mux.Handle(mcpserver.Path, mcpserver.Handler(mcpserver.Options{Directory: o.Tenant, Verify: keys.Verify,
-		Logger: o.Logger.With("service", "mcp"), Count: stats.Add}))
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
-
-	s := &Sim{
-		URL:              httpserver.ListenerURL("https", ln),
-		IdentityEndpoint: httpserver.ListenerURL("http", miLn) + "/msi/token",
-		IdentityHeader:   header,
-		Dir:              dir,
-		CA:               ca,
-		Entra:            ent,
-		STS:              sts,
-		Bedrock:          br,
-		Tenant:           o.Tenant,
-		Keys:             keys,
-	}
+	s.URL = httpserver.ListenerURL("https", ln)
+	s.IdentityEndpoint = httpserver.ListenerURL("http", miLn) + "/msi/token"
+	root := s.services(o, outboundKeys)
 	logErrors := slog.NewLogLogger(o.Logger.Handler(), slog.LevelWarn)
-	root := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if crossSiteForm(r) {
-			o.Logger.Warn("refused a cross-site form post", "path", r.URL.Path)
-			http.Error(w, "cloudsim refuses a form post from another site: sign-in and consent pages, and the fault and admin switches, "+
-				"take posts from cloudsim's own pages only (login CSRF)", http.StatusForbidden)
-			return
-		}
-		if _, pattern := mux.Handler(r); pattern == "" && strings.HasPrefix(r.URL.Path, bedrock.Path+"/") {
-			bedrock.NotFound(w, r)
-			return
-		}
-		mux.ServeHTTP(w, r)
-	})
 	web := &http.Server{
 		Handler:           root,
-		TLSConfig:         &tls.Config{Certificates: []tls.Certificate{ca.ServerCert}, MinVersion: tls.VersionTLS12},
+		TLSConfig:         &tls.Config{Certificates: []tls.Certificate{s.CA.ServerCert}, MinVersion: tls.VersionTLS12},
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          logErrors,
 	}
-	mi := &http.Server{Handler: ent.ManagedIdentityHandler(header), ReadHeaderTimeout: 10 * time.Second, ErrorLog: logErrors}
+	mi := &http.Server{Handler: s.Entra.ManagedIdentityHandler(s.IdentityHeader), ReadHeaderTimeout: 10 * time.Second, ErrorLog: logErrors}
 	// Each server with the call that serves it, started once all is ready.
 	serve := []func() error{
 		func() error { return web.ServeTLS(ln, "", "") },
@@ -262,6 +182,87 @@ func Start(o Options) (*Sim, error) {
 		})
 	}
 	return s, nil
+}
+
+// openState reads or creates what the state folder keeps: the dev CA,
+// Entra's signing keys, the managed identity header, and the AWS account
+// issuer's own keys (GetWebIdentityToken) when the tenant has an account.
+func openState(o Options) (_ *Sim, outboundKeys *signing.Keys, err error) {
+	dir, err := filepath.Abs(o.Dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	s := &Sim{Dir: dir, Tenant: o.Tenant, IdentityHeader: o.IdentityHeader}
+	if s.CA, err = devca.Ensure(dir, o.SANs, o.ExtraRoots); err != nil {
+		return nil, nil, err
+	}
+	if s.Keys, err = signing.Open(filepath.Join(dir, "signing-keys.json")); err != nil {
+		return nil, nil, err
+	}
+	if s.IdentityHeader == "" {
+		if s.IdentityHeader, err = identityHeader(dir); err != nil {
+			return nil, nil, err
+		}
+	}
+	if o.Tenant.AWS != nil {
+		if outboundKeys, err = signing.Open(filepath.Join(dir, "aws-outbound-keys.json")); err != nil {
+			return nil, nil, err
+		}
+	}
+	return s, outboundKeys, nil
+}
+
+// services builds Entra, STS, Bedrock and the MCP server on s's keys, and
+// the handler that serves them.
+func (s *Sim) services(o Options, outboundKeys *signing.Keys) http.Handler {
+	stats := entra.NewStats()
+	s.STS = awssts.New(awssts.Options{
+		Directory:    o.Tenant,
+		Keys:         s.Keys,
+		OutboundKeys: outboundKeys,
+		Logger:       o.Logger.With("service", "sts"),
+		Stats:        stats,
+		Now:          o.Now,
+	})
+	federated := map[string]func(string) ([]byte, error){}
+	if s.STS != nil && s.STS.OutboundIssuer() != "" {
+		federated[s.STS.OutboundIssuer()] = s.STS.VerifyOutbound
+	}
+	s.Entra = entra.New(entra.Options{
+		Directory:          o.Tenant,
+		Keys:               s.Keys,
+		TokenLifetime:      o.TokenLifetime,
+		Logger:             o.Logger.With("service", "entra"),
+		Stats:              stats,
+		Federated:          federated,
+		Now:                o.Now,
+		DeviceCodeInterval: o.DeviceCodeInterval,
+	})
+	mux := http.NewServeMux()
+	s.Entra.Register(mux)
+	if s.STS != nil {
+		s.STS.Register(mux)
+		s.Bedrock = bedrock.New(bedrock.Options{Region: o.Tenant.AWS.Region, Account: o.Tenant.AWS.AccountID, InferenceProfiles: o.Tenant.AWS.InferenceProfiles,
+			Credentials: s.STS, APIKeys: o.Tenant.AWS.BedrockAPIKeys,
+			Logger: o.Logger.With("service", "bedrock"), Stats: stats, Now: o.Now})
+		s.Bedrock.Register(mux)
+	}
+	mux.Handle(mcpserver.Path, mcpserver.Handler(mcpserver.Options{Directory: o.Tenant, Verify: s.Keys.Verify,
+		Logger: o.Logger.With("service", "mcp"), Count: stats.Add}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if crossSiteForm(r) {
+			o.Logger.Warn("refused a cross-site form post", "path", r.URL.Path)
+			http.Error(w, "cloudsim refuses a form post from another site: sign-in and consent pages, and the fault and admin switches, "+
+				"take posts from cloudsim's own pages only (login CSRF)", http.StatusForbidden)
+			return
+		}
+		if _, pattern := mux.Handler(r); pattern == "" && strings.HasPrefix(r.URL.Path, bedrock.Path+"/") {
+			bedrock.NotFound(w, r)
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
 }
 
 // Sidecar API entries of the built-in sidecar, as cloudsim.env names them.

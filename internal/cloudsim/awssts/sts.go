@@ -314,91 +314,16 @@ type webIdentityClaims struct {
 }
 
 func (s *Server) assumeRole(form map[string][]string) (*assumeRoleResponse, error) {
-	get := func(k string) string {
-		if v := form[k]; len(v) > 0 {
-			return v[0]
-		}
-		return ""
+	req, err := parseAssumeRole(form)
+	if err != nil {
+		return nil, err
 	}
-	roleARN, session, token := get("RoleArn"), get("RoleSessionName"), get("WebIdentityToken")
-	var problems []string
-	for _, p := range []struct{ name, value string }{{"roleArn", roleARN}, {"roleSessionName", session}, {"webIdentityToken", token}} {
-		if p.value == "" {
-			problems = append(problems, fmt.Sprintf("Value null at '%s' failed to satisfy constraint: Member must not be null", p.name))
-		}
-	}
-	if session != "" && !sessionName.MatchString(session) {
-		problems = append(problems, fmt.Sprintf("Value '%s' at 'roleSessionName' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\w+=,.@-]*", session))
-	}
-	policyText := get("Policy")
-	if len(policyText) > maxSessionPolicy {
-		problems = append(problems, fmt.Sprintf("Value at 'policy' failed to satisfy constraint: Member must have length less than or equal to %d", maxSessionPolicy))
-	}
-	if len(problems) > 0 {
-		return nil, validation("%d validation error%s detected: %s", len(problems), plural(len(problems)), strings.Join(problems, "; "))
-	}
-	if form["PolicyArns.member.1"] != nil {
-		// Managed session policies need IAM's managed policies, which
-		// cloudsim does not model: refused rather than ignored.
-		return nil, &apiError{http.StatusBadRequest, "MalformedPolicyDocument", "cloudsim does not emulate managed session policies (PolicyArns); pass an inline Policy instead"}
-	}
-	var policy *sessionPolicy
-	if policyText != "" {
-		p, err := parseSessionPolicy(policyText)
-		if err != nil {
-			return nil, err
-		}
-		policy = p
-	}
-	duration := 3600
-	if d := get("DurationSeconds"); d != "" {
-		n, err := strconv.Atoi(d)
-		if err != nil || n < 900 || n > 43200 {
-			return nil, validation("1 validation error detected: Value '%s' at 'durationSeconds' failed to satisfy constraint: Member must have value between 900 and 43200", d)
-		}
-		duration = n
-	}
-
-	payload, err := s.keys.Verify(token)
-	var claims webIdentityClaims
-	switch {
-	case errors.Is(err, signing.ErrMalformed), err == nil && json.Unmarshal(payload, &claims) != nil:
-		return nil, invalidToken("The web identity token is not a valid JWT.")
-	case err != nil:
-		// Parse what we can to name the issuer, as IAM does, before
-		// reporting the signature.
-		if c, ok := unverifiedClaims(token); ok && s.account.ProviderForIssuer(c.Iss) == nil {
-			return nil, invalidToken("No OpenIDConnect provider found in your account for %s", c.Iss)
-		}
-		if errors.Is(err, signing.ErrUnknownKey) {
-			return nil, invalidToken("Couldn't retrieve verification key from your identity provider,  please reference AssumeRoleWithWebIdentity documentation for requirements")
-		}
-		return nil, invalidToken("The web identity token signature could not be verified.")
-	}
-	provider := s.account.ProviderForIssuer(claims.Iss)
-	if provider == nil {
-		return nil, invalidToken("No OpenIDConnect provider found in your account for %s", claims.Iss)
-	}
-	if claims.Iss != entra.IssuerV1(s.tenant) && claims.Iss != entra.IssuerV2(s.tenant) {
-		// A provider for an issuer whose keys cloudsim does not hold.
-		return nil, invalidToken("Couldn't retrieve verification key from your identity provider,  please reference AssumeRoleWithWebIdentity documentation for requirements")
-	}
-	aud, ok := audience(claims)
-	if !ok {
-		return nil, invalidToken("Missing a required claim: aud")
-	}
-	if !slices.Contains(provider.ClientIDs, aud) {
-		return nil, invalidToken("Incorrect token audience")
+	claims, provider, aud, err := s.verifyWebIdentity(req.token)
+	if err != nil {
+		return nil, err
 	}
 	now := s.now()
-	if claims.Exp == nil {
-		return nil, invalidToken("Missing a required claim: exp")
-	}
-	if exp := time.Unix(int64(*claims.Exp), 0); now.After(exp.Add(ClockSkew)) {
-		return nil, &apiError{http.StatusBadRequest, "ExpiredTokenException",
-			fmt.Sprintf("Token expired: current date/time %d must be before the expiration date/time %d", now.Unix(), exp.Unix())}
-	}
-	role := s.account.RoleByARN(roleARN)
+	role := s.account.RoleByARN(req.roleARN)
 	trust := trustFor(role, provider, aud, claims.Sub)
 	if trust == nil {
 		return nil, accessDenied
@@ -407,7 +332,7 @@ func (s *Server) assumeRole(form map[string][]string) (*assumeRoleResponse, erro
 	if err != nil {
 		return nil, err
 	}
-	if duration > role.MaxSessionDuration {
+	if req.duration > role.MaxSessionDuration {
 		return nil, validation("The requested DurationSeconds exceeds the MaxSessionDuration set for this role.")
 	}
 
@@ -415,12 +340,12 @@ func (s *Server) assumeRole(form map[string][]string) (*assumeRoleResponse, erro
 		AccessKeyID:     "ASIA" + randomUpper(16),
 		SecretAccessKey: randomB64(30),
 		SessionToken:    randomB64(300),
-		Expiration:      now.Add(time.Duration(duration) * time.Second).UTC().Truncate(time.Second),
-		AssumedRoleARN:  "arn:aws:sts::" + s.account.AccountID + ":assumed-role/" + role.Name + "/" + session,
-		AssumedRoleID:   roleID(s.account.AccountID, role.Name) + ":" + session,
+		Expiration:      now.Add(time.Duration(req.duration) * time.Second).UTC().Truncate(time.Second),
+		AssumedRoleARN:  "arn:aws:sts::" + s.account.AccountID + ":assumed-role/" + role.Name + "/" + req.session,
+		AssumedRoleID:   roleID(s.account.AccountID, role.Name) + ":" + req.session,
 		Subject:         claims.Sub,
 		SourceIdentity:  sourceIdentity,
-		SessionPolicy:   policy,
+		SessionPolicy:   req.policy,
 	}
 	s.remember(cred)
 
@@ -436,11 +361,110 @@ func (s *Server) assumeRole(form map[string][]string) (*assumeRoleResponse, erro
 	// The provider's ARN, not the issuer: "arn:aws:iam::<account>:
 	// oidc-provider/sts.windows.net/<tenant>/" in real answers.
 	res.Result.Provider = s.account.ProviderARN(provider)
-	if policy != nil {
-		res.Result.PackedPolicySize = &policy.packedSize
+	if req.policy != nil {
+		res.Result.PackedPolicySize = &req.policy.packedSize
 	}
 	res.Result.SourceIdentity = sourceIdentity
 	return res, nil
+}
+
+// assumeRoleRequest is an AssumeRoleWithWebIdentity request's parameters,
+// checked as STS checks them before it reads the token.
+type assumeRoleRequest struct {
+	roleARN, session, token string
+	duration                int
+	policy                  *sessionPolicy
+}
+
+func parseAssumeRole(form map[string][]string) (assumeRoleRequest, error) {
+	get := func(k string) string {
+		if v := form[k]; len(v) > 0 {
+			return v[0]
+		}
+		return ""
+	}
+	req := assumeRoleRequest{roleARN: get("RoleArn"), session: get("RoleSessionName"), token: get("WebIdentityToken"), duration: 3600}
+	var problems []string
+	for _, p := range []struct{ name, value string }{{"roleArn", req.roleARN}, {"roleSessionName", req.session}, {"webIdentityToken", req.token}} {
+		if p.value == "" {
+			problems = append(problems, fmt.Sprintf("Value null at '%s' failed to satisfy constraint: Member must not be null", p.name))
+		}
+	}
+	if req.session != "" && !sessionName.MatchString(req.session) {
+		problems = append(problems, fmt.Sprintf("Value '%s' at 'roleSessionName' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\w+=,.@-]*", req.session))
+	}
+	policyText := get("Policy")
+	if len(policyText) > maxSessionPolicy {
+		problems = append(problems, fmt.Sprintf("Value at 'policy' failed to satisfy constraint: Member must have length less than or equal to %d", maxSessionPolicy))
+	}
+	if len(problems) > 0 {
+		return req, validation("%d validation error%s detected: %s", len(problems), plural(len(problems)), strings.Join(problems, "; "))
+	}
+	if form["PolicyArns.member.1"] != nil {
+		// Managed session policies need IAM's managed policies, which
+		// cloudsim does not model: refused rather than ignored.
+		return req, &apiError{http.StatusBadRequest, "MalformedPolicyDocument", "cloudsim does not emulate managed session policies (PolicyArns); pass an inline Policy instead"}
+	}
+	if policyText != "" {
+		p, err := parseSessionPolicy(policyText)
+		if err != nil {
+			return req, err
+		}
+		req.policy = p
+	}
+	if d := get("DurationSeconds"); d != "" {
+		n, err := strconv.Atoi(d)
+		if err != nil || n < 900 || n > 43200 {
+			return req, validation("1 validation error detected: Value '%s' at 'durationSeconds' failed to satisfy constraint: Member must have value between 900 and 43200", d)
+		}
+		req.duration = n
+	}
+	return req, nil
+}
+
+// verifyWebIdentity checks the token as IAM does for an OIDC provider:
+// its form, the provider for its issuer, the signature, the audience
+// among the provider's client IDs, and its expiry.
+func (s *Server) verifyWebIdentity(token string) (claims webIdentityClaims, provider *tenant.OIDCProvider, aud string, err error) {
+	payload, verr := s.keys.Verify(token)
+	switch {
+	case errors.Is(verr, signing.ErrMalformed), verr == nil && json.Unmarshal(payload, &claims) != nil:
+		return claims, nil, "", invalidToken("The web identity token is not a valid JWT.")
+	case verr != nil:
+		// Parse what we can to name the issuer, as IAM does, before
+		// reporting the signature.
+		if c, ok := unverifiedClaims(token); ok && s.account.ProviderForIssuer(c.Iss) == nil {
+			return claims, nil, "", invalidToken("No OpenIDConnect provider found in your account for %s", c.Iss)
+		}
+		if errors.Is(verr, signing.ErrUnknownKey) {
+			return claims, nil, "", invalidToken("Couldn't retrieve verification key from your identity provider,  please reference AssumeRoleWithWebIdentity documentation for requirements")
+		}
+		return claims, nil, "", invalidToken("The web identity token signature could not be verified.")
+	}
+	provider = s.account.ProviderForIssuer(claims.Iss)
+	if provider == nil {
+		return claims, nil, "", invalidToken("No OpenIDConnect provider found in your account for %s", claims.Iss)
+	}
+	if claims.Iss != entra.IssuerV1(s.tenant) && claims.Iss != entra.IssuerV2(s.tenant) {
+		// A provider for an issuer whose keys cloudsim does not hold.
+		return claims, nil, "", invalidToken("Couldn't retrieve verification key from your identity provider,  please reference AssumeRoleWithWebIdentity documentation for requirements")
+	}
+	aud, ok := audience(claims)
+	if !ok {
+		return claims, nil, "", invalidToken("Missing a required claim: aud")
+	}
+	if !slices.Contains(provider.ClientIDs, aud) {
+		return claims, nil, "", invalidToken("Incorrect token audience")
+	}
+	if claims.Exp == nil {
+		return claims, nil, "", invalidToken("Missing a required claim: exp")
+	}
+	now := s.now()
+	if exp := time.Unix(int64(*claims.Exp), 0); now.After(exp.Add(ClockSkew)) {
+		return claims, nil, "", &apiError{http.StatusBadRequest, "ExpiredTokenException",
+			fmt.Sprintf("Token expired: current date/time %d must be before the expiration date/time %d", now.Unix(), exp.Unix())}
+	}
+	return claims, provider, aud, nil
 }
 
 // audience is what IAM compares with the client-ID list and the :aud
