@@ -18,6 +18,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
 
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
 
@@ -79,6 +80,10 @@ type Agent struct {
 	log      *slog.Logger
 	// awsCards remembers the web identity file's card between turns.
 	awsCards identity.DecodedTokens
+	// awsKeyID is the access key ID of the AWS credentials the last turn
+	// used: the same one again means the SDK reused them, and STS was not
+	// called.
+	awsKeyID atomic.Pointer[string]
 }
 
 // New returns an agent. bedrock may be nil (Direct mode only); aws describes
@@ -141,23 +146,29 @@ func (a *Agent) callWeather(ctx context.Context, t Turn, city string, rec *trace
 	path := "weather?city=" + url.QueryEscape(city)
 	if a.cfg.Downstream {
 		if sc, ok := a.identity.(identity.DownstreamCaller); ok {
-			rec.Add("downstream_api", "llm-agent", "Asking the auth sidecar to call the Weather API for "+city+"; the agent holds no token",
-				map[string]any{"flow": t.Flow, "path": "/" + path})
+			rec.AddHop("downstream_api", "llm-agent", "Asking the auth sidecar to call the Weather API for "+city+"; the agent holds no token",
+				trace.Hop{From: trace.Agent, To: trace.Sidecar, Carries: "DownstreamApi (no token)"}, map[string]any{"flow": t.Flow, "path": "/" + path})
 			resp, facts, err := sc.CallDownstream(ctx, req, http.MethodGet, path)
 			if err != nil {
+				recordRefusal(rec, a.identity.Name(), t.Flow.TokenName(), "Weather API", err)
 				return nil, identityError(err)
 			}
-			rec.Add("downstream_api", "auth-sidecar", fmt.Sprintf("The sidecar got the token and called the Weather API: HTTP %d", resp.StatusCode),
-				map[string]any{"api": facts.API, "route": facts.Route, "status": resp.StatusCode})
+			rec.AddHop("downstream_api", "auth-sidecar", "The sidecar called the Weather API with the "+t.Flow.TokenName()+" it got",
+				trace.Hop{From: trace.Sidecar, To: trace.WeatherAPI, Carries: t.Flow.TokenName()}, map[string]any{"api": facts.API, "route": facts.Route})
 			body := ""
 			if resp.Content != nil {
 				body = *resp.Content
 			}
-			return a.weatherAnswer(resp.StatusCode, []byte(body), rec)
+			result, err := a.weatherAnswer(resp.StatusCode, []byte(body), trace.Sidecar, rec)
+			rec.AddHop("downstream_api", "auth-sidecar", fmt.Sprintf("The sidecar relayed the Weather API's answer: HTTP %d", resp.StatusCode),
+				trace.Hop{From: trace.Sidecar, To: trace.Agent, Carries: "the answer", Status: resp.StatusCode, Failed: resp.StatusCode != http.StatusOK},
+				map[string]any{"status": resp.StatusCode})
+			return result, err
 		}
 	}
 	res, err := a.identity.AuthorizationHeader(ctx, req)
 	if err != nil {
+		recordRefusal(rec, a.identity.Name(), t.Flow.TokenName(), "Weather API", err)
 		return nil, identityError(err)
 	}
 	a.recordToken(rec, t, res, "Weather API")
@@ -168,27 +179,33 @@ func (a *Agent) callWeather(ctx context.Context, t Turn, city string, rec *trace
 	}
 	httpReq.Header.Set("Authorization", res.Header.Reveal())
 	setCorrelation(httpReq.Header, t.CorrelationID)
-	rec.Add("weather_api", "llm-agent", "Calling the Weather API with "+res.Token.Name, map[string]any{"url": httpReq.URL.Redacted()})
+	rec.AddHop("weather_api", "llm-agent", "Calling the Weather API with "+res.Token.Name,
+		trace.Hop{From: trace.Agent, To: trace.WeatherAPI, Carries: res.Token.Name}, map[string]any{"url": httpReq.URL.Redacted()})
 	resp, err := a.http.Do(httpReq)
 	if err != nil {
 		return nil, &Error{Status: http.StatusBadGateway, Message: "the Weather API at " + a.cfg.WeatherAPIURL + " did not answer: " + rootCause(err).Error(), Err: err}
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	return a.weatherAnswer(resp.StatusCode, body, rec)
+	return a.weatherAnswer(resp.StatusCode, body, trace.Agent, rec)
 }
 
-// weatherAnswer reads the Weather API's answer and traces who it decided
-// the caller was.
-func (a *Agent) weatherAnswer(status int, body []byte, rec *trace.Recorder) (weatherResult, error) {
+// weatherAnswer reads the Weather API's answer to caller (llm-agent, or
+// the sidecar that called for it) and traces who it decided the caller
+// was.
+func (a *Agent) weatherAnswer(status int, body []byte, caller string, rec *trace.Recorder) (weatherResult, error) {
 	var answer map[string]any
 	_ = json.Unmarshal(body, &answer)
 	if status != http.StatusOK {
 		msg, _ := answer["message"].(string)
-		rec.Add("weather_api", "weather-api", fmt.Sprintf("The Weather API refused: HTTP %d %v", status, answer["error"]), map[string]any{"status": status, "error": answer["error"], "message": msg})
+		code, _ := answer["error"].(string)
+		rec.AddHop("weather_api", "weather-api", fmt.Sprintf("The Weather API refused: HTTP %d %v", status, answer["error"]),
+			trace.Hop{From: trace.WeatherAPI, To: caller, Carries: "a refusal", Status: status, Code: code, Failed: true},
+			map[string]any{"status": status, "error": answer["error"], "message": msg})
 		return weatherResult{"error": answer["error"], "message": msg, "status": status}, nil
 	}
-	rec.Add("weather_api", "weather-api", fmt.Sprintf("The Weather API validated the token and answered for %v", answer["city"]),
+	rec.AddHop("weather_api", "weather-api", fmt.Sprintf("The Weather API validated the token and answered for %v", answer["city"]),
+		trace.Hop{From: trace.WeatherAPI, To: caller, Carries: "the weather", Status: status},
 		map[string]any{"status": status, "caller": answer["caller"], "validated_by": answer["validated_by"], "data_source": answer["data_source"]})
 	out := weatherResult{}
 	for _, k := range []string{"city", "country", "temperature", "temperature_unit", "condition", "humidity", "wind_speed", "wind_unit", "timestamp", "data_source"} {
@@ -221,11 +238,41 @@ func factsData(f identity.Facts) map[string]any {
 // the API that receives it logs the same value.
 func (a *Agent) recordToken(rec *trace.Recorder, t Turn, res *identity.Result, target string) {
 	for _, c := range res.Chain {
-		rec.AddToken("token", res.Facts.Provider, c.Name+" acquired by the blueprint", trace.CardOf(c.Name, c, ""), nil)
+		rec.AddTokenHop("token", res.Facts.Provider, c.Name+" acquired by the blueprint", trace.CardOf(c.Name, c, ""),
+			trace.Hop{From: trace.Entra, To: trace.MSAL, Carries: c.Name, Status: http.StatusOK}, nil)
 	}
-	rec.AddToken("token", res.Facts.Provider, fmt.Sprintf("%s acquired for the %s (%s flow)", res.Token.Name, target, t.Flow),
-		trace.CardOf(res.Token.Name, res.Token, target), factsData(res.Facts))
+	rec.AddTokenHop("token", res.Facts.Provider, fmt.Sprintf("%s acquired for the %s (%s flow)", res.Token.Name, target, t.Flow),
+		trace.CardOf(res.Token.Name, res.Token, target), tokenHop(res), factsData(res.Facts))
 	a.log.Info("token acquired", "correlation_id", t.CorrelationID, "token", res.Token.Name, "target", target, "uti", res.Token.Claims["uti"], "provider", res.Facts.Provider)
+}
+
+// tokenHop is the arrow of the token a provider handed the agent: from
+// the sidecar; from Entra to MSAL; or from MSAL's cache.
+func tokenHop(res *identity.Result) trace.Hop {
+	switch {
+	case res.Facts.Provider != "msal":
+		return trace.Hop{From: trace.Sidecar, To: trace.Agent, Carries: res.Token.Name, Status: http.StatusOK}
+	case res.Facts.CacheHit != nil && *res.Facts.CacheHit:
+		return trace.Hop{From: trace.MSAL, To: trace.Agent, Carries: res.Token.Name + " (cached)"}
+	}
+	return trace.Hop{From: trace.Entra, To: trace.MSAL, Carries: res.Token.Name, Status: http.StatusOK}
+}
+
+// recordRefusal draws a token request that failed: the sidecar's answer,
+// or Entra's to MSAL, with the AADSTS code when there is one.
+func recordRefusal(rec *trace.Recorder, provider, kind, target string, err error) {
+	h := trace.Hop{From: trace.Entra, To: trace.MSAL, Carries: kind + " for the " + target + " refused", Failed: true}
+	var ie *identity.Error
+	if errors.As(err, &ie) {
+		h.Status = ie.Status
+		if ie.Code != 0 {
+			h.Code = fmt.Sprintf("AADSTS%d", ie.Code)
+		}
+	}
+	if provider != "msal" {
+		h.From, h.To = trace.Sidecar, trace.Agent
+	}
+	rec.AddHop("token", provider, "No "+kind+" for the "+target+": "+err.Error(), h, nil)
 }
 
 // identityError maps an identity failure to the turn's status: a missing

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
@@ -88,15 +89,20 @@ func (a *Agent) bedrockTurn(ctx context.Context, t Turn, rec *trace.Recorder) (s
 			ToolConfig:      toolConfig(force, directory),
 			InferenceConfig: &types.InferenceConfiguration{MaxTokens: aws.Int32(512), Temperature: aws.Float32(0.2)},
 		}
+		rec.AddHop("bedrock", "llm-agent", fmt.Sprintf("Converse round %d: the conversation and the tools, signed for %s", round, a.signedWith()),
+			trace.Hop{From: trace.Agent, To: trace.Bedrock, Carries: "Converse"}, map[string]any{"model": a.cfg.ModelID, "round": round})
 		reply, err := a.converse(ctx, in, t.Stream)
 		if err != nil {
-			return "", bedrockError(err, a.cfg.ModelID)
+			berr := bedrockError(err, a.cfg.ModelID)
+			recordBedrockRefusal(rec, err, berr)
+			return "", berr
 		}
 		data := map[string]any{"model": a.cfg.ModelID, "stop_reason": reply.stop, "round": round, "streamed": t.Stream != nil}
 		if reply.usage != nil {
 			data["input_tokens"], data["output_tokens"] = aws.ToInt32(reply.usage.InputTokens), aws.ToInt32(reply.usage.OutputTokens)
 		}
-		rec.Add("bedrock", "bedrock", "Converse: stop reason "+string(reply.stop), data)
+		rec.AddHop("bedrock", "bedrock", "Converse: stop reason "+string(reply.stop),
+			trace.Hop{From: trace.Bedrock, To: trace.Agent, Carries: string(reply.stop), Status: http.StatusOK}, data)
 		if reply.stop != types.StopReasonToolUse || len(reply.uses) == 0 {
 			if isWeather && !toolCalled && !force {
 				// Once: the model answered a weather question from its own
@@ -254,18 +260,49 @@ func (a *Agent) traceAWS(ctx context.Context, rec *trace.Recorder) {
 		return
 	}
 	data := map[string]any{"region": info.Region, "source": creds.Source}
+	if last := a.awsKeyID.Swap(&creds.AccessKeyID); creds.CanExpire && last != nil && *last == creds.AccessKeyID {
+		data["expires"] = creds.Expires.UTC().Format(time.RFC3339)
+		rec.Add("aws", "llm-agent", "The AWS SDK reuses the temporary credentials it got earlier, until they near expiry: no STS call this turn", data)
+		return
+	}
 	if info.WebIdentityFile != "" && strings.Contains(creds.Source, "WebIdentity") {
 		if raw, err := os.ReadFile(info.WebIdentityFile); err == nil {
 			if card, err := a.awsCards.Decode("AWS", strings.TrimSpace(string(raw))); err == nil {
-				rec.AddToken("aws", "token-refresher", "The web identity file holds the STS app's v1 token (written by token-refresher)", trace.CardOf("AWS", card, ""),
-					map[string]any{"file": info.WebIdentityFile})
+				rec.AddTokenHop("aws", "llm-agent", "AssumeRoleWithWebIdentity with the web identity file's token, the STS app's v1 token (written by token-refresher)",
+					trace.CardOf("AWS", card, ""), trace.Hop{From: trace.Agent, To: trace.STS, Carries: "the web identity token"}, map[string]any{"file": info.WebIdentityFile})
 			}
 		}
 		data["role_arn"], data["session_name"] = info.RoleARN, info.SessionName
-		rec.Add("aws", "aws-sts", "AssumeRoleWithWebIdentity: temporary credentials for the role (tier C)", data)
+		rec.AddHop("aws", "aws-sts", "AssumeRoleWithWebIdentity: temporary credentials for the role (tier C)",
+			trace.Hop{From: trace.STS, To: trace.Agent, Carries: "temporary AWS credentials", Status: http.StatusOK}, data)
 		return
 	}
 	rec.Add("aws", "llm-agent", "Bedrock is called with static AWS keys (tier A)", data)
+}
+
+// signedWith names the credential Bedrock requests carry.
+func (a *Agent) signedWith() string {
+	switch {
+	case a.aws.APIKey:
+		return "a Bedrock API key"
+	case a.aws.RoleARN != "":
+		return "the role's temporary credentials (SigV4)"
+	}
+	return "the agent's AWS credentials (SigV4)"
+}
+
+// recordBedrockRefusal draws Bedrock's refusal with its AWS error code.
+func recordBedrockRefusal(rec *trace.Recorder, err, mapped error) {
+	h := trace.Hop{From: trace.Bedrock, To: trace.Agent, Carries: "a refusal", Failed: true}
+	var api smithy.APIError
+	if errors.As(err, &api) {
+		h.Code = api.ErrorCode()
+	}
+	var re interface{ HTTPStatusCode() int }
+	if errors.As(err, &re) {
+		h.Status = re.HTTPStatusCode()
+	}
+	rec.AddHop("bedrock", "bedrock", mapped.Error(), h, nil)
 }
 
 // bedrockError maps Bedrock's errors to the turn's status and a clear line.

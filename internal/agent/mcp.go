@@ -78,6 +78,7 @@ func (m *mcpTurn) connect(ctx context.Context) error {
 	}
 	res, err := m.a.identity.AuthorizationHeader(ctx, identity.Request{Flow: m.t.Flow, UserToken: m.t.UserToken, Target: identity.MCPServer})
 	if err != nil {
+		recordRefusal(m.rec, m.a.identity.Name(), m.t.Flow.TokenName(), "MCP server", err)
 		return m.a.mcpIdentityError(err, m.t)
 	}
 	m.a.recordToken(m.rec, m.t, res, "MCP server")
@@ -86,7 +87,8 @@ func (m *mcpTurn) connect(ctx context.Context) error {
 		return m.a.mcpError(err)
 	}
 	m.session = s
-	m.rec.Add("mcp", "llm-agent", "Connected to the MCP server with "+res.Token.Name, map[string]any{"url": m.a.cfg.MCP.URL()})
+	m.rec.AddHop("mcp", "llm-agent", "Connected to the MCP server with "+res.Token.Name,
+		trace.Hop{From: trace.Agent, To: trace.MCPServer, Carries: res.Token.Name}, map[string]any{"url": m.a.cfg.MCP.URL()})
 	return nil
 }
 
@@ -105,7 +107,8 @@ func (m *mcpTurn) tools(ctx context.Context) ([]*mcp.Tool, error) {
 		return nil, m.a.mcpError(err)
 	}
 	m.a.cfg.MCP.RememberTools(m.userKey(), tools)
-	m.rec.Add("mcp", "mcp-server", "The MCP server listed its tools: "+toolNames(tools), map[string]any{"cached": false, "url": m.a.cfg.MCP.URL()})
+	m.rec.AddHop("mcp", "mcp-server", "The MCP server listed its tools: "+toolNames(tools),
+		trace.Hop{From: trace.MCPServer, To: trace.Agent, Carries: "its tools", Status: http.StatusOK}, map[string]any{"cached": false, "url": m.a.cfg.MCP.URL()})
 	return tools, nil
 }
 
@@ -115,7 +118,8 @@ func (m *mcpTurn) call(ctx context.Context, name string, args map[string]any) (*
 	if err := m.connect(ctx); err != nil {
 		return nil, err
 	}
-	m.rec.Add("mcp", "llm-agent", "Calling the MCP tool "+name, map[string]any{"tool": name, "arguments": args, "url": m.a.cfg.MCP.URL()})
+	m.rec.AddHop("mcp", "llm-agent", "Calling the MCP tool "+name,
+		trace.Hop{From: trace.Agent, To: trace.MCPServer, Carries: "tool call " + name}, map[string]any{"tool": name, "arguments": args, "url": m.a.cfg.MCP.URL()})
 	res, err := m.session.Call(ctx, name, args)
 	if err != nil {
 		return nil, m.a.mcpError(err)
@@ -128,7 +132,7 @@ func (m *mcpTurn) call(ctx context.Context, name string, args map[string]any) (*
 	} else if res.StructuredContent != nil {
 		data["result"] = res.StructuredContent
 	}
-	m.rec.Add("mcp", "mcp-server", msg, data)
+	m.rec.AddHop("mcp", "mcp-server", msg, trace.Hop{From: trace.MCPServer, To: trace.Agent, Carries: "result of " + name, Failed: res.IsError}, data)
 	return res, nil
 }
 

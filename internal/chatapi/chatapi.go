@@ -291,17 +291,24 @@ func (s *Server) runTurn(ctx context.Context, p parsed, rec *trace.Recorder) (an
 	if from == "" {
 		from = "browser"
 	}
-	rec.Add("turn", from, fmt.Sprintf("Turn received: %s mode, %s flow", p.turn.Mode, p.turn.Flow),
-		map[string]any{"correlation_id": p.turn.CorrelationID, "provider": s.provider.Name()})
-	if p.tc != nil {
-		rec.AddToken("token", from, "The signed-in user's token, validated (issuer, audience the blueprint, access_as_user)", trace.CardOf("Tc", *p.tc, ""), nil)
+	received := fmt.Sprintf("Turn received: %s mode, %s flow", p.turn.Mode, p.turn.Flow)
+	turnData := map[string]any{"correlation_id": p.turn.CorrelationID, "provider": s.provider.Name()}
+	if p.tc == nil {
+		rec.AddHop("turn", from, received, trace.Hop{From: trace.Browser, To: trace.Agent, Carries: "the message"}, turnData)
+	} else {
+		// The message came with the user's token: one arrow, with Tc's card.
+		rec.Add("turn", from, received, turnData)
+		rec.AddTokenHop("token", from, "The signed-in user's token, validated (issuer, audience the blueprint, access_as_user)", trace.CardOf("Tc", *p.tc, ""),
+			trace.Hop{From: trace.Browser, To: trace.Agent, Carries: "the message with Tc"}, nil)
 	}
 	answer, err := s.agent.Run(ctx, p.turn, rec)
 	var ce *agent.ConsentError
 	if errors.As(err, &ce) {
 		s.log.Info("turn needs consent", "correlation_id", p.turn.CorrelationID, "aadsts", ce.Needed.AADSTS, "reason", ce.Needed.Reason)
-		rec.Add("consent", "llm-agent", ce.Needed.Message, map[string]any{"reason": ce.Needed.Reason, "scopes": ce.Needed.Scopes,
-			"docs": "https://learn.microsoft.com/entra/agent-id/identity-platform/interactive-agent-request-user-authorization"})
+		rec.AddHop("consent", "llm-agent", ce.Needed.Message,
+			trace.Hop{From: trace.Agent, To: trace.Browser, Carries: "a consent link", Code: fmt.Sprintf("AADSTS%d", ce.Needed.AADSTS)},
+			map[string]any{"reason": ce.Needed.Reason, "scopes": ce.Needed.Scopes,
+				"docs": "https://learn.microsoft.com/entra/agent-id/identity-platform/interactive-agent-request-user-authorization"})
 		if ce.Needed.URL == "" {
 			return ce.Needed.Message + " Admin consent: " + ce.Needed.AdminURL, &ce.Needed, nil
 		}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 
@@ -57,6 +58,36 @@ func events(r reply, step string) []map[string]any {
 	return out
 }
 
+// checkHops checks the hop records the diagram draws: every token card
+// rides on one, every hop names two known parties, and the token the
+// Weather API got is an arrow to it.
+func checkHops(t *testing.T, r reply, kind string) {
+	t.Helper()
+	parties := []string{"browser", "llm-agent", "auth-sidecar", "msal", "entra", "weather-api", "mcp-server", "token-refresher", "aws-sts", "bedrock"}
+	toWeather := false
+	list, _ := r.body["trace"].([]any)
+	for _, e := range list {
+		ev, _ := e.(map[string]any)
+		hop, _ := ev["hop"].(map[string]any)
+		if ev["token"] != nil && hop == nil {
+			t.Errorf("step %v carries a token card but no hop", ev["seq"])
+		}
+		if hop == nil {
+			continue
+		}
+		from, to := fmt.Sprint(hop["from"]), fmt.Sprint(hop["to"])
+		if !slices.Contains(parties, from) || !slices.Contains(parties, to) || from == to || hop["carries"] == "" {
+			t.Errorf("step %v: hop %v", ev["seq"], hop)
+		}
+		if to == "weather-api" && hop["carries"] == kind {
+			toWeather = true
+		}
+	}
+	if !toWeather {
+		t.Errorf("no hop carries %s to the Weather API", kind)
+	}
+}
+
 // Every token_flow × llm_mode × IDENTITY_PROVIDER through POST /api/chat,
 // with the Weather API's caller checked, and a hygiene scan of everything.
 func TestChatMatrix(t *testing.T) {
@@ -107,6 +138,7 @@ func TestChatMatrix(t *testing.T) {
 					if mode == "bedrock" && len(events(r, "aws")) == 0 {
 						t.Error("no AWS leg in the trace")
 					}
+					checkHops(t, r, flow.card)
 				})
 			}
 		}

@@ -1,7 +1,8 @@
 // Package trace records the identity trace of one chat turn: ordered
-// events, some carrying a token card (decoded header and claims, never the
-// signature or the encoded token), streamed as they happen and returned
-// with the answer.
+// events, some a hop between two parties (the arrow the chat UI's
+// sequence diagram draws), some carrying a token card (decoded header and
+// claims, never the signature or the encoded token), streamed as they
+// happen and returned with the answer.
 package trace
 
 import (
@@ -31,6 +32,38 @@ type Event struct {
 	Message string         `json:"message"`
 	Data    map[string]any `json:"data,omitempty"`
 	Token   *Card          `json:"token,omitempty"`
+	// Hop is set when the step is a message between two parties: the
+	// arrow a sequence diagram draws for it, recorded where the call is
+	// made, so nothing has to read the message text.
+	Hop *Hop `json:"hop,omitempty"`
+}
+
+// The parties of a turn, as hops name them.
+const (
+	Browser    = "browser"         // the chat UI and its signed-in user
+	Agent      = "llm-agent"       // the agent's own code
+	Sidecar    = "auth-sidecar"    // the Entra auth sidecar beside llm-agent
+	MSAL       = "msal"            // MSAL Go inside llm-agent
+	Entra      = "entra"           // Entra ID's token endpoint
+	WeatherAPI = "weather-api"     // the protected API
+	MCPServer  = "mcp-server"      // the Microsoft MCP Server for Enterprise
+	Refresher  = "token-refresher" // writes chain B's web identity token file
+	STS        = "aws-sts"         // AWS STS
+	Bedrock    = "bedrock"         // Amazon Bedrock Runtime
+)
+
+// Hop is one message of a turn from one party to another: what it
+// carried and, for an answer or a refusal, how it ended.
+type Hop struct {
+	From    string `json:"from"`
+	To      string `json:"to"`
+	Carries string `json:"carries"` // Tc, T1, TR, TU, T2, TAU, the web identity token, a tool call, an answer
+	// Status is the HTTP status of an answer (0: a request, or none).
+	Status int `json:"status,omitempty"`
+	// Code is the refusal's code: AADSTS65001, invalid_token,
+	// AccessDeniedException.
+	Code   string `json:"code,omitempty"`
+	Failed bool   `json:"failed,omitempty"`
 }
 
 // Recorder collects a turn's events; sink, when set, gets each as it is
@@ -50,9 +83,15 @@ func (r *Recorder) Add(step, actor, message string, data map[string]any) {
 	r.add(Event{Step: step, Actor: actor, Message: message, Data: data})
 }
 
-// AddToken records a step that produced or used a token.
-func (r *Recorder) AddToken(step, actor, message string, card Card, data map[string]any) {
-	r.add(Event{Step: step, Actor: actor, Message: message, Data: data, Token: &card})
+// AddHop records a step that is a message between two parties.
+func (r *Recorder) AddHop(step, actor, message string, h Hop, data map[string]any) {
+	r.add(Event{Step: step, Actor: actor, Message: message, Data: data, Hop: &h})
+}
+
+// AddTokenHop records a message that carried a token: its card and its
+// arrow.
+func (r *Recorder) AddTokenHop(step, actor, message string, card Card, h Hop, data map[string]any) {
+	r.add(Event{Step: step, Actor: actor, Message: message, Data: data, Token: &card, Hop: &h})
 }
 
 func (r *Recorder) add(e Event) {

@@ -201,7 +201,7 @@ async function runTurn(message, mode, flow) {
   $("send").disabled = true;
   addMessage("user", message);
   $("events").replaceChildren();
-  $("diagram").replaceChildren();
+  Diagram.reset();
   const reply = addMessage("agent", "…");
   try {
     let result;
@@ -292,7 +292,6 @@ function finish(reply, msg, mode, flow) {
   if (account && flow !== "autonomous") badges.push("user: " + account.username);
   if (msg.via) badges.push("via: " + msg.via);
   reply.append(el("div", { class: "badges" }, ...badges.map((b) => el("span", { class: "badge", text: b }))));
-  renderDiagram(msg.trace || []);
 }
 
 // --- consent on demand ----------------------------------------------------------
@@ -338,13 +337,16 @@ window.addEventListener("message", (e) => {
 const countdowns = [];
 
 function renderEvent(e) {
+  Diagram.add(e);
   const cls = ["event"];
   if (/refused|failed|error/i.test(e.message) || (e.data && e.data.status >= 400)) cls.push("error");
   else if (e.token) cls.push("token");
   else if (e.data && (e.data.flow === "obo" || e.data.flow === "agent_user")) cls.push("delegated");
-  const li = el("li", { class: cls.join(" ") },
+  const li = el("li", { class: cls.join(" "), id: "ev-" + e.seq, tabindex: "-1" },
     el("div", { class: "meta", text: "#" + e.seq + " · " + e.at_ms + " ms · " + e.actor + " · " + e.step }),
     el("div", { text: e.message }));
+  // A hop's step links back to its arrow in the diagram.
+  if (e.hop) li.querySelector(".meta").append(" · ", el("a", { href: "#hop-" + e.seq, class: "to-diagram", text: "in the diagram" }));
   if (e.step === "docs" && e.data) {
     for (const [label, href] of Object.entries(e.data)) {
       if (/^https:\/\/learn\.microsoft\.com\//.test(href)) li.append(el("div", {}, el("a", { href, text: "Docs: " + label, target: "_blank", rel: "noopener" })));
@@ -378,31 +380,16 @@ function tick() {
   }
 }
 
-// renderDiagram summarizes the last turn: user → agent → Entra → weather
-// API, and the AWS leg, each with its result.
-function renderDiagram(events) {
-  const has = (pred) => events.find(pred);
-  const hops = [["user", has((e) => e.token && e.token.kind === "Tc") ? "Tc" : "", true]];
-  hops.push(["agent", "", true]);
-  const tok = has((e) => e.token && ["TR", "TU", "TAU"].includes(e.token.kind));
-  const down = has((e) => e.step === "downstream_api");
-  hops.push(["Entra", tok ? tok.token.kind : down ? "via sidecar" : "", !!(tok || down)]);
-  const api = events.filter((e) => e.step === "weather_api").pop();
-  const mcp = events.filter((e) => e.step === "mcp" && e.actor === "mcp-server").pop();
-  const consent = has((e) => e.step === "consent");
-  if (api || down || !(mcp || consent)) hops.push(["weather API", api && api.data ? "HTTP " + (api.data.status || "") : "", !!(api && api.data && api.data.status === 200)]);
-  if (mcp) hops.push(["MCP server", mcp.data && mcp.data.tool ? mcp.data.tool : "tools listed", !(mcp.data && mcp.data.is_error)]);
-  if (consent) hops.push(["consent needed", "", false]);
-  if (has((e) => e.step === "aws")) hops.push(["AWS STS → Bedrock", has((e) => e.step === "bedrock") ? "answered" : "", !!has((e) => e.step === "bedrock")]);
-  $("diagram").replaceChildren(...hops.map(([name, note, ok]) => el("li", { class: ok ? "ok" : "bad", text: name + (note ? " (" + note + ")" : "") })));
-}
-
 // --- start --------------------------------------------------------------------
 
 document.addEventListener("DOMContentLoaded", () => {
   $("composer").addEventListener("submit", send);
   $("sign-in").addEventListener("click", signIn);
   $("sign-out").addEventListener("click", signOut);
+  $("copy-svg").addEventListener("click", () => Diagram.copySVG().then(
+    () => addMessage("note", "The diagram is on the clipboard as SVG."),
+    (e) => addMessage("error", "Could not copy the diagram: " + e.message)));
+  $("download-png").addEventListener("click", Diagram.downloadPNG);
   for (const r of document.querySelectorAll("input[name=flow]")) r.addEventListener("change", updateFlowPrompt);
   loadConfig().catch((e) => addMessage("error", "Could not load the configuration: " + e.message));
   refreshStatus();
