@@ -348,3 +348,27 @@ func TestBrowserDiagramThroughAgentCore(t *testing.T) {
 	exportedSVG(t, ctx)
 	diagramShot(t, ctx, "agentcore")
 }
+
+// With SIDECAR_MODE=downstream-api the agent never holds the token: the
+// diagram shows the sidecar calling the Weather API with it.
+func TestBrowserDiagramDownstreamAPI(t *testing.T) {
+	_, url, ctx := browserStack(t, func(*e2e.Stack, string) map[string]string {
+		return map[string]string{"IDENTITY_PROVIDER": "sidecar", "SIDECAR_MODE": "downstream-api"}
+	})
+	if err := chromedp.Do(ctx, chromedp.Navigate(url), chromedp.WaitVisible(chromedp.CSS("#dot-identity.ok")), sendMessage("What's the weather in Lima?")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`!document.getElementById('send').disabled && document.querySelectorAll('#messages li.agent').length >= 1`)); err != nil {
+		t.Fatal(err)
+	}
+	checkDiagram(t, ctx, "DownstreamApi", []string{browser, agent, sidecar, weatherAPI}, []string{
+		arrow("browser", "llm-agent", "the message"),
+		arrow("llm-agent", "auth-sidecar", "DownstreamApi (no token)"),
+		arrow("auth-sidecar", "weather-api", "TR"),
+		arrow("weather-api", "auth-sidecar", "the weather (HTTP 200)"),
+		arrow("auth-sidecar", "llm-agent", "the answer (HTTP 200)"),
+	})
+	if cards, _ := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll('.card').length`)); cards != 0 {
+		t.Errorf("%d token cards in a turn where the agent held no token", cards)
+	}
+}
