@@ -181,6 +181,12 @@ func TestBrowserDiagram(t *testing.T) {
 	})
 	diagramShot(t, ctx, "obo-bedrock")
 
+	// Arrows are in the keyboard's reach: each takes focus.
+	focused, _ := chromedp.Run(ctx, chromedp.Evaluate[bool](`[...document.querySelectorAll('#diagram a.hop')].every(a => { a.focus(); return document.activeElement === a; })`))
+	if !focused {
+		t.Error("an arrow cannot take the keyboard's focus")
+	}
+
 	// Clicking the TU arrow goes to its step, which holds TU's card.
 	tu, err := chromedp.Run(ctx, chromedp.Evaluate[string](`[...document.querySelectorAll('#diagram a.hop')].find(a => a.dataset.label.startsWith('TU ')).id`))
 	if err != nil || tu == "" {
