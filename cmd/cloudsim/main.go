@@ -1,6 +1,8 @@
 // Command cloudsim serves local, faithful stand-ins for the cloud endpoints
-// the agent uses (Entra ID and the managed identity endpoint), so the whole
-// product runs and is tested offline. See the README's "cloudsim" section.
+// the product uses (Entra ID, the managed identity endpoint, AWS STS,
+// Bedrock, the auth sidecar, the MCP server), so the whole product runs and
+// is tested offline; "cloudsim sidecar" runs the sidecar stand-in alone.
+// See the README's "cloudsim" section.
 package main
 
 import (

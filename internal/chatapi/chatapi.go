@@ -1,5 +1,7 @@
 // Package chatapi is llm-agent's HTTP API: health, status, the settings
-// MSAL.js needs, and POST /api/chat, compatible with the Microsoft sample.
+// MSAL.js needs, the chat UI, POST /api/chat (compatible with the
+// Microsoft sample) and its websocket, or in AgentCore mode the runtime's
+// /invocations and /ping contract; with its settings, Build and Serve.
 package chatapi
 
 import (

@@ -1,5 +1,6 @@
 // Package cloudsim runs the local stand-ins for the cloud endpoints the
-// product uses (Entra and the managed identity endpoint today), on loopback,
+// product uses (Entra, the managed identity endpoint, AWS STS, Bedrock, the
+// MCP server, and the auth sidecar on a listener of its own), on loopback,
 // over TLS signed by a local dev CA. Production binaries never import it:
 // they reach it through the standard endpoint overrides written to
 // cloudsim.env.
