@@ -21,6 +21,9 @@ import (
 	"sync/atomic"
 
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	oteltrace "go.opentelemetry.io/otel/trace"
 
 	"github.com/crosscloud-agentid/agentid/internal/correlation"
 	"github.com/crosscloud-agentid/agentid/internal/identity"
@@ -65,6 +68,8 @@ type Config struct {
 	Downstream bool
 	// MCP is the MCP server's client; nil turns MCP tools off.
 	MCP *mcptool.Client
+	// Tracer makes the spans of token acquisitions (nil: none).
+	Tracer oteltrace.Tracer
 	// Consent is the consent request for the MCP scopes, less the
 	// per-turn redirect URI and state.
 	Consent identity.ConsentRequest
@@ -166,7 +171,7 @@ func (a *Agent) callWeather(ctx context.Context, t Turn, city string, rec *trace
 			return result, err
 		}
 	}
-	res, err := a.identity.AuthorizationHeader(ctx, req)
+	res, err := a.token(ctx, req, "Weather API")
 	if err != nil {
 		recordRefusal(rec, a.identity.Name(), t.Flow.TokenName(), "Weather API", err)
 		return nil, identityError(err)
@@ -244,6 +249,41 @@ func (a *Agent) recordToken(rec *trace.Recorder, t Turn, res *identity.Result, t
 	rec.AddTokenHop("token", res.Facts.Provider, fmt.Sprintf("%s acquired for the %s (%s flow)", res.Token.Name, target, t.Flow),
 		trace.CardOf(res.Token.Name, res.Token, target), tokenHop(res), factsData(res.Facts))
 	a.log.Info("token acquired", "correlation_id", t.CorrelationID, "token", res.Token.Name, "target", target, "uti", res.Token.Claims["uti"], "provider", res.Facts.Provider)
+}
+
+// token gets the Authorization value for target, in a span of its own
+// with the token's kind, the provider and how it ended: the token's uti
+// and whether it came from MSAL's cache, or the AADSTS code and Entra's
+// correlation ID. Never the token.
+func (a *Agent) token(ctx context.Context, req identity.Request, target string) (*identity.Result, error) {
+	tracer := a.cfg.Tracer
+	if tracer == nil {
+		return a.identity.AuthorizationHeader(ctx, req)
+	}
+	ctx, span := tracer.Start(ctx, "token "+req.Flow.TokenName(), oteltrace.WithAttributes(attribute.String("agentid.token.kind", req.Flow.TokenName()),
+		attribute.String("agentid.provider", a.identity.Name()), attribute.String("agentid.token.target", target)))
+	defer span.End()
+	res, err := a.identity.AuthorizationHeader(ctx, req)
+	if err != nil {
+		var ie *identity.Error
+		if errors.As(err, &ie) {
+			if ie.Code != 0 {
+				span.SetAttributes(attribute.String("agentid.aadsts", fmt.Sprintf("AADSTS%d", ie.Code)))
+			}
+			if ie.CorrelationID != "" {
+				span.SetAttributes(attribute.String("agentid.entra.correlation_id", ie.CorrelationID))
+			}
+		}
+		span.SetStatus(codes.Error, "token refused")
+		return nil, err
+	}
+	if uti, ok := res.Token.Claims["uti"].(string); ok {
+		span.SetAttributes(attribute.String("agentid.token.uti", uti))
+	}
+	if res.Facts.CacheHit != nil {
+		span.SetAttributes(attribute.Bool("agentid.token.cache_hit", *res.Facts.CacheHit))
+	}
+	return res, nil
 }
 
 // tokenHop is the arrow of the token a provider handed the agent: from

@@ -76,7 +76,7 @@ func (m *mcpTurn) connect(ctx context.Context) error {
 	if m.session != nil {
 		return nil
 	}
-	res, err := m.a.identity.AuthorizationHeader(ctx, identity.Request{Flow: m.t.Flow, UserToken: m.t.UserToken, Target: identity.MCPServer})
+	res, err := m.a.token(ctx, identity.Request{Flow: m.t.Flow, UserToken: m.t.UserToken, Target: identity.MCPServer}, "MCP server")
 	if err != nil {
 		recordRefusal(m.rec, m.a.identity.Name(), m.t.Flow.TokenName(), "MCP server", err)
 		return m.a.mcpIdentityError(err, m.t)

@@ -12,14 +12,17 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
+	"github.com/aws/smithy-go/tracing/smithyoteltracing"
 
 	"github.com/crosscloud-agentid/agentid/internal/agent"
 	"github.com/crosscloud-agentid/agentid/internal/command"
 	"github.com/crosscloud-agentid/agentid/internal/config"
+	"github.com/crosscloud-agentid/agentid/internal/httpclient"
 	"github.com/crosscloud-agentid/agentid/internal/identity"
 	"github.com/crosscloud-agentid/agentid/internal/jwtauth"
 	"github.com/crosscloud-agentid/agentid/internal/mcptool"
 	"github.com/crosscloud-agentid/agentid/internal/sdkbody"
+	"github.com/crosscloud-agentid/agentid/internal/telemetry"
 )
 
 // Settings are llm-agent's settings; see the README.
@@ -130,7 +133,8 @@ func loadGuards(r *config.Reader, s *Settings) {
 // default chain), the agent and the API. Nothing listens until Serve.
 func Build(ctx context.Context, s Settings, d command.Deps) (*Server, error) {
 	httpClient, log := d.HTTPClient, d.Log()
-	provider, err := identity.New(s.Identity, httpClient)
+	// MSAL and the sidecar client: token requests are client spans.
+	provider, err := identity.New(s.Identity, telemetry.Client(httpClient, httpclient.Timeout, d.Tracer))
 	if err != nil {
 		return nil, err
 	}
@@ -149,7 +153,7 @@ func Build(ctx context.Context, s Settings, d command.Deps) (*Server, error) {
 		// document: the v2 issuer only.
 		policy.Versions = []int{2}
 	}
-	userKeys := jwtauth.NewKeySet(keysClient, base+"/discovery/v2.0/keys", base+"/discovery/keys")
+	userKeys := jwtauth.NewKeySet(telemetry.Client(keysClient, 0, d.Tracer), base+"/discovery/v2.0/keys", base+"/discovery/keys")
 	userKeys.Now = d.Now
 	users, err := jwtauth.New(policy, userKeys)
 	if err != nil {
@@ -159,7 +163,13 @@ func Build(ctx context.Context, s Settings, d command.Deps) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("AWS configuration: %w", err)
 	}
-	br := bedrockruntime.NewFromConfig(awsCfg, func(o *bedrockruntime.Options) { o.HTTPClient = sdkbody.Buffered(o.HTTPClient) })
+	br := bedrockruntime.NewFromConfig(awsCfg, func(o *bedrockruntime.Options) {
+		o.HTTPClient = sdkbody.Buffered(o.HTTPClient)
+		if d.Tracer != nil {
+			// The SDK's own spans: each Converse call and its attempts.
+			o.TracerProvider = smithyoteltracing.Adapt(d.Tracer)
+		}
+	})
 	info := s.AWS
 	if !info.APIKey {
 		info.Credentials = awsCfg.Credentials
@@ -168,14 +178,21 @@ func Build(ctx context.Context, s Settings, d command.Deps) (*Server, error) {
 	if httpClient != nil {
 		apiClient = httpClient
 	}
+	// The Weather API, the MCP server and the sidecar's DownstreamApi get
+	// traceparent.
+	apiClient = telemetry.Client(apiClient, 0, d.Tracer)
 	if s.API.MCPServerURL != "" {
 		// Nothing dials out here: the tool list needs a user's token.
 		s.Agent.MCP = mcptool.New(s.API.MCPServerURL, apiClient)
+	}
+	if d.Tracer != nil {
+		s.Agent.Tracer = telemetry.Tracer(d.Tracer)
 	}
 	a := agent.New(s.Agent, provider, br, info, apiClient, log)
 	checks := statusChecks(s, provider, awsCfg, info, apiClient)
 	api := New(s.API, a, provider, users, checks, log)
 	api.settings = s
+	api.tracer = telemetry.Tracer(d.Tracer)
 	return api, nil
 }
 

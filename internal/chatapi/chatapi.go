@@ -19,11 +19,15 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	oteltrace "go.opentelemetry.io/otel/trace"
+
 	"github.com/crosscloud-agentid/agentid/internal/agent"
 	"github.com/crosscloud-agentid/agentid/internal/correlation"
 	"github.com/crosscloud-agentid/agentid/internal/identity"
 	"github.com/crosscloud-agentid/agentid/internal/jwtauth"
 	"github.com/crosscloud-agentid/agentid/internal/secret"
+	"github.com/crosscloud-agentid/agentid/internal/telemetry"
 	"github.com/crosscloud-agentid/agentid/internal/trace"
 	"github.com/crosscloud-agentid/agentid/web"
 )
@@ -88,11 +92,12 @@ type Server struct {
 	ws       sockets
 	runtime  runtimeState
 	settings Settings // Build's, for Serve
+	tracer   oteltrace.Tracer
 }
 
 // New wires the routes.
 func New(cfg Config, a *agent.Agent, provider identity.Provider, users *jwtauth.Validator, checks map[string]Check, log *slog.Logger) *Server {
-	s := &Server{cfg: cfg, agent: a, users: users, checks: checks, log: log, mux: http.NewServeMux(), provider: provider}
+	s := &Server{cfg: cfg, agent: a, users: users, checks: checks, log: log, mux: http.NewServeMux(), provider: provider, tracer: telemetry.Tracer(nil)}
 	health := func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "healthy", "service": "llm-agent"})
 	}
@@ -292,6 +297,12 @@ func (s *Server) runTurn(ctx context.Context, p parsed, rec *trace.Recorder) (an
 	from := p.from
 	if from == "" {
 		from = "browser"
+	}
+	ctx, span := s.tracer.Start(ctx, "chat turn", oteltrace.WithAttributes(attribute.String("agentid.flow", string(p.turn.Flow)),
+		attribute.String("agentid.mode", string(p.turn.Mode)), attribute.String("agentid.provider", s.provider.Name())))
+	defer span.End()
+	if p.tc != nil {
+		span.SetAttributes(attribute.String("enduser.id", fmt.Sprint(p.tc.Claims["oid"])))
 	}
 	received := fmt.Sprintf("Turn received: %s mode, %s flow", p.turn.Mode, p.turn.Flow)
 	turnData := map[string]any{"correlation_id": p.turn.CorrelationID, "provider": s.provider.Name()}

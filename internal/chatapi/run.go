@@ -11,6 +11,7 @@ import (
 	"github.com/crosscloud-agentid/agentid/internal/config"
 	"github.com/crosscloud-agentid/agentid/internal/httpserver"
 	"github.com/crosscloud-agentid/agentid/internal/logging"
+	"github.com/crosscloud-agentid/agentid/internal/telemetry"
 )
 
 // Run is the llm-agent binary: flags, LoadSettings, Build and Serve, until
@@ -35,7 +36,12 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	if err := r.Err(); err != nil {
 		return fmt.Errorf("settings:\n%w", err)
 	}
-	api, err := Build(ctx, s, command.Deps{Logger: log})
+	tracing, err := telemetry.FromEnv(ctx, "llm-agent", getenv)
+	if err != nil {
+		return err
+	}
+	defer tracing.Flush(log)
+	api, err := Build(ctx, s, command.Deps{Logger: log, Tracer: tracing.Provider})
 	if err != nil {
 		return err
 	}

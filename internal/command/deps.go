@@ -4,6 +4,8 @@ import (
 	"log/slog"
 	"net/http"
 	"time"
+
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Deps are what a binary's Build takes from whoever starts it rather than
@@ -17,6 +19,8 @@ type Deps struct {
 	Logger     *slog.Logger
 	// Now is the clock tokens are checked against (nil: time.Now).
 	Now func() time.Time
+	// Tracer is the OpenTelemetry tracer provider (nil: no tracing).
+	Tracer trace.TracerProvider
 }
 
 // Log is d.Logger, or one that discards when none was given.

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/crosscloud-agentid/agentid/internal/chatapi"
 	"github.com/crosscloud-agentid/agentid/internal/cloudsim"
 	"github.com/crosscloud-agentid/agentid/internal/cloudsim/cloudsimtest"
@@ -39,8 +41,15 @@ func Start(t testing.TB) *Stack {
 // say) before it starts.
 func StartWith(t testing.TB, edit func(*cloudsim.Options)) *Stack {
 	t.Helper()
+	return StartTraced(t, edit, nil)
+}
+
+// StartTraced is StartWith with the components tracing to tp.
+func StartTraced(t testing.TB, edit func(*cloudsim.Options), tp trace.TracerProvider) *Stack {
+	t.Helper()
 	logs := &leakcheck.Log{}
 	st, err := stack.Start(t.Context(), stack.Options{
+		Tracer:   tp,
 		Cloudsim: cloudsimtest.Options(t, edit),
 		Logger: func(name string) *slog.Logger {
 			return slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})).With("component", name)

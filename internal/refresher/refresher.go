@@ -13,6 +13,10 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	oteltrace "go.opentelemetry.io/otel/trace"
+
 	"github.com/crosscloud-agentid/agentid/internal/atomicfile"
 )
 
@@ -35,6 +39,8 @@ type Config struct {
 	MaxBackoff       time.Duration
 	PermanentBackoff time.Duration
 	Now              func() time.Time
+	// Tracer makes a span per attempt (nil: none).
+	Tracer oteltrace.Tracer
 }
 
 // Defaults fills what c leaves zero.
@@ -88,6 +94,23 @@ func New(cfg Config, src Source, log *slog.Logger) *Refresher {
 // Attempt gets a token, checks it and writes it, once, with no retry (Run
 // and RunOnce retry). A write, once started, is finished even if ctx ends.
 func (r *Refresher) Attempt(ctx context.Context) (Claims, error) {
+	if r.cfg.Tracer == nil {
+		return r.attempt(ctx)
+	}
+	ctx, span := r.cfg.Tracer.Start(ctx, "refresh web identity token")
+	defer span.End()
+	claims, err := r.attempt(ctx)
+	if err != nil {
+		f := Classify(err)
+		span.SetAttributes(attribute.Bool("agentid.refresh.permanent", f.Permanent))
+		span.SetStatus(codes.Error, f.Summary)
+		return claims, err
+	}
+	span.SetAttributes(attribute.String("agentid.token.aud", claims.Aud), attribute.String("agentid.token.exp", claims.Exp.UTC().Format(time.RFC3339)))
+	return claims, nil
+}
+
+func (r *Refresher) attempt(ctx context.Context) (Claims, error) {
 	token, err := r.src.Token(ctx)
 	if err != nil {
 		return Claims{}, r.failed(err)

@@ -9,10 +9,14 @@ import (
 	"net"
 	"time"
 
+	oteltrace "go.opentelemetry.io/otel/trace"
+
 	"github.com/crosscloud-agentid/agentid/internal/command"
 	"github.com/crosscloud-agentid/agentid/internal/config"
+	"github.com/crosscloud-agentid/agentid/internal/httpclient"
 	"github.com/crosscloud-agentid/agentid/internal/httpserver"
 	"github.com/crosscloud-agentid/agentid/internal/logging"
+	"github.com/crosscloud-agentid/agentid/internal/telemetry"
 )
 
 // Run is the token-refresher binary: -healthcheck, or LoadSettings and
@@ -38,7 +42,12 @@ func Run(ctx context.Context, args []string, lookup func(string) (string, bool),
 	if err := settings.Err(); err != nil {
 		return fmt.Errorf("settings:\n%w", err)
 	}
-	svc, err := Build(s, command.Deps{Logger: log})
+	tracing, err := telemetry.FromEnv(ctx, "token-refresher", func(k string) string { v, _ := lookup(k); return v })
+	if err != nil {
+		return err
+	}
+	defer tracing.Flush(log)
+	svc, err := Build(s, command.Deps{Logger: log, Tracer: tracing.Provider})
 	if err != nil {
 		return err
 	}
@@ -58,11 +67,16 @@ type Service struct {
 // Build wires MSAL Go's managed identity and confidential clients into a
 // Refresher. Nothing is requested until Once or Serve.
 func Build(s Settings, d command.Deps) (*Service, error) {
-	src, err := NewMSALSource(s, d.HTTPClient)
+	// The managed identity endpoint and Entra: client spans.
+	src, err := NewMSALSource(s, telemetry.Client(d.HTTPClient, httpclient.Timeout, d.Tracer))
 	if err != nil {
 		return nil, err
 	}
-	r := New(Config{Expect: s.Expect(), File: s.TokenFile, FileMode: s.FileMode, Now: d.Now}, src, d.Log())
+	var tracer oteltrace.Tracer
+	if d.Tracer != nil {
+		tracer = telemetry.Tracer(d.Tracer)
+	}
+	r := New(Config{Expect: s.Expect(), File: s.TokenFile, FileMode: s.FileMode, Now: d.Now, Tracer: tracer}, src, d.Log())
 	return &Service{Refresher: r, settings: s}, nil
 }
 

@@ -26,6 +26,8 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/crosscloud-agentid/agentid/internal/chatapi"
 	"github.com/crosscloud-agentid/agentid/internal/cloudsim"
 	"github.com/crosscloud-agentid/agentid/internal/command"
@@ -53,6 +55,9 @@ type Options struct {
 	// Now is the clock the components check tokens against (nil:
 	// time.Now); cloudsim's is Cloudsim.Now.
 	Now func() time.Time
+	// Tracer is the components' OpenTelemetry tracer provider (nil: no
+	// tracing).
+	Tracer trace.TracerProvider
 }
 
 // Stack is a running product.
@@ -126,7 +131,7 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 	s.http = &http.Transport{TLSClientConfig: &tls.Config{RootCAs: sim.CA.Pool(), MinVersion: tls.VersionTLS12}}
 	client := &http.Client{Timeout: 30 * time.Second, Transport: s.http}
 	s.deps = func(component string) command.Deps {
-		return command.Deps{HTTPClient: client, Logger: o.Logger(component), Now: o.Now}
+		return command.Deps{HTTPClient: client, Logger: o.Logger(component), Now: o.Now, Tracer: o.Tracer}
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.wg.Go(func() {

@@ -17,6 +17,7 @@ import (
 	"github.com/crosscloud-agentid/agentid/internal/httpserver"
 	"github.com/crosscloud-agentid/agentid/internal/jwtauth"
 	"github.com/crosscloud-agentid/agentid/internal/logging"
+	"github.com/crosscloud-agentid/agentid/internal/telemetry"
 	"github.com/crosscloud-agentid/agentid/internal/weather"
 )
 
@@ -38,7 +39,12 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	if err := settings.Err(); err != nil {
 		return fmt.Errorf("settings:\n%w", err)
 	}
-	svc, err := Build(s, command.Deps{Logger: log})
+	tracing, err := telemetry.FromEnv(ctx, "weather-api", getenv)
+	if err != nil {
+		return err
+	}
+	defer tracing.Flush(log)
+	svc, err := Build(s, command.Deps{Logger: log, Tracer: tracing.Provider})
 	if err != nil {
 		return err
 	}
@@ -65,7 +71,7 @@ func Build(s Settings, d command.Deps) (*Service, error) {
 	if client == nil {
 		client = &http.Client{Timeout: 10 * time.Second}
 	}
-	keys := jwtauth.NewKeySet(client, s.KeyURLs()...)
+	keys := jwtauth.NewKeySet(telemetry.Client(client, 0, d.Tracer), s.KeyURLs()...)
 	keys.Now = d.Now
 	policy := s.Policy()
 	policy.Now = d.Now
@@ -82,9 +88,10 @@ func Build(s Settings, d command.Deps) (*Service, error) {
 	return &Service{settings: s, keys: keys, validator: validator, provider: provider, deps: d}, nil
 }
 
-// Handler is the API, for a caller that serves it itself.
+// Handler is the API, with a server span per request when tracing is on,
+// for a caller that serves it itself.
 func (svc *Service) Handler() http.Handler {
-	return NewServer(svc.validator, svc.provider, svc.deps.Log(), !svc.settings.ValidateSignature)
+	return telemetry.Handler(NewServer(svc.validator, svc.provider, svc.deps.Log(), !svc.settings.ValidateSignature), "weather-api", svc.deps.Tracer)
 }
 
 // Serve fetches the tenant's keys and serves on ln (nil: a new listener on

@@ -13,6 +13,9 @@ import (
 	"strings"
 	"sync"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/crosscloud-agentid/agentid/internal/correlation"
 	"github.com/crosscloud-agentid/agentid/internal/jwtauth"
 	"github.com/crosscloud-agentid/agentid/internal/weather"
@@ -98,6 +101,7 @@ func (s *Server) authorized(h authorizedHandler) http.HandlerFunc {
 			s.log.Warn("token signatures are NOT being verified (VALIDATE_TOKEN_SIGNATURE=false): anyone can forge a token", "path", r.URL.Path)
 		}
 		caller, refusal := s.auth.Authenticate(r)
+		recordVerdict(trace.SpanFromContext(r.Context()), caller, refusal)
 		if refusal != nil {
 			// The description names the failed check, never the token.
 			s.log.Info("refused", "path", r.URL.Path, "status", refusal.Status, "error", refusal.Code, "reason", refusal.Description,
@@ -111,6 +115,22 @@ func (s *Server) authorized(h authorizedHandler) http.HandlerFunc {
 		}
 		h(w, r, caller)
 	}
+}
+
+// recordVerdict puts who the caller was, or why it was refused, on the
+// request's server span (when one is recording): claims the API decided
+// on, never the token.
+func recordVerdict(span trace.Span, caller *jwtauth.Caller, refusal *jwtauth.Error) {
+	if !span.IsRecording() {
+		return
+	}
+	if refusal != nil {
+		span.SetAttributes(attribute.String("agentid.verdict", "refused"), attribute.String("agentid.refusal.code", refusal.Code),
+			attribute.String("agentid.refusal.reason", refusal.Description))
+		return
+	}
+	span.SetAttributes(attribute.String("agentid.verdict", "authorized"), attribute.String("agentid.caller.app_id", caller.AppID),
+		attribute.String("agentid.caller.flow", caller.Flow), attribute.String("agentid.token.uti", caller.TokenID))
 }
 
 // correlationOf is the caller's X-Correlation-ID, if it looks like one, so

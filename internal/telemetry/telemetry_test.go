@@ -1,0 +1,82 @@
+package telemetry_test
+
+import (
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+
+	"github.com/crosscloud-agentid/agentid/internal/telemetry"
+)
+
+func TestFromEnv(t *testing.T) {
+	cases := []struct {
+		name    string
+		env     map[string]string
+		on      bool
+		wantErr string
+	}{
+		{"no endpoint", nil, false, ""},
+		{"an endpoint", map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318"}, true, ""},
+		{"a traces endpoint", map[string]string{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://127.0.0.1:4318/v1/traces"}, true, ""},
+		{"disabled", map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318", "OTEL_SDK_DISABLED": "TRUE"}, false, ""},
+		{"gRPC", map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4317", "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"}, false, "OTEL_EXPORTER_OTLP_PROTOCOL=grpc: only http/protobuf"},
+		{"traces protocol first", map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318", "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc",
+			"OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": "http/protobuf"}, true, ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			tr, err := telemetry.FromEnv(t.Context(), "test", func(k string) string { return c.env[k] })
+			if c.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), c.wantErr) {
+					t.Fatalf("err %v, want %q", err, c.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if (tr.Provider != nil) != c.on {
+				t.Errorf("tracing on: %v, want %v", tr.Provider != nil, c.on)
+			}
+		})
+	}
+}
+
+// The traced client sends the query and traceparent, and its span holds
+// the URL without the query.
+func TestClientKeepsTheQueryOutOfSpans(t *testing.T) {
+	var gotQuery, gotParent string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		gotQuery, gotParent = r.URL.RawQuery, r.Header.Get("traceparent")
+	}))
+	defer srv.Close()
+	exported := tracetest.NewInMemoryExporter()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exported))
+	c := telemetry.Client(nil, 0, tp)
+	resp, err := c.Get(srv.URL + "/weather?city=Oslo&access_token=planted")
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if gotQuery != "city=Oslo&access_token=planted" || !strings.HasPrefix(gotParent, "00-") {
+		t.Errorf("the server got query %q and traceparent %q", gotQuery, gotParent)
+	}
+	spans := exported.GetSpans()
+	if len(spans) != 1 {
+		t.Fatalf("%d spans", len(spans))
+	}
+	for _, a := range spans[0].Attributes {
+		if strings.Contains(a.Value.Emit(), "planted") || strings.Contains(a.Value.Emit(), "city=") {
+			t.Errorf("%s=%s holds the query", a.Key, a.Value.Emit())
+		}
+	}
+	if untraced := telemetry.Client(nil, 0, nil); untraced != nil {
+		t.Error("without tracing the client is not the library's default")
+	}
+}
