@@ -19,7 +19,7 @@ import (
 func attr(s tracetest.SpanStub, key string) string {
 	for _, a := range s.Attributes {
 		if string(a.Key) == key {
-			return a.Value.Emit()
+			return a.Value.String()
 		}
 	}
 	return ""
@@ -31,12 +31,12 @@ func spanText(s tracetest.SpanStub) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s %s %s\n", s.Name, s.Status.Code, s.Status.Description)
 	for _, a := range s.Attributes {
-		fmt.Fprintf(&b, "%s=%s\n", a.Key, a.Value.Emit())
+		fmt.Fprintf(&b, "%s=%s\n", a.Key, a.Value.String())
 	}
 	for _, e := range s.Events {
 		fmt.Fprintf(&b, "event %s\n", e.Name)
 		for _, a := range e.Attributes {
-			fmt.Fprintf(&b, "%s=%s\n", a.Key, a.Value.Emit())
+			fmt.Fprintf(&b, "%s=%s\n", a.Key, a.Value.String())
 		}
 	}
 	return b.String()
