@@ -2,13 +2,19 @@ package main
 
 import (
 	"context"
+	"encoding/hex"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"regexp"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
+	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/crosscloud-agentid/agentid/internal/binarytest"
 	"github.com/crosscloud-agentid/agentid/internal/cloudsim/cloudsimtest"
@@ -82,5 +88,110 @@ func TestBinaryRefusesToStart(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) { binarytest.Refuses(t, ctx, c.env, c.args, c.want) })
+	}
+}
+
+// otlpReceiver is an OTLP/HTTP traces endpoint: it decodes each export
+// with the OTLP protobuf types and hands its spans over.
+func otlpReceiver(t *testing.T) (string, <-chan *tracepb.ResourceSpans) {
+	got := make(chan *tracepb.ResourceSpans, 64)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		var req coltracepb.ExportTraceServiceRequest
+		if r.URL.Path != "/v1/traces" || r.Header.Get("Content-Type") != "application/x-protobuf" || proto.Unmarshal(body, &req) != nil {
+			t.Errorf("OTLP export: %s %s %q", r.Method, r.URL.Path, r.Header.Get("Content-Type"))
+			http.Error(w, "bad export", http.StatusBadRequest)
+			return
+		}
+		for _, rs := range req.ResourceSpans {
+			select {
+			case got <- rs:
+			default:
+			}
+		}
+		out, _ := proto.Marshal(&coltracepb.ExportTraceServiceResponse{})
+		w.Header().Set("Content-Type", "application/x-protobuf")
+		w.Write(out)
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL, got
+}
+
+// With OTEL_EXPORTER_OTLP_ENDPOINT set, the binary exports a server span
+// per request over OTLP/HTTP that continues the caller's traceparent and
+// holds the verdict, named by OTEL_SERVICE_NAME.
+func TestBinaryExportsServerSpans(t *testing.T) {
+	sim := cloudsimtest.Start(t, nil)
+	tokens := cloudsimtest.NewTokens(sim)
+	endpoint, exported := otlpReceiver(t)
+	env := sim.Env()
+	env["AZURE_AUTHORITY_HOST"] = sim.URL
+	env["SSL_CERT_FILE"] = sim.CA.BundlePath()
+	env["WEATHER_PROVIDER"] = "offline"
+	env["LISTEN_ADDR"] = "127.0.0.1:0"
+	env["OTEL_EXPORTER_OTLP_ENDPOINT"] = endpoint
+	env["OTEL_SERVICE_NAME"] = "weather-api-test"
+	env["OTEL_BSP_SCHEDULE_DELAY"] = "50"
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	proc := binarytest.Start(t, binarytest.Command(ctx, env))
+	base := proc.WaitFor(t, listening, 20*time.Second)[1]
+	const traceID, parentID = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+	for _, bearer := range []string{tokens.App(t, "api://"+env["WEATHER_API_APP_ID"]), ""} {
+		req, _ := http.NewRequest("GET", base+"/weather?city=Lisbon", nil)
+		req.Header.Set("traceparent", "00-"+traceID+"-"+parentID+"-01")
+		if bearer != "" {
+			req.Header.Set("Authorization", "Bearer "+bearer)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+
+	verdicts := map[string]string{}
+	deadline := time.After(10 * time.Second)
+	for len(verdicts) < 2 {
+		select {
+		case rs := <-exported:
+			service := ""
+			for _, a := range rs.GetResource().GetAttributes() {
+				if a.Key == "service.name" {
+					service = a.GetValue().GetStringValue()
+				}
+			}
+			for _, ss := range rs.ScopeSpans {
+				for _, sp := range ss.Spans {
+					if sp.Kind != tracepb.Span_SPAN_KIND_SERVER {
+						continue // the key set's fetches
+					}
+					if hex.EncodeToString(sp.TraceId) != traceID || hex.EncodeToString(sp.ParentSpanId) != parentID {
+						t.Errorf("span %q: trace %x parent %x, want the caller's trace and parent", sp.Name, sp.TraceId, sp.ParentSpanId)
+						continue
+					}
+					if service != "weather-api-test" {
+						t.Errorf("service.name %q", service)
+					}
+					attrs := map[string]string{}
+					for _, a := range sp.Attributes {
+						attrs[a.Key] = a.GetValue().GetStringValue()
+						if strings.Contains(a.GetValue().String(), "city=") {
+							t.Errorf("%s holds the query", a.Key)
+						}
+					}
+					verdicts[attrs["agentid.verdict"]] = attrs["agentid.refusal.code"]
+				}
+			}
+		case <-deadline:
+			t.Fatalf("exported verdicts %v, want an authorized and a refused request", verdicts)
+		}
+	}
+	if code, ok := verdicts["refused"]; !ok || code != "missing_token" || verdicts["authorized"] != "" {
+		t.Errorf("verdicts %v", verdicts)
+	}
+	if err := proc.Signal(syscall.SIGTERM); err != nil {
+		t.Errorf("weather-api did not stop cleanly: %v\n%s", err, proc.Output())
 	}
 }

@@ -9,6 +9,9 @@ import (
 	"strings"
 	"testing"
 
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+
 	"github.com/crosscloud-agentid/agentid/internal/cloudsim/cloudsimtest"
 	"github.com/crosscloud-agentid/agentid/internal/e2e"
 	"github.com/crosscloud-agentid/agentid/internal/leakcheck"
@@ -91,7 +94,10 @@ func checkHops(t *testing.T, r reply, kind string) {
 // Every token_flow × llm_mode × IDENTITY_PROVIDER through POST /api/chat,
 // with the Weather API's caller checked, and a hygiene scan of everything.
 func TestChatMatrix(t *testing.T) {
-	s := e2e.Start(t)
+	exported := tracetest.NewInMemoryExporter()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exported))
+	t.Cleanup(func() { tp.Shutdown(t.Context()) })
+	s := e2e.StartTraced(t, nil, tp)
 	tokens := cloudsimtest.NewTokens(s.Sim)
 	tc := tokens.User(t)
 	alice := s.Sim.Tenant.UserByUPN(s.Env["CLOUDSIM_DEMO_USERNAME"]).ObjectID
@@ -144,9 +150,17 @@ func TestChatMatrix(t *testing.T) {
 		}
 	}
 	// Hygiene: no JWT and no cloudsim signature in any answer, trace,
-	// log, or anything Bedrock received.
+	// log, exported span, or anything Bedrock received.
 	received, _ := json.Marshal(s.Sim.Bedrock.Received())
-	for name, text := range map[string]string{"answers and traces": everything.String(), "logs": s.Logs.String(), "bedrock requests": string(received)} {
+	var spans strings.Builder
+	for _, sp := range exported.GetSpans() {
+		spans.WriteString(spanText(sp))
+	}
+	if !strings.Contains(spans.String(), "agentid.token.uti=") {
+		t.Error("no token span was exported: the span scan proves nothing")
+	}
+	for name, text := range map[string]string{"answers and traces": everything.String(), "logs": s.Logs.String(), "bedrock requests": string(received),
+		"spans": spans.String()} {
 		if leaks := leakcheck.Find(text, tc); len(leaks) > 0 {
 			t.Errorf("%s leak tokens: %v", name, leaks)
 		}
