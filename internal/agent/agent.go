@@ -133,7 +133,7 @@ func (a *Agent) Run(ctx context.Context, t Turn, rec *trace.Recorder) (string, e
 	if strings.TrimSpace(t.Message) == "" {
 		return "", &Error{Status: http.StatusBadRequest, Message: "the message is empty"}
 	}
-	a.log.Info("turn started", "correlation_id", t.CorrelationID, "mode", t.Mode, "flow", t.Flow)
+	a.log.InfoContext(ctx, "turn started", "mode", t.Mode, "flow", t.Flow)
 	switch t.Mode {
 	case Bedrock:
 		return a.bedrockTurn(ctx, t, rec)
@@ -176,7 +176,7 @@ func (a *Agent) callWeather(ctx context.Context, t Turn, city string, rec *trace
 		recordRefusal(rec, a.identity.Name(), t.Flow.TokenName(), "Weather API", err)
 		return nil, identityError(err)
 	}
-	a.recordToken(rec, t, res, "Weather API")
+	a.recordToken(ctx, rec, t, res, "Weather API")
 
 	httpReq, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(a.cfg.WeatherAPIURL, "/")+"/"+path, nil)
 	if err != nil {
@@ -241,14 +241,14 @@ func factsData(f identity.Facts) map[string]any {
 // recordToken puts an acquired token, and the chain before it, in the
 // turn's trace and the log. uti identifies the token without revealing it:
 // the API that receives it logs the same value.
-func (a *Agent) recordToken(rec *trace.Recorder, t Turn, res *identity.Result, target string) {
+func (a *Agent) recordToken(ctx context.Context, rec *trace.Recorder, t Turn, res *identity.Result, target string) {
 	for _, c := range res.Chain {
 		rec.AddTokenHop("token", res.Facts.Provider, c.Name+" acquired by the blueprint", trace.CardOf(c.Name, c, ""),
 			trace.Hop{From: trace.Entra, To: trace.MSAL, Carries: c.Name, Status: http.StatusOK}, nil)
 	}
 	rec.AddTokenHop("token", res.Facts.Provider, fmt.Sprintf("%s acquired for the %s (%s flow)", res.Token.Name, target, t.Flow),
 		trace.CardOf(res.Token.Name, res.Token, target), tokenHop(res), factsData(res.Facts))
-	a.log.Info("token acquired", "correlation_id", t.CorrelationID, "token", res.Token.Name, "target", target, "uti", res.Token.Claims["uti"], "provider", res.Facts.Provider)
+	a.log.InfoContext(ctx, "token acquired", "token", res.Token.Name, "target", target, "uti", res.Token.Claims["uti"], "provider", res.Facts.Provider)
 }
 
 // token gets the Authorization value for target, in a span of its own

@@ -81,7 +81,7 @@ func (m *mcpTurn) connect(ctx context.Context) error {
 		recordRefusal(m.rec, m.a.identity.Name(), m.t.Flow.TokenName(), "MCP server", err)
 		return m.a.mcpIdentityError(err, m.t)
 	}
-	m.a.recordToken(m.rec, m.t, res, "MCP server")
+	m.a.recordToken(ctx, m.rec, m.t, res, "MCP server")
 	s, err := m.a.cfg.MCP.Connect(ctx, res.Header)
 	if err != nil {
 		return m.a.mcpError(err)

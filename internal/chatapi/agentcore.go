@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/crosscloud-agentid/agentid/internal/agent"
+	"github.com/crosscloud-agentid/agentid/internal/correlation"
 	"github.com/crosscloud-agentid/agentid/internal/jwtauth"
 	"github.com/crosscloud-agentid/agentid/internal/trace"
 )
@@ -78,20 +79,22 @@ func (s *Server) invocations(w http.ResponseWriter, r *http.Request) {
 	s.setCORS(w, r) // a page at UI_ORIGIN may read the answer
 	s.runtime.begin()
 	defer s.runtime.end()
-	correlation := correlationID(r)
+	callerID, _ := correlation.FromRequest(r)
+	ctx, span, turnID := s.beginTurn(r.Context(), r.Header.Get("traceparent"), callerID)
+	defer span.End()
 	stream := strings.Contains(r.Header.Get("Accept"), "text/event-stream")
 	out := newInvocationWriter(w, stream)
 	rec := trace.New(out.trace)
 	fail := func(e *agent.Error, mode, flow string) {
-		s.log.Info("invocation failed", "correlation_id", correlation, "status", e.Status, "error", e.Message)
+		s.log.InfoContext(ctx, "invocation failed", "status", e.Status, "error", e.Message)
 		out.final(e.Status, invocationAnswer{Status: "error", Error: e.Message, AgentType: mode, TokenFlow: flow,
-			CorrelationID: correlation, Trace: rec.Events()})
+			CorrelationID: turnID, Trace: rec.Events()})
 	}
 
 	authorization := r.Header.Get("Authorization")
 	token, te := jwtauth.BearerToken(authorization)
 	if te == nil {
-		_, te = s.users.Validate(r.Context(), token)
+		_, te = s.users.Validate(ctx, token)
 	}
 	if te != nil {
 		w.Header().Set("WWW-Authenticate", te.WWWAuthenticate())
@@ -114,24 +117,24 @@ func (s *Server) invocations(w http.ResponseWriter, r *http.Request) {
 		fail(&agent.Error{Status: http.StatusBadRequest, Message: "no prompt: send prompt, message or text"}, "", "")
 		return
 	}
-	p, e := s.parse(r.Context(), req, authorization)
+	p, e := s.parse(ctx, req, authorization)
 	if e != nil {
 		fail(e, string(p.turn.Mode), string(p.turn.Flow))
 		return
 	}
-	p.turn.CorrelationID = correlation
+	p.turn.CorrelationID = turnID
 	p.turn.ConsentRedirectURI = s.consentRedirect(r)
 	p.from = "agentcore-runtime"
 	if stream {
 		p.turn.Stream = out.text
 	}
-	answer, consent, ae := s.runTurn(r.Context(), p, rec)
+	answer, consent, ae := s.runTurn(ctx, p, rec)
 	if ae != nil {
 		fail(ae, string(p.turn.Mode), string(p.turn.Flow))
 		return
 	}
 	out.final(http.StatusOK, invocationAnswer{Status: "success", Response: answer, AgentType: string(p.turn.Mode),
-		TokenFlow: string(p.turn.Flow), CorrelationID: correlation, ConsentRequired: consent, Trace: rec.Events()})
+		TokenFlow: string(p.turn.Flow), CorrelationID: turnID, ConsentRequired: consent, Trace: rec.Events()})
 }
 
 // invocationWriter answers with one JSON object, or with server-sent

@@ -134,6 +134,8 @@ type chatRequest struct {
 	Mode      string `json:"mode"`
 	TokenFlow string `json:"token_flow"`
 	UserToken string `json:"user_token"`
+	// Traceparent is the page's W3C trace context, in a websocket turn.
+	Traceparent string `json:"traceparent"`
 }
 
 type chatResponse struct {
@@ -220,13 +222,15 @@ func (s *Server) parse(ctx context.Context, req chatRequest, authorization strin
 }
 
 func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
-	correlation := correlationID(r)
+	callerID, _ := correlation.FromRequest(r)
+	ctx, span, turnID := s.beginTurn(r.Context(), r.Header.Get("traceparent"), callerID)
+	defer span.End()
 	rec := trace.New(nil)
 	fail := func(e *agent.Error, agentType, flow string) {
-		s.log.Info("turn failed", "correlation_id", correlation, "status", e.Status, "error", e.Message)
+		s.log.InfoContext(ctx, "turn failed", "status", e.Status, "error", e.Message)
 		events := rec.Events()
 		writeJSON(w, e.Status, chatResponse{Response: e.Message, Error: e.Message, AgentType: agentType, TokenFlow: flow,
-			CorrelationID: correlation, Trace: events, Debug: events})
+			CorrelationID: turnID, Trace: events, Debug: events})
 	}
 	// A turn is JSON from this page: a cross-site form or no-cors fetch
 	// can send neither that Content-Type nor this Origin.
@@ -243,21 +247,21 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 		fail(e, "", "")
 		return
 	}
-	p, e := s.parse(r.Context(), req, r.Header.Get("Authorization"))
+	p, e := s.parse(ctx, req, r.Header.Get("Authorization"))
 	if e != nil {
 		fail(e, string(p.turn.Mode), string(p.turn.Flow))
 		return
 	}
-	p.turn.CorrelationID = correlation
+	p.turn.CorrelationID = turnID
 	p.turn.ConsentRedirectURI = s.consentRedirect(r)
-	answer, consent, ae := s.runTurn(r.Context(), p, rec)
+	answer, consent, ae := s.runTurn(ctx, p, rec)
 	if ae != nil {
 		fail(ae, string(p.turn.Mode), string(p.turn.Flow))
 		return
 	}
 	events := rec.Events()
 	writeJSON(w, http.StatusOK, chatResponse{Response: answer, Success: true, AgentType: string(p.turn.Mode), TokenFlow: string(p.turn.Flow),
-		CorrelationID: correlation, ConsentRequired: consent, Trace: events, Debug: events})
+		CorrelationID: turnID, ConsentRequired: consent, Trace: events, Debug: events})
 }
 
 // consentRedirect is where a consent link sends the browser back: the
@@ -298,9 +302,9 @@ func (s *Server) runTurn(ctx context.Context, p parsed, rec *trace.Recorder) (an
 	if from == "" {
 		from = "browser"
 	}
-	ctx, span := s.tracer.Start(ctx, "chat turn", oteltrace.WithAttributes(attribute.String("agentid.flow", string(p.turn.Flow)),
-		attribute.String("agentid.mode", string(p.turn.Mode)), attribute.String("agentid.provider", s.provider.Name())))
-	defer span.End()
+	span := oteltrace.SpanFromContext(ctx)
+	span.SetAttributes(attribute.String("agentid.flow", string(p.turn.Flow)), attribute.String("agentid.mode", string(p.turn.Mode)),
+		attribute.String("agentid.provider", s.provider.Name()))
 	if p.tc != nil {
 		span.SetAttributes(attribute.String("enduser.id", fmt.Sprint(p.tc.Claims["oid"])))
 	}
@@ -317,7 +321,7 @@ func (s *Server) runTurn(ctx context.Context, p parsed, rec *trace.Recorder) (an
 	answer, err := s.agent.Run(ctx, p.turn, rec)
 	var ce *agent.ConsentError
 	if errors.As(err, &ce) {
-		s.log.Info("turn needs consent", "correlation_id", p.turn.CorrelationID, "aadsts", ce.Needed.AADSTS, "reason", ce.Needed.Reason)
+		s.log.InfoContext(ctx, "turn needs consent", "aadsts", ce.Needed.AADSTS, "reason", ce.Needed.Reason)
 		rec.AddHop("consent", "llm-agent", ce.Needed.Message,
 			trace.Hop{From: trace.Agent, To: trace.Browser, Carries: "a consent link", Code: fmt.Sprintf("AADSTS%d", ce.Needed.AADSTS)},
 			map[string]any{"reason": ce.Needed.Reason, "scopes": ce.Needed.Scopes,
@@ -330,7 +334,7 @@ func (s *Server) runTurn(ctx context.Context, p parsed, rec *trace.Recorder) (an
 	if err != nil {
 		var ae *agent.Error
 		if !errors.As(err, &ae) {
-			s.log.Error("turn failed", "correlation_id", p.turn.CorrelationID, "error", err)
+			s.log.ErrorContext(ctx, "turn failed", "error", err)
 			ae = &agent.Error{Status: http.StatusInternalServerError, Message: "the turn failed"}
 		}
 		return "", nil, ae
@@ -352,13 +356,25 @@ func docsFor(f identity.Flow) string {
 	return "https://learn.microsoft.com/entra/agent-id/identity-platform/autonomous-agent-request-tokens"
 }
 
-// correlationID takes the caller's X-Correlation-ID when it is a sane
-// token, else makes a new UUID.
-func correlationID(r *http.Request) string {
-	if id, ok := correlation.FromRequest(r); ok {
-		return id
+// beginTurn starts the turn's span, continuing the caller's traceparent,
+// and names the turn: by its trace ID, or by the caller's X-Correlation-ID
+// when no traceparent came, or by a new trace ID when tracing is off and
+// neither came. The name rides in the returned context, where every log
+// line of the turn finds it.
+func (s *Server) beginTurn(ctx context.Context, traceparent, callerID string) (context.Context, oteltrace.Span, string) {
+	ctx = telemetry.Continue(ctx, traceparent)
+	incoming := oteltrace.SpanContextFromContext(ctx).IsValid()
+	ctx, span := s.tracer.Start(ctx, "chat turn")
+	var id string
+	switch {
+	case span.SpanContext().IsValid() && (incoming || callerID == ""):
+		id = span.SpanContext().TraceID().String()
+	case callerID != "":
+		id = callerID
+	default:
+		id = correlation.NewTraceID()
 	}
-	return correlation.New()
+	return correlation.WithID(ctx, id), span, id
 }
 
 // status runs every check at once, each bounded.

@@ -117,7 +117,7 @@ func (s *Server) corsPreflight(w http.ResponseWriter, r *http.Request) {
 	}
 	h := w.Header()
 	h.Set("Access-Control-Allow-Methods", "POST")
-	h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, Accept, "+correlation.Header)
+	h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, Accept, traceparent, "+correlation.Header)
 	h.Set("Access-Control-Max-Age", "600")
 	w.WriteHeader(http.StatusNoContent)
 }

@@ -14,7 +14,6 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/crosscloud-agentid/agentid/internal/agent"
-	"github.com/crosscloud-agentid/agentid/internal/correlation"
 	"github.com/crosscloud-agentid/agentid/internal/trace"
 )
 
@@ -198,17 +197,21 @@ func (s *Server) chatWS(w http.ResponseWriter, r *http.Request) {
 // wsTurn runs one turn, streaming through send, and returns the final (or
 // error) message.
 func (s *Server) wsTurn(ctx context.Context, data []byte, consentRedirect string, send func(wsMessage), valid func()) wsMessage {
-	turnID := correlation.New()
+	var req chatRequest
+	decodeErr := decodeStrict(data, &req, chatFields)
+	// Browsers cannot set headers on a websocket: traceparent comes in
+	// each turn message.
+	ctx, span, turnID := s.beginTurn(ctx, req.Traceparent, "")
+	defer span.End()
 	rec := trace.New(func(e trace.Event) { send(wsMessage{Type: "trace", Event: &e}) })
 	fail := func(e *agent.Error, mode, flow string) wsMessage {
-		s.log.Info("turn failed", "correlation_id", turnID, "status", e.Status, "error", e.Message)
+		s.log.InfoContext(ctx, "turn failed", "status", e.Status, "error", e.Message)
 		events := rec.Events()
 		return wsMessage{Type: "error", Status: e.Status, chatResponse: &chatResponse{Response: e.Message, Error: e.Message, AgentType: mode,
 			TokenFlow: flow, CorrelationID: turnID, Trace: events, Debug: events}}
 	}
-	var req chatRequest
-	if err := decodeStrict(data, &req, chatFields); err != nil {
-		return fail(&agent.Error{Status: http.StatusBadRequest, Message: "the message is not a valid turn: " + err.Error()}, "", "")
+	if decodeErr != nil {
+		return fail(&agent.Error{Status: http.StatusBadRequest, Message: "the message is not a valid turn: " + decodeErr.Error()}, "", "")
 	}
 	p, e := s.parse(ctx, req, "")
 	if e != nil {

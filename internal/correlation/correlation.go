@@ -1,11 +1,15 @@
-// Package correlation is the X-Correlation-ID a chat turn carries from
-// the browser through llm-agent to the Weather API, so one turn can be
-// followed across their logs. Every component accepts the same IDs.
+// Package correlation is the ID a chat turn carries from the browser
+// through llm-agent to the Weather API, so one turn can be followed across
+// their logs and traces: the turn's W3C trace ID, or a caller's
+// X-Correlation-ID when no traceparent came. Every component accepts the
+// same IDs, and keeps the turn's in the request's context, where the
+// logging handler finds it.
 package correlation
 
 import (
+	"context"
 	"crypto/rand"
-	"fmt"
+	"encoding/hex"
 	"net/http"
 	"strings"
 )
@@ -24,10 +28,22 @@ func FromRequest(r *http.Request) (string, bool) {
 	return strings.ToLower(id), true
 }
 
-// New is a random UUID (version 4).
-func New() string {
+// NewTraceID is a random W3C trace ID: 32 lowercase hex digits.
+func NewTraceID() string {
 	b := make([]byte, 16)
 	_, _ = rand.Read(b)
-	b[6], b[8] = b[6]&0x0f|0x40, b[8]&0x3f|0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
+	return hex.EncodeToString(b)
+}
+
+type idKey struct{}
+
+// WithID is ctx carrying the turn's ID.
+func WithID(ctx context.Context, id string) context.Context {
+	return context.WithValue(ctx, idKey{}, id)
+}
+
+// FromContext is the ID WithID put in ctx, or "".
+func FromContext(ctx context.Context) string {
+	id, _ := ctx.Value(idKey{}).(string)
+	return id
 }

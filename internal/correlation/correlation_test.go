@@ -33,15 +33,25 @@ func TestFromRequest(t *testing.T) {
 	}
 }
 
-func TestNewIsAUUID(t *testing.T) {
-	uuid := regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
-	a, b := correlation.New(), correlation.New()
-	if !uuid.MatchString(a) || a == b {
+func TestNewTraceIDIsAW3CTraceID(t *testing.T) {
+	traceID := regexp.MustCompile(`^[0-9a-f]{32}$`)
+	a, b := correlation.NewTraceID(), correlation.NewTraceID()
+	if !traceID.MatchString(a) || a == b {
 		t.Fatalf("%q, %q", a, b)
 	}
 	r := httptest.NewRequest("GET", "/", nil)
 	r.Header.Set(correlation.Header, a)
 	if got, ok := correlation.FromRequest(r); !ok || got != a {
 		t.Fatalf("a new ID is not accepted back: %q %v", got, ok)
+	}
+}
+
+func TestContextCarriesTheID(t *testing.T) {
+	ctx := correlation.WithID(t.Context(), "4bf92f3577b34da6a3ce929d0e0e4736")
+	if got := correlation.FromContext(ctx); got != "4bf92f3577b34da6a3ce929d0e0e4736" {
+		t.Errorf("FromContext = %q", got)
+	}
+	if got := correlation.FromContext(t.Context()); got != "" {
+		t.Errorf("FromContext of a bare context = %q", got)
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/crosscloud-agentid/agentid/internal/cloudsim"
 	"github.com/crosscloud-agentid/agentid/internal/cloudsim/cloudsimtest"
 	"github.com/crosscloud-agentid/agentid/internal/leakcheck"
+	"github.com/crosscloud-agentid/agentid/internal/logging"
 	"github.com/crosscloud-agentid/agentid/internal/stack"
 )
 
@@ -52,7 +53,7 @@ func StartTraced(t testing.TB, edit func(*cloudsim.Options), tp trace.TracerProv
 		Tracer:   tp,
 		Cloudsim: cloudsimtest.Options(t, edit),
 		Logger: func(name string) *slog.Logger {
-			return slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})).With("component", name)
+			return slog.New(logging.Correlated(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))).With("component", name)
 		},
 	})
 	if err != nil {

@@ -1,7 +1,10 @@
 package e2e_test
 
 import (
+	"encoding/json"
 	"fmt"
+	"net/http"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -56,9 +59,22 @@ func TestTracesOneTurnAcrossComponents(t *testing.T) {
 	url := s.Agent(map[string]string{"IDENTITY_PROVIDER": "msal", "BLUEPRINT_CREDENTIAL": "managed-identity", "BLUEPRINT_CLIENT_SECRET": ""})
 	tc := cloudsimtest.NewTokens(s.Sim).User(t)
 	exported.Reset() // the refresher's first write and the start's key fetches
-	r := chat(t, url, map[string]any{"message": "What's the weather in Lisbon?", "llm_mode": "bedrock", "token_flow": "obo"}, tc)
-	if r.status != 200 {
-		t.Fatalf("turn: %d %s", r.status, r.raw)
+	// The page sends its traceparent: the turn continues its trace, and is
+	// named by its trace ID.
+	const pageTrace = "0af7651916cd43dd8448eb211c80319c"
+	req, _ := http.NewRequest("POST", url+"/api/chat", strings.NewReader(`{"message":"What's the weather in Lisbon?","llm_mode":"bedrock","token_flow":"obo"}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+tc)
+	req.Header.Set("traceparent", "00-"+pageTrace+"-b7ad6b7169203331-01")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var answer map[string]any
+	json.NewDecoder(resp.Body).Decode(&answer)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || answer["correlation_id"] != pageTrace {
+		t.Fatalf("turn: %d, correlation_id %v, want the page's trace ID", resp.StatusCode, answer["correlation_id"])
 	}
 
 	spans := exported.GetSpans()
@@ -67,6 +83,19 @@ func TestTracesOneTurnAcrossComponents(t *testing.T) {
 		t.Fatalf("no chat turn span among %d", len(spans))
 	}
 	id := spans[turn].SpanContext.TraceID()
+	if id.String() != pageTrace || spans[turn].Parent.SpanID().String() != "b7ad6b7169203331" {
+		t.Errorf("the turn span is in trace %s under %s, want the page's", id, spans[turn].Parent.SpanID())
+	}
+	// Every component's log lines of the turn carry its ID.
+	for _, component := range []string{"llm-agent", "weather-api"} {
+		found := false
+		for _, line := range strings.Split(s.Logs.String(), "\n") {
+			found = found || strings.Contains(line, "component="+component) && strings.Contains(line, "correlation_id="+pageTrace)
+		}
+		if !found {
+			t.Errorf("no %s log line carries correlation_id=%s", component, pageTrace)
+		}
+	}
 	var inTurn []tracetest.SpanStub
 	byID := map[trace.SpanID]tracetest.SpanStub{}
 	for _, sp := range spans {
@@ -130,5 +159,52 @@ func TestTracesOneTurnAcrossComponents(t *testing.T) {
 	}
 	if leaks := leakcheck.Find(all.String() + "agentid.token=" + tc + "\n"); len(leaks) != 1 {
 		t.Errorf("the scan found %v with a planted token, want it", leaks)
+	}
+}
+
+// Without tracing, a turn is still named by a W3C trace ID: the page's
+// traceparent's (in the POST's header, or in the websocket message), else
+// the caller's X-Correlation-ID, else a new one.
+func TestTurnIsNamedByItsTraceID(t *testing.T) {
+	s := e2e.Start(t)
+	url := s.Agent(nil)
+	const trace = "4bf92f3577b34da6a3ce929d0e0e4736"
+	traceID := regexp.MustCompile(`^[0-9a-f]{32}$`)
+	for _, c := range []struct {
+		name    string
+		headers map[string]string
+		want    string
+	}{
+		{"traceparent", map[string]string{"traceparent": "00-" + trace + "-00f067aa0ba902b7-01"}, trace},
+		{"X-Correlation-ID", map[string]string{"X-Correlation-ID": "0D8C4A56-2E7B-4C1A-9F3E-5B6A7C8D9E0F"}, "0d8c4a56-2e7b-4c1a-9f3e-5b6a7c8d9e0f"},
+		{"both", map[string]string{"traceparent": "00-" + trace + "-00f067aa0ba902b7-01", "X-Correlation-ID": "0d8c4a56-2e7b-4c1a-9f3e-5b6a7c8d9e0f"}, trace},
+		{"a malformed traceparent", map[string]string{"traceparent": "00-" + trace + "-zz-01"}, ""},
+		{"neither", nil, ""},
+	} {
+		req, _ := http.NewRequest("POST", url+"/api/chat", strings.NewReader(`{"message":"What's the weather in Oslo?"}`))
+		req.Header.Set("Content-Type", "application/json")
+		for k, v := range c.headers {
+			req.Header.Set(k, v)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var answer map[string]any
+		json.NewDecoder(resp.Body).Decode(&answer)
+		resp.Body.Close()
+		got, _ := answer["correlation_id"].(string)
+		if c.want != "" && got != c.want || c.want == "" && (!traceID.MatchString(got) || got == trace) {
+			t.Errorf("%s: correlation_id %q, want %q (or a new trace ID)", c.name, got, c.want)
+		}
+	}
+	conn, _, err := dial(t, url, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.WriteJSON(map[string]string{"message": "What's the weather in Oslo?", "traceparent": "00-" + trace + "-00f067aa0ba902b7-01"})
+	if _, last := readTurn(t, conn); last.CorrelationID != trace {
+		t.Errorf("websocket turn: correlation_id %q, want %q", last.CorrelationID, trace)
 	}
 }

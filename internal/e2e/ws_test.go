@@ -20,6 +20,8 @@ type wsMsg struct {
 	Error  string         `json:"error"`
 	Resp   string         `json:"response"`
 	Trace  []any          `json:"trace"`
+	// CorrelationID names the turn.
+	CorrelationID string `json:"correlation_id"`
 }
 
 func dial(t *testing.T, url, origin string) (*websocket.Conn, *http.Response, error) {

@@ -80,6 +80,16 @@ func FromEnv(ctx context.Context, service string, getenv func(string) string) (*
 // Propagator is W3C trace context: traceparent and tracestate.
 var Propagator = propagation.TraceContext{}
 
+// Continue is ctx continuing the caller's W3C traceparent, when it is a
+// valid one; as a remote parent it decides sampling only through the
+// standard parent-based sampler.
+func Continue(ctx context.Context, traceparent string) context.Context {
+	if traceparent == "" {
+		return ctx
+	}
+	return Propagator.Extract(ctx, propagation.MapCarrier{"traceparent": traceparent})
+}
+
 // Tracer is tp's tracer for this project's spans, or a no-op one when tp
 // is nil.
 func Tracer(tp trace.TracerProvider) trace.Tracer {

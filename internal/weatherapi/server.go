@@ -72,7 +72,12 @@ func newServer(auth Authenticator, provider weather.Provider, log *slog.Logger, 
 	return s
 }
 
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if id := turnOf(r); id != "" {
+		r = r.WithContext(correlation.WithID(r.Context(), id))
+	}
+	s.mux.ServeHTTP(w, r)
+}
 
 // route registers method on path (GET includes HEAD) and a JSON 405 for
 // other methods.
@@ -104,14 +109,14 @@ func (s *Server) authorized(h authorizedHandler) http.HandlerFunc {
 		recordVerdict(trace.SpanFromContext(r.Context()), caller, refusal)
 		if refusal != nil {
 			// The description names the failed check, never the token.
-			s.log.Info("refused", "path", r.URL.Path, "status", refusal.Status, "error", refusal.Code, "reason", refusal.Description,
-				"remote", r.RemoteAddr, "correlation_id", correlationOf(r))
+			s.log.InfoContext(r.Context(), "refused", "path", r.URL.Path, "status", refusal.Status, "error", refusal.Code, "reason", refusal.Description,
+				"remote", r.RemoteAddr)
 			w.Header().Set("WWW-Authenticate", refusal.WWWAuthenticate())
 			writeError(w, refusal.Status, refusal.Code, refusal.Description)
 			return
 		}
 		if s.log.Enabled(r.Context(), slog.LevelDebug) { // spare the busy path the arguments
-			s.log.Debug("authorized", "path", r.URL.Path, "app_id", caller.AppID, "flow", caller.Flow, "uti", caller.TokenID, "correlation_id", correlationOf(r))
+			s.log.DebugContext(r.Context(), "authorized", "path", r.URL.Path, "app_id", caller.AppID, "flow", caller.Flow, "uti", caller.TokenID)
 		}
 		h(w, r, caller)
 	}
@@ -133,9 +138,13 @@ func recordVerdict(span trace.Span, caller *jwtauth.Caller, refusal *jwtauth.Err
 		attribute.String("agentid.caller.flow", caller.Flow), attribute.String("agentid.token.uti", caller.TokenID))
 }
 
-// correlationOf is the caller's X-Correlation-ID, if it looks like one, so
-// one chat turn can be followed across the agent's and this API's logs.
-func correlationOf(r *http.Request) string {
+// turnOf is the chat turn's ID for this request's log lines: the trace ID
+// of its span (which continues the caller's traceparent) when tracing is
+// on, else the caller's X-Correlation-ID if it looks like one.
+func turnOf(r *http.Request) string {
+	if sc := trace.SpanContextFromContext(r.Context()); sc.IsValid() {
+		return sc.TraceID().String()
+	}
 	id, _ := correlation.FromRequest(r)
 	return id
 }

@@ -209,7 +209,9 @@ async function runTurn(message, mode, flow) {
       result = await turnOverInvocations({ prompt: message, llm_mode: mode, token_flow: flow }, await userToken());
     } else {
       const token = needsUser(flow) ? await userToken() : null;
-      const body = { message, llm_mode: mode, token_flow: flow };
+      // The turn's W3C trace context: its trace ID names the turn in every
+      // component's logs and traces.
+      const body = { message, llm_mode: mode, token_flow: flow, traceparent: newTraceparent() };
       result = await turnOverSocket(body, token, reply).catch(() => turnOverPost(body, token));
     }
     result.turn = { message };
@@ -220,6 +222,12 @@ async function runTurn(message, mode, flow) {
   } finally {
     $("send").disabled = false;
   }
+}
+
+// newTraceparent is a W3C traceparent for a new trace, sampled.
+function newTraceparent() {
+  const hex = (n) => Array.from(crypto.getRandomValues(new Uint8Array(n)), (b) => b.toString(16).padStart(2, "0")).join("");
+  return "00-" + hex(16) + "-" + hex(8) + "-01";
 }
 
 // turnOverSocket streams the turn; it rejects before anything was sent
@@ -244,8 +252,9 @@ function turnOverSocket(body, token, reply) {
   });
 }
 
-async function turnOverPost(body, token) {
-  const headers = { "Content-Type": "application/json" };
+async function turnOverPost(turn, token) {
+  const { traceparent, ...body } = turn;
+  const headers = { "Content-Type": "application/json", traceparent };
   if (token) headers.Authorization = "Bearer " + token;
   const ctl = new AbortController();
   const timer = setTimeout(() => ctl.abort(), TURN_TIMEOUT_MS);
@@ -291,6 +300,7 @@ function finish(reply, msg, mode, flow) {
   const badges = ["flow: " + flow, "mode: " + mode];
   if (account && flow !== "autonomous") badges.push("user: " + account.username);
   if (msg.via) badges.push("via: " + msg.via);
+  if (msg.correlation_id) badges.push("trace: " + msg.correlation_id);
   reply.append(el("div", { class: "badges" }, ...badges.map((b) => el("span", { class: "badge", text: b }))));
 }
 
