@@ -147,6 +147,8 @@ type weatherResult map[string]any
 
 // callWeather runs the get_weather tool for city.
 func (a *Agent) callWeather(ctx context.Context, t Turn, city string, rec *trace.Recorder) (weatherResult, error) {
+	ctx, end := a.span(ctx, "tool get_weather", attribute.String("agentid.tool", "get_weather"))
+	defer end()
 	req := identity.Request{Flow: t.Flow, UserToken: t.UserToken}
 	path := "weather?city=" + url.QueryEscape(city)
 	if a.cfg.Downstream {
@@ -249,6 +251,15 @@ func (a *Agent) recordToken(ctx context.Context, rec *trace.Recorder, t Turn, re
 	rec.AddTokenHop("token", res.Facts.Provider, fmt.Sprintf("%s acquired for the %s (%s flow)", res.Token.Name, target, t.Flow),
 		trace.CardOf(res.Token.Name, res.Token, target), tokenHop(res), factsData(res.Facts))
 	a.log.InfoContext(ctx, "token acquired", "token", res.Token.Name, "target", target, "uti", res.Token.Claims["uti"], "provider", res.Facts.Provider)
+}
+
+// span starts a span of the turn's when tracing is on; end ends it.
+func (a *Agent) span(ctx context.Context, name string, attrs ...attribute.KeyValue) (_ context.Context, end func()) {
+	if a.cfg.Tracer == nil {
+		return ctx, func() {}
+	}
+	ctx, sp := a.cfg.Tracer.Start(ctx, name, oteltrace.WithAttributes(attrs...))
+	return ctx, func() { sp.End() }
 }
 
 // token gets the Authorization value for target, in a span of its own

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
+	"go.opentelemetry.io/otel/attribute"
 
 	"github.com/crosscloud-agentid/agentid/internal/identity"
 	"github.com/crosscloud-agentid/agentid/internal/mcptool"
@@ -115,6 +116,8 @@ func (m *mcpTurn) tools(ctx context.Context) ([]*mcp.Tool, error) {
 // call runs one tool. A tool's own error is a result for the model; a
 // refused token or missing consent ends the turn.
 func (m *mcpTurn) call(ctx context.Context, name string, args map[string]any) (*mcp.CallToolResult, error) {
+	ctx, end := m.a.span(ctx, "mcp tool "+name, attribute.String("agentid.tool", name))
+	defer end()
 	if err := m.connect(ctx); err != nil {
 		return nil, err
 	}

@@ -136,6 +136,10 @@ func TestTracesOneTurnAcrossComponents(t *testing.T) {
 		return sp.SpanKind == trace.SpanKindClient && strings.Contains(attr(sp, "url.full"), "/oauth2/v2.0/token") && sp.Parent.SpanID() == token.SpanContext.SpanID()
 	})
 	find("Bedrock Converse", func(sp tracetest.SpanStub) bool { return strings.Contains(sp.Name, "Converse") })
+	tool := find("get_weather tool", func(sp tracetest.SpanStub) bool { return sp.Name == "tool get_weather" })
+	if token.Parent.SpanID() != tool.SpanContext.SpanID() {
+		t.Error("the TU acquisition is not within the get_weather tool's span")
+	}
 	server := find("Weather API server", func(sp tracetest.SpanStub) bool {
 		return sp.SpanKind == trace.SpanKindServer && attr(sp, "url.path") == "/weather"
 	})
