@@ -109,6 +109,17 @@ type console struct {
 
 // listen starts reading the page's console and dialogs; call it after the
 // browser has started (the first Do).
+// checkNoErrors fails the test with the console errors seen, if any.
+func (c *console) checkNoErrors(t *testing.T) {
+	t.Helper()
+	c.mu.Lock()
+	errs := slices.Clone(c.errors)
+	c.mu.Unlock()
+	if len(errs) > 0 {
+		t.Errorf("console errors: %v", errs)
+	}
+}
+
 func (c *console) listen(ctx context.Context) {
 	messages := chromedp.Console(ctx)
 	dialogs := chromedp.Events(ctx, page.JavascriptDialogOpening)
@@ -338,12 +349,7 @@ func TestBrowserThroughAgentCore(t *testing.T) {
 		}
 	}
 	screenshot(t, ctx, "6-agentcore")
-	con.mu.Lock()
-	errs := slices.Clone(con.errors)
-	con.mu.Unlock()
-	if len(errs) > 0 {
-		t.Errorf("console errors: %v", errs)
-	}
+	con.checkNoErrors(t)
 }
 
 // Consent on demand in the browser: "who am I?" on behalf of alice stops
@@ -396,10 +402,5 @@ func TestBrowserConsentOnDemand(t *testing.T) {
 	if leaks := leakcheck.Find(dom); len(leaks) > 0 {
 		t.Errorf("a token in the DOM: %v", leaks)
 	}
-	con.mu.Lock()
-	errs := slices.Clone(con.errors)
-	con.mu.Unlock()
-	if len(errs) > 0 {
-		t.Errorf("console errors: %v", errs)
-	}
+	con.checkNoErrors(t)
 }

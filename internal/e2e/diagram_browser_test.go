@@ -116,6 +116,19 @@ const (
 	bedrock    = "Bedrock"
 )
 
+// answered runs actions (the last one sending a message) and waits until
+// the page shows its n-th reply.
+func answered(t *testing.T, ctx context.Context, n int, actions ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	if err := chromedp.Do(ctx, actions...); err != nil {
+		t.Fatal(err)
+	}
+	done := fmt.Sprintf(`!document.getElementById('send').disabled && document.querySelectorAll('#messages li.agent, #messages li.error, #messages li.consent').length >= %d`, n)
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](done)); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // arrow is one expected arrow, by the page's party IDs.
 func arrow(from, to, label string) string { return from + " → " + to + ": " + label }
 
@@ -139,14 +152,7 @@ func TestBrowserDiagram(t *testing.T) {
 	if hidden, _ := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.getElementById('diagram-figure').hidden`)); !hidden {
 		t.Error("the diagram shows before any turn")
 	}
-	done := `!document.getElementById('send').disabled && document.querySelectorAll('#messages li.agent, #messages li.error, #messages li.consent').length >= %d`
-
-	if err := chromedp.Do(ctx, sendMessage("What's the weather in Seattle?")); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](fmt.Sprintf(done, 1))); err != nil {
-		t.Fatal(err)
-	}
+	answered(t, ctx, 1, sendMessage("What's the weather in Seattle?"))
 	checkDiagram(t, ctx, "autonomous Direct", []string{browser, agent, sidecar, weatherAPI}, []string{
 		arrow("browser", "llm-agent", "the message"),
 		arrow("auth-sidecar", "llm-agent", "TR (HTTP 200)"),
@@ -160,12 +166,7 @@ func TestBrowserDiagram(t *testing.T) {
 		t.Fatal(err)
 	}
 	signIn(t, ctx, s, con)
-	if err := chromedp.Do(ctx, chromedp.Click(css(`input[name=mode][value=bedrock]`)), sendMessage("What's the weather in Oslo?")); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](fmt.Sprintf(done, 2))); err != nil {
-		t.Fatal(err)
-	}
+	answered(t, ctx, 2, chromedp.Click(css(`input[name=mode][value=bedrock]`)), sendMessage("What's the weather in Oslo?"))
 	checkDiagram(t, ctx, "on-behalf-of Bedrock", []string{browser, agent, sidecar, weatherAPI, sts, bedrock}, []string{
 		arrow("browser", "llm-agent", "the message with Tc"),
 		arrow("llm-agent", "aws-sts", "the web identity token"),
@@ -200,13 +201,8 @@ func TestBrowserDiagram(t *testing.T) {
 		t.Errorf("after clicking the TU arrow the page shows %q, want %q", target, want)
 	}
 
-	if err := chromedp.Do(ctx, chromedp.Click(css(`input[name=mode][value=direct]`)), chromedp.Click(css(`input[name=flow][value=agent_user]`)),
-		sendMessage("What's the weather in Paris?")); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](fmt.Sprintf(done, 3))); err != nil {
-		t.Fatal(err)
-	}
+	answered(t, ctx, 3, chromedp.Click(css(`input[name=mode][value=direct]`)), chromedp.Click(css(`input[name=flow][value=agent_user]`)),
+		sendMessage("What's the weather in Paris?"))
 	checkDiagram(t, ctx, "agent user", []string{browser, agent, sidecar, weatherAPI}, []string{
 		arrow("browser", "llm-agent", "the message with Tc"),
 		arrow("auth-sidecar", "llm-agent", "TAU (HTTP 200)"),
@@ -237,12 +233,7 @@ func TestBrowserDiagram(t *testing.T) {
 		}
 	}
 	chromedp.Do(ctx, chromedp.EmulateReset())
-	con.mu.Lock()
-	errs := slices.Clone(con.errors)
-	con.mu.Unlock()
-	if len(errs) > 0 {
-		t.Errorf("console errors: %v", errs)
-	}
+	con.checkNoErrors(t)
 }
 
 // A turn that needs consent draws Entra's refusal (AADSTS65001, through
@@ -361,12 +352,7 @@ func TestBrowserDiagramDownstreamAPI(t *testing.T) {
 	_, url, ctx := browserStack(t, func(*e2e.Stack, string) map[string]string {
 		return map[string]string{"IDENTITY_PROVIDER": "sidecar", "SIDECAR_MODE": "downstream-api"}
 	})
-	if err := chromedp.Do(ctx, chromedp.Navigate(url), chromedp.WaitVisible(chromedp.CSS("#dot-identity.ok")), sendMessage("What's the weather in Lima?")); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`!document.getElementById('send').disabled && document.querySelectorAll('#messages li.agent').length >= 1`)); err != nil {
-		t.Fatal(err)
-	}
+	answered(t, ctx, 1, chromedp.Navigate(url), chromedp.WaitVisible(chromedp.CSS("#dot-identity.ok")), sendMessage("What's the weather in Lima?"))
 	checkDiagram(t, ctx, "DownstreamApi", []string{browser, agent, sidecar, weatherAPI}, []string{
 		arrow("browser", "llm-agent", "the message"),
 		arrow("llm-agent", "auth-sidecar", "DownstreamApi (no token)"),

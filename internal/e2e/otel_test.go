@@ -18,6 +18,25 @@ import (
 	"github.com/crosscloud-agentid/agentid/internal/leakcheck"
 )
 
+// postTurn posts a turn with these headers and returns the status and
+// the decoded answer.
+func postTurn(t *testing.T, url, body string, headers map[string]string) (int, map[string]any) {
+	t.Helper()
+	req, _ := http.NewRequest("POST", url+"/api/chat", strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var answer map[string]any
+	json.NewDecoder(resp.Body).Decode(&answer)
+	return resp.StatusCode, answer
+}
+
 // attr is a span's attribute as text, "" when it has none of that name.
 func attr(s tracetest.SpanStub, key string) string {
 	for _, a := range s.Attributes {
@@ -62,19 +81,10 @@ func TestTracesOneTurnAcrossComponents(t *testing.T) {
 	// The page sends its traceparent: the turn continues its trace, and is
 	// named by its trace ID.
 	const pageTrace = "0af7651916cd43dd8448eb211c80319c"
-	req, _ := http.NewRequest("POST", url+"/api/chat", strings.NewReader(`{"message":"What's the weather in Lisbon?","llm_mode":"bedrock","token_flow":"obo"}`))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer "+tc)
-	req.Header.Set("traceparent", "00-"+pageTrace+"-b7ad6b7169203331-01")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var answer map[string]any
-	json.NewDecoder(resp.Body).Decode(&answer)
-	resp.Body.Close()
-	if resp.StatusCode != 200 || answer["correlation_id"] != pageTrace {
-		t.Fatalf("turn: %d, correlation_id %v, want the page's trace ID", resp.StatusCode, answer["correlation_id"])
+	status, answer := postTurn(t, url, `{"message":"What's the weather in Lisbon?","llm_mode":"bedrock","token_flow":"obo"}`,
+		map[string]string{"Authorization": "Bearer " + tc, "traceparent": "00-" + pageTrace + "-b7ad6b7169203331-01"})
+	if status != 200 || answer["correlation_id"] != pageTrace {
+		t.Fatalf("turn: %d, correlation_id %v, want the page's trace ID", status, answer["correlation_id"])
 	}
 
 	spans := exported.GetSpans()
@@ -185,18 +195,7 @@ func TestTurnIsNamedByItsTraceID(t *testing.T) {
 		{"a malformed traceparent", map[string]string{"traceparent": "00-" + trace + "-zz-01"}, ""},
 		{"neither", nil, ""},
 	} {
-		req, _ := http.NewRequest("POST", url+"/api/chat", strings.NewReader(`{"message":"What's the weather in Oslo?"}`))
-		req.Header.Set("Content-Type", "application/json")
-		for k, v := range c.headers {
-			req.Header.Set(k, v)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var answer map[string]any
-		json.NewDecoder(resp.Body).Decode(&answer)
-		resp.Body.Close()
+		_, answer := postTurn(t, url, `{"message":"What's the weather in Oslo?"}`, c.headers)
 		got, _ := answer["correlation_id"].(string)
 		if c.want != "" && got != c.want || c.want == "" && (!traceID.MatchString(got) || got == trace) {
 			t.Errorf("%s: correlation_id %q, want %q (or a new trace ID)", c.name, got, c.want)
