@@ -309,8 +309,8 @@ func TestBrowser(t *testing.T) {
 
 // The page drives an agent behind AgentCore Runtime: with
 // AGENTCORE_INVOCATION_URL set, every turn goes to /invocations with the
-// signed-in user's token, and the answer and trace read as usual.
-func TestBrowserThroughAgentCore(t *testing.T) {
+// signed-in user's token, and the answer, trace and diagram read as usual.
+func TestBrowserDiagramThroughAgentCore(t *testing.T) {
 	// The page comes from a normal-mode llm-agent (an AgentCore-mode one
 	// serves no page) and sends turns across origins to the AgentCore
 	// Runtime front built from deploy/aws/template.yaml, whose authorizer
@@ -347,6 +347,20 @@ func TestBrowserThroughAgentCore(t *testing.T) {
 		if oid, _ := claim(ctx, "TU", "oid"); c.kind == "TU" && oid != s.Sim.Tenant.UserByUPN("alice@contoso.example").ObjectID {
 			t.Errorf("TU oid = %q", oid)
 		}
+		if c.flow != "obo" {
+			continue
+		}
+		// The page draws the diagram from the trace in the invocation's
+		// answer: MSAL in the container gets T1, then TU.
+		checkDiagram(t, ctx, "through AgentCore", []string{browser, agent, msal, entra, weatherAPI}, []string{
+			arrow("browser", "llm-agent", "the message with Tc"),
+			arrow("entra", "msal", "T1 (HTTP 200)"),
+			arrow("entra", "msal", "TU (HTTP 200)"),
+			arrow("llm-agent", "weather-api", "TU"),
+			arrow("weather-api", "llm-agent", "the weather (HTTP 200)"),
+		})
+		exportedSVG(t, ctx)
+		diagramShot(t, ctx, "agentcore")
 	}
 	screenshot(t, ctx, "6-agentcore")
 	con.checkNoErrors(t)
@@ -354,10 +368,11 @@ func TestBrowserThroughAgentCore(t *testing.T) {
 
 // Consent on demand in the browser: "who am I?" on behalf of alice stops
 // with a "Grant consent" button (the shipped tenant has no consent for the
-// agent on the MCP server); the popup shows cloudsim's consent page;
-// accepting sends the popup to consent.html, which tells the chat, and the
-// turn runs again and answers with alice's name.
-func TestBrowserConsentOnDemand(t *testing.T) {
+// agent on the MCP server), and the diagram shows why; the popup shows
+// cloudsim's consent page; accepting sends the popup to consent.html,
+// which tells the chat, and the turn runs again and answers with alice's
+// name, the diagram now drawing the MCP server's hops.
+func TestBrowserDiagramConsentOnDemand(t *testing.T) {
 	s, url, ctx := browserStack(t, nil)
 	if err := chromedp.Do(ctx); err != nil {
 		t.Fatal(err)
@@ -374,6 +389,21 @@ func TestBrowserConsentOnDemand(t *testing.T) {
 		t.Fatalf("no consent request: %v", err)
 	}
 	screenshot(t, ctx, "consent-1-needed")
+	// The diagram draws Entra's refusal (AADSTS65001, through the sidecar)
+	// and the consent link back to the browser, in colour and in words.
+	checkDiagram(t, ctx, "consent needed", []string{browser, agent, sidecar}, []string{
+		arrow("browser", "llm-agent", "the message with Tc"),
+		arrow("auth-sidecar", "llm-agent", "✗ failed: TU for the MCP server refused (HTTP 401 AADSTS65001)"),
+		arrow("llm-agent", "browser", "a consent link (AADSTS65001)"),
+	})
+	if failed, _ := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll('#diagram a.hop.failed').length`)); failed != 1 {
+		t.Errorf("%d arrows marked failed, want the refusal's", failed)
+	}
+	words, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById('diagram-text').textContent`))
+	if !strings.Contains(words, "2. Auth sidecar to llm-agent: ✗ failed: TU for the MCP server refused") {
+		t.Errorf("the text alternative reads %q", words)
+	}
+	diagramShot(t, ctx, "consent")
 	pctx := openPopup(t, ctx, css(`#messages li.consent .grant-consent`), "response_type=none")
 	if err := chromedp.Do(pctx, chromedp.WaitVisible(chromedp.ID("accept"))); err != nil {
 		t.Fatalf("consent page: %v", err)
@@ -397,6 +427,15 @@ func TestBrowserConsentOnDemand(t *testing.T) {
 	if oid, _ := claim(ctx, "TU", "oid"); oid != alice.ObjectID {
 		t.Errorf("the MCP token's oid = %q", oid)
 	}
+	checkDiagram(t, ctx, "after consent", []string{browser, agent, sidecar, mcpServer}, []string{
+		arrow("browser", "llm-agent", "the message with Tc"),
+		arrow("auth-sidecar", "llm-agent", "TU (HTTP 200)"),
+		arrow("llm-agent", "mcp-server", "TU"),
+		arrow("mcp-server", "llm-agent", "its tools (HTTP 200)"),
+		arrow("llm-agent", "mcp-server", "tool call microsoft_graph_get"),
+		arrow("mcp-server", "llm-agent", "result of microsoft_graph_get"),
+	})
+	exportedSVG(t, ctx)
 	screenshot(t, ctx, "consent-2-answered")
 	dom, _ := chromedp.Run(ctx, chromedp.OuterHTML(css("html")))
 	if leaks := leakcheck.Find(dom); len(leaks) > 0 {

@@ -236,59 +236,6 @@ func TestBrowserDiagram(t *testing.T) {
 	con.checkNoErrors(t)
 }
 
-// A turn that needs consent draws Entra's refusal (AADSTS65001, through
-// the sidecar) and the consent link back to the browser; after consent,
-// the retried turn draws the MCP server's hops.
-func TestBrowserDiagramConsentOnDemand(t *testing.T) {
-	s, url, ctx := browserStack(t, nil)
-	if err := chromedp.Do(ctx); err != nil {
-		t.Fatal(err)
-	}
-	con := &console{}
-	con.listen(ctx)
-	css := func(sel string) chromedp.CSS { return chromedp.CSS(sel) }
-	if err := chromedp.Do(ctx, chromedp.Navigate(url), chromedp.WaitVisible(css("#dot-identity.ok")), chromedp.Click(css(`input[name=flow][value=obo]`))); err != nil {
-		t.Fatal(err)
-	}
-	signIn(t, ctx, s, con)
-	if err := chromedp.Do(ctx, sendMessage("Who am I?"), chromedp.WaitVisible(css(`#messages li.consent .grant-consent`))); err != nil {
-		t.Fatalf("no consent request: %v", err)
-	}
-	checkDiagram(t, ctx, "consent needed", []string{browser, agent, sidecar}, []string{
-		arrow("browser", "llm-agent", "the message with Tc"),
-		arrow("auth-sidecar", "llm-agent", "✗ failed: TU for the MCP server refused (HTTP 401 AADSTS65001)"),
-		arrow("llm-agent", "browser", "a consent link (AADSTS65001)"),
-	})
-	failed, _ := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll('#diagram a.hop.failed').length`))
-	if failed != 1 {
-		t.Errorf("%d arrows marked failed, want the refusal's", failed)
-	}
-	words, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById('diagram-text').textContent`))
-	if !strings.Contains(words, "2. Auth sidecar to llm-agent: ✗ failed: TU for the MCP server refused") {
-		t.Errorf("the text alternative reads %q", words)
-	}
-	diagramShot(t, ctx, "consent")
-
-	pctx := openPopup(t, ctx, css(`#messages li.consent .grant-consent`), "response_type=none")
-	if err := chromedp.Do(pctx, chromedp.WaitVisible(chromedp.ID("accept")), chromedp.Click(chromedp.ID("accept"))); err != nil {
-		t.Fatalf("consent page: %v", err)
-	}
-	alice := s.Sim.Tenant.UserByUPN("alice@contoso.example")
-	answered := fmt.Sprintf(`[...document.querySelectorAll('#messages li.agent')].some(li => li.textContent.includes(%q))`, alice.DisplayName)
-	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](answered)); err != nil {
-		t.Fatalf("the retried turn: %v", err)
-	}
-	checkDiagram(t, ctx, "after consent", []string{browser, agent, sidecar, mcpServer}, []string{
-		arrow("browser", "llm-agent", "the message with Tc"),
-		arrow("auth-sidecar", "llm-agent", "TU (HTTP 200)"),
-		arrow("llm-agent", "mcp-server", "TU"),
-		arrow("mcp-server", "llm-agent", "its tools (HTTP 200)"),
-		arrow("llm-agent", "mcp-server", "tool call microsoft_graph_get"),
-		arrow("mcp-server", "llm-agent", "result of microsoft_graph_get"),
-	})
-	exportedSVG(t, ctx)
-}
-
 // Markup in a hop's fields (a party, what it carried, a code) stays text
 // in the diagram and in its export, and the leak scan of the export
 // catches a planted token.
@@ -313,37 +260,6 @@ func TestBrowserDiagramKeepsMarkupAsText(t *testing.T) {
 	if leaks := leakcheck.Find(strings.Replace(svg, "llm-agent", planted, 1)); len(leaks) != 1 {
 		t.Errorf("the leak scan found %v in an export with a planted token, want it", leaks)
 	}
-}
-
-// Through AgentCore Runtime the page draws the diagram from the trace in
-// the invocation's answer: MSAL in the container gets T1, then TU.
-func TestBrowserDiagramThroughAgentCore(t *testing.T) {
-	s, url, ctx := browserStack(t, func(s *e2e.Stack, origin string) map[string]string {
-		runtime := agentCore(s, map[string]string{"UI_ORIGIN": origin})
-		return map[string]string{"AGENTCORE_INVOCATION_URL": runtimeFront(t, s, runtime)}
-	})
-	if err := chromedp.Do(ctx); err != nil {
-		t.Fatal(err)
-	}
-	con := &console{}
-	con.listen(ctx)
-	css := func(sel string) chromedp.CSS { return chromedp.CSS(sel) }
-	if err := chromedp.Do(ctx, chromedp.Navigate(url), chromedp.WaitVisible(css("#dot-identity.ok")), chromedp.Click(css(`input[name=flow][value=obo]`))); err != nil {
-		t.Fatal(err)
-	}
-	signIn(t, ctx, s, con)
-	if err := chromedp.Do(ctx, sendMessage("What's the weather in Oslo?"), chromedp.WaitVisible(css(`.card[data-kind="TU"]`))); err != nil {
-		t.Fatalf("OBO turn: %v", err)
-	}
-	checkDiagram(t, ctx, "through AgentCore", []string{browser, agent, msal, entra, weatherAPI}, []string{
-		arrow("browser", "llm-agent", "the message with Tc"),
-		arrow("entra", "msal", "T1 (HTTP 200)"),
-		arrow("entra", "msal", "TU (HTTP 200)"),
-		arrow("llm-agent", "weather-api", "TU"),
-		arrow("weather-api", "llm-agent", "the weather (HTTP 200)"),
-	})
-	exportedSVG(t, ctx)
-	diagramShot(t, ctx, "agentcore")
 }
 
 // With SIDECAR_MODE=downstream-api the agent never holds the token: the
