@@ -5,9 +5,11 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"errors"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -23,6 +25,7 @@ import (
 	"github.com/crosscloud-agentid/agentid/internal/cloudsim/signing"
 	"github.com/crosscloud-agentid/agentid/internal/jwtauth/jwtauthtest"
 	"github.com/crosscloud-agentid/agentid/internal/leakcheck"
+	"github.com/crosscloud-agentid/agentid/internal/telemetry/otlptest"
 )
 
 // The test binary doubles as token-refresher: these tests run main() in a
@@ -180,5 +183,51 @@ func TestRefusesToStart(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) { binarytest.Refuses(t, ctx, c.env, c.args, c.want) })
+	}
+}
+
+// With OTEL_EXPORTER_OTLP_ENDPOINT set, -once exports, as it exits, its
+// refresh span, the attempt counted by outcome and the written token's
+// time to expiry.
+func TestOnceExportsTelemetry(t *testing.T) {
+	sim := cloudsimtest.Start(t, nil)
+	rcv := otlptest.Start(t)
+	env := refresherEnv(t, sim)
+	env["OTEL_EXPORTER_OTLP_ENDPOINT"] = rcv.URL
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if out, err := binarytest.Command(ctx, env, "-once").CombinedOutput(); err != nil {
+		t.Fatalf("-once: %v\n%s", err, out)
+	}
+	var spans []string
+	var counts map[string]int64
+	var expiresIn float64
+	for done := false; !done; {
+		select {
+		case rs := <-rcv.Spans:
+			for _, ss := range rs.ScopeSpans {
+				for _, sp := range ss.Spans {
+					spans = append(spans, sp.Name)
+				}
+			}
+		case rm := <-rcv.Metrics:
+			if c := otlptest.Sums(rm, "agentid.refresher.refreshes"); len(c) > 0 {
+				counts = c
+			}
+			if v, ok := otlptest.Gauge(rm, "agentid.refresher.token.expires_in"); ok {
+				expiresIn = v
+			}
+		case <-time.After(500 * time.Millisecond):
+			done = true // the binary has exited: all it flushed is here
+		}
+	}
+	if !slices.Contains(spans, "refresh web identity token") {
+		t.Errorf("exported spans %v lack the refresh", spans)
+	}
+	if !maps.Equal(counts, map[string]int64{"outcome=written": 1}) {
+		t.Errorf("agentid.refresher.refreshes %v, want one written", counts)
+	}
+	if expiresIn < 55*60 || expiresIn > 90*60 {
+		t.Errorf("agentid.refresher.token.expires_in %.0f s, want the token's lifetime (60 to 90 minutes)", expiresIn)
 	}
 }

@@ -4,21 +4,20 @@ import (
 	"context"
 	"encoding/hex"
 	"io"
+	"maps"
 	"net/http"
-	"net/http/httptest"
 	"regexp"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
-	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/crosscloud-agentid/agentid/internal/binarytest"
 	"github.com/crosscloud-agentid/agentid/internal/cloudsim/cloudsimtest"
 	"github.com/crosscloud-agentid/agentid/internal/leakcheck"
+	"github.com/crosscloud-agentid/agentid/internal/telemetry/otlptest"
 )
 
 // The test binary doubles as weather-api: these tests run main() in a
@@ -91,39 +90,15 @@ func TestBinaryRefusesToStart(t *testing.T) {
 	}
 }
 
-// otlpReceiver is an OTLP/HTTP traces endpoint: it decodes each export
-// with the OTLP protobuf types and hands its spans over.
-func otlpReceiver(t *testing.T) (string, <-chan *tracepb.ResourceSpans) {
-	got := make(chan *tracepb.ResourceSpans, 64)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		var req coltracepb.ExportTraceServiceRequest
-		if r.URL.Path != "/v1/traces" || r.Header.Get("Content-Type") != "application/x-protobuf" || proto.Unmarshal(body, &req) != nil {
-			t.Errorf("OTLP export: %s %s %q", r.Method, r.URL.Path, r.Header.Get("Content-Type"))
-			http.Error(w, "bad export", http.StatusBadRequest)
-			return
-		}
-		for _, rs := range req.ResourceSpans {
-			select {
-			case got <- rs:
-			default:
-			}
-		}
-		out, _ := proto.Marshal(&coltracepb.ExportTraceServiceResponse{})
-		w.Header().Set("Content-Type", "application/x-protobuf")
-		w.Write(out)
-	}))
-	t.Cleanup(srv.Close)
-	return srv.URL, got
-}
-
-// With OTEL_EXPORTER_OTLP_ENDPOINT set, the binary exports a server span
-// per request over OTLP/HTTP that continues the caller's traceparent and
-// holds the verdict, named by OTEL_SERVICE_NAME.
-func TestBinaryExportsServerSpans(t *testing.T) {
+// With OTEL_EXPORTER_OTLP_ENDPOINT set, the binary exports over OTLP/HTTP
+// a server span per request that continues the caller's traceparent and
+// holds the verdict, named by OTEL_SERVICE_NAME, and counts requests by
+// verdict and reason: a good token, none, and a forged one.
+func TestBinaryExportsTelemetry(t *testing.T) {
 	sim := cloudsimtest.Start(t, nil)
 	tokens := cloudsimtest.NewTokens(sim)
-	endpoint, exported := otlpReceiver(t)
+	rcv := otlptest.Start(t)
+	endpoint, exported, metrics := rcv.URL, rcv.Spans, rcv.Metrics
 	env := sim.Env()
 	env["AZURE_AUTHORITY_HOST"] = sim.URL
 	env["SSL_CERT_FILE"] = sim.CA.BundlePath()
@@ -132,13 +107,16 @@ func TestBinaryExportsServerSpans(t *testing.T) {
 	env["OTEL_EXPORTER_OTLP_ENDPOINT"] = endpoint
 	env["OTEL_SERVICE_NAME"] = "weather-api-test"
 	env["OTEL_BSP_SCHEDULE_DELAY"] = "50"
+	env["OTEL_METRIC_EXPORT_INTERVAL"] = "100"
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	proc := binarytest.Start(t, binarytest.Command(ctx, env))
 	base := proc.WaitFor(t, listening, 20*time.Second)[1]
 	const traceID, parentID = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
-	for _, bearer := range []string{tokens.App(t, "api://"+env["WEATHER_API_APP_ID"]), ""} {
+	token := tokens.App(t, "api://"+env["WEATHER_API_APP_ID"])
+	forged := token[:strings.LastIndex(token, ".")+1] + "Zm9yZ2Vk"
+	for _, bearer := range []string{token, "", forged} {
 		req, _ := http.NewRequest("GET", base+"/weather?city=Lisbon", nil)
 		req.Header.Set("traceparent", "00-"+traceID+"-"+parentID+"-01")
 		if bearer != "" {
@@ -153,7 +131,7 @@ func TestBinaryExportsServerSpans(t *testing.T) {
 
 	verdicts := map[string]string{}
 	deadline := time.After(10 * time.Second)
-	for len(verdicts) < 2 {
+	for len(verdicts) < 3 {
 		select {
 		case rs := <-exported:
 			service := ""
@@ -181,15 +159,29 @@ func TestBinaryExportsServerSpans(t *testing.T) {
 							t.Errorf("%s holds the query", a.Key)
 						}
 					}
-					verdicts[attrs["agentid.verdict"]] = attrs["agentid.refusal.code"]
+					verdicts[attrs["agentid.verdict"]+" "+attrs["agentid.refusal.code"]] = attrs["agentid.refusal.code"]
 				}
 			}
 		case <-deadline:
 			t.Fatalf("exported verdicts %v, want an authorized and a refused request", verdicts)
 		}
 	}
-	if code, ok := verdicts["refused"]; !ok || code != "missing_token" || verdicts["authorized"] != "" {
-		t.Errorf("verdicts %v", verdicts)
+	if _, ok := verdicts["refused missing_token"]; !ok || len(verdicts) != 3 {
+		t.Errorf("verdicts %v, want authorized, refused missing_token and refused invalid_token", verdicts)
+	}
+
+	// The request counter, by verdict and reason: one of each.
+	want := map[string]int64{"reason=,verdict=authorized": 1, "reason=missing_token,verdict=refused": 1, "reason=invalid_token,verdict=refused": 1}
+	var got map[string]int64
+	for !maps.Equal(got, want) {
+		select {
+		case rm := <-metrics:
+			if c := otlptest.Sums(rm, "agentid.weather_api.requests"); len(c) > 0 {
+				got = c
+			}
+		case <-deadline:
+			t.Fatalf("agentid.weather_api.requests %v, want %v", got, want)
+		}
 	}
 	if err := proc.Signal(syscall.SIGTERM); err != nil {
 		t.Errorf("weather-api did not stop cleanly: %v\n%s", err, proc.Output())

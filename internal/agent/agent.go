@@ -23,6 +23,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/metric"
 	oteltrace "go.opentelemetry.io/otel/trace"
 
 	"github.com/crosscloud-agentid/agentid/internal/correlation"
@@ -70,6 +71,8 @@ type Config struct {
 	MCP *mcptool.Client
 	// Tracer makes the spans of token acquisitions (nil: none).
 	Tracer oteltrace.Tracer
+	// Acquisitions counts token acquisitions (nil: none).
+	Acquisitions metric.Int64Counter
 	// Consent is the consent request for the MCP scopes, less the
 	// per-turn redirect URI and state.
 	Consent identity.ConsentRequest
@@ -262,11 +265,31 @@ func (a *Agent) span(ctx context.Context, name string, attrs ...attribute.KeyVal
 	return ctx, func() { sp.End() }
 }
 
-// token gets the Authorization value for target, in a span of its own
-// with the token's kind, the provider and how it ended: the token's uti
-// and whether it came from MSAL's cache, or the AADSTS code and Entra's
-// correlation ID. Never the token.
+// token gets the Authorization value for target, counted by kind,
+// provider, result and cache (hit or miss with MSAL; unknown with the
+// sidecar, whose cache is its own). In its span: how it ended, the
+// token's uti and whether it came from MSAL's cache, or the AADSTS code
+// and Entra's correlation ID. Never the token.
 func (a *Agent) token(ctx context.Context, req identity.Request, target string) (*identity.Result, error) {
+	res, err := a.tracedToken(ctx, req, target)
+	if a.cfg.Acquisitions != nil {
+		result, cache := "issued", "unknown"
+		switch {
+		case err != nil:
+			result = "refused"
+		case res.Facts.CacheHit != nil && *res.Facts.CacheHit:
+			cache = "hit"
+		case res.Facts.CacheHit != nil:
+			cache = "miss"
+		}
+		a.cfg.Acquisitions.Add(ctx, 1, metric.WithAttributes(attribute.String("kind", req.Flow.TokenName()), attribute.String("provider", a.identity.Name()),
+			attribute.String("result", result), attribute.String("cache", cache)))
+	}
+	return res, err
+}
+
+// tracedToken is the acquisition, in a span when tracing is on.
+func (a *Agent) tracedToken(ctx context.Context, req identity.Request, target string) (*identity.Result, error) {
 	tracer := a.cfg.Tracer
 	if tracer == nil {
 		return a.identity.AuthorizationHeader(ctx, req)

@@ -13,6 +13,7 @@ import (
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
 	"github.com/aws/smithy-go/tracing/smithyoteltracing"
+	"go.opentelemetry.io/otel/metric"
 
 	"github.com/crosscloud-agentid/agentid/internal/agent"
 	"github.com/crosscloud-agentid/agentid/internal/command"
@@ -188,11 +189,20 @@ func Build(ctx context.Context, s Settings, d command.Deps) (*Server, error) {
 	if d.Tracer != nil {
 		s.Agent.Tracer = telemetry.Tracer(d.Tracer)
 	}
+	meter := telemetry.Meter(d.Meter)
+	if meter != nil {
+		s.Agent.Acquisitions, _ = meter.Int64Counter("agentid.token.acquisitions", metric.WithUnit("{token}"),
+			metric.WithDescription("Token acquisitions by kind (TR, TU, TAU), provider, result (issued, refused) and cache (hit, miss, unknown)"))
+	}
 	a := agent.New(s.Agent, provider, br, info, apiClient, log)
 	checks := statusChecks(s, provider, awsCfg, info, apiClient)
 	api := New(s.API, a, provider, users, checks, log)
 	api.settings = s
 	api.tracer = telemetry.Tracer(d.Tracer)
+	if meter != nil {
+		api.turns, _ = meter.Float64Histogram("agentid.turn.duration", metric.WithUnit("s"),
+			metric.WithDescription("Chat turn latency by mode, flow and outcome (answered, consent, failed)"))
+	}
 	return api, nil
 }
 

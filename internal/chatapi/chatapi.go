@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
 	oteltrace "go.opentelemetry.io/otel/trace"
 
 	"github.com/crosscloud-agentid/agentid/internal/agent"
@@ -93,6 +94,7 @@ type Server struct {
 	runtime  runtimeState
 	settings Settings // Build's, for Serve
 	tracer   oteltrace.Tracer
+	turns    metric.Float64Histogram // nil when metrics are off
 }
 
 // New wires the routes.
@@ -297,10 +299,24 @@ func decodeBody(w http.ResponseWriter, r *http.Request, v any, fields []string) 
 // runTurn runs a parsed turn for every transport, tracing its start, the
 // user's token and, at the end, the docs for the flow. A turn that needs
 // consent ends well: its answer says so and consent has the links.
-func (s *Server) runTurn(ctx context.Context, p parsed, rec *trace.Recorder) (answer string, consent *agent.ConsentNeeded, _ *agent.Error) {
+func (s *Server) runTurn(ctx context.Context, p parsed, rec *trace.Recorder) (answer string, consent *agent.ConsentNeeded, failed *agent.Error) {
 	from := p.from
 	if from == "" {
 		from = "browser"
+	}
+	if s.turns != nil {
+		start := time.Now()
+		defer func() {
+			outcome := "answered"
+			switch {
+			case consent != nil:
+				outcome = "consent"
+			case failed != nil:
+				outcome = "failed"
+			}
+			s.turns.Record(ctx, time.Since(start).Seconds(), metric.WithAttributes(attribute.String("mode", string(p.turn.Mode)),
+				attribute.String("flow", string(p.turn.Flow)), attribute.String("outcome", outcome)))
+		}()
 	}
 	span := oteltrace.SpanFromContext(ctx)
 	span.SetAttributes(attribute.String("agentid.flow", string(p.turn.Flow)), attribute.String("agentid.mode", string(p.turn.Mode)),

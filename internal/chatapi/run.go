@@ -36,12 +36,12 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	if err := r.Err(); err != nil {
 		return fmt.Errorf("settings:\n%w", err)
 	}
-	tracing, err := telemetry.FromEnv(ctx, "llm-agent", getenv)
+	tel, err := telemetry.FromEnv(ctx, "llm-agent", getenv)
 	if err != nil {
 		return err
 	}
-	defer tracing.Flush(log)
-	api, err := Build(ctx, s, command.Deps{Logger: log, Tracer: tracing.Provider})
+	defer tel.Flush(log)
+	api, err := Build(ctx, s, command.Deps{Logger: log, Tracer: tel.Tracer, Meter: tel.Meter})
 	if err != nil {
 		return err
 	}

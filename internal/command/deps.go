@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"time"
 
+	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
 )
 
@@ -19,8 +20,9 @@ type Deps struct {
 	Logger     *slog.Logger
 	// Now is the clock tokens are checked against (nil: time.Now).
 	Now func() time.Time
-	// Tracer is the OpenTelemetry tracer provider (nil: no tracing).
+	// Tracer and Meter are the OpenTelemetry providers (nil: none).
 	Tracer trace.TracerProvider
+	Meter  metric.MeterProvider
 }
 
 // Log is d.Logger, or one that discards when none was given.

@@ -97,7 +97,7 @@ func TestChatMatrix(t *testing.T) {
 	exported := tracetest.NewInMemoryExporter()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exported))
 	t.Cleanup(func() { tp.Shutdown(t.Context()) })
-	s := e2e.StartTraced(t, nil, tp)
+	s := e2e.StartObserved(t, nil, tp, nil)
 	tokens := cloudsimtest.NewTokens(s.Sim)
 	tc := tokens.User(t)
 	alice := s.Sim.Tenant.UserByUPN(s.Env["CLOUDSIM_DEMO_USERNAME"]).ObjectID

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/crosscloud-agentid/agentid/internal/chatapi"
@@ -42,15 +43,17 @@ func Start(t testing.TB) *Stack {
 // say) before it starts.
 func StartWith(t testing.TB, edit func(*cloudsim.Options)) *Stack {
 	t.Helper()
-	return StartTraced(t, edit, nil)
+	return StartObserved(t, edit, nil, nil)
 }
 
-// StartTraced is StartWith with the components tracing to tp.
-func StartTraced(t testing.TB, edit func(*cloudsim.Options), tp trace.TracerProvider) *Stack {
+// StartObserved is StartWith with the components tracing to tp and
+// measuring to mp.
+func StartObserved(t testing.TB, edit func(*cloudsim.Options), tp trace.TracerProvider, mp metric.MeterProvider) *Stack {
 	t.Helper()
 	logs := &leakcheck.Log{}
 	st, err := stack.Start(t.Context(), stack.Options{
 		Tracer:   tp,
+		Meter:    mp,
 		Cloudsim: cloudsimtest.Options(t, edit),
 		Logger: func(name string) *slog.Logger {
 			return slog.New(logging.Correlated(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))).With("component", name)

@@ -3,12 +3,16 @@ package e2e_test
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
 
+	"go.opentelemetry.io/otel/attribute"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
@@ -74,7 +78,7 @@ func TestTracesOneTurnAcrossComponents(t *testing.T) {
 	exported := tracetest.NewInMemoryExporter()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exported))
 	t.Cleanup(func() { tp.Shutdown(t.Context()) })
-	s := e2e.StartTraced(t, nil, tp)
+	s := e2e.StartObserved(t, nil, tp, nil)
 	url := s.Agent(map[string]string{"IDENTITY_PROVIDER": "msal", "BLUEPRINT_CREDENTIAL": "managed-identity", "BLUEPRINT_CLIENT_SECRET": ""})
 	tc := cloudsimtest.NewTokens(s.Sim).User(t)
 	exported.Reset() // the refresher's first write and the start's key fetches
@@ -209,5 +213,121 @@ func TestTurnIsNamedByItsTraceID(t *testing.T) {
 	conn.WriteJSON(map[string]string{"message": "What's the weather in Oslo?", "traceparent": "00-" + trace + "-00f067aa0ba902b7-01"})
 	if _, last := readTurn(t, conn); last.CorrelationID != trace {
 		t.Errorf("websocket turn: correlation_id %q, want %q", last.CorrelationID, trace)
+	}
+}
+
+// metricText is every data point's attributes of every metric in rm, as
+// text, for the leak scan.
+func metricText(rm metricdata.ResourceMetrics) string {
+	var b strings.Builder
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			var sets []attribute.Set
+			switch d := m.Data.(type) {
+			case metricdata.Sum[int64]:
+				for _, dp := range d.DataPoints {
+					sets = append(sets, dp.Attributes)
+				}
+			case metricdata.Histogram[float64]:
+				for _, dp := range d.DataPoints {
+					sets = append(sets, dp.Attributes)
+				}
+			case metricdata.Gauge[float64]:
+				for _, dp := range d.DataPoints {
+					sets = append(sets, dp.Attributes)
+				}
+			default:
+				fmt.Fprintf(&b, "%s: unscanned %T\n", m.Name, d)
+			}
+			for _, set := range sets {
+				fmt.Fprintf(&b, "%s %s\n", m.Name, set.Encoded(attribute.DefaultEncoder()))
+			}
+		}
+	}
+	return b.String()
+}
+
+// counts are a counter's values by attributes ("k=v,k=v", by key).
+func counts(rm metricdata.ResourceMetrics, name string) map[string]int64 {
+	out := map[string]int64{}
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			if sum, ok := m.Data.(metricdata.Sum[int64]); ok && m.Name == name {
+				for _, dp := range sum.DataPoints {
+					var labels []string
+					for _, kv := range dp.Attributes.ToSlice() {
+						labels = append(labels, string(kv.Key)+"="+kv.Value.String())
+					}
+					out[strings.Join(labels, ",")] = dp.Value
+				}
+			}
+		}
+	}
+	return out
+}
+
+// Two on-behalf-of turns with MSAL in llm-agent: the first TU is issued
+// (MSAL's cache misses), the second comes from the cache; both turns are
+// timed; the Weather API authorizes both, and a forged token sent to it
+// directly is counted as refused. No label holds a token, and the scan
+// catches one planted.
+func TestMetricsOfTurns(t *testing.T) {
+	reader := sdkmetric.NewManualReader()
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	t.Cleanup(func() { mp.Shutdown(t.Context()) })
+	s := e2e.StartObserved(t, nil, nil, mp)
+	url := s.Agent(map[string]string{"IDENTITY_PROVIDER": "msal", "BLUEPRINT_CREDENTIAL": "managed-identity", "BLUEPRINT_CLIENT_SECRET": ""})
+	tokens := cloudsimtest.NewTokens(s.Sim)
+	tc := tokens.User(t)
+	for range 2 {
+		if r := chat(t, url, map[string]any{"message": "What's the weather in Lima?", "token_flow": "obo"}, tc); r.status != 200 {
+			t.Fatalf("turn: %d %s", r.status, r.raw)
+		}
+	}
+	good := tokens.App(t, "api://"+s.Env["WEATHER_API_APP_ID"])
+	req, _ := http.NewRequest("GET", s.WeatherURL+"/weather?city=Lima", nil)
+	req.Header.Set("Authorization", "Bearer "+good[:strings.LastIndex(good, ".")+1]+"Zm9yZ2Vk")
+	if resp, err := http.DefaultClient.Do(req); err == nil {
+		resp.Body.Close()
+	}
+
+	var rm metricdata.ResourceMetrics
+	if err := reader.Collect(t.Context(), &rm); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := counts(rm, "agentid.token.acquisitions"), map[string]int64{
+		"cache=miss,kind=TU,provider=msal,result=issued": 1, "cache=hit,kind=TU,provider=msal,result=issued": 1,
+	}; !maps.Equal(got, want) {
+		t.Errorf("agentid.token.acquisitions %v, want %v", got, want)
+	}
+	if got, want := counts(rm, "agentid.weather_api.requests"), map[string]int64{
+		"reason=,verdict=authorized": 2, "reason=invalid_token,verdict=refused": 1,
+	}; !maps.Equal(got, want) {
+		t.Errorf("agentid.weather_api.requests %v, want %v", got, want)
+	}
+	turns := 0
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			if h, ok := m.Data.(metricdata.Histogram[float64]); ok && m.Name == "agentid.turn.duration" {
+				for _, dp := range h.DataPoints {
+					if mode, _ := dp.Attributes.Value("mode"); mode.AsString() == "direct" {
+						turns += int(dp.Count)
+					}
+				}
+			}
+		}
+	}
+	if turns != 2 {
+		t.Errorf("agentid.turn.duration counted %d direct turns, want 2", turns)
+	}
+	text := metricText(rm)
+	if strings.Contains(text, "unscanned") || !strings.Contains(text, "provider=msal") {
+		t.Fatalf("the scan does not read every label:\n%s", text)
+	}
+	if leaks := leakcheck.Find(text, tc, good); len(leaks) > 0 {
+		t.Errorf("a token in the metrics: %v", leaks)
+	}
+	if leaks := leakcheck.Find(text + good); len(leaks) != 1 {
+		t.Errorf("the scan found %v with a planted token, want it", leaks)
 	}
 }

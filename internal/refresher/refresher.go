@@ -15,6 +15,7 @@ import (
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/metric"
 	oteltrace "go.opentelemetry.io/otel/trace"
 
 	"github.com/crosscloud-agentid/agentid/internal/atomicfile"
@@ -41,6 +42,8 @@ type Config struct {
 	Now              func() time.Time
 	// Tracer makes a span per attempt (nil: none).
 	Tracer oteltrace.Tracer
+	// Refreshes counts attempts by outcome (nil: none).
+	Refreshes metric.Int64Counter
 }
 
 // Defaults fills what c leaves zero.
@@ -65,6 +68,35 @@ func (c *Config) defaults() {
 	}
 }
 
+// Observe registers gauges on meter: seconds until the file's token
+// expires, and until the next attempt.
+func (r *Refresher) Observe(meter metric.Meter) error {
+	expiresIn, err := meter.Float64ObservableGauge("agentid.refresher.token.expires_in", metric.WithUnit("s"),
+		metric.WithDescription("Seconds until the web identity token in the file expires"))
+	if err != nil {
+		return err
+	}
+	nextIn, err := meter.Float64ObservableGauge("agentid.refresher.next_refresh_in", metric.WithUnit("s"),
+		metric.WithDescription("Seconds until the next refresh attempt"))
+	if err != nil {
+		return err
+	}
+	_, err = meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+		r.mu.Lock()
+		exp, next := r.expiresAt, r.nextAt
+		r.mu.Unlock()
+		now := r.cfg.Now()
+		if !exp.IsZero() {
+			o.ObserveFloat64(expiresIn, exp.Sub(now).Seconds())
+		}
+		if !next.IsZero() {
+			o.ObserveFloat64(nextIn, next.Sub(now).Seconds())
+		}
+		return nil
+	}, expiresIn, nextIn)
+	return err
+}
+
 // Status is what /healthz reports.
 type Status struct {
 	LastSuccess *time.Time `json:"last_success"`
@@ -83,6 +115,7 @@ type Refresher struct {
 	lastSuccess time.Time
 	expiresAt   time.Time // of the token in the file
 	lastError   string
+	nextAt      time.Time // of the next attempt, while Run waits for it
 }
 
 // New returns a Refresher; cfg's zero fields get defaults.
@@ -94,6 +127,22 @@ func New(cfg Config, src Source, log *slog.Logger) *Refresher {
 // Attempt gets a token, checks it and writes it, once, with no retry (Run
 // and RunOnce retry). A write, once started, is finished even if ctx ends.
 func (r *Refresher) Attempt(ctx context.Context) (Claims, error) {
+	claims, err := r.tracedAttempt(ctx)
+	if r.cfg.Refreshes != nil {
+		outcome := "written"
+		if err != nil {
+			outcome = "transient"
+			if Classify(err).Permanent {
+				outcome = "permanent"
+			}
+		}
+		r.cfg.Refreshes.Add(ctx, 1, metric.WithAttributes(attribute.String("outcome", outcome)))
+	}
+	return claims, err
+}
+
+// tracedAttempt is attempt, in a span when tracing is on.
+func (r *Refresher) tracedAttempt(ctx context.Context) (Claims, error) {
 	if r.cfg.Tracer == nil {
 		return r.attempt(ctx)
 	}
@@ -181,6 +230,9 @@ func (r *Refresher) Run(ctx context.Context) error {
 				warnedExpiry = true
 			}
 		}
+		r.mu.Lock()
+		r.nextAt = r.cfg.Now().Add(delay)
+		r.mu.Unlock()
 		t := time.NewTimer(delay)
 		select {
 		case <-ctx.Done():

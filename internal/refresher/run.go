@@ -9,6 +9,7 @@ import (
 	"net"
 	"time"
 
+	"go.opentelemetry.io/otel/metric"
 	oteltrace "go.opentelemetry.io/otel/trace"
 
 	"github.com/crosscloud-agentid/agentid/internal/command"
@@ -42,12 +43,12 @@ func Run(ctx context.Context, args []string, lookup func(string) (string, bool),
 	if err := settings.Err(); err != nil {
 		return fmt.Errorf("settings:\n%w", err)
 	}
-	tracing, err := telemetry.FromEnv(ctx, "token-refresher", func(k string) string { v, _ := lookup(k); return v })
+	tel, err := telemetry.FromEnv(ctx, "token-refresher", func(k string) string { v, _ := lookup(k); return v })
 	if err != nil {
 		return err
 	}
-	defer tracing.Flush(log)
-	svc, err := Build(s, command.Deps{Logger: log, Tracer: tracing.Provider})
+	defer tel.Flush(log)
+	svc, err := Build(s, command.Deps{Logger: log, Tracer: tel.Tracer, Meter: tel.Meter})
 	if err != nil {
 		return err
 	}
@@ -76,7 +77,18 @@ func Build(s Settings, d command.Deps) (*Service, error) {
 	if d.Tracer != nil {
 		tracer = telemetry.Tracer(d.Tracer)
 	}
-	r := New(Config{Expect: s.Expect(), File: s.TokenFile, FileMode: s.FileMode, Now: d.Now, Tracer: tracer}, src, d.Log())
+	cfg := Config{Expect: s.Expect(), File: s.TokenFile, FileMode: s.FileMode, Now: d.Now, Tracer: tracer}
+	meter := telemetry.Meter(d.Meter)
+	if meter != nil {
+		cfg.Refreshes, _ = meter.Int64Counter("agentid.refresher.refreshes", metric.WithUnit("{attempt}"),
+			metric.WithDescription("Refresh attempts by outcome (written, transient, permanent)"))
+	}
+	r := New(cfg, src, d.Log())
+	if meter != nil {
+		if err := r.Observe(meter); err != nil {
+			return nil, err
+		}
+	}
 	return &Service{Refresher: r, settings: s}, nil
 }
 

@@ -26,6 +26,7 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/crosscloud-agentid/agentid/internal/chatapi"
@@ -55,9 +56,10 @@ type Options struct {
 	// Now is the clock the components check tokens against (nil:
 	// time.Now); cloudsim's is Cloudsim.Now.
 	Now func() time.Time
-	// Tracer is the components' OpenTelemetry tracer provider (nil: no
-	// tracing).
+	// Tracer and Meter are the components' OpenTelemetry providers (nil:
+	// none).
 	Tracer trace.TracerProvider
+	Meter  metric.MeterProvider
 }
 
 // Stack is a running product.
@@ -131,7 +133,7 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 	s.http = &http.Transport{TLSClientConfig: &tls.Config{RootCAs: sim.CA.Pool(), MinVersion: tls.VersionTLS12}}
 	client := &http.Client{Timeout: 30 * time.Second, Transport: s.http}
 	s.deps = func(component string) command.Deps {
-		return command.Deps{HTTPClient: client, Logger: o.Logger(component), Now: o.Now, Tracer: o.Tracer}
+		return command.Deps{HTTPClient: client, Logger: o.Logger(component), Now: o.Now, Tracer: o.Tracer, Meter: o.Meter}
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.wg.Go(func() {

@@ -1,7 +1,7 @@
-// Package telemetry is the binaries' OpenTelemetry tracing: a tracer
-// provider configured only by the standard OTEL_* variables, an HTTP
-// client and handler that carry W3C trace context, and nothing at all
-// when no OTLP endpoint is set.
+// Package telemetry is the binaries' OpenTelemetry traces and metrics:
+// providers configured only by the standard OTEL_* variables, an HTTP
+// client and handler that carry W3C trace context, the project's meter,
+// and nothing at all when no OTLP endpoint is set.
 package telemetry
 
 import (
@@ -13,8 +13,11 @@ import (
 	"time"
 
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+	"go.opentelemetry.io/otel/exporters/otlp/otlpmetric/otlpmetrichttp"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
+	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/propagation"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
@@ -24,57 +27,76 @@ import (
 
 var noopTracer = noop.NewTracerProvider().Tracer("")
 
-// Tracing is a binary's tracer provider and what flushes it.
-type Tracing struct {
-	// Provider is nil when tracing is off: no endpoint, or
-	// OTEL_SDK_DISABLED=true.
-	Provider trace.TracerProvider
-	shutdown func(context.Context) error
+// Telemetry is a binary's tracer and meter providers and what flushes
+// them. Either is nil when it is off.
+type Telemetry struct {
+	Tracer   trace.TracerProvider
+	Meter    metric.MeterProvider
+	shutdown []func(context.Context) error
 }
 
-// Flush exports the spans still buffered, within 5 seconds, and stops the
-// exporter: what a binary does as it stops.
-func (t *Tracing) Flush(log *slog.Logger) {
-	if t.shutdown == nil {
-		return
-	}
+// Flush exports what is still buffered, within 5 seconds, and stops the
+// exporters: what a binary does as it stops.
+func (t *Telemetry) Flush(log *slog.Logger) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := t.shutdown(ctx); err != nil {
-		log.Warn("could not export the last spans", "error", err)
+	for _, stop := range t.shutdown {
+		if err := stop(ctx); err != nil {
+			log.Warn("could not export the last telemetry", "error", err)
+		}
 	}
 }
 
-// FromEnv sets up tracing for service from the standard variables:
-// OTEL_EXPORTER_OTLP_ENDPOINT or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT turn it
-// on (the exporter reads them, and the OTLP headers and timeouts, itself);
+// FromEnv sets up traces and metrics for service from the standard
+// variables: OTEL_EXPORTER_OTLP_ENDPOINT turns both on,
+// OTEL_EXPORTER_OTLP_TRACES_ENDPOINT and …_METRICS_ENDPOINT one each (the
+// exporters read them, and the OTLP headers and timeouts, themselves);
 // OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES name the resource;
-// OTEL_TRACES_SAMPLER and OTEL_BSP_* are read by the SDK. The Go SDK does
-// not implement OTEL_SDK_DISABLED, so this does. Only http/protobuf is
-// exported: both platforms' collectors take it.
-func FromEnv(ctx context.Context, service string, getenv func(string) string) (*Tracing, error) {
-	if strings.EqualFold(strings.TrimSpace(getenv("OTEL_SDK_DISABLED")), "true") ||
-		getenv("OTEL_EXPORTER_OTLP_ENDPOINT") == "" && getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") == "" {
-		return &Tracing{}, nil
+// OTEL_TRACES_SAMPLER, OTEL_BSP_* and OTEL_METRIC_EXPORT_INTERVAL are read
+// by the SDK. The Go SDK does not implement OTEL_SDK_DISABLED, so this
+// does. Only http/protobuf is exported: both platforms' collectors take
+// it.
+func FromEnv(ctx context.Context, service string, getenv func(string) string) (*Telemetry, error) {
+	t := &Telemetry{}
+	if strings.EqualFold(strings.TrimSpace(getenv("OTEL_SDK_DISABLED")), "true") {
+		return t, nil
 	}
-	for _, k := range []string{"OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"} {
-		if p := getenv(k); p != "" {
-			if p != "http/protobuf" {
-				return nil, fmt.Errorf("%s=%s: only http/protobuf is supported", k, p)
+	traces := getenv("OTEL_EXPORTER_OTLP_ENDPOINT") != "" || getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") != ""
+	metrics := getenv("OTEL_EXPORTER_OTLP_ENDPOINT") != "" || getenv("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT") != ""
+	if !traces && !metrics {
+		return t, nil
+	}
+	for _, signal := range []string{"TRACES", "METRICS"} {
+		for _, k := range []string{"OTEL_EXPORTER_OTLP_" + signal + "_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"} {
+			if p := getenv(k); p != "" {
+				if p != "http/protobuf" {
+					return nil, fmt.Errorf("%s=%s: only http/protobuf is supported", k, p)
+				}
+				break
 			}
-			break
 		}
-	}
-	exporter, err := otlptracehttp.New(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("OTLP trace exporter: %w", err)
 	}
 	res, err := resource.New(ctx, resource.WithAttributes(semconv.ServiceName(service)), resource.WithFromEnv(), resource.WithTelemetrySDK())
 	if err != nil {
 		return nil, fmt.Errorf("OTEL_RESOURCE_ATTRIBUTES: %w", err)
 	}
-	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exporter), sdktrace.WithResource(res))
-	return &Tracing{Provider: tp, shutdown: tp.Shutdown}, nil
+	if traces {
+		exporter, err := otlptracehttp.New(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("OTLP trace exporter: %w", err)
+		}
+		tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exporter), sdktrace.WithResource(res))
+		t.Tracer, t.shutdown = tp, append(t.shutdown, tp.Shutdown)
+	}
+	if metrics {
+		exporter, err := otlpmetrichttp.New(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("OTLP metric exporter: %w", err)
+		}
+		mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewPeriodicReader(exporter)), sdkmetric.WithResource(res))
+		t.Meter, t.shutdown = mp, append(t.shutdown, mp.Shutdown)
+	}
+	return t, nil
 }
 
 // Propagator is W3C trace context: traceparent and tracestate.
@@ -97,6 +119,15 @@ func Tracer(tp trace.TracerProvider) trace.Tracer {
 		return noopTracer
 	}
 	return tp.Tracer("github.com/crosscloud-agentid/agentid")
+}
+
+// Meter is mp's meter for this project's instruments, or nil when metrics
+// are off: callers skip recording then, at no cost.
+func Meter(mp metric.MeterProvider) metric.Meter {
+	if mp == nil {
+		return nil
+	}
+	return mp.Meter("github.com/crosscloud-agentid/agentid")
 }
 
 // Handler wraps h in a server span per request that continues the

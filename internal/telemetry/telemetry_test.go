@@ -14,23 +14,27 @@ import (
 )
 
 func TestFromEnv(t *testing.T) {
+	const at = "http://127.0.0.1:4318"
 	cases := []struct {
-		name    string
-		env     map[string]string
-		on      bool
-		wantErr string
+		name            string
+		env             map[string]string
+		traces, metrics bool
+		wantErr         string
 	}{
-		{"no endpoint", nil, false, ""},
-		{"an endpoint", map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318"}, true, ""},
-		{"a traces endpoint", map[string]string{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://127.0.0.1:4318/v1/traces"}, true, ""},
-		{"disabled", map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318", "OTEL_SDK_DISABLED": "TRUE"}, false, ""},
-		{"gRPC", map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4317", "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"}, false, "OTEL_EXPORTER_OTLP_PROTOCOL=grpc: only http/protobuf"},
-		{"traces protocol first", map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318", "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc",
-			"OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": "http/protobuf"}, true, ""},
+		{"no endpoint", nil, false, false, ""},
+		{"an endpoint", map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": at}, true, true, ""},
+		{"a traces endpoint", map[string]string{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": at + "/v1/traces"}, true, false, ""},
+		{"a metrics endpoint", map[string]string{"OTEL_EXPORTER_OTLP_METRICS_ENDPOINT": at + "/v1/metrics"}, false, true, ""},
+		{"disabled", map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": at, "OTEL_SDK_DISABLED": "TRUE"}, false, false, ""},
+		{"gRPC", map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": at, "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"}, false, false, "OTEL_EXPORTER_OTLP_PROTOCOL=grpc: only http/protobuf"},
+		{"gRPC metrics", map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": at, "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL": "grpc"}, false, false,
+			"OTEL_EXPORTER_OTLP_METRICS_PROTOCOL=grpc: only http/protobuf"},
+		{"a signal's protocol first", map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": at, "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc",
+			"OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": "http/protobuf", "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL": "http/protobuf"}, true, true, ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			tr, err := telemetry.FromEnv(t.Context(), "test", func(k string) string { return c.env[k] })
+			tel, err := telemetry.FromEnv(t.Context(), "test", func(k string) string { return c.env[k] })
 			if c.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), c.wantErr) {
 					t.Fatalf("err %v, want %q", err, c.wantErr)
@@ -40,8 +44,8 @@ func TestFromEnv(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if (tr.Provider != nil) != c.on {
-				t.Errorf("tracing on: %v, want %v", tr.Provider != nil, c.on)
+			if (tel.Tracer != nil) != c.traces || (tel.Meter != nil) != c.metrics {
+				t.Errorf("traces %v, metrics %v; want %v, %v", tel.Tracer != nil, tel.Meter != nil, c.traces, c.metrics)
 			}
 		})
 	}

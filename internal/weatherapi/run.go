@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
+	"go.opentelemetry.io/otel/metric"
 
 	"github.com/crosscloud-agentid/agentid/internal/command"
 	"github.com/crosscloud-agentid/agentid/internal/config"
@@ -39,12 +40,12 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	if err := settings.Err(); err != nil {
 		return fmt.Errorf("settings:\n%w", err)
 	}
-	tracing, err := telemetry.FromEnv(ctx, "weather-api", getenv)
+	tel, err := telemetry.FromEnv(ctx, "weather-api", getenv)
 	if err != nil {
 		return err
 	}
-	defer tracing.Flush(log)
-	svc, err := Build(s, command.Deps{Logger: log, Tracer: tracing.Provider})
+	defer tel.Flush(log)
+	svc, err := Build(s, command.Deps{Logger: log, Tracer: tel.Tracer, Meter: tel.Meter})
 	if err != nil {
 		return err
 	}
@@ -91,7 +92,12 @@ func Build(s Settings, d command.Deps) (*Service, error) {
 // Handler is the API, with a server span per request when tracing is on,
 // for a caller that serves it itself.
 func (svc *Service) Handler() http.Handler {
-	return telemetry.Handler(NewServer(svc.validator, svc.provider, svc.deps.Log(), !svc.settings.ValidateSignature), "weather-api", svc.deps.Tracer)
+	srv := NewServer(svc.validator, svc.provider, svc.deps.Log(), !svc.settings.ValidateSignature)
+	if m := telemetry.Meter(svc.deps.Meter); m != nil {
+		srv.requests, _ = m.Int64Counter("agentid.weather_api.requests", metric.WithUnit("{request}"),
+			metric.WithDescription("Requests by verdict (authorized, refused) and refusal reason (the error code)"))
+	}
+	return telemetry.Handler(srv, "weather-api", svc.deps.Tracer)
 }
 
 // Serve fetches the tenant's keys and serves on ln (nil: a new listener on

@@ -14,6 +14,7 @@ import (
 	"sync"
 
 	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/crosscloud-agentid/agentid/internal/correlation"
@@ -38,6 +39,7 @@ type Server struct {
 	signatureUnchecked bool
 	validatedBy        string // every answer's validated_by
 	mux                *http.ServeMux
+	requests           metric.Int64Counter // nil when metrics are off
 }
 
 // NewServer wires the routes. signatureUnchecked must say whether auth
@@ -107,6 +109,13 @@ func (s *Server) authorized(h authorizedHandler) http.HandlerFunc {
 		}
 		caller, refusal := s.auth.Authenticate(r)
 		recordVerdict(trace.SpanFromContext(r.Context()), caller, refusal)
+		if s.requests != nil {
+			verdict, reason := "authorized", ""
+			if refusal != nil {
+				verdict, reason = "refused", refusal.Code
+			}
+			s.requests.Add(r.Context(), 1, metric.WithAttributes(attribute.String("verdict", verdict), attribute.String("reason", reason)))
+		}
 		if refusal != nil {
 			// The description names the failed check, never the token.
 			s.log.InfoContext(r.Context(), "refused", "path", r.URL.Path, "status", refusal.Status, "error", refusal.Code, "reason", refusal.Description,
