@@ -13,7 +13,9 @@ import (
 	"time"
 
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+	"go.opentelemetry.io/otel/exporters/otlp/otlpmetric/otlpmetricgrpc"
 	"go.opentelemetry.io/otel/exporters/otlp/otlpmetric/otlpmetrichttp"
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/propagation"
@@ -54,8 +56,11 @@ func (t *Telemetry) Flush(log *slog.Logger) {
 // OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES name the resource;
 // OTEL_TRACES_SAMPLER, OTEL_BSP_* and OTEL_METRIC_EXPORT_INTERVAL are read
 // by the SDK. The Go SDK does not implement OTEL_SDK_DISABLED, so this
-// does. Only http/protobuf is exported: both platforms' collectors take
-// it.
+// does. The protocol is http/protobuf, the specification's default, or
+// grpc, which Container Apps' managed agent needs: it injects
+// OTEL_EXPORTER_OTLP_PROTOCOL=grpc and takes nothing else
+// (learn.microsoft.com/azure/container-apps/opentelemetry-agents,
+// "Environment variables").
 func FromEnv(ctx context.Context, service string, getenv func(string) string) (*Telemetry, error) {
 	t := &Telemetry{}
 	if strings.EqualFold(strings.TrimSpace(getenv("OTEL_SDK_DISABLED")), "true") {
@@ -66,22 +71,25 @@ func FromEnv(ctx context.Context, service string, getenv func(string) string) (*
 	if !traces && !metrics {
 		return t, nil
 	}
-	for _, signal := range []string{"TRACES", "METRICS"} {
-		for _, k := range []string{"OTEL_EXPORTER_OTLP_" + signal + "_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"} {
-			if p := getenv(k); p != "" {
-				if p != "http/protobuf" {
-					return nil, fmt.Errorf("%s=%s: only http/protobuf is supported", k, p)
-				}
-				break
-			}
-		}
+	tracesProtocol, err := protocol(getenv, "TRACES")
+	if err != nil {
+		return nil, err
+	}
+	metricsProtocol, err := protocol(getenv, "METRICS")
+	if err != nil {
+		return nil, err
 	}
 	res, err := resource.New(ctx, resource.WithAttributes(semconv.ServiceName(service)), resource.WithFromEnv(), resource.WithTelemetrySDK())
 	if err != nil {
 		return nil, fmt.Errorf("OTEL_RESOURCE_ATTRIBUTES: %w", err)
 	}
 	if traces {
-		exporter, err := otlptracehttp.New(ctx)
+		var exporter sdktrace.SpanExporter
+		if tracesProtocol == "grpc" {
+			exporter, err = otlptracegrpc.New(ctx)
+		} else {
+			exporter, err = otlptracehttp.New(ctx)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("OTLP trace exporter: %w", err)
 		}
@@ -89,7 +97,12 @@ func FromEnv(ctx context.Context, service string, getenv func(string) string) (*
 		t.Tracer, t.shutdown = tp, append(t.shutdown, tp.Shutdown)
 	}
 	if metrics {
-		exporter, err := otlpmetrichttp.New(ctx)
+		var exporter sdkmetric.Exporter
+		if metricsProtocol == "grpc" {
+			exporter, err = otlpmetricgrpc.New(ctx)
+		} else {
+			exporter, err = otlpmetrichttp.New(ctx)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("OTLP metric exporter: %w", err)
 		}
@@ -97,6 +110,23 @@ func FromEnv(ctx context.Context, service string, getenv func(string) string) (*
 		t.Meter, t.shutdown = mp, append(t.shutdown, mp.Shutdown)
 	}
 	return t, nil
+}
+
+// protocol is a signal's OTLP protocol: OTEL_EXPORTER_OTLP_<SIGNAL>_PROTOCOL,
+// else OTEL_EXPORTER_OTLP_PROTOCOL, else http/protobuf. http/json, which
+// the Go exporters lack, is refused by name.
+func protocol(getenv func(string) string, signal string) (string, error) {
+	for _, k := range []string{"OTEL_EXPORTER_OTLP_" + signal + "_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"} {
+		switch p := getenv(k); p {
+		case "":
+			continue
+		case "http/protobuf", "grpc":
+			return p, nil
+		default:
+			return "", fmt.Errorf("%s=%s: only http/protobuf and grpc are supported", k, p)
+		}
+	}
+	return "http/protobuf", nil
 }
 
 // Propagator is W3C trace context: traceparent and tracestate.

@@ -1,14 +1,21 @@
 package telemetry_test
 
 import (
+	"context"
 	"io"
+	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"testing"
+	"time"
 
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
+	"google.golang.org/grpc"
 
 	"github.com/crosscloud-agentid/agentid/internal/telemetry"
 )
@@ -26,11 +33,12 @@ func TestFromEnv(t *testing.T) {
 		{"a traces endpoint", map[string]string{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": at + "/v1/traces"}, true, false, ""},
 		{"a metrics endpoint", map[string]string{"OTEL_EXPORTER_OTLP_METRICS_ENDPOINT": at + "/v1/metrics"}, false, true, ""},
 		{"disabled", map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": at, "OTEL_SDK_DISABLED": "TRUE"}, false, false, ""},
-		{"gRPC", map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": at, "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"}, false, false, "OTEL_EXPORTER_OTLP_PROTOCOL=grpc: only http/protobuf"},
-		{"gRPC metrics", map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": at, "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL": "grpc"}, false, false,
-			"OTEL_EXPORTER_OTLP_METRICS_PROTOCOL=grpc: only http/protobuf"},
+		// As Container Apps' managed agent injects them.
+		{"gRPC", map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://otel.service.k8se-apps:4317/", "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"}, true, true, ""},
+		{"JSON", map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": at, "OTEL_EXPORTER_OTLP_PROTOCOL": "http/json"}, false, false,
+			"OTEL_EXPORTER_OTLP_PROTOCOL=http/json: only http/protobuf and grpc"},
 		{"a signal's protocol first", map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": at, "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc",
-			"OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": "http/protobuf", "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL": "http/protobuf"}, true, true, ""},
+			"OTEL_EXPORTER_OTLP_METRICS_PROTOCOL": "http/json"}, false, false, "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL=http/json"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -82,5 +90,55 @@ func TestClientKeepsTheQueryOutOfSpans(t *testing.T) {
 	}
 	if untraced := telemetry.Client(nil, 0, nil); untraced != nil {
 		t.Error("without tracing the client is not the library's default")
+	}
+}
+
+// traceCollector is an OTLP/gRPC trace service that keeps the spans'
+// names.
+type traceCollector struct {
+	coltracepb.UnimplementedTraceServiceServer
+	names chan string
+}
+
+func (c *traceCollector) Export(_ context.Context, req *coltracepb.ExportTraceServiceRequest) (*coltracepb.ExportTraceServiceResponse, error) {
+	for _, rs := range req.ResourceSpans {
+		for _, ss := range rs.ScopeSpans {
+			for _, sp := range ss.Spans {
+				c.names <- sp.Name
+			}
+		}
+	}
+	return &coltracepb.ExportTraceServiceResponse{}, nil
+}
+
+// With the variables Container Apps' managed agent injects (an endpoint
+// and OTEL_EXPORTER_OTLP_PROTOCOL=grpc), spans go out over OTLP/gRPC.
+func TestGRPCAsContainerAppsInjectsIt(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := grpc.NewServer()
+	collector := &traceCollector{names: make(chan string, 8)}
+	coltracepb.RegisterTraceServiceServer(srv, collector)
+	go srv.Serve(ln)
+	defer srv.Stop()
+	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://"+ln.Addr().String()+"/")
+	t.Setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")
+	t.Setenv("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", "")
+	tel, err := telemetry.FromEnv(t.Context(), "test", os.Getenv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, span := telemetry.Tracer(tel.Tracer).Start(t.Context(), "over gRPC")
+	span.End()
+	tel.Flush(slog.New(slog.DiscardHandler))
+	select {
+	case name := <-collector.names:
+		if name != "over gRPC" {
+			t.Errorf("the collector got %q", name)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no span reached the gRPC collector")
 	}
 }
