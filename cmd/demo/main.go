@@ -20,6 +20,8 @@ func main() {
 	flag.StringVar(&o.Identity, "identity", "sidecar", "the agent's identity provider: sidecar or msal")
 	flag.StringVar(&o.Dir, "dir", ".demo", "state `folder`: cloudsim's CA and keys, cloudsim.env, the web identity file")
 	flag.StringVar(&o.Weather, "weather", "offline", "weather provider: offline or open-meteo")
+	// The standard variable names the collector too, as for the binaries.
+	flag.StringVar(&o.OTLP, "otlp", os.Getenv("OTEL_EXPORTER_OTLP_ENDPOINT"), "OTLP/HTTP collector `URL` (for example http://localhost:4318) for every component's traces and metrics (default $OTEL_EXPORTER_OTLP_ENDPOINT; none: no telemetry)")
 	flag.Parse()
 	if o.Identity != "sidecar" && o.Identity != "msal" {
 		fmt.Fprintln(os.Stderr, "demo: -identity must be sidecar or msal")

@@ -134,12 +134,7 @@ func TestBinaryExportsTelemetry(t *testing.T) {
 	for len(verdicts) < 3 {
 		select {
 		case rs := <-exported:
-			service := ""
-			for _, a := range rs.GetResource().GetAttributes() {
-				if a.Key == "service.name" {
-					service = a.GetValue().GetStringValue()
-				}
-			}
+			service := otlptest.ServiceName(rs.GetResource())
 			for _, ss := range rs.ScopeSpans {
 				for _, sp := range ss.Spans {
 					if sp.Kind != tracepb.Span_SPAN_KIND_SERVER {

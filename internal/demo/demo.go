@@ -35,6 +35,7 @@ type Options struct {
 	Identity     string // sidecar or msal
 	Dir          string // state: cloudsim's CA and keys, cloudsim.env, the web identity file
 	Weather      string // offline or open-meteo
+	OTLP         string // an OTLP/HTTP collector's base URL, or ""
 	Stdout       io.Writer
 	Stderr       io.Writer
 }
@@ -78,6 +79,7 @@ func Run(ctx context.Context, o Options) error {
 		AgentAddr:     o.Addr,
 		AgentSettings: map[string]string{"IDENTITY_PROVIDER": o.Identity},
 		Logger:        logs.For,
+		OTLP:          o.OTLP,
 	})
 	if err != nil {
 		return err
@@ -89,6 +91,9 @@ func Run(ctx context.Context, o Options) error {
 	}()
 	fmt.Fprintf(o.Stdout, "ready: %s\n", st.AgentURL)
 	say := logs.out.For("demo")
+	if o.OTLP != "" {
+		fmt.Fprintf(say, "Traces and metrics go to %s (OTLP/HTTP), one service per component.\n", o.OTLP)
+	}
 	fmt.Fprintf(say, "Sign-in opens %s in a popup. Trust the local CA once (%s; see the README's \"Trust the local CA\") or accept the certificate warning in the popup.\n",
 		st.Sim.URL, filepath.Join(dir, "ca.pem"))
 	select {

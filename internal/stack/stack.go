@@ -35,6 +35,7 @@ import (
 	"github.com/crosscloud-agentid/agentid/internal/config"
 	"github.com/crosscloud-agentid/agentid/internal/httpserver"
 	"github.com/crosscloud-agentid/agentid/internal/refresher"
+	"github.com/crosscloud-agentid/agentid/internal/telemetry"
 	"github.com/crosscloud-agentid/agentid/internal/weatherapi"
 )
 
@@ -57,9 +58,11 @@ type Options struct {
 	// time.Now); cloudsim's is Cloudsim.Now.
 	Now func() time.Time
 	// Tracer and Meter are the components' OpenTelemetry providers (nil:
-	// none).
+	// none). OTLP, when set instead, is an OTLP/HTTP collector's base URL
+	// that each component exports to under its own service name.
 	Tracer trace.TracerProvider
 	Meter  metric.MeterProvider
+	OTLP   string
 }
 
 // Stack is a running product.
@@ -71,7 +74,8 @@ type Stack struct {
 	TokenFile  string // chain B's web identity token, kept by token-refresher
 
 	opts     Options
-	deps     func(component string) command.Deps
+	deps     func(component string) (command.Deps, error)
+	flush    []*telemetry.Telemetry // what Close flushes, with OTLP
 	http     *http.Transport
 	ctx      context.Context
 	cancel   context.CancelFunc
@@ -132,8 +136,18 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 	s.restore = setProcessEnv(processEnv(s.Settings, sim.Dir))
 	s.http = &http.Transport{TLSClientConfig: &tls.Config{RootCAs: sim.CA.Pool(), MinVersion: tls.VersionTLS12}}
 	client := &http.Client{Timeout: 30 * time.Second, Transport: s.http}
-	s.deps = func(component string) command.Deps {
-		return command.Deps{HTTPClient: client, Logger: o.Logger(component), Now: o.Now, Tracer: o.Tracer, Meter: o.Meter}
+	s.deps = func(component string) (command.Deps, error) {
+		d := command.Deps{HTTPClient: client, Logger: o.Logger(component), Now: o.Now, Tracer: o.Tracer, Meter: o.Meter}
+		if o.OTLP == "" {
+			return d, nil
+		}
+		tel, err := telemetry.ToEndpoint(ctx, component, o.OTLP)
+		if err != nil {
+			return d, err
+		}
+		s.flush = append(s.flush, tel)
+		d.Tracer, d.Meter = tel.Tracer, tel.Meter
+		return d, nil
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.wg.Go(func() {
@@ -287,7 +301,12 @@ func (s *Stack) startWeather(ln net.Listener) error {
 		ln.Close()
 		return fmt.Errorf("weather-api settings:\n%w", err)
 	}
-	svc, err := weatherapi.Build(settings, s.deps("weather-api"))
+	deps, err := s.deps("weather-api")
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	svc, err := weatherapi.Build(settings, deps)
 	if err != nil {
 		ln.Close()
 		return fmt.Errorf("weather-api: %w", err)
@@ -304,7 +323,11 @@ func (s *Stack) startRefresher() error {
 	if err := r.Err(); err != nil {
 		return fmt.Errorf("token-refresher settings:\n%w", err)
 	}
-	svc, err := refresher.Build(settings, s.deps("token-refresher"))
+	deps, err := s.deps("token-refresher")
+	if err != nil {
+		return err
+	}
+	svc, err := refresher.Build(settings, deps)
 	if err != nil {
 		return fmt.Errorf("token-refresher: %w", err)
 	}
@@ -324,7 +347,12 @@ func (s *Stack) Agent(ln net.Listener, overrides map[string]string) (string, *ch
 		ln.Close()
 		return "", nil, fmt.Errorf("llm-agent settings:\n%w", err)
 	}
-	api, err := chatapi.Build(s.ctx, settings, s.deps("llm-agent"))
+	deps, err := s.deps("llm-agent")
+	if err != nil {
+		ln.Close()
+		return "", nil, err
+	}
+	api, err := chatapi.Build(s.ctx, settings, deps)
 	if err != nil {
 		ln.Close()
 		return "", nil, fmt.Errorf("llm-agent: %w", err)
@@ -348,6 +376,9 @@ func (s *Stack) Close(ctx context.Context) error {
 	s.closeOne.Do(func() {
 		s.cancel()
 		s.wg.Wait()
+		for _, tel := range s.flush {
+			tel.Flush(s.opts.Logger("stack"))
+		}
 		s.http.CloseIdleConnections()
 		err = s.Sim.Close(ctx)
 		s.restore()

@@ -3,6 +3,7 @@ package stack_test
 import (
 	"context"
 	"net"
+	"net/http"
 	"os"
 	"strings"
 	"testing"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/crosscloud-agentid/agentid/internal/cloudsim/cloudsimtest"
 	"github.com/crosscloud-agentid/agentid/internal/stack"
+	"github.com/crosscloud-agentid/agentid/internal/telemetry/otlptest"
 )
 
 // While a stack runs, the SDKs see only what it wrote: cloudsim's
@@ -91,5 +93,45 @@ func TestStackReportsABusyAgentPort(t *testing.T) {
 	}
 	if err := st.Close(context.Background()); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// With OTLP set, each component exports its traces and metrics to the
+// collector under its own service name; Close flushes them.
+func TestStackExportsToOTLP(t *testing.T) {
+	rcv := otlptest.Start(t)
+	st, err := stack.Start(t.Context(), stack.Options{Cloudsim: cloudsimtest.Options(t, nil), AgentAddr: "127.0.0.1:0", OTLP: rcv.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Post(st.AgentURL+"/api/chat", "application/json", strings.NewReader(`{"message":"What's the weather in Quito?"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if err := st.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	services := map[string]bool{}
+	requests := map[string]int64{}
+	for done := false; !done; {
+		select {
+		case rs := <-rcv.Spans:
+			services[otlptest.ServiceName(rs.GetResource())] = true
+		case rm := <-rcv.Metrics:
+			if c := otlptest.Sums(rm, "agentid.weather_api.requests"); len(c) > 0 {
+				requests = c
+			}
+		default:
+			done = true // Close flushed everything before it returned
+		}
+	}
+	for _, want := range []string{"llm-agent", "weather-api", "token-refresher"} {
+		if !services[want] {
+			t.Errorf("no spans from %s; services %v", want, services)
+		}
+	}
+	if requests["reason=,verdict=authorized"] != 1 {
+		t.Errorf("agentid.weather_api.requests %v, want one authorized", requests)
 	}
 }

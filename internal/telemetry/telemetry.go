@@ -62,14 +62,13 @@ func (t *Telemetry) Flush(log *slog.Logger) {
 // (learn.microsoft.com/azure/container-apps/opentelemetry-agents,
 // "Environment variables").
 func FromEnv(ctx context.Context, service string, getenv func(string) string) (*Telemetry, error) {
-	t := &Telemetry{}
 	if strings.EqualFold(strings.TrimSpace(getenv("OTEL_SDK_DISABLED")), "true") {
-		return t, nil
+		return &Telemetry{}, nil
 	}
 	traces := getenv("OTEL_EXPORTER_OTLP_ENDPOINT") != "" || getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") != ""
 	metrics := getenv("OTEL_EXPORTER_OTLP_ENDPOINT") != "" || getenv("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT") != ""
 	if !traces && !metrics {
-		return t, nil
+		return &Telemetry{}, nil
 	}
 	tracesProtocol, err := protocol(getenv, "TRACES")
 	if err != nil {
@@ -83,33 +82,64 @@ func FromEnv(ctx context.Context, service string, getenv func(string) string) (*
 	if err != nil {
 		return nil, fmt.Errorf("OTEL_RESOURCE_ATTRIBUTES: %w", err)
 	}
+	var spans sdktrace.SpanExporter
 	if traces {
-		var exporter sdktrace.SpanExporter
 		if tracesProtocol == "grpc" {
-			exporter, err = otlptracegrpc.New(ctx)
+			spans, err = otlptracegrpc.New(ctx)
 		} else {
-			exporter, err = otlptracehttp.New(ctx)
+			spans, err = otlptracehttp.New(ctx)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("OTLP trace exporter: %w", err)
 		}
-		tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exporter), sdktrace.WithResource(res))
-		t.Tracer, t.shutdown = tp, append(t.shutdown, tp.Shutdown)
 	}
+	var points sdkmetric.Exporter
 	if metrics {
-		var exporter sdkmetric.Exporter
 		if metricsProtocol == "grpc" {
-			exporter, err = otlpmetricgrpc.New(ctx)
+			points, err = otlpmetricgrpc.New(ctx)
 		} else {
-			exporter, err = otlpmetrichttp.New(ctx)
+			points, err = otlpmetrichttp.New(ctx)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("OTLP metric exporter: %w", err)
 		}
-		mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewPeriodicReader(exporter)), sdkmetric.WithResource(res))
+	}
+	return providers(res, spans, points), nil
+}
+
+// ToEndpoint sets up traces and metrics for service to the OTLP/HTTP
+// collector at base (for example http://localhost:4318), whatever the
+// process's OTEL_* variables say: the demo's -otlp, one service name per
+// component of one process.
+func ToEndpoint(ctx context.Context, service, base string) (*Telemetry, error) {
+	res, err := resource.New(ctx, resource.WithAttributes(semconv.ServiceName(service)), resource.WithTelemetrySDK())
+	if err != nil {
+		return nil, err
+	}
+	base = strings.TrimRight(base, "/")
+	spans, err := otlptracehttp.New(ctx, otlptracehttp.WithEndpointURL(base+"/v1/traces"))
+	if err != nil {
+		return nil, fmt.Errorf("-otlp: %w", err)
+	}
+	points, err := otlpmetrichttp.New(ctx, otlpmetrichttp.WithEndpointURL(base+"/v1/metrics"))
+	if err != nil {
+		return nil, fmt.Errorf("-otlp: %w", err)
+	}
+	return providers(res, spans, points), nil
+}
+
+// providers are the tracer and meter providers over the exporters given.
+func providers(res *resource.Resource, spans sdktrace.SpanExporter, points sdkmetric.Exporter) *Telemetry {
+	t := &Telemetry{}
+	if spans != nil {
+		tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(spans), sdktrace.WithResource(res))
+		t.Tracer, t.shutdown = tp, append(t.shutdown, tp.Shutdown)
+	}
+	if points != nil {
+		mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewPeriodicReader(points)), sdkmetric.WithResource(res))
 		t.Meter, t.shutdown = mp, append(t.shutdown, mp.Shutdown)
 	}
-	return t, nil
+	return t
 }
 
 // protocol is a signal's OTLP protocol: OTEL_EXPORTER_OTLP_<SIGNAL>_PROTOCOL,

@@ -13,6 +13,7 @@ import (
 	colmetricspb "go.opentelemetry.io/proto/otlp/collector/metrics/v1"
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	metricspb "go.opentelemetry.io/proto/otlp/metrics/v1"
+	resourcepb "go.opentelemetry.io/proto/otlp/resource/v1"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 	"google.golang.org/protobuf/proto"
 )
@@ -90,6 +91,16 @@ func Sums(rm *metricspb.ResourceMetrics, name string) map[string]int64 {
 		}
 	}
 	return out
+}
+
+// ServiceName is a resource's service.name.
+func ServiceName(r *resourcepb.Resource) string {
+	for _, a := range r.GetAttributes() {
+		if a.Key == "service.name" {
+			return a.GetValue().GetStringValue()
+		}
+	}
+	return ""
 }
 
 // Gauge is a gauge's last value, and whether rm has one.
