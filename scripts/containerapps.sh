@@ -11,7 +11,10 @@ Usage: scripts/containerapps.sh deploy|verify|teardown --env-file FILE [options]
 
 FILE holds the render variables (see scripts/render-containerapp.sh) plus
 RESOURCE_GROUP, ENVIRONMENT_NAME and ACR_NAME; entra-setup.sh and
-aws-federation.sh write most of them.
+aws-federation.sh write most of them. Optional, for telemetry through the
+environment's managed OpenTelemetry agent: APPLICATIONINSIGHTS_CONNECTION_STRING
+(traces and logs; Application Insights takes no metrics), OTLP_ENDPOINT and
+OTLP_HEADERS (an OTLP destination for traces and metrics).
 
 deploy    resource group, ACR, environment, the app with a system-assigned
           identity, AcrPull, the images (az acr build), both federated
@@ -61,6 +64,7 @@ deploy() {
 		change az acr create --name "$ACR_NAME" --resource-group "$RESOURCE_GROUP" --sku Basic --output none
 	az containerapp env show --name "$ENVIRONMENT_NAME" --resource-group "$RESOURCE_GROUP" --output none 2>/dev/null ||
 		change az containerapp env create --name "$ENVIRONMENT_NAME" --resource-group "$RESOURCE_GROUP" --location "$LOCATION" --output none
+	telemetry
 	for bin in llm-agent weather-api token-refresher; do
 		# ACR Tasks cannot build the BuildKit Dockerfile: its own file.
 		change az acr build --registry "$ACR_NAME" --image "${bin}:${IMAGE_TAG}" --file deploy/images/Dockerfile.acr \
@@ -92,6 +96,30 @@ deploy() {
 		change az rest --method PATCH --url "https://graph.microsoft.com/v1.0/applications/${spa_obj}" --body "$new"
 	fi
 	echo "deployed: https://${fqdn}"
+}
+
+# telemetry points the environment's managed OpenTelemetry agent at the
+# destinations the env file names. The agent is set on the environment, not
+# on the app, and injects OTEL_EXPORTER_OTLP_ENDPOINT and
+# OTEL_EXPORTER_OTLP_PROTOCOL=grpc into the containers, which the binaries
+# read (learn.microsoft.com/azure/container-apps/opentelemetry-agents).
+telemetry() {
+	local env=(--name "$ENVIRONMENT_NAME" --resource-group "$RESOURCE_GROUP")
+	if [[ -n ${APPLICATIONINSIGHTS_CONNECTION_STRING:-} ]]; then
+		change_hiding "$APPLICATIONINSIGHTS_CONNECTION_STRING" az containerapp env telemetry app-insights set "${env[@]}" \
+			--connection-string "$APPLICATIONINSIGHTS_CONNECTION_STRING" --enable-open-telemetry-traces true --enable-open-telemetry-logs true --output none
+	fi
+	if [[ -n ${OTLP_ENDPOINT:-} ]]; then
+		local verb=add
+		az containerapp env telemetry otlp show "${env[@]}" --otlp-name agentid --output none 2>/dev/null && verb=update
+		local otlp=(az containerapp env telemetry otlp "$verb" "${env[@]}" --otlp-name agentid --endpoint "$OTLP_ENDPOINT" --insecure false
+			--enable-open-telemetry-traces true --enable-open-telemetry-metrics true --enable-open-telemetry-logs false --output none)
+		if [[ -n ${OTLP_HEADERS:-} ]]; then
+			change_hiding "$OTLP_HEADERS" "${otlp[@]}" --headers "$OTLP_HEADERS"
+		else
+			change "${otlp[@]}"
+		fi
+	fi
 }
 
 verify() {

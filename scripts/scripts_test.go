@@ -243,6 +243,23 @@ func TestContainerApps(t *testing.T) {
 	golden(t, "containerapps-deploy-dry-run", r.calls+"--- stdout\n"+r.stdout)
 	checkACRDockerfiles(t, r.stdout)
 
+	// With telemetry destinations, the environment's managed agent is set,
+	// and a dry run shows neither the connection string nor the headers.
+	const connection, headers = "InstrumentationKey=00000000-0000-0000-0000-00000000c0de;IngestionEndpoint=https://eastus2.in.applicationinsights.azure.com/",
+		"x-honeycomb-team=hcaik_plantedplantedplanted"
+	f, _ := os.OpenFile(envFile, os.O_APPEND|os.O_WRONLY, 0)
+	fmt.Fprintf(f, "APPLICATIONINSIGHTS_CONNECTION_STRING='%s'\nOTLP_ENDPOINT=https://api.honeycomb.io:443\nOTLP_HEADERS='%s'\n", connection, headers)
+	f.Close()
+	fresh := append([]answer{{pattern: "^az containerapp env telemetry otlp show", fail: true}}, azure...) // no OTLP destination yet
+	r = runScript(t, "containerapps.sh", fresh, "deploy", "--env-file", envFile, "--dry-run")
+	if r.err != nil || !strings.Contains(r.stdout, "would run: az containerapp env telemetry app-insights set") ||
+		!strings.Contains(r.stdout, "would run: az containerapp env telemetry otlp add") {
+		t.Fatalf("deploy with telemetry: %v\n%s\n%s", r.err, r.stdout, r.stderr)
+	}
+	if strings.Contains(r.stdout+r.stderr, "c0de") || strings.Contains(r.stdout+r.stderr, "hcaik_") {
+		t.Errorf("a dry run shows the connection string or the headers:\n%s", r.stdout)
+	}
+
 	healthy := append([]answer{
 		{pattern: "^curl .*/api/status", body: `{"checks":{"identity":{"ok":true},"weather_api":{"ok":true},"bedrock":{"ok":true}}}`},
 		{pattern: "^curl .*/api/chat", body: "401"},

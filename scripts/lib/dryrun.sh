@@ -15,6 +15,20 @@ change() {
 	if $dry_run; then show "$@"; else "$@"; fi
 }
 
+# change_hiding is change for a call that carries a secret (its first
+# argument): a dry run shows <hidden> in its place.
+change_hiding() {
+	local secret=$1 arg
+	shift
+	if ! $dry_run; then
+		"$@"
+		return
+	fi
+	local shown=()
+	for arg in "$@"; do shown+=("${arg//"$secret"/<hidden>}"); done
+	show "${shown[@]}"
+}
+
 # del runs a deletion with --yes, and only shows it otherwise.
 del() {
 	if $yes; then "$@"; else show "$@"; fi
