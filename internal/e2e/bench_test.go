@@ -15,6 +15,9 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
 	"github.com/crosscloud-agentid/agentid/internal/chatapi"
 	"github.com/crosscloud-agentid/agentid/internal/cloudsim/cloudsimtest"
@@ -62,6 +65,25 @@ func BenchmarkTurn(b *testing.B) {
 				}
 			}
 		}
+	}
+}
+
+// BenchmarkTurnTelemetry is one user's autonomous Direct turns over POST
+// with telemetry on in every component: spans at the default sampler to an
+// exporter that drops them, and the metrics. BenchmarkTurn is the cost
+// with telemetry off.
+func BenchmarkTurnTelemetry(b *testing.B) {
+	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(tracetest.NewNoopExporter()))
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
+	b.Cleanup(func() { tp.Shutdown(context.Background()); mp.Shutdown(context.Background()) })
+	s := e2e.StartObserved(b, nil, tp, mp)
+	for _, provider := range []string{"sidecar", "msal"} {
+		url := s.Agent(benchProviders[provider])
+		b.Run(provider+"/direct/post/users=1", func(b *testing.B) {
+			turn := newTurner(b, url, "direct", "post")
+			turn(0)
+			runConcurrently(b, 1, turn)
+		})
 	}
 }
 

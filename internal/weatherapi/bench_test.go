@@ -1,13 +1,19 @@
 package weatherapi_test
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"testing"
 
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+
 	"github.com/crosscloud-agentid/agentid/internal/jwtauth"
+	"github.com/crosscloud-agentid/agentid/internal/telemetry"
 	"github.com/crosscloud-agentid/agentid/internal/weather"
 	"github.com/crosscloud-agentid/agentid/internal/weatherapi"
 )
@@ -38,6 +44,29 @@ func BenchmarkHandler(b *testing.B) {
 			for b.Loop() {
 				w := &discard{h: http.Header{}}
 				srv.ServeHTTP(w, req)
+			}
+		})
+	}
+}
+
+// BenchmarkHandlerTelemetry is BenchmarkHandler's current weather with
+// telemetry on: a server span per request at the default sampler (parent
+// based, always on) to an exporter that drops it, or the request counter.
+// BenchmarkHandler is the cost with telemetry off.
+func BenchmarkHandlerTelemetry(b *testing.B) {
+	traced := sdktrace.NewTracerProvider(sdktrace.WithBatcher(tracetest.NewNoopExporter()))
+	b.Cleanup(func() { traced.Shutdown(context.Background()) })
+	measured := weatherapi.NewServer(benchCaller{}, &weather.Offline{}, slog.New(slog.DiscardHandler), false)
+	weatherapi.CountRequests(measured, sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader())).Meter("bench"))
+	for name, h := range map[string]http.Handler{
+		"traced":   telemetry.Handler(weatherapi.NewServer(benchCaller{}, &weather.Offline{}, slog.New(slog.DiscardHandler), false), "weather-api", traced),
+		"measured": measured,
+	} {
+		b.Run(name, func(b *testing.B) {
+			req := httptest.NewRequest("GET", "/weather?city=Seattle", nil)
+			b.ReportAllocs()
+			for b.Loop() {
+				h.ServeHTTP(&discard{h: http.Header{}}, req)
 			}
 		})
 	}
