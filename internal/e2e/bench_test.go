@@ -19,7 +19,6 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
-	"github.com/crosscloud-agentid/agentid/internal/chatapi"
 	"github.com/crosscloud-agentid/agentid/internal/cloudsim/cloudsimtest"
 	"github.com/crosscloud-agentid/agentid/internal/config"
 	"github.com/crosscloud-agentid/agentid/internal/e2e"
@@ -194,11 +193,11 @@ func identityCost(b *testing.B, s *e2e.Stack, overrides map[string]string) time.
 		}
 		return s.Env[k]
 	})
-	settings := chatapi.LoadSettings(r)
+	settings := identity.LoadSettings(r)
 	if err := r.Err(); err != nil {
 		b.Fatal(err)
 	}
-	p, err := identity.New(settings.Identity, cloudsimtest.Client(s.Sim))
+	p, err := identity.New(settings, cloudsimtest.Client(s.Sim))
 	if err != nil {
 		b.Fatal(err)
 	}

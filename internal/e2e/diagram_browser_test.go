@@ -5,13 +5,17 @@ import (
 	"encoding/xml"
 	"errors"
 	"fmt"
+	"image"
+	"image/png"
 	"io"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
+	cdpbrowser "github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/chromedp"
 
 	"github.com/crosscloud-agentid/agentid/internal/e2e"
@@ -77,6 +81,41 @@ func diagramShot(t *testing.T, ctx context.Context, name string) {
 	dir := filepath.Join("..", "..", ".artifacts", "screenshots")
 	os.MkdirAll(dir, 0o755)
 	os.WriteFile(filepath.Join(dir, "diagram-"+name+".png"), png, 0o644)
+}
+
+// downloadedPNG clicks "Download PNG" and checks the file Chromium saves is
+// a PNG of the diagram at twice its size.
+func downloadedPNG(t *testing.T, ctx context.Context) {
+	t.Helper()
+	dir := t.TempDir()
+	if _, err := chromedp.Call(ctx, cdpbrowser.SetDownloadBehavior, cdpbrowser.SetDownloadBehaviorParams{
+		Behavior: cdpbrowser.SetDownloadBehaviorBehaviorAllow, DownloadPath: dir}); err != nil {
+		t.Fatal(err)
+	}
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.ID("download-png"))); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "agent-turn-sequence.png")
+	var img image.Config
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		f, err := os.Open(path)
+		if err == nil {
+			img, err = png.DecodeConfig(f)
+			f.Close()
+			if err == nil {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no PNG downloaded to %s: %v", path, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	width, _ := chromedp.Run(ctx, chromedp.Evaluate[int](`Number(document.getElementById('diagram').getAttribute('width'))`))
+	if img.Width != 2*width || img.Height == 0 {
+		t.Errorf("the PNG is %dx%d, want twice the diagram's %d pixels wide", img.Width, img.Height, width)
+	}
 }
 
 // exportedSVG is "Copy as SVG"'s text, checked to parse as XML and to hold
@@ -161,6 +200,7 @@ func TestBrowserDiagram(t *testing.T) {
 	})
 	exportedSVG(t, ctx)
 	diagramShot(t, ctx, "autonomous")
+	downloadedPNG(t, ctx)
 
 	if err := chromedp.Do(ctx, chromedp.Click(css(`input[name=flow][value=obo]`))); err != nil {
 		t.Fatal(err)
