@@ -15,6 +15,7 @@ import (
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 
 	"github.com/crosscloud-agentid/agentid/internal/binarytest"
+	"github.com/crosscloud-agentid/agentid/internal/cloudsim"
 	"github.com/crosscloud-agentid/agentid/internal/cloudsim/cloudsimtest"
 	"github.com/crosscloud-agentid/agentid/internal/leakcheck"
 	"github.com/crosscloud-agentid/agentid/internal/telemetry/otlptest"
@@ -26,15 +27,22 @@ func TestMain(m *testing.M) { binarytest.Main(m, main) }
 
 var listening = regexp.MustCompile(`listening on (http://[0-9.:]+)`)
 
-func TestBinaryServesAgainstCloudsim(t *testing.T) {
-	sim := cloudsimtest.Start(t, nil)
-	tokens := cloudsimtest.NewTokens(sim)
+// weatherEnv is what a container running weather-api against sim gets,
+// plus extra.
+func weatherEnv(sim *cloudsim.Sim, extra map[string]string) map[string]string {
 	env := sim.Env()
 	env["AZURE_AUTHORITY_HOST"] = sim.URL
 	env["SSL_CERT_FILE"] = sim.CA.BundlePath()
 	env["WEATHER_PROVIDER"] = "offline"
 	env["LISTEN_ADDR"] = "127.0.0.1:0"
+	maps.Copy(env, extra)
+	return env
+}
 
+func TestBinaryServesAgainstCloudsim(t *testing.T) {
+	sim := cloudsimtest.Start(t, nil)
+	tokens := cloudsimtest.NewTokens(sim)
+	env := weatherEnv(sim, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	proc := binarytest.Start(t, binarytest.Command(ctx, env))
@@ -99,16 +107,8 @@ func TestBinaryExportsTelemetry(t *testing.T) {
 	tokens := cloudsimtest.NewTokens(sim)
 	rcv := otlptest.Start(t)
 	endpoint, exported, metrics := rcv.URL, rcv.Spans, rcv.Metrics
-	env := sim.Env()
-	env["AZURE_AUTHORITY_HOST"] = sim.URL
-	env["SSL_CERT_FILE"] = sim.CA.BundlePath()
-	env["WEATHER_PROVIDER"] = "offline"
-	env["LISTEN_ADDR"] = "127.0.0.1:0"
-	env["OTEL_EXPORTER_OTLP_ENDPOINT"] = endpoint
-	env["OTEL_SERVICE_NAME"] = "weather-api-test"
-	env["OTEL_BSP_SCHEDULE_DELAY"] = "50"
-	env["OTEL_METRIC_EXPORT_INTERVAL"] = "100"
-
+	env := weatherEnv(sim, map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": endpoint, "OTEL_SERVICE_NAME": "weather-api-test",
+		"OTEL_BSP_SCHEDULE_DELAY": "50", "OTEL_METRIC_EXPORT_INTERVAL": "100"})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	proc := binarytest.Start(t, binarytest.Command(ctx, env))
