@@ -103,6 +103,17 @@ func ServiceName(r *resourcepb.Resource) string {
 	return ""
 }
 
+// HistogramCount is how many values a histogram holds, over its points.
+func HistogramCount(rm *metricspb.ResourceMetrics, name string) uint64 {
+	var n uint64
+	for _, m := range metricsNamed(rm, name) {
+		for _, dp := range m.GetHistogram().GetDataPoints() {
+			n += dp.Count
+		}
+	}
+	return n
+}
+
 // Gauge is a gauge's last value, and whether rm has one.
 func Gauge(rm *metricspb.ResourceMetrics, name string) (float64, bool) {
 	for _, m := range metricsNamed(rm, name) {
