@@ -109,6 +109,25 @@ type console struct {
 
 // listen starts reading the page's console and dialogs; call it after the
 // browser has started (the first Do).
+// openPage starts the browser, listens to its console, loads url and
+// waits until every one of ready is visible.
+func openPage(t *testing.T, ctx context.Context, url string, ready ...string) *console {
+	t.Helper()
+	if err := chromedp.Do(ctx); err != nil { // start the browser
+		t.Fatal(err)
+	}
+	con := &console{}
+	con.listen(ctx)
+	actions := []chromedp.Action[chromedp.Void]{chromedp.Navigate(url)}
+	for _, sel := range ready {
+		actions = append(actions, chromedp.WaitVisible(chromedp.CSS(sel)))
+	}
+	if err := chromedp.Do(ctx, actions...); err != nil {
+		t.Fatalf("load: %v", err)
+	}
+	return con
+}
+
 // checkNoErrors fails the test with the console errors seen, if any.
 func (c *console) checkNoErrors(t *testing.T) {
 	t.Helper()
@@ -220,17 +239,9 @@ func signIn(t *testing.T, ctx context.Context, s *e2e.Stack, con *console) {
 
 func TestBrowser(t *testing.T) {
 	s, url, ctx := browserStack(t, nil)
-	if err := chromedp.Do(ctx); err != nil { // start the browser
-		t.Fatal(err)
-	}
-	con := &console{}
-	con.listen(ctx)
 	css := func(sel string) chromedp.CSS { return chromedp.CSS(sel) }
-
 	// The page loads, with real status dots.
-	if err := chromedp.Do(ctx, chromedp.Navigate(url), chromedp.WaitVisible(css("#dot-weather_api.ok")), chromedp.WaitVisible(css("#dot-identity.ok"))); err != nil {
-		t.Fatalf("load: %v", err)
-	}
+	con := openPage(t, ctx, url, "#dot-weather_api.ok", "#dot-identity.ok")
 	screenshot(t, ctx, "1-loaded")
 
 	// An autonomous Direct turn: the answer and a TR card for the Weather API.
@@ -320,15 +331,8 @@ func TestBrowserDiagramThroughAgentCore(t *testing.T) {
 		runtime := agentCore(s, map[string]string{"UI_ORIGIN": origin})
 		return map[string]string{"AGENTCORE_INVOCATION_URL": runtimeFront(t, s, runtime)}
 	})
-	if err := chromedp.Do(ctx); err != nil {
-		t.Fatal(err)
-	}
-	con := &console{}
-	con.listen(ctx)
+	con := openPage(t, ctx, url, "#dot-identity.ok", "#messages li.note")
 	css := func(sel string) chromedp.CSS { return chromedp.CSS(sel) }
-	if err := chromedp.Do(ctx, chromedp.Navigate(url), chromedp.WaitVisible(css("#dot-identity.ok")), chromedp.WaitVisible(css("#messages li.note"))); err != nil {
-		t.Fatalf("load: %v", err)
-	}
 	// AgentCore's authorizer needs a user for every flow, so the page asks
 	// for sign-in even for an autonomous turn.
 	if err := chromedp.Do(ctx, sendMessage("What's the weather in Rome?"), chromedp.WaitVisible(css("#messages li.error"))); err != nil {
@@ -374,14 +378,9 @@ func TestBrowserDiagramThroughAgentCore(t *testing.T) {
 // name, the diagram now drawing the MCP server's hops.
 func TestBrowserDiagramConsentOnDemand(t *testing.T) {
 	s, url, ctx := browserStack(t, nil)
-	if err := chromedp.Do(ctx); err != nil {
-		t.Fatal(err)
-	}
-	con := &console{}
-	con.listen(ctx)
+	con := openPage(t, ctx, url, "#dot-identity.ok")
 	css := func(sel string) chromedp.CSS { return chromedp.CSS(sel) }
-	if err := chromedp.Do(ctx, chromedp.Navigate(url), chromedp.WaitVisible(css("#dot-identity.ok")),
-		chromedp.Click(css(`input[name=flow][value=obo]`))); err != nil {
+	if err := chromedp.Do(ctx, chromedp.Click(css(`input[name=flow][value=obo]`))); err != nil {
 		t.Fatal(err)
 	}
 	signIn(t, ctx, s, con)

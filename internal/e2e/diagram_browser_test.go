@@ -179,15 +179,8 @@ func arrow(from, to, label string) string { return from + " → " + to + ": " + 
 // export is a standalone SVG without a token.
 func TestBrowserDiagram(t *testing.T) {
 	s, url, ctx := browserStack(t, nil)
-	if err := chromedp.Do(ctx); err != nil {
-		t.Fatal(err)
-	}
-	con := &console{}
-	con.listen(ctx)
+	con := openPage(t, ctx, url, "#dot-identity.ok")
 	css := func(sel string) chromedp.CSS { return chromedp.CSS(sel) }
-	if err := chromedp.Do(ctx, chromedp.Navigate(url), chromedp.WaitVisible(css("#dot-identity.ok"))); err != nil {
-		t.Fatalf("load: %v", err)
-	}
 	if hidden, _ := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.getElementById('diagram-figure').hidden`)); !hidden {
 		t.Error("the diagram shows before any turn")
 	}
