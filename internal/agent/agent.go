@@ -332,19 +332,25 @@ func tokenHop(res *identity.Result) trace.Hop {
 	return trace.Hop{From: trace.Entra, To: trace.MSAL, Carries: res.Token.Name, Status: http.StatusOK}
 }
 
-// recordRefusal draws a token request that failed: the sidecar's answer,
-// or Entra's to MSAL, with the AADSTS code when there is one.
+// recordRefusal draws a token request that failed: the answer of the
+// sidecar, or of Entra to MSAL, with the AADSTS code when there is one; or
+// the request that got no answer. A request refused before it was sent
+// (no user token) is no hop.
 func recordRefusal(rec *trace.Recorder, provider, kind, target string, err error) {
-	h := trace.Hop{From: trace.Entra, To: trace.MSAL, Carries: kind + " for the " + target + " refused", Failed: true}
+	if errors.Is(err, identity.ErrNoUserToken) {
+		return
+	}
+	asker, asked := trace.MSAL, trace.Entra
+	if provider != "msal" {
+		asker, asked = trace.Agent, trace.Sidecar
+	}
+	h := trace.Hop{From: asker, To: asked, Carries: kind + " for the " + target + ": no answer", Failed: true}
 	var ie *identity.Error
-	if errors.As(err, &ie) {
-		h.Status = ie.Status
+	if errors.As(err, &ie) && (ie.Status != 0 || ie.Code != 0) {
+		h = trace.Hop{From: asked, To: asker, Carries: kind + " for the " + target + " refused", Status: ie.Status, Failed: true}
 		if ie.Code != 0 {
 			h.Code = fmt.Sprintf("AADSTS%d", ie.Code)
 		}
-	}
-	if provider != "msal" {
-		h.From, h.To = trace.Sidecar, trace.Agent
 	}
 	rec.AddHop("token", provider, "No "+kind+" for the "+target+": "+err.Error(), h, nil)
 }

@@ -124,3 +124,33 @@ func TestIdentityErrorStatus(t *testing.T) {
 		}
 	}
 }
+
+// A refused token request is drawn from whoever answered it, with its
+// AADSTS code; one refused before it was sent (no user token) is no hop.
+func TestRecordRefusal(t *testing.T) {
+	for _, c := range []struct {
+		name, provider string
+		err            error
+		want           *trace.Hop
+	}{
+		{"Entra to MSAL", "msal", &identity.Error{Message: "consent", Code: 65001, Status: 400},
+			&trace.Hop{From: trace.Entra, To: trace.MSAL, Carries: "TU for the MCP server refused", Status: 400, Code: "AADSTS65001", Failed: true}},
+		{"through the sidecar", "sidecar", &identity.Error{Message: "consent", Code: 65001, Status: 401},
+			&trace.Hop{From: trace.Sidecar, To: trace.Agent, Carries: "TU for the MCP server refused", Status: 401, Code: "AADSTS65001", Failed: true}},
+		{"no answer from the sidecar", "sidecar", &identity.Error{Message: "the sidecar did not answer"},
+			&trace.Hop{From: trace.Agent, To: trace.Sidecar, Carries: "TU for the MCP server: no answer", Failed: true}},
+		{"no answer from Entra", "msal", errors.New("connection refused"),
+			&trace.Hop{From: trace.MSAL, To: trace.Entra, Carries: "TU for the MCP server: no answer", Failed: true}},
+		{"no user token", "msal", &identity.Error{Message: "sign in first", Err: identity.ErrNoUserToken}, nil},
+	} {
+		rec := trace.New(nil)
+		recordRefusal(rec, c.provider, "TU", "MCP server", c.err)
+		events := rec.Events()
+		switch {
+		case c.want == nil && len(events) != 0:
+			t.Errorf("%s: %d events, want none", c.name, len(events))
+		case c.want != nil && (len(events) != 1 || events[0].Hop == nil || *events[0].Hop != *c.want):
+			t.Errorf("%s: %+v, want one hop %+v", c.name, events, *c.want)
+		}
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"go.opentelemetry.io/otel/attribute"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
@@ -91,8 +92,15 @@ func TestTracesOneTurnAcrossComponents(t *testing.T) {
 		t.Fatalf("turn: %d, correlation_id %v, want the page's trace ID", status, answer["correlation_id"])
 	}
 
-	spans := exported.GetSpans()
-	turn := slices.IndexFunc(spans, func(s tracetest.SpanStub) bool { return s.Name == "chat turn" })
+	// A server span ends once its answer is written, a moment after the
+	// client has read it: wait for the turn's and the Weather API's.
+	var spans tracetest.SpanStubs
+	turn, served := -1, -1
+	for deadline := time.Now().Add(5 * time.Second); (turn < 0 || served < 0) && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		spans = exported.GetSpans()
+		turn = slices.IndexFunc(spans, func(s tracetest.SpanStub) bool { return s.Name == "chat turn" })
+		served = slices.IndexFunc(spans, func(s tracetest.SpanStub) bool { return s.SpanKind == trace.SpanKindServer && attr(s, "url.path") == "/weather" })
+	}
 	if turn < 0 {
 		t.Fatalf("no chat turn span among %d", len(spans))
 	}
