@@ -243,6 +243,7 @@ func TestBrowserDiagram(t *testing.T) {
 		arrow("weather-api", "llm-agent", "the weather (HTTP 200)"),
 	})
 	exportedSVG(t, ctx)
+	diagramShot(t, ctx, "agent-user")
 
 	// Side by side in a 1280-pixel window, where this turn's diagram fits;
 	// stacked on a phone, where it keeps its size and scrolls sideways.
@@ -309,6 +310,7 @@ func TestBrowserDiagramDownstreamAPI(t *testing.T) {
 		arrow("weather-api", "auth-sidecar", "the weather (HTTP 200)"),
 		arrow("auth-sidecar", "llm-agent", "the answer (HTTP 200)"),
 	})
+	diagramShot(t, ctx, "downstream-api")
 	if cards, _ := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll('.card').length`)); cards != 0 {
 		t.Errorf("%d token cards in a turn where the agent held no token", cards)
 	}
