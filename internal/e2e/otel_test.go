@@ -99,7 +99,9 @@ func TestTracesOneTurnAcrossComponents(t *testing.T) {
 	for deadline := time.Now().Add(5 * time.Second); (turn < 0 || served < 0) && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
 		spans = exported.GetSpans()
 		turn = slices.IndexFunc(spans, func(s tracetest.SpanStub) bool { return s.Name == "chat turn" })
-		served = slices.IndexFunc(spans, func(s tracetest.SpanStub) bool { return s.SpanKind == trace.SpanKindServer && attr(s, "url.path") == "/weather" })
+		served = slices.IndexFunc(spans, func(s tracetest.SpanStub) bool {
+			return s.SpanKind == trace.SpanKindServer && attr(s, "url.path") == "/weather"
+		})
 	}
 	if turn < 0 {
 		t.Fatalf("no chat turn span among %d", len(spans))
