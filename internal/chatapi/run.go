@@ -41,6 +41,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		return err
 	}
 	defer tel.Flush(log)
+	telemetry.LogErrors(log)
 	api, err := Build(ctx, s, command.Deps{Logger: log, Tracer: tel.Tracer, Meter: tel.Meter})
 	if err != nil {
 		return err

@@ -48,6 +48,7 @@ func Run(ctx context.Context, args []string, lookup func(string) (string, bool),
 		return err
 	}
 	defer tel.Flush(log)
+	telemetry.LogErrors(log)
 	svc, err := Build(s, command.Deps{Logger: log, Tracer: tel.Tracer, Meter: tel.Meter})
 	if err != nil {
 		return err

@@ -145,6 +145,7 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 		if err != nil {
 			return d, err
 		}
+		telemetry.LogErrors(o.Logger("telemetry"))
 		s.flush = append(s.flush, tel)
 		d.Tracer, d.Meter = tel.Tracer, tel.Meter
 		return d, nil
@@ -377,7 +378,7 @@ func (s *Stack) Close(ctx context.Context) error {
 		s.cancel()
 		s.wg.Wait()
 		for _, tel := range s.flush {
-			tel.Flush(s.opts.Logger("stack"))
+			tel.Flush(s.opts.Logger("telemetry"))
 		}
 		s.http.CloseIdleConnections()
 		err = s.Sim.Close(ctx)

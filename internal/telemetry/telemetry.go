@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/exporters/otlp/otlpmetric/otlpmetricgrpc"
 	"go.opentelemetry.io/otel/exporters/otlp/otlpmetric/otlpmetrichttp"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
@@ -47,6 +48,16 @@ func (t *Telemetry) Flush(log *slog.Logger) {
 			log.Warn("could not export the last telemetry", "error", err)
 		}
 	}
+}
+
+// LogErrors sends the OpenTelemetry SDK's own errors (an export that
+// failed, say) to log instead of the standard logger, where they would
+// bypass LOG_FORMAT. The SDK has one handler per process: the last call
+// wins.
+func LogErrors(log *slog.Logger) {
+	otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) {
+		log.Warn("telemetry could not be exported", "error", err)
+	}))
 }
 
 // FromEnv sets up traces and metrics for service from the standard

@@ -2,6 +2,7 @@ package telemetry_test
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -12,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/otel"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
@@ -140,5 +142,16 @@ func TestGRPCAsContainerAppsInjectsIt(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("no span reached the gRPC collector")
+	}
+}
+
+// The SDK's own errors go to the binary's logger, in its format, not to
+// the standard logger.
+func TestLogErrors(t *testing.T) {
+	var buf strings.Builder
+	telemetry.LogErrors(slog.New(slog.NewJSONHandler(&buf, nil)))
+	otel.Handle(errors.New("traces export: connection refused"))
+	if !strings.Contains(buf.String(), `"msg":"telemetry could not be exported","error":"traces export: connection refused"`) {
+		t.Errorf("logged %q", buf.String())
 	}
 }

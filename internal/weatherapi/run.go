@@ -45,6 +45,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		return err
 	}
 	defer tel.Flush(log)
+	telemetry.LogErrors(log)
 	svc, err := Build(s, command.Deps{Logger: log, Tracer: tel.Tracer, Meter: tel.Meter})
 	if err != nil {
 		return err
