@@ -176,12 +176,10 @@ func (a *Agent) callWeather(ctx context.Context, t Turn, city string, rec *trace
 			return result, err
 		}
 	}
-	res, err := a.token(ctx, req, "Weather API")
+	res, err := a.token(ctx, rec, t, req, "Weather API")
 	if err != nil {
-		recordRefusal(rec, a.identity.Name(), t.Flow.TokenName(), "Weather API", err)
 		return nil, identityError(err)
 	}
-	a.recordToken(ctx, rec, t, res, "Weather API")
 
 	httpReq, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(a.cfg.WeatherAPIURL, "/")+"/"+path, nil)
 	if err != nil {
@@ -265,13 +263,19 @@ func (a *Agent) span(ctx context.Context, name string, attrs ...attribute.KeyVal
 	return ctx, func() { sp.End() }
 }
 
-// token gets the Authorization value for target, counted by kind,
-// provider, result and cache (hit or miss with MSAL; unknown with the
-// sidecar, whose cache is its own). In its span: how it ended, the
-// token's uti and whether it came from MSAL's cache, or the AADSTS code
-// and Entra's correlation ID. Never the token.
-func (a *Agent) token(ctx context.Context, req identity.Request, target string) (*identity.Result, error) {
+// token gets the Authorization value for target and records it in the
+// turn's trace, as a token or a refusal. It is counted by kind, provider,
+// result and cache (hit or miss with MSAL; unknown with the sidecar, whose
+// cache is its own). In its span: how it ended, the token's uti and
+// whether it came from MSAL's cache, or the AADSTS code and Entra's
+// correlation ID. Never the token.
+func (a *Agent) token(ctx context.Context, rec *trace.Recorder, t Turn, req identity.Request, target string) (*identity.Result, error) {
 	res, err := a.tracedToken(ctx, req, target)
+	if err != nil {
+		recordRefusal(rec, a.identity.Name(), req.Flow.TokenName(), target, err)
+	} else {
+		a.recordToken(ctx, rec, t, res, target)
+	}
 	if a.cfg.Acquisitions != nil {
 		result, cache := "issued", "unknown"
 		switch {

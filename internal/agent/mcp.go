@@ -77,12 +77,10 @@ func (m *mcpTurn) connect(ctx context.Context) error {
 	if m.session != nil {
 		return nil
 	}
-	res, err := m.a.token(ctx, identity.Request{Flow: m.t.Flow, UserToken: m.t.UserToken, Target: identity.MCPServer}, "MCP server")
+	res, err := m.a.token(ctx, m.rec, m.t, identity.Request{Flow: m.t.Flow, UserToken: m.t.UserToken, Target: identity.MCPServer}, "MCP server")
 	if err != nil {
-		recordRefusal(m.rec, m.a.identity.Name(), m.t.Flow.TokenName(), "MCP server", err)
 		return m.a.mcpIdentityError(err, m.t)
 	}
-	m.a.recordToken(ctx, m.rec, m.t, res, "MCP server")
 	s, err := m.a.cfg.MCP.Connect(ctx, res.Header)
 	if err != nil {
 		return m.a.mcpError(err)
