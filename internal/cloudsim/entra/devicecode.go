@@ -101,12 +101,7 @@ func newUserCode() string {
 // deviceCode serves POST /{tenant}/oauth2/v2.0/devicecode.
 func (s *Server) deviceCode(w http.ResponseWriter, r *http.Request) {
 	s.stats.Add("entra.devicecode")
-	tid, aerr := s.tenantOf(r)
-	if aerr != nil {
-		s.writeError(w, r, aerr)
-		return
-	}
-	form, aerr := parseForm(w, r)
+	tid, form, aerr := s.tenantForm(w, r)
 	if aerr != nil {
 		s.writeError(w, r, aerr)
 		return

@@ -70,12 +70,7 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, errTransient())
 		return
 	}
-	tid, aerr := s.tenantOf(r)
-	if aerr != nil {
-		s.writeError(w, r, aerr)
-		return
-	}
-	form, aerr := parseForm(w, r)
+	tid, form, aerr := s.tenantForm(w, r)
 	if aerr != nil {
 		s.writeError(w, r, aerr)
 		return
@@ -103,23 +98,27 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, body)
 }
 
-// parseForm reads a token or device code request's form, bounded, with
-// no parameter given twice.
-func parseForm(w http.ResponseWriter, r *http.Request) (url.Values, *aadError) {
+// tenantForm reads a token or device code request: its tenant, then its
+// form, bounded, with no parameter given twice.
+func (s *Server) tenantForm(w http.ResponseWriter, r *http.Request) (string, url.Values, *aadError) {
+	tid, aerr := s.tenantOf(r)
+	if aerr != nil {
+		return "", nil, aerr
+	}
 	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
 	if err := r.ParseForm(); err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			return nil, errBodyTooLarge()
+			return "", nil, errBodyTooLarge()
 		}
-		return nil, errMalformedRequest()
+		return "", nil, errMalformedRequest()
 	}
 	for _, k := range singleValued {
 		if len(r.PostForm[k]) > 1 {
-			return nil, errMalformedRequest()
+			return "", nil, errMalformedRequest()
 		}
 	}
-	return r.PostForm, nil
+	return tid, r.PostForm, nil
 }
 
 // issue runs one grant and returns the response body.
