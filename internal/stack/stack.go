@@ -54,9 +54,6 @@ type Options struct {
 	AgentSettings map[string]string
 	// Logger returns a component's logger (nil: discard).
 	Logger func(component string) *slog.Logger
-	// Now is the clock the components check tokens against (nil:
-	// time.Now); cloudsim's is Cloudsim.Now.
-	Now func() time.Time
 	// Tracer and Meter are the components' OpenTelemetry providers (nil:
 	// none). OTLP, when set instead, is an OTLP/HTTP collector's base URL
 	// that each component exports to under its own service name.
@@ -137,7 +134,9 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 	s.http = &http.Transport{TLSClientConfig: &tls.Config{RootCAs: sim.CA.Pool(), MinVersion: tls.VersionTLS12}}
 	client := &http.Client{Timeout: 30 * time.Second, Transport: s.http}
 	s.deps = func(component string) (command.Deps, error) {
-		d := command.Deps{HTTPClient: client, Logger: o.Logger(component), Now: o.Now, Tracer: o.Tracer, Meter: o.Meter}
+		// The components keep cloudsim's time, so a test that moves it
+		// moves the token checks with it.
+		d := command.Deps{HTTPClient: client, Logger: o.Logger(component), Now: o.Cloudsim.Now, Tracer: o.Tracer, Meter: o.Meter}
 		if o.OTLP == "" {
 			return d, nil
 		}
