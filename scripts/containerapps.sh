@@ -102,7 +102,8 @@ deploy() {
 # destinations the env file names. The agent is set on the environment, not
 # on the app, and injects OTEL_EXPORTER_OTLP_ENDPOINT and
 # OTEL_EXPORTER_OTLP_PROTOCOL=grpc into the containers, which the binaries
-# read (learn.microsoft.com/azure/container-apps/opentelemetry-agents).
+# read (learn.microsoft.com/azure/container-apps/opentelemetry-agents; the
+# commands: learn.microsoft.com/cli/azure/containerapp/env/telemetry).
 telemetry() {
 	local env=(--name "$ENVIRONMENT_NAME" --resource-group "$RESOURCE_GROUP")
 	if [[ -n ${APPLICATIONINSIGHTS_CONNECTION_STRING:-} ]]; then

@@ -95,9 +95,7 @@ func TestBinaryExportsTurnMetrics(t *testing.T) {
 			if n := otlptest.HistogramCount(rm, "agentid.turn.duration"); n > 0 {
 				turns = n
 			}
-			for k := range otlptest.Sums(rm, "agentid.token.acquisitions") {
-				labels.WriteString(k + "\n")
-			}
+			labels.WriteString(otlptest.Labels(rm))
 		case <-time.After(500 * time.Millisecond):
 			done = true // the binary has exited: all it flushed is here
 		}
@@ -108,6 +106,9 @@ func TestBinaryExportsTurnMetrics(t *testing.T) {
 	}
 	if turns != 2 {
 		t.Errorf("agentid.turn.duration holds %d turns, want 2", turns)
+	}
+	if !strings.Contains(labels.String(), "agentid.turn.duration flow=obo mode=direct outcome=answered") {
+		t.Fatalf("the scan does not read every label:\n%s", labels.String())
 	}
 	if leaks := leakcheck.Find(labels.String()+proc.Output(), tc); len(leaks) > 0 {
 		t.Errorf("the user's token in the labels or the log: %v", leaks)

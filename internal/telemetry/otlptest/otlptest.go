@@ -12,6 +12,7 @@ import (
 
 	colmetricspb "go.opentelemetry.io/proto/otlp/collector/metrics/v1"
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
+	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
 	metricspb "go.opentelemetry.io/proto/otlp/metrics/v1"
 	resourcepb "go.opentelemetry.io/proto/otlp/resource/v1"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
@@ -101,6 +102,34 @@ func ServiceName(r *resourcepb.Resource) string {
 		}
 	}
 	return ""
+}
+
+// Labels are every data point's attributes in rm, "name k=v,k=v" a line,
+// for a leak scan.
+func Labels(rm *metricspb.ResourceMetrics) string {
+	var b strings.Builder
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			var points [][]*commonpb.KeyValue
+			for _, dp := range m.GetSum().GetDataPoints() {
+				points = append(points, dp.Attributes)
+			}
+			for _, dp := range m.GetGauge().GetDataPoints() {
+				points = append(points, dp.Attributes)
+			}
+			for _, dp := range m.GetHistogram().GetDataPoints() {
+				points = append(points, dp.Attributes)
+			}
+			for _, attrs := range points {
+				b.WriteString(m.Name)
+				for _, a := range attrs {
+					b.WriteString(" " + a.Key + "=" + a.GetValue().GetStringValue())
+				}
+				b.WriteString("\n")
+			}
+		}
+	}
+	return b.String()
 }
 
 // HistogramCount is how many values a histogram holds, over its points.
