@@ -183,7 +183,7 @@ func TestBoto3AgainstCloudsim(t *testing.T) {
 		}
 	})
 	t.Run("GetWebIdentityToken", func(t *testing.T) {
-		if got := b.run("web_identity_token"); got["sub"] != roleARN || got["aud"] != "https://example.test" {
+		if got := b.run("web_identity_token"); got["sub"] != roleARN || got["aud"] != "api://AzureADTokenExchange" {
 			t.Errorf("got %v", got)
 		}
 	})
@@ -196,7 +196,8 @@ func TestBoto3AgainstCloudsim(t *testing.T) {
 			{"made_up_model", "ValidationException", 400, "ValidationException", "The provided model identifier is invalid."},
 			{"foundation_model", "ValidationException", 400, "ValidationException", "with on-demand throughput isn’t supported"},
 			{"malformed_policy", "MalformedPolicyDocument", 400, "MalformedPolicyDocumentException", "invalid Json"},
-			{"duration_escalation", "SessionDurationEscalationException", 403, "SessionDurationEscalationException", "beyond its original expiration"},
+			{"audience_outside_policy", "AccessDenied", 403, "ClientError", "is not authorized to perform: sts:GetWebIdentityToken"},
+			{"duration_outside_policy", "AccessDenied", 403, "ClientError", "is not authorized to perform: sts:GetWebIdentityToken"},
 			{"access_denied", "AccessDeniedException", 403, "AccessDeniedException",
 				"on resource: arn:aws:bedrock:us-east-1:" + account + ":inference-profile/" + profileID},
 		})

@@ -29,6 +29,7 @@ import (
 	"time"
 
 	"github.com/crosscloud-agentid/agentid/internal/atomicfile"
+	"github.com/crosscloud-agentid/agentid/internal/cloudsim/awsiam"
 	"github.com/crosscloud-agentid/agentid/internal/cloudsim/awssts"
 	"github.com/crosscloud-agentid/agentid/internal/cloudsim/bedrock"
 	"github.com/crosscloud-agentid/agentid/internal/cloudsim/devca"
@@ -96,6 +97,7 @@ type Sim struct {
 	Dir              string
 	CA               *devca.Authority
 	Entra            *entra.Server
+	IAM              *awsiam.Account // nil when the tenant file has no aws section
 	STS              *awssts.Server  // nil when the tenant file has no aws section
 	Bedrock          *bedrock.Server // nil when the tenant file has no aws section
 	SidecarURL       string          // "" when no sidecar runs
@@ -209,8 +211,32 @@ func openState(o Options) (_ *Sim, outboundKeys *signing.Keys, err error) {
 		if outboundKeys, err = signing.Open(filepath.Join(dir, "aws-outbound-keys.json")); err != nil {
 			return nil, nil, err
 		}
+		if s.IAM, err = awsiam.NewAccount(o.Tenant.AWS, o.Now); err != nil {
+			return nil, nil, fmt.Errorf("tenant file: %w", err)
+		}
+		if err := writeAWSCredentials(filepath.Join(dir, AWSCredentialsFile), s.IAM.Users()); err != nil {
+			return nil, nil, err
+		}
 	}
 	return s, outboundKeys, nil
+}
+
+// AWSCredentialsFile is the shared credentials file, in the state folder,
+// holding the keys of the tenant file's IAM users that have a profile.
+// It is kept out of cloudsim.env on purpose: static keys there would come
+// first in the SDK's default chain and silently bypass web identity.
+const AWSCredentialsFile = "aws-credentials"
+
+func writeAWSCredentials(path string, users []awsiam.User) error {
+	var b strings.Builder
+	b.WriteString("# cloudsim's IAM users, for the setup scripts: AWS_SHARED_CREDENTIALS_FILE=<this file> AWS_PROFILE=<a profile>.\n" +
+		"# Local keys of a local emulator; never give them to llm-agent or the refresher.\n")
+	for _, u := range users {
+		if u.Profile != "" {
+			fmt.Fprintf(&b, "\n[%s]\naws_access_key_id = %s\naws_secret_access_key = %s\n", u.Profile, u.AccessKeyID, u.Secret)
+		}
+	}
+	return os.WriteFile(path, []byte(b.String()), 0o600)
 }
 
 // services builds Entra, STS, Bedrock and the MCP server on s's keys, and
@@ -219,6 +245,7 @@ func (s *Sim) services(o Options, outboundKeys *signing.Keys) http.Handler {
 	stats := entra.NewStats()
 	s.STS = awssts.New(awssts.Options{
 		Directory:    o.Tenant,
+		Account:      s.IAM,
 		Keys:         s.Keys,
 		OutboundKeys: outboundKeys,
 		Logger:       o.Logger.With("service", "sts"),
@@ -243,6 +270,8 @@ func (s *Sim) services(o Options, outboundKeys *signing.Keys) http.Handler {
 	s.Entra.Register(mux)
 	if s.STS != nil {
 		s.STS.Register(mux)
+		awsiam.NewServer(awsiam.Options{Account: s.IAM, Authorizer: s.STS, Now: o.Now,
+			Logger: o.Logger.With("service", "iam"), Count: stats.Add}).Register(mux)
 		s.Bedrock = bedrock.New(bedrock.Options{Region: o.Tenant.AWS.Region, Account: o.Tenant.AWS.AccountID, InferenceProfiles: o.Tenant.AWS.InferenceProfiles,
 			Credentials: s.STS, APIKeys: o.Tenant.AWS.BedrockAPIKeys,
 			Logger: o.Logger.With("service", "bedrock"), Stats: stats, Now: o.Now})
@@ -436,6 +465,7 @@ func (s *Sim) Env() map[string]string {
 	}
 	if d.AWS != nil {
 		env["AWS_ENDPOINT_URL_STS"] = s.URL + awssts.Path
+		env["AWS_ENDPOINT_URL_IAM"] = s.URL + awsiam.Path
 		env["AWS_ENDPOINT_URL_BEDROCK_RUNTIME"] = s.URL + bedrock.Path
 		env["AWS_REGION"] = d.AWS.Region
 		// The AWS CLI v1 and boto3 read AWS_DEFAULT_REGION, not AWS_REGION.

@@ -27,12 +27,12 @@ func (s *Server) callerIdentity(r *http.Request, body []byte) (*callerIdentityRe
 		return nil, err
 	}
 	res := &callerIdentityResponse{}
-	res.Result.Account = s.account.AccountID
+	res.Result.Account = s.account.ID
 	if c, ok := s.Lookup(signer.AccessKeyID); ok {
 		res.Result.Arn, res.Result.UserID = c.AssumedRoleARN, c.AssumedRoleID
 		return res, nil
 	}
-	d := s.devCredential(signer.AccessKeyID)
-	res.Result.Arn, res.Result.UserID = s.account.UserARN(d), s.account.UserID(d)
+	u, _ := s.account.User(signer.AccessKeyID)
+	res.Result.Arn, res.Result.UserID = s.account.UserARN(u.Name), s.account.UserID(u.Name)
 	return res, nil
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"encoding/xml"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -12,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/crosscloud-agentid/agentid/internal/cloudsim/awsiam"
 	"github.com/crosscloud-agentid/agentid/internal/cloudsim/sigv4"
 )
 
@@ -111,20 +113,24 @@ func (s *Server) webIdentityToken(r *http.Request, body []byte, form url.Values)
 	default:
 		return nil, validation("1 validation error detected: Value '%s' at 'signingAlgorithm' failed to satisfy constraint: Member must satisfy enum value set: [RS256, ES384]", alg)
 	}
-	if s.account.OutboundIssuer == "" {
+	issuer, enabled := s.account.Outbound()
+	if !enabled {
 		return nil, &apiError{http.StatusForbidden, "OutboundWebIdentityFederationDisabledException",
 			"The outbound web identity federation feature is not enabled for this account. To use this feature, you must first enable it through the AWS Management Console or API."}
 	}
 
 	cred, ok := s.Lookup(signer.AccessKeyID)
 	if !ok {
-		// A dev key pair: an IAM user, which cloudsim does not model.
+		// An IAM user's key. AWS issues tokens to users too; cloudsim's
+		// Entra trusts only roles' tokens, so it refuses rather than issue
+		// one nothing here could use.
 		return nil, &apiError{http.StatusForbidden, "AccessDenied", "cloudsim issues outbound tokens to role sessions only"}
 	}
-	_, rest, _ := strings.Cut(cred.AssumedRoleARN, ":assumed-role/")
-	name, _, _ := strings.Cut(rest, "/")
-	role := s.account.RoleByName(name)
-	if role == nil || !s.Allowed(signer.AccessKeyID, getWebIdentityTokenIAM, "*") {
+	// The operation's condition keys (IAM User Guide, "Controlling access
+	// with IAM policies" for outbound identity federation).
+	request := awsiam.Request{Action: getWebIdentityTokenIAM, Resource: "*", Context: map[string][]string{
+		"sts:IdentityTokenAudience": audiences, "sts:DurationSeconds": {strconv.Itoa(duration)}, "sts:SigningAlgorithm": {alg}}}
+	if _, allowed := s.Authorize(signer.AccessKeyID, request); !allowed {
 		return nil, &apiError{http.StatusForbidden, "AccessDenied",
 			fmt.Sprintf("User: %s is not authorized to perform: %s", cred.AssumedRoleARN, getWebIdentityTokenIAM)}
 	}
@@ -137,7 +143,7 @@ func (s *Server) webIdentityToken(r *http.Request, body []byte, form url.Values)
 	jti := make([]byte, 16)
 	rand.Read(jti)
 	claims := map[string]any{
-		"iss": s.account.OutboundIssuer, "sub": s.account.ARN(role), "aud": oneOrMany(audiences),
+		"iss": issuer, "sub": s.account.RoleARN(cred.roleName), "aud": oneOrMany(audiences),
 		"iat": now.Unix(), "nbf": now.Unix(), "exp": exp.Unix(), "jti": hex.EncodeToString(jti),
 	}
 	token, err := s.outbound.Sign(claims, false)
@@ -162,13 +168,14 @@ func oneOrMany(a []string) any {
 // outboundDiscovery is the account issuer's OpenID configuration. Its
 // jwks_uri points at this cloudsim, wherever it is reached.
 func (s *Server) outboundDiscovery(w http.ResponseWriter, r *http.Request) {
-	if s.account.OutboundIssuer == "" {
+	issuer, enabled := s.account.Outbound()
+	if !enabled {
 		http.NotFound(w, r)
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
 	json.NewEncoder(w).Encode(map[string]any{
-		"issuer":                                s.account.OutboundIssuer,
+		"issuer":                                issuer,
 		"jwks_uri":                              "https://" + r.Host + OutboundPath + "/.well-known/jwks.json",
 		"response_types_supported":              []string{"id_token"},
 		"subject_types_supported":               []string{"public"},
@@ -177,7 +184,7 @@ func (s *Server) outboundDiscovery(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) outboundKeys(w http.ResponseWriter, r *http.Request) {
-	if s.account.OutboundIssuer == "" {
+	if _, enabled := s.account.Outbound(); !enabled {
 		http.NotFound(w, r)
 		return
 	}
@@ -190,10 +197,20 @@ func (s *Server) outboundKeys(w http.ResponseWriter, r *http.Request) {
 	w.Write(jwks)
 }
 
-// OutboundIssuer is the account's issuer ("" when not enabled) and
-// VerifyOutbound checks a token it signed, for cloudsim's Entra, which
-// trusts it through a federated credential.
-func (s *Server) OutboundIssuer() string { return s.account.OutboundIssuer }
+// OutboundIssuer is the issuer the account has or gets when outbound
+// identity federation is enabled, and VerifyOutbound checks a token it
+// signed, for cloudsim's Entra, which trusts it through a federated
+// credential. While the feature is off its discovery document is not
+// served, so nothing can verify its tokens: VerifyOutbound refuses them.
+func (s *Server) OutboundIssuer() string {
+	issuer, _ := s.account.Outbound()
+	return issuer
+}
 
 // VerifyOutbound returns the payload of a token the account issuer signed.
-func (s *Server) VerifyOutbound(token string) ([]byte, error) { return s.outbound.Verify(token) }
+func (s *Server) VerifyOutbound(token string) ([]byte, error) {
+	if _, enabled := s.account.Outbound(); !enabled {
+		return nil, errors.New("the account's outbound identity federation is disabled: its issuer publishes no keys")
+	}
+	return s.outbound.Verify(token)
+}

@@ -101,8 +101,15 @@ func TestGetWebIdentityToken(t *testing.T) {
 	}
 }
 
+// anyOutboundToken lets the role ask for any audience and duration, so the
+// checks STS makes after the role's policy can be reached.
+func anyOutboundToken(o *cloudsim.Options) {
+	o.Tenant.AWS.Roles[0].Policies["prove-the-blueprint"] = json.RawMessage(`{"Version": "2012-10-17",
+		"Statement": [{"Effect": "Allow", "Action": "sts:GetWebIdentityToken", "Resource": "*"}]}`)
+}
+
 func TestGetWebIdentityTokenRefusals(t *testing.T) {
-	f := newFixture(t)
+	f := newFixtureWith(t, anyOutboundToken)
 	session := f.roleSession(t, 900)
 	dev := f.sim.Tenant.AWS.DevCredentials[0]
 	cases := []struct {
@@ -143,11 +150,31 @@ func TestGetWebIdentityTokenNeedsTheAccountAndRole(t *testing.T) {
 		code, msg string
 	}{
 		{"federation not enabled", func(a *tenant.AWSAccount) { a.OutboundIssuer = "" }, "OutboundWebIdentityFederationDisabledException", "not enabled"},
-		{"the role lacks the action", func(a *tenant.AWSAccount) { a.Roles[0].Allow = []string{"bedrock:InvokeModel"} }, "AccessDenied", "not authorized to perform: sts:GetWebIdentityToken"},
+		{"the role lacks the action", func(a *tenant.AWSAccount) { delete(a.Roles[0].Policies, "prove-the-blueprint") }, "AccessDenied", "not authorized to perform: sts:GetWebIdentityToken"},
+		{"an explicit deny", func(a *tenant.AWSAccount) {
+			a.Roles[0].Policies["deny"] = json.RawMessage(`{"Statement": {"Effect": "Deny", "Action": "sts:*", "Resource": "*"}}`)
+		}, "AccessDenied", "not authorized to perform: sts:GetWebIdentityToken"},
+		// The role's policy allows api://AzureADTokenExchange for up to 300 s.
+		{"an audience outside sts:IdentityTokenAudience", nil, "AccessDenied", "not authorized to perform: sts:GetWebIdentityToken"},
+		{"a second audience outside it (ForAllValues)", nil, "AccessDenied", "not authorized to perform: sts:GetWebIdentityToken"},
+		{"longer than sts:DurationSeconds allows", nil, "AccessDenied", "not authorized to perform: sts:GetWebIdentityToken"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			f := newFixtureWith(t, func(o *cloudsim.Options) { c.edit(o.Tenant.AWS) })
-			_, err := f.webIdentityToken(f.roleSession(t, 0), nil)
+			f := newFixtureWith(t, func(o *cloudsim.Options) {
+				if c.edit != nil {
+					c.edit(o.Tenant.AWS)
+				}
+			})
+			_, err := f.webIdentityToken(f.roleSession(t, 0), func(in *sts.GetWebIdentityTokenInput) {
+				switch c.name {
+				case "an audience outside sts:IdentityTokenAudience":
+					in.Audience = []string{"https://example.test"}
+				case "a second audience outside it (ForAllValues)":
+					in.Audience = []string{tenant.TokenExchangeURI, "https://example.test"}
+				case "longer than sts:DurationSeconds allows":
+					in.DurationSeconds = aws.Int32(301)
+				}
+			})
 			var api smithy.APIError
 			if !errors.As(err, &api) || api.ErrorCode() != c.code || !strings.Contains(api.ErrorMessage(), c.msg) {
 				t.Fatalf("got %v, want %s containing %q", err, c.code, c.msg)
@@ -159,7 +186,7 @@ func TestGetWebIdentityTokenNeedsTheAccountAndRole(t *testing.T) {
 // Entra trusts the token as the blueprint's client assertion through the
 // federated credential for the role, and only that.
 func TestEntraTrustsTheOutboundToken(t *testing.T) {
-	f := newFixture(t)
+	f := newFixtureWith(t, anyOutboundToken)
 	session := f.roleSession(t, 0)
 	token := func(aud string) string {
 		out, err := f.webIdentityToken(session, func(in *sts.GetWebIdentityTokenInput) { in.Audience = []string{aud} })

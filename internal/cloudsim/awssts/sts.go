@@ -14,7 +14,6 @@ package awssts
 
 import (
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/base32"
 	"encoding/base64"
 	"encoding/json"
@@ -32,11 +31,15 @@ import (
 	"sync"
 	"time"
 
+	"github.com/crosscloud-agentid/agentid/internal/cloudsim/awsiam"
 	"github.com/crosscloud-agentid/agentid/internal/cloudsim/entra"
 	"github.com/crosscloud-agentid/agentid/internal/cloudsim/signing"
 	"github.com/crosscloud-agentid/agentid/internal/cloudsim/tenant"
 	"github.com/crosscloud-agentid/agentid/internal/jwtpeek"
 )
+
+// maxSessionPolicy is the model's sessionPolicyDocumentType maximum.
+const maxSessionPolicy = 2048
 
 // ClockSkew is how far past exp IAM still accepts a web identity token.
 const ClockSkew = 5 * time.Minute
@@ -52,13 +55,14 @@ type Credential struct {
 	Subject         string // the web identity token's sub
 	SourceIdentity  string // from the token's source identity claim, if any
 	// SessionPolicy is the Policy passed to AssumeRoleWithWebIdentity: the
-	// session may do only what both it and the role's policy allow.
-	SessionPolicy *sessionPolicy
+	// session may do only what both it and the role's policies allow.
+	SessionPolicy *awsiam.Policy
+	roleName      string
 }
 
 // Server answers STS requests for one tenant file's AWS account.
 type Server struct {
-	account *tenant.AWSAccount
+	account *awsiam.Account
 	tenant  string
 	keys    *signing.Keys
 	// outbound signs GetWebIdentityToken's tokens: the account's issuer
@@ -75,7 +79,9 @@ type Server struct {
 // Options configures a Server.
 type Options struct {
 	Directory *tenant.Directory
-	Keys      *signing.Keys // Entra's keys, for the web identity tokens it trusts
+	// Account is the IAM state STS decides from: providers, roles, users.
+	Account *awsiam.Account
+	Keys    *signing.Keys // Entra's keys, for the web identity tokens it trusts
 	// OutboundKeys are the account issuer's keys (GetWebIdentityToken).
 	OutboundKeys *signing.Keys
 	Now          func() time.Time
@@ -97,7 +103,7 @@ func New(o Options) *Server {
 	if o.Stats == nil {
 		o.Stats = entra.NewStats()
 	}
-	return &Server{account: o.Directory.AWS, tenant: o.Directory.Tenant.ID, keys: o.Keys, outbound: o.OutboundKeys, now: o.Now,
+	return &Server{account: o.Account, tenant: o.Directory.Tenant.ID, keys: o.Keys, outbound: o.OutboundKeys, now: o.Now,
 		log: o.Logger, stats: o.Stats, creds: map[string]Credential{}}
 }
 
@@ -120,39 +126,36 @@ func (s *Server) Lookup(accessKeyID string) (Credential, bool) {
 	return c, ok
 }
 
-// Secret implements bedrock.Credentials: a credential STS issued, or one of
-// the tenant file's dev key pairs (no session token, no expiry).
+// Secret implements sigv4.Credentials: a credential STS issued, or an IAM
+// user's key pair (no session token, no expiry).
 func (s *Server) Secret(accessKeyID string) (secret, sessionToken string, expires time.Time, principal string, ok bool) {
 	if c, found := s.Lookup(accessKeyID); found {
 		return c.SecretAccessKey, c.SessionToken, c.Expiration, c.AssumedRoleARN + " (web identity sub " + c.Subject + ")", true
 	}
-	if d := s.devCredential(accessKeyID); d != nil {
-		return d.SecretAccessKey, "", time.Time{}, s.account.UserARN(d), true
+	if u, found := s.account.User(accessKeyID); found {
+		return u.Secret, "", time.Time{}, s.account.UserARN(u.Name), true
 	}
 	return "", "", time.Time{}, "", false
 }
 
-func (s *Server) devCredential(accessKeyID string) *tenant.DevCredential {
-	for i, d := range s.account.DevCredentials {
-		if d.AccessKeyID == accessKeyID {
-			return &s.account.DevCredentials[i]
-		}
+// Authorize implements awsiam.Authorizer: whether the identity behind an
+// access key may make a request, by IAM's policy evaluation logic. A role
+// session is judged by its role's policies within its session policy, a
+// user by the user's policies.
+func (s *Server) Authorize(accessKeyID string, r awsiam.Request) (principalARN string, ok bool) {
+	if c, found := s.Lookup(accessKeyID); found {
+		return c.AssumedRoleARN, s.account.RolePermitted(c.roleName, r, c.SessionPolicy)
 	}
-	return nil
+	if u, found := s.account.User(accessKeyID); found {
+		return s.account.UserARN(u.Name), s.account.UserPermitted(u, r)
+	}
+	return "", false
 }
 
-// Allowed implements bedrock.Credentials: whether the role behind an
-// STS-issued credential may perform action on resource, within the
-// session policy if one was passed. Dev key pairs may do anything.
+// Allowed implements bedrock.Credentials.
 func (s *Server) Allowed(accessKeyID, action, resource string) bool {
-	c, found := s.Lookup(accessKeyID)
-	if !found {
-		return true
-	}
-	_, rest, _ := strings.Cut(c.AssumedRoleARN, ":assumed-role/")
-	name, _, _ := strings.Cut(rest, "/")
-	role := s.account.RoleByName(name)
-	return role != nil && slices.Contains(role.Allow, action) && c.SessionPolicy.allows(action, resource)
+	_, ok := s.Authorize(accessKeyID, awsiam.Request{Action: action, Resource: resource})
+	return ok
 }
 
 // Region is the account's region (AWS_REGION).
@@ -234,7 +237,12 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) fail(w http.ResponseWriter, requestID string, err error) {
 	var e *apiError
-	if !errors.As(err, &e) {
+	var m *awsiam.MalformedError
+	switch {
+	case errors.As(err, &e):
+	case errors.As(err, &m):
+		e = &apiError{http.StatusBadRequest, "MalformedPolicyDocument", m.Message}
+	default:
 		e = &apiError{http.StatusInternalServerError, "InternalFailure", "The request processing has failed because of an unknown error."}
 	}
 	s.stats.Add("sts.error." + e.code)
@@ -323,12 +331,15 @@ func (s *Server) assumeRole(form map[string][]string) (*assumeRoleResponse, erro
 		return nil, err
 	}
 	now := s.now()
-	role := s.account.RoleByARN(req.roleARN)
-	trust := trustFor(role, provider, aud, claims.Sub)
-	if trust == nil {
+	role, ok := s.account.RoleByARN(req.roleARN)
+	if !ok {
 		return nil, accessDenied
 	}
-	sourceIdentity, err := checkSourceIdentity(claims, trust)
+	trustRequest := trustRequest(s.account.ProviderARN(provider.URL), provider.URL, aud, claims.Sub)
+	if role.Trust.Decide(trustRequest) != awsiam.Allowed {
+		return nil, accessDenied
+	}
+	sourceIdentity, err := checkSourceIdentity(claims, role.Trust, trustRequest)
 	if err != nil {
 		return nil, err
 	}
@@ -341,11 +352,12 @@ func (s *Server) assumeRole(form map[string][]string) (*assumeRoleResponse, erro
 		SecretAccessKey: randomB64(30),
 		SessionToken:    randomB64(300),
 		Expiration:      now.Add(time.Duration(req.duration) * time.Second).UTC().Truncate(time.Second),
-		AssumedRoleARN:  "arn:aws:sts::" + s.account.AccountID + ":assumed-role/" + role.Name + "/" + req.session,
-		AssumedRoleID:   roleID(s.account.AccountID, role.Name) + ":" + req.session,
+		AssumedRoleARN:  "arn:aws:sts::" + s.account.ID + ":assumed-role/" + role.Name + "/" + req.session,
+		AssumedRoleID:   s.account.RoleID(role.Name) + ":" + req.session,
 		Subject:         claims.Sub,
 		SourceIdentity:  sourceIdentity,
 		SessionPolicy:   req.policy,
+		roleName:        role.Name,
 	}
 	s.remember(cred)
 
@@ -360,9 +372,9 @@ func (s *Server) assumeRole(form map[string][]string) (*assumeRoleResponse, erro
 	res.Result.Credentials.Expiration = cred.Expiration.Format(time.RFC3339)
 	// The provider's ARN, not the issuer: "arn:aws:iam::<account>:
 	// oidc-provider/sts.windows.net/<tenant>/" in real answers.
-	res.Result.Provider = s.account.ProviderARN(provider)
+	res.Result.Provider = s.account.ProviderARN(provider.URL)
 	if req.policy != nil {
-		res.Result.PackedPolicySize = &req.policy.packedSize
+		res.Result.PackedPolicySize = &req.packedSize
 	}
 	res.Result.SourceIdentity = sourceIdentity
 	return res, nil
@@ -373,7 +385,8 @@ func (s *Server) assumeRole(form map[string][]string) (*assumeRoleResponse, erro
 type assumeRoleRequest struct {
 	roleARN, session, token string
 	duration                int
-	policy                  *sessionPolicy
+	policy                  *awsiam.Policy
+	packedSize              int // PackedPolicySize, a percentage of the packed limit
 }
 
 func parseAssumeRole(form map[string][]string) (assumeRoleRequest, error) {
@@ -406,11 +419,13 @@ func parseAssumeRole(form map[string][]string) (assumeRoleRequest, error) {
 		return req, &apiError{http.StatusBadRequest, "MalformedPolicyDocument", "cloudsim does not emulate managed session policies (PolicyArns); pass an inline Policy instead"}
 	}
 	if policyText != "" {
-		p, err := parseSessionPolicy(policyText)
+		p, err := awsiam.Parse(policyText, awsiam.Session)
 		if err != nil {
 			return req, err
 		}
-		req.policy = p
+		// AWS packs the policy in a compressed binary form whose size is
+		// not documented; cloudsim reports the plain text's share.
+		req.policy, req.packedSize = p, (len(policyText)*100+maxSessionPolicy-1)/maxSessionPolicy
 	}
 	if d := get("DurationSeconds"); d != "" {
 		n, err := strconv.Atoi(d)
@@ -425,43 +440,43 @@ func parseAssumeRole(form map[string][]string) (assumeRoleRequest, error) {
 // verifyWebIdentity checks the token as IAM does for an OIDC provider:
 // its form, the provider for its issuer, the signature, the audience
 // among the provider's client IDs, and its expiry.
-func (s *Server) verifyWebIdentity(token string) (claims webIdentityClaims, provider *tenant.OIDCProvider, aud string, err error) {
+func (s *Server) verifyWebIdentity(token string) (claims webIdentityClaims, provider awsiam.Provider, aud string, err error) {
 	payload, verr := s.keys.Verify(token)
 	switch {
 	case errors.Is(verr, signing.ErrMalformed), verr == nil && json.Unmarshal(payload, &claims) != nil:
-		return claims, nil, "", invalidToken("The web identity token is not a valid JWT.")
+		return claims, provider, "", invalidToken("The web identity token is not a valid JWT.")
 	case verr != nil:
 		// Parse what we can to name the issuer, as IAM does, before
 		// reporting the signature.
-		if c, ok := unverifiedClaims(token); ok && s.account.ProviderForIssuer(c.Iss) == nil {
-			return claims, nil, "", invalidToken("No OpenIDConnect provider found in your account for %s", c.Iss)
+		if c, ok := unverifiedClaims(token); ok && !s.known(c.Iss) {
+			return claims, provider, "", invalidToken("No OpenIDConnect provider found in your account for %s", c.Iss)
 		}
 		if errors.Is(verr, signing.ErrUnknownKey) {
-			return claims, nil, "", invalidToken("Couldn't retrieve verification key from your identity provider,  please reference AssumeRoleWithWebIdentity documentation for requirements")
+			return claims, provider, "", invalidToken("Couldn't retrieve verification key from your identity provider,  please reference AssumeRoleWithWebIdentity documentation for requirements")
 		}
-		return claims, nil, "", invalidToken("The web identity token signature could not be verified.")
+		return claims, provider, "", invalidToken("The web identity token signature could not be verified.")
 	}
-	provider = s.account.ProviderForIssuer(claims.Iss)
-	if provider == nil {
-		return claims, nil, "", invalidToken("No OpenIDConnect provider found in your account for %s", claims.Iss)
+	provider, found := s.account.ProviderForIssuer(claims.Iss)
+	if !found {
+		return claims, provider, "", invalidToken("No OpenIDConnect provider found in your account for %s", claims.Iss)
 	}
 	if claims.Iss != entra.IssuerV1(s.tenant) && claims.Iss != entra.IssuerV2(s.tenant) {
 		// A provider for an issuer whose keys cloudsim does not hold.
-		return claims, nil, "", invalidToken("Couldn't retrieve verification key from your identity provider,  please reference AssumeRoleWithWebIdentity documentation for requirements")
+		return claims, provider, "", invalidToken("Couldn't retrieve verification key from your identity provider,  please reference AssumeRoleWithWebIdentity documentation for requirements")
 	}
 	aud, ok := audience(claims)
 	if !ok {
-		return claims, nil, "", invalidToken("Missing a required claim: aud")
+		return claims, provider, "", invalidToken("Missing a required claim: aud")
 	}
 	if !slices.Contains(provider.ClientIDs, aud) {
-		return claims, nil, "", invalidToken("Incorrect token audience")
+		return claims, provider, "", invalidToken("Incorrect token audience")
 	}
 	if claims.Exp == nil {
-		return claims, nil, "", invalidToken("Missing a required claim: exp")
+		return claims, provider, "", invalidToken("Missing a required claim: exp")
 	}
 	now := s.now()
 	if exp := time.Unix(int64(*claims.Exp), 0); now.After(exp.Add(ClockSkew)) {
-		return claims, nil, "", &apiError{http.StatusBadRequest, "ExpiredTokenException",
+		return claims, provider, "", &apiError{http.StatusBadRequest, "ExpiredTokenException",
 			fmt.Sprintf("Token expired: current date/time %d must be before the expiration date/time %d", now.Unix(), exp.Unix())}
 	}
 	return claims, provider, aud, nil
@@ -485,29 +500,30 @@ func audience(c webIdentityClaims) (string, bool) {
 	return "", false
 }
 
-// trustFor returns the role's trust statement that lets this token in.
-func trustFor(role *tenant.Role, provider *tenant.OIDCProvider, aud, sub string) *tenant.TrustStatement {
-	if role == nil {
-		return nil
+// known reports whether the account has a provider for an issuer.
+func (s *Server) known(iss string) bool {
+	_, ok := s.account.ProviderForIssuer(iss)
+	return ok
+}
+
+// trustRequest is AssumeRoleWithWebIdentity as the role's trust policy
+// judges it: the provider as the Federated principal, and the token's
+// claims as the provider's condition keys, "<provider url>:aud" (azp when
+// present, else aud) and "<provider url>:sub" (IAM User Guide, "Available
+// keys for AWS web identity federation": for a generic OIDC provider the
+// keys are the provider URL followed by the claim).
+func trustRequest(providerARN, providerURL, aud, sub string) awsiam.Request {
+	return awsiam.Request{
+		Principal: awsiam.Principal{Type: "Federated", ID: providerARN},
+		Action:    "sts:AssumeRoleWithWebIdentity",
+		Context:   map[string][]string{providerURL + ":aud": {aud}, providerURL + ":sub": {sub}},
 	}
-	for i, t := range role.Trust {
-		if t.Provider != provider.URL {
-			continue
-		}
-		if want, ok := t.Conditions["aud"]; ok && !slices.Contains(want, aud) {
-			continue
-		}
-		if want, ok := t.Conditions["sub"]; ok && !slices.Contains(want, sub) {
-			continue
-		}
-		return &role.Trust[i]
-	}
-	return nil
 }
 
 // checkSourceIdentity returns the token's source identity, which the trust
-// statement must allow the caller to set (sts:SetSourceIdentity).
-func checkSourceIdentity(c webIdentityClaims, trust *tenant.TrustStatement) (string, error) {
+// policy must let the caller set (sts:SetSourceIdentity, with the value as
+// sts:SourceIdentity).
+func checkSourceIdentity(c webIdentityClaims, trust *awsiam.Policy, r awsiam.Request) (string, error) {
 	if c.SourceIdentity == nil {
 		return "", nil
 	}
@@ -515,7 +531,9 @@ func checkSourceIdentity(c webIdentityClaims, trust *tenant.TrustStatement) (str
 	if !sourceIdentityPattern.MatchString(id) {
 		return "", validation("1 validation error detected: Value '%s' at 'sourceIdentity' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\w+=,.@-]*", id)
 	}
-	if !slices.Contains(trust.Actions, "sts:SetSourceIdentity") {
+	r.Action = "sts:SetSourceIdentity"
+	r.Context["sts:SourceIdentity"] = []string{id}
+	if trust.Decide(r) != awsiam.Allowed {
 		return "", accessDenied
 	}
 	return id, nil
@@ -548,12 +566,6 @@ func (s *Server) remember(c Credential) {
 		}
 	}
 	s.creds[c.AccessKeyID] = c
-}
-
-// roleID is a stable AROA… ID for a role, as IAM assigns one per role.
-func roleID(account, role string) string {
-	sum := sha256.Sum256([]byte(account + "/" + role))
-	return "AROA" + base32.StdEncoding.EncodeToString(sum[:])[:17]
 }
 
 func randomUpper(n int) string {

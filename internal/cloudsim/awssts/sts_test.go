@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -220,7 +221,8 @@ func TestSourceIdentity(t *testing.T) {
 			sim := cloudsimtest.Start(t, func(o *cloudsim.Options) {
 				if allowed {
 					for _, r := range o.Tenant.AWS.Roles {
-						r.Trust[0].Actions = []string{"sts:SetSourceIdentity"}
+						r.TrustPolicy = json.RawMessage(strings.Replace(string(r.TrustPolicy),
+							`"sts:AssumeRoleWithWebIdentity"`, `["sts:AssumeRoleWithWebIdentity", "sts:SetSourceIdentity"]`, 1))
 					}
 				}
 			})

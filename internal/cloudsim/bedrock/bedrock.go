@@ -233,7 +233,7 @@ func (s *Server) converse(stream bool) http.HandlerFunc {
 		if stream {
 			action = "bedrock:InvokeModelWithResponseStream"
 		}
-		if resource := s.profileARN(profile); c.Auth == "sigv4" && !s.creds.Allowed(c.AccessKeyID, action, resource) {
+		if resource := s.deniedResource(c, action, profile); resource != "" {
 			who, _, _ := strings.Cut(c.Principal, " (")
 			finish(http.StatusForbidden, &apiError{http.StatusForbidden, "AccessDeniedException", fmt.Sprintf(
 				"User: %s is not authorized to perform: %s on resource: %s because no identity-based policy allows the %s action",

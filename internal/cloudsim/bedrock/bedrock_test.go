@@ -2,6 +2,7 @@ package bedrock_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -249,7 +250,8 @@ func TestFaultsAndToolChoice(t *testing.T) {
 // A role whose policy lacks bedrock:InvokeModel gets AWS's AccessDenied.
 func TestRolePolicy(t *testing.T) {
 	sim := cloudsimtest.Start(t, func(o *cloudsim.Options) {
-		o.Tenant.AWS.Roles[0].Allow = []string{"bedrock:InvokeModelWithResponseStream"}
+		o.Tenant.AWS.Roles[0].Policies["bedrock-invoke"] = json.RawMessage(`{"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+			"Action": "bedrock:InvokeModelWithResponseStream", "Resource": "*"}]}`)
 	})
 	f := &fixture{sim: sim, env: sim.Env()}
 	c := f.client(t, f.webIdentityCreds(t), 1)

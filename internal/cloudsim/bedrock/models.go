@@ -87,8 +87,26 @@ func (s *Server) onDemandOnly(model string) *apiError {
 		"Invocation of model ID %s with on-demand throughput isn’t supported. Retry your request with the ID or ARN of an inference profile that contains this model.", model)}
 }
 
-// profileARN is the inference profile's ARN in the account and Region,
-// the resource IAM authorizes a Converse call on.
-func (s *Server) profileARN(profile string) string {
-	return "arn:aws:bedrock:" + s.region + ":" + s.account + ":inference-profile/" + profile
+// deniedResource is the first resource a SigV4 caller may not call action
+// on, or "" when it may. A call through an inference profile needs the
+// action on the profile and on the foundation model it routes to ("If you
+// specify an inference profile in the Resource field, you must also
+// specify the foundation model in each Region associated with it":
+// Bedrock User Guide, "Prerequisites for inference profiles"). cloudsim
+// answers from the caller's Region, so that is the model's Region it
+// checks. API-key callers are judged by the key alone.
+func (s *Server) deniedResource(c caller, action, profile string) string {
+	if c.Auth != "sigv4" {
+		return ""
+	}
+	_, model, _ := strings.Cut(profile, ".")
+	for _, resource := range []string{
+		"arn:aws:bedrock:" + s.region + ":" + s.account + ":inference-profile/" + profile,
+		"arn:aws:bedrock:" + s.region + "::foundation-model/" + model,
+	} {
+		if !s.creds.Allowed(c.AccessKeyID, action, resource) {
+			return resource
+		}
+	}
+	return ""
 }

@@ -1,12 +1,10 @@
 package tenant
 
 import (
-	"crypto/sha256"
-	"encoding/base32"
+	"encoding/json"
 	"fmt"
 	"net/url"
 	"regexp"
-	"slices"
 	"strings"
 )
 
@@ -32,14 +30,20 @@ type AWSAccount struct {
 	InferenceProfiles []string `json:"inferenceProfiles"`
 }
 
-// DevCredential is a long-lived access key pair, for the env-keys tier's
-// tests.
+// DevCredential is an IAM user's long-lived access key pair: the IAM
+// admin the setup scripts sign in as, or a user for the env-keys tier's
+// tests. Its policies are what it may do; with none, nothing.
 type DevCredential struct {
 	AccessKeyID     string `json:"accessKeyId"`
 	SecretAccessKey string `json:"secretAccessKey"`
 	// UserName is the IAM user the key belongs to (default cloudsim-dev),
 	// as GetCallerIdentity names it.
 	UserName string `json:"userName"`
+	// Profile names the key's profile in the shared credentials file
+	// cloudsim writes to its state folder (aws-credentials), for the
+	// scripts' AWS_PROFILE. Never in cloudsim.env.
+	Profile  string                     `json:"profile"`
+	Policies map[string]json.RawMessage `json:"policies"`
 }
 
 // OIDCProvider is an IAM OIDC identity provider: an issuer without its
@@ -50,73 +54,20 @@ type OIDCProvider struct {
 	ClientIDs []string `json:"clientIds"`
 }
 
-// Role is an IAM role that web identities may assume.
+// Role is an IAM role, as IAM's CreateRole and PutRolePolicy take it: a
+// trust policy and inline permissions policies, as JSON policy documents
+// (cloudsim's IAM parses and evaluates them).
 type Role struct {
 	Name string `json:"name"`
 	// MaxSessionDuration in seconds: 3600 (IAM's default) to 43200.
-	MaxSessionDuration int `json:"maxSessionDuration"`
-	// Trust lists who may assume the role with AssumeRoleWithWebIdentity:
-	// one statement per federated provider.
-	Trust []TrustStatement `json:"trust"`
-	// Allow lists the IAM actions the role's policy allows (for example
-	// bedrock:InvokeModel); cloudsim's Bedrock refuses the others.
-	Allow    []string `json:"allow"`
-	ExportAs string   `json:"exportAs"`
-}
-
-// TrustStatement allows sts:AssumeRoleWithWebIdentity to tokens from a
-// provider whose claims match: Conditions["aud"] is StringEquals on
-// "<provider>:aud", Conditions["sub"] on "<provider>:sub".
-type TrustStatement struct {
-	Provider   string              `json:"provider"`
-	Conditions map[string][]string `json:"conditions"`
-	// Actions the statement allows besides sts:AssumeRoleWithWebIdentity:
-	// sts:SetSourceIdentity lets a token's source identity claim through.
-	Actions []string `json:"actions"`
+	MaxSessionDuration int                        `json:"maxSessionDuration"`
+	TrustPolicy        json.RawMessage            `json:"trustPolicy"`
+	Policies           map[string]json.RawMessage `json:"policies"`
+	ExportAs           string                     `json:"exportAs"`
 }
 
 // ARN is the role's ARN in its account.
 func (a *AWSAccount) ARN(r *Role) string { return "arn:aws:iam::" + a.AccountID + ":role/" + r.Name }
-
-// ProviderARN is an OIDC provider's ARN.
-func (a *AWSAccount) ProviderARN(p *OIDCProvider) string {
-	return "arn:aws:iam::" + a.AccountID + ":oidc-provider/" + p.URL
-}
-
-// ProviderForIssuer returns the provider registered for a token's iss:
-// IAM compares the issuer with https:// and the provider URL exactly.
-func (a *AWSAccount) ProviderForIssuer(iss string) *OIDCProvider {
-	rest, ok := strings.CutPrefix(iss, "https://")
-	if !ok {
-		return nil
-	}
-	for _, p := range a.OIDCProviders {
-		if p.URL == rest {
-			return p
-		}
-	}
-	return nil
-}
-
-// RoleByName returns the role with this name.
-func (a *AWSAccount) RoleByName(name string) *Role {
-	for _, r := range a.Roles {
-		if r.Name == name {
-			return r
-		}
-	}
-	return nil
-}
-
-// RoleByARN returns the role with this ARN in this account.
-func (a *AWSAccount) RoleByARN(arn string) *Role {
-	for _, r := range a.Roles {
-		if a.ARN(r) == arn {
-			return r
-		}
-	}
-	return nil
-}
 
 var (
 	awsAccountID = regexp.MustCompile(`^[0-9]{12}$`)
@@ -179,42 +130,8 @@ func (a *AWSAccount) validate(v *validator) {
 		case r.MaxSessionDuration < 3600 || r.MaxSessionDuration > 43200:
 			v.fail(path+".maxSessionDuration", "must be 3600 to 43200 seconds")
 		}
-		if len(r.Trust) == 0 {
-			v.fail(path+".trust", "needs at least one statement, or nobody can assume the role")
-		}
-		for j, t := range r.Trust {
-			tp := fmt.Sprintf("%s.trust[%d]", path, j)
-			if !slices.ContainsFunc(a.OIDCProviders, func(p *OIDCProvider) bool { return p != nil && p.URL == t.Provider }) {
-				v.fail(tp+".provider", "%q is not the url of one of aws.oidcProviders", t.Provider)
-			}
-			for k := range t.Conditions {
-				if k != "aud" && k != "sub" {
-					v.fail(tp+".conditions", "%q is not aud or sub", k)
-				}
-			}
-			for _, action := range t.Actions {
-				if action != "sts:SetSourceIdentity" {
-					v.fail(tp+".actions", "%q is not sts:SetSourceIdentity, the one extra action cloudsim evaluates", action)
-				}
-			}
+		if len(r.TrustPolicy) == 0 || string(r.TrustPolicy) == "null" {
+			v.fail(path+".trustPolicy", "needs a trust policy, or nobody can assume the role")
 		}
 	}
-}
-
-// UserARN is the ARN of the IAM user a dev key pair belongs to.
-func (a *AWSAccount) UserARN(d *DevCredential) string {
-	return "arn:aws:iam::" + a.AccountID + ":user/" + d.userName()
-}
-
-// UserID is the user's unique ID (AIDA…), stable for its name.
-func (a *AWSAccount) UserID(d *DevCredential) string {
-	sum := sha256.Sum256([]byte(a.AccountID + "/user/" + d.userName()))
-	return "AIDA" + base32.StdEncoding.EncodeToString(sum[:])[:17]
-}
-
-func (d *DevCredential) userName() string {
-	if d.UserName == "" {
-		return "cloudsim-dev"
-	}
-	return d.UserName
 }

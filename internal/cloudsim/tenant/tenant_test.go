@@ -171,20 +171,14 @@ func TestMalformedTenantFileNamesLineAndField(t *testing.T) {
 			atLine: `"url": "https://sts.windows.net/`,
 		},
 		{
-			name: "AWS role trusting an unregistered provider",
+			name: "AWS role with no trust policy",
 			edit: func(s string) string {
-				return strings.Replace(s, `"provider": "sts.windows.net/ca77995a-3696-41ae-a339-cf02b3e89b12/"`, `"provider": "sts.windows.net/ca77995a-3696-41ae-a339-cf02b3e89b12"`, 1)
+				return strings.Replace(s, `"policies": {
+          // Bedrock only`, `"trustPolicy": null, "policies": {
+          // Bedrock only`, 1)
 			},
-			wantIn: []string{"aws.roles[0].trust[0].provider", "is not the url of one of aws.oidcProviders"},
-			atLine: `"provider": "sts.windows.net/ca77995a-3696-41ae-a339-cf02b3e89b12"`,
-		},
-		{
-			name: "AWS trust condition on an unsupported claim",
-			edit: func(s string) string {
-				return strings.Replace(s, `"sub": ["102dbbc0`, `"amr": ["102dbbc0`, 1)
-			},
-			wantIn: []string{"aws.roles[0].trust[0].conditions", `"amr" is not aud or sub`},
-			atLine: `"conditions": {`,
+			wantIn: []string{"aws.roles[0].trustPolicy", "needs a trust policy"},
+			atLine: `"trustPolicy": null`,
 		},
 		{
 			name: "AWS account ID",

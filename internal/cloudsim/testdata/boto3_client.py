@@ -113,7 +113,7 @@ def scenario_large_body():
 
 
 def scenario_web_identity_token():
-    out = client("sts").get_web_identity_token(Audience=["https://example.test"], SigningAlgorithm="RS256")
+    out = client("sts").get_web_identity_token(Audience=["api://AzureADTokenExchange"], SigningAlgorithm="RS256")
     payload = out["WebIdentityToken"].split(".")[1]
     claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
     return {"ok": True, "sub": claims["sub"], "aud": claims["aud"]}
@@ -135,8 +135,12 @@ REFUSALS = {
     "made_up_model": bad_converse(QUESTION, model="us.anthropic.claude-does-not-exist-v9:0"),
     "foundation_model": bad_converse(QUESTION, model=MODEL.split(".", 1)[1]),
     "malformed_policy": lambda: assume(policy="{not json"),
-    "duration_escalation": lambda: client("sts", assume(duration=900)["Credentials"]).get_web_identity_token(
-        Audience=["https://example.test"], SigningAlgorithm="RS256", DurationSeconds=3600),
+    # The role's policy allows api://AzureADTokenExchange for up to 300 s
+    # (sts:IdentityTokenAudience, sts:DurationSeconds): each is refused.
+    "audience_outside_policy": lambda: client("sts").get_web_identity_token(
+        Audience=["https://example.test"], SigningAlgorithm="RS256"),
+    "duration_outside_policy": lambda: client("sts").get_web_identity_token(
+        Audience=["api://AzureADTokenExchange"], SigningAlgorithm="RS256", DurationSeconds=600),
     "access_denied": lambda: converse(QUESTION, creds=assume(policy=DENY_BEDROCK)["Credentials"]),
     "bedrock_call": lambda: converse(QUESTION),
     "sts_call": lambda: client("sts").get_caller_identity(),

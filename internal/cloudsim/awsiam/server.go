@@ -1,0 +1,730 @@
+package awsiam
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"maps"
+	"net/http"
+	"net/url"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/crosscloud-agentid/agentid/internal/cloudsim/sigv4"
+)
+
+// Path is where cloudsim serves IAM; AWS_ENDPOINT_URL_IAM is its URL.
+const Path = "/iam"
+
+const (
+	apiVersion = "2010-05-08"
+	namespace  = "https://iam.amazonaws.com/doc/" + apiVersion + "/"
+)
+
+// Authorizer says who signed with an access key and whether that identity
+// may make a request: cloudsim's STS, which knows both its role sessions
+// and the account's users.
+type Authorizer interface {
+	sigv4.Credentials
+	Authorize(accessKeyID string, r Request) (principalARN string, ok bool)
+}
+
+// Server is IAM's query API over one Account.
+type Server struct {
+	account *Account
+	auth    Authorizer
+	now     func() time.Time
+	log     *slog.Logger
+	count   func(string)
+}
+
+// Options configures a Server.
+type Options struct {
+	Account    *Account
+	Authorizer Authorizer
+	Now        func() time.Time
+	Logger     *slog.Logger
+	// Count records each operation and refusal, for cloudsim's stats.
+	Count func(string)
+}
+
+// NewServer returns IAM's API over o.Account.
+func NewServer(o Options) *Server {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Count == nil {
+		o.Count = func(string) {}
+	}
+	return &Server{account: o.Account, auth: o.Authorizer, now: o.Now, log: o.Logger, count: o.Count}
+}
+
+// Register adds the IAM endpoint to mux.
+func (s *Server) Register(mux *http.ServeMux) {
+	mux.HandleFunc("POST "+Path, s.ServeHTTP)
+	mux.HandleFunc("POST "+Path+"/{$}", s.ServeHTTP)
+}
+
+// apiError is an IAM error: its code and status are the model's (the
+// error shapes' "error" traits in botocore's iam service-2.json).
+type apiError struct {
+	status int
+	code   string
+	msg    string
+}
+
+func (e *apiError) Error() string { return e.code + ": " + e.msg }
+
+func noSuchEntity(format string, args ...any) *apiError {
+	return &apiError{http.StatusNotFound, "NoSuchEntity", fmt.Sprintf(format, args...)}
+}
+
+func alreadyExists(format string, args ...any) *apiError {
+	return &apiError{http.StatusConflict, "EntityAlreadyExists", fmt.Sprintf(format, args...)}
+}
+
+func invalidInput(format string, args ...any) *apiError {
+	return &apiError{http.StatusBadRequest, "InvalidInput", fmt.Sprintf(format, args...)}
+}
+
+// validation is the model's constraint check, worded as AWS words it.
+func validation(field, constraint, value string) *apiError {
+	return &apiError{http.StatusBadRequest, "ValidationError",
+		fmt.Sprintf("1 validation error detected: Value '%s' at '%s' failed to satisfy constraint: %s", value, field, constraint)}
+}
+
+// call is one request: its parameters and who made it.
+type call struct {
+	form      url.Values
+	accessKey string
+}
+
+// operation is one IAM action: the resource its permission names and what
+// it does, returning the result element's content (nil for none).
+type operation struct {
+	resource func(s *Server, c call) string
+	run      func(s *Server, c call) (any, error)
+}
+
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	requestID := newRequestID()
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 1<<20))
+	form, perr := url.ParseQuery(string(body))
+	if err != nil || perr != nil {
+		s.fail(w, requestID, "", &apiError{http.StatusBadRequest, "MalformedInput", "The request body could not be parsed as a form."})
+		return
+	}
+	action := form.Get("Action")
+	op, known := operations[action]
+	switch {
+	case action == "":
+		s.fail(w, requestID, action, &apiError{http.StatusBadRequest, "MissingAction", "Missing Action"})
+		return
+	case !known || form.Get("Version") != apiVersion:
+		s.fail(w, requestID, action, &apiError{http.StatusBadRequest, "InvalidAction",
+			fmt.Sprintf("Could not find operation %s for version %s", action, form.Get("Version"))})
+		return
+	}
+	// IAM is global: requests are signed for us-east-1 (IAM API reference,
+	// "Signing AWS API requests"), whatever the caller's region.
+	signer, refusal := sigv4.Verify(r, body, s.auth, sigv4.Rules{Service: "iam", Region: "us-east-1", MaxSkew: 15 * time.Minute}, s.now())
+	if refusal != nil {
+		s.fail(w, requestID, action, signatureError(refusal))
+		return
+	}
+	c := call{form: form, accessKey: signer.AccessKeyID}
+	resource := op.resource(s, c)
+	if who, ok := s.auth.Authorize(c.accessKey, Request{Action: "iam:" + action, Resource: resource}); !ok {
+		s.fail(w, requestID, action, &apiError{http.StatusForbidden, "AccessDenied", fmt.Sprintf(
+			"User: %s is not authorized to perform: iam:%s on resource: %s because no identity-based policy allows the iam:%s action",
+			who, action, resource, action)})
+		return
+	}
+	result, err := op.run(s, c)
+	if err != nil {
+		s.fail(w, requestID, action, err)
+		return
+	}
+	s.count("iam." + action)
+	s.log.Info("iam", "action", action, "resource", resource)
+	var buf bytes.Buffer
+	buf.WriteString(xml.Header + "<" + action + "Response xmlns=\"" + namespace + "\">")
+	if result != nil {
+		enc := xml.NewEncoder(&buf)
+		if err := enc.EncodeElement(result, xml.StartElement{Name: xml.Name{Local: action + "Result"}}); err != nil {
+			s.fail(w, requestID, action, err)
+			return
+		}
+		enc.Flush()
+	}
+	buf.WriteString("<ResponseMetadata><RequestId>" + requestID + "</RequestId></ResponseMetadata></" + action + "Response>")
+	w.Header().Set("Content-Type", "text/xml")
+	w.Header().Set("x-amzn-RequestId", requestID)
+	w.Write(buf.Bytes())
+}
+
+// signatureError is how IAM's query protocol answers a refused signature.
+func signatureError(r *sigv4.Refusal) *apiError {
+	switch r.Failure {
+	case sigv4.Missing:
+		return &apiError{http.StatusForbidden, "MissingAuthenticationToken", "Request is missing Authentication Token"}
+	case sigv4.BadCredential, sigv4.NoDate:
+		return &apiError{http.StatusBadRequest, "IncompleteSignature", r.Message}
+	case sigv4.UnknownKey:
+		return &apiError{http.StatusForbidden, "InvalidClientTokenId", r.Message}
+	case sigv4.Expired:
+		return &apiError{http.StatusForbidden, "ExpiredToken", r.Message}
+	default:
+		return &apiError{http.StatusForbidden, "SignatureDoesNotMatch", r.Message}
+	}
+}
+
+type errorResponse struct {
+	XMLName xml.Name `xml:"https://iam.amazonaws.com/doc/2010-05-08/ ErrorResponse"`
+	Error   struct {
+		Type    string `xml:"Type"`
+		Code    string `xml:"Code"`
+		Message string `xml:"Message"`
+	} `xml:"Error"`
+	RequestID string `xml:"RequestId"`
+}
+
+func (s *Server) fail(w http.ResponseWriter, requestID, action string, err error) {
+	var e *apiError
+	var m *MalformedError
+	switch {
+	case errors.As(err, &e):
+	case errors.As(err, &m):
+		e = &apiError{http.StatusBadRequest, "MalformedPolicyDocument", m.Message}
+	default:
+		e = &apiError{http.StatusInternalServerError, "ServiceFailure", "The request processing has failed because of an unknown error, exception or failure."}
+	}
+	s.count("iam.error." + e.code)
+	s.log.Info("iam refused", "action", action, "code", e.code, "message", e.msg)
+	body := errorResponse{RequestID: requestID}
+	body.Error.Type = "Sender"
+	if e.status >= 500 {
+		body.Error.Type = "Receiver"
+	}
+	body.Error.Code, body.Error.Message = e.code, e.msg
+	out, _ := xml.Marshal(body)
+	w.Header().Set("Content-Type", "text/xml")
+	w.Header().Set("x-amzn-RequestId", requestID)
+	w.WriteHeader(e.status)
+	w.Write([]byte(xml.Header))
+	w.Write(out)
+}
+
+// list reads a query-protocol list: Name.member.1, Name.member.2, …
+func list(form url.Values, name string) []string {
+	var out []string
+	for i := 1; form.Has(name + ".member." + strconv.Itoa(i)); i++ {
+		out = append(out, form.Get(name+".member."+strconv.Itoa(i)))
+	}
+	return out
+}
+
+var (
+	roleNamePattern   = regexp.MustCompile(`^[\w+=,.@-]{1,64}$`)
+	policyNamePattern = regexp.MustCompile(`^[\w+=,.@-]{1,128}$`)
+	thumbprintPattern = regexp.MustCompile(`^[0-9A-Fa-f]{40}$`)
+)
+
+func required(form url.Values, field, param string) (string, error) {
+	v := form.Get(param)
+	if v == "" {
+		return "", &apiError{http.StatusBadRequest, "ValidationError",
+			fmt.Sprintf("1 validation error detected: Value null at '%s' failed to satisfy constraint: Member must not be null", field)}
+	}
+	return v, nil
+}
+
+func roleName(form url.Values) (string, error) {
+	name, err := required(form, "roleName", "RoleName")
+	if err == nil && !roleNamePattern.MatchString(name) {
+		err = validation("roleName", `Member must satisfy regular expression pattern: [\w+=,.@-]+`, name)
+	}
+	return name, err
+}
+
+func (s *Server) roleResource(c call) string { return s.account.RoleARN(c.form.Get("RoleName")) }
+
+func (s *Server) providerResource(c call) string {
+	if arn := c.form.Get("OpenIDConnectProviderArn"); arn != "" {
+		return arn
+	}
+	return s.account.ProviderARN(strings.TrimPrefix(c.form.Get("Url"), "https://"))
+}
+
+func anyResource(*Server, call) string { return "*" }
+
+var operations = map[string]operation{
+	"CreateOpenIDConnectProvider":             {(*Server).providerResource, (*Server).createProvider},
+	"GetOpenIDConnectProvider":                {(*Server).providerResource, (*Server).getProvider},
+	"ListOpenIDConnectProviders":              {anyResource, (*Server).listProviders},
+	"DeleteOpenIDConnectProvider":             {(*Server).providerResource, (*Server).deleteProvider},
+	"AddClientIDToOpenIDConnectProvider":      {(*Server).providerResource, (*Server).addClientID},
+	"RemoveClientIDFromOpenIDConnectProvider": {(*Server).providerResource, (*Server).removeClientID},
+	"UpdateOpenIDConnectProviderThumbprint":   {(*Server).providerResource, (*Server).updateThumbprints},
+	"CreateRole":                              {(*Server).roleResource, (*Server).createRole},
+	"GetRole":                                 {(*Server).roleResource, (*Server).getRole},
+	"UpdateRole":                              {(*Server).roleResource, (*Server).updateRole},
+	"UpdateAssumeRolePolicy":                  {(*Server).roleResource, (*Server).updateAssumeRolePolicy},
+	"DeleteRole":                              {(*Server).roleResource, (*Server).deleteRole},
+	"PutRolePolicy":                           {(*Server).roleResource, (*Server).putRolePolicy},
+	"GetRolePolicy":                           {(*Server).roleResource, (*Server).getRolePolicy},
+	"ListRolePolicies":                        {(*Server).roleResource, (*Server).listRolePolicies},
+	"DeleteRolePolicy":                        {(*Server).roleResource, (*Server).deleteRolePolicy},
+	"EnableOutboundWebIdentityFederation":     {anyResource, (*Server).enableOutbound},
+	"GetOutboundWebIdentityFederationInfo":    {anyResource, (*Server).getOutbound},
+	"DisableOutboundWebIdentityFederation":    {anyResource, (*Server).disableOutbound},
+}
+
+// ---- OIDC providers
+
+type providerResult struct {
+	URL         string   `xml:"Url"`
+	ClientIDs   []string `xml:"ClientIDList>member"`
+	Thumbprints []string `xml:"ThumbprintList>member"`
+	CreateDate  string   `xml:"CreateDate"`
+}
+
+func (s *Server) lookupProvider(c call) (Provider, error) {
+	arn, err := required(c.form, "openIDConnectProviderArn", "OpenIDConnectProviderArn")
+	if err != nil {
+		return Provider{}, err
+	}
+	p, ok := s.account.ProviderByARN(arn)
+	if !ok {
+		return Provider{}, noSuchEntity("OpenIDConnect Provider not found for arn %s", arn)
+	}
+	return p, nil
+}
+
+func checkThumbprints(tps []string) error {
+	if len(tps) > 5 {
+		return validation("thumbprintList", "Member must have length less than or equal to 5", strings.Join(tps, ","))
+	}
+	for _, t := range tps {
+		if !thumbprintPattern.MatchString(t) {
+			return validation("thumbprintList", "Member must have length 40 and be hexadecimal (a certificate's SHA-1)", t)
+		}
+	}
+	return nil
+}
+
+func checkClientIDs(ids []string) error {
+	if len(ids) > 100 {
+		return &apiError{http.StatusConflict, "LimitExceeded", "Cannot exceed quota for ClientIdsPerOpenIdConnectProvider: 100"}
+	}
+	for _, id := range ids {
+		if id == "" || len(id) > 255 {
+			return validation("clientIDList", "Member must have length between 1 and 255", id)
+		}
+	}
+	return nil
+}
+
+func (s *Server) createProvider(c call) (any, error) {
+	raw, err := required(c.form, "url", "Url")
+	if err != nil {
+		return nil, err
+	}
+	u, perr := url.Parse(raw)
+	if perr != nil || u.Scheme != "https" || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.Port() != "" {
+		return nil, invalidInput("Invalid Open ID Connect Provider URL: %s (https://, a host, no port, no query)", raw)
+	}
+	clientIDs, thumbprints := list(c.form, "ClientIDList"), list(c.form, "ThumbprintList")
+	if err := checkClientIDs(clientIDs); err != nil {
+		return nil, err
+	}
+	if err := checkThumbprints(thumbprints); err != nil {
+		return nil, err
+	}
+	stored := strings.TrimPrefix(raw, "https://")
+	a := s.account
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if _, ok := a.providers[stored]; ok {
+		return nil, alreadyExists("Provider with url %s already exists.", raw)
+	}
+	a.providers[stored] = Provider{URL: stored, ClientIDs: dedupe(clientIDs), Thumbprints: thumbprints, Created: s.now().UTC().Truncate(time.Second)}
+	return struct {
+		ARN string `xml:"OpenIDConnectProviderArn"`
+	}{a.ProviderARN(stored)}, nil
+}
+
+func dedupe(ids []string) []string {
+	var out []string
+	for _, id := range ids {
+		if !slices.Contains(out, id) {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+func (s *Server) getProvider(c call) (any, error) {
+	p, err := s.lookupProvider(c)
+	if err != nil {
+		return nil, err
+	}
+	return providerResult{URL: p.URL, ClientIDs: p.ClientIDs, Thumbprints: p.Thumbprints, CreateDate: isoTime(p.Created)}, nil
+}
+
+func (s *Server) listProviders(call) (any, error) {
+	type entry struct {
+		ARN string `xml:"Arn"`
+	}
+	var out struct {
+		Entries []entry `xml:"OpenIDConnectProviderList>member"`
+	}
+	for _, p := range s.account.sortedProviders() {
+		out.Entries = append(out.Entries, entry{s.account.ProviderARN(p.URL)})
+	}
+	return out, nil
+}
+
+// updateProvider changes a provider under the account's lock.
+func (s *Server) updateProvider(c call, change func(*Provider) error) (any, error) {
+	p, err := s.lookupProvider(c)
+	if err != nil {
+		return nil, err
+	}
+	a := s.account
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	p.ClientIDs, p.Thumbprints = slices.Clone(p.ClientIDs), slices.Clone(p.Thumbprints)
+	if err := change(&p); err != nil {
+		return nil, err
+	}
+	a.providers[p.URL] = p
+	return nil, nil
+}
+
+func (s *Server) deleteProvider(c call) (any, error) {
+	p, err := s.lookupProvider(c)
+	if err != nil {
+		return nil, err
+	}
+	s.account.mu.Lock()
+	delete(s.account.providers, p.URL)
+	s.account.mu.Unlock()
+	return nil, nil
+}
+
+func (s *Server) addClientID(c call) (any, error) {
+	id, err := required(c.form, "clientID", "ClientID")
+	if err != nil {
+		return nil, err
+	}
+	return s.updateProvider(c, func(p *Provider) error {
+		if !slices.Contains(p.ClientIDs, id) {
+			p.ClientIDs = append(p.ClientIDs, id)
+		}
+		return checkClientIDs(p.ClientIDs)
+	})
+}
+
+func (s *Server) removeClientID(c call) (any, error) {
+	id, err := required(c.form, "clientID", "ClientID")
+	if err != nil {
+		return nil, err
+	}
+	return s.updateProvider(c, func(p *Provider) error {
+		p.ClientIDs = slices.DeleteFunc(p.ClientIDs, func(x string) bool { return x == id })
+		return nil
+	})
+}
+
+func (s *Server) updateThumbprints(c call) (any, error) {
+	tps := list(c.form, "ThumbprintList")
+	if err := checkThumbprints(tps); err != nil {
+		return nil, err
+	}
+	return s.updateProvider(c, func(p *Provider) error {
+		p.Thumbprints = tps
+		return nil
+	})
+}
+
+// ---- roles
+
+type roleResult struct {
+	Path                     string `xml:"Path"`
+	RoleName                 string `xml:"RoleName"`
+	RoleID                   string `xml:"RoleId"`
+	ARN                      string `xml:"Arn"`
+	CreateDate               string `xml:"CreateDate"`
+	AssumeRolePolicyDocument string `xml:"AssumeRolePolicyDocument"`
+	Description              string `xml:"Description,omitempty"`
+	MaxSessionDuration       int    `xml:"MaxSessionDuration"`
+}
+
+// roleXML is a role as IAM returns it. Policy documents come URL-encoded,
+// as IAM sends them (the API reference's GetRole and GetRolePolicy; the
+// AWS CLI decodes them).
+func (s *Server) roleXML(r Role) any {
+	return struct {
+		Role roleResult `xml:"Role"`
+	}{roleResult{Path: "/", RoleName: r.Name, RoleID: s.account.RoleID(r.Name), ARN: s.account.RoleARN(r.Name), CreateDate: isoTime(r.Created),
+		AssumeRolePolicyDocument: url.QueryEscape(r.Trust.Text), Description: r.Description, MaxSessionDuration: r.MaxSessionDuration}}
+}
+
+func (s *Server) lookupRole(c call) (Role, error) {
+	name, err := roleName(c.form)
+	if err != nil {
+		return Role{}, err
+	}
+	r, ok := s.account.Role(name)
+	if !ok {
+		return Role{}, noSuchEntity("The role with name %s cannot be found.", name)
+	}
+	return r, nil
+}
+
+func maxSessionDuration(form url.Values, current int) (int, error) {
+	v := form.Get("MaxSessionDuration")
+	if v == "" {
+		return current, nil
+	}
+	n, err := strconv.Atoi(v)
+	switch {
+	case err != nil:
+		return 0, validation("maxSessionDuration", "Member must be an integer", v)
+	case n < 3600:
+		return 0, validation("maxSessionDuration", "Member must have value greater than or equal to 3600", v)
+	case n > 43200:
+		return 0, validation("maxSessionDuration", "Member must have value less than or equal to 43200", v)
+	}
+	return n, nil
+}
+
+// trustPolicy reads and checks a trust policy: CreateRole's
+// AssumeRolePolicyDocument or UpdateAssumeRolePolicy's PolicyDocument.
+func (s *Server) trustPolicy(form url.Values, param string) (*Policy, error) {
+	text, err := required(form, "policyDocument", param)
+	if err != nil {
+		return nil, err
+	}
+	p, err := Parse(text, Trust)
+	if err != nil {
+		return nil, err
+	}
+	return p, s.account.checkPrincipals(p)
+}
+
+func (s *Server) createRole(c call) (any, error) {
+	name, err := roleName(c.form)
+	if err != nil {
+		return nil, err
+	}
+	if c.form.Get("PermissionsBoundary") != "" {
+		return nil, invalidInput("cloudsim does not emulate permissions boundaries")
+	}
+	trust, err := s.trustPolicy(c.form, "AssumeRolePolicyDocument")
+	if err != nil {
+		return nil, err
+	}
+	maxDuration, err := maxSessionDuration(c.form, 3600)
+	if err != nil {
+		return nil, err
+	}
+	r := Role{Name: name, Description: c.form.Get("Description"), MaxSessionDuration: maxDuration, Trust: trust,
+		Policies: map[string]*Policy{}, Created: s.now().UTC().Truncate(time.Second)}
+	a := s.account
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if _, ok := a.roles[strings.ToLower(name)]; ok {
+		return nil, alreadyExists("Role with name %s already exists.", name)
+	}
+	a.roles[strings.ToLower(name)] = r
+	return s.roleXML(r), nil
+}
+
+func (s *Server) getRole(c call) (any, error) {
+	r, err := s.lookupRole(c)
+	if err != nil {
+		return nil, err
+	}
+	return s.roleXML(r), nil
+}
+
+// changeRole applies change to a copy of the role and stores it.
+func (s *Server) changeRole(c call, change func(*Role) error) (any, error) {
+	r, err := s.lookupRole(c)
+	if err != nil {
+		return nil, err
+	}
+	r.Policies = maps.Clone(r.Policies)
+	if err := change(&r); err != nil {
+		return nil, err
+	}
+	s.account.mu.Lock()
+	defer s.account.mu.Unlock()
+	s.account.roles[strings.ToLower(r.Name)] = r
+	return nil, nil
+}
+
+func (s *Server) updateRole(c call) (any, error) {
+	return s.changeRole(c, func(r *Role) (err error) {
+		if c.form.Has("Description") {
+			r.Description = c.form.Get("Description")
+		}
+		r.MaxSessionDuration, err = maxSessionDuration(c.form, r.MaxSessionDuration)
+		return err
+	})
+}
+
+func (s *Server) updateAssumeRolePolicy(c call) (any, error) {
+	trust, err := s.trustPolicy(c.form, "PolicyDocument")
+	if err != nil {
+		return nil, err
+	}
+	return s.changeRole(c, func(r *Role) error {
+		r.Trust = trust
+		return nil
+	})
+}
+
+func (s *Server) deleteRole(c call) (any, error) {
+	r, err := s.lookupRole(c)
+	if err != nil {
+		return nil, err
+	}
+	if len(r.Policies) > 0 {
+		return nil, &apiError{http.StatusConflict, "DeleteConflict", "Cannot delete entity, must delete policies first."}
+	}
+	s.account.mu.Lock()
+	delete(s.account.roles, strings.ToLower(r.Name))
+	s.account.mu.Unlock()
+	return nil, nil
+}
+
+func policyName(form url.Values) (string, error) {
+	name, err := required(form, "policyName", "PolicyName")
+	if err == nil && !policyNamePattern.MatchString(name) {
+		err = validation("policyName", `Member must satisfy regular expression pattern: [\w+=,.@-]+`, name)
+	}
+	return name, err
+}
+
+func (s *Server) putRolePolicy(c call) (any, error) {
+	name, err := policyName(c.form)
+	if err != nil {
+		return nil, err
+	}
+	text, err := required(c.form, "policyDocument", "PolicyDocument")
+	if err != nil {
+		return nil, err
+	}
+	p, err := Parse(text, Identity)
+	if err != nil {
+		return nil, err
+	}
+	return s.changeRole(c, func(r *Role) error {
+		r.Policies[name] = p
+		return nil
+	})
+}
+
+func (s *Server) getRolePolicy(c call) (any, error) {
+	r, err := s.lookupRole(c)
+	if err != nil {
+		return nil, err
+	}
+	name, err := policyName(c.form)
+	if err != nil {
+		return nil, err
+	}
+	p, ok := r.Policies[name]
+	if !ok {
+		return nil, noSuchEntity("The role policy with name %s cannot be found.", name)
+	}
+	return struct {
+		RoleName       string `xml:"RoleName"`
+		PolicyName     string `xml:"PolicyName"`
+		PolicyDocument string `xml:"PolicyDocument"`
+	}{r.Name, name, url.QueryEscape(p.Text)}, nil
+}
+
+func (s *Server) listRolePolicies(c call) (any, error) {
+	r, err := s.lookupRole(c)
+	if err != nil {
+		return nil, err
+	}
+	return struct {
+		Names       []string `xml:"PolicyNames>member"`
+		IsTruncated bool     `xml:"IsTruncated"`
+	}{slices.Sorted(maps.Keys(r.Policies)), false}, nil
+}
+
+func (s *Server) deleteRolePolicy(c call) (any, error) {
+	name, err := policyName(c.form)
+	if err != nil {
+		return nil, err
+	}
+	return s.changeRole(c, func(r *Role) error {
+		if _, ok := r.Policies[name]; !ok {
+			return noSuchEntity("The role policy with name %s cannot be found.", name)
+		}
+		delete(r.Policies, name)
+		return nil
+	})
+}
+
+// ---- outbound identity federation. The FeatureEnabled and
+// FeatureDisabled codes are the model's; their messages are not verified.
+
+func (s *Server) enableOutbound(call) (any, error) {
+	a := s.account
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.outboundOn {
+		return nil, &apiError{http.StatusConflict, "FeatureEnabled", "Outbound web identity federation is already enabled for this account."}
+	}
+	a.outboundOn = true
+	return struct {
+		Issuer string `xml:"IssuerIdentifier"`
+	}{a.outboundIssuer}, nil
+}
+
+func (s *Server) getOutbound(call) (any, error) {
+	issuer, on := s.account.Outbound()
+	if !on {
+		return nil, &apiError{http.StatusNotFound, "FeatureDisabled", "Outbound web identity federation is not enabled for this account."}
+	}
+	return struct {
+		Issuer  string `xml:"IssuerIdentifier"`
+		Enabled bool   `xml:"JwtVendingEnabled"`
+	}{issuer, true}, nil
+}
+
+func (s *Server) disableOutbound(call) (any, error) {
+	a := s.account
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if !a.outboundOn {
+		return nil, &apiError{http.StatusNotFound, "FeatureDisabled", "Outbound web identity federation is not enabled for this account."}
+	}
+	a.outboundOn = false
+	return nil, nil
+}
+
+func isoTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05Z") }
+
+func newRequestID() string {
+	b := make([]byte, 16)
+	rand.Read(b)
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
+}
