@@ -268,10 +268,13 @@ func (s *Sim) services(o Options, outboundKeys *signing.Keys) http.Handler {
 	})
 	mux := http.NewServeMux()
 	s.Entra.Register(mux)
+	var stsHandler, iamHandler http.Handler
 	if s.STS != nil {
 		s.STS.Register(mux)
-		awsiam.NewServer(awsiam.Options{Account: s.IAM, Authorizer: s.STS, Now: o.Now,
-			Logger: o.Logger.With("service", "iam"), Count: stats.Add}).Register(mux)
+		iam := awsiam.NewServer(awsiam.Options{Account: s.IAM, Authorizer: s.STS, Now: o.Now,
+			Logger: o.Logger.With("service", "iam"), Count: stats.Add})
+		iam.Register(mux)
+		stsHandler, iamHandler = s.STS, iam
 		s.Bedrock = bedrock.New(bedrock.Options{Region: o.Tenant.AWS.Region, Account: o.Tenant.AWS.AccountID, InferenceProfiles: o.Tenant.AWS.InferenceProfiles,
 			Credentials: s.STS, APIKeys: o.Tenant.AWS.BedrockAPIKeys,
 			Logger: o.Logger.With("service", "bedrock"), Stats: stats, Now: o.Now})
@@ -287,9 +290,14 @@ func (s *Sim) services(o Options, outboundKeys *signing.Keys) http.Handler {
 				"take posts from cloudsim's own pages only (login CSRF)", http.StatusForbidden)
 			return
 		}
-		if _, pattern := mux.Handler(r); pattern == "" && strings.HasPrefix(r.URL.Path, bedrock.Path+"/") {
-			bedrock.NotFound(w, r)
-			return
+		if _, pattern := mux.Handler(r); pattern == "" {
+			if strings.HasPrefix(r.URL.Path, bedrock.Path+"/") {
+				bedrock.NotFound(w, r)
+				return
+			}
+			if awsRoot(w, r, stsHandler, iamHandler) {
+				return
+			}
 		}
 		mux.ServeHTTP(w, r)
 	})

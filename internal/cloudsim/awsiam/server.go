@@ -135,9 +135,15 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			fmt.Sprintf("Could not find operation %s for version %s", action, form.Get("Version"))})
 		return
 	}
-	// IAM is global: requests are signed for us-east-1 (IAM API reference,
-	// "Signing AWS API requests"), whatever the caller's region.
-	signer, refusal := sigv4.Verify(r, body, s.auth, sigv4.Rules{Service: "iam", Region: "us-east-1", MaxSkew: 15 * time.Minute}, s.now())
+	// IAM is global: its endpoint takes requests signed for us-east-1
+	// (botocore's IAM endpoint rules give that signing region). A client
+	// with an endpoint override signs for its own region instead, which a
+	// real IAM never sees, so the account's region passes too.
+	region := "us-east-1"
+	if strings.Contains(r.Header.Get("Authorization"), "/"+s.account.Region+"/iam/aws4_request") {
+		region = s.account.Region
+	}
+	signer, refusal := sigv4.Verify(r, body, s.auth, sigv4.Rules{Service: "iam", Region: region, MaxSkew: 15 * time.Minute}, s.now())
 	if refusal != nil {
 		s.fail(w, requestID, action, signatureError(refusal))
 		return
@@ -478,7 +484,7 @@ func (s *Server) roleXML(r Role) any {
 	return struct {
 		Role roleResult `xml:"Role"`
 	}{roleResult{Path: "/", RoleName: r.Name, RoleID: s.account.RoleID(r.Name), ARN: s.account.RoleARN(r.Name), CreateDate: isoTime(r.Created),
-		AssumeRolePolicyDocument: url.QueryEscape(r.Trust.Text), Description: r.Description, MaxSessionDuration: r.MaxSessionDuration}}
+		AssumeRolePolicyDocument: encodePolicy(r.Trust.Text), Description: r.Description, MaxSessionDuration: r.MaxSessionDuration}}
 }
 
 func (s *Server) lookupRole(c call) (Role, error) {
@@ -577,13 +583,18 @@ func (s *Server) changeRole(c call, change func(*Role) error) (any, error) {
 }
 
 func (s *Server) updateRole(c call) (any, error) {
-	return s.changeRole(c, func(r *Role) (err error) {
+	_, err := s.changeRole(c, func(r *Role) (err error) {
 		if c.form.Has("Description") {
 			r.Description = c.form.Get("Description")
 		}
 		r.MaxSessionDuration, err = maxSessionDuration(c.form, r.MaxSessionDuration)
 		return err
 	})
+	if err != nil {
+		return nil, err
+	}
+	// Its output is an empty UpdateRoleResult, which botocore expects.
+	return struct{}{}, nil
 }
 
 func (s *Server) updateAssumeRolePolicy(c call) (any, error) {
@@ -655,7 +666,7 @@ func (s *Server) getRolePolicy(c call) (any, error) {
 		RoleName       string `xml:"RoleName"`
 		PolicyName     string `xml:"PolicyName"`
 		PolicyDocument string `xml:"PolicyDocument"`
-	}{r.Name, name, url.QueryEscape(p.Text)}, nil
+	}{r.Name, name, encodePolicy(p.Text)}, nil
 }
 
 func (s *Server) listRolePolicies(c call) (any, error) {
@@ -719,6 +730,12 @@ func (s *Server) disableOutbound(call) (any, error) {
 	}
 	a.outboundOn = false
 	return nil, nil
+}
+
+// encodePolicy percent-encodes a policy document as IAM returns it (spaces
+// as %20: botocore's json_decode_policies handler unquotes, then parses).
+func encodePolicy(text string) string {
+	return strings.ReplaceAll(url.QueryEscape(text), "+", "%20")
 }
 
 func isoTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05Z") }

@@ -112,8 +112,8 @@ const Path = "/sts"
 
 // Register adds the STS endpoint and the outbound issuer's discovery to mux.
 func (s *Server) Register(mux *http.ServeMux) {
-	mux.HandleFunc("POST "+Path, s.serve)
-	mux.HandleFunc("POST "+Path+"/{$}", s.serve)
+	mux.HandleFunc("POST "+Path, s.ServeHTTP)
+	mux.HandleFunc("POST "+Path+"/{$}", s.ServeHTTP)
 	mux.HandleFunc("GET "+OutboundPath+"/.well-known/openid-configuration", s.outboundDiscovery)
 	mux.HandleFunc("GET "+OutboundPath+"/.well-known/jwks.json", s.outboundKeys)
 }
@@ -186,7 +186,8 @@ var actions = map[string]bool{"AssumeRoleWithWebIdentity": true, "GetWebIdentity
 
 const maxRequestBytes = 64 << 10
 
-func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+// ServeHTTP answers one STS query-protocol request.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	requestID := newRequestID()
 	// The body is read whole first: a signed request's signature covers it.
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxRequestBytes))

@@ -1,0 +1,85 @@
+package cloudsim
+
+import (
+	"bytes"
+	"encoding/json"
+	"encoding/xml"
+	"io"
+	"net/http"
+	"net/url"
+	"regexp"
+)
+
+// AWS_ENDPOINT_URL sends every AWS service to one URL, cloudsim's root.
+// There STS and IAM answer as at their own paths, and every other service
+// (S3, ECR, CloudFormation, AgentCore control, …) is refused with the
+// unknown-operation error of its protocol, so a script pointed at cloudsim
+// never reaches AWS and never mistakes silence for success.
+
+// scopeService is the service of a SigV4 Authorization header's scope.
+var scopeService = regexp.MustCompile(`Credential=[^/,]+/[0-9]{8}/[^/,]+/([^/,]+)/aws4_request`)
+
+// awsRoot answers an AWS request that reached a path no service serves. It
+// reports false for a request that is not an AWS API call.
+func awsRoot(w http.ResponseWriter, r *http.Request, sts, iam http.Handler) bool {
+	service := ""
+	if m := scopeService.FindStringSubmatch(r.Header.Get("Authorization")); m != nil {
+		service = m[1]
+	}
+	target := r.Header.Get("X-Amz-Target")
+	var form url.Values
+	if r.Method == http.MethodPost && r.Header.Get("Content-Type") == "application/x-www-form-urlencoded; charset=utf-8" ||
+		r.Header.Get("Content-Type") == "application/x-www-form-urlencoded" {
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 1<<20))
+		if err != nil {
+			return false
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		form, _ = url.ParseQuery(string(body))
+	}
+	if service == "" && target == "" && form.Get("Action") == "" {
+		return false
+	}
+	switch {
+	case r.URL.Path == "/" && sts != nil && (service == "sts" || service == "" && form.Get("Version") == "2011-06-15"):
+		sts.ServeHTTP(w, r)
+		return true
+	case r.URL.Path == "/" && iam != nil && service == "iam":
+		iam.ServeHTTP(w, r)
+		return true
+	}
+	message := "cloudsim does not emulate this AWS service (" + service + "); nothing left this machine"
+	w.Header().Set("x-amzn-RequestId", "cloudsim-unknown-operation")
+	switch {
+	case form.Get("Action") != "":
+		// The query protocol's answer to an operation it lacks.
+		var body struct {
+			XMLName xml.Name `xml:"ErrorResponse"`
+			Type    string   `xml:"Error>Type"`
+			Code    string   `xml:"Error>Code"`
+			Message string   `xml:"Error>Message"`
+		}
+		body.Type, body.Code, body.Message = "Sender", "InvalidAction", "Could not find operation "+form.Get("Action")+" for version "+form.Get("Version")+": "+message
+		w.Header().Set("Content-Type", "text/xml")
+		w.WriteHeader(http.StatusBadRequest)
+		out, _ := xml.Marshal(body)
+		w.Write(out)
+	case service == "s3":
+		w.Header().Set("Content-Type", "application/xml")
+		w.WriteHeader(http.StatusBadRequest)
+		out, _ := xml.Marshal(struct {
+			XMLName xml.Name `xml:"Error"`
+			Code    string   `xml:"Code"`
+			Message string   `xml:"Message"`
+		}{Code: "UnknownOperationException", Message: message})
+		w.Write(out)
+	default:
+		// JSON and REST-JSON services name the error in x-amzn-ErrorType
+		// and __type, as botocore reads them.
+		w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+		w.Header().Set("x-amzn-ErrorType", "UnknownOperationException")
+		w.WriteHeader(http.StatusBadRequest)
+		json.NewEncoder(w).Encode(map[string]string{"__type": "UnknownOperationException", "message": message})
+	}
+	return true
+}
