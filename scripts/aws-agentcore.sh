@@ -3,14 +3,15 @@
 # as a Lambda behind API Gateway's JWT authorizer, and llm-agent on
 # Bedrock AgentCore Runtime with a secretless blueprint. Then checks it, or
 # tears it down.
-#   scripts/aws-agentcore.sh deploy   --env-file FILE [--dry-run]
-#   scripts/aws-agentcore.sh verify   --env-file FILE
+#   scripts/aws-agentcore.sh deploy     --env-file FILE [--dry-run]
+#   scripts/aws-agentcore.sh federation --env-file FILE [--dry-run]
+#   scripts/aws-agentcore.sh verify     --env-file FILE
 #   scripts/aws-agentcore.sh teardown --env-file FILE [--yes] [--federation] [--entra]
 set -euo pipefail
 
 usage() {
 	cat <<'USAGE'
-Usage: scripts/aws-agentcore.sh deploy|verify|teardown --env-file FILE [options]
+Usage: scripts/aws-agentcore.sh deploy|federation|verify|teardown --env-file FILE [options]
 
 FILE holds TENANT_ID, BLUEPRINT_APP_ID, AGENT_CLIENT_ID, CLIENT_SPA_APP_ID,
 WEATHER_API_APP_ID (entra-setup.sh writes them), AWS_REGION, ARTIFACT_BUCKET
@@ -28,6 +29,10 @@ deploy    enables outbound identity federation (no CloudFormation resource
           ECR), deploys the stack, and makes the blueprint trust the runtime
           role's tokens (entra-setup.sh --aws-role)
           --dry-run prints the changing calls instead of making them
+federation
+          only the IAM step: enables outbound identity federation when it
+          is off and prints the account's issuer (what deploy passes to
+          entra-setup.sh --aws-issuer); needs only IAM and STS
 verify    the Weather API answers /health and refuses a call with no token
           (401 from the gateway), the runtime is READY, federation is on
 teardown  prints what it would delete; --yes deletes the stack, the ECR
@@ -54,7 +59,7 @@ while (($#)); do
 done
 case $cmd in
 -h | --help) usage; exit 0 ;;
-deploy | verify | teardown) ;;
+deploy | federation | verify | teardown) ;;
 *) usage >&2; exit 2 ;;
 esac
 [[ -n $env_file ]] || { echo "aws-agentcore: --env-file is required" >&2; exit 2; }
@@ -62,7 +67,10 @@ set -a
 # shellcheck source=/dev/null
 . "$env_file"
 set +a
-: "${TENANT_ID:?} ${AWS_REGION:?} ${ARTIFACT_BUCKET:?} ${IMAGE_TAG:?}"
+: "${TENANT_ID:?} ${AWS_REGION:?}"
+if [[ $cmd != federation ]]; then
+	: "${ARTIFACT_BUCKET:?} ${IMAGE_TAG:?}"
+fi
 STACK_NAME=${STACK_NAME:-agentid}
 ECR_REPOSITORY=${ECR_REPOSITORY:-agentid/llm-agent}
 here=$(cd "$(dirname "$0")" && pwd)
@@ -89,6 +97,11 @@ issuer() {
 	else
 		aws iam enable-outbound-web-identity-federation --query IssuerIdentifier --output text
 	fi
+}
+
+federation() {
+	aws sts get-caller-identity --query Arn --output text >/dev/null
+	issuer
 }
 
 deploy() {

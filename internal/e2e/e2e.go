@@ -50,10 +50,24 @@ func StartWith(t testing.TB, edit func(*cloudsim.Options)) *Stack {
 // measuring to mp.
 func StartObserved(t testing.TB, edit func(*cloudsim.Options), tp trace.TracerProvider, mp metric.MeterProvider) *Stack {
 	t.Helper()
+	return start(t, edit, nil, tp, mp)
+}
+
+// StartWithSettings is StartWith with settings laid over every
+// component's, the SDKs' process environment included (AWS_ROLE_ARN of a
+// role a script has yet to create, say).
+func StartWithSettings(t testing.TB, edit func(*cloudsim.Options), settings map[string]string) *Stack {
+	t.Helper()
+	return start(t, edit, settings, nil, nil)
+}
+
+func start(t testing.TB, edit func(*cloudsim.Options), settings map[string]string, tp trace.TracerProvider, mp metric.MeterProvider) *Stack {
+	t.Helper()
 	logs := &leakcheck.Log{}
 	st, err := stack.Start(t.Context(), stack.Options{
 		Tracer:   tp,
 		Meter:    mp,
+		Settings: settings,
 		Cloudsim: cloudsimtest.Options(t, edit),
 		Logger: func(name string) *slog.Logger {
 			return slog.New(logging.Correlated(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))).With("component", name)
