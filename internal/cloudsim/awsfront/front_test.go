@@ -12,8 +12,10 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/crosscloud-agentid/agentid/internal/agentid"
 	"github.com/crosscloud-agentid/agentid/internal/cloudsim"
 	"github.com/crosscloud-agentid/agentid/internal/cloudsim/awsfront"
+	"github.com/crosscloud-agentid/agentid/internal/cloudsim/awsiam"
 	"github.com/crosscloud-agentid/agentid/internal/cloudsim/cloudsimtest"
 	"github.com/crosscloud-agentid/agentid/internal/config"
 	"github.com/crosscloud-agentid/agentid/internal/jwtauth"
@@ -266,4 +268,78 @@ func TestAPIGatewayTemplateFront(t *testing.T) {
 	if v, _ := answer["validated_by"].(string); !strings.Contains(v, "API Gateway JWT authorizer") {
 		t.Errorf("the Lambda did not answer as the gateway's function: %v", answer["validated_by"])
 	}
+}
+
+// The template's AgentRuntimeRole, parameters resolved, read by cloudsim's
+// IAM as CloudFormation would hand it over: its trust policy and inline
+// policy parse, and the policy allows what llm-agent asks for on AgentCore
+// (internal/agentid: GetWebIdentityToken for api://AzureADTokenExchange,
+// 300 s, RS256; Converse through the inference profile) and nothing wider.
+func TestAgentRuntimeRolePolicies(t *testing.T) {
+	src, err := os.ReadFile("../../../deploy/aws/template.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	stack := awsfront.LocalStack(map[string]string{"TENANT_ID": "t", "BLUEPRINT_APP_ID": "b", "AGENT_CLIENT_ID": "a", "CLIENT_SPA_APP_ID": "s", "WEATHER_API_APP_ID": "w"})
+	const model = "us.anthropic.claude-3-haiku-20240307-v1:0"
+	stack.Params["BedrockModelId"] = model
+	tpl, err := awsfront.Load(src, stack)
+	if err != nil {
+		t.Fatal(err)
+	}
+	trust, ok, err := tpl.Property("AgentRuntimeRole", "AssumeRolePolicyDocument")
+	if !ok || err != nil {
+		t.Fatalf("trust policy: %v %v", ok, err)
+	}
+	if _, err := awsiam.Parse(asJSON(t, trust), awsiam.Trust); err != nil {
+		t.Errorf("trust policy: %v", err)
+	}
+	raw, ok, err := tpl.Property("AgentRuntimeRole", "Policies")
+	list, _ := raw.([]any)
+	if !ok || err != nil || len(list) == 0 {
+		t.Fatalf("inline policies: %v %v %v", ok, err, raw)
+	}
+	var policies []*awsiam.Policy
+	for _, p := range list {
+		doc, _ := p.(map[string]any)
+		parsed, err := awsiam.Parse(asJSON(t, doc["PolicyDocument"]), awsiam.Identity)
+		if err != nil {
+			t.Fatalf("%v: %v", doc["PolicyName"], err)
+		}
+		policies = append(policies, parsed)
+	}
+	_, base, _ := strings.Cut(model, ".")
+	token := func(duration string, audiences ...string) awsiam.Request {
+		return awsiam.Request{Action: "sts:GetWebIdentityToken", Resource: "*", Context: map[string][]string{
+			"sts:IdentityTokenAudience": audiences, "sts:DurationSeconds": {duration}, "sts:SigningAlgorithm": {"RS256"}}}
+	}
+	converse := func(resource string) awsiam.Request {
+		return awsiam.Request{Action: "bedrock:InvokeModel", Resource: resource}
+	}
+	for _, c := range []struct {
+		name    string
+		request awsiam.Request
+		want    bool
+	}{
+		{"llm-agent's outbound token", token("300", agentid.TokenExchangeResource), true},
+		{"a longer token", token("900", agentid.TokenExchangeResource), false},
+		{"a token for another audience", token("300", "https://example.test"), false},
+		{"Converse on the inference profile", converse("arn:aws:bedrock:us-east-1:111122223333:inference-profile/" + model), true},
+		{"Converse on its foundation model", converse("arn:aws:bedrock:us-east-1::foundation-model/" + base), true},
+		{"Converse on another account's profile", converse("arn:aws:bedrock:us-east-1:999999999999:inference-profile/" + model), false},
+		{"IAM", awsiam.Request{Action: "iam:CreateRole", Resource: "*"}, false},
+	} {
+		if got := awsiam.Permitted(c.request, policies, nil); got != c.want {
+			t.Errorf("%s: permitted = %v, want %v", c.name, got, c.want)
+		}
+	}
+}
+
+func asJSON(t *testing.T, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }
