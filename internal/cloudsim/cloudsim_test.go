@@ -56,9 +56,27 @@ func TestEnvFileIsSourceableAndComplete(t *testing.T) {
 		t.Error("SSL_CERT_FILE and AWS_CA_BUNDLE must both be the bundle")
 	}
 	data, _ := os.ReadFile(path)
-	for _, forbidden := range []string{"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"} {
+	for _, forbidden := range []string{"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_SHARED_CREDENTIALS_FILE"} {
 		if strings.Contains(string(data), forbidden) {
 			t.Errorf("%s exports %s: static keys would bypass the web identity chain", cloudsim.EnvFile, forbidden)
+		}
+	}
+	// The IAM users' keys are in the credentials file, and only there.
+	creds, err := os.ReadFile(filepath.Join(sim.Dir, cloudsim.AWSCredentialsFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info, _ := os.Stat(filepath.Join(sim.Dir, cloudsim.AWSCredentialsFile)); info.Mode().Perm() != 0o600 {
+		t.Errorf("%s is %v, want 0600", cloudsim.AWSCredentialsFile, info.Mode().Perm())
+	}
+	for _, u := range sim.Tenant.AWS.DevCredentials {
+		for _, key := range []string{u.AccessKeyID, u.SecretAccessKey} {
+			if strings.Contains(string(data), key) {
+				t.Errorf("%s holds an IAM user's key", cloudsim.EnvFile)
+			}
+			if !strings.Contains(string(creds), key) {
+				t.Errorf("%s lacks the key of profile %s", cloudsim.AWSCredentialsFile, u.Profile)
+			}
 		}
 	}
 }

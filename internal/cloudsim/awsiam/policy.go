@@ -141,6 +141,9 @@ func Parse(text string, kind Kind) (*Policy, error) {
 	default:
 		return nil, malformed("This policy contains invalid Json")
 	}
+	if len(raws) == 0 {
+		return nil, malformed("Policy document must contain a Statement")
+	}
 	p := &Policy{Text: text}
 	for _, raw := range raws {
 		st, err := parseStatement(raw, kind)
