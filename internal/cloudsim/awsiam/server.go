@@ -2,7 +2,6 @@ package awsiam
 
 import (
 	"bytes"
-	"crypto/rand"
 	"encoding/xml"
 	"errors"
 	"fmt"
@@ -17,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/crosscloud-agentid/agentid/internal/cloudsim/awsquery"
 	"github.com/crosscloud-agentid/agentid/internal/cloudsim/sigv4"
 )
 
@@ -75,32 +75,23 @@ func (s *Server) Register(mux *http.ServeMux) {
 	mux.HandleFunc("POST "+Path+"/{$}", s.ServeHTTP)
 }
 
-// apiError is an IAM error: its code and status are the model's (the
-// error shapes' "error" traits in botocore's iam service-2.json).
-type apiError struct {
-	status int
-	code   string
-	msg    string
+// Errors carry the code and status of the model's error shapes (their
+// "error" traits in botocore's iam service-2.json).
+func noSuchEntity(format string, args ...any) *awsquery.Error {
+	return awsquery.Errorf(http.StatusNotFound, "NoSuchEntity", format, args...)
 }
 
-func (e *apiError) Error() string { return e.code + ": " + e.msg }
-
-func noSuchEntity(format string, args ...any) *apiError {
-	return &apiError{http.StatusNotFound, "NoSuchEntity", fmt.Sprintf(format, args...)}
+func alreadyExists(format string, args ...any) *awsquery.Error {
+	return awsquery.Errorf(http.StatusConflict, "EntityAlreadyExists", format, args...)
 }
 
-func alreadyExists(format string, args ...any) *apiError {
-	return &apiError{http.StatusConflict, "EntityAlreadyExists", fmt.Sprintf(format, args...)}
-}
-
-func invalidInput(format string, args ...any) *apiError {
-	return &apiError{http.StatusBadRequest, "InvalidInput", fmt.Sprintf(format, args...)}
+func invalidInput(format string, args ...any) *awsquery.Error {
+	return awsquery.Errorf(http.StatusBadRequest, "InvalidInput", format, args...)
 }
 
 // validation is the model's constraint check, worded as AWS words it.
-func validation(field, constraint, value string) *apiError {
-	return &apiError{http.StatusBadRequest, "ValidationError",
-		fmt.Sprintf("1 validation error detected: Value '%s' at '%s' failed to satisfy constraint: %s", value, field, constraint)}
+func validation(field, constraint, value string) *awsquery.Error {
+	return awsquery.Errorf(http.StatusBadRequest, "ValidationError", "1 validation error detected: Value '%s' at '%s' failed to satisfy constraint: %s", value, field, constraint)
 }
 
 // call is one request: its parameters and who made it.
@@ -117,22 +108,21 @@ type operation struct {
 }
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	requestID := newRequestID()
+	requestID := awsquery.NewRequestID()
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 1<<20))
 	form, perr := url.ParseQuery(string(body))
 	if err != nil || perr != nil {
-		s.fail(w, requestID, "", &apiError{http.StatusBadRequest, "MalformedInput", "The request body could not be parsed as a form."})
+		s.fail(w, requestID, "", &awsquery.Error{Status: http.StatusBadRequest, Code: "MalformedInput", Message: "The request body could not be parsed as a form."})
 		return
 	}
 	action := form.Get("Action")
 	op, known := operations[action]
 	switch {
 	case action == "":
-		s.fail(w, requestID, action, &apiError{http.StatusBadRequest, "MissingAction", "Missing Action"})
+		s.fail(w, requestID, action, &awsquery.Error{Status: http.StatusBadRequest, Code: "MissingAction", Message: "Missing Action"})
 		return
 	case !known || form.Get("Version") != apiVersion:
-		s.fail(w, requestID, action, &apiError{http.StatusBadRequest, "InvalidAction",
-			fmt.Sprintf("Could not find operation %s for version %s", action, form.Get("Version"))})
+		s.fail(w, requestID, action, awsquery.Errorf(http.StatusBadRequest, "InvalidAction", "Could not find operation %s for version %s", action, form.Get("Version")))
 		return
 	}
 	// IAM is global: its endpoint takes requests signed for us-east-1
@@ -145,13 +135,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	signer, refusal := sigv4.Verify(r, body, s.auth, sigv4.Rules{Service: "iam", Region: region, MaxSkew: 15 * time.Minute}, s.now())
 	if refusal != nil {
-		s.fail(w, requestID, action, signatureError(refusal))
+		s.fail(w, requestID, action, awsquery.SignatureError(refusal))
 		return
 	}
 	c := call{form: form, accessKey: signer.AccessKeyID}
 	resource := op.resource(s, c)
 	if who, ok := s.auth.Authorize(c.accessKey, Request{Action: "iam:" + action, Resource: resource}); !ok {
-		s.fail(w, requestID, action, &apiError{http.StatusForbidden, "AccessDenied", fmt.Sprintf(
+		s.fail(w, requestID, action, &awsquery.Error{Status: http.StatusForbidden, Code: "AccessDenied", Message: fmt.Sprintf(
 			"User: %s is not authorized to perform: iam:%s on resource: %s because no identity-based policy allows the iam:%s action",
 			who, action, resource, action)})
 		return
@@ -179,56 +169,20 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Write(buf.Bytes())
 }
 
-// signatureError is how IAM's query protocol answers a refused signature.
-func signatureError(r *sigv4.Refusal) *apiError {
-	switch r.Failure {
-	case sigv4.Missing:
-		return &apiError{http.StatusForbidden, "MissingAuthenticationToken", "Request is missing Authentication Token"}
-	case sigv4.BadCredential, sigv4.NoDate:
-		return &apiError{http.StatusBadRequest, "IncompleteSignature", r.Message}
-	case sigv4.UnknownKey:
-		return &apiError{http.StatusForbidden, "InvalidClientTokenId", r.Message}
-	case sigv4.Expired:
-		return &apiError{http.StatusForbidden, "ExpiredToken", r.Message}
-	default:
-		return &apiError{http.StatusForbidden, "SignatureDoesNotMatch", r.Message}
-	}
-}
-
-type errorResponse struct {
-	XMLName xml.Name `xml:"https://iam.amazonaws.com/doc/2010-05-08/ ErrorResponse"`
-	Error   struct {
-		Type    string `xml:"Type"`
-		Code    string `xml:"Code"`
-		Message string `xml:"Message"`
-	} `xml:"Error"`
-	RequestID string `xml:"RequestId"`
-}
-
 func (s *Server) fail(w http.ResponseWriter, requestID, action string, err error) {
-	var e *apiError
+	var e *awsquery.Error
 	var m *MalformedError
 	switch {
 	case errors.As(err, &e):
 	case errors.As(err, &m):
-		e = &apiError{http.StatusBadRequest, "MalformedPolicyDocument", m.Message}
+		e = &awsquery.Error{Status: http.StatusBadRequest, Code: "MalformedPolicyDocument", Message: m.Message}
 	default:
-		e = &apiError{http.StatusInternalServerError, "ServiceFailure", "The request processing has failed because of an unknown error, exception or failure."}
+		e = &awsquery.Error{Status: http.StatusInternalServerError, Code: "ServiceFailure",
+			Message: "The request processing has failed because of an unknown error, exception or failure."}
 	}
-	s.count("iam.error." + e.code)
-	s.log.Info("iam refused", "action", action, "code", e.code, "message", e.msg)
-	body := errorResponse{RequestID: requestID}
-	body.Error.Type = "Sender"
-	if e.status >= 500 {
-		body.Error.Type = "Receiver"
-	}
-	body.Error.Code, body.Error.Message = e.code, e.msg
-	out, _ := xml.Marshal(body)
-	w.Header().Set("Content-Type", "text/xml")
-	w.Header().Set("x-amzn-RequestId", requestID)
-	w.WriteHeader(e.status)
-	w.Write([]byte(xml.Header))
-	w.Write(out)
+	s.count("iam.error." + e.Code)
+	s.log.Info("iam refused", "action", action, "code", e.Code, "message", e.Message)
+	awsquery.WriteError(w, namespace, requestID, e)
 }
 
 // list reads a query-protocol list: Name.member.1, Name.member.2, …
@@ -249,8 +203,7 @@ var (
 func required(form url.Values, field, param string) (string, error) {
 	v := form.Get(param)
 	if v == "" {
-		return "", &apiError{http.StatusBadRequest, "ValidationError",
-			fmt.Sprintf("1 validation error detected: Value null at '%s' failed to satisfy constraint: Member must not be null", field)}
+		return "", awsquery.Errorf(http.StatusBadRequest, "ValidationError", "1 validation error detected: Value null at '%s' failed to satisfy constraint: Member must not be null", field)
 	}
 	return v, nil
 }
@@ -331,7 +284,7 @@ func checkThumbprints(tps []string) error {
 
 func checkClientIDs(ids []string) error {
 	if len(ids) > 100 {
-		return &apiError{http.StatusConflict, "LimitExceeded", "Cannot exceed quota for ClientIdsPerOpenIdConnectProvider: 100"}
+		return &awsquery.Error{Status: http.StatusConflict, Code: "LimitExceeded", Message: "Cannot exceed quota for ClientIdsPerOpenIdConnectProvider: 100"}
 	}
 	for _, id := range ids {
 		if id == "" || len(id) > 255 {
@@ -614,7 +567,7 @@ func (s *Server) deleteRole(c call) (any, error) {
 		return nil, err
 	}
 	if len(r.Policies) > 0 {
-		return nil, &apiError{http.StatusConflict, "DeleteConflict", "Cannot delete entity, must delete policies first."}
+		return nil, &awsquery.Error{Status: http.StatusConflict, Code: "DeleteConflict", Message: "Cannot delete entity, must delete policies first."}
 	}
 	s.account.mu.Lock()
 	delete(s.account.roles, strings.ToLower(r.Name))
@@ -702,7 +655,7 @@ func (s *Server) enableOutbound(call) (any, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.outboundOn {
-		return nil, &apiError{http.StatusConflict, "FeatureEnabled", "Outbound web identity federation is already enabled for this account."}
+		return nil, &awsquery.Error{Status: http.StatusConflict, Code: "FeatureEnabled", Message: "Outbound web identity federation is already enabled for this account."}
 	}
 	a.outboundOn = true
 	return struct {
@@ -713,7 +666,7 @@ func (s *Server) enableOutbound(call) (any, error) {
 func (s *Server) getOutbound(call) (any, error) {
 	issuer, on := s.account.Outbound()
 	if !on {
-		return nil, &apiError{http.StatusNotFound, "FeatureDisabled", "Outbound web identity federation is not enabled for this account."}
+		return nil, &awsquery.Error{Status: http.StatusNotFound, Code: "FeatureDisabled", Message: "Outbound web identity federation is not enabled for this account."}
 	}
 	return struct {
 		Issuer  string `xml:"IssuerIdentifier"`
@@ -726,7 +679,7 @@ func (s *Server) disableOutbound(call) (any, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if !a.outboundOn {
-		return nil, &apiError{http.StatusNotFound, "FeatureDisabled", "Outbound web identity federation is not enabled for this account."}
+		return nil, &awsquery.Error{Status: http.StatusNotFound, Code: "FeatureDisabled", Message: "Outbound web identity federation is not enabled for this account."}
 	}
 	a.outboundOn = false
 	return nil, nil
@@ -739,9 +692,3 @@ func encodePolicy(text string) string {
 }
 
 func isoTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05Z") }
-
-func newRequestID() string {
-	b := make([]byte, 16)
-	rand.Read(b)
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
-}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/crosscloud-agentid/agentid/internal/cloudsim/awsiam"
+	"github.com/crosscloud-agentid/agentid/internal/cloudsim/awsquery"
 	"github.com/crosscloud-agentid/agentid/internal/cloudsim/sigv4"
 )
 
@@ -42,22 +43,6 @@ type webIdentityTokenResponse struct {
 	} `xml:"ResponseMetadata"`
 }
 
-// signatureError is how STS's query protocol answers a refused signature.
-func signatureError(r *sigv4.Refusal) *apiError {
-	switch r.Failure {
-	case sigv4.Missing:
-		return &apiError{http.StatusForbidden, "MissingAuthenticationToken", "Request is missing Authentication Token"}
-	case sigv4.BadCredential, sigv4.NoDate:
-		return &apiError{http.StatusBadRequest, "IncompleteSignature", r.Message}
-	case sigv4.UnknownKey:
-		return &apiError{http.StatusForbidden, "InvalidClientTokenId", r.Message}
-	case sigv4.Expired:
-		return &apiError{http.StatusForbidden, "ExpiredToken", r.Message}
-	default:
-		return &apiError{http.StatusForbidden, "SignatureDoesNotMatch", r.Message}
-	}
-}
-
 // signingRules are STS's: its refusal reads "Signature expired: … (… - 15
 // min.)" (seen from GetCallerIdentity and AssumeRole, in aws/aws-cli#6676
 // and devsecops/bootcamp#101), so its window is 15 minutes.
@@ -69,7 +54,7 @@ func (s *Server) signingRules() sigv4.Rules {
 func (s *Server) verify(r *http.Request, body []byte) (sigv4.Signer, error) {
 	signer, refusal := sigv4.Verify(r, body, s, s.signingRules(), s.now())
 	if refusal != nil {
-		return signer, signatureError(refusal)
+		return signer, awsquery.SignatureError(refusal)
 	}
 	return signer, nil
 }
@@ -115,8 +100,7 @@ func (s *Server) webIdentityToken(r *http.Request, body []byte, form url.Values)
 	}
 	issuer, enabled := s.account.Outbound()
 	if !enabled {
-		return nil, &apiError{http.StatusForbidden, "OutboundWebIdentityFederationDisabledException",
-			"The outbound web identity federation feature is not enabled for this account. To use this feature, you must first enable it through the AWS Management Console or API."}
+		return nil, &awsquery.Error{Status: http.StatusForbidden, Code: "OutboundWebIdentityFederationDisabledException", Message: "The outbound web identity federation feature is not enabled for this account. To use this feature, you must first enable it through the AWS Management Console or API."}
 	}
 
 	cred, ok := s.Lookup(signer.AccessKeyID)
@@ -124,21 +108,19 @@ func (s *Server) webIdentityToken(r *http.Request, body []byte, form url.Values)
 		// An IAM user's key. AWS issues tokens to users too; cloudsim's
 		// Entra trusts only roles' tokens, so it refuses rather than issue
 		// one nothing here could use.
-		return nil, &apiError{http.StatusForbidden, "AccessDenied", "cloudsim issues outbound tokens to role sessions only"}
+		return nil, &awsquery.Error{Status: http.StatusForbidden, Code: "AccessDenied", Message: "cloudsim issues outbound tokens to role sessions only"}
 	}
 	// The operation's condition keys (IAM User Guide, "Controlling access
 	// with IAM policies" for outbound identity federation).
 	request := awsiam.Request{Action: getWebIdentityTokenIAM, Resource: "*", Context: map[string][]string{
 		"sts:IdentityTokenAudience": audiences, "sts:DurationSeconds": {strconv.Itoa(duration)}, "sts:SigningAlgorithm": {alg}}}
 	if _, allowed := s.Authorize(signer.AccessKeyID, request); !allowed {
-		return nil, &apiError{http.StatusForbidden, "AccessDenied",
-			fmt.Sprintf("User: %s is not authorized to perform: %s", cred.AssumedRoleARN, getWebIdentityTokenIAM)}
+		return nil, awsquery.Errorf(http.StatusForbidden, "AccessDenied", "User: %s is not authorized to perform: %s", cred.AssumedRoleARN, getWebIdentityTokenIAM)
 	}
 	now := s.now().UTC().Truncate(time.Second)
 	exp := now.Add(time.Duration(duration) * time.Second)
 	if exp.After(cred.Expiration) {
-		return nil, &apiError{http.StatusForbidden, "SessionDurationEscalationException",
-			"The requested token duration would extend the session beyond its original expiration time."}
+		return nil, &awsquery.Error{Status: http.StatusForbidden, Code: "SessionDurationEscalationException", Message: "The requested token duration would extend the session beyond its original expiration time."}
 	}
 	jti := make([]byte, 16)
 	rand.Read(jti)

@@ -32,6 +32,7 @@ import (
 	"time"
 
 	"github.com/crosscloud-agentid/agentid/internal/cloudsim/awsiam"
+	"github.com/crosscloud-agentid/agentid/internal/cloudsim/awsquery"
 	"github.com/crosscloud-agentid/agentid/internal/cloudsim/entra"
 	"github.com/crosscloud-agentid/agentid/internal/cloudsim/signing"
 	"github.com/crosscloud-agentid/agentid/internal/cloudsim/tenant"
@@ -161,24 +162,15 @@ func (s *Server) Allowed(accessKeyID, action, resource string) bool {
 // Region is the account's region (AWS_REGION).
 func (s *Server) Region() string { return s.account.Region }
 
-// apiError is an STS error in the query protocol's shape.
-type apiError struct {
-	status int
-	code   string
-	msg    string
+func invalidToken(format string, args ...any) *awsquery.Error {
+	return awsquery.Errorf(http.StatusBadRequest, "InvalidIdentityToken", format, args...)
 }
 
-func (e *apiError) Error() string { return e.code + ": " + e.msg }
-
-func invalidToken(format string, args ...any) *apiError {
-	return &apiError{http.StatusBadRequest, "InvalidIdentityToken", fmt.Sprintf(format, args...)}
+func validation(format string, args ...any) *awsquery.Error {
+	return awsquery.Errorf(http.StatusBadRequest, "ValidationError", format, args...)
 }
 
-func validation(format string, args ...any) *apiError {
-	return &apiError{http.StatusBadRequest, "ValidationError", fmt.Sprintf(format, args...)}
-}
-
-var accessDenied = &apiError{http.StatusForbidden, "AccessDenied", "Not authorized to perform sts:AssumeRoleWithWebIdentity"}
+var accessDenied = &awsquery.Error{Status: http.StatusForbidden, Code: "AccessDenied", Message: "Not authorized to perform sts:AssumeRoleWithWebIdentity"}
 
 // The actions STS serves; any other is InvalidAction, as STS answers an
 // operation it does not have.
@@ -188,22 +180,22 @@ const maxRequestBytes = 64 << 10
 
 // ServeHTTP answers one STS query-protocol request.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	requestID := newRequestID()
+	requestID := awsquery.NewRequestID()
 	// The body is read whole first: a signed request's signature covers it.
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxRequestBytes))
 	form, perr := url.ParseQuery(string(body))
 	if err != nil || perr != nil {
-		s.fail(w, requestID, &apiError{http.StatusBadRequest, "MalformedInput", "The request body could not be parsed as a form."})
+		s.fail(w, requestID, &awsquery.Error{Status: http.StatusBadRequest, Code: "MalformedInput", Message: "The request body could not be parsed as a form."})
 		return
 	}
 	action := form.Get("Action")
 	switch {
 	case action == "":
-		s.fail(w, requestID, &apiError{http.StatusBadRequest, "MissingAction", "Missing Action"})
+		s.fail(w, requestID, &awsquery.Error{Status: http.StatusBadRequest, Code: "MissingAction", Message: "Missing Action"})
 	case !actions[action]:
-		s.fail(w, requestID, &apiError{http.StatusBadRequest, "InvalidAction", fmt.Sprintf("Could not find operation %s for version 2011-06-15", action)})
+		s.fail(w, requestID, awsquery.Errorf(http.StatusBadRequest, "InvalidAction", "Could not find operation %s for version 2011-06-15", action))
 	case form.Get("Version") != "2011-06-15":
-		s.fail(w, requestID, &apiError{http.StatusBadRequest, "InvalidAction", fmt.Sprintf("Could not find operation %s for version %s", action, form.Get("Version"))})
+		s.fail(w, requestID, awsquery.Errorf(http.StatusBadRequest, "InvalidAction", "Could not find operation %s for version %s", action, form.Get("Version")))
 	case action == "GetCallerIdentity":
 		s.stats.Add("sts.GetCallerIdentity")
 		res, err := s.callerIdentity(r, body)
@@ -212,7 +204,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		res.Metadata.RequestID = requestID
-		writeXML(w, http.StatusOK, requestID, res)
+		awsquery.WriteXML(w, http.StatusOK, requestID, res)
 	case action == "GetWebIdentityToken":
 		s.stats.Add("sts.GetWebIdentityToken")
 		res, err := s.webIdentityToken(r, body, form)
@@ -221,7 +213,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		res.Metadata.RequestID = requestID
-		writeXML(w, http.StatusOK, requestID, res)
+		awsquery.WriteXML(w, http.StatusOK, requestID, res)
 	default:
 		s.stats.Add("sts.AssumeRoleWithWebIdentity")
 		res, err := s.assumeRole(form)
@@ -232,40 +224,27 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.log.Info("assumed role with web identity", "role", res.Result.AssumedRoleUser.Arn, "sub", res.Result.SubjectFromWebIdentityToken,
 			"aud", res.Result.Audience, "expires", res.Result.Credentials.Expiration)
 		res.Metadata.RequestID = requestID
-		writeXML(w, http.StatusOK, requestID, res)
+		awsquery.WriteXML(w, http.StatusOK, requestID, res)
 	}
 }
 
 func (s *Server) fail(w http.ResponseWriter, requestID string, err error) {
-	var e *apiError
+	var e *awsquery.Error
 	var m *awsiam.MalformedError
 	switch {
 	case errors.As(err, &e):
 	case errors.As(err, &m):
-		e = &apiError{http.StatusBadRequest, "MalformedPolicyDocument", m.Message}
+		e = &awsquery.Error{Status: http.StatusBadRequest, Code: "MalformedPolicyDocument", Message: m.Message}
 	default:
-		e = &apiError{http.StatusInternalServerError, "InternalFailure", "The request processing has failed because of an unknown error."}
+		e = &awsquery.Error{Status: http.StatusInternalServerError, Code: "InternalFailure", Message: "The request processing has failed because of an unknown error."}
 	}
-	s.stats.Add("sts.error." + e.code)
-	s.log.Info("sts refused", "code", e.code, "message", e.msg)
-	body := errorResponse{RequestID: requestID}
-	body.Error.Type = "Sender"
-	if e.status >= 500 {
-		body.Error.Type = "Receiver"
-	}
-	body.Error.Code, body.Error.Message = e.code, e.msg
-	writeXML(w, e.status, requestID, body)
+	s.stats.Add("sts.error." + e.Code)
+	s.log.Info("sts refused", "code", e.Code, "message", e.Message)
+	awsquery.WriteError(w, namespace, requestID, e)
 }
 
-type errorResponse struct {
-	XMLName xml.Name `xml:"https://sts.amazonaws.com/doc/2011-06-15/ ErrorResponse"`
-	Error   struct {
-		Type    string `xml:"Type"`
-		Code    string `xml:"Code"`
-		Message string `xml:"Message"`
-	} `xml:"Error"`
-	RequestID string `xml:"RequestId"`
-}
+// namespace is STS's XML namespace, for its answers and errors.
+const namespace = "https://sts.amazonaws.com/doc/2011-06-15/"
 
 type assumeRoleResponse struct {
 	XMLName xml.Name `xml:"https://sts.amazonaws.com/doc/2011-06-15/ AssumeRoleWithWebIdentityResponse"`
@@ -291,19 +270,6 @@ type assumeRoleResponse struct {
 	Metadata struct {
 		RequestID string `xml:"RequestId"`
 	} `xml:"ResponseMetadata"`
-}
-
-func writeXML(w http.ResponseWriter, status int, requestID string, v any) {
-	body, err := xml.Marshal(v)
-	if err != nil {
-		http.Error(w, "encoding failed", http.StatusInternalServerError)
-		return
-	}
-	w.Header().Set("Content-Type", "text/xml")
-	w.Header().Set("x-amzn-RequestId", requestID)
-	w.WriteHeader(status)
-	w.Write([]byte(xml.Header))
-	w.Write(body)
 }
 
 var sessionName = regexp.MustCompile(`^[\w+=,.@-]{2,64}$`)
@@ -417,7 +383,7 @@ func parseAssumeRole(form map[string][]string) (assumeRoleRequest, error) {
 	if form["PolicyArns.member.1"] != nil {
 		// Managed session policies need IAM's managed policies, which
 		// cloudsim does not model: refused rather than ignored.
-		return req, &apiError{http.StatusBadRequest, "MalformedPolicyDocument", "cloudsim does not emulate managed session policies (PolicyArns); pass an inline Policy instead"}
+		return req, &awsquery.Error{Status: http.StatusBadRequest, Code: "MalformedPolicyDocument", Message: "cloudsim does not emulate managed session policies (PolicyArns); pass an inline Policy instead"}
 	}
 	if policyText != "" {
 		p, err := awsiam.Parse(policyText, awsiam.Session)
@@ -477,8 +443,7 @@ func (s *Server) verifyWebIdentity(token string) (claims webIdentityClaims, prov
 	}
 	now := s.now()
 	if exp := time.Unix(int64(*claims.Exp), 0); now.After(exp.Add(ClockSkew)) {
-		return claims, provider, "", &apiError{http.StatusBadRequest, "ExpiredTokenException",
-			fmt.Sprintf("Token expired: current date/time %d must be before the expiration date/time %d", now.Unix(), exp.Unix())}
+		return claims, provider, "", awsquery.Errorf(http.StatusBadRequest, "ExpiredTokenException", "Token expired: current date/time %d must be before the expiration date/time %d", now.Unix(), exp.Unix())
 	}
 	return claims, provider, aud, nil
 }
@@ -579,12 +544,6 @@ func randomB64(n int) string {
 	b := make([]byte, n)
 	rand.Read(b)
 	return base64.StdEncoding.EncodeToString(b)
-}
-
-func newRequestID() string {
-	b := make([]byte, 16)
-	rand.Read(b)
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
 }
 
 func plural(n int) string {

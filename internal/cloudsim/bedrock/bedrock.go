@@ -11,7 +11,6 @@ package bedrock
 
 import (
 	"bytes"
-	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -24,6 +23,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws/protocol/eventstream"
 
+	"github.com/crosscloud-agentid/agentid/internal/cloudsim/awsquery"
 	"github.com/crosscloud-agentid/agentid/internal/cloudsim/entra"
 	"github.com/crosscloud-agentid/agentid/internal/weather"
 )
@@ -103,7 +103,7 @@ func (s *Server) Register(mux *http.ServeMux) {
 // a deserialization failure. (A catch-all route under Path would clash
 // with Entra's /{tenant}/… routes in the shared mux.)
 func NotFound(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("X-Amzn-Requestid", newRequestID())
+	w.Header().Set("X-Amzn-Requestid", awsquery.NewRequestID())
 	(&apiError{http.StatusNotFound, "UnknownOperationException", "cloudsim's Bedrock serves POST /model/{modelId}/converse and /converse-stream, not " +
 		r.Method + " " + strings.TrimPrefix(r.URL.Path, Path)}).write(w)
 }
@@ -165,15 +165,9 @@ const maxFaults = 1000
 // x-amzn-RequestId header AWS sends and the SDKs report.
 func withRequestID(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("X-Amzn-Requestid", newRequestID())
+		w.Header().Set("X-Amzn-Requestid", awsquery.NewRequestID())
 		h(w, r)
 	}
-}
-
-func newRequestID() string {
-	b := make([]byte, 16)
-	rand.Read(b)
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
 }
 
 type apiError struct {
