@@ -9,6 +9,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -46,6 +47,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	identityAddr := fs.String("identity-addr", "127.0.0.1:42356", "plain-HTTP `address` for the managed identity endpoint (IDENTITY_ENDPOINT)")
 	dir := fs.String("dir", ".cloudsim", "state `folder`: dev CA, signing keys, cloudsim.env")
 	tenantPath := fs.String("tenant", "", "tenant `file` (default: the built-in copy of deploy/local/tenant.jsonc)")
+	fresh := fs.Bool("fresh-tenant", false, "start from a new tenant with people and roles but no agent (the built-in deploy/local/fresh-tenant.jsonc), to rehearse scripts/entra-setup.sh")
+	replication := fs.Duration("replication-delay", 0, "how long a Graph-created application or agent identity stays unknown to the token endpoint, as on a real tenant (0: none)")
 	sans := fs.String("san", "", "extra comma-separated `names` for the TLS certificate (e.g. a compose service name)")
 	lifetime := fs.Duration("token-lifetime", 0, "access token `lifetime` (0: a random 60 to 90 minutes, as Entra)")
 	sidecarAddr := fs.String("sidecar-addr", "127.0.0.1:5000", "`address` of the auth sidecar stand-in (empty: none); it answers loopback callers only")
@@ -66,9 +69,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 
 	var dirTenant *tenant.Directory
 	var err error
-	if *tenantPath == "" {
+	switch {
+	case *fresh && *tenantPath != "":
+		return errors.New("-fresh-tenant and -tenant name two tenant files: give one")
+	case *fresh:
+		dirTenant, err = tenant.Parse("deploy/local/fresh-tenant.jsonc", local.FreshTenantFile)
+		// The sidecar serves the agent's blueprint, which a new tenant
+		// does not have yet.
+		*sidecarAddr = ""
+	case *tenantPath == "":
 		dirTenant, err = tenant.Parse("deploy/local/tenant.jsonc", local.TenantFile)
-	} else {
+	default:
 		dirTenant, err = tenant.Load(*tenantPath)
 	}
 	if err != nil {
@@ -81,17 +92,18 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		}
 	}
 	sim, err := cloudsim.Start(cloudsim.Options{
-		Addr:           *addr,
-		IdentityAddr:   *identityAddr,
-		Dir:            *dir,
-		Tenant:         dirTenant,
-		SANs:           names,
-		ExtraRoots:     getenv("SSL_CERT_FILE"),
-		TokenLifetime:  *lifetime,
-		SidecarAddr:    *sidecarAddr,
-		IdentityHeader: *identityHeader,
-		WeatherAPIURL:  *weatherURL,
-		Logger:         log,
+		Addr:             *addr,
+		IdentityAddr:     *identityAddr,
+		Dir:              *dir,
+		Tenant:           dirTenant,
+		SANs:             names,
+		ExtraRoots:       getenv("SSL_CERT_FILE"),
+		TokenLifetime:    *lifetime,
+		SidecarAddr:      *sidecarAddr,
+		IdentityHeader:   *identityHeader,
+		WeatherAPIURL:    *weatherURL,
+		ReplicationDelay: *replication,
+		Logger:           log,
 	})
 	if err != nil {
 		return err

@@ -9,3 +9,9 @@ import _ "embed"
 //
 //go:embed tenant.jsonc
 var TenantFile []byte
+
+// FreshTenantFile is deploy/local/fresh-tenant.jsonc: a new tenant with
+// people and roles but no agent, for rehearsing scripts/entra-setup.sh.
+//
+//go:embed fresh-tenant.jsonc
+var FreshTenantFile []byte

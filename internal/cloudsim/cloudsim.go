@@ -34,6 +34,7 @@ import (
 	"github.com/crosscloud-agentid/agentid/internal/cloudsim/bedrock"
 	"github.com/crosscloud-agentid/agentid/internal/cloudsim/devca"
 	"github.com/crosscloud-agentid/agentid/internal/cloudsim/entra"
+	"github.com/crosscloud-agentid/agentid/internal/cloudsim/graph"
 	"github.com/crosscloud-agentid/agentid/internal/cloudsim/mcpserver"
 	"github.com/crosscloud-agentid/agentid/internal/cloudsim/sidecar"
 	"github.com/crosscloud-agentid/agentid/internal/cloudsim/signing"
@@ -56,6 +57,10 @@ type Options struct {
 	// DeviceCodeInterval is the polling interval the device code flow
 	// gives clients (0: Entra's 5 seconds).
 	DeviceCodeInterval time.Duration
+	// ReplicationDelay is how long an application or agent identity that
+	// Microsoft Graph created stays unknown to the token endpoint, as on
+	// a real tenant (0: none, the demo's setting).
+	ReplicationDelay time.Duration
 	// SidecarAddr, when set, also serves the auth sidecar stand-in there
 	// (loopback), configured from the tenant file; WeatherAPIURL is the
 	// base URL of its downstream API entries.
@@ -97,12 +102,15 @@ type Sim struct {
 	Dir              string
 	CA               *devca.Authority
 	Entra            *entra.Server
-	IAM              *awsiam.Account // nil when the tenant file has no aws section
-	STS              *awssts.Server  // nil when the tenant file has no aws section
-	Bedrock          *bedrock.Server // nil when the tenant file has no aws section
-	SidecarURL       string          // "" when no sidecar runs
-	Tenant           *tenant.Directory
-	Keys             *signing.Keys
+	// Live is the tenant as Microsoft Graph changes it; Tenant is the
+	// tenant file it started from.
+	Live       *tenant.Live
+	IAM        *awsiam.Account // nil when the tenant file has no aws section
+	STS        *awssts.Server  // nil when the tenant file has no aws section
+	Bedrock    *bedrock.Server // nil when the tenant file has no aws section
+	SidecarURL string          // "" when no sidecar runs
+	Tenant     *tenant.Directory
+	Keys       *signing.Keys
 
 	servers []*http.Server
 	done    chan error     // a listener that stopped by itself
@@ -256,8 +264,9 @@ func (s *Sim) services(o Options, outboundKeys *signing.Keys) http.Handler {
 	if s.STS != nil && s.STS.OutboundIssuer() != "" {
 		federated[s.STS.OutboundIssuer()] = s.STS.VerifyOutbound
 	}
+	s.Live = tenant.NewLive(o.Tenant, o.Now, o.ReplicationDelay)
 	s.Entra = entra.New(entra.Options{
-		Directory:          o.Tenant,
+		Live:               s.Live,
 		Keys:               s.Keys,
 		TokenLifetime:      o.TokenLifetime,
 		Logger:             o.Logger.With("service", "entra"),
@@ -280,6 +289,7 @@ func (s *Sim) services(o Options, outboundKeys *signing.Keys) http.Handler {
 			Logger: o.Logger.With("service", "bedrock"), Stats: stats, Now: o.Now})
 		s.Bedrock.Register(mux)
 	}
+	graph.New(graph.Options{Live: s.Live, Verify: s.Keys.Verify, Logger: o.Logger.With("service", "graph"), Count: stats.Add}).Register(mux)
 	mux.Handle(mcpserver.Path, mcpserver.Handler(mcpserver.Options{Directory: o.Tenant, Verify: s.Keys.Verify,
 		Logger: o.Logger.With("service", "mcp"), Count: stats.Add}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
@@ -444,6 +454,7 @@ func (s *Sim) Env() map[string]string {
 		"IDENTITY_ENDPOINT":          s.IdentityEndpoint,
 		"IDENTITY_HEADER":            s.IdentityHeader,
 		"MANAGED_IDENTITY_CLIENT_ID": d.ManagedIdentity.ClientID,
+		"GRAPH_URL":                  s.URL + graph.Path,
 	}
 	for _, a := range d.Applications {
 		if a.ExportAs == "" {

@@ -161,7 +161,7 @@ func (s *Server) checkClientAssertion(tid string, c *caller, assertion string) *
 	}
 	// Entra accepts its own tokens as federated credentials only when they
 	// are managed identity tokens.
-	if p.MIRID == "" || p.Sub != s.dir.ManagedIdentity.ObjectID {
+	if p.MIRID == "" || p.Sub != s.dir().ManagedIdentity.ObjectID {
 		return errEntraTokenNotFederatable()
 	}
 	return nil

@@ -140,7 +140,7 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if r.Method == http.MethodPost {
-		user := s.dir.UserByUPN(r.PostForm.Get("login"))
+		user := s.dir().UserByUPN(r.PostForm.Get("login"))
 		if user == nil {
 			s.authorizePage(w, http.StatusBadRequest, errUserNotFound(r.PostForm.Get("login"), ar.tid).Error())
 			return
@@ -174,7 +174,7 @@ func (s *Server) checkAuthorize(r *http.Request) (*authorizeRequest, *aadError, 
 	if ar.clientID == "" {
 		return ar, errMissingParam("client_id"), false
 	}
-	if ar.app = s.dir.App(ar.clientID); ar.app == nil {
+	if ar.app = s.dir().App(ar.clientID); ar.app == nil {
 		return ar, errUnknownClient(ar.clientID, tid), false
 	}
 	if !slices.ContainsFunc(ar.app.SPARedirectURIs, func(registered string) bool { return redirectMatches(registered, ar.redirectURI) }) {
@@ -236,7 +236,7 @@ func (s *Server) signedIn(w http.ResponseWriter, r *http.Request, ar *authorizeR
 func (s *Server) missingConsents(clientID, clientName string, resources []*scopeRequest, user string, always bool) ([]consentGrant, *aadError) {
 	var missing []consentGrant
 	for _, sr := range resources {
-		have, _ := s.dir.Grant(clientID, sr.res.appID)
+		have, _ := s.dir().Grant(clientID, sr.res.appID)
 		have = append(have, s.consents.scopes(clientID, sr.res.appID, user)...)
 		if sr.isDefault() {
 			// .default asks for what was granted; cloudsim keeps no list of
@@ -377,7 +377,7 @@ func (s *Server) authorizationCode(req *tokenRequest, c *caller) (map[string]any
 	if aerr != nil {
 		return nil, aerr
 	}
-	user := s.dir.UserByID(code.userOID)
+	user := s.dir().UserByID(code.userOID)
 	if user == nil {
 		return nil, errUserNotFound(code.userOID, req.tid)
 	}
@@ -418,7 +418,7 @@ func (s *Server) spaOrigin(origin string) bool {
 	if origin == "" {
 		return false
 	}
-	for _, a := range s.dir.Applications {
+	for _, a := range s.dir().Applications {
 		for _, u := range a.SPARedirectURIs {
 			if originOf(u) == origin {
 				return true
@@ -497,7 +497,7 @@ func (s *Server) loginPage(w http.ResponseWriter, r *http.Request, appName, scop
 	// No form-action: it would also block the redirect to the app after the
 	// form is posted.
 	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'")
-	_ = loginTemplate.Execute(w, map[string]any{"Tenant": s.dir.Tenant.DisplayName, "App": appName, "Scope": scope, "Hidden": hidden, "Users": s.dir.Users})
+	_ = loginTemplate.Execute(w, map[string]any{"Tenant": s.dir().Tenant.DisplayName, "App": appName, "Scope": scope, "Hidden": hidden, "Users": s.dir().Users})
 }
 
 func (s *Server) authorizePage(w http.ResponseWriter, status int, message string) {

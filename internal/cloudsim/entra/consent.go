@@ -133,14 +133,14 @@ func (s *Server) consent(w http.ResponseWriter, r *http.Request, admin bool) {
 	case clientID == "":
 		s.authorizePage(w, http.StatusBadRequest, errMissingParam("client_id").Error())
 		return
-	case s.dir.Agent(clientID) != nil:
-		ag := s.dir.Agent(clientID)
+	case s.dir().Agent(clientID) != nil:
+		ag := s.dir().Agent(clientID)
 		name = ag.Name
-		if bp := s.dir.App(ag.Blueprint); bp != nil {
+		if bp := s.dir().App(ag.Blueprint); bp != nil {
 			registered = bp.WebRedirectURIs
 		}
-	case s.dir.App(clientID) != nil:
-		app := s.dir.App(clientID)
+	case s.dir().App(clientID) != nil:
+		app := s.dir().App(clientID)
 		name, registered = app.Name, app.WebRedirectURIs
 	default:
 		s.authorizePage(w, http.StatusBadRequest, errUnknownClient(clientID, tid).Error())
@@ -187,7 +187,7 @@ func (s *Server) consent(w http.ResponseWriter, r *http.Request, admin bool) {
 	// Who answers: the user signing in now, or the session's.
 	oid := s.sessions.user(r)
 	if login := r.PostForm.Get("login"); r.Method == http.MethodPost && login != "" {
-		user := s.dir.UserByUPN(login)
+		user := s.dir().UserByUPN(login)
 		if user == nil {
 			s.authorizePage(w, http.StatusBadRequest, errUserNotFound(login, tid).Error())
 			return
@@ -217,13 +217,13 @@ func (s *Server) consent(w http.ResponseWriter, r *http.Request, admin bool) {
 	}
 	grantee := oid
 	if admin {
-		if u := s.dir.UserByID(oid); u == nil || !u.Admin {
+		if u := s.dir().UserByID(oid); u == nil || !u.Admin {
 			s.authorizePage(w, http.StatusForbidden, newErr(http.StatusForbidden, "access_denied", 90094, "The grant requires admin permission. Sign in as an admin of the tenant (in cloudsim, a user with \"admin\": true in the tenant file).").Error())
 			return
 		}
 		grantee = allUsers
 	}
-	have, _ := s.dir.Grant(clientID, sr.res.appID)
+	have, _ := s.dir().Grant(clientID, sr.res.appID)
 	have = append(have, s.consents.scopes(clientID, sr.res.appID, grantee)...)
 	if !admin && q.Get("prompt") != "consent" && !slices.ContainsFunc(sr.names, func(n string) bool { return !slices.Contains(have, n) }) {
 		granted() // nothing new to grant
@@ -298,7 +298,7 @@ func (s *Server) consentPage(w http.ResponseWriter, r *http.Request, cr *consent
 		}
 	}
 	userName := cr.shownTo
-	if u := s.dir.UserByID(cr.shownTo); u != nil {
+	if u := s.dir().UserByID(cr.shownTo); u != nil {
 		userName = u.DisplayName + " (" + u.UPN + ")"
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")

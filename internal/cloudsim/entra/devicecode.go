@@ -66,6 +66,13 @@ func (dc *deviceCodes) byUserCode(code string) *deviceAuth {
 	return dc.byUser[strings.ToUpper(strings.ReplaceAll(strings.TrimSpace(code), " ", ""))]
 }
 
+// narrow limits what a code's token will carry to the scopes approved.
+func (dc *deviceCodes) narrow(da *deviceAuth, scope string) {
+	dc.mu.Lock()
+	defer dc.mu.Unlock()
+	da.scope = scope
+}
+
 // answer records a person's decision on a code.
 func (dc *deviceCodes) answer(da *deviceAuth, userOID string, declined bool) {
 	dc.mu.Lock()
@@ -111,7 +118,7 @@ func (s *Server) deviceCode(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, errMissingParam("client_id"))
 		return
 	}
-	app := s.dir.App(clientID)
+	app := s.dir().App(clientID)
 	if app == nil {
 		s.writeError(w, r, errUnknownClient(clientID, tid))
 		return
@@ -159,7 +166,7 @@ func (s *Server) deviceCodeGrant(req *tokenRequest, c *caller) (map[string]any, 
 	if aerr != nil {
 		return nil, aerr
 	}
-	user := s.dir.UserByID(da.userOID)
+	user := s.dir().UserByID(da.userOID)
 	if user == nil {
 		return nil, errUserNotFound(da.userOID, req.tid)
 	}
@@ -197,7 +204,7 @@ func (s *Server) deviceLogin(w http.ResponseWriter, r *http.Request) {
 		s.loginPage(w, r, da.clientName, da.scope)
 		return
 	}
-	user := s.dir.UserByUPN(login)
+	user := s.dir().UserByUPN(login)
 	if user == nil {
 		s.authorizePage(w, http.StatusBadRequest, errUserNotFound(login, da.tid).Error())
 		return
@@ -254,7 +261,7 @@ func (s *Server) approveDeviceCode(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	da := s.devices.byUserCode(r.PostForm.Get("user_code"))
-	user := s.dir.UserByUPN(r.PostForm.Get("user"))
+	user := s.dir().UserByUPN(r.PostForm.Get("user"))
 	switch {
 	case da == nil:
 		http.Error(w, "no pending device code "+r.PostForm.Get("user_code"), http.StatusNotFound)
@@ -279,6 +286,16 @@ func (s *Server) approveDeviceCode(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 		}
+		// The token carries only what was approved, as a tenant whose
+		// consent covers some of the scopes issues those.
+		var kept []string
+		for _, sc := range strings.Fields(da.scope) {
+			name := sc[strings.LastIndex(sc, "/")+1:]
+			if slices.Contains(oidcScopes, sc) || slices.Contains(only, name) {
+				kept = append(kept, sc)
+			}
+		}
+		s.devices.narrow(da, strings.Join(kept, " "))
 		sr.names = only
 	}
 	missing, aerr := s.missingConsents(da.clientID, da.clientName, []*scopeRequest{sr}, user.ObjectID, false)

@@ -39,7 +39,7 @@ func (s *Server) ManagedIdentityHandler(identityHeader string) http.Handler {
 			msiError(w, http.StatusBadRequest, "The resource parameter is required.")
 			return
 		}
-		mi := s.dir.ManagedIdentity
+		mi := s.dir().ManagedIdentity
 		selectors := 0
 		for key, want := range map[string]string{"client_id": mi.ClientID, "principal_id": mi.ObjectID, "object_id": mi.ObjectID, "mi_res_id": mi.ResourceID} {
 			if v := q.Get(key); v != "" {
@@ -54,7 +54,7 @@ func (s *Server) ManagedIdentityHandler(identityHeader string) http.Handler {
 			msiError(w, http.StatusBadRequest, "Only one of client_id, principal_id, object_id and mi_res_id may be given.")
 			return
 		}
-		tid := s.dir.Tenant.ID
+		tid := s.dir().Tenant.ID
 		target, aerr := s.resolveResource(tid, res)
 		if aerr != nil {
 			msiError(w, http.StatusBadRequest, aerr.Error())
@@ -63,7 +63,7 @@ func (s *Server) ManagedIdentityHandler(identityHeader string) http.Handler {
 		now := s.now()
 		sj := subject{clientID: mi.ClientID, clientAcr: "2", objectID: mi.ObjectID, managedID: &mi, tokenLife: s.tokenLifetime()}
 		if target.app != nil {
-			_, sj.roles = s.dir.Grant(mi.ClientID, target.appID)
+			_, sj.roles = s.dir().Grant(mi.ClientID, target.appID)
 		}
 		at, err := s.keys.Sign(s.accessTokenClaims(tid, target, sj, now), target.version == 1)
 		if err != nil {

@@ -152,7 +152,7 @@ func runOtherClient(t *testing.T, cmd *exec.Cmd) {
 	}{
 		{"refused: wrong secret", "invalid_client", 7000215},
 		{"refused: wrong password", "invalid_grant", 50126},
-		{"refused: Microsoft Graph scope", "invalid_resource", 500011},
+		{"refused: Microsoft Graph scope without consent", "invalid_grant", 65001},
 		{"refused: OBO from a token for another audience", "invalid_grant", 50013},
 		{"refused: agent user the agent does not own", "invalid_grant", 50034},
 		{"refused: UPN as user_id", "invalid_request", 0},

@@ -36,7 +36,7 @@ func IssuerV1(tenantID string) string { return "https://sts.windows.net/" + tena
 
 // Server serves the Entra endpoints for one tenant.
 type Server struct {
-	dir      *tenant.Directory
+	live     *tenant.Live
 	keys     *signing.Keys
 	lifetime time.Duration
 	now      func() time.Time
@@ -59,7 +59,10 @@ type Server struct {
 
 // Options configure a Server.
 type Options struct {
+	// Directory is the tenant, or Live the tenant as Microsoft Graph
+	// changes it (Directory is then ignored).
 	Directory *tenant.Directory
+	Live      *tenant.Live
 	Keys      *signing.Keys
 	// TokenLifetime fixes every access token's lifetime; zero means a random
 	// 60 to 90 minutes, as Entra does.
@@ -91,9 +94,12 @@ func New(o Options) *Server {
 	if o.DeviceCodeInterval <= 0 {
 		o.DeviceCodeInterval = 5 * time.Second
 	}
+	if o.Live == nil {
+		o.Live = tenant.NewLive(o.Directory, o.Now, 0)
+	}
 	return &Server{
 		deviceInterval: o.DeviceCodeInterval,
-		dir:            o.Directory,
+		live:           o.Live,
 		keys:           o.Keys,
 		lifetime:       o.TokenLifetime,
 		now:            o.Now,
@@ -103,6 +109,10 @@ func New(o Options) *Server {
 		federated:      o.Federated,
 	}
 }
+
+// dir is the tenant as the token endpoint sees it now: one snapshot per
+// call, without objects still replicating.
+func (s *Server) dir() *tenant.Directory { return s.live.ForTokens() }
 
 // Stats returns the request counters.
 func (s *Server) Stats() *Stats { return s.stats }
@@ -173,8 +183,8 @@ func (s *Server) outage(w http.ResponseWriter, r *http.Request) {
 // tenantOf resolves the {tenant} path segment: the tenant ID or its domain.
 func (s *Server) tenantOf(r *http.Request) (string, *aadError) {
 	t := strings.ToLower(r.PathValue("tenant"))
-	if t == s.dir.Tenant.ID || t == strings.ToLower(s.dir.Tenant.Domain) {
-		return s.dir.Tenant.ID, nil
+	if t == s.dir().Tenant.ID || t == strings.ToLower(s.dir().Tenant.Domain) {
+		return s.dir().Tenant.ID, nil
 	}
 	return "", errTenantNotFound(r.PathValue("tenant"))
 }
@@ -295,7 +305,7 @@ func (s *Server) instanceDiscovery(w http.ResponseWriter, r *http.Request) {
 	s.stats.Add("entra.instance_discovery")
 	host := r.Host
 	writeJSON(w, http.StatusOK, map[string]any{
-		"tenant_discovery_endpoint": baseURL(r) + "/" + s.dir.Tenant.ID + "/v2.0/.well-known/openid-configuration",
+		"tenant_discovery_endpoint": baseURL(r) + "/" + s.dir().Tenant.ID + "/v2.0/.well-known/openid-configuration",
 		"api-version":               "1.1",
 		"metadata": []map[string]any{{
 			"preferred_network": host,

@@ -170,8 +170,8 @@ func (s *Server) authenticate(r *http.Request, req *tokenRequest) (*caller, *aad
 		return nil, errMissingParam("client_id")
 	}
 	c := &caller{id: strings.ToLower(id)}
-	if c.app = s.dir.App(id); c.app == nil {
-		if c.agent = s.dir.Agent(id); c.agent == nil {
+	if c.app = s.dir().App(id); c.app == nil {
+		if c.agent = s.dir().Agent(id); c.agent == nil {
 			return nil, errUnknownClient(id, req.tid)
 		}
 	}
@@ -273,7 +273,7 @@ func (s *Server) resolveResource(tid, id string) (resource, *aadError) {
 	if strings.EqualFold(id, tenant.TokenExchangeURI) || strings.EqualFold(id, tenant.TokenExchangeAppID) {
 		return resource{appID: tenant.TokenExchangeAppID, requested: id, version: 2}, nil
 	}
-	app := s.dir.AppByIdentifier(id)
+	app := s.dir().AppByIdentifier(id)
 	if app == nil {
 		return resource{}, errUnknownResource(id, tid)
 	}
@@ -292,7 +292,7 @@ func (s *Server) delegatedScopes(clientID, clientName, user string, sr *scopeReq
 	if sr.res.app == nil {
 		return nil, errInvalidScope(sr.raw)
 	}
-	granted, _ := s.dir.Grant(clientID, sr.res.appID)
+	granted, _ := s.dir().Grant(clientID, sr.res.appID)
 	granted = append(granted, s.consents.scopes(clientID, sr.res.appID, user)...)
 	if sr.isDefault() {
 		if len(granted) == 0 {
@@ -337,7 +337,7 @@ func (s *Server) clientCredentials(req *tokenRequest, c *caller) (map[string]any
 	sj := subject{clientID: c.id, clientAcr: c.acr, tokenLife: s.tokenLifetime()}
 	switch {
 	case fmiPath != "":
-		agent := s.dir.Agent(fmiPath)
+		agent := s.dir().Agent(fmiPath)
 		if c.app == nil || !c.app.AgentIdentityBlueprint || agent == nil || agent.Blueprint != c.id {
 			return nil, errNotOwnAgent(fmiPath, c.id, req.tid)
 		}
@@ -358,7 +358,7 @@ func (s *Server) clientCredentials(req *tokenRequest, c *caller) (map[string]any
 		sj.objectID = c.app.ServicePrincipalID
 	}
 	if sr.res.app != nil {
-		_, sj.roles = s.dir.Grant(c.id, sr.res.appID)
+		_, sj.roles = s.dir().Grant(c.id, sr.res.appID)
 	}
 	return s.respond(req, sr, sj, false)
 }
@@ -388,7 +388,7 @@ func (s *Server) onBehalfOf(req *tokenRequest, c *caller) (map[string]any, *aadE
 	// identity, that is its blueprint.
 	audApp := c.app
 	if c.agent != nil {
-		audApp = s.dir.App(c.agent.Blueprint)
+		audApp = s.dir().App(c.agent.Blueprint)
 	}
 	audiences := append([]string{audApp.AppID}, audApp.IdentifierURIs...)
 	p, aerr := s.checkUserAssertion(req.tid, assertion, audiences)
@@ -396,7 +396,7 @@ func (s *Server) onBehalfOf(req *tokenRequest, c *caller) (map[string]any, *aadE
 		return nil, aerr
 	}
 	// A user's token carries scp; idtyp is optional and cannot decide.
-	user := s.dir.UserByID(p.Oid)
+	user := s.dir().UserByID(p.Oid)
 	if user == nil || p.Scp == "" {
 		return nil, errUserNotFound(p.Oid, req.tid)
 	}
@@ -446,7 +446,7 @@ func (s *Server) userFIC(req *tokenRequest, c *caller) (map[string]any, *aadErro
 	if p.client() != c.id {
 		return nil, errNoFICForSubject(p.Sub)
 	}
-	au := s.dir.AgentUser(who)
+	au := s.dir().AgentUser(who)
 	if au == nil || au.AgentIdentity != c.id {
 		return nil, errUserNotFound(who, req.tid)
 	}
@@ -471,9 +471,9 @@ func (s *Server) password(req *tokenRequest, c *caller) (map[string]any, *aadErr
 	if aerr != nil {
 		return nil, aerr
 	}
-	user := s.dir.UserByUPN(username)
+	user := s.dir().UserByUPN(username)
 	if user == nil {
-		if s.dir.AgentUser(username) != nil {
+		if s.dir().AgentUser(username) != nil {
 			return nil, errWrongPassword() // agent users have no password
 		}
 		return nil, errUserNotFound(username, req.tid)
@@ -525,9 +525,9 @@ func (s *Server) refreshToken(req *tokenRequest, c *caller) (map[string]any, *aa
 	}
 	sj := subject{clientID: c.id, clientAcr: c.acr, objectID: g.userOID, agent: c.agent, scopes: scopes, tokenLife: s.tokenLifetime(), spaChain: g.spaChain}
 	if g.agentUser {
-		sj.agentUser = s.dir.AgentUser(g.userOID)
+		sj.agentUser = s.dir().AgentUser(g.userOID)
 	} else {
-		sj.user = s.dir.UserByID(g.userOID)
+		sj.user = s.dir().UserByID(g.userOID)
 	}
 	if sj.user == nil && sj.agentUser == nil {
 		return nil, errUserNotFound(g.userOID, req.tid)

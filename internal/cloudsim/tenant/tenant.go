@@ -4,6 +4,8 @@
 package tenant
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"net/url"
 	"os"
@@ -12,6 +14,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/crosscloud-agentid/agentid/internal/config"
 )
@@ -43,6 +46,9 @@ type Directory struct {
 	usersByUPN map[string]*User
 	usersByID  map[string]*User
 	agentUsers map[string]*AgentUser // by UPN and by object ID
+	// hideAfter hides what was created after it from the token endpoint
+	// (Live.ForTokens); zero hides nothing.
+	hideAfter time.Time
 }
 
 // Info names the tenant.
@@ -86,6 +92,51 @@ type Application struct {
 	// Part is what the app is in the product, by which cloudsim and the
 	// demo find it, whatever setting name it is exported as.
 	Part Part `json:"part"`
+	// CreatedAt is when Microsoft Graph created it; zero for the file's.
+	CreatedAt time.Time `json:"-"`
+	// ObjectID is the application object's id in Microsoft Graph; empty
+	// in the file, where it is derived from the appId.
+	ObjectID string `json:"-"`
+	// ScopeIDs and AppRoleIDs are the permission IDs Graph gave the
+	// scopes and app roles it created; the file's are derived from the
+	// appId and the name.
+	ScopeIDs   map[string]string `json:"-"`
+	AppRoleIDs map[string]string `json:"-"`
+	// Owners are the object IDs of the users who created it through Graph.
+	Owners []string `json:"-"`
+}
+
+// ID is the application object's id.
+func (a *Application) ID() string {
+	if a.ObjectID != "" {
+		return a.ObjectID
+	}
+	return DerivedID("application/" + a.AppID)
+}
+
+// ScopeID is the id of the delegated permission (oauth2PermissionScope)
+// with this value.
+func (a *Application) ScopeID(name string) string {
+	if id, ok := a.ScopeIDs[name]; ok {
+		return id
+	}
+	return DerivedID("scope/" + a.AppID + "/" + name)
+}
+
+// AppRoleID is the id of the app role with this value.
+func (a *Application) AppRoleID(name string) string {
+	if id, ok := a.AppRoleIDs[name]; ok {
+		return id
+	}
+	return DerivedID("approle/" + a.AppID + "/" + name)
+}
+
+// DerivedID is a stable GUID for a seed, for the IDs the tenant file does
+// not spell out.
+func DerivedID(seed string) string {
+	sum := sha256.Sum256([]byte(seed))
+	h := hex.EncodeToString(sum[:16])
+	return h[:8] + "-" + h[8:12] + "-4" + h[13:16] + "-8" + h[17:20] + "-" + h[20:32]
 }
 
 // Part is what an application is in the product.
@@ -116,6 +167,8 @@ type AgentIdentity struct {
 	AppID     string `json:"appId"`
 	Blueprint string `json:"blueprint"`
 	ExportAs  string `json:"exportAs"`
+	// CreatedAt is when Microsoft Graph created it; zero for the file's.
+	CreatedAt time.Time `json:"-"`
 }
 
 // User is a human member of the tenant.
@@ -126,6 +179,10 @@ type User struct {
 	Password    string `json:"password"`
 	// Admin may grant admin consent (the v2 adminconsent endpoint).
 	Admin bool `json:"admin"`
+	// DirectoryRoles are the user's Microsoft Entra roles by display name,
+	// such as "Agent ID Administrator", which Microsoft Graph's Agent ID
+	// operations require of a caller who does not own the object.
+	DirectoryRoles []string `json:"directoryRoles"`
 }
 
 // AgentUser is the user account an agent identity acts as (agent user flow).
@@ -166,6 +223,7 @@ func Parse(name string, src []byte) (*Directory, error) {
 	if len(v.problems) > 0 {
 		return nil, fmt.Errorf("%s", strings.Join(v.problems, "\n"))
 	}
+	d.addFirstParty()
 	d.index()
 	return d, nil
 }
@@ -477,10 +535,20 @@ func (d *Directory) index() {
 var envName = regexp.MustCompile(`^[A-Z][A-Z0-9_]*$`)
 
 // App returns the application with this appId.
-func (d *Directory) App(appID string) *Application { return d.apps[strings.ToLower(appID)] }
+func (d *Directory) App(appID string) *Application {
+	if a := d.apps[strings.ToLower(appID)]; a != nil && !d.hidden(a.CreatedAt) {
+		return a
+	}
+	return nil
+}
 
 // Agent returns the agent identity with this appId.
-func (d *Directory) Agent(appID string) *AgentIdentity { return d.agents[strings.ToLower(appID)] }
+func (d *Directory) Agent(appID string) *AgentIdentity {
+	if ag := d.agents[strings.ToLower(appID)]; ag != nil && !d.hidden(ag.CreatedAt) {
+		return ag
+	}
+	return nil
+}
 
 // UserByUPN returns the human user with this UPN.
 func (d *Directory) UserByUPN(upn string) *User { return d.usersByUPN[strings.ToLower(upn)] }
@@ -493,6 +561,17 @@ func (d *Directory) AgentUser(upnOrID string) *AgentUser {
 	return d.agentUsers[strings.ToLower(upnOrID)]
 }
 
+// AppByServicePrincipal returns the application whose service principal
+// has this object ID.
+func (d *Directory) AppByServicePrincipal(oid string) *Application {
+	for _, a := range d.Applications {
+		if a.ServicePrincipalID != "" && a.ServicePrincipalID == strings.ToLower(oid) && !d.hidden(a.CreatedAt) {
+			return a
+		}
+	}
+	return nil
+}
+
 // AppFor returns the application that is this part, or nil.
 func (d *Directory) AppFor(p Part) *Application { return d.parts[p] }
 
@@ -502,7 +581,10 @@ func (d *Directory) AppByIdentifier(id string) *Application {
 	if a := d.App(id); a != nil {
 		return a
 	}
-	return d.byURI[id]
+	if a := d.byURI[id]; a != nil && !d.hidden(a.CreatedAt) {
+		return a
+	}
+	return nil
 }
 
 // Grant returns the consented scopes and roles of client on resource. An

@@ -111,7 +111,7 @@ CASES = {
     "agent user by object ID": lambda: user_fic({"user_id": cfg["agent_user_oid"]}),
     "refused: wrong secret": lambda: blueprint("not-the-secret").acquire_token_for_client(EXCHANGE),
     "refused: wrong password": lambda: ropc(password="not-the-password"),
-    "refused: Microsoft Graph scope": lambda: ropc(scopes=["User.Read"]),
+    "refused: Microsoft Graph scope without consent": lambda: ropc(scopes=["User.Read"]),
     "refused: OBO from a token for another audience": lambda: obo(t1()["access_token"]),
     "refused: agent user the agent does not own": lambda: user_fic({"username": cfg["user_upn"]}),
     "refused: UPN as user_id": lambda: user_fic({"user_id": cfg["agent_user_upn"]}),

@@ -1,0 +1,110 @@
+package graph
+
+import (
+	"slices"
+	"strconv"
+
+	"github.com/crosscloud-agentid/agentid/internal/cloudsim/tenant"
+)
+
+// The JSON views of tenant objects, with the properties entra-setup.sh
+// and the tests read, in Graph's names (the resource type pages:
+// application, agentIdentityBlueprint, servicePrincipal, agentIdentity,
+// agentUser, directoryRole).
+
+func context(version, entity string) string {
+	return Resource + "/" + version + "/$metadata#" + entity
+}
+
+func (c *call) applicationJSON(a *tenant.Application) map[string]any {
+	scopes := []map[string]any{}
+	for _, name := range sortedKeys(a.ScopeIDs, a.Scopes) {
+		scopes = append(scopes, map[string]any{"id": a.ScopeID(name), "value": name, "type": "User", "isEnabled": slices.Contains(a.Scopes, name)})
+	}
+	roles := []map[string]any{}
+	for _, name := range a.AppRoles {
+		roles = append(roles, map[string]any{"id": a.AppRoleID(name), "value": name, "allowedMemberTypes": []string{"Application"}, "isEnabled": true,
+			"displayName": name})
+	}
+	passwords := []map[string]any{}
+	for i, secret := range a.Secrets {
+		passwords = append(passwords, map[string]any{"keyId": tenant.DerivedID(a.AppID + "/secret/" + secret), "displayName": "secret " + strconv.Itoa(i+1),
+			"hint": secret[:min(3, len(secret))]})
+	}
+	fics := []map[string]any{}
+	for _, fc := range a.FederatedCredentials {
+		fics = append(fics, ficJSON(fc))
+	}
+	typ, set := "#microsoft.graph.application", "applications"
+	if a.AgentIdentityBlueprint {
+		typ = "#microsoft.graph.agentIdentityBlueprint"
+	}
+	return map[string]any{
+		"@odata.context": context(c.version, set+"/$entity"), "@odata.type": typ,
+		"id": a.ID(), "appId": a.AppID, "displayName": a.Name, "identifierUris": nonNil(a.IdentifierURIs),
+		"api":                          map[string]any{"requestedAccessTokenVersion": a.AccessTokenVersion, "oauth2PermissionScopes": scopes},
+		"appRoles":                     roles,
+		"web":                          map[string]any{"redirectUris": nonNil(a.WebRedirectURIs)},
+		"spa":                          map[string]any{"redirectUris": nonNil(a.SPARedirectURIs)},
+		"isFallbackPublicClient":       a.AllowPublicClient,
+		"passwordCredentials":          passwords,
+		"federatedIdentityCredentials": fics,
+	}
+}
+
+func ficJSON(fc tenant.FederatedCredential) map[string]any {
+	return map[string]any{"id": tenant.DerivedID("fic/" + fc.Issuer + "/" + fc.Subject), "name": fc.Name, "issuer": fc.Issuer, "subject": fc.Subject,
+		"audiences": fc.Audiences}
+}
+
+// servicePrincipalJSON is an app's principal; an agent identity blueprint's
+// is an agentIdentityBlueprintPrincipal.
+func (c *call) servicePrincipalJSON(a *tenant.Application) map[string]any {
+	typ := "#microsoft.graph.servicePrincipal"
+	if a.AgentIdentityBlueprint {
+		typ = "#microsoft.graph.agentIdentityBlueprintPrincipal"
+	}
+	app := c.applicationJSON(a)
+	return map[string]any{
+		"@odata.context": context(c.version, "servicePrincipals/$entity"), "@odata.type": typ,
+		"id": a.ServicePrincipalID, "appId": a.AppID, "displayName": a.Name, "servicePrincipalType": "Application",
+		"appRoles": app["appRoles"], "oauth2PermissionScopes": app["api"].(map[string]any)["oauth2PermissionScopes"],
+	}
+}
+
+// agentIdentityJSON: an agent identity has no application object, and
+// its id is its appId.
+func (c *call) agentIdentityJSON(ag *tenant.AgentIdentity) map[string]any {
+	return map[string]any{
+		"@odata.context": context(c.version, "servicePrincipals/$entity"), "@odata.type": "#microsoft.graph.agentIdentity",
+		"id": ag.AppID, "appId": ag.AppID, "displayName": ag.Name, "servicePrincipalType": "ServiceIdentity",
+		"agentIdentityBlueprintId": ag.Blueprint,
+	}
+}
+
+func (c *call) agentUserJSON(u *tenant.AgentUser) map[string]any {
+	return map[string]any{
+		"@odata.context": context(c.version, "users/$entity"), "@odata.type": "#microsoft.graph.agentUser",
+		"id": u.ObjectID, "displayName": u.DisplayName, "userPrincipalName": u.UPN, "identityParentId": u.AgentIdentity, "accountEnabled": true,
+	}
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+// sortedKeys lists the scope names an app has: enabled ones, then those
+// only in ids (disabled), each once.
+func sortedKeys(ids map[string]string, enabled []string) []string {
+	out := slices.Clone(enabled)
+	for name := range ids {
+		if !slices.Contains(out, name) {
+			out = append(out, name)
+		}
+	}
+	slices.Sort(out)
+	return out
+}

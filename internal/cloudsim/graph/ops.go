@@ -1,0 +1,765 @@
+package graph
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"net/http"
+	"regexp"
+	"slices"
+	"strings"
+
+	"github.com/crosscloud-agentid/agentid/internal/cloudsim/tenant"
+)
+
+// route is one operation: its method, its path (after the version, with
+// the captures), and what it does.
+type route struct {
+	name    string
+	method  string
+	pattern *regexp.Regexp
+	run     func(*Server, *call) (int, any, *apiError)
+}
+
+// An object is named by its id or, for applications and service
+// principals, by appId: applications(appId='…').
+const (
+	id      = `([0-9a-fA-F-]{36})`
+	byAppID = `\(appId='([0-9a-fA-F-]{36})'\)`
+)
+
+var routes = []route{
+	{"me.get", "GET", regexp.MustCompile(`^me$`), (*Server).getMe},
+	{"me.memberOf", "GET", regexp.MustCompile(`^me/memberOf/microsoft\.graph\.directoryRole$`), (*Server).myRoles},
+	{"blueprint.create", "POST", regexp.MustCompile(`^applications/microsoft\.graph\.agentIdentityBlueprint$`), (*Server).createBlueprint},
+	{"application.create", "POST", regexp.MustCompile(`^applications$`), (*Server).createApplication},
+	{"application.get", "GET", regexp.MustCompile(`^applications(?:/` + id + `|` + byAppID + `)$`), (*Server).getApplication},
+	{"application.update", "PATCH", regexp.MustCompile(`^applications(?:/` + id + `|` + byAppID + `)$`), (*Server).updateApplication},
+	{"application.delete", "DELETE", regexp.MustCompile(`^applications/` + id + `$`), (*Server).deleteApplication},
+	{"blueprint.password", "POST", regexp.MustCompile(`^applications/` + id + `/microsoft\.graph\.agentIdentityBlueprint/addPassword$`), (*Server).addPassword},
+	{"application.password", "POST", regexp.MustCompile(`^applications/` + id + `/addPassword$`), (*Server).addPassword},
+	{"blueprint.fic", "POST", regexp.MustCompile(`^applications/` + id + `/microsoft\.graph\.agentIdentityBlueprint/federatedIdentityCredentials$`), (*Server).addFIC},
+	{"application.fic", "POST", regexp.MustCompile(`^applications/` + id + `/federatedIdentityCredentials$`), (*Server).addFIC},
+	{"blueprintPrincipal.create", "POST", regexp.MustCompile(`^servicePrincipals/microsoft\.graph\.agentIdentityBlueprintPrincipal$`), (*Server).createPrincipal},
+	{"agentIdentity.create", "POST", regexp.MustCompile(`^servicePrincipals/microsoft\.graph\.agentIdentity$`), (*Server).createAgentIdentity},
+	{"servicePrincipal.create", "POST", regexp.MustCompile(`^servicePrincipals$`), (*Server).createPrincipal},
+	{"servicePrincipal.get", "GET", regexp.MustCompile(`^servicePrincipals(?:/` + id + `|` + byAppID + `)$`), (*Server).getServicePrincipal},
+	{"servicePrincipal.delete", "DELETE", regexp.MustCompile(`^servicePrincipals/` + id + `$`), (*Server).deleteServicePrincipal},
+	{"appRoleAssignment.create", "POST", regexp.MustCompile(`^servicePrincipals/` + id + `/appRoleAssignments$`), (*Server).assignAppRole},
+	{"oauth2PermissionGrant.create", "POST", regexp.MustCompile(`^oauth2PermissionGrants$`), (*Server).grantScopes},
+	{"agentUser.create", "POST", regexp.MustCompile(`^users/microsoft\.graph\.agentUser$`), (*Server).createAgentUser},
+	{"agentUser.delete", "DELETE", regexp.MustCompile(`^users/` + id + `$`), (*Server).deleteAgentUser},
+}
+
+// match finds the route for a request and its captures (empty ones
+// dropped, so the id or the appId is captures[0]).
+func match(method, path string) (*route, []string) {
+	for i, rt := range routes {
+		if rt.method != method {
+			continue
+		}
+		if m := rt.pattern.FindStringSubmatch(path); m != nil {
+			var caps []string
+			for _, c := range m[1:] {
+				if c != "" {
+					caps = append(caps, strings.ToLower(c))
+				}
+			}
+			return &routes[i], caps
+		}
+	}
+	return nil, nil
+}
+
+// ---- the signed-in user
+
+func (s *Server) getMe(c *call) (int, any, *apiError) {
+	if err := c.caller.check("me.get", false); err != nil {
+		return 0, nil, err
+	}
+	u := c.caller.user
+	return http.StatusOK, map[string]any{"@odata.context": context(c.version, "users/$entity"), "id": u.ObjectID, "displayName": u.DisplayName,
+		"userPrincipalName": u.UPN}, nil
+}
+
+// myRoles lists the user's directory roles. Without a role-reading
+// permission each comes back with id and @odata.type only, as Graph
+// returns objects the caller may not read.
+func (s *Server) myRoles(c *call) (int, any, *apiError) {
+	if err := c.caller.check("me.memberOf", false); err != nil {
+		return 0, nil, err
+	}
+	readable := c.caller.check("directoryRole.read", false) == nil
+	roles := []map[string]any{}
+	for _, name := range c.caller.user.DirectoryRoles {
+		role := map[string]any{"@odata.type": "#microsoft.graph.directoryRole", "id": tenant.DerivedID("directoryRole/" + name)}
+		if readable {
+			role["displayName"] = name
+		}
+		roles = append(roles, role)
+	}
+	return http.StatusOK, map[string]any{"@odata.context": context(c.version, "directoryObjects"), "value": roles}, nil
+}
+
+// ---- applications and blueprints
+
+// appBody is what entra-setup.sh and its tests send for an application.
+type appBody struct {
+	DisplayName            *string         `json:"displayName"`
+	IdentifierURIs         *[]string       `json:"identifierUris"`
+	API                    *apiBody        `json:"api"`
+	AppRoles               *[]appRoleBody  `json:"appRoles"`
+	Web                    *redirects      `json:"web"`
+	SPA                    *redirects      `json:"spa"`
+	IsFallbackPublicClient *bool           `json:"isFallbackPublicClient"`
+	RequiredResourceAccess json.RawMessage `json:"requiredResourceAccess"`
+	Sponsors               []string        `json:"sponsors@odata.bind"`
+	Owners                 []string        `json:"owners@odata.bind"`
+}
+
+type apiBody struct {
+	RequestedAccessTokenVersion *int         `json:"requestedAccessTokenVersion"`
+	OAuth2PermissionScopes      *[]scopeBody `json:"oauth2PermissionScopes"`
+}
+
+type scopeBody struct {
+	ID        string `json:"id"`
+	Value     string `json:"value"`
+	IsEnabled *bool  `json:"isEnabled"`
+}
+
+type appRoleBody struct {
+	ID    string `json:"id"`
+	Value string `json:"value"`
+}
+
+type redirects struct {
+	RedirectURIs []string `json:"redirectUris"`
+}
+
+// appProperties are the properties cloudsim applies, by the permission
+// group agentidentityblueprint-update puts them in; any other is refused.
+var appProperties = map[string]string{
+	"displayName": "branding", "identifierUris": "auth", "api": "auth", "appRoles": "auth", "web": "auth", "spa": "auth",
+	"isFallbackPublicClient": "auth", "requiredResourceAccess": "auth",
+}
+
+// propertyGroups reads which groups a body's properties fall in, refusing
+// one cloudsim does not apply and the credentials, which have their own
+// actions.
+func propertyGroups(raw []byte, create bool) ([]string, *apiError) {
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &fields); err != nil {
+		return nil, badRequest("Unable to read JSON request payload: %v", err)
+	}
+	var groups []string
+	for name := range fields {
+		group, ok := appProperties[name]
+		switch {
+		case name == "passwordCredentials" || name == "keyCredentials":
+			return nil, badRequest("Property '%s' cannot be set with this request: use addPassword or addKey.", name)
+		case create && (name == "sponsors@odata.bind" || name == "owners@odata.bind"):
+			continue
+		case !ok:
+			return nil, badRequest("Property '%s' is not one cloudsim's Graph applies (it applies %s).", name, strings.Join(sortedNames(appProperties), ", "))
+		}
+		if !slices.Contains(groups, group) {
+			groups = append(groups, group)
+		}
+	}
+	return groups, nil
+}
+
+func sortedNames(m map[string]string) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
+
+func (s *Server) createBlueprint(c *call) (int, any, *apiError) {
+	if err := c.caller.check("blueprint.create", false); err != nil {
+		return 0, nil, err
+	}
+	var body appBody
+	if err := c.decode(&body); err != nil {
+		return 0, nil, err
+	}
+	if len(body.Sponsors) == 0 {
+		// A blueprint needs a sponsor (agentidentityblueprint-post's
+		// request body; known issues: sponsors must be users).
+		return 0, nil, badRequest("A sponsor is required: set sponsors@odata.bind to a user.")
+	}
+	return s.createApp(c, body, true)
+}
+
+func (s *Server) createApplication(c *call) (int, any, *apiError) {
+	if err := c.caller.check("application.create", false); err != nil {
+		return 0, nil, err
+	}
+	var body appBody
+	if err := c.decode(&body); err != nil {
+		return 0, nil, err
+	}
+	return s.createApp(c, body, false)
+}
+
+func (s *Server) createApp(c *call, body appBody, blueprint bool) (int, any, *apiError) {
+	if _, err := propertyGroups(c.body, true); err != nil {
+		return 0, nil, err
+	}
+	if body.DisplayName == nil || *body.DisplayName == "" {
+		return 0, nil, badRequest("Property 'displayName' is required.")
+	}
+	a := &tenant.Application{AppID: newGUID(), ObjectID: newGUID(), AgentIdentityBlueprint: blueprint, AccessTokenVersion: 1,
+		CreatedAt: c.now, Owners: []string{c.caller.user.ObjectID}}
+	var result map[string]any
+	err := s.update(func(next *tenant.Directory) *apiError {
+		if err := apply(a, body, next); err != nil {
+			return err
+		}
+		next.Applications = append(next.Applications, a)
+		result = c.applicationJSON(a)
+		return nil
+	})
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusCreated, result, nil
+}
+
+// apply sets the properties of body on a (a copy, for an update), with
+// Graph's refusals: an identifier URI another app has, and changing or
+// removing an enabled scope, which Graph refuses until it is disabled.
+func apply(a *tenant.Application, body appBody, dir *tenant.Directory) *apiError {
+	if body.DisplayName != nil {
+		a.Name = *body.DisplayName
+	}
+	if body.IdentifierURIs != nil {
+		for _, uri := range *body.IdentifierURIs {
+			if other := dir.AppByIdentifier(uri); other != nil && other.AppID != a.AppID {
+				return badRequest("Another object with the same value for property identifierUris already exists.")
+			}
+		}
+		a.IdentifierURIs = *body.IdentifierURIs
+	}
+	if body.API != nil && body.API.RequestedAccessTokenVersion != nil {
+		v := *body.API.RequestedAccessTokenVersion
+		if v != 1 && v != 2 {
+			return badRequest("Invalid value for requestedAccessTokenVersion: %d (1 or 2).", v)
+		}
+		a.AccessTokenVersion = v
+	}
+	if body.API != nil && body.API.OAuth2PermissionScopes != nil {
+		if err := setScopes(a, *body.API.OAuth2PermissionScopes); err != nil {
+			return err
+		}
+	}
+	if body.AppRoles != nil {
+		a.AppRoles, a.AppRoleIDs = nil, map[string]string{}
+		for _, r := range *body.AppRoles {
+			if r.ID == "" || r.Value == "" {
+				return badRequest("An app role needs an id and a value.")
+			}
+			a.AppRoles = append(a.AppRoles, r.Value)
+			a.AppRoleIDs[r.Value] = strings.ToLower(r.ID)
+		}
+	}
+	if body.Web != nil {
+		a.WebRedirectURIs = body.Web.RedirectURIs
+	}
+	if body.SPA != nil {
+		a.SPARedirectURIs = body.SPA.RedirectURIs
+	}
+	if body.IsFallbackPublicClient != nil {
+		a.AllowPublicClient = *body.IsFallbackPublicClient
+	}
+	return nil
+}
+
+// setScopes replaces an app's delegated permissions. An enabled scope
+// that the new list drops or changes is refused: "Permission (scope or
+// role) cannot be deleted or updated unless disabled first."
+func setScopes(a *tenant.Application, scopes []scopeBody) *apiError {
+	next := map[string]scopeBody{}
+	for _, sc := range scopes {
+		if sc.ID == "" || sc.Value == "" {
+			return badRequest("An oauth2PermissionScope needs an id and a value.")
+		}
+		next[strings.ToLower(sc.ID)] = sc
+	}
+	for _, name := range a.Scopes {
+		sc, kept := next[a.ScopeID(name)]
+		if !kept || sc.Value != name {
+			return &apiError{http.StatusBadRequest, "CannotDeleteOrUpdateEnabledEntitlement",
+				"Permission (scope or role) cannot be deleted or updated unless disabled first."}
+		}
+	}
+	a.Scopes, a.ScopeIDs = nil, map[string]string{}
+	for id, sc := range next {
+		a.ScopeIDs[sc.Value] = id
+		if sc.IsEnabled == nil || *sc.IsEnabled {
+			a.Scopes = append(a.Scopes, sc.Value)
+		}
+	}
+	slices.Sort(a.Scopes)
+	return nil
+}
+
+// lookupApp finds the application a route names by id or appId.
+func lookupApp(c *call) (*tenant.Application, *apiError) {
+	for _, a := range c.dir.Applications {
+		if a.ID() == c.path[0] || a.AppID == c.path[0] {
+			return a, nil
+		}
+	}
+	return nil, notFound(c.path[0])
+}
+
+func (c *call) owns(a *tenant.Application) bool {
+	return slices.Contains(a.Owners, c.caller.user.ObjectID)
+}
+
+func (s *Server) getApplication(c *call) (int, any, *apiError) {
+	a, err := lookupApp(c)
+	row := "application.get"
+	if a != nil && a.AgentIdentityBlueprint {
+		row = "blueprint.get"
+	}
+	if perr := c.caller.check(row, false); perr != nil {
+		return 0, nil, perr
+	}
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, c.applicationJSON(a), nil
+}
+
+// updateApplication is PATCH: a blueprint's properties are checked by
+// group, each against its own permission; an ordinary app's against
+// Application.ReadWrite.All.
+func (s *Server) updateApplication(c *call) (int, any, *apiError) {
+	a, err := lookupApp(c)
+	if err != nil {
+		if perr := c.caller.check("application.update", false); perr != nil {
+			return 0, nil, perr
+		}
+		return 0, nil, err
+	}
+	groups, err := propertyGroups(c.body, false)
+	if err != nil {
+		return 0, nil, err
+	}
+	for _, g := range groups {
+		row := "application.update"
+		if a.AgentIdentityBlueprint {
+			row = "blueprint.update." + g
+		}
+		if err := c.caller.check(row, c.owns(a)); err != nil {
+			return 0, nil, err
+		}
+	}
+	var body appBody
+	if err := c.decode(&body); err != nil {
+		return 0, nil, err
+	}
+	return http.StatusNoContent, nil, s.update(func(next *tenant.Directory) *apiError {
+		return apply(next.EditApp(a.AppID), body, next)
+	})
+}
+
+func (s *Server) deleteApplication(c *call) (int, any, *apiError) {
+	a, err := lookupApp(c)
+	row := "application.delete"
+	if a != nil && a.AgentIdentityBlueprint {
+		row = "blueprint.delete"
+	}
+	if perr := c.caller.check(row, a != nil && c.owns(a)); perr != nil {
+		return 0, nil, perr
+	}
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusNoContent, nil, s.update(func(next *tenant.Directory) *apiError {
+		next.Applications = slices.DeleteFunc(next.Applications, func(x *tenant.Application) bool { return x.AppID == a.AppID })
+		next.Consents = slices.DeleteFunc(next.Consents, func(x *tenant.Consent) bool { return x.Client == a.AppID || x.Resource == a.AppID })
+		return nil
+	})
+}
+
+// addPassword adds a client secret and returns it, once, as secretText.
+func (s *Server) addPassword(c *call) (int, any, *apiError) {
+	a, err := lookupApp(c)
+	row := "application.password"
+	if a != nil && a.AgentIdentityBlueprint {
+		row = "blueprint.password"
+	}
+	if perr := c.caller.check(row, a != nil && c.owns(a)); perr != nil {
+		return 0, nil, perr
+	}
+	if err != nil {
+		return 0, nil, err
+	}
+	var body struct {
+		PasswordCredential struct {
+			DisplayName string `json:"displayName"`
+		} `json:"passwordCredential"`
+	}
+	if err := c.decode(&body); err != nil {
+		return 0, nil, err
+	}
+	raw := make([]byte, 30)
+	rand.Read(raw)
+	secret := strings.NewReplacer("+", "~", "/", "_", "=", "").Replace(base64.StdEncoding.EncodeToString(raw))
+	err = s.update(func(next *tenant.Directory) *apiError {
+		app := next.EditApp(a.AppID)
+		app.Secrets = append(app.Secrets, secret)
+		return nil
+	})
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, map[string]any{"@odata.context": context(c.version, "microsoft.graph.passwordCredential"),
+		"displayName": body.PasswordCredential.DisplayName, "keyId": tenant.DerivedID(a.AppID + "/secret/" + secret), "hint": secret[:3],
+		"secretText": secret}, nil
+}
+
+// addFIC adds a federated identity credential (at most 20 per app, as
+// federatedidentitycredential-post says).
+func (s *Server) addFIC(c *call) (int, any, *apiError) {
+	a, err := lookupApp(c)
+	row := "application.fic"
+	if a != nil && a.AgentIdentityBlueprint {
+		row = "blueprint.fic"
+	}
+	if perr := c.caller.check(row, a != nil && c.owns(a)); perr != nil {
+		return 0, nil, perr
+	}
+	if err != nil {
+		return 0, nil, err
+	}
+	var fc tenant.FederatedCredential
+	if err := c.decode(&fc); err != nil {
+		return 0, nil, err
+	}
+	switch {
+	case fc.Name == "" || fc.Issuer == "" || fc.Subject == "" || len(fc.Audiences) != 1:
+		return 0, nil, badRequest("A federated identity credential needs a name, an issuer, a subject and one audience.")
+	case len(a.FederatedCredentials) >= 20:
+		return 0, nil, badRequest("An application can have at most 20 federated identity credentials.")
+	}
+	for _, old := range a.FederatedCredentials {
+		if old.Name == fc.Name || old.Issuer == fc.Issuer && old.Subject == fc.Subject {
+			return 0, nil, &apiError{http.StatusConflict, "Request_MultipleObjectsWithSameKeyValue",
+				"FederatedIdentityCredential with name " + fc.Name + " or its issuer and subject already exists."}
+		}
+	}
+	err = s.update(func(next *tenant.Directory) *apiError {
+		app := next.EditApp(a.AppID)
+		app.FederatedCredentials = append(app.FederatedCredentials, fc)
+		return nil
+	})
+	if err != nil {
+		return 0, nil, err
+	}
+	out := ficJSON(fc)
+	out["@odata.context"] = context(c.version, "applications('"+a.ID()+"')/federatedIdentityCredentials/$entity")
+	return http.StatusCreated, out, nil
+}
+
+// ---- service principals and agent identities
+
+// createPrincipal creates an app's service principal; for a blueprint,
+// at the agentIdentityBlueprintPrincipal cast (its own permission).
+func (s *Server) createPrincipal(c *call) (int, any, *apiError) {
+	var body struct {
+		AppID string `json:"appId"`
+	}
+	if err := c.decode(&body); err != nil {
+		return 0, nil, err
+	}
+	appID := strings.ToLower(body.AppID)
+	a := c.dir.App(appID)
+	blueprintRoute := c.route == "blueprintPrincipal.create"
+	row := "servicePrincipal.create"
+	if blueprintRoute {
+		row = "blueprintPrincipal.create"
+	}
+	if err := c.caller.check(row, a != nil && c.owns(a)); err != nil {
+		return 0, nil, err
+	}
+	switch {
+	case a == nil:
+		return 0, nil, badRequest("The appId '%s' of the service principal does not reference a valid application object.", appID)
+	case a.AgentIdentityBlueprint != blueprintRoute:
+		if blueprintRoute {
+			return 0, nil, badRequest("The application '%s' is not an agent identity blueprint.", appID)
+		}
+		return 0, nil, badRequest("An agent identity blueprint's principal is created at /servicePrincipals/microsoft.graph.agentIdentityBlueprintPrincipal.")
+	case a.ServicePrincipalID != "":
+		return 0, nil, &apiError{http.StatusConflict, "Request_MultipleObjectsWithSameKeyValue",
+			"The service principal cannot be created, updated, or restored because the service principal name " + appID + " is already in use."}
+	}
+	var result map[string]any
+	err := s.update(func(next *tenant.Directory) *apiError {
+		app := next.EditApp(a.AppID)
+		app.ServicePrincipalID = newGUID()
+		result = c.servicePrincipalJSON(app)
+		return nil
+	})
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusCreated, result, nil
+}
+
+// createAgentIdentity creates an agent identity from a blueprint whose
+// principal exists. Its owner (the blueprint's) needs no role.
+func (s *Server) createAgentIdentity(c *call) (int, any, *apiError) {
+	var body struct {
+		DisplayName string   `json:"displayName"`
+		BlueprintID string   `json:"agentIdentityBlueprintId"`
+		Sponsors    []string `json:"sponsors@odata.bind"`
+	}
+	if err := c.decode(&body); err != nil {
+		return 0, nil, err
+	}
+	bp := c.dir.App(body.BlueprintID)
+	if err := c.caller.check("agentIdentity.create", bp != nil && c.owns(bp)); err != nil {
+		return 0, nil, err
+	}
+	switch {
+	case body.DisplayName == "":
+		return 0, nil, badRequest("Property 'displayName' is required.")
+	case len(body.Sponsors) == 0:
+		return 0, nil, badRequest("A sponsor is required: set sponsors@odata.bind to a user or group.")
+	case bp == nil || !bp.AgentIdentityBlueprint:
+		return 0, nil, badRequest("agentIdentityBlueprintId '%s' is not an agent identity blueprint in this tenant.", body.BlueprintID)
+	case bp.ServicePrincipalID == "":
+		return 0, nil, badRequest("The agent identity blueprint '%s' has no principal: create its agentIdentityBlueprintPrincipal first.", bp.AppID)
+	}
+	ag := &tenant.AgentIdentity{Name: body.DisplayName, AppID: newGUID(), Blueprint: bp.AppID, CreatedAt: c.now}
+	err := s.update(func(next *tenant.Directory) *apiError {
+		next.AgentIdentities = append(next.AgentIdentities, ag)
+		return nil
+	})
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusCreated, c.agentIdentityJSON(ag), nil
+}
+
+func (s *Server) getServicePrincipal(c *call) (int, any, *apiError) {
+	if ag := c.dir.Agent(c.path[0]); ag != nil {
+		if err := c.caller.check("agentIdentity.get", false); err != nil {
+			return 0, nil, err
+		}
+		return http.StatusOK, c.agentIdentityJSON(ag), nil
+	}
+	if err := c.caller.check("servicePrincipal.get", false); err != nil {
+		return 0, nil, err
+	}
+	for _, a := range c.dir.Applications {
+		if a.ServicePrincipalID != "" && (a.ServicePrincipalID == c.path[0] || a.AppID == c.path[0]) {
+			return http.StatusOK, c.servicePrincipalJSON(a), nil
+		}
+	}
+	return 0, nil, notFound(c.path[0])
+}
+
+func (s *Server) deleteServicePrincipal(c *call) (int, any, *apiError) {
+	if ag := c.dir.Agent(c.path[0]); ag != nil {
+		bp := c.dir.App(ag.Blueprint)
+		if err := c.caller.check("agentIdentity.delete", bp != nil && c.owns(bp)); err != nil {
+			return 0, nil, err
+		}
+		return http.StatusNoContent, nil, s.update(func(next *tenant.Directory) *apiError {
+			next.AgentIdentities = slices.DeleteFunc(next.AgentIdentities, func(x *tenant.AgentIdentity) bool { return x.AppID == ag.AppID })
+			next.Consents = slices.DeleteFunc(next.Consents, func(x *tenant.Consent) bool { return x.Client == ag.AppID })
+			return nil
+		})
+	}
+	if err := c.caller.check("servicePrincipal.delete", false); err != nil {
+		return 0, nil, err
+	}
+	a := c.dir.AppByServicePrincipal(c.path[0])
+	if a == nil {
+		return 0, nil, notFound(c.path[0])
+	}
+	return http.StatusNoContent, nil, s.update(func(next *tenant.Directory) *apiError {
+		next.EditApp(a.AppID).ServicePrincipalID = ""
+		return nil
+	})
+}
+
+// ---- grants
+
+// principalApp names the app (or agent identity) behind a service
+// principal's object ID: its appId.
+func principalApp(dir *tenant.Directory, spID string) (string, bool) {
+	if ag := dir.Agent(spID); ag != nil {
+		return ag.AppID, true
+	}
+	if a := dir.AppByServicePrincipal(spID); a != nil {
+		return a.AppID, true
+	}
+	return "", false
+}
+
+// assignAppRole grants an app role of a resource to a client principal:
+// the roles claim of the client's app-only tokens for it.
+func (s *Server) assignAppRole(c *call) (int, any, *apiError) {
+	if err := c.caller.check("appRoleAssignment.create", false); err != nil {
+		return 0, nil, err
+	}
+	var body struct {
+		PrincipalID string `json:"principalId"`
+		ResourceID  string `json:"resourceId"`
+		AppRoleID   string `json:"appRoleId"`
+	}
+	if err := c.decode(&body); err != nil {
+		return 0, nil, err
+	}
+	client, ok := principalApp(c.dir, strings.ToLower(body.PrincipalID))
+	if !ok || strings.ToLower(body.PrincipalID) != c.path[0] {
+		return 0, nil, badRequest("principalId '%s' must be the service principal in the URL and exist in the tenant.", body.PrincipalID)
+	}
+	resource := c.dir.AppByServicePrincipal(strings.ToLower(body.ResourceID))
+	if resource == nil {
+		return 0, nil, notFound(body.ResourceID)
+	}
+	role := ""
+	for _, name := range resource.AppRoles {
+		if resource.AppRoleID(name) == strings.ToLower(body.AppRoleID) {
+			role = name
+		}
+	}
+	if role == "" {
+		return 0, nil, badRequest("Permission being assigned was not found on application '%s'.", resource.AppID)
+	}
+	err := s.update(func(next *tenant.Directory) *apiError {
+		next.Consents = append(next.Consents, &tenant.Consent{Client: client, Resource: resource.AppID, Roles: []string{role}})
+		return nil
+	})
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusCreated, map[string]any{"@odata.context": context(c.version, "servicePrincipals('"+c.path[0]+"')/appRoleAssignments/$entity"),
+		"id": newGUID(), "principalId": body.PrincipalID, "resourceId": body.ResourceID, "appRoleId": body.AppRoleID, "principalType": "ServicePrincipal"}, nil
+}
+
+// grantScopes is an admin's consent for all users (consentType
+// AllPrincipals): the scp of the client's delegated tokens for the
+// resource. Single-user grants (Principal) are not emulated.
+func (s *Server) grantScopes(c *call) (int, any, *apiError) {
+	if err := c.caller.check("oauth2PermissionGrant.create", false); err != nil {
+		return 0, nil, err
+	}
+	var body struct {
+		ClientID    string `json:"clientId"`
+		ConsentType string `json:"consentType"`
+		ResourceID  string `json:"resourceId"`
+		Scope       string `json:"scope"`
+	}
+	if err := c.decode(&body); err != nil {
+		return 0, nil, err
+	}
+	if body.ConsentType != "AllPrincipals" {
+		return 0, nil, badRequest("cloudsim's Graph grants consentType AllPrincipals only (an admin's consent for every user); '%s' is not emulated.", body.ConsentType)
+	}
+	client, ok := principalApp(c.dir, strings.ToLower(body.ClientID))
+	resource := c.dir.AppByServicePrincipal(strings.ToLower(body.ResourceID))
+	switch {
+	case !ok:
+		return 0, nil, notFound(body.ClientID)
+	case resource == nil:
+		return 0, nil, notFound(body.ResourceID)
+	}
+	scopes := strings.Fields(body.Scope)
+	for _, sc := range scopes {
+		if !slices.Contains(resource.Scopes, sc) {
+			return 0, nil, badRequest("Scope '%s' is not a delegated permission the resource '%s' publishes.", sc, resource.AppID)
+		}
+	}
+	err := s.update(func(next *tenant.Directory) *apiError {
+		next.Consents = append(next.Consents, &tenant.Consent{Client: client, Resource: resource.AppID, Scopes: scopes})
+		return nil
+	})
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusCreated, map[string]any{"@odata.context": context(c.version, "oauth2PermissionGrants/$entity"), "id": newGUID(),
+		"clientId": body.ClientID, "consentType": body.ConsentType, "resourceId": body.ResourceID, "scope": body.Scope}, nil
+}
+
+// ---- agent users
+
+func (s *Server) createAgentUser(c *call) (int, any, *apiError) {
+	if err := c.caller.check("agentUser.create", false); err != nil {
+		return 0, nil, err
+	}
+	var body struct {
+		DisplayName       string `json:"displayName"`
+		UserPrincipalName string `json:"userPrincipalName"`
+		MailNickname      string `json:"mailNickname"`
+		AccountEnabled    *bool  `json:"accountEnabled"`
+		IdentityParentID  string `json:"identityParentId"`
+	}
+	if err := c.decode(&body); err != nil {
+		return 0, nil, err
+	}
+	upn := strings.ToLower(body.UserPrincipalName)
+	_, domain, _ := strings.Cut(upn, "@")
+	switch {
+	case body.DisplayName == "" || body.MailNickname == "" || body.AccountEnabled == nil:
+		return 0, nil, badRequest("An agent user needs displayName, mailNickname, accountEnabled and userPrincipalName.")
+	case domain != c.dir.Tenant.Domain:
+		return 0, nil, badRequest("The domain portion of the userPrincipalName property is invalid. You must use one of the verified domain names in your organization.")
+	case c.dir.Agent(strings.ToLower(body.IdentityParentID)) == nil:
+		return 0, nil, badRequest("identityParentId '%s' is not an agent identity in this tenant.", body.IdentityParentID)
+	case c.dir.UserByUPN(upn) != nil || c.dir.AgentUser(upn) != nil:
+		return 0, nil, badRequest("Another object with the same value for property userPrincipalName already exists.")
+	}
+	for _, au := range c.dir.AgentUsers {
+		if au.AgentIdentity == strings.ToLower(body.IdentityParentID) {
+			return 0, nil, badRequest("The agent identity '%s' already has an agent user.", body.IdentityParentID)
+		}
+	}
+	au := &tenant.AgentUser{UPN: upn, ObjectID: newGUID(), DisplayName: body.DisplayName, AgentIdentity: strings.ToLower(body.IdentityParentID)}
+	err := s.update(func(next *tenant.Directory) *apiError {
+		next.AgentUsers = append(next.AgentUsers, au)
+		return nil
+	})
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusCreated, c.agentUserJSON(au), nil
+}
+
+func (s *Server) deleteAgentUser(c *call) (int, any, *apiError) {
+	if err := c.caller.check("agentUser.delete", false); err != nil {
+		return 0, nil, err
+	}
+	au := c.dir.AgentUser(c.path[0])
+	if au == nil {
+		return 0, nil, notFound(c.path[0])
+	}
+	return http.StatusNoContent, nil, s.update(func(next *tenant.Directory) *apiError {
+		next.AgentUsers = slices.DeleteFunc(next.AgentUsers, func(x *tenant.AgentUser) bool { return x.ObjectID == au.ObjectID })
+		return nil
+	})
+}
+
+// update publishes a change to the live tenant.
+func (s *Server) update(edit func(next *tenant.Directory) *apiError) *apiError {
+	var failed *apiError
+	s.live.Update(func(next *tenant.Directory) error {
+		if failed = edit(next); failed != nil {
+			return failed
+		}
+		return nil
+	})
+	return failed
+}
