@@ -1,0 +1,270 @@
+package graph_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/crosscloud-agentid/agentid/deploy/local"
+	"github.com/crosscloud-agentid/agentid/internal/cloudsim"
+	"github.com/crosscloud-agentid/agentid/internal/cloudsim/cloudsimtest"
+	"github.com/crosscloud-agentid/agentid/internal/cloudsim/graph"
+	"github.com/crosscloud-agentid/agentid/internal/cloudsim/tenant"
+)
+
+// fixture is a cloudsim on the fresh tenant and a client for its Graph.
+type fixture struct {
+	t    *testing.T
+	sim  *cloudsim.Sim
+	http *http.Client
+}
+
+func freshTenant(t testing.TB) func(*cloudsim.Options) {
+	return func(o *cloudsim.Options) {
+		d, err := tenant.Parse("fresh-tenant.jsonc", local.FreshTenantFile)
+		if err != nil {
+			t.Fatalf("the fresh tenant file: %v", err)
+		}
+		o.Tenant = d
+	}
+}
+
+func newFixture(t *testing.T, edit func(*cloudsim.Options)) *fixture {
+	sim := cloudsimtest.Start(t, func(o *cloudsim.Options) {
+		freshTenant(t)(o)
+		if edit != nil {
+			edit(o)
+		}
+	})
+	return &fixture{t: t, sim: sim, http: cloudsimtest.Client(sim)}
+}
+
+const (
+	admin     = "admin@contoso.example"
+	developer = "developer@contoso.example"
+	member    = "member@contoso.example"
+)
+
+// token is a delegated Graph token for a user with these permissions, as
+// cloudsim's token endpoint would sign it (TestDeviceCodeGivesAGraphToken
+// gets one from the endpoint itself).
+func (f *fixture) token(upn string, scopes ...string) string {
+	f.t.Helper()
+	u := f.sim.Tenant.UserByUPN(upn)
+	now := time.Now()
+	tok, err := f.sim.Keys.Sign(map[string]any{"aud": graph.Resource, "iss": "https://sts.windows.net/" + f.sim.Tenant.Tenant.ID + "/",
+		"tid": f.sim.Tenant.Tenant.ID, "oid": u.ObjectID, "upn": u.UPN, "scp": strings.Join(scopes, " "), "appid": tenant.GraphCLIAppID,
+		"ver": "1.0", "iat": now.Unix(), "nbf": now.Unix(), "exp": now.Add(time.Hour).Unix()}, true)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return tok
+}
+
+type answer struct {
+	status int
+	body   map[string]any
+}
+
+// code is Graph's error code, "" for a success.
+func (a answer) code() string {
+	e, _ := a.body["error"].(map[string]any)
+	c, _ := e["code"].(string)
+	return c
+}
+
+func (a answer) str(k string) string { s, _ := a.body[k].(string); return s }
+
+func (f *fixture) call(token, method, path string, body any) answer {
+	f.t.Helper()
+	var r io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		r = bytes.NewReader(b)
+	}
+	req, _ := http.NewRequest(method, f.sim.URL+graph.Path+"/v1.0/"+path, r)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := f.http.Do(req)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	a := answer{status: resp.StatusCode}
+	if len(raw) > 0 {
+		if err := json.Unmarshal(raw, &a.body); err != nil {
+			f.t.Fatalf("%s %s: not JSON: %s", method, path, raw)
+		}
+	}
+	return a
+}
+
+// step is one operation: refused without its permission, done with it.
+type step struct {
+	name          string
+	method, path  string
+	body          any
+	needs         []string // the permissions that make it pass, with the admin's role
+	withoutStatus int      // with every other permission of the script
+	status        int
+}
+
+// The script's permissions, which no step but the named ones may lean on.
+var scriptScopes = []string{"User.Read", "AgentIdentityBlueprint.Create", "AgentIdentityBlueprint.AddRemoveCreds.All",
+	"AgentIdentityBlueprint.UpdateBranding.All", "AgentIdentityBlueprint.UpdateAuthProperties.All", "AgentIdentityBlueprintPrincipal.Create",
+	"AgentIdentity.Create.All", "Application.ReadWrite.All", "AppRoleAssignment.ReadWrite.All", "DelegatedPermissionGrant.ReadWrite.All",
+	"AgentIdUser.ReadWrite.IdentityParentedBy"}
+
+func without(all []string, drop []string) []string {
+	var out []string
+	for _, s := range all {
+		keep := true
+		for _, d := range drop {
+			if s == d {
+				keep = false
+			}
+		}
+		if keep {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// Every operation entra-setup.sh uses, in the order it uses them, first
+// without the permission its page names (403 Authorization_RequestDenied,
+// Graph's body), then with it. The objects each creates are the next
+// ones' inputs.
+func TestEveryOperationNeedsItsPermission(t *testing.T) {
+	f := newFixture(t, nil)
+	me := f.sim.Tenant.UserByUPN(admin).ObjectID
+	ids := map[string]string{}
+	sub := func(s string) string {
+		for k, v := range ids {
+			s = strings.ReplaceAll(s, "{"+k+"}", v)
+		}
+		return s
+	}
+	bind := []string{"https://graph.microsoft.com/v1.0/users/" + me}
+	steps := []step{
+		{"who am I", "GET", "me", nil, []string{"User.Read"}, 403, 200},
+		{"create the blueprint", "POST", "applications/microsoft.graph.agentIdentityBlueprint",
+			map[string]any{"displayName": "agentid blueprint", "sponsors@odata.bind": bind, "owners@odata.bind": bind},
+			[]string{"AgentIdentityBlueprint.Create"}, 403, 201},
+		{"read it by appId", "GET", "applications(appId='{bp}')?$select=id", nil, []string{"Application.ReadWrite.All"}, 403, 200},
+		{"its identifier URI and scope", "PATCH", "applications/{bpObj}", map[string]any{"identifierUris": []string{"api://{bp}"},
+			"api": map[string]any{"requestedAccessTokenVersion": 2, "oauth2PermissionScopes": []map[string]any{{"id": "11111111-2222-4333-8444-555555555555",
+				"value": "access_as_user", "type": "User", "isEnabled": true}}}},
+			[]string{"AgentIdentityBlueprint.UpdateAuthProperties.All"}, 403, 204},
+		{"its web redirect URIs", "PATCH", "applications/{bpObj}", map[string]any{"web": map[string]any{"redirectUris": []string{"http://localhost:3001/consent.html"}}},
+			[]string{"AgentIdentityBlueprint.UpdateAuthProperties.All"}, 403, 204},
+		{"its display name", "PATCH", "applications/{bpObj}", map[string]any{"displayName": "agentid blueprint (renamed)"},
+			[]string{"AgentIdentityBlueprint.UpdateBranding.All"}, 403, 204},
+		{"its principal", "POST", "servicePrincipals/microsoft.graph.agentIdentityBlueprintPrincipal", map[string]any{"appId": "{bp}"},
+			[]string{"AgentIdentityBlueprintPrincipal.Create"}, 403, 201},
+		{"an agent identity", "POST", "servicePrincipals/microsoft.graph.agentIdentity",
+			map[string]any{"displayName": "agentid agent", "agentIdentityBlueprintId": "{bp}", "sponsors@odata.bind": bind},
+			[]string{"AgentIdentity.Create.All"}, 403, 201},
+		{"the Weather API app", "POST", "applications", map[string]any{"displayName": "agentid weather API", "appRoles": []map[string]any{
+			{"id": "66666666-7777-4888-8999-aaaaaaaaaaaa", "value": "Weather.Read", "allowedMemberTypes": []string{"Application"}, "isEnabled": true}}},
+			[]string{"Application.ReadWrite.All"}, 403, 201},
+		{"its identifier URI", "PATCH", "applications(appId='{api}')", map[string]any{"identifierUris": []string{"api://{api}"}},
+			[]string{"Application.ReadWrite.All"}, 403, 204},
+		{"its principal", "POST", "servicePrincipals", map[string]any{"appId": "{api}"}, []string{"Application.ReadWrite.All"}, 403, 201},
+		{"read the principal by appId", "GET", "servicePrincipals(appId='{api}')?$select=id,appRoles", nil, []string{"Application.ReadWrite.All"}, 403, 200},
+		{"the agent's app role on it", "POST", "servicePrincipals/{agent}/appRoleAssignments",
+			map[string]any{"principalId": "{agent}", "resourceId": "{apiSp}", "appRoleId": "66666666-7777-4888-8999-aaaaaaaaaaaa"},
+			[]string{"AppRoleAssignment.ReadWrite.All"}, 403, 201},
+		{"a secret on the blueprint", "POST", "applications/{bpObj}/microsoft.graph.agentIdentityBlueprint/addPassword",
+			map[string]any{"passwordCredential": map[string]any{"displayName": "local compose"}}, []string{"AgentIdentityBlueprint.AddRemoveCreds.All"}, 403, 200},
+		{"a federated credential on the blueprint", "POST", "applications/{bpObj}/microsoft.graph.agentIdentityBlueprint/federatedIdentityCredentials",
+			map[string]any{"name": "container-app", "issuer": "https://login.microsoftonline.com/" + f.sim.Tenant.Tenant.ID + "/v2.0",
+				"subject": f.sim.Tenant.ManagedIdentity.ObjectID, "audiences": []string{tenant.TokenExchangeURI}},
+			[]string{"AgentIdentityBlueprint.AddRemoveCreds.All"}, 403, 201},
+		{"a federated credential on an app", "POST", "applications/{apiObj}/federatedIdentityCredentials",
+			map[string]any{"name": "container-app", "issuer": "https://login.microsoftonline.com/" + f.sim.Tenant.Tenant.ID + "/v2.0",
+				"subject": f.sim.Tenant.ManagedIdentity.ObjectID, "audiences": []string{tenant.TokenExchangeURI}},
+			[]string{"Application.ReadWrite.All"}, 403, 201},
+		{"an admin's consent", "POST", "oauth2PermissionGrants", map[string]any{"clientId": "{agent}", "consentType": "AllPrincipals",
+			"resourceId": "{bpSp}", "scope": "access_as_user"}, []string{"DelegatedPermissionGrant.ReadWrite.All"}, 403, 201},
+		{"the agent user", "POST", "users/microsoft.graph.agentUser", map[string]any{"displayName": "agentid agent user", "mailNickname": "agentid-agent",
+			"userPrincipalName": "agentid-agent@contoso.example", "accountEnabled": true, "identityParentId": "{agent}"},
+			[]string{"AgentIdUser.ReadWrite.IdentityParentedBy"}, 403, 201},
+	}
+	for _, s := range steps {
+		t.Run(s.name, func(t *testing.T) {
+			f.t = t
+			body := s.body
+			if body != nil {
+				b, _ := json.Marshal(body)
+				json.Unmarshal([]byte(sub(string(b))), &body)
+			}
+			refused := f.call(f.token(admin, without(scriptScopes, s.needs)...), s.method, sub(s.path), body)
+			if refused.status != s.withoutStatus || refused.code() != "Authorization_RequestDenied" {
+				t.Fatalf("without %v: %d %v, want %d Authorization_RequestDenied", s.needs, refused.status, refused.body, s.withoutStatus)
+			}
+			if msg, _ := refused.body["error"].(map[string]any)["message"].(string); msg != "Insufficient privileges to complete the operation." {
+				t.Errorf("message %q", msg)
+			}
+			done := f.call(f.token(admin, s.needs...), s.method, sub(s.path), body)
+			if done.status != s.status {
+				t.Fatalf("with %v: %d %v, want %d", s.needs, done.status, done.body, s.status)
+			}
+			switch s.name {
+			case "create the blueprint":
+				ids["bp"], ids["bpObj"] = done.str("appId"), done.str("id")
+				if done.str("@odata.type") != "#microsoft.graph.agentIdentityBlueprint" {
+					t.Errorf("type %q", done.str("@odata.type"))
+				}
+			case "read it by appId":
+				if done.body["displayName"] != nil || done.str("id") != ids["bpObj"] {
+					t.Errorf("$select=id gave %v", done.body)
+				}
+			case "its principal":
+				if s.path == "servicePrincipals" {
+					ids["apiSp"] = done.str("id")
+				} else {
+					ids["bpSp"] = done.str("id")
+				}
+			case "an agent identity":
+				ids["agent"] = done.str("id")
+				if done.str("appId") != done.str("id") {
+					t.Errorf("an agent identity's appId is its id: %v", done.body)
+				}
+			case "the Weather API app":
+				ids["api"], ids["apiObj"] = done.str("appId"), done.str("id")
+			case "a secret on the blueprint":
+				ids["secret"] = done.str("secretText")
+			}
+		})
+	}
+
+	// What Graph wrote is the tenant the token endpoint uses: the new
+	// agent identity gets T1 from its blueprint's new secret, then TR for
+	// the new API with the role Graph assigned.
+	tokens := cloudsimtest.NewTokens(f.sim)
+	t1 := tokens.Get(t, map[string][]string{"grant_type": {"client_credentials"}, "client_id": {ids["bp"]}, "client_secret": {ids["secret"]},
+		"scope": {tenant.TokenExchangeURI + "/.default"}, "fmi_path": {ids["agent"]}})
+	tr := tokens.Get(t, map[string][]string{"grant_type": {"client_credentials"}, "client_id": {ids["agent"]},
+		"client_assertion_type": {"urn:ietf:params:oauth:client-assertion-type:jwt-bearer"}, "client_assertion": {t1}, "scope": {"api://" + ids["api"] + "/.default"}})
+	payload, err := f.sim.Keys.Verify(tr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var claims struct {
+		Roles []string `json:"roles"`
+		Appid string   `json:"appid"`
+		Azp   string   `json:"azp"`
+	}
+	json.Unmarshal(payload, &claims)
+	if len(claims.Roles) != 1 || claims.Roles[0] != "Weather.Read" {
+		t.Errorf("TR for the Graph-made API: roles %v", claims.Roles)
+	}
+}
