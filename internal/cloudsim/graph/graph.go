@@ -175,17 +175,30 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // selectFields keeps what $select names, as Graph returns only those
-// (and the @odata annotations).
+// (and the @odata annotations), of an entity or of each in a collection.
 func selectFields(m map[string]any, sel string) map[string]any {
 	if sel == "" {
 		return m
 	}
+	if items, ok := m["value"].([]map[string]any); ok {
+		for i, item := range items {
+			items[i] = selectFields(item, sel)
+		}
+		return m
+	}
 	keep := strings.Split(sel, ",")
 	out := map[string]any{}
+	selected := false
 	for k, v := range m {
 		if strings.HasPrefix(k, "@odata.") || slices.Contains(keep, k) {
 			out[k] = v
+			selected = selected || !strings.HasPrefix(k, "@odata.")
 		}
+	}
+	if !selected && m["id"] != nil {
+		// An object the caller may not read has none of the selected
+		// properties: Graph returns it with its id and @odata.type.
+		out["id"] = m["id"]
 	}
 	return out
 }

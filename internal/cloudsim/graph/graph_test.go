@@ -268,3 +268,180 @@ func TestEveryOperationNeedsItsPermission(t *testing.T) {
 		t.Errorf("TR for the Graph-made API: roles %v", claims.Roles)
 	}
 }
+
+func blueprintBody(f *fixture, upn string) map[string]any {
+	bind := []string{"https://graph.microsoft.com/v1.0/users/" + f.sim.Tenant.UserByUPN(upn).ObjectID}
+	return map[string]any{"displayName": "bp", "sponsors@odata.bind": bind}
+}
+
+// The Agent ID writes need a role of a caller who does not own the
+// object: a member without one is refused even with the permission; an
+// Agent ID Developer creates blueprints but not agent users; the owner of
+// a blueprint changes it without a role.
+func TestAgentIDRolesAndOwners(t *testing.T) {
+	f := newFixture(t, nil)
+	all := f.token(member, scriptScopes...)
+	if a := f.call(all, "POST", "applications/microsoft.graph.agentIdentityBlueprint", blueprintBody(f, member)); a.status != 403 || a.code() != "Authorization_RequestDenied" {
+		t.Errorf("a member without a role creates a blueprint: %d %v", a.status, a.body)
+	}
+	dev := f.token(developer, scriptScopes...)
+	bp := f.call(dev, "POST", "applications/microsoft.graph.agentIdentityBlueprint", blueprintBody(f, developer))
+	if bp.status != 201 {
+		t.Fatalf("an Agent ID Developer creates a blueprint: %d %v", bp.status, bp.body)
+	}
+	if a := f.call(dev, "POST", "servicePrincipals/microsoft.graph.agentIdentityBlueprintPrincipal", map[string]any{"appId": bp.str("appId")}); a.status != 201 {
+		t.Fatalf("its principal: %d %v", a.status, a.body)
+	}
+	ag := f.call(dev, "POST", "servicePrincipals/microsoft.graph.agentIdentity", map[string]any{"displayName": "a", "agentIdentityBlueprintId": bp.str("appId"),
+		"sponsors@odata.bind": blueprintBody(f, developer)["sponsors@odata.bind"]})
+	if ag.status != 201 {
+		t.Fatalf("an agent identity: %d %v", ag.status, ag.body)
+	}
+	agentUser := map[string]any{"displayName": "u", "mailNickname": "u", "userPrincipalName": "u@contoso.example", "accountEnabled": true, "identityParentId": ag.str("id")}
+	if a := f.call(dev, "POST", "users/microsoft.graph.agentUser", agentUser); a.status != 403 {
+		t.Errorf("an Agent ID Developer creates an agent user: %d %v, want 403 (Agent ID Administrator only)", a.status, a.body)
+	}
+	if a := f.call(f.token(admin, scriptScopes...), "POST", "users/microsoft.graph.agentUser", agentUser); a.status != 201 || a.str("@odata.type") != "#microsoft.graph.agentUser" {
+		t.Errorf("an Agent ID Administrator creates it: %d %v", a.status, a.body)
+	}
+	// The member becomes no owner by asking; the developer owns its blueprint.
+	rename := map[string]any{"displayName": "renamed"}
+	if a := f.call(all, "PATCH", "applications/"+bp.str("id"), rename); a.status != 403 {
+		t.Errorf("a member renames another's blueprint: %d", a.status)
+	}
+	f.sim.Live.Update(func(next *tenant.Directory) error {
+		for _, u := range next.Users {
+			if u.UPN == developer {
+				c := *u
+				c.DirectoryRoles = nil
+				*u = c
+			}
+		}
+		return nil
+	})
+	if a := f.call(f.token(developer, "AgentIdentityBlueprint.UpdateBranding.All"), "PATCH", "applications/"+bp.str("id"), rename); a.status != 204 {
+		t.Errorf("the owner, without a role, renames its blueprint: %d %v", a.status, a.body)
+	}
+}
+
+// With Directory.AccessAsUser.All or Directory.ReadWrite.All in the
+// token, every Agent ID write fails with 403, whatever else it holds
+// (Agent ID known issues); other writes still work.
+func TestOverPrivilegedTokenFailsAgentIDWrites(t *testing.T) {
+	f := newFixture(t, nil)
+	for _, extra := range []string{"Directory.AccessAsUser.All", "Directory.ReadWrite.All"} {
+		tok := f.token(admin, append(scriptScopes, extra)...)
+		if a := f.call(tok, "POST", "applications/microsoft.graph.agentIdentityBlueprint", blueprintBody(f, admin)); a.status != 403 || a.code() != "Authorization_RequestDenied" {
+			t.Errorf("with %s: blueprint create %d %v, want 403", extra, a.status, a.body)
+		}
+		if a := f.call(tok, "POST", "applications", map[string]any{"displayName": "ordinary"}); a.status != 201 {
+			t.Errorf("with %s: an ordinary app %d %v, want 201", extra, a.status, a.body)
+		}
+	}
+}
+
+// An enabled scope cannot be changed or removed; disabled first, it can.
+func TestEnabledScopeCannotChange(t *testing.T) {
+	f := newFixture(t, nil)
+	tok := f.token(admin, scriptScopes...)
+	bp := f.call(tok, "POST", "applications/microsoft.graph.agentIdentityBlueprint", blueprintBody(f, admin))
+	path := "applications/" + bp.str("id")
+	scope := func(value string, enabled bool) map[string]any {
+		return map[string]any{"api": map[string]any{"oauth2PermissionScopes": []map[string]any{
+			{"id": "11111111-2222-4333-8444-555555555555", "value": value, "type": "User", "isEnabled": enabled}}}}
+	}
+	if a := f.call(tok, "PATCH", path, scope("access_as_user", true)); a.status != 204 {
+		t.Fatalf("add the scope: %d %v", a.status, a.body)
+	}
+	for name, body := range map[string]map[string]any{
+		"renamed": scope("something_else", true),
+		"removed": {"api": map[string]any{"oauth2PermissionScopes": []any{}}},
+		"replaced by a new id": {"api": map[string]any{"oauth2PermissionScopes": []map[string]any{
+			{"id": "99999999-2222-4333-8444-555555555555", "value": "access_as_user", "type": "User", "isEnabled": true}}}},
+	} {
+		if a := f.call(tok, "PATCH", path, body); a.status != 400 || a.code() != "CannotDeleteOrUpdateEnabledEntitlement" {
+			t.Errorf("%s: %d %v, want 400 CannotDeleteOrUpdateEnabledEntitlement", name, a.status, a.body)
+		}
+	}
+	if a := f.call(tok, "PATCH", path, scope("access_as_user", false)); a.status != 204 {
+		t.Fatalf("disable it: %d %v", a.status, a.body)
+	}
+	if a := f.call(tok, "PATCH", path, map[string]any{"api": map[string]any{"oauth2PermissionScopes": []any{}}}); a.status != 204 {
+		t.Errorf("remove it once disabled: %d %v", a.status, a.body)
+	}
+}
+
+// Directory roles read without a role-reading permission come back with
+// only id and @odata.type, as Graph returns objects the caller may not
+// read: a role check on displayName then finds nothing.
+func TestDirectoryRolesNeedARoleReadingPermission(t *testing.T) {
+	f := newFixture(t, nil)
+	for _, c := range []struct {
+		scopes []string
+		named  bool
+	}{
+		{[]string{"User.Read"}, false},
+		{scriptScopes, false},
+		{[]string{"User.Read", "RoleManagement.Read.Directory"}, true},
+		{[]string{"User.Read", "Directory.Read.All"}, true},
+	} {
+		a := f.call(f.token(admin, c.scopes...), "GET", "me/memberOf/microsoft.graph.directoryRole?$select=displayName", nil)
+		roles, _ := a.body["value"].([]any)
+		if a.status != 200 || len(roles) != 1 {
+			t.Fatalf("%v: %d %v", c.scopes, a.status, a.body)
+		}
+		role := roles[0].(map[string]any)
+		named := role["displayName"] == "Agent ID Administrator"
+		if named != c.named || !named && (role["id"] == nil || len(role) != 2) || role["@odata.type"] != "#microsoft.graph.directoryRole" {
+			t.Errorf("%v: %v, want displayName %v", c.scopes, role, c.named)
+		}
+	}
+}
+
+// Refusals before any operation: Graph's 401s for the token, 404 for an
+// object that is not there, 400 for a segment it does not serve.
+func TestGraphRefusals(t *testing.T) {
+	f := newFixture(t, nil)
+	u := f.sim.Tenant.UserByUPN(admin)
+	sign := func(edit func(map[string]any)) string {
+		now := time.Now()
+		c := map[string]any{"aud": graph.Resource, "tid": f.sim.Tenant.Tenant.ID, "oid": u.ObjectID, "scp": "User.Read Application.ReadWrite.All",
+			"nbf": now.Unix(), "exp": now.Add(time.Hour).Unix()}
+		edit(c)
+		tok, _ := f.sim.Keys.Sign(c, true)
+		return tok
+	}
+	for _, c := range []struct {
+		name, token, method, path string
+		status                    int
+		code, message             string
+	}{
+		{"no token", "", "GET", "me", 401, "InvalidAuthenticationToken", "Access token is empty."},
+		{"another audience", sign(func(c map[string]any) { c["aud"] = "api://someone-else" }), "GET", "me", 401, "InvalidAuthenticationToken", "Invalid audience"},
+		{"expired", sign(func(c map[string]any) { c["exp"] = time.Now().Add(-time.Minute).Unix() }), "GET", "me", 401, "InvalidAuthenticationToken", "expired"},
+		{"app-only", sign(func(c map[string]any) { delete(c, "scp"); c["roles"] = []string{"Application.ReadWrite.All"} }), "GET", "me", 403,
+			"Authorization_RequestDenied", "delegated access only"},
+		{"a forged signature", f.token(admin, "User.Read")[:40] + "x" + f.token(admin, "User.Read")[41:], "GET", "me", 401, "InvalidAuthenticationToken", "validation failure"},
+		{"an application that is not there", f.token(admin, "Application.ReadWrite.All"), "GET", "applications(appId='00000000-0000-4000-8000-000000000000')", 404,
+			"Request_ResourceNotFound", "does not exist"},
+		{"a segment cloudsim does not serve", f.token(admin, "User.Read"), "GET", "groups", 400, "BadRequest", "Resource not found for the segment 'groups'."},
+		{"a property cloudsim does not apply", f.token(admin, "Application.ReadWrite.All"), "POST", "applications", 400, "Request_BadRequest", "signInAudience"},
+		{"a password through PATCH", f.token(admin, "Application.ReadWrite.All"), "PATCH", "applications(appId='" + tenant.GraphCLIAppID + "')", 400,
+			"Request_BadRequest", "addPassword"},
+	} {
+		var body any
+		switch c.name {
+		case "a property cloudsim does not apply":
+			body = map[string]any{"displayName": "x", "signInAudience": "AzureADMultipleOrgs"}
+		case "a password through PATCH":
+			body = map[string]any{"passwordCredentials": []any{}}
+		}
+		a := f.call(c.token, c.method, c.path, body)
+		e, _ := a.body["error"].(map[string]any)
+		msg, _ := e["message"].(string)
+		inner, _ := e["innerError"].(map[string]any)
+		if a.status != c.status || a.code() != c.code || !strings.Contains(msg, c.message) || inner["request-id"] == nil {
+			t.Errorf("%s: %d %v, want %d %s containing %q with innerError", c.name, a.status, a.body, c.status, c.code, c.message)
+		}
+	}
+}
