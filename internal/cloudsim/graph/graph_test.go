@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +15,9 @@ import (
 	"github.com/crosscloud-agentid/agentid/internal/cloudsim/cloudsimtest"
 	"github.com/crosscloud-agentid/agentid/internal/cloudsim/graph"
 	"github.com/crosscloud-agentid/agentid/internal/cloudsim/tenant"
+	"github.com/crosscloud-agentid/agentid/internal/command"
+	"github.com/crosscloud-agentid/agentid/internal/config"
+	"github.com/crosscloud-agentid/agentid/internal/weatherapi"
 )
 
 // fixture is a cloudsim on the fresh tenant and a client for its Graph.
@@ -172,7 +176,8 @@ func TestEveryOperationNeedsItsPermission(t *testing.T) {
 		{"an agent identity", "POST", "servicePrincipals/microsoft.graph.agentIdentity",
 			map[string]any{"displayName": "agentid agent", "agentIdentityBlueprintId": "{bp}", "sponsors@odata.bind": bind},
 			[]string{"AgentIdentity.Create.All"}, 403, 201},
-		{"the Weather API app", "POST", "applications", map[string]any{"displayName": "agentid weather API", "appRoles": []map[string]any{
+		{"the Weather API app", "POST", "applications", map[string]any{"displayName": "agentid weather API", "api": map[string]any{"requestedAccessTokenVersion": 2},
+			"appRoles": []map[string]any{
 			{"id": "66666666-7777-4888-8999-aaaaaaaaaaaa", "value": "Weather.Read", "allowedMemberTypes": []string{"Application"}, "isEnabled": true}}},
 			[]string{"Application.ReadWrite.All"}, 403, 201},
 		{"its identifier URI", "PATCH", "applications(appId='{api}')", map[string]any{"identifierUris": []string{"api://{api}"}},
@@ -266,6 +271,28 @@ func TestEveryOperationNeedsItsPermission(t *testing.T) {
 	json.Unmarshal(payload, &claims)
 	if len(claims.Roles) != 1 || claims.Roles[0] != "Weather.Read" {
 		t.Errorf("TR for the Graph-made API: roles %v", claims.Roles)
+	}
+	// And the Weather API, configured with the Graph-made app's ID,
+	// answers the call TR makes.
+	settings := map[string]string{"TENANT_ID": f.sim.Tenant.Tenant.ID, "AZURE_AUTHORITY_HOST": f.sim.URL, "WEATHER_API_APP_ID": ids["api"],
+		"WEATHER_PROVIDER": "offline", "REQUIRED_ROLE": "Weather.Read", "AGENT_CLIENT_ID": ids["agent"]}
+	r := config.New(func(k string) string { return settings[k] })
+	svc, err := weatherapi.Build(weatherapi.LoadSettings(r), command.Deps{HTTPClient: f.http})
+	if err != nil || r.Err() != nil {
+		t.Fatalf("weather-api: %v %v", err, r.Err())
+	}
+	api := httptest.NewServer(svc.Handler())
+	defer api.Close()
+	req, _ := http.NewRequest("GET", api.URL+"/weather?city=Lisbon", nil)
+	req.Header.Set("Authorization", "Bearer "+tr)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(body), "Lisbon") {
+		t.Errorf("the Weather API with TR: %d %s", resp.StatusCode, body)
 	}
 }
 
