@@ -178,7 +178,7 @@ func TestEveryOperationNeedsItsPermission(t *testing.T) {
 			[]string{"AgentIdentity.Create.All"}, 403, 201},
 		{"the Weather API app", "POST", "applications", map[string]any{"displayName": "agentid weather API", "api": map[string]any{"requestedAccessTokenVersion": 2},
 			"appRoles": []map[string]any{
-			{"id": "66666666-7777-4888-8999-aaaaaaaaaaaa", "value": "Weather.Read", "allowedMemberTypes": []string{"Application"}, "isEnabled": true}}},
+				{"id": "66666666-7777-4888-8999-aaaaaaaaaaaa", "value": "Weather.Read", "allowedMemberTypes": []string{"Application"}, "isEnabled": true}}},
 			[]string{"Application.ReadWrite.All"}, 403, 201},
 		{"its identifier URI", "PATCH", "applications(appId='{api}')", map[string]any{"identifierUris": []string{"api://{api}"}},
 			[]string{"Application.ReadWrite.All"}, 403, 204},
