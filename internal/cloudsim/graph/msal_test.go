@@ -91,14 +91,17 @@ func TestDeviceCodeGivesAGraphToken(t *testing.T) {
 	})
 }
 
-// For the replication delay after Graph creates a blueprint, MSAL Go's
-// client credentials for it fail with AADSTS700016, as on a real tenant;
-// then they work.
+// For the replication delay after Graph creates a blueprint and its
+// agent, MSAL Go's T1 for them fails with AADSTS700016, as on a real
+// tenant; then it works. A resource just created is AADSTS500011.
 func TestReplicationDelaySeenByMSALGo(t *testing.T) {
 	const delay = 2 * time.Second
 	f := newFixture(t, func(o *cloudsim.Options) { o.ReplicationDelay = delay })
 	tok := f.token(admin, scriptScopes...)
 	bp := f.call(tok, "POST", "applications/microsoft.graph.agentIdentityBlueprint", blueprintBody(f, admin))
+	f.call(tok, "POST", "servicePrincipals/microsoft.graph.agentIdentityBlueprintPrincipal", map[string]any{"appId": bp.str("appId")})
+	agent := f.call(tok, "POST", "servicePrincipals/microsoft.graph.agentIdentity", map[string]any{"displayName": "a", "agentIdentityBlueprintId": bp.str("appId"),
+		"sponsors@odata.bind": blueprintBody(f, admin)["sponsors@odata.bind"]})
 	secret := f.call(tok, "POST", "applications/"+bp.str("id")+"/microsoft.graph.agentIdentityBlueprint/addPassword",
 		map[string]any{"passwordCredential": map[string]any{"displayName": "test"}})
 	created := time.Now()
@@ -110,24 +113,49 @@ func TestReplicationDelaySeenByMSALGo(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = client.AcquireTokenByCredential(t.Context(), []string{tenant.TokenExchangeURI + "/.default"})
+	t1 := func() error {
+		_, err := client.AcquireTokenByCredential(t.Context(), []string{tenant.TokenExchangeURI + "/.default"}, confidential.WithFMIPath(agent.str("id")))
+		return err
+	}
+	err = t1()
 	var call msalerrors.CallErr
 	if !errors.As(err, &call) || !strings.Contains(err.Error(), "AADSTS700016") {
 		t.Fatalf("right after creation: %v, want AADSTS700016", err)
 	}
-	// The blueprint needs fmi_path for T1; without an agent it gets
-	// Entra's next refusal, which proves the client is now known.
 	time.Sleep(time.Until(created.Add(delay + 200*time.Millisecond)))
-	_, err = client.AcquireTokenByCredential(t.Context(), []string{tenant.TokenExchangeURI + "/.default"})
-	if err == nil || strings.Contains(err.Error(), "AADSTS700016") {
-		t.Fatalf("after the delay: %v, want the blueprint known (and refused for lacking fmi_path)", err)
+	if err := t1(); err != nil {
+		t.Fatalf("after the delay: %v", err)
 	}
-	// A resource Graph just created is unknown as a scope's resource.
 	api := f.call(tok, "POST", "applications", map[string]any{"displayName": "new API"})
 	f.call(tok, "PATCH", "applications/"+api.str("id"), map[string]any{"identifierUris": []string{"api://" + api.str("appId")}})
 	_, err = client.AcquireTokenByCredential(t.Context(), []string{"api://" + api.str("appId") + "/.default"})
 	if err == nil || !strings.Contains(err.Error(), "AADSTS500011") {
 		t.Fatalf("a resource right after creation: %v, want AADSTS500011", err)
+	}
+}
+
+// Teardown through Graph: the agent user, the agent identity, then the
+// blueprint go, and the token endpoint no longer knows them.
+func TestTeardownThroughGraph(t *testing.T) {
+	f := newFixture(t, nil)
+	tok := f.token(admin, append(scriptScopes, "AgentIdentityBlueprint.ReadWrite.All", "AgentIdentity.ReadWrite.All", "AgentIdUser.ReadWrite.All")...)
+	bp := f.call(tok, "POST", "applications/microsoft.graph.agentIdentityBlueprint", blueprintBody(f, admin))
+	f.call(tok, "POST", "servicePrincipals/microsoft.graph.agentIdentityBlueprintPrincipal", map[string]any{"appId": bp.str("appId")})
+	agent := f.call(tok, "POST", "servicePrincipals/microsoft.graph.agentIdentity", map[string]any{"displayName": "a", "agentIdentityBlueprintId": bp.str("appId"),
+		"sponsors@odata.bind": blueprintBody(f, admin)["sponsors@odata.bind"]})
+	user := f.call(tok, "POST", "users/microsoft.graph.agentUser", map[string]any{"displayName": "u", "mailNickname": "u", "userPrincipalName": "u@contoso.example",
+		"accountEnabled": true, "identityParentId": agent.str("id")})
+	for _, path := range []string{"users/" + user.str("id"), "servicePrincipals/" + agent.str("id"), "applications/" + bp.str("id")} {
+		if a := f.call(tok, "DELETE", path, nil); a.status != 204 {
+			t.Fatalf("DELETE %s: %d %v", path, a.status, a.body)
+		}
+		if a := f.call(tok, "DELETE", path, nil); a.status != 404 || a.code() != "Request_ResourceNotFound" {
+			t.Errorf("DELETE %s again: %d %v", path, a.status, a.body)
+		}
+	}
+	dir := f.sim.Live.ForTokens()
+	if dir.App(bp.str("appId")) != nil || dir.Agent(agent.str("id")) != nil || dir.AgentUser("u@contoso.example") != nil {
+		t.Error("the token endpoint still knows what Graph deleted")
 	}
 }
 
