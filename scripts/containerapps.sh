@@ -78,10 +78,13 @@ deploy() {
 	principal=$(az containerapp show --name "$APP_NAME" --resource-group "$RESOURCE_GROUP" --query identity.principalId --output tsv)
 	acr_id=$(az acr show --name "$ACR_NAME" --query id --output tsv)
 	change az role assignment create --assignee-object-id "$principal" --assignee-principal-type ServicePrincipal --role AcrPull --scope "$acr_id" --output none
-	change bash "$here/entra-setup.sh" --tenant-id "$TENANT_ID" --federated-credential "$principal" --env-file "$env_file"
-	ENVIRONMENT_ID=$(az containerapp env show --name "$ENVIRONMENT_NAME" --resource-group "$RESOURCE_GROUP" --query id --output tsv)
-	# The app's FQDN is its name under this domain: llm-agent's PUBLIC_ORIGIN.
+	# The app's FQDN is its name under this domain: llm-agent's PUBLIC_ORIGIN,
+	# and where its consent page is (a redirect URI of the blueprint, which
+	# only entra-setup.sh's Agent ID token may change).
 	ENVIRONMENT_DOMAIN=$(az containerapp env show --name "$ENVIRONMENT_NAME" --resource-group "$RESOURCE_GROUP" --query properties.defaultDomain --output tsv)
+	change bash "$here/entra-setup.sh" --tenant-id "$TENANT_ID" --federated-credential "$principal" \
+		--public-origin "https://${APP_NAME}.${ENVIRONMENT_DOMAIN}" --env-file "$env_file"
+	ENVIRONMENT_ID=$(az containerapp env show --name "$ENVIRONMENT_NAME" --resource-group "$RESOURCE_GROUP" --query id --output tsv)
 	ACR_SERVER=$(az acr show --name "$ACR_NAME" --query loginServer --output tsv)
 	export ENVIRONMENT_ID ENVIRONMENT_DOMAIN ACR_SERVER
 	manifest=$(mktemp)

@@ -1,44 +1,50 @@
 #!/usr/bin/env bash
 # Creates the Entra side of the agent: the agent identity blueprint (with
-# its access_as_user scope and principal), an agent identity, the Weather
-# API app, the chat UI's SPA app, the intermediary STS app (v1 tokens), and
-# the grants between them; adds a local-development secret to the
-# blueprint, checks T1 -> TR, and writes a .env for compose. With
-# --federated-credential it instead adds the managed identity's federated
-# credentials to the blueprint and the STS app (Container Apps); with
-# --aws-role and --aws-issuer, the blueprint's federated credential for an
-# AWS role's GetWebIdentityToken tokens (AgentCore Runtime).
+# its access_as_user scope and principal), an agent identity and its agent
+# user, the Weather API app, the chat UI's SPA app, the intermediary STS app
+# (v1 tokens), and the grants between them; adds a local-development secret
+# to the blueprint, checks T1 -> TR, and writes every ID to the env file as
+# soon as it exists. A rerun finds what the env file names and creates
+# nothing twice. With --federated-credential it instead trusts a managed
+# identity from the blueprint and the STS app (Container Apps); with
+# --aws-role and --aws-issuer, an AWS role's GetWebIdentityToken tokens
+# (AgentCore Runtime).
 set -euo pipefail
 
 usage() {
 	cat <<'USAGE'
 Usage: scripts/entra-setup.sh --tenant-id ID [--name PREFIX] [--env-file FILE] [--dry-run]
-       scripts/entra-setup.sh --tenant-id ID --federated-credential MI_OBJECT_ID --env-file FILE [--dry-run]
+       scripts/entra-setup.sh --tenant-id ID --federated-credential MI_OBJECT_ID [--public-origin URL] --env-file FILE [--dry-run]
        scripts/entra-setup.sh --tenant-id ID --aws-role ROLE_ARN --aws-issuer ISSUER_URL --env-file FILE [--dry-run]
 
   --tenant-id             the tenant
   --name                  display name prefix, default agentid
   --env-file              where IDs are read from and written to, default deploy/compose/.env
   --federated-credential  the managed identity's object ID: trust it from the blueprint and the STS app
+  --public-origin         with --federated-credential: the deployed chat UI's origin (https://<fqdn>),
+                          added to the SPA's and the blueprint's redirect URIs
   --aws-role, --aws-issuer  an IAM role's ARN and the account's outbound identity federation issuer:
                           the blueprint trusts the role's STS GetWebIdentityToken tokens
   --dry-run               print the changing Graph calls instead of making them (lookups still run)
 
 Signs you in with the device code flow for the Microsoft Graph Command Line Tools
-client: az's Graph token cannot call the Agent ID APIs (it carries
-Directory.AccessAsUser.All, which they refuse). You need the Agent ID Developer or
-Agent ID Administrator role, and curl and jq. The agent user is not created here:
-create it in the Entra admin center and set AGENT_USER_UPN.
+client (az's Graph token carries Directory.AccessAsUser.All, with which Graph refuses
+every Agent ID write), asking for the least privileged permission of each call it
+makes. You need the Agent ID Developer role, or Agent ID Administrator to create the
+agent user too, and curl and jq. AZURE_AUTHORITY_HOST and GRAPH_URL move the sign-in
+and Graph hosts (cloudsim's cloudsim.env sets both); curl trusts CURL_CA_BUNDLE, else
+SSL_CERT_FILE.
 USAGE
 }
 
-tenant='' name=agentid env_file=deploy/compose/.env mi_oid='' aws_role='' aws_issuer='' dry_run=false
+tenant='' name=agentid env_file=deploy/compose/.env mi_oid='' origin='' aws_role='' aws_issuer='' dry_run=false
 while (($#)); do
 	case $1 in
 	--tenant-id) tenant=${2:?}; shift ;;
 	--name) name=${2:?}; shift ;;
 	--env-file) env_file=${2:?}; shift ;;
 	--federated-credential) mi_oid=${2:?}; shift ;;
+	--public-origin) origin=${2:?}; shift ;;
 	--aws-role) aws_role=${2:?}; shift ;;
 	--aws-issuer) aws_issuer=${2:?}; shift ;;
 	--dry-run) dry_run=true ;;
@@ -49,47 +55,113 @@ while (($#)); do
 done
 [[ -n $tenant ]] || { usage >&2; exit 2; }
 [[ -z $aws_role$aws_issuer || (-n $aws_role && -n $aws_issuer) ]] || { echo "entra-setup: --aws-role and --aws-issuer go together" >&2; exit 2; }
+[[ -z $origin || -n $mi_oid ]] || { echo "entra-setup: --public-origin goes with --federated-credential" >&2; exit 2; }
 
-login="https://login.microsoftonline.com/${tenant}"
-graph_api="https://graph.microsoft.com/v1.0"
+authority=${AZURE_AUTHORITY_HOST:-https://login.microsoftonline.com}
+login="${authority%/}/${tenant}"
+graph_host=${GRAPH_URL:-https://graph.microsoft.com}
+graph_api="${graph_host%/}/v1.0"
+# Entra's v2 issuer, the same whichever host serves the sign-in.
+issuer_v2="https://login.microsoftonline.com/${tenant}/v2.0"
+tls=()
+if [[ -z ${CURL_CA_BUNDLE:-} && -n ${SSL_CERT_FILE:-} ]]; then tls=(--cacert "$SSL_CERT_FILE"); fi
 # Microsoft Graph Command Line Tools: a Microsoft public client that can
-# ask for the Agent ID scopes by device code.
+# ask for the Agent ID permissions by device code.
 cli_client=14d82eec-204b-4c2f-b7e8-296a70dab67e
-scopes="https://graph.microsoft.com/AgentIdentityBlueprint.Create https://graph.microsoft.com/AgentIdentityBlueprint.AddRemoveCreds.All \
-https://graph.microsoft.com/AgentIdentityBlueprintPrincipal.Create https://graph.microsoft.com/AgentIdentity.Create.All \
-https://graph.microsoft.com/Application.ReadWrite.All https://graph.microsoft.com/AppRoleAssignment.ReadWrite.All \
-https://graph.microsoft.com/DelegatedPermissionGrant.ReadWrite.All https://graph.microsoft.com/User.Read offline_access"
+
+# The permissions each mode needs: for each call, the least privileged its
+# Graph page lists (per property for a blueprint's update), and
+# RoleManagement.Read.Directory for the role check, without which Graph
+# returns directory roles with no name.
+needed=(User.Read RoleManagement.Read.Directory)
+if [[ -n $mi_oid ]]; then
+	needed+=(AgentIdentityBlueprint.AddRemoveCreds.All Application.ReadWrite.All)
+	[[ -z $origin ]] || needed+=(AgentIdentityBlueprint.UpdateAuthProperties.All)
+elif [[ -n $aws_role ]]; then
+	needed+=(AgentIdentityBlueprint.AddRemoveCreds.All Application.Read.All)
+else
+	needed+=(AgentIdentityBlueprint.Create AgentIdentityBlueprint.UpdateAuthProperties.All AgentIdentityBlueprint.AddRemoveCreds.All
+		AgentIdentityBlueprintPrincipal.Create AgentIdentity.Create.All Application.ReadWrite.All AppRoleAssignment.ReadWrite.All
+		DelegatedPermissionGrant.ReadWrite.All AgentIdUser.ReadWrite.IdentityParentedBy)
+fi
+scopes="offline_access"
+for p in "${needed[@]}"; do scopes+=" https://graph.microsoft.com/${p}"; done
 
 json() { jq -r "$1"; }
+uuid() { cat /proc/sys/kernel/random/uuid 2>/dev/null || uuidgen; }
 
 device_code_token() {
 	local dc code interval token
-	dc=$(curl -sS -X POST "${login}/oauth2/v2.0/devicecode" --data-urlencode "client_id=${cli_client}" --data-urlencode "scope=${scopes}")
+	dc=$(curl -sS "${tls[@]}" -X POST "${login}/oauth2/v2.0/devicecode" --data-urlencode "client_id=${cli_client}" --data-urlencode "scope=${scopes}")
+	[[ $(json '.device_code // empty' <<<"$dc") ]] || { echo "entra-setup: the device code request failed: $(json '.error_description // .' <<<"$dc")" >&2; exit 1; }
 	json .message <<<"$dc" >&2
 	code=$(json .device_code <<<"$dc")
 	interval=$(json '.interval // 5' <<<"$dc")
 	while :; do
-		token=$(curl -sS -X POST "${login}/oauth2/v2.0/token" --data-urlencode "client_id=${cli_client}" \
+		token=$(curl -sS "${tls[@]}" -X POST "${login}/oauth2/v2.0/token" --data-urlencode "client_id=${cli_client}" \
 			--data-urlencode "grant_type=urn:ietf:params:oauth:grant-type:device_code" --data-urlencode "device_code=${code}")
 		case $(json '.error // empty' <<<"$token") in
 		"") json .access_token <<<"$token"; return ;;
-		authorization_pending | slow_down) sleep "$interval" ;;
+		authorization_pending) sleep "$interval" ;;
+		slow_down) interval=$((interval + 5)); sleep "$interval" ;;
 		*) echo "entra-setup: sign-in failed: $(json .error_description <<<"$token")" >&2; exit 1 ;;
 		esac
 	done
 }
 
-# graph METHOD PATH [BODY]: a lookup runs always; a change is printed in a dry run.
+# claims prints a JWT's payload (read, not verified: the script only looks
+# at what it was given).
+claims() {
+	local p=${1#*.}
+	p=${p%%.*}
+	p=$(tr '_-' '/+' <<<"$p")
+	while ((${#p} % 4)); do p+='='; done
+	base64 -d <<<"$p"
+}
+
+# request METHOD PATH [BODY]: a Graph call; prints the body and returns 0
+# on 2xx, else prints "<status> <code>: <message>" and returns 1.
+request() {
+	local method=$1 path=$2 body=${3:-} out status
+	out=$(mktemp)
+	local args=(-sS "${tls[@]}" -o "$out" -w '%{http_code}' -X "$method" -H "Authorization: Bearer ${token}" -H "Content-Type: application/json")
+	[[ -z $body ]] || args+=(--data "$body")
+	status=$(curl "${args[@]}" "${graph_api}${path}")
+	if [[ $status == 2* ]]; then
+		cat "$out"
+		rm -f "$out"
+		return 0
+	fi
+	printf '%s %s\n' "$status" "$(jq -r '(.error.code // "?") + ": " + (.error.message // "")' "$out" 2>/dev/null)"
+	rm -f "$out"
+	return 1
+}
+
+# graph METHOD PATH [BODY]: a call that must succeed; a failure stops the
+# script with Graph's code and message. A change is only printed in a dry run.
 graph() {
-	local method=$1 path=$2 body=${3:-}
+	local method=$1 path=$2 body=${3:-} out
 	if $dry_run && [[ $method != GET ]]; then
 		printf 'would call: %s %s %s\n' "$method" "$path" "$body" >&2
 		echo '{"id":"dry-run-id","appId":"dry-run-appid"}'
 		return
 	fi
-	local args=(-sS -X "$method" -H "Authorization: Bearer ${token}" -H "Content-Type: application/json" "${graph_api}${path}")
-	[[ -z $body ]] || args+=(--data "$body")
-	curl "${args[@]}"
+	if ! out=$(request "$method" "$path" "$body"); then
+		echo "entra-setup: ${method} ${path%%\?*} failed: ${out}" >&2
+		exit 1
+	fi
+	printf '%s\n' "$out"
+}
+
+# exists PATH: the object at PATH, or nothing when Graph says 404.
+exists() {
+	local out
+	if out=$(request GET "$1"); then
+		printf '%s\n' "$out"
+	elif [[ $out != 404* ]]; then
+		echo "entra-setup: GET ${1%%\?*} failed: ${out}" >&2
+		exit 1
+	fi
 }
 
 # setting NAME reads NAME from the env file, if it has one.
@@ -99,117 +171,192 @@ setting() {
 	fi
 }
 
+# save NAME VALUE writes NAME to the env file at once, so a failure later
+# leaves what exists where a rerun finds it.
+save() {
+	$dry_run && return
+	mkdir -p "$(dirname "$env_file")"
+	touch "$env_file"
+	chmod 600 "$env_file"
+	local tmp
+	tmp=$(mktemp)
+	awk -v k="$1" -v v="$2" 'BEGIN { FS = "=" } $1 == k { print k "=" v; done = 1; next } { print } END { if (!done) print k "=" v }' "$env_file" >"$tmp"
+	cat "$tmp" >"$env_file"
+	rm -f "$tmp"
+}
+
 token=$(device_code_token)
 
+# Before any write: the token must carry every permission this mode needs,
+# and neither permission that makes Graph ignore the Agent ID ones.
+scp=" $(claims "$token" | json '.scp // ""') "
+for bad in Directory.AccessAsUser.All Directory.ReadWrite.All; do
+	if [[ $scp == *" $bad "* ]]; then
+		echo "entra-setup: the token carries $bad (consented to this client in the tenant), with which Graph refuses every Agent ID write (403); revoke that grant for the Microsoft Graph Command Line Tools and run again" >&2
+		exit 1
+	fi
+done
+missing=()
+for p in "${needed[@]}"; do [[ $scp == *" $p "* ]] || missing+=("$p"); done
+if ((${#missing[@]})); then
+	echo "entra-setup: the token lacks ${missing[*]}: consent to it (an admin can for the tenant) and run again; nothing was changed" >&2
+	exit 1
+fi
+
 me=$(graph GET /me | json .id)
-roles=$(graph GET "/me/memberOf/microsoft.graph.directoryRole?\$select=displayName" | json '[.value[].displayName] | join(",")')
+roles=$(graph GET "/me/memberOf/microsoft.graph.directoryRole?\$select=displayName" | json '[.value[].displayName // empty] | join(",")')
 if ! grep -qE 'Agent ID (Developer|Administrator)|Global Administrator' <<<"$roles"; then
 	echo "entra-setup: you need the Agent ID Developer or Agent ID Administrator role (you have: ${roles:-none})" >&2
 	exit 1
 fi
 
+# ensure_fic APP_OBJECT PATH NAME ISSUER SUBJECT: a federated credential,
+# unless the app has one for that issuer and subject.
+ensure_fic() {
+	local app=$1 path=$2 fic
+	if graph GET "/applications/${app}${path}" | jq -e --arg i "$4" --arg s "$5" '.value | any(.issuer == $i and .subject == $s)' >/dev/null; then
+		return
+	fi
+	fic=$(jq -cn --arg n "$3" --arg i "$4" --arg s "$5" '{name: $n, issuer: $i, subject: $s, audiences: ["api://AzureADTokenExchange"]}')
+	graph POST "/applications/${app}${path}" "$fic" >/dev/null
+}
+
+if [[ -n $mi_oid$aws_role ]]; then
+	for k in BLUEPRINT_APP_ID $([[ -n $mi_oid ]] && echo STS_APP_ID); do
+		[[ -n $(setting "$k") ]] || { echo "entra-setup: ${env_file} has no ${k}: run entra-setup.sh without --federated-credential or --aws-role first" >&2; exit 1; }
+	done
+fi
+
 if [[ -n $mi_oid ]]; then
 	bp_obj=$(graph GET "/applications(appId='$(setting BLUEPRINT_APP_ID)')?\$select=id" | json .id)
 	sts_obj=$(graph GET "/applications(appId='$(setting STS_APP_ID)')?\$select=id" | json .id)
-	fic=$(printf '{"name":"container-app-managed-identity","issuer":"%s/v2.0","subject":"%s","audiences":["api://AzureADTokenExchange"]}' "$login" "$mi_oid")
-	graph POST "/applications/${bp_obj}/microsoft.graph.agentIdentityBlueprint/federatedIdentityCredentials" "$fic" >/dev/null
-	graph POST "/applications/${sts_obj}/federatedIdentityCredentials" "$fic" >/dev/null
+	ensure_fic "$bp_obj" /microsoft.graph.agentIdentityBlueprint/federatedIdentityCredentials container-app-managed-identity "$issuer_v2" "$mi_oid"
+	ensure_fic "$sts_obj" /federatedIdentityCredentials container-app-managed-identity "$issuer_v2" "$mi_oid"
+	if [[ -n $origin ]]; then
+		# The deployed UI's consent page is where Entra returns a user who
+		# consented to the agent: the blueprint's web redirect URI. az's
+		# Graph token cannot update a blueprint, so containerapps.sh cannot.
+		web=$(graph GET "/applications/${bp_obj}" | jq -c --arg u "${origin%/}/consent.html" '{web: {redirectUris: ((.web.redirectUris // []) + [$u] | unique)}}')
+		graph PATCH "/applications/${bp_obj}" "$web" >/dev/null
+	fi
 	echo "entra-setup: the blueprint and the STS app now trust managed identity ${mi_oid}" >&2
 	exit 0
 fi
 
 if [[ -n $aws_role ]]; then
 	bp_obj=$(graph GET "/applications(appId='$(setting BLUEPRINT_APP_ID)')?\$select=id" | json .id)
-	fic=$(jq -cn --arg iss "$aws_issuer" --arg sub "$aws_role" '{name:"aws-agentcore-role",issuer:$iss,subject:$sub,audiences:["api://AzureADTokenExchange"]}')
-	graph POST "/applications/${bp_obj}/microsoft.graph.agentIdentityBlueprint/federatedIdentityCredentials" "$fic" >/dev/null
+	ensure_fic "$bp_obj" /microsoft.graph.agentIdentityBlueprint/federatedIdentityCredentials aws-agentcore-role "$aws_issuer" "$aws_role"
 	echo "entra-setup: the blueprint now trusts ${aws_role}'s tokens from ${aws_issuer}" >&2
 	exit 0
 fi
 
-# The blueprint, its access_as_user scope and its principal. Key lookups
-# (applications(appId='…')) because $filter=appId does not find blueprints.
+redirects='["http://localhost:3000/consent.html","http://127.0.0.1:3000/consent.html","http://localhost:3001/consent.html","http://127.0.0.1:3001/consent.html"]'
+
+# The blueprint, found by the ID the env file saved, else created. Key
+# lookups (applications(appId='…')) because $filter=appId does not find
+# blueprints.
 bp_app=$(setting BLUEPRINT_APP_ID)
-if [[ -z $bp_app ]] || [[ $(graph GET "/applications(appId='${bp_app}')?\$select=id" | json '.id // empty') == "" ]]; then
-	bp=$(graph POST /applications/microsoft.graph.agentIdentityBlueprint \
-		"{\"displayName\":\"${name} blueprint\",\"sponsors@odata.bind\":[\"${graph_api}/users/${me}\"],\"owners@odata.bind\":[\"${graph_api}/users/${me}\"]}")
-	bp_app=$(json .appId <<<"$bp")
+if [[ -z $bp_app || -z $(exists "/applications(appId='${bp_app}')?\$select=id") ]]; then
+	bp_app=$(graph POST /applications/microsoft.graph.agentIdentityBlueprint \
+		"{\"displayName\":\"${name} blueprint\",\"sponsors@odata.bind\":[\"${graph_api}/users/${me}\"],\"owners@odata.bind\":[\"${graph_api}/users/${me}\"]}" | json .appId)
+	save BLUEPRINT_APP_ID "$bp_app"
 fi
-bp_obj=$(graph GET "/applications(appId='${bp_app}')?\$select=id" | json .id)
-scope_id=$(cat /proc/sys/kernel/random/uuid 2>/dev/null || uuidgen)
-# Its web redirect URIs are where Entra returns the browser after a user
-# consents to the agent identity (the chat UI's consent.html).
-graph PATCH "/applications/${bp_obj}" "{\"web\":{\"redirectUris\":[\"http://localhost:3001/consent.html\",\"http://127.0.0.1:3001/consent.html\"]},\"identifierUris\":[\"api://${bp_app}\"],\"api\":{\"requestedAccessTokenVersion\":2,\"oauth2PermissionScopes\":[{\"id\":\"${scope_id}\",\"value\":\"access_as_user\",\"type\":\"User\",\"isEnabled\":true,\"adminConsentDisplayName\":\"Use the agent as you\",\"adminConsentDescription\":\"Lets the chat UI call the agent on behalf of the signed-in user.\"}]}}" >/dev/null
-bp_sp=$(graph POST /servicePrincipals/microsoft.graph.agentIdentityBlueprintPrincipal "{\"appId\":\"${bp_app}\"}" | json .id)
+bp=$(graph GET "/applications(appId='${bp_app}')")
+bp_obj=$(json .id <<<"$bp")
+# Its access_as_user scope keeps the ID it has: Graph refuses to change or
+# remove an enabled scope.
+scope_id=$(json '.api.oauth2PermissionScopes // [] | map(select(.value == "access_as_user")) | .[0].id // empty' <<<"$bp")
+[[ -n $scope_id ]] || scope_id=$(uuid)
+graph PATCH "/applications/${bp_obj}" "{\"web\":{\"redirectUris\":${redirects}},\"identifierUris\":[\"api://${bp_app}\"],\"api\":{\"requestedAccessTokenVersion\":2,\"oauth2PermissionScopes\":[{\"id\":\"${scope_id}\",\"value\":\"access_as_user\",\"type\":\"User\",\"isEnabled\":true,\"adminConsentDisplayName\":\"Use the agent as you\",\"adminConsentDescription\":\"Lets the chat UI call the agent on behalf of the signed-in user.\"}]}}" >/dev/null
+bp_sp=$(exists "/servicePrincipals(appId='${bp_app}')?\$select=id" | json '.id // empty')
+[[ -n $bp_sp ]] || bp_sp=$(graph POST /servicePrincipals/microsoft.graph.agentIdentityBlueprintPrincipal "{\"appId\":\"${bp_app}\"}" | json .id)
 
 agent=$(setting AGENT_CLIENT_ID)
-if [[ -z $agent ]]; then
+if [[ -z $agent || -z $(exists "/servicePrincipals/${agent}?\$select=id") ]]; then
 	agent=$(graph POST /servicePrincipals/microsoft.graph.agentIdentity \
 		"{\"displayName\":\"${name} agent\",\"agentIdentityBlueprintId\":\"${bp_app}\",\"sponsors@odata.bind\":[\"${graph_api}/users/${me}\"]}" | json .appId)
+	save AGENT_CLIENT_ID "$agent"
 fi
-agent_sp=$(graph GET "/servicePrincipals(appId='${agent}')?\$select=id" | json .id)
+agent_sp=$agent # an agent identity's object ID is its appId
 
-# create_app NAME JSON: an ordinary app registration and its principal.
-create_app() {
+# ensure_app SETTING JSON: an ordinary app registration with identifier URI
+# api://<appId> and its principal, found by the saved ID, else created.
+ensure_app() {
 	local app
-	app=$(graph POST /applications "$2" | json .appId)
+	app=$(setting "$1")
+	if [[ -z $app || -z $(exists "/applications(appId='${app}')?\$select=id") ]]; then
+		app=$(graph POST /applications "$2" | json .appId)
+		save "$1" "$app"
+	fi
 	graph PATCH "/applications(appId='${app}')" "{\"identifierUris\":[\"api://${app}\"]}" >/dev/null
-	graph POST /servicePrincipals "{\"appId\":\"${app}\"}" >/dev/null
+	[[ -n $(exists "/servicePrincipals(appId='${app}')?\$select=id") ]] || graph POST /servicePrincipals "{\"appId\":\"${app}\"}" >/dev/null
 	echo "$app"
 }
 
-weather=$(setting WEATHER_API_APP_ID)
-role_id=$(cat /proc/sys/kernel/random/uuid 2>/dev/null || uuidgen)
-weather_scope=$(cat /proc/sys/kernel/random/uuid 2>/dev/null || uuidgen)
-[[ -n $weather ]] || weather=$(create_app weather "{\"displayName\":\"${name} weather API\",\"api\":{\"requestedAccessTokenVersion\":2,\"oauth2PermissionScopes\":[{\"id\":\"${weather_scope}\",\"value\":\"Weather.Read\",\"type\":\"User\",\"isEnabled\":true,\"adminConsentDisplayName\":\"Read weather\",\"adminConsentDescription\":\"Read the weather.\"}]},\"appRoles\":[{\"id\":\"${role_id}\",\"value\":\"Weather.Read\",\"allowedMemberTypes\":[\"Application\"],\"isEnabled\":true,\"displayName\":\"Read weather\",\"description\":\"Read the weather.\"}]}")
-weather_sp=$(graph GET "/servicePrincipals(appId='${weather}')?\$select=id,appRoles" )
+weather=$(ensure_app WEATHER_API_APP_ID "{\"displayName\":\"${name} weather API\",\"api\":{\"requestedAccessTokenVersion\":2,\"oauth2PermissionScopes\":[{\"id\":\"$(uuid)\",\"value\":\"Weather.Read\",\"type\":\"User\",\"isEnabled\":true,\"adminConsentDisplayName\":\"Read weather\",\"adminConsentDescription\":\"Read the weather.\"}]},\"appRoles\":[{\"id\":\"$(uuid)\",\"value\":\"Weather.Read\",\"allowedMemberTypes\":[\"Application\"],\"isEnabled\":true,\"displayName\":\"Read weather\",\"description\":\"Read the weather.\"}]}")
+weather_sp=$(graph GET "/servicePrincipals(appId='${weather}')?\$select=id,appRoles")
 weather_sp_id=$(json .id <<<"$weather_sp")
 weather_role=$(json '.appRoles[] | select(.value=="Weather.Read") | .id' <<<"$weather_sp")
 
-spa=$(setting CLIENT_SPA_APP_ID)
-[[ -n $spa ]] || spa=$(create_app spa "{\"displayName\":\"${name} chat UI\",\"spa\":{\"redirectUris\":[\"http://localhost:3001\",\"http://127.0.0.1:3001\"]},\"requiredResourceAccess\":[{\"resourceAppId\":\"${bp_app}\",\"resourceAccess\":[{\"id\":\"${scope_id}\",\"type\":\"Scope\"}]}]}")
+spa=$(ensure_app CLIENT_SPA_APP_ID "{\"displayName\":\"${name} chat UI\",\"spa\":{\"redirectUris\":[\"http://localhost:3000\",\"http://127.0.0.1:3000\",\"http://localhost:3001\",\"http://127.0.0.1:3001\"]},\"requiredResourceAccess\":[{\"resourceAppId\":\"${bp_app}\",\"resourceAccess\":[{\"id\":\"${scope_id}\",\"type\":\"Scope\"}]}]}")
 spa_sp=$(graph GET "/servicePrincipals(appId='${spa}')?\$select=id" | json .id)
 
 # The intermediary app AWS STS trusts: v1 tokens, so iss is sts.windows.net.
-sts=$(setting STS_APP_ID)
-[[ -n $sts ]] || sts=$(create_app sts "{\"displayName\":\"${name} AWS STS federation\",\"api\":{\"requestedAccessTokenVersion\":1}}")
-sts_sp=$(graph GET "/servicePrincipals(appId='${sts}')?\$select=id" | json .id)
+sts=$(ensure_app STS_APP_ID "{\"displayName\":\"${name} AWS STS federation\",\"api\":{\"requestedAccessTokenVersion\":1}}")
+save STS_APP_URI "api://${sts}"
+save STS_SP_OBJECT_ID "$(graph GET "/servicePrincipals(appId='${sts}')?\$select=id" | json .id)"
 
-# Grants: the agent's app role and delegated scope on the Weather API, the
-# SPA's access_as_user on the blueprint, all admin-consented.
-graph POST "/servicePrincipals/${agent_sp}/appRoleAssignments" "{\"principalId\":\"${agent_sp}\",\"resourceId\":\"${weather_sp_id}\",\"appRoleId\":\"${weather_role}\"}" >/dev/null
-graph POST /oauth2PermissionGrants "{\"clientId\":\"${agent_sp}\",\"consentType\":\"AllPrincipals\",\"resourceId\":\"${weather_sp_id}\",\"scope\":\"Weather.Read\"}" >/dev/null
-graph POST /oauth2PermissionGrants "{\"clientId\":\"${spa_sp}\",\"consentType\":\"AllPrincipals\",\"resourceId\":\"${bp_sp}\",\"scope\":\"access_as_user\"}" >/dev/null
+# Grants, each once (its ID saved): the agent's app role and delegated scope
+# on the Weather API, the SPA's access_as_user on the blueprint, all
+# admin-consented.
+# grant SETTING PATH BODY
+grant() {
+	[[ -n $(setting "$1") ]] && return
+	save "$1" "$(graph POST "$2" "$3" | json .id)"
+}
+grant GRANT_AGENT_WEATHER_ROLE "/servicePrincipals/${agent_sp}/appRoleAssignments" "{\"principalId\":\"${agent_sp}\",\"resourceId\":\"${weather_sp_id}\",\"appRoleId\":\"${weather_role}\"}"
+grant GRANT_AGENT_WEATHER_SCOPE /oauth2PermissionGrants "{\"clientId\":\"${agent_sp}\",\"consentType\":\"AllPrincipals\",\"resourceId\":\"${weather_sp_id}\",\"scope\":\"Weather.Read\"}"
+grant GRANT_SPA_BLUEPRINT_SCOPE /oauth2PermissionGrants "{\"clientId\":\"${spa_sp}\",\"consentType\":\"AllPrincipals\",\"resourceId\":\"${bp_sp}\",\"scope\":\"access_as_user\"}"
 
-# A local-development secret for the blueprint (compose against the real
-# tenant); Container Apps uses the managed identity instead.
-secret=$(graph POST "/applications/${bp_obj}/microsoft.graph.agentIdentityBlueprint/addPassword" '{"passwordCredential":{"displayName":"local compose"}}' | json .secretText)
-
-# Smoke check: T1 for the agent, then TR for the Weather API.
-if ! $dry_run; then
-	t1=$(curl -sS -X POST "${login}/oauth2/v2.0/token" --data-urlencode grant_type=client_credentials --data-urlencode "client_id=${bp_app}" \
-		--data-urlencode "client_secret=${secret}" --data-urlencode "scope=api://AzureADTokenExchange/.default" --data-urlencode "fmi_path=${agent}" | json '.access_token // empty')
-	tr=$(curl -sS -X POST "${login}/oauth2/v2.0/token" --data-urlencode grant_type=client_credentials --data-urlencode "client_id=${agent}" \
-		--data-urlencode client_assertion_type=urn:ietf:params:oauth:client-assertion-type:jwt-bearer --data-urlencode "client_assertion=${t1}" \
-		--data-urlencode "scope=api://${weather}/.default" | json '.access_token // empty')
-	if [[ -z $t1 || -z $tr ]]; then
-		echo "entra-setup: the T1 -> TR smoke check failed (new objects can take a minute to replicate; run again)" >&2
-		exit 1
+# The agent's user account (the agent user flow), which only an Agent ID
+# Administrator may create (agentuser-post).
+if [[ -z $(setting AGENT_USER_UPN) ]]; then
+	if grep -qE 'Agent ID Administrator|Global Administrator' <<<"$roles"; then
+		domain=$(graph GET /me | json '.userPrincipalName | split("@")[1]')
+		upn="${name}-agent@${domain}"
+		graph POST /users/microsoft.graph.agentUser "{\"displayName\":\"${name} agent user\",\"mailNickname\":\"${name}-agent\",\"userPrincipalName\":\"${upn}\",\"accountEnabled\":true,\"identityParentId\":\"${agent}\"}" >/dev/null
+		save AGENT_USER_UPN "$upn"
+	else
+		echo "entra-setup: skipping the agent user: creating one needs the Agent ID Administrator role (you have: ${roles}); ask one to run this again" >&2
 	fi
-	echo "entra-setup: T1 -> TR works" >&2
 fi
 
-mkdir -p "$(dirname "$env_file")"
-cat >"$env_file" <<ENV
-TENANT_ID=${tenant}
-BLUEPRINT_APP_ID=${bp_app}
-BLUEPRINT_CLIENT_SECRET=${secret}
-AGENT_CLIENT_ID=${agent}
-AGENT_USER_UPN=$(setting AGENT_USER_UPN)
-CLIENT_SPA_APP_ID=${spa}
-WEATHER_API_APP_ID=${weather}
-STS_APP_ID=${sts}
-STS_APP_URI=api://${sts}
-STS_SP_OBJECT_ID=${sts_sp}
-ENV
-chmod 600 "$env_file"
+# A local-development secret for the blueprint (compose against the real
+# tenant), once; Container Apps uses the managed identity instead.
+secret=$(setting BLUEPRINT_CLIENT_SECRET)
+if [[ -z $secret ]]; then
+	secret=$(graph POST "/applications/${bp_obj}/microsoft.graph.agentIdentityBlueprint/addPassword" '{"passwordCredential":{"displayName":"local compose"}}' | json .secretText)
+	save BLUEPRINT_CLIENT_SECRET "$secret"
+fi
+save TENANT_ID "$tenant"
+
+# Smoke check: T1 for the agent, then TR for the Weather API. New objects
+# take a while to reach every replica: retry for about two minutes.
+if ! $dry_run; then
+	for wait in 2 4 8 15 30 60 0; do
+		t1=$(curl -sS "${tls[@]}" -X POST "${login}/oauth2/v2.0/token" --data-urlencode grant_type=client_credentials --data-urlencode "client_id=${bp_app}" \
+			--data-urlencode "client_secret=${secret}" --data-urlencode "scope=api://AzureADTokenExchange/.default" --data-urlencode "fmi_path=${agent}")
+		tr=$(curl -sS "${tls[@]}" -X POST "${login}/oauth2/v2.0/token" --data-urlencode grant_type=client_credentials --data-urlencode "client_id=${agent}" \
+			--data-urlencode client_assertion_type=urn:ietf:params:oauth:client-assertion-type:jwt-bearer --data-urlencode "client_assertion=$(json '.access_token // empty' <<<"$t1")" \
+			--data-urlencode "scope=api://${weather}/.default")
+		[[ -z $(json '.access_token // empty' <<<"$tr") ]] || break
+		if ((wait == 0)); then
+			echo "entra-setup: the T1 -> TR smoke check still fails: $(json '.error_description // empty' <<<"$tr")$(json '.error_description // empty' <<<"$t1")" >&2
+			exit 1
+		fi
+		echo "entra-setup: waiting ${wait}s for the new objects to replicate ($(json '.error_description // .error // empty' <<<"$tr" | cut -c1-80))" >&2
+		sleep "$wait"
+	done
+	echo "entra-setup: T1 -> TR works" >&2
+fi
 echo "entra-setup: wrote ${env_file}" >&2

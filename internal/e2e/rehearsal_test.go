@@ -1,13 +1,19 @@
 package e2e_test
 
 import (
+	"bufio"
 	"fmt"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/crosscloud-agentid/agentid/deploy/local"
 	"github.com/crosscloud-agentid/agentid/internal/cloudsim"
 	"github.com/crosscloud-agentid/agentid/internal/cloudsim/awsiam"
 	"github.com/crosscloud-agentid/agentid/internal/cloudsim/cloudsimtest"
@@ -238,4 +244,219 @@ func TestAWSAgentCoreFederationRehearsal(t *testing.T) {
 	if n := s.Sim.Entra.Stats().Get("iam.EnableOutboundWebIdentityFederation"); n != 1 {
 		t.Errorf("federation was enabled %d times, want 1", n)
 	}
+}
+
+// entraSetup runs scripts/entra-setup.sh against cloudsim as an operator
+// would: AZURE_AUTHORITY_HOST and GRAPH_URL from cloudsim.env, its CA in
+// SSL_CERT_FILE. When the script shows its device code, approveAs signs
+// in and consents in the person's place (cloudsim's unattended approval),
+// for the scopes named in only (all when empty). It returns the script's
+// stderr and whether it succeeded.
+func entraSetup(t *testing.T, sim *cloudsim.Sim, approveAs, only string, args ...string) (string, bool) {
+	t.Helper()
+	cmd := exec.Command("bash", append([]string{filepath.Join("..", "..", "scripts", "entra-setup.sh"), "--tenant-id", sim.Tenant.Tenant.ID}, args...)...)
+	env := sim.Env()
+	cmd.Env = []string{"PATH=/usr/bin:/bin", "HOME=" + t.TempDir(), "TMPDIR=" + t.TempDir(), "AZURE_AUTHORITY_HOST=" + env["AZURE_AUTHORITY_HOST"],
+		"GRAPH_URL=" + env["GRAPH_URL"], "SSL_CERT_FILE=" + env["SSL_CERT_FILE"]}
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	timer := time.AfterFunc(3*time.Minute, func() { cmd.Process.Kill() })
+	defer timer.Stop()
+	var out strings.Builder
+	sc := bufio.NewScanner(stderr)
+	for sc.Scan() {
+		line := sc.Text()
+		out.WriteString(line + "\n")
+		if m := userCode.FindStringSubmatch(line); m != nil {
+			form := url.Values{"user_code": {m[1]}, "user": {approveAs}}
+			if only != "" {
+				form.Set("scopes", only)
+			}
+			resp, err := cloudsimtest.Client(sim).PostForm(sim.URL+"/_cloudsim/devicecode/approve", form)
+			if err != nil || resp.StatusCode != 204 {
+				t.Fatalf("approve the device code: %v %v", err, resp)
+			}
+			resp.Body.Close()
+		}
+	}
+	return out.String(), cmd.Wait() == nil
+}
+
+var userCode = regexp.MustCompile(`enter the code ([A-Z0-9]+) `)
+
+// readEnv reads KEY=VALUE lines.
+func readEnv(t *testing.T, path string) map[string]string {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{}
+	for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		if k, v, ok := strings.Cut(line, "="); ok {
+			env[k] = v
+		}
+	}
+	return env
+}
+
+// scriptScopes are the permissions entra-setup.sh asks for by default.
+const scriptScopes = "User.Read RoleManagement.Read.Directory AgentIdentityBlueprint.Create AgentIdentityBlueprint.UpdateAuthProperties.All " +
+	"AgentIdentityBlueprint.AddRemoveCreds.All AgentIdentityBlueprintPrincipal.Create AgentIdentity.Create.All Application.ReadWrite.All " +
+	"AppRoleAssignment.ReadWrite.All DelegatedPermissionGrant.ReadWrite.All AgentIdUser.ReadWrite.IdentityParentedBy"
+
+// TestEntraSetupRehearsal runs the real scripts/entra-setup.sh against
+// cloudsim's Graph from a new tenant, with replication delay on, signing
+// the admin in by device code: it builds the agent, and its own T1 -> TR
+// check passes; a second run creates nothing; the trust modes add what
+// they should; and a user without a role, a withheld scope and an
+// over-privileged token each stop it before any write.
+// freshTenantSim is cloudsim on a new tenant, with device code polling
+// every second and replication delay on.
+func freshTenantSim(t *testing.T) *cloudsim.Sim {
+	return cloudsimtest.Start(t, func(o *cloudsim.Options) {
+		d, err := tenant.Parse("fresh-tenant.jsonc", local.FreshTenantFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		o.Tenant, o.DeviceCodeInterval, o.ReplicationDelay = d, time.Second, 2*time.Second
+	})
+}
+
+// graphCreations counts the objects cloudsim's Graph created.
+func graphCreations(sim *cloudsim.Sim) int64 {
+	var n int64
+	for k, v := range sim.Entra.Stats().Snapshot() {
+		if strings.HasPrefix(k, "graph.") && (strings.HasSuffix(k, ".create") || strings.HasSuffix(k, ".password") || strings.HasSuffix(k, ".fic")) {
+			n += v
+		}
+	}
+	return n
+}
+
+func TestEntraSetupRehearsal(t *testing.T) {
+	sim := freshTenantSim(t)
+	creations := func() int64 { return graphCreations(sim) }
+	envFile := filepath.Join(t.TempDir(), "agentid.env")
+
+	out, ok := entraSetup(t, sim, "admin@contoso.example", "", "--env-file", envFile)
+	if !ok || !strings.Contains(out, "T1 -> TR works") {
+		t.Fatalf("first run:\n%s", out)
+	}
+	env := readEnv(t, envFile)
+	for _, k := range []string{"TENANT_ID", "BLUEPRINT_APP_ID", "BLUEPRINT_CLIENT_SECRET", "AGENT_CLIENT_ID", "AGENT_USER_UPN", "CLIENT_SPA_APP_ID",
+		"WEATHER_API_APP_ID", "STS_APP_ID", "STS_APP_URI", "STS_SP_OBJECT_ID"} {
+		if env[k] == "" {
+			t.Errorf("the env file lacks %s", k)
+		}
+	}
+	if info, _ := os.Stat(envFile); info.Mode().Perm() != 0o600 {
+		t.Errorf("the env file is %v", info.Mode().Perm())
+	}
+	live := sim.Live.Load()
+	if au := live.AgentUser(env["AGENT_USER_UPN"]); au == nil || au.AgentIdentity != env["AGENT_CLIENT_ID"] {
+		t.Errorf("agent user: %+v", au)
+	}
+	if bp := live.App(env["BLUEPRINT_APP_ID"]); bp == nil || !slices.Contains(bp.WebRedirectURIs, "http://localhost:3001/consent.html") ||
+		!slices.Contains(bp.Scopes, "access_as_user") {
+		t.Errorf("blueprint: %+v", bp)
+	}
+
+	t.Run("a second run creates nothing", func(t *testing.T) {
+		before := creations()
+		scopeID := sim.Live.Load().App(env["BLUEPRINT_APP_ID"]).ScopeID("access_as_user")
+		if out, ok := entraSetup(t, sim, "admin@contoso.example", "", "--env-file", envFile); !ok {
+			t.Fatalf("second run:\n%s", out)
+		}
+		if after := creations(); after != before {
+			t.Errorf("the second run created %d objects", after-before)
+		}
+		if got := sim.Live.Load().App(env["BLUEPRINT_APP_ID"]).ScopeID("access_as_user"); got != scopeID {
+			t.Errorf("access_as_user changed id: %s -> %s", scopeID, got)
+		}
+		if again := readEnv(t, envFile); again["BLUEPRINT_CLIENT_SECRET"] != env["BLUEPRINT_CLIENT_SECRET"] {
+			t.Error("a second secret was added")
+		}
+	})
+
+	t.Run("federated credential", func(t *testing.T) {
+		mi := sim.Tenant.ManagedIdentity.ObjectID
+		for range 2 { // the second run adds nothing
+			if out, ok := entraSetup(t, sim, "admin@contoso.example", "", "--env-file", envFile, "--federated-credential", mi,
+				"--public-origin", "https://agentid.example.azurecontainerapps.io"); !ok {
+				t.Fatalf("--federated-credential:\n%s", out)
+			}
+		}
+		live := sim.Live.Load()
+		bp, sts := live.App(env["BLUEPRINT_APP_ID"]), live.App(env["STS_APP_ID"])
+		if len(bp.FederatedCredentials) != 1 || bp.FederatedCredentials[0].Subject != mi || len(sts.FederatedCredentials) != 1 {
+			t.Errorf("credentials: blueprint %+v, STS app %+v", bp.FederatedCredentials, sts.FederatedCredentials)
+		}
+		if !slices.Contains(bp.WebRedirectURIs, "https://agentid.example.azurecontainerapps.io/consent.html") {
+			t.Errorf("blueprint redirect URIs %v", bp.WebRedirectURIs)
+		}
+		// Chain A's first hop now works with no secret: the managed
+		// identity's assertion gets T1 for the agent.
+		tokens := cloudsimtest.NewTokens(sim)
+		assertion := tokens.ManagedIdentity(t)
+		tokens.Get(t, url.Values{"grant_type": {"client_credentials"}, "client_id": {env["BLUEPRINT_APP_ID"]},
+			"client_assertion_type": {"urn:ietf:params:oauth:client-assertion-type:jwt-bearer"}, "client_assertion": {assertion},
+			"scope": {tenant.TokenExchangeURI + "/.default"}, "fmi_path": {env["AGENT_CLIENT_ID"]}})
+	})
+
+	t.Run("aws role", func(t *testing.T) {
+		role, issuer := "arn:aws:iam::111122223333:role/agentid-AgentRuntimeRole-ABC", "https://example.tokens.sts.global.api.aws"
+		if out, ok := entraSetup(t, sim, "admin@contoso.example", "", "--env-file", envFile, "--aws-role", role, "--aws-issuer", issuer); !ok {
+			t.Fatalf("--aws-role:\n%s", out)
+		}
+		fcs := sim.Live.Load().App(env["BLUEPRINT_APP_ID"]).FederatedCredentials
+		if !slices.ContainsFunc(fcs, func(fc tenant.FederatedCredential) bool { return fc.Issuer == issuer && fc.Subject == role }) {
+			t.Errorf("credentials %+v", fcs)
+		}
+	})
+
+	// Each refusal happens before any write.
+	for _, c := range []struct {
+		name, user, only, want string
+	}{
+		{"a user without a role", "member@contoso.example", "", "you need the Agent ID Developer or Agent ID Administrator role (you have: none)"},
+		{"a developer: no agent user", "developer@contoso.example", "", "skipping the agent user: creating one needs the Agent ID Administrator role"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			out, ok := entraSetup(t, sim, c.user, c.only, "--env-file", filepath.Join(t.TempDir(), "x.env"))
+			if !strings.Contains(out, c.want) || c.name == "a user without a role" && ok {
+				t.Errorf("got ok=%v:\n%s\nwant %q", ok, out, c.want)
+			}
+		})
+	}
+	// A scope consented once is in every later token for Graph, so each
+	// withheld scope is tried on a tenant that never consented it.
+	for _, withheld := range strings.Fields(scriptScopes) {
+		t.Run("without "+withheld, func(t *testing.T) {
+			sim := freshTenantSim(t)
+			only := strings.Join(slices.DeleteFunc(strings.Fields(scriptScopes), func(s string) bool { return s == withheld }), " ")
+			out, ok := entraSetup(t, sim, "admin@contoso.example", only, "--env-file", filepath.Join(t.TempDir(), "x.env"))
+			if ok || !strings.Contains(out, "the token lacks "+withheld) || graphCreations(sim) != 0 {
+				t.Errorf("ok=%v, %d writes:\n%s", ok, graphCreations(sim), out)
+			}
+		})
+	}
+	t.Run("an over-privileged token", func(t *testing.T) {
+		// The tenant once consented Directory.AccessAsUser.All to the Graph
+		// CLI client for everyone, as running az with it can leave.
+		sim.Live.Update(func(next *tenant.Directory) error {
+			next.Consents = append(next.Consents, &tenant.Consent{Client: tenant.GraphCLIAppID, Resource: tenant.GraphAppID, Scopes: []string{"Directory.AccessAsUser.All"}})
+			return nil
+		})
+		before := creations()
+		out, ok := entraSetup(t, sim, "admin@contoso.example", "", "--env-file", filepath.Join(t.TempDir(), "x.env"))
+		if ok || !strings.Contains(out, "Directory.AccessAsUser.All") || !strings.Contains(out, "refuses every Agent ID write") || creations() != before {
+			t.Errorf("ok=%v:\n%s", ok, out)
+		}
+	})
 }

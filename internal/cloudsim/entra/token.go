@@ -312,6 +312,16 @@ func (s *Server) delegatedScopes(clientID, clientName, user string, sr *scopeReq
 			out = append(out, name)
 		}
 	}
+	// The token carries every permission consented to the client on the
+	// resource, not only those asked for, as Entra's do: which is how a
+	// Directory.AccessAsUser.All consented long ago reaches a Graph token
+	// that never asked for it (the Agent ID known issue). Not stated on a
+	// documentation page cloudsim could cite: unverified.
+	for _, name := range granted {
+		if !slices.Contains(out, name) && slices.Contains(sr.res.app.Scopes, name) {
+			out = append(out, name)
+		}
+	}
 	return out, nil
 }
 

@@ -31,10 +31,6 @@ func (c *call) applicationJSON(a *tenant.Application) map[string]any {
 		passwords = append(passwords, map[string]any{"keyId": tenant.DerivedID(a.AppID + "/secret/" + secret), "displayName": "secret " + strconv.Itoa(i+1),
 			"hint": secret[:min(3, len(secret))]})
 	}
-	fics := []map[string]any{}
-	for _, fc := range a.FederatedCredentials {
-		fics = append(fics, ficJSON(fc))
-	}
 	typ, set := "#microsoft.graph.application", "applications"
 	if a.AgentIdentityBlueprint {
 		typ = "#microsoft.graph.agentIdentityBlueprint"
@@ -42,13 +38,12 @@ func (c *call) applicationJSON(a *tenant.Application) map[string]any {
 	return map[string]any{
 		"@odata.context": context(c.version, set+"/$entity"), "@odata.type": typ,
 		"id": a.ID(), "appId": a.AppID, "displayName": a.Name, "identifierUris": nonNil(a.IdentifierURIs),
-		"api":                          map[string]any{"requestedAccessTokenVersion": a.AccessTokenVersion, "oauth2PermissionScopes": scopes},
-		"appRoles":                     roles,
-		"web":                          map[string]any{"redirectUris": nonNil(a.WebRedirectURIs)},
-		"spa":                          map[string]any{"redirectUris": nonNil(a.SPARedirectURIs)},
-		"isFallbackPublicClient":       a.AllowPublicClient,
-		"passwordCredentials":          passwords,
-		"federatedIdentityCredentials": fics,
+		"api":                    map[string]any{"requestedAccessTokenVersion": a.AccessTokenVersion, "oauth2PermissionScopes": scopes},
+		"appRoles":               roles,
+		"web":                    map[string]any{"redirectUris": nonNil(a.WebRedirectURIs)},
+		"spa":                    map[string]any{"redirectUris": nonNil(a.SPARedirectURIs)},
+		"isFallbackPublicClient": a.AllowPublicClient,
+		"passwordCredentials":    passwords,
 	}
 }
 

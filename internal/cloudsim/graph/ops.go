@@ -40,6 +40,7 @@ var routes = []route{
 	{"application.password", "POST", regexp.MustCompile(`^applications/` + id + `/addPassword$`), (*Server).addPassword},
 	{"blueprint.fic", "POST", regexp.MustCompile(`^applications/` + id + `/microsoft\.graph\.agentIdentityBlueprint/federatedIdentityCredentials$`), (*Server).addFIC},
 	{"application.fic", "POST", regexp.MustCompile(`^applications/` + id + `/federatedIdentityCredentials$`), (*Server).addFIC},
+	{"fic.list", "GET", regexp.MustCompile(`^applications/` + id + `(?:/microsoft\.graph\.agentIdentityBlueprint)?/federatedIdentityCredentials$`), (*Server).listFICs},
 	{"blueprintPrincipal.create", "POST", regexp.MustCompile(`^servicePrincipals/microsoft\.graph\.agentIdentityBlueprintPrincipal$`), (*Server).createPrincipal},
 	{"agentIdentity.create", "POST", regexp.MustCompile(`^servicePrincipals/microsoft\.graph\.agentIdentity$`), (*Server).createAgentIdentity},
 	{"servicePrincipal.create", "POST", regexp.MustCompile(`^servicePrincipals$`), (*Server).createPrincipal},
@@ -467,6 +468,28 @@ func (s *Server) addFIC(c *call) (int, any, *apiError) {
 	out := ficJSON(fc)
 	out["@odata.context"] = context(c.version, "applications('"+a.ID()+"')/federatedIdentityCredentials/$entity")
 	return http.StatusCreated, out, nil
+}
+
+// listFICs lists an app's federated identity credentials, a navigation
+// property Graph does not return with the application
+// (federatedidentitycredential-list: the read permissions of the app).
+func (s *Server) listFICs(c *call) (int, any, *apiError) {
+	a, err := lookupApp(c)
+	row := "application.get"
+	if a != nil && a.AgentIdentityBlueprint {
+		row = "blueprint.get"
+	}
+	if perr := c.caller.check(row, false); perr != nil {
+		return 0, nil, perr
+	}
+	if err != nil {
+		return 0, nil, err
+	}
+	fics := []map[string]any{}
+	for _, fc := range a.FederatedCredentials {
+		fics = append(fics, ficJSON(fc))
+	}
+	return http.StatusOK, map[string]any{"@odata.context": context(c.version, "applications('"+a.ID()+"')/federatedIdentityCredentials"), "value": fics}, nil
 }
 
 // ---- service principals and agent identities
