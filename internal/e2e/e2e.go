@@ -50,7 +50,7 @@ func StartWith(t testing.TB, edit func(*cloudsim.Options)) *Stack {
 // measuring to mp.
 func StartObserved(t testing.TB, edit func(*cloudsim.Options), tp trace.TracerProvider, mp metric.MeterProvider) *Stack {
 	t.Helper()
-	return start(t, edit, nil, tp, mp)
+	return start(t, stack.Options{Tracer: tp, Meter: mp}, edit)
 }
 
 // StartWithSettings is StartWith with settings laid over every
@@ -58,17 +58,27 @@ func StartObserved(t testing.TB, edit func(*cloudsim.Options), tp trace.TracerPr
 // role a script has yet to create, say).
 func StartWithSettings(t testing.TB, edit func(*cloudsim.Options), settings map[string]string) *Stack {
 	t.Helper()
-	return start(t, edit, settings, nil, nil)
+	return start(t, stack.Options{Settings: settings}, edit)
 }
 
-func start(t testing.TB, edit func(*cloudsim.Options), settings map[string]string, tp trace.TracerProvider, mp metric.MeterProvider) *Stack {
+// StartPrepared runs prepare (a setup script, say) against cloudsim before
+// the components start, with no sidecar, and lays the settings it returns
+// over every component's.
+func StartPrepared(t testing.TB, edit func(*cloudsim.Options), prepare func(*cloudsim.Sim) (map[string]string, error)) *Stack {
+	t.Helper()
+	return start(t, stack.Options{Prepare: prepare, NoSidecar: true}, edit)
+}
+
+func start(t testing.TB, o stack.Options, edit func(*cloudsim.Options)) *Stack {
 	t.Helper()
 	logs := &leakcheck.Log{}
 	st, err := stack.Start(t.Context(), stack.Options{
-		Tracer:   tp,
-		Meter:    mp,
-		Settings: settings,
-		Cloudsim: cloudsimtest.Options(t, edit),
+		Tracer:    o.Tracer,
+		Meter:     o.Meter,
+		Settings:  o.Settings,
+		Prepare:   o.Prepare,
+		NoSidecar: o.NoSidecar,
+		Cloudsim:  cloudsimtest.Options(t, edit),
 		Logger: func(name string) *slog.Logger {
 			return slog.New(logging.Correlated(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))).With("component", name)
 		},

@@ -3,6 +3,7 @@ package e2e_test
 import (
 	"bufio"
 	"fmt"
+	"net"
 	"net/url"
 	"os"
 	"os/exec"
@@ -459,4 +460,65 @@ func TestEntraSetupRehearsal(t *testing.T) {
 			t.Errorf("ok=%v:\n%s", ok, out)
 		}
 	})
+}
+
+// After the rehearsal, the product runs from what the script wrote:
+// weather-api, token-refresher and llm-agent (msal, the blueprint proving
+// itself with the managed identity the script trusted) start from the env
+// file, and autonomous, on-behalf-of and agent-user turns pass, as does the
+// MCP server's consent on demand through the consent page the script
+// registered.
+func TestEntraSetupRehearsalTurns(t *testing.T) {
+	// llm-agent's origin is where consent pages return: the script
+	// registers it, as containerapps.sh passes the app's FQDN.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	origin := "http://" + ln.Addr().String()
+	var env map[string]string
+	s := e2e.StartPrepared(t, func(o *cloudsim.Options) {
+		d, err := tenant.Parse("fresh-tenant.jsonc", local.FreshTenantFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		o.Tenant, o.DeviceCodeInterval, o.ReplicationDelay = d, time.Second, 2*time.Second
+	}, func(sim *cloudsim.Sim) (map[string]string, error) {
+		envFile := filepath.Join(t.TempDir(), "agentid.env")
+		for _, args := range [][]string{nil, {"--federated-credential", sim.Tenant.ManagedIdentity.ObjectID, "--public-origin", origin}} {
+			if out, ok := entraSetup(t, sim, "admin@contoso.example", "", append([]string{"--env-file", envFile}, args...)...); !ok {
+				return nil, fmt.Errorf("entra-setup.sh %v:\n%s", args, out)
+			}
+		}
+		env = readEnv(t, envFile)
+		settings := map[string]string{"IDENTITY_PROVIDER": "msal", "BLUEPRINT_CREDENTIAL": "managed-identity"}
+		for _, k := range []string{"TENANT_ID", "BLUEPRINT_APP_ID", "AGENT_CLIENT_ID", "AGENT_USER_UPN", "CLIENT_SPA_APP_ID", "WEATHER_API_APP_ID", "STS_APP_ID", "STS_APP_URI"} {
+			settings[k] = env[k]
+		}
+		return settings, nil
+	})
+	url, _ := s.AgentOn(ln, nil)
+	tc := cloudsimtest.SPASignIn(t, s.Sim, env["CLIENT_SPA_APP_ID"], "api://"+env["BLUEPRINT_APP_ID"]+"/access_as_user", "alice@contoso.example",
+		"http://localhost:3001")
+	for _, flow := range []string{"autonomous", "obo", "agent_user"} {
+		r := chat(t, url, map[string]any{"message": "What's the weather in Lisbon?", "llm_mode": "direct", "token_flow": flow}, tc)
+		if resp, _ := r.body["response"].(string); r.status != 200 || r.body["success"] != true || !strings.Contains(resp, "Lisbon") || strings.Contains(resp, "couldn't") {
+			t.Errorf("%s: %d %.600s", flow, r.status, r.raw)
+		}
+	}
+	ask := func() reply {
+		return chat(t, url, map[string]any{"message": "Who am I?", "llm_mode": "direct", "token_flow": "obo"}, tc)
+	}
+	r := ask()
+	need, _ := r.body["consent_required"].(map[string]any)
+	link, _ := need["url"].(string)
+	if r.status != 200 || link == "" {
+		t.Fatalf("the MCP question before consent: %d %.600s", r.status, r.raw)
+	}
+	if to := consentAsUser(t, s, link, "alice@contoso.example"); !strings.HasPrefix(to, origin+"/consent.html?") {
+		t.Errorf("after consent the browser went to %q, not the consent page the script registered", to)
+	}
+	if r := ask(); r.status != 200 || !strings.Contains(fmt.Sprint(r.body["response"]), "Alice Example") {
+		t.Errorf("the MCP question after consent: %d %.600s", r.status, r.raw)
+	}
 }

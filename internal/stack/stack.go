@@ -60,6 +60,13 @@ type Options struct {
 	Tracer trace.TracerProvider
 	Meter  metric.MeterProvider
 	OTLP   string
+	// Prepare runs once cloudsim serves and before any component starts,
+	// and returns settings laid over Settings: what a setup script it runs
+	// against cloudsim wrote, say.
+	Prepare func(*cloudsim.Sim) (map[string]string, error)
+	// NoSidecar starts cloudsim without its auth sidecar, for a tenant
+	// with no blueprint yet; the components then need IDENTITY_PROVIDER=msal.
+	NoSidecar bool
 }
 
 // Stack is a running product.
@@ -119,7 +126,7 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 	co := o.Cloudsim
 	co.WeatherAPIURL = weatherURL
 	co.Logger = o.Logger("cloudsim")
-	if co.SidecarAddr == "" {
+	if co.SidecarAddr == "" && !o.NoSidecar {
 		co.SidecarAddr = "127.0.0.1:0"
 	}
 	sim, err := cloudsim.Start(co)
@@ -127,6 +134,20 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 		closeAll(agentLn, weatherLn)
 		running.Unlock()
 		return nil, err
+	}
+	if o.Prepare != nil {
+		prepared, err := o.Prepare(sim)
+		if err != nil {
+			closeAll(agentLn, weatherLn)
+			sim.Close(context.Background())
+			running.Unlock()
+			return nil, fmt.Errorf("preparing the stack: %w", err)
+		}
+		o.Settings = maps.Clone(o.Settings)
+		if o.Settings == nil {
+			o.Settings = map[string]string{}
+		}
+		maps.Copy(o.Settings, prepared)
 	}
 	s := &Stack{Sim: sim, WeatherURL: weatherURL, TokenFile: filepath.Join(sim.Dir, "aws-web-identity-token"), opts: o, failed: make(chan error, 1)}
 	s.Settings = componentSettings(sim, weatherURL, s.TokenFile, o.Settings)
@@ -232,6 +253,11 @@ func processEnv(settings map[string]string, dir string) map[string]string {
 	for _, k := range []string{"SSL_CERT_FILE", "AWS_CA_BUNDLE", "IDENTITY_ENDPOINT", "IDENTITY_HEADER", "AWS_REGION", "AWS_ROLE_ARN",
 		"AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ROLE_SESSION_NAME", "AWS_ENDPOINT_URL_STS", "AWS_ENDPOINT_URL_BEDROCK_RUNTIME"} {
 		env[k] = settings[k]
+	}
+	if settings["AWS_ROLE_ARN"] == "" {
+		// No role (a tenant file without an AWS account): no web identity
+		// chain, which the SDK refuses to configure half way.
+		env["AWS_WEB_IDENTITY_TOKEN_FILE"], env["AWS_ROLE_SESSION_NAME"] = "", ""
 	}
 	for _, k := range []string{"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_BEARER_TOKEN_BEDROCK", "AWS_PROFILE",
 		"AWS_DEFAULT_PROFILE", "AWS_ENDPOINT_URL", "AWS_DEFAULT_REGION", "IDENTITY_SERVER_THUMBPRINT", "MSI_ENDPOINT", "MSI_SECRET", "IMDS_ENDPOINT"} {

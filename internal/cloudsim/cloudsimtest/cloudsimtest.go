@@ -4,13 +4,17 @@ package cloudsimtest
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
+	"encoding/base64"
 	"encoding/json"
 	"log/slog"
 	"net/http"
+	"net/http/cookiejar"
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -241,4 +245,50 @@ func WithMCPConsent(scopes ...string) func(*cloudsim.Options) {
 			o.Tenant.Consents = append(o.Tenant.Consents, &tenant.Consent{Client: ag.AppID, Resource: mcpserver.AppID, Scopes: scopes})
 		}
 	}
+}
+
+// SPASignIn is the chat UI's sign-in as a browser makes it: the
+// authorization code flow with PKCE for an SPA, upn picked on cloudsim's
+// login page, the code redeemed from the SPA's origin. It returns the
+// access token for scope.
+func SPASignIn(t testing.TB, sim *cloudsim.Sim, spaID, scope, upn, redirectURI string) string {
+	t.Helper()
+	c := Client(sim)
+	c.Jar, _ = cookiejar.New(nil)
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	const verifier = "spa-sign-in-verifier-spa-sign-in-verifier"
+	sum := sha256.Sum256([]byte(verifier))
+	base := sim.URL + "/" + sim.Tenant.Tenant.ID + "/oauth2/v2.0/"
+	form := url.Values{"client_id": {spaID}, "response_type": {"code"}, "redirect_uri": {redirectURI}, "scope": {scope + " openid"},
+		"code_challenge": {base64.RawURLEncoding.EncodeToString(sum[:])}, "code_challenge_method": {"S256"}, "response_mode": {"fragment"},
+		"state": {"s"}, "login": {upn}}
+	resp, err := c.PostForm(base+"authorize", form)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	loc := resp.Header.Get("Location")
+	_, frag, _ := strings.Cut(loc, "#")
+	v, _ := url.ParseQuery(frag)
+	if resp.StatusCode != http.StatusFound || v.Get("code") == "" {
+		t.Fatalf("SPA sign-in: %d, redirected to %q", resp.StatusCode, loc)
+	}
+	redeem := url.Values{"client_id": {spaID}, "grant_type": {"authorization_code"}, "code": {v.Get("code")}, "redirect_uri": {redirectURI},
+		"code_verifier": {verifier}, "scope": {scope + " openid"}}
+	req, _ := http.NewRequest("POST", base+"token", strings.NewReader(redeem.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	u, _ := url.Parse(redirectURI)
+	req.Header.Set("Origin", u.Scheme+"://"+u.Host)
+	resp, err = c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body map[string]any
+	json.NewDecoder(resp.Body).Decode(&body)
+	token, _ := body["access_token"].(string)
+	if token == "" {
+		t.Fatalf("SPA code redemption: %d %v", resp.StatusCode, body)
+	}
+	return token
 }
