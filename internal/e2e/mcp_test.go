@@ -137,7 +137,10 @@ func TestWhoAmIThroughTheMCPServer(t *testing.T) {
 // A token without the scope the MCP server needs is refused by it, and the
 // turn says so and what to fix, in both modes.
 func TestMCPServerRefusesATokenWithoutItsScope(t *testing.T) {
-	s := e2e.StartWith(t, cloudsimtest.WithMCPConsent("MCP.User.Read.All", "MCP.GroupMember.Read.All"))
+	// The agent is consented only the other scope: a token carries every
+	// scope consented on the resource, so one consented with the server's
+	// scope would carry it whatever was asked.
+	s := e2e.StartWith(t, cloudsimtest.WithMCPConsent("MCP.GroupMember.Read.All"))
 	tc := cloudsimtest.NewTokens(s.Sim).User(t)
 	url := s.Agent(map[string]string{"IDENTITY_PROVIDER": "msal", "BLUEPRINT_CREDENTIAL": "managed-identity", "BLUEPRINT_CLIENT_SECRET": "",
 		"MCP_SCOPES": "MCP.GroupMember.Read.All"})

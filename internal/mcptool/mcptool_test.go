@@ -7,8 +7,10 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/crosscloud-agentid/agentid/internal/cloudsim"
 	"github.com/crosscloud-agentid/agentid/internal/cloudsim/cloudsimtest"
 	"github.com/crosscloud-agentid/agentid/internal/cloudsim/mcpserver"
+	"github.com/crosscloud-agentid/agentid/internal/jwtauth/jwtauthtest"
 	"github.com/crosscloud-agentid/agentid/internal/mcptool"
 	"github.com/crosscloud-agentid/agentid/internal/secret"
 )
@@ -41,7 +43,9 @@ func TestSessionsAgainstTheMCPServer(t *testing.T) {
 	}
 
 	for name, token := range map[string]string{
-		"another MCP scope": tokens.OBO(t, resource+"/MCP.GroupMember.Read.All"),
+		// The agent is consented both scopes, and a token carries every
+		// consented one: this one is re-signed without the server's.
+		"another MCP scope": withoutServerScope(t, sim, tokens.OBO(t, resource+"/MCP.GroupMember.Read.All")),
 		"app-only":          tokens.App(t, resource),
 	} {
 		_, err := c.Connect(t.Context(), secret.New("Bearer "+token))
@@ -78,4 +82,15 @@ func TestToolListsPerUser(t *testing.T) {
 	if _, ok := c.CachedTools("user:alice"); ok {
 		t.Error("the store grew past its bound")
 	}
+}
+
+// withoutServerScope re-signs a token with cloudsim's key, its scp only
+// MCP.GroupMember.Read.All.
+func withoutServerScope(t *testing.T, sim *cloudsim.Sim, token string) string {
+	t.Helper()
+	tok, err := sim.Keys.Sign(jwtauthtest.Edit(jwtauthtest.Claims(t, token), map[string]any{"scp": "MCP.GroupMember.Read.All"}), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
 }

@@ -8,6 +8,8 @@ import (
 
 	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/confidential"
 
+	"github.com/crosscloud-agentid/agentid/internal/cloudsim/cloudsimtest"
+	"github.com/crosscloud-agentid/agentid/internal/cloudsim/mcpserver"
 	"github.com/crosscloud-agentid/agentid/internal/jwtauth/jwtauthtest"
 )
 
@@ -104,4 +106,16 @@ func TestTokensFollowEntraDocs(t *testing.T) {
 			t.Fatalf("user_id as UPN: %d %s %v %s, want 400 invalid_request naming user_id, no code", e.status, e.Error, e.Codes, e.Desc)
 		}
 	})
+}
+
+// A delegated token carries every scope consented to the client on the
+// resource, not only those asked for, as Entra's tokens do; one never
+// consented is refused.
+func TestDelegatedTokensCarryEveryConsentedScope(t *testing.T) {
+	sim := cloudsimtest.Start(t, cloudsimtest.WithMCPConsent("MCP.User.Read.All", "MCP.GroupMember.Read.All"))
+	tokens := cloudsimtest.NewTokens(sim)
+	tu := tokens.OBO(t, mcpserver.AppID+"/MCP.GroupMember.Read.All")
+	if scp := jwtauthtest.Claims(t, tu)["scp"]; scp != "MCP.GroupMember.Read.All MCP.User.Read.All" {
+		t.Errorf("scp = %q, want the scope asked for, then the other consented one", scp)
+	}
 }
