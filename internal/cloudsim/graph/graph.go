@@ -33,11 +33,11 @@ import (
 // this path, with no version, as https://graph.microsoft.com is.
 const Path = "/graph"
 
-// The Microsoft Graph resource: its first-party appId and identifier URI.
-// A Graph token's aud is one of them.
+// The Microsoft Graph resource, first-party in every tenant: a Graph
+// token's aud is its appId or its identifier URI.
 const (
-	AppID    = "00000003-0000-0000-c000-000000000000"
-	Resource = "https://graph.microsoft.com"
+	AppID    = tenant.GraphAppID
+	Resource = tenant.GraphResource
 )
 
 // Options configure a Server.

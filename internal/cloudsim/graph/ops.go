@@ -319,19 +319,28 @@ func lookupApp(c *call) (*tenant.Application, *apiError) {
 	return nil, notFound(c.path[0])
 }
 
+// checkedApp finds the application a route names and checks the caller
+// may act on it: the blueprint's row for a blueprint, the app's row for
+// any other (an owner passing the role check). Permission is checked
+// before existence, as Graph answers 403 before 404.
+func checkedApp(c *call, appRow, blueprintRow string) (*tenant.Application, *apiError) {
+	a, err := lookupApp(c)
+	row := appRow
+	if a != nil && a.AgentIdentityBlueprint {
+		row = blueprintRow
+	}
+	if perr := c.caller.check(row, a != nil && c.owns(a)); perr != nil {
+		return nil, perr
+	}
+	return a, err
+}
+
 func (c *call) owns(a *tenant.Application) bool {
 	return slices.Contains(a.Owners, c.caller.user.ObjectID)
 }
 
 func (s *Server) getApplication(c *call) (int, any, *apiError) {
-	a, err := lookupApp(c)
-	row := "application.get"
-	if a != nil && a.AgentIdentityBlueprint {
-		row = "blueprint.get"
-	}
-	if perr := c.caller.check(row, false); perr != nil {
-		return 0, nil, perr
-	}
+	a, err := checkedApp(c, "application.get", "blueprint.get")
 	if err != nil {
 		return 0, nil, err
 	}
@@ -372,14 +381,7 @@ func (s *Server) updateApplication(c *call) (int, any, *apiError) {
 }
 
 func (s *Server) deleteApplication(c *call) (int, any, *apiError) {
-	a, err := lookupApp(c)
-	row := "application.delete"
-	if a != nil && a.AgentIdentityBlueprint {
-		row = "blueprint.delete"
-	}
-	if perr := c.caller.check(row, a != nil && c.owns(a)); perr != nil {
-		return 0, nil, perr
-	}
+	a, err := checkedApp(c, "application.delete", "blueprint.delete")
 	if err != nil {
 		return 0, nil, err
 	}
@@ -392,14 +394,7 @@ func (s *Server) deleteApplication(c *call) (int, any, *apiError) {
 
 // addPassword adds a client secret and returns it, once, as secretText.
 func (s *Server) addPassword(c *call) (int, any, *apiError) {
-	a, err := lookupApp(c)
-	row := "application.password"
-	if a != nil && a.AgentIdentityBlueprint {
-		row = "blueprint.password"
-	}
-	if perr := c.caller.check(row, a != nil && c.owns(a)); perr != nil {
-		return 0, nil, perr
-	}
+	a, err := checkedApp(c, "application.password", "blueprint.password")
 	if err != nil {
 		return 0, nil, err
 	}
@@ -430,14 +425,7 @@ func (s *Server) addPassword(c *call) (int, any, *apiError) {
 // addFIC adds a federated identity credential (at most 20 per app, as
 // federatedidentitycredential-post says).
 func (s *Server) addFIC(c *call) (int, any, *apiError) {
-	a, err := lookupApp(c)
-	row := "application.fic"
-	if a != nil && a.AgentIdentityBlueprint {
-		row = "blueprint.fic"
-	}
-	if perr := c.caller.check(row, a != nil && c.owns(a)); perr != nil {
-		return 0, nil, perr
-	}
+	a, err := checkedApp(c, "application.fic", "blueprint.fic")
 	if err != nil {
 		return 0, nil, err
 	}
@@ -474,14 +462,7 @@ func (s *Server) addFIC(c *call) (int, any, *apiError) {
 // property Graph does not return with the application
 // (federatedidentitycredential-list: the read permissions of the app).
 func (s *Server) listFICs(c *call) (int, any, *apiError) {
-	a, err := lookupApp(c)
-	row := "application.get"
-	if a != nil && a.AgentIdentityBlueprint {
-		row = "blueprint.get"
-	}
-	if perr := c.caller.check(row, false); perr != nil {
-		return 0, nil, perr
-	}
+	a, err := checkedApp(c, "application.get", "blueprint.get")
 	if err != nil {
 		return 0, nil, err
 	}
