@@ -146,6 +146,11 @@ graph() {
 		echo '{"id":"dry-run-id","appId":"dry-run-appid"}'
 		return
 	fi
+	if $dry_run && [[ $path == *dry-run* ]]; then
+		# A lookup of what the dry run only pretended to create.
+		echo '{"id":"dry-run-id","appId":"dry-run-appid","appRoles":[{"value":"Weather.Read","id":"dry-run-role"}],"value":[]}'
+		return
+	fi
 	if ! out=$(request "$method" "$path" "$body"); then
 		echo "entra-setup: ${method} ${path%%\?*} failed: ${out}" >&2
 		exit 1
@@ -156,7 +161,9 @@ graph() {
 # exists PATH: the object at PATH, or nothing when Graph says 404.
 exists() {
 	local out
-	if out=$(request GET "$1"); then
+	if $dry_run && [[ $1 == *dry-run* ]]; then
+		graph GET "$1"
+	elif out=$(request GET "$1"); then
 		printf '%s\n' "$out"
 	elif [[ $out != 404* ]]; then
 		echo "entra-setup: GET ${1%%\?*} failed: ${out}" >&2

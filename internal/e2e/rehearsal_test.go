@@ -345,7 +345,16 @@ func TestEntraSetupRehearsal(t *testing.T) {
 	creations := func() int64 { return graphCreations(sim) }
 	envFile := filepath.Join(t.TempDir(), "agentid.env")
 
-	out, ok := entraSetup(t, sim, "admin@contoso.example", "", "--env-file", envFile)
+	// A dry run signs in and looks, and shows what it would create.
+	out, ok := entraSetup(t, sim, "admin@contoso.example", "", "--env-file", envFile, "--dry-run")
+	if !ok || !strings.Contains(out, "would call: POST /applications/microsoft.graph.agentIdentityBlueprint") || creations() != 0 {
+		t.Fatalf("dry run (ok=%v, %d created):\n%s", ok, creations(), out)
+	}
+	if _, err := os.Stat(envFile); err == nil {
+		t.Error("the dry run wrote the env file")
+	}
+
+	out, ok = entraSetup(t, sim, "admin@contoso.example", "", "--env-file", envFile)
 	if !ok || !strings.Contains(out, "T1 -> TR works") {
 		t.Fatalf("first run:\n%s", out)
 	}

@@ -337,11 +337,11 @@ func TestAgentIDRolesAndOwners(t *testing.T) {
 		t.Errorf("a member renames another's blueprint: %d", a.status)
 	}
 	f.sim.Live.Update(func(next *tenant.Directory) error {
-		for _, u := range next.Users {
+		for i, u := range next.Users {
 			if u.UPN == developer {
 				c := *u
 				c.DirectoryRoles = nil
-				*u = c
+				next.Users[i] = &c // a copy: published snapshots never change
 			}
 		}
 		return nil
