@@ -146,56 +146,62 @@ func TestAWSFederationRehearsal(t *testing.T) {
 	host := "sts.windows.net/" + s.Env["TENANT_ID"] + "/"
 	wrongAud := `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Federated":"` + providerARN + `"},` +
 		`"Action":"sts:AssumeRoleWithWebIdentity","Condition":{"StringEquals":{"` + host + `:aud":"api://someone-else","` + host + `:sub":"` + sts.ServicePrincipalID + `"}}}]}`
+	trust, _ := runAWS(t, env, cli, "iam", "get-role", "--role-name", "agentid-bedrock-invoke", "--query", "Role.AssumeRolePolicyDocument", "--output", "json")
+	bedrockPolicy, _ := runAWS(t, env, cli, "iam", "get-role-policy", "--role-name", "agentid-bedrock-invoke", "--policy-name", "bedrock-invoke",
+		"--query", "PolicyDocument", "--output", "json")
+	turn := func() (string, bool) { r := bedrockTurn(t, url, tc); return r.raw, r.body["success"] == true }
 	cases := []struct {
-		name   string
-		damage func()
-		check  func() (string, bool)
-		want   string
+		name         string
+		damage, undo []string // AWS CLI arguments, run as the admin
+		check        func() (string, bool)
+		want         string
 	}{
 		{"a trust policy whose aud condition does not match",
-			func() {
-				admin("iam", "update-assume-role-policy", "--role-name", "agentid-bedrock-invoke", "--policy-document", wrongAud)
-			},
+			[]string{"iam", "update-assume-role-policy", "--role-name", "agentid-bedrock-invoke", "--policy-document", wrongAud},
+			[]string{"iam", "update-assume-role-policy", "--role-name", "agentid-bedrock-invoke", "--policy-document", trust},
 			assume, "(AccessDenied) when calling the AssumeRoleWithWebIdentity operation: Not authorized to perform sts:AssumeRoleWithWebIdentity"},
 		{"a provider without the client ID",
-			func() {
-				admin("iam", "remove-client-id-from-open-id-connect-provider", "--open-id-connect-provider-arn", providerARN, "--client-id", s.Env["STS_APP_URI"])
-			},
+			[]string{"iam", "remove-client-id-from-open-id-connect-provider", "--open-id-connect-provider-arn", providerARN, "--client-id", s.Env["STS_APP_URI"]},
+			[]string{"iam", "add-client-id-to-open-id-connect-provider", "--open-id-connect-provider-arn", providerARN, "--client-id", s.Env["STS_APP_URI"]},
 			assume, "(InvalidIdentityToken) when calling the AssumeRoleWithWebIdentity operation: Incorrect token audience"},
 		{"a policy without the model's inference profile ARN",
-			func() {
-				admin("iam", "put-role-policy", "--role-name", "agentid-bedrock-invoke", "--policy-name", "bedrock-invoke", "--policy-document",
-					`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"bedrock:InvokeModel*","Resource":"arn:aws:bedrock:*::foundation-model/*"}]}`)
-			},
-			func() (string, bool) { r := bedrockTurn(t, url, tc); return r.raw, r.body["success"] == true },
-			"AccessDeniedException"},
+			[]string{"iam", "put-role-policy", "--role-name", "agentid-bedrock-invoke", "--policy-name", "bedrock-invoke", "--policy-document",
+				`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"bedrock:InvokeModel*","Resource":"arn:aws:bedrock:*::foundation-model/*"}]}`},
+			[]string{"iam", "put-role-policy", "--role-name", "agentid-bedrock-invoke", "--policy-name", "bedrock-invoke", "--policy-document", bedrockPolicy},
+			turn, "AccessDeniedException"},
 		{"an explicit Deny beside the Allow",
-			func() {
-				admin("iam", "put-role-policy", "--role-name", "agentid-bedrock-invoke", "--policy-name", "deny-bedrock", "--policy-document",
-					`{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"bedrock:*","Resource":"*"}]}`)
-			},
-			func() (string, bool) { r := bedrockTurn(t, url, tc); return r.raw, r.body["success"] == true },
-			"AccessDeniedException"},
+			[]string{"iam", "put-role-policy", "--role-name", "agentid-bedrock-invoke", "--policy-name", "deny-bedrock", "--policy-document",
+				`{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"bedrock:*","Resource":"*"}]}`},
+			[]string{"iam", "delete-role-policy", "--role-name", "agentid-bedrock-invoke", "--policy-name", "deny-bedrock"},
+			turn, "AccessDeniedException"},
+	}
+	works := func(t *testing.T, when string) {
+		t.Helper()
+		if out, ok := assume(); !ok {
+			t.Errorf("%s, assuming the role fails: %s", when, out)
+		}
+		if r := bedrockTurn(t, url, tc); r.body["success"] != true {
+			t.Errorf("%s, the turn fails: %.600s", when, r.raw)
+		}
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			c.damage()
+			admin(c.damage...)
 			if out, ok := c.check(); ok || !strings.Contains(out, c.want) {
 				t.Errorf("got ok=%v %.600s\nwant a refusal containing %q", ok, out, c.want)
 			}
-			// The script repairs what it owns; the extra Deny is removed by hand.
-			runScript(t, env, "aws-federation.sh", args...)
-			if c.name == "an explicit Deny beside the Allow" {
-				admin("iam", "delete-role-policy", "--role-name", "agentid-bedrock-invoke", "--policy-name", "deny-bedrock")
-			}
-			if out, ok := assume(); !ok {
-				t.Errorf("after the rerun, assuming the role fails: %s", out)
-			}
-			if r := bedrockTurn(t, url, tc); r.body["success"] != true {
-				t.Errorf("after the rerun, the turn fails: %.600s", r.raw)
-			}
+			admin(c.undo...)
+			works(t, "undone")
 		})
 	}
+	// What the script owns, broken all at once, one rerun repairs.
+	t.Run("a rerun repairs the trust, the client ID and the policy", func(t *testing.T) {
+		for _, c := range cases[:3] {
+			admin(c.damage...)
+		}
+		runScript(t, env, "aws-federation.sh", args...)
+		works(t, "after the rerun")
+	})
 }
 
 // aws-agentcore.sh's IAM step from an account whose outbound identity
@@ -341,6 +347,9 @@ func graphCreations(sim *cloudsim.Sim) int64 {
 }
 
 func TestEntraSetupRehearsal(t *testing.T) {
+	// No stack, only cloudsim and the script (which mostly waits on its
+	// device code): it runs beside the stack's tests.
+	t.Parallel()
 	sim := freshTenantSim(t)
 	creations := func() int64 { return graphCreations(sim) }
 	envFile := filepath.Join(t.TempDir(), "agentid.env")
@@ -448,6 +457,7 @@ func TestEntraSetupRehearsal(t *testing.T) {
 	// withheld scope is tried on a tenant that never consented it.
 	for _, withheld := range strings.Fields(scriptScopes) {
 		t.Run("without "+withheld, func(t *testing.T) {
+			t.Parallel()
 			sim := freshTenantSim(t)
 			only := strings.Join(slices.DeleteFunc(strings.Fields(scriptScopes), func(s string) bool { return s == withheld }), " ")
 			out, ok := entraSetup(t, sim, "admin@contoso.example", only, "--env-file", filepath.Join(t.TempDir(), "x.env"))
