@@ -541,3 +541,83 @@ func TestEntraSetupRehearsalTurns(t *testing.T) {
 		t.Errorf("the MCP question after consent: %d %.600s", r.status, r.raw)
 	}
 }
+
+// The whole setup, both clouds, from a new tenant and a new account: the
+// Entra objects (entra-setup.sh), chain B's provider and role
+// (aws-federation.sh), outbound identity federation (aws-agentcore.sh
+// federation) and the blueprint's trust in the role's tokens
+// (entra-setup.sh --aws-role). Then llm-agent as on AgentCore Runtime, its
+// blueprint proving itself with the role's outbound token and no secret,
+// answers a signed-in user, and a Bedrock turn goes through the role the
+// script made.
+func TestCrossCloudSetupRehearsal(t *testing.T) {
+	cli := awsCLIDir(t)
+	var env map[string]string
+	var issuer string
+	s := e2e.StartPrepared(t, func(o *cloudsim.Options) {
+		d, err := tenant.Parse("fresh-tenant.jsonc", local.FreshTenantFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		o.Tenant, o.DeviceCodeInterval = d, time.Second
+	}, func(sim *cloudsim.Sim) (map[string]string, error) {
+		envFile := filepath.Join(t.TempDir(), "agentid.env")
+		entra := func(args ...string) error {
+			if out, ok := entraSetup(t, sim, "admin@contoso.example", "", append([]string{"--env-file", envFile}, args...)...); !ok {
+				return fmt.Errorf("entra-setup.sh %v:\n%s", args, out)
+			}
+			return nil
+		}
+		if err := entra(); err != nil {
+			return nil, err
+		}
+		if err := entra("--federated-credential", sim.Tenant.ManagedIdentity.ObjectID); err != nil {
+			return nil, err
+		}
+		env = readEnv(t, envFile)
+		awsEnv := scriptEnv(t, sim, cli)
+		out := runScript(t, awsEnv, "aws-federation.sh", "--tenant-id", env["TENANT_ID"], "--sts-app-uri", env["STS_APP_URI"],
+			"--sts-sp-object-id", env["STS_SP_OBJECT_ID"])
+		_, roleARN, _ := strings.Cut(strings.TrimSpace(out), "AWS_ROLE_ARN=")
+		// The role's right to prove the blueprint, as deploy/aws/template.yaml
+		// gives AgentRuntimeRole (CloudFormation is not emulated).
+		if out, ok := runAWS(t, awsEnv, cli, "iam", "put-role-policy", "--role-name", roleARN[strings.LastIndex(roleARN, "/")+1:],
+			"--policy-name", "prove-the-blueprint", "--policy-document", `{"Version":"2012-10-17","Statement":[{"Effect":"Allow",
+			"Action":"sts:GetWebIdentityToken","Resource":"*","Condition":{"ForAllValues:StringEquals":{"sts:IdentityTokenAudience":"api://AzureADTokenExchange"},
+			"NumericLessThanEquals":{"sts:DurationSeconds":300}}}]}`); !ok {
+			return nil, fmt.Errorf("put-role-policy: %s", out)
+		}
+		awsFile := filepath.Join(t.TempDir(), "aws.env")
+		os.WriteFile(awsFile, []byte("TENANT_ID="+env["TENANT_ID"]+"\nAWS_REGION=us-east-1\n"), 0o600)
+		issuer = strings.TrimSpace(runScript(t, awsEnv, "aws-agentcore.sh", "federation", "--env-file", awsFile))
+		if err := entra("--aws-role", roleARN, "--aws-issuer", issuer); err != nil {
+			return nil, err
+		}
+		settings := map[string]string{"AWS_ROLE_ARN": roleARN}
+		for _, k := range []string{"TENANT_ID", "BLUEPRINT_APP_ID", "AGENT_CLIENT_ID", "AGENT_USER_UPN", "CLIENT_SPA_APP_ID", "WEATHER_API_APP_ID", "STS_APP_ID", "STS_APP_URI"} {
+			settings[k] = env[k]
+		}
+		return settings, nil
+	})
+	tc := cloudsimtest.SPASignIn(t, s.Sim, env["CLIENT_SPA_APP_ID"], "api://"+env["BLUEPRINT_APP_ID"]+"/access_as_user", "alice@contoso.example",
+		"http://localhost:3001")
+	url := s.Agent(map[string]string{"AGENTCORE_RUNTIME": "true", "IDENTITY_PROVIDER": "msal", "BLUEPRINT_CREDENTIAL": "aws-web-identity"})
+	stats := s.Sim.Entra.Stats()
+	// The scripts' own checks used the secret and Bedrock: what the turns add.
+	secretUses, converses := stats.Get("entra.client_auth.secret."+env["BLUEPRINT_APP_ID"]), stats.Get("bedrock.converse")
+	for _, flow := range []string{"autonomous", "obo", "agent_user"} {
+		status, _, raw := invoke(t, url, `{"prompt":"What's the weather in Lisbon?","token_flow":"`+flow+`"}`, tc, "")
+		if status != 200 || !strings.Contains(raw, `"status":"success"`) || !strings.Contains(raw, "°F") {
+			t.Errorf("%s: %d %.600s", flow, status, raw)
+		}
+	}
+	if n := stats.Get("entra.client_auth.external_issuer." + issuer); n == 0 {
+		t.Errorf("the account's issuer %s never authenticated the blueprint", issuer)
+	}
+	if stats.Get("sts.AssumeRoleWithWebIdentity") == 0 || stats.Get("bedrock.converse") == converses || stats.Get("bedrock.error.AccessDeniedException") != 0 {
+		t.Errorf("the turns did not reach Bedrock through the role aws-federation.sh made (chain B): %v", stats.Snapshot())
+	}
+	if n := stats.Get("entra.client_auth.secret." + env["BLUEPRINT_APP_ID"]); n != secretUses {
+		t.Errorf("the agent used the blueprint's secret %d times", n-secretUses)
+	}
+}
