@@ -124,7 +124,7 @@ claims() {
 request() {
 	local method=$1 path=$2 body=${3:-} out status
 	out=$(mktemp)
-	local args=(-sS "${tls[@]}" -o "$out" -w '%{http_code}' -X "$method" -H "Authorization: Bearer ${token}" -H "Content-Type: application/json")
+	local args=(-sS "${tls[@]}" -o "$out" -w '%{http_code}' -X "$method" -H "@${auth_header}" -H "Content-Type: application/json")
 	[[ -z $body ]] || args+=(--data "$body")
 	status=$(curl "${args[@]}" "${graph_api}${path}")
 	if [[ $status == 2* ]]; then
@@ -193,6 +193,12 @@ save() {
 }
 
 token=$(device_code_token)
+# Secrets go to curl from files, never on its command line, where other
+# users of the machine could read them (ps).
+private=$(mktemp -d)
+trap 'rm -rf "$private"' EXIT
+auth_header="${private}/authorization"
+printf 'Authorization: Bearer %s\n' "$token" >"$auth_header"
 
 # Before any write: the token must carry every permission this mode needs,
 # and neither permission that makes Graph ignore the Agent ID ones.
@@ -351,10 +357,12 @@ save TENANT_ID "$tenant"
 # take a while to reach every replica: retry for about two minutes.
 if ! $dry_run; then
 	for wait in 2 4 8 15 30 60 0; do
+		printf '%s' "$secret" >"${private}/secret"
 		t1=$(curl -sS "${tls[@]}" -X POST "${login}/oauth2/v2.0/token" --data-urlencode grant_type=client_credentials --data-urlencode "client_id=${bp_app}" \
-			--data-urlencode "client_secret=${secret}" --data-urlencode "scope=api://AzureADTokenExchange/.default" --data-urlencode "fmi_path=${agent}")
+			--data-urlencode "client_secret@${private}/secret" --data-urlencode "scope=api://AzureADTokenExchange/.default" --data-urlencode "fmi_path=${agent}")
+		json '.access_token // empty' <<<"$t1" | tr -d '\n' >"${private}/t1"
 		tr=$(curl -sS "${tls[@]}" -X POST "${login}/oauth2/v2.0/token" --data-urlencode grant_type=client_credentials --data-urlencode "client_id=${agent}" \
-			--data-urlencode client_assertion_type=urn:ietf:params:oauth:client-assertion-type:jwt-bearer --data-urlencode "client_assertion=$(json '.access_token // empty' <<<"$t1")" \
+			--data-urlencode client_assertion_type=urn:ietf:params:oauth:client-assertion-type:jwt-bearer --data-urlencode "client_assertion@${private}/t1" \
 			--data-urlencode "scope=api://${weather}/.default")
 		[[ -z $(json '.access_token // empty' <<<"$tr") ]] || break
 		if ((wait == 0)); then

@@ -263,7 +263,17 @@ func entraSetup(t *testing.T, sim *cloudsim.Sim, approveAs, only string, args ..
 	t.Helper()
 	cmd := exec.Command("bash", append([]string{filepath.Join("..", "..", "scripts", "entra-setup.sh"), "--tenant-id", sim.Tenant.Tenant.ID}, args...)...)
 	env := sim.Env()
-	cmd.Env = []string{"PATH=/usr/bin:/bin", "HOME=" + t.TempDir(), "TMPDIR=" + t.TempDir(), "AZURE_AUTHORITY_HOST=" + env["AZURE_AUTHORITY_HOST"],
+	// curl's command lines are recorded: no secret may be on one, where
+	// other users of the machine could read it (ps).
+	wrap, argv := t.TempDir(), filepath.Join(t.TempDir(), "curl-argv")
+	os.WriteFile(filepath.Join(wrap, "curl"), []byte("#!/bin/sh\nprintf '%s\\n' \"$*\" >>\""+argv+"\"\nexec /usr/bin/curl \"$@\"\n"), 0o755)
+	defer func() {
+		logged, _ := os.ReadFile(argv)
+		if found := secretsOnCommandLines(string(logged)); len(found) > 0 {
+			t.Errorf("entra-setup.sh put secrets on curl's command line: %v", found)
+		}
+	}()
+	cmd.Env = []string{"PATH=" + wrap + ":/usr/bin:/bin", "HOME=" + t.TempDir(), "TMPDIR=" + t.TempDir(), "AZURE_AUTHORITY_HOST=" + env["AZURE_AUTHORITY_HOST"],
 		"GRAPH_URL=" + env["GRAPH_URL"], "SSL_CERT_FILE=" + env["SSL_CERT_FILE"]}
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
@@ -295,6 +305,32 @@ func entraSetup(t *testing.T, sim *cloudsim.Sim, approveAs, only string, args ..
 }
 
 var userCode = regexp.MustCompile(`enter the code ([A-Z0-9]+) `)
+
+// secretArg finds a bearer token, a client secret or an assertion given
+// inline on a command line.
+var secretArg = regexp.MustCompile(`Authorization: Bearer \S+|client_secret=\S+|client_assertion=ey\S+`)
+
+// secretsOnCommandLines lists what secretArg finds in logged command
+// lines, each cut short.
+func secretsOnCommandLines(logged string) []string {
+	var found []string
+	for _, m := range secretArg.FindAllString(logged, -1) {
+		found = append(found, m[:min(len(m), 24)]+"…")
+	}
+	return found
+}
+
+// The scanner catches each planted form, and not the forms the script uses.
+func TestSecretsOnCommandLinesScanner(t *testing.T) {
+	planted := "-sS -H Authorization: Bearer eyJ0eXAi.x.y https://graph\n--data-urlencode client_secret=abc~def\n--data-urlencode client_assertion=eyJhbGci.a.b\n"
+	if found := secretsOnCommandLines(planted); len(found) != 3 {
+		t.Errorf("planted: found %v, want 3", found)
+	}
+	clean := "-sS -H @/tmp/x/authorization https://graph\n--data-urlencode client_secret@/tmp/x/secret --data-urlencode client_assertion@/tmp/x/t1\n"
+	if found := secretsOnCommandLines(clean); len(found) != 0 {
+		t.Errorf("clean: found %v", found)
+	}
+}
 
 // readEnv reads KEY=VALUE lines.
 func readEnv(t *testing.T, path string) map[string]string {
