@@ -344,6 +344,18 @@ if [[ -z $(setting AGENT_USER_UPN) ]]; then
 	fi
 fi
 
+# The MCP server's directory questions need consent for the agent: each
+# user gives it on first use (the chat UI's consent link), but the agent
+# user cannot, so an admin consents for everyone once.
+mcp=e8c77dc2-69b3-43f4-bc51-3213c9d915b4 # Microsoft MCP Server for Enterprise
+if [[ -z $(exists "/servicePrincipals(appId='${mcp}')?\$select=id") ]]; then
+	echo "entra-setup: the Microsoft MCP Server for Enterprise has no principal in this tenant: provision it with Grant-EntraBetaMCPServerPermission (Microsoft.Entra.Beta 1.0.13 or later) to use the directory tools" >&2
+elif ! $dry_run; then
+	consent=$(jq -rn --arg c "$agent" --arg s "api://${mcp}/MCP.User.Read.All" --arg r "http://localhost:3001/consent.html" \
+		'"client_id=\($c|@uri)&scope=\($s|@uri)&redirect_uri=\($r|@uri)"')
+	echo "entra-setup: for the agent user's directory questions, an admin consents once for everyone at ${login}/v2.0/adminconsent?${consent}" >&2
+fi
+
 # A local-development secret for the blueprint (compose against the real
 # tenant), once; Container Apps uses the managed identity instead.
 secret=$(setting BLUEPRINT_CLIENT_SECRET)

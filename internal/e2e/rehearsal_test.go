@@ -400,7 +400,7 @@ func TestEntraSetupRehearsal(t *testing.T) {
 	}
 
 	out, ok = entraSetup(t, sim, "admin@contoso.example", "", "--env-file", envFile)
-	if !ok || !strings.Contains(out, "T1 -> TR works") {
+	if !ok || !strings.Contains(out, "T1 -> TR works") || !strings.Contains(out, "an admin consents once for everyone at "+sim.URL+"/"+sim.Tenant.Tenant.ID+"/v2.0/adminconsent?client_id=") {
 		t.Fatalf("first run:\n%s", out)
 	}
 	env := readEnv(t, envFile)
