@@ -151,12 +151,10 @@ func (k *KeySet) lookup(ctx context.Context, kid string) (*rsa.PublicKey, error)
 	}
 	// Unknown kid: at most one refresh per cooldown. Inside the cooldown,
 	// a refresh still running (a cold start, a rotation) may bring the kid:
-	// wait for it, never start another; with none running, refuse at once.
+	// wait for it, never start another, then look again, since one may also
+	// have finished since the first look (20 concurrent first requests on a
+	// cold key set hit that); with none running the wait is nothing.
 	if !k.refreshDue() {
-		if k.refreshing.TryLock() {
-			k.refreshing.Unlock()
-			return nil, ErrUnknownKey
-		}
 		k.refreshing.Lock()
 		k.mu.RLock()
 		key, held := k.keys[kid], len(k.keys) > 0
