@@ -73,6 +73,7 @@ var (
 	awsAccountID = regexp.MustCompile(`^[0-9]{12}$`)
 	awsRegion    = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]$`)
 	awsRoleName  = regexp.MustCompile(`^[\w+=,.@-]{1,64}$`)
+	profileName  = regexp.MustCompile(`^[\w-]+$`)
 )
 
 func (a *AWSAccount) validate(v *validator) {
@@ -100,10 +101,19 @@ func (a *AWSAccount) validate(v *validator) {
 			v.fail("aws.outboundIssuer", "%q is not an https issuer URL (for example https://<id>.tokens.sts.global.api.aws)", a.OutboundIssuer)
 		}
 	}
+	profiles := map[string]bool{}
 	for i, c := range a.DevCredentials {
 		if !strings.HasPrefix(c.AccessKeyID, "AKIA") || len(c.SecretAccessKey) < 20 {
 			v.fail(fmt.Sprintf("aws.devCredentials[%d]", i), "needs an AKIA… access key ID and a secret of at least 20 characters")
 		}
+		switch {
+		case c.Profile == "":
+		case !profileName.MatchString(c.Profile):
+			v.fail(fmt.Sprintf("aws.devCredentials[%d].profile", i), "%q is not a profile name (letters, digits, - and _)", c.Profile)
+		case profiles[c.Profile]:
+			v.fail(fmt.Sprintf("aws.devCredentials[%d].profile", i), "%q is given to another key: the credentials file has one section per profile", c.Profile)
+		}
+		profiles[c.Profile] = true
 	}
 	for i, id := range a.InferenceProfiles {
 		if !strings.Contains(id, ".") || strings.ContainsAny(id, "/ ") {

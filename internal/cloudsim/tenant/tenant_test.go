@@ -181,6 +181,14 @@ func TestMalformedTenantFileNamesLineAndField(t *testing.T) {
 			atLine: `"trustPolicy": null`,
 		},
 		{
+			name: "AWS profile given twice",
+			edit: func(s string) string {
+				return strings.Replace(s, `"profile": "cloudsim-admin"`, `"profile": "cloudsim-dev"`, 1)
+			},
+			wantIn: []string{"aws.devCredentials[1].profile", "is given to another key"},
+			atLine: `"userName": "cloudsim-admin", "profile": "cloudsim-dev"`,
+		},
+		{
 			name: "AWS account ID",
 			edit: func(s string) string {
 				return strings.Replace(s, `"accountId": "111122223333"`, `"accountId": "1111-2222-3333"`, 1)
