@@ -171,6 +171,23 @@ exists() {
 	fi
 }
 
+# by_name LIST NAME: the one object of the list at LIST whose displayName
+# is NAME, for a rerun whose env file lost an ID; nothing when there is
+# none. Several stop the script: only a saved ID can choose.
+by_name() {
+	local filter found
+	filter=$(jq -rn --arg v "$2" --arg q "'" '"displayName eq " + $q + ($v | gsub($q; $q + $q)) + $q | @uri')
+	found=$(graph GET "${1}?\$filter=${filter}")
+	case $(json '.value | length' <<<"$found") in
+	0) ;;
+	1) json '.value[0]' <<<"$found" ;;
+	*)
+		echo "entra-setup: several objects at ${1} are named '${2}'; put the ID of the one to use in ${env_file}" >&2
+		exit 1
+		;;
+	esac
+}
+
 # setting NAME reads NAME from the env file, if it has one.
 setting() {
 	if [[ -f $env_file ]]; then
@@ -270,7 +287,8 @@ redirects='["http://localhost:3000/consent.html","http://127.0.0.1:3000/consent.
 # blueprints.
 bp_app=$(setting BLUEPRINT_APP_ID)
 if [[ -z $bp_app || -z $(exists "/applications(appId='${bp_app}')?\$select=id") ]]; then
-	bp_app=$(graph POST /applications/microsoft.graph.agentIdentityBlueprint \
+	bp_app=$(by_name /applications/microsoft.graph.agentIdentityBlueprint "${name} blueprint" | json '.appId // empty')
+	[[ -n $bp_app ]] || bp_app=$(graph POST /applications/microsoft.graph.agentIdentityBlueprint \
 		"{\"displayName\":\"${name} blueprint\",\"sponsors@odata.bind\":[\"${graph_api}/users/${me}\"],\"owners@odata.bind\":[\"${graph_api}/users/${me}\"]}" | json .appId)
 	save BLUEPRINT_APP_ID "$bp_app"
 fi
@@ -286,7 +304,8 @@ bp_sp=$(exists "/servicePrincipals(appId='${bp_app}')?\$select=id" | json '.id /
 
 agent=$(setting AGENT_CLIENT_ID)
 if [[ -z $agent || -z $(exists "/servicePrincipals/${agent}?\$select=id") ]]; then
-	agent=$(graph POST /servicePrincipals/microsoft.graph.agentIdentity \
+	agent=$(by_name /servicePrincipals/microsoft.graph.agentIdentity "${name} agent" | json '.appId // empty')
+	[[ -n $agent ]] || agent=$(graph POST /servicePrincipals/microsoft.graph.agentIdentity \
 		"{\"displayName\":\"${name} agent\",\"agentIdentityBlueprintId\":\"${bp_app}\",\"sponsors@odata.bind\":[\"${graph_api}/users/${me}\"]}" | json .appId)
 	save AGENT_CLIENT_ID "$agent"
 fi
@@ -298,7 +317,8 @@ ensure_app() {
 	local app
 	app=$(setting "$1")
 	if [[ -z $app || -z $(exists "/applications(appId='${app}')?\$select=id") ]]; then
-		app=$(graph POST /applications "$2" | json .appId)
+		app=$(by_name /applications "$(json .displayName <<<"$2")" | json '.appId // empty')
+		[[ -n $app ]] || app=$(graph POST /applications "$2" | json .appId)
 		save "$1" "$app"
 	fi
 	graph PATCH "/applications(appId='${app}')" "{\"identifierUris\":[\"api://${app}\"]}" >/dev/null
@@ -322,10 +342,21 @@ save STS_SP_OBJECT_ID "$(graph GET "/servicePrincipals(appId='${sts}')?\$select=
 # Grants, each once (its ID saved): the agent's app role and delegated scope
 # on the Weather API, the SPA's access_as_user on the blueprint, all
 # admin-consented.
-# grant SETTING PATH BODY
+# grant SETTING PATH BODY; a grant Graph says exists (an env file that lost
+# its ID) counts as done.
 grant() {
+	local out
 	[[ -n $(setting "$1") ]] && return
-	save "$1" "$(graph POST "$2" "$3" | json .id)"
+	if $dry_run; then
+		graph POST "$2" "$3" >/dev/null
+	elif out=$(request POST "$2" "$3"); then
+		save "$1" "$(json .id <<<"$out")"
+	elif [[ $out == *"already exists"* ]]; then
+		save "$1" existing
+	else
+		echo "entra-setup: POST ${2} failed: ${out}" >&2
+		exit 1
+	fi
 }
 grant GRANT_AGENT_WEATHER_ROLE "/servicePrincipals/${agent_sp}/appRoleAssignments" "{\"principalId\":\"${agent_sp}\",\"resourceId\":\"${weather_sp_id}\",\"appRoleId\":\"${weather_role}\"}"
 grant GRANT_AGENT_WEATHER_SCOPE /oauth2PermissionGrants "{\"clientId\":\"${agent_sp}\",\"consentType\":\"AllPrincipals\",\"resourceId\":\"${weather_sp_id}\",\"scope\":\"Weather.Read\"}"
@@ -337,8 +368,16 @@ if [[ -z $(setting AGENT_USER_UPN) ]]; then
 	if grep -qE 'Agent ID Administrator|Global Administrator' <<<"$roles"; then
 		domain=$(graph GET /me | json '.userPrincipalName | split("@")[1]')
 		upn="${name}-agent@${domain}"
-		graph POST /users/microsoft.graph.agentUser "{\"displayName\":\"${name} agent user\",\"mailNickname\":\"${name}-agent\",\"userPrincipalName\":\"${upn}\",\"accountEnabled\":true,\"identityParentId\":\"${agent}\"}" >/dev/null
-		save AGENT_USER_UPN "$upn"
+		# A rerun that lost the setting is told the user exists: as good.
+		body="{\"displayName\":\"${name} agent user\",\"mailNickname\":\"${name}-agent\",\"userPrincipalName\":\"${upn}\",\"accountEnabled\":true,\"identityParentId\":\"${agent}\"}"
+		if $dry_run; then
+			graph POST /users/microsoft.graph.agentUser "$body" >/dev/null
+		elif out=$(request POST /users/microsoft.graph.agentUser "$body") || [[ $out == *"already exists"* ]]; then
+			save AGENT_USER_UPN "$upn"
+		else
+			echo "entra-setup: POST /users/microsoft.graph.agentUser failed: ${out}" >&2
+			exit 1
+		fi
 	else
 		echo "entra-setup: skipping the agent user: creating one needs the Agent ID Administrator role (you have: ${roles}); ask one to run this again" >&2
 	fi

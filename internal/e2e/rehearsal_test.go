@@ -439,6 +439,24 @@ func TestEntraSetupRehearsal(t *testing.T) {
 		}
 	})
 
+	t.Run("a run that lost its env file finds everything by name", func(t *testing.T) {
+		before := creations()
+		lost := filepath.Join(t.TempDir(), "lost.env")
+		if out, ok := entraSetup(t, sim, "admin@contoso.example", "", "--env-file", lost); !ok {
+			t.Fatalf("run without the env file:\n%s", out)
+		}
+		// Only a new secret: the old one cannot be read back.
+		if added := creations() - before; added != 1 {
+			t.Errorf("the run created %d objects, want 1 (a secret)", added)
+		}
+		found := readEnv(t, lost)
+		for _, k := range []string{"BLUEPRINT_APP_ID", "AGENT_CLIENT_ID", "AGENT_USER_UPN", "CLIENT_SPA_APP_ID", "WEATHER_API_APP_ID", "STS_APP_ID"} {
+			if found[k] != env[k] {
+				t.Errorf("%s = %q, want the existing %q", k, found[k], env[k])
+			}
+		}
+	})
+
 	t.Run("federated credential", func(t *testing.T) {
 		mi := sim.Tenant.ManagedIdentity.ObjectID
 		for range 2 { // the second run adds nothing

@@ -2,6 +2,7 @@ package graph_test
 
 import (
 	"bytes"
+	"fmt"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -470,5 +471,58 @@ func TestGraphRefusals(t *testing.T) {
 		if a.status != c.status || a.code() != c.code || !strings.Contains(msg, c.message) || inner["request-id"] == nil {
 			t.Errorf("%s: %d %v, want %d %s containing %q with innerError", c.name, a.status, a.body, c.status, c.code, c.message)
 		}
+	}
+}
+
+// Lists filtered by displayName, the one $filter served (a quote doubled,
+// as OData writes it); any other filter is refused. A second grant of the
+// same role or scopes is refused, as Graph refuses it.
+func TestListsByNameAndDuplicateGrants(t *testing.T) {
+	f := newFixture(t, nil)
+	tok := f.token(admin, scriptScopes...)
+	bp := f.call(tok, "POST", "applications/microsoft.graph.agentIdentityBlueprint", map[string]any{"displayName": "o'brien blueprint",
+		"sponsors@odata.bind": blueprintBody(f, admin)["sponsors@odata.bind"]})
+	api := f.call(tok, "POST", "applications", map[string]any{"displayName": "o'brien blueprint", "api": map[string]any{"oauth2PermissionScopes": []map[string]any{
+		{"id": "11111111-2222-4333-8444-555555555555", "value": "Read", "type": "User", "isEnabled": true}}}})
+	list := func(path string) []any {
+		a := f.call(tok, "GET", path+"?$filter=displayName%20eq%20'o''brien%20blueprint'", nil)
+		v, _ := a.body["value"].([]any)
+		if a.status != 200 {
+			t.Fatalf("%s: %d %v", path, a.status, a.body)
+		}
+		return v
+	}
+	if got := list("applications"); len(got) != 2 {
+		t.Errorf("applications named so: %d, want 2 (the blueprint is an application)", len(got))
+	}
+	if got := list("applications/microsoft.graph.agentIdentityBlueprint"); len(got) != 1 || got[0].(map[string]any)["id"] != bp.str("id") {
+		t.Errorf("blueprints named so: %v", got)
+	}
+	if a := f.call(tok, "GET", "applications?$filter=startswith(displayName,'o')", nil); a.status != 400 || a.code() != "Request_UnsupportedQuery" {
+		t.Errorf("another filter: %d %v", a.status, a.body)
+	}
+	f.call(tok, "POST", "servicePrincipals/microsoft.graph.agentIdentityBlueprintPrincipal", map[string]any{"appId": bp.str("appId")})
+	agent := f.call(tok, "POST", "servicePrincipals/microsoft.graph.agentIdentity", map[string]any{"displayName": "agent", "agentIdentityBlueprintId": bp.str("appId"),
+		"sponsors@odata.bind": blueprintBody(f, admin)["sponsors@odata.bind"]})
+	apiSp := f.call(tok, "POST", "servicePrincipals", map[string]any{"appId": api.str("appId")})
+	grant := map[string]any{"clientId": agent.str("id"), "consentType": "AllPrincipals", "resourceId": apiSp.str("id"), "scope": "Read"}
+	if a := f.call(tok, "POST", "oauth2PermissionGrants", grant); a.status != 201 {
+		t.Fatalf("grant: %d %v", a.status, a.body)
+	}
+	if a := f.call(tok, "POST", "oauth2PermissionGrants", grant); a.status != 409 || a.code() != "Request_MultipleObjectsWithSameKeyValue" {
+		t.Errorf("the same grant again: %d %v", a.status, a.body)
+	}
+	if got := list("servicePrincipals/microsoft.graph.agentIdentity"); len(got) != 0 {
+		t.Errorf("agent identities named so: %v", got)
+	}
+	roleApp := f.call(tok, "POST", "applications", map[string]any{"displayName": "roles", "appRoles": []map[string]any{
+		{"id": "66666666-7777-4888-8999-aaaaaaaaaaaa", "value": "Weather.Read", "allowedMemberTypes": []string{"Application"}, "isEnabled": true}}})
+	roleSp := f.call(tok, "POST", "servicePrincipals", map[string]any{"appId": roleApp.str("appId")})
+	assign := map[string]any{"principalId": agent.str("id"), "resourceId": roleSp.str("id"), "appRoleId": "66666666-7777-4888-8999-aaaaaaaaaaaa"}
+	if a := f.call(tok, "POST", "servicePrincipals/"+agent.str("id")+"/appRoleAssignments", assign); a.status != 201 {
+		t.Fatalf("assign: %d %v", a.status, a.body)
+	}
+	if a := f.call(tok, "POST", "servicePrincipals/"+agent.str("id")+"/appRoleAssignments", assign); a.status != 400 || !strings.Contains(fmt.Sprint(a.body), "already exists") {
+		t.Errorf("the same role again: %d %v", a.status, a.body)
 	}
 }

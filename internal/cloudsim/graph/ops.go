@@ -33,6 +33,9 @@ var routes = []route{
 	{"me.memberOf", "GET", regexp.MustCompile(`^me/memberOf/microsoft\.graph\.directoryRole$`), (*Server).myRoles},
 	{"blueprint.create", "POST", regexp.MustCompile(`^applications/microsoft\.graph\.agentIdentityBlueprint$`), (*Server).createBlueprint},
 	{"application.create", "POST", regexp.MustCompile(`^applications$`), (*Server).createApplication},
+	{"application.list", "GET", regexp.MustCompile(`^applications$`), (*Server).listApplications},
+	{"blueprint.list", "GET", regexp.MustCompile(`^applications/microsoft\.graph\.agentIdentityBlueprint$`), (*Server).listApplications},
+	{"agentIdentity.list", "GET", regexp.MustCompile(`^servicePrincipals/microsoft\.graph\.agentIdentity$`), (*Server).listAgentIdentities},
 	{"application.get", "GET", regexp.MustCompile(`^applications(?:/` + id + `|` + byAppID + `)$`), (*Server).getApplication},
 	{"application.update", "PATCH", regexp.MustCompile(`^applications(?:/` + id + `|` + byAppID + `)$`), (*Server).updateApplication},
 	{"application.delete", "DELETE", regexp.MustCompile(`^applications/` + id + `$`), (*Server).deleteApplication},
@@ -70,6 +73,68 @@ func match(method, path string) (*route, []string) {
 		}
 	}
 	return nil, nil
+}
+
+// ---- lists, filtered by name
+
+// nameFilter reads the one $filter cloudsim serves, displayName eq '…'
+// (with '' for a quote, as OData writes it); "" with none. Any other
+// clause is refused as Graph refuses one it does not support.
+var nameFilter = regexp.MustCompile(`^displayName eq '((?:[^']|'')*)'$`)
+
+func displayNameFilter(c *call) (name string, filtered bool, err *apiError) {
+	f := c.query.Get("$filter")
+	if f == "" {
+		return "", false, nil
+	}
+	m := nameFilter.FindStringSubmatch(strings.TrimSpace(f))
+	if m == nil {
+		return "", false, &apiError{http.StatusBadRequest, "Request_UnsupportedQuery",
+			"Unsupported or invalid query filter clause specified: cloudsim's Graph filters on displayName eq '…' only."}
+	}
+	return strings.ReplaceAll(m[1], "''", "'"), true, nil
+}
+
+// listApplications lists applications, or at the cast only agent identity
+// blueprints (application-list, agentidentityblueprint-list).
+func (s *Server) listApplications(c *call) (int, any, *apiError) {
+	blueprints := c.route == "blueprint.list"
+	row := "application.get"
+	if blueprints {
+		row = "blueprint.get"
+	}
+	if err := c.caller.check(row, false); err != nil {
+		return 0, nil, err
+	}
+	name, filtered, err := displayNameFilter(c)
+	if err != nil {
+		return 0, nil, err
+	}
+	items := []map[string]any{}
+	for _, a := range c.dir.Applications {
+		if (!blueprints || a.AgentIdentityBlueprint) && (!filtered || a.Name == name) {
+			items = append(items, c.applicationJSON(a))
+		}
+	}
+	return http.StatusOK, map[string]any{"@odata.context": context(c.version, "applications"), "value": items}, nil
+}
+
+// listAgentIdentities lists agent identities (agentidentity-list).
+func (s *Server) listAgentIdentities(c *call) (int, any, *apiError) {
+	if err := c.caller.check("agentIdentity.get", false); err != nil {
+		return 0, nil, err
+	}
+	name, filtered, err := displayNameFilter(c)
+	if err != nil {
+		return 0, nil, err
+	}
+	items := []map[string]any{}
+	for _, ag := range c.dir.AgentIdentities {
+		if !filtered || ag.Name == name {
+			items = append(items, c.agentIdentityJSON(ag))
+		}
+	}
+	return http.StatusOK, map[string]any{"@odata.context": context(c.version, "servicePrincipals/microsoft.graph.agentIdentity"), "value": items}, nil
 }
 
 // ---- the signed-in user
@@ -643,6 +708,11 @@ func (s *Server) assignAppRole(c *call) (int, any, *apiError) {
 	if role == "" {
 		return 0, nil, badRequest("Permission being assigned was not found on application '%s'.", resource.AppID)
 	}
+	if _, roles := c.dir.Grant(client, resource.AppID); slices.Contains(roles, role) {
+		// Graph refuses a second assignment of the same role (its message,
+		// as reported for serviceprincipal-post-approleassignments; unverified).
+		return 0, nil, badRequest("Permission being assigned already exists on the object")
+	}
 	err := s.update(func(next *tenant.Directory) *apiError {
 		next.Consents = append(next.Consents, &tenant.Consent{Client: client, Resource: resource.AppID, Roles: []string{role}})
 		return nil
@@ -685,6 +755,13 @@ func (s *Server) grantScopes(c *call) (int, any, *apiError) {
 	for _, sc := range scopes {
 		if !slices.Contains(resource.Scopes, sc) {
 			return 0, nil, badRequest("Scope '%s' is not a delegated permission the resource '%s' publishes.", sc, resource.AppID)
+		}
+	}
+	for _, g := range c.dir.Consents {
+		if g.Client == client && g.Resource == resource.AppID && len(g.Scopes) > 0 {
+			// One AllPrincipals grant per client and resource: a second is a
+			// conflict (its scope is updated with PATCH, not emulated).
+			return 0, nil, &apiError{http.StatusConflict, "Request_MultipleObjectsWithSameKeyValue", "Permission entry already exists."}
 		}
 	}
 	err := s.update(func(next *tenant.Directory) *apiError {
