@@ -78,7 +78,7 @@ func match(method, path string) (*route, []string) {
 // ---- lists, filtered by name
 
 // nameFilter reads the one $filter cloudsim serves, displayName eq '…'
-// (with '' for a quote, as OData writes it); "" with none. Any other
+// (with ” for a quote, as OData writes it); "" with none. Any other
 // clause is refused as Graph refuses one it does not support.
 var nameFilter = regexp.MustCompile(`^displayName eq '((?:[^']|'')*)'$`)
 
