@@ -129,11 +129,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// (botocore's IAM endpoint rules give that signing region). A client
 	// with an endpoint override signs for its own region instead, which a
 	// real IAM never sees, so the account's region passes too.
-	region := "us-east-1"
-	if strings.Contains(r.Header.Get("Authorization"), "/"+s.account.Region+"/iam/aws4_request") {
-		region = s.account.Region
-	}
-	signer, refusal := sigv4.Verify(r, body, s.auth, sigv4.Rules{Service: "iam", Region: region, MaxSkew: 15 * time.Minute}, s.now())
+	rules := sigv4.Rules{Service: "iam", Region: "us-east-1", OtherRegions: []string{s.account.Region}, MaxSkew: 15 * time.Minute}
+	signer, refusal := sigv4.Verify(r, body, s.auth, rules, s.now())
 	if refusal != nil {
 		s.fail(w, requestID, action, awsquery.SignatureError(refusal))
 		return

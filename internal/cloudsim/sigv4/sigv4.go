@@ -63,6 +63,10 @@ type Refusal struct {
 type Rules struct {
 	Service string // the signing name: "sts", "bedrock"
 	Region  string
+	// OtherRegions are accepted in the scope too: a global service's
+	// endpoint signs for one region, while a client with an endpoint
+	// override signs for its own.
+	OtherRegions []string
 	// MaxSkew is how far the signing time may be from the server's clock.
 	// It differs by service: STS answers "… (… - 15 min.)", Bedrock
 	// "… (… - 5 min.)" (both as quoted in public bug reports; AWS's
@@ -195,7 +199,7 @@ func checkScope(auth authorization, amzDate string, rules Rules) *Refusal {
 			auth.date, amzDate[:8], amzDate)}
 	case auth.service != rules.Service:
 		return &Refusal{WrongScope, fmt.Sprintf("Credential should be scoped to correct service: '%s'. ", rules.Service)}
-	case auth.region != rules.Region:
+	case auth.region != rules.Region && !slices.Contains(rules.OtherRegions, auth.region):
 		return &Refusal{WrongScope, fmt.Sprintf("Credential should be scoped to a valid region, not '%s'. ", auth.region)}
 	}
 	return nil

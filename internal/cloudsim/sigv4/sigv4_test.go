@@ -333,3 +333,24 @@ func TestRefusalMessages(t *testing.T) {
 		}
 	}
 }
+
+// A global service's rules: the endpoint's region and the others a client
+// with an endpoint override may sign for; any other region is refused.
+func TestOtherRegions(t *testing.T) {
+	now := time.Now()
+	rules := sigv4.Rules{Service: "iam", Region: "us-east-1", OtherRegions: []string{"eu-west-1"}, MaxSkew: 15 * time.Minute}
+	for reg, want := range map[string]sigv4.Failure{"us-east-1": 0, "eu-west-1": 0, "ap-south-1": sigv4.WrongScope} {
+		r, _ := http.NewRequest("POST", "http://iam.test/", strings.NewReader("{}"))
+		sum := sha256.Sum256([]byte("{}"))
+		v4.NewSigner().SignHTTP(context.Background(), aws.Credentials{AccessKeyID: keyID, SecretAccessKey: secret, SessionToken: session},
+			r, hex.EncodeToString(sum[:]), "iam", reg, now)
+		_, refusal := sigv4.Verify(r, []byte("{}"), staticCreds{}, rules, now)
+		var got sigv4.Failure
+		if refusal != nil {
+			got = refusal.Failure
+		}
+		if got != want {
+			t.Errorf("signed for %s: %v, want %v", reg, refusal, want)
+		}
+	}
+}
