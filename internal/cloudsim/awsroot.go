@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"encoding/xml"
 	"io"
+	"mime"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -28,8 +29,7 @@ func awsRoot(w http.ResponseWriter, r *http.Request, sts, iam http.Handler) bool
 	}
 	target := r.Header.Get("X-Amz-Target")
 	var form url.Values
-	if r.Method == http.MethodPost && r.Header.Get("Content-Type") == "application/x-www-form-urlencoded; charset=utf-8" ||
-		r.Header.Get("Content-Type") == "application/x-www-form-urlencoded" {
+	if mediaType, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); r.Method == http.MethodPost && mediaType == "application/x-www-form-urlencoded" {
 		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 1<<20))
 		if err != nil {
 			return false
