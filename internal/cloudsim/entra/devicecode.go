@@ -66,11 +66,19 @@ func (dc *deviceCodes) byUserCode(code string) *deviceAuth {
 	return dc.byUser[strings.ToUpper(strings.ReplaceAll(strings.TrimSpace(code), " ", ""))]
 }
 
-// narrow limits what a code's token will carry to the scopes approved.
-func (dc *deviceCodes) narrow(da *deviceAuth, scope string) {
+// narrow limits what a code's token will carry to the scopes approved
+// (by name) and the OpenID ones, as a tenant whose consent covers some of
+// the scopes issues those.
+func (dc *deviceCodes) narrow(da *deviceAuth, approved []string) {
 	dc.mu.Lock()
 	defer dc.mu.Unlock()
-	da.scope = scope
+	var kept []string
+	for _, sc := range strings.Fields(da.scope) {
+		if slices.Contains(oidcScopes, sc) || slices.Contains(approved, sc[strings.LastIndex(sc, "/")+1:]) {
+			kept = append(kept, sc)
+		}
+	}
+	da.scope = strings.Join(kept, " ")
 }
 
 // answer records a person's decision on a code.
@@ -286,16 +294,7 @@ func (s *Server) approveDeviceCode(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 		}
-		// The token carries only what was approved, as a tenant whose
-		// consent covers some of the scopes issues those.
-		var kept []string
-		for _, sc := range strings.Fields(da.scope) {
-			name := sc[strings.LastIndex(sc, "/")+1:]
-			if slices.Contains(oidcScopes, sc) || slices.Contains(only, name) {
-				kept = append(kept, sc)
-			}
-		}
-		s.devices.narrow(da, strings.Join(kept, " "))
+		s.devices.narrow(da, only)
 		sr.names = only
 	}
 	missing, aerr := s.missingConsents(da.clientID, da.clientName, []*scopeRequest{sr}, user.ObjectID, false)
