@@ -14,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/crosscloud-agentid/agentid/deploy/local"
 	"github.com/crosscloud-agentid/agentid/internal/cloudsim"
 	"github.com/crosscloud-agentid/agentid/internal/cloudsim/awsiam"
 	"github.com/crosscloud-agentid/agentid/internal/cloudsim/cloudsimtest"
@@ -353,23 +352,17 @@ const scriptScopes = "User.Read RoleManagement.Read.Directory AgentIdentityBluep
 	"AgentIdentityBlueprint.AddRemoveCreds.All AgentIdentityBlueprintPrincipal.Create AgentIdentity.Create.All Application.ReadWrite.All " +
 	"AppRoleAssignment.ReadWrite.All DelegatedPermissionGrant.ReadWrite.All AgentIdUser.ReadWrite.IdentityParentedBy"
 
-// TestEntraSetupRehearsal runs the real scripts/entra-setup.sh against
-// cloudsim's Graph from a new tenant, with replication delay on, signing
-// the admin in by device code: it builds the agent, and its own T1 -> TR
-// check passes; a second run creates nothing; the trust modes add what
-// they should; and a user without a role, a withheld scope and an
-// over-privileged token each stop it before any write.
-// freshTenantSim is cloudsim on a new tenant, with device code polling
-// every second and replication delay on.
-func freshTenantSim(t *testing.T) *cloudsim.Sim {
-	return cloudsimtest.Start(t, func(o *cloudsim.Options) {
-		d, err := tenant.Parse("fresh-tenant.jsonc", local.FreshTenantFile)
-		if err != nil {
-			t.Fatal(err)
-		}
-		o.Tenant, o.DeviceCodeInterval, o.ReplicationDelay = d, time.Second, 2*time.Second
-	})
+// freshTenant is cloudsim's options for a new tenant with replication
+// delay on, as a real tenant has.
+func freshTenant(t *testing.T) func(*cloudsim.Options) {
+	return func(o *cloudsim.Options) {
+		cloudsimtest.FreshTenant(t)(o)
+		o.ReplicationDelay = 2 * time.Second
+	}
 }
+
+// freshTenantSim is cloudsim on a new tenant.
+func freshTenantSim(t *testing.T) *cloudsim.Sim { return cloudsimtest.Start(t, freshTenant(t)) }
 
 // graphCreations counts the objects cloudsim's Graph created.
 func graphCreations(sim *cloudsim.Sim) int64 {
@@ -382,6 +375,12 @@ func graphCreations(sim *cloudsim.Sim) int64 {
 	return n
 }
 
+// TestEntraSetupRehearsal runs the real scripts/entra-setup.sh against
+// cloudsim's Graph from a new tenant, with replication delay on, signing
+// the admin in by device code: it builds the agent, and its own T1 -> TR
+// check passes; a second run creates nothing; the trust modes add what
+// they should; and a user without a role, a withheld scope and an
+// over-privileged token each stop it before any write.
 func TestEntraSetupRehearsal(t *testing.T) {
 	// No stack, only cloudsim and the script (which mostly waits on its
 	// device code): it runs beside the stack's tests.
@@ -550,13 +549,7 @@ func TestEntraSetupRehearsalTurns(t *testing.T) {
 	}
 	origin := "http://" + ln.Addr().String()
 	var env map[string]string
-	s := e2e.StartPrepared(t, func(o *cloudsim.Options) {
-		d, err := tenant.Parse("fresh-tenant.jsonc", local.FreshTenantFile)
-		if err != nil {
-			t.Fatal(err)
-		}
-		o.Tenant, o.DeviceCodeInterval, o.ReplicationDelay = d, time.Second, 2*time.Second
-	}, func(sim *cloudsim.Sim) (map[string]string, error) {
+	s := e2e.StartPrepared(t, freshTenant(t), func(sim *cloudsim.Sim) (map[string]string, error) {
 		envFile := filepath.Join(t.TempDir(), "agentid.env")
 		for _, args := range [][]string{nil, {"--federated-credential", sim.Tenant.ManagedIdentity.ObjectID, "--public-origin", origin}} {
 			if out, ok := entraSetup(t, sim, "admin@contoso.example", "", append([]string{"--env-file", envFile}, args...)...); !ok {
@@ -608,13 +601,7 @@ func TestCrossCloudSetupRehearsal(t *testing.T) {
 	cli := awsCLIDir(t)
 	var env map[string]string
 	var issuer string
-	s := e2e.StartPrepared(t, func(o *cloudsim.Options) {
-		d, err := tenant.Parse("fresh-tenant.jsonc", local.FreshTenantFile)
-		if err != nil {
-			t.Fatal(err)
-		}
-		o.Tenant, o.DeviceCodeInterval = d, time.Second
-	}, func(sim *cloudsim.Sim) (map[string]string, error) {
+	s := e2e.StartPrepared(t, cloudsimtest.FreshTenant(t), func(sim *cloudsim.Sim) (map[string]string, error) {
 		envFile := filepath.Join(t.TempDir(), "agentid.env")
 		entra := func(args ...string) error {
 			if out, ok := entraSetup(t, sim, "admin@contoso.example", "", append([]string{"--env-file", envFile}, args...)...); !ok {

@@ -292,3 +292,16 @@ func SPASignIn(t testing.TB, sim *cloudsim.Sim, spaID, scope, upn, redirectURI s
 	}
 	return token
 }
+
+// FreshTenant puts cloudsim on deploy/local/fresh-tenant.jsonc, a new
+// tenant with people and roles and no agent, with device codes polled
+// every second: for Graph's tests and the setup rehearsals.
+func FreshTenant(t testing.TB) func(*cloudsim.Options) {
+	return func(o *cloudsim.Options) {
+		d, err := tenant.Parse("fresh-tenant.jsonc", local.FreshTenantFile)
+		if err != nil {
+			t.Fatalf("the fresh tenant file: %v", err)
+		}
+		o.Tenant, o.DeviceCodeInterval = d, time.Second
+	}
+}

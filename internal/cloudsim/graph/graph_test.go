@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/crosscloud-agentid/agentid/deploy/local"
 	"github.com/crosscloud-agentid/agentid/internal/cloudsim"
 	"github.com/crosscloud-agentid/agentid/internal/cloudsim/cloudsimtest"
 	"github.com/crosscloud-agentid/agentid/internal/cloudsim/graph"
@@ -28,19 +27,9 @@ type fixture struct {
 	http *http.Client
 }
 
-func freshTenant(t testing.TB) func(*cloudsim.Options) {
-	return func(o *cloudsim.Options) {
-		d, err := tenant.Parse("fresh-tenant.jsonc", local.FreshTenantFile)
-		if err != nil {
-			t.Fatalf("the fresh tenant file: %v", err)
-		}
-		o.Tenant = d
-	}
-}
-
 func newFixture(t *testing.T, edit func(*cloudsim.Options)) *fixture {
 	sim := cloudsimtest.Start(t, func(o *cloudsim.Options) {
-		freshTenant(t)(o)
+		cloudsimtest.FreshTenant(t)(o)
 		if edit != nil {
 			edit(o)
 		}
