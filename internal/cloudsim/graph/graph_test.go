@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -17,6 +18,7 @@ import (
 	"github.com/crosscloud-agentid/agentid/internal/cloudsim/tenant"
 	"github.com/crosscloud-agentid/agentid/internal/command"
 	"github.com/crosscloud-agentid/agentid/internal/config"
+	"github.com/crosscloud-agentid/agentid/internal/leakcheck"
 	"github.com/crosscloud-agentid/agentid/internal/weatherapi"
 )
 
@@ -513,5 +515,26 @@ func TestListsByNameAndDuplicateGrants(t *testing.T) {
 	}
 	if a := f.call(tok, "POST", "servicePrincipals/"+agent.str("id")+"/appRoleAssignments", assign); a.status != 400 || !strings.Contains(fmt.Sprint(a.body), "already exists") {
 		t.Errorf("the same role again: %d %v", a.status, a.body)
+	}
+}
+
+// Graph's logs, at debug, hold neither the bearer tokens it is sent nor a
+// secret it creates, refused or not.
+func TestGraphLogsNoTokenOrSecret(t *testing.T) {
+	logs := &leakcheck.Log{}
+	f := newFixture(t, func(o *cloudsim.Options) {
+		o.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	})
+	tok := f.token(admin, scriptScopes...)
+	bp := f.call(tok, "POST", "applications/microsoft.graph.agentIdentityBlueprint", blueprintBody(f, admin))
+	secret := f.call(tok, "POST", "applications/"+bp.str("id")+"/microsoft.graph.agentIdentityBlueprint/addPassword",
+		map[string]any{"passwordCredential": map[string]any{"displayName": "x"}}).str("secretText")
+	f.call(f.token(member, "User.Read"), "POST", "applications/microsoft.graph.agentIdentityBlueprint", blueprintBody(f, member)) // refused
+	f.call(tok[:len(tok)-4]+"AAAA", "GET", "me", nil)                                                                             // a bad signature
+	if secret == "" || !strings.Contains(logs.String(), "graph") {
+		t.Fatalf("nothing to check: secret %q, logs %q", secret, logs.String())
+	}
+	if leaks := leakcheck.Find(logs.String(), secret); len(leaks) > 0 {
+		t.Errorf("Graph's logs hold %v", leaks)
 	}
 }
