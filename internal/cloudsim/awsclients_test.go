@@ -280,3 +280,29 @@ func TestAWSCLIAgainstCloudsim(t *testing.T) {
 		})
 	}
 }
+
+// A role allowed the inference profile but not the foundation model it
+// routes to is refused by Bedrock: the policy needs both ("If you specify
+// an inference profile in the Resource field, you must also specify the
+// foundation model in each Region associated with it": Bedrock User Guide,
+// "Prerequisites for inference profiles"). Through the AWS CLI, with the
+// refresher's web identity token.
+func TestAWSCLIBedrockNeedsTheFoundationModel(t *testing.T) {
+	python := awsPython(t)
+	sim := cloudsimtest.Start(t, func(o *cloudsim.Options) {
+		o.Tenant.AWS.Roles[0].Policies["bedrock-invoke"] = json.RawMessage(`{"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+			"Action": "bedrock:InvokeModel", "Resource": "arn:aws:bedrock:us-east-1:111122223333:inference-profile/*"}]}`)
+	})
+	tokenFile := filepath.Join(t.TempDir(), "web-identity-token")
+	if err := os.WriteFile(tokenFile, []byte(cloudsimtest.NewTokens(sim).STSApp(t)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(python, "-m", "awscli", "bedrock-runtime", "converse", "--model-id", profileID,
+		"--messages", `[{"role":"user","content":[{"text":"What's the weather in Oslo?"}]}]`)
+	cmd.Env = awsEnv(t, sim, tokenFile)
+	out, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "(AccessDeniedException)") ||
+		!strings.Contains(string(out), "on resource: arn:aws:bedrock:us-east-1::foundation-model/anthropic.claude-3-haiku-20240307-v1:0") {
+		t.Errorf("err %v:\n%s", err, out)
+	}
+}
