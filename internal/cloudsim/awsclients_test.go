@@ -234,18 +234,7 @@ func TestAWSCLIAgainstCloudsim(t *testing.T) {
 	python := awsPython(t)
 	sim, _, tokenFile := startForPython(t)
 	env := awsEnv(t, sim, tokenFile)
-	aws := func(args ...string) (string, int) {
-		cmd := exec.Command(python, append([]string{"-m", "awscli"}, args...)...)
-		cmd.Env = env
-		out, err := cmd.CombinedOutput()
-		code := 0
-		if exit, ok := err.(*exec.ExitError); ok {
-			code = exit.ExitCode()
-		} else if err != nil {
-			t.Fatal(err)
-		}
-		return string(out), code
-	}
+	aws := func(args ...string) (string, int) { return runCLI(t, python, env, args...) }
 	messages := `[{"role":"user","content":[{"text":"What's the weather in Oslo?"}]}]`
 	tools := `{"tools":[{"toolSpec":{"name":"get_weather","inputSchema":{"json":{"type":"object"}}}}]}`
 	cases := []struct {
@@ -297,12 +286,10 @@ func TestAWSCLIBedrockNeedsTheFoundationModel(t *testing.T) {
 	if err := os.WriteFile(tokenFile, []byte(cloudsimtest.NewTokens(sim).STSApp(t)), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(python, "-m", "awscli", "bedrock-runtime", "converse", "--model-id", profileID,
+	out, code := runCLI(t, python, awsEnv(t, sim, tokenFile), "bedrock-runtime", "converse", "--model-id", profileID,
 		"--messages", `[{"role":"user","content":[{"text":"What's the weather in Oslo?"}]}]`)
-	cmd.Env = awsEnv(t, sim, tokenFile)
-	out, err := cmd.CombinedOutput()
-	if err == nil || !strings.Contains(string(out), "(AccessDeniedException)") ||
-		!strings.Contains(string(out), "on resource: arn:aws:bedrock:us-east-1::foundation-model/anthropic.claude-3-haiku-20240307-v1:0") {
-		t.Errorf("err %v:\n%s", err, out)
+	if code == 0 || !strings.Contains(out, "(AccessDeniedException)") ||
+		!strings.Contains(out, "on resource: arn:aws:bedrock:us-east-1::foundation-model/anthropic.claude-3-haiku-20240307-v1:0") {
+		t.Errorf("exit %d:\n%s", code, out)
 	}
 }

@@ -26,16 +26,23 @@ func awsCLI(t *testing.T, sim *cloudsim.Sim, profile string, extraEnv ...string)
 	env = append(env, extraEnv...)
 	return func(args ...string) (string, int) {
 		t.Helper()
-		cmd := exec.Command(python, append([]string{"-m", "awscli"}, args...)...)
-		cmd.Env = env
-		out, err := cmd.CombinedOutput()
-		if exit, ok := err.(*exec.ExitError); ok {
-			return string(out), exit.ExitCode()
-		} else if err != nil {
-			t.Fatal(err)
-		}
-		return string(out), 0
+		return runCLI(t, python, env, args...)
 	}
+}
+
+// runCLI runs the AWS CLI v1 with exactly env and returns its output and
+// exit code.
+func runCLI(t *testing.T, python string, env []string, args ...string) (string, int) {
+	t.Helper()
+	cmd := exec.Command(python, append([]string{"-m", "awscli"}, args...)...)
+	cmd.Env = env
+	out, err := cmd.CombinedOutput()
+	if exit, ok := err.(*exec.ExitError); ok {
+		return string(out), exit.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return string(out), 0
 }
 
 type cliCase struct {
