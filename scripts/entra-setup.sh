@@ -233,7 +233,8 @@ if ((${#missing[@]})); then
 	exit 1
 fi
 
-me=$(graph GET /me | json .id)
+me_json=$(graph GET /me)
+me=$(json .id <<<"$me_json")
 roles=$(graph GET "/me/memberOf/microsoft.graph.directoryRole?\$select=displayName" | json '[.value[].displayName // empty] | join(",")')
 if ! grep -qE 'Agent ID (Developer|Administrator)|Global Administrator' <<<"$roles"; then
 	echo "entra-setup: you need the Agent ID Developer or Agent ID Administrator role (you have: ${roles:-none})" >&2
@@ -366,7 +367,7 @@ grant GRANT_SPA_BLUEPRINT_SCOPE /oauth2PermissionGrants "{\"clientId\":\"${spa_s
 # Administrator may create (agentuser-post).
 if [[ -z $(setting AGENT_USER_UPN) ]]; then
 	if grep -qE 'Agent ID Administrator|Global Administrator' <<<"$roles"; then
-		domain=$(graph GET /me | json '.userPrincipalName | split("@")[1]')
+		domain=$(json '.userPrincipalName | split("@")[1]' <<<"$me_json")
 		upn="${name}-agent@${domain}"
 		# A rerun that lost the setting is told the user exists: as good.
 		body="{\"displayName\":\"${name} agent user\",\"mailNickname\":\"${name}-agent\",\"userPrincipalName\":\"${upn}\",\"accountEnabled\":true,\"identityParentId\":\"${agent}\"}"
