@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"maps"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -84,7 +85,8 @@ func start(t testing.TB, o stack.Options, edit func(*cloudsim.Options)) *Stack {
 		},
 	})
 	if err != nil {
-		t.Fatalf("start the stack: %v", err)
+		// The components' logs say why; the stack is gone with them.
+		t.Fatalf("start the stack: %v\ncomponent logs:\n%s", err, lastLines(logs.String(), 40))
 	}
 	t.Cleanup(func() {
 		cloudsimtest.CloseClients(st.Sim)
@@ -126,4 +128,10 @@ func (s *Stack) AgentOn(ln net.Listener, overrides map[string]string) (string, *
 		s.t.Fatal(err)
 	}
 	return url, api
+}
+
+// lastLines is the end of a log, enough to say why a start failed.
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], "\n")
 }
