@@ -48,7 +48,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	dir := fs.String("dir", ".cloudsim", "state `folder`: dev CA, signing keys, cloudsim.env")
 	tenantPath := fs.String("tenant", "", "tenant `file` (default: the built-in copy of deploy/local/tenant.jsonc)")
 	fresh := fs.Bool("fresh-tenant", false, "start from a new tenant with people and roles but no agent (the built-in deploy/local/fresh-tenant.jsonc), to rehearse scripts/entra-setup.sh")
-	replication := fs.Duration("replication-delay", 0, "how long a Graph-created application or agent identity stays unknown to the token endpoint, as on a real tenant (0: none)")
+	replication := fs.Duration("replication-delay", 0, "how long a Graph-created application, agent identity or federated credential stays unknown to the token endpoint, as on a real tenant (0: none)")
 	sans := fs.String("san", "", "extra comma-separated `names` for the TLS certificate (e.g. a compose service name)")
 	lifetime := fs.Duration("token-lifetime", 0, "access token `lifetime` (0: a random 60 to 90 minutes, as Entra)")
 	sidecarAddr := fs.String("sidecar-addr", "127.0.0.1:5000", "`address` of the auth sidecar stand-in (empty: none); it answers loopback callers only")

@@ -57,8 +57,8 @@ type Options struct {
 	// DeviceCodeInterval is the polling interval the device code flow
 	// gives clients (0: Entra's 5 seconds).
 	DeviceCodeInterval time.Duration
-	// ReplicationDelay is how long an application or agent identity that
-	// Microsoft Graph created stays unknown to the token endpoint, as on
+	// ReplicationDelay is how long an application, agent identity or
+	// federated credential that Microsoft Graph created stays unknown to the token endpoint, as on
 	// a real tenant (0: none, the demo's setting).
 	ReplicationDelay time.Duration
 	// SidecarAddr, when set, also serves the auth sidecar stand-in there

@@ -472,8 +472,14 @@ func TestEntraSetupRehearsal(t *testing.T) {
 		if !slices.Contains(bp.WebRedirectURIs, "https://agentid.example.azurecontainerapps.io/consent.html") {
 			t.Errorf("blueprint redirect URIs %v", bp.WebRedirectURIs)
 		}
-		// Chain A's first hop now works with no secret: the managed
-		// identity's assertion gets T1 for the agent.
+		// Chain A's first hop now works with no secret, once the new
+		// credential has replicated: the managed identity's assertion
+		// gets T1 for the agent.
+		for deadline := time.Now().Add(10 * time.Second); len(sim.Live.ForTokens().FederatedCredentials(bp)) == 0; time.Sleep(50 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatal("the blueprint's federated credential did not replicate within 10 s")
+			}
+		}
 		tokens := cloudsimtest.NewTokens(sim)
 		assertion := tokens.ManagedIdentity(t)
 		tokens.Get(t, url.Values{"grant_type": {"client_credentials"}, "client_id": {env["BLUEPRINT_APP_ID"]},

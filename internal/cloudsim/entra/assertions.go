@@ -133,7 +133,7 @@ func (s *Server) checkClientAssertion(tid string, c *caller, assertion string) *
 	// the first part that matched none: issuer, then subject, then audience.
 	aud := p.audience()
 	issuerKnown, subjectKnown, matched := false, false, false
-	for _, fc := range c.app.FederatedCredentials {
+	for _, fc := range s.dir().FederatedCredentials(c.app) {
 		if fc.Issuer != p.Iss {
 			continue
 		}

@@ -15,6 +15,7 @@ import (
 	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/public"
 
 	"github.com/crosscloud-agentid/agentid/internal/cloudsim"
+	"github.com/crosscloud-agentid/agentid/internal/cloudsim/cloudsimtest"
 	"github.com/crosscloud-agentid/agentid/internal/cloudsim/tenant"
 )
 
@@ -94,7 +95,9 @@ func TestDeviceCodeGivesAGraphToken(t *testing.T) {
 
 // For the replication delay after Graph creates a blueprint and its
 // agent, MSAL Go's T1 for them fails with AADSTS700016, as on a real
-// tenant; then it works. A resource just created is AADSTS500011.
+// tenant; then it works. A resource just created is AADSTS500011. A
+// federated credential just added does not yet match: the managed
+// identity's token is refused with AADSTS700211, then accepted.
 func TestReplicationDelaySeenByMSALGo(t *testing.T) {
 	const delay = 2 * time.Second
 	f := newFixture(t, func(o *cloudsim.Options) { o.ReplicationDelay = delay })
@@ -127,6 +130,30 @@ func TestReplicationDelaySeenByMSALGo(t *testing.T) {
 	if err := t1(); err != nil {
 		t.Fatalf("after the delay: %v", err)
 	}
+
+	f.call(tok, "POST", "applications/"+bp.str("id")+"/microsoft.graph.agentIdentityBlueprint/federatedIdentityCredentials",
+		map[string]any{"name": "container-app", "issuer": "https://login.microsoftonline.com/" + f.sim.Tenant.Tenant.ID + "/v2.0",
+			"subject": f.sim.Tenant.ManagedIdentity.ObjectID, "audiences": []string{tenant.TokenExchangeURI}})
+	added := time.Now()
+	mi := cloudsimtest.NewTokens(f.sim).ManagedIdentity(t)
+	byMI, err := confidential.New(f.authority(), bp.str("appId"), confidential.NewCredFromAssertionCallback(
+		func(context.Context, confidential.AssertionRequestOptions) (string, error) { return mi, nil }),
+		confidential.WithHTTPClient(f.http), confidential.WithInstanceDiscovery(false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t1ByMI := func() error {
+		_, err := byMI.AcquireTokenByCredential(t.Context(), []string{tenant.TokenExchangeURI + "/.default"}, confidential.WithFMIPath(agent.str("id")))
+		return err
+	}
+	if err := t1ByMI(); err == nil || !strings.Contains(err.Error(), "AADSTS700211") {
+		t.Fatalf("right after adding the federated credential: %v, want AADSTS700211", err)
+	}
+	time.Sleep(time.Until(added.Add(delay + 200*time.Millisecond)))
+	if err := t1ByMI(); err != nil {
+		t.Fatalf("the federated credential after the delay: %v", err)
+	}
+
 	api := f.call(tok, "POST", "applications", map[string]any{"displayName": "new API"})
 	f.call(tok, "PATCH", "applications/"+api.str("id"), map[string]any{"identifierUris": []string{"api://" + api.str("appId")}})
 	_, err = client.AcquireTokenByCredential(t.Context(), []string{"api://" + api.str("appId") + "/.default"})

@@ -510,6 +510,7 @@ func (s *Server) addFIC(c *call) (int, any, *apiError) {
 				"FederatedIdentityCredential with name " + fc.Name + " or its issuer and subject already exists."}
 		}
 	}
+	fc.CreatedAt = c.now
 	err = s.update(func(next *tenant.Directory) *apiError {
 		app := next.EditApp(a.AppID)
 		app.FederatedCredentials = append(app.FederatedCredentials, fc)

@@ -19,8 +19,8 @@ type Live struct {
 	delay time.Duration
 }
 
-// NewLive starts from d. For delay after an application or agent identity
-// is created, the token endpoint does not know it (ForTokens), as a real
+// NewLive starts from d. For delay after an application, agent identity or
+// federated credential is created, the token endpoint does not know it (ForTokens), as a real
 // tenant's replicas lag its Graph writes; 0 turns that off.
 func NewLive(d *Directory, now func() time.Time, delay time.Duration) *Live {
 	if now == nil {
@@ -35,8 +35,8 @@ func NewLive(d *Directory, now func() time.Time, delay time.Duration) *Live {
 func (l *Live) Load() *Directory { return l.cur.Load() }
 
 // ForTokens is the directory as the token endpoint sees it: without the
-// applications and agent identities created less than the replication
-// delay ago.
+// applications, agent identities and federated credentials created less
+// than the replication delay ago.
 func (l *Live) ForTokens() *Directory {
 	d := l.cur.Load()
 	if l.delay <= 0 {

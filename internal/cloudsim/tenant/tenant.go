@@ -158,6 +158,8 @@ type FederatedCredential struct {
 	Issuer    string   `json:"issuer"`
 	Subject   string   `json:"subject"`
 	Audiences []string `json:"audiences"`
+	// CreatedAt is when Microsoft Graph added it; zero for the file's.
+	CreatedAt time.Time `json:"-"`
 }
 
 // AgentIdentity is a service principal created from a blueprint. It holds no
@@ -540,6 +542,24 @@ func (d *Directory) App(appID string) *Application {
 		return a
 	}
 	return nil
+}
+
+// FederatedCredentials are the app's federated credentials the token
+// endpoint knows: one added less than the replication delay ago is not
+// among them. "It takes a few seconds for the federated identity
+// credential to be propagated after being initially added. If a token
+// request is made immediately after adding the federated identity
+// credential, it might lead to failure for a couple of minutes" (Azure
+// workload identity FAQ, "Is there a propagation delay after creating a
+// federated identity credential?").
+func (d *Directory) FederatedCredentials(a *Application) []FederatedCredential {
+	var known []FederatedCredential
+	for _, fc := range a.FederatedCredentials {
+		if !d.hidden(fc.CreatedAt) {
+			known = append(known, fc)
+		}
+	}
+	return known
 }
 
 // Agent returns the agent identity with this appId.
