@@ -2,6 +2,7 @@ package refresher
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 
 	"github.com/crosscloud-agentid/agentid/internal/entraerr"
@@ -14,7 +15,19 @@ import (
 type Failure struct {
 	Permanent bool
 	Summary   string // one line, no token, naming the fix when known
-	Err       error
+	// Cause tells one failure from another when the Summary alone would
+	// not: Entra's descriptions carry a new trace ID and time every time.
+	// Empty means the Summary.
+	Cause string
+	Err   error
+}
+
+// cause is what makes two failures the same.
+func (f *Failure) cause() string {
+	if f.Cause != "" {
+		return f.Cause
+	}
+	return f.Summary
 }
 
 func (f *Failure) Error() string { return f.Summary }
@@ -52,7 +65,8 @@ func Classify(err error) *Failure {
 				break
 			}
 		}
-		return &Failure{Permanent: !info.Transient(), Summary: summary, Err: err}
+		cause := fmt.Sprintf("HTTP %d %s AADSTS%v", info.Status, info.Error, info.Codes)
+		return &Failure{Permanent: !info.Transient(), Summary: summary, Cause: cause, Err: err}
 	}
 	// No answer at all: DNS, refused connection, TLS, timeout.
 	return &Failure{Summary: "no answer: " + lastLine(err.Error()), Err: err}

@@ -34,8 +34,8 @@ type Config struct {
 	// Fraction of a token's remaining lifetime after which it is refreshed
 	// (0.5: halfway), with ±10% jitter so replicas spread out.
 	Fraction float64
-	// MinDelay and MaxBackoff bound the wait between attempts; a permanent
-	// failure waits PermanentBackoff.
+	// MinDelay and MaxBackoff bound the wait between attempts after a
+	// transient failure, MinDelay and PermanentBackoff after a permanent one.
 	MinDelay         time.Duration
 	MaxBackoff       time.Duration
 	PermanentBackoff time.Duration
@@ -219,10 +219,10 @@ func (r *Refresher) Run(ctx context.Context) error {
 			switch {
 			case !f.Permanent:
 				r.log.Warn("token refresh failed; retrying", "error", f.Summary, "attempt", failures, "retry_in", delay.Round(time.Millisecond).String())
-			case f.Summary != lastPermanent:
+			case f.cause() != lastPermanent:
 				// Logged once per distinct cause: it will not heal by itself.
-				r.log.Error("token refresh failed: "+f.Summary, "retry_in", delay.Round(time.Second).String())
-				lastPermanent = f.Summary
+				r.log.Error("token refresh failed: "+f.Summary, "retry_in", delay.Round(time.Millisecond).String())
+				lastPermanent = f.cause()
 			}
 			if exp := r.Status().ExpiresAt; exp != nil && !warnedExpiry && !r.cfg.Now().Add(delay).Before(*exp) {
 				r.log.Error("the token file will hold an expired token before the next attempt; AWS calls will fail until a refresh succeeds",
@@ -250,15 +250,21 @@ func (r *Refresher) refreshDelay(exp time.Time) time.Duration {
 	return max(d, r.cfg.MinDelay)
 }
 
-// backoff is exponential with full jitter for transient failures, and a
-// fixed slow pace for permanent ones.
+// backoff is exponential with full jitter, up to MaxBackoff for transient
+// failures and PermanentBackoff for permanent ones. A permanent one starts
+// fast too: right after setup, the STS app's new federated credential may
+// not have reached every replica yet, and Entra refuses the managed
+// identity's token as if it did not exist ("it might lead to failure for
+// a couple of minutes", Azure workload identity FAQ); the first retries
+// find it soon after it arrives, and a real misconfiguration soon settles
+// at the slow pace.
 func (r *Refresher) backoff(failures int, permanent bool) time.Duration {
+	limit := r.cfg.MaxBackoff
 	if permanent {
-		return r.cfg.PermanentBackoff
+		limit = r.cfg.PermanentBackoff
 	}
-	ceiling := r.cfg.MinDelay << min(failures-1, 20)
-	ceiling = min(ceiling, r.cfg.MaxBackoff)
-	return r.cfg.MinDelay + time.Duration(rand.Int64N(int64(ceiling)))
+	ceiling := min(r.cfg.MinDelay<<min(failures-1, 20), limit)
+	return min(r.cfg.MinDelay+time.Duration(rand.Int64N(int64(ceiling))), limit)
 }
 
 // Status reports the refresher's state.

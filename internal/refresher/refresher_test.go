@@ -255,6 +255,42 @@ func TestOutageBackoffAndRecovery(t *testing.T) {
 	}
 }
 
+// Right after setup the STS app's federated credential has not reached
+// every replica, and Entra refuses the managed identity's token as if it
+// did not exist: a permanent error. The refresher logs it once and
+// retries soon, so it writes a token soon after the credential arrives
+// rather than a PermanentBackoff later.
+func TestNewFederatedCredentialIsWaitedFor(t *testing.T) {
+	const delay = 2 * time.Second
+	f := newFixture(t, func(o *cloudsim.Options) {
+		o.ReplicationDelay = delay
+		sts := o.Tenant.AppFor(tenant.PartSTS)
+		for i := range sts.FederatedCredentials {
+			sts.FederatedCredentials[i].CreatedAt = time.Now() // just added through Graph
+		}
+	}, nil)
+	r := f.refresher(t, refresher.Config{MinDelay: 100 * time.Millisecond, PermanentBackoff: time.Minute})
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	for ctx.Err() == nil && !r.Status().Healthy {
+		time.Sleep(20 * time.Millisecond)
+	}
+	cancel()
+	<-done
+	logs := f.logs.String()
+	if !r.Status().Healthy {
+		t.Fatalf("no token within 20 s of a credential that replicated in %s:\n%s", delay, logs)
+	}
+	if n := strings.Count(logs, "token refresh failed: AADSTS700211"); n != 1 {
+		t.Errorf("the refusal was logged %d times, want once:\n%s", n, logs)
+	}
+	if !strings.Contains(logs, "token refresh recovered") {
+		t.Errorf("no recovery logged:\n%s", logs)
+	}
+}
+
 func TestHealth(t *testing.T) {
 	f := newFixture(t, nil, nil)
 	now := time.Now()
