@@ -270,14 +270,14 @@ if [[ -n $mi_oid ]]; then
 		web=$(graph GET "/applications/${bp_obj}" | jq -c --arg u "${origin%/}/consent.html" '{web: {redirectUris: ((.web.redirectUris // []) + [$u] | unique)}}')
 		graph PATCH "/applications/${bp_obj}" "$web" >/dev/null
 	fi
-	echo "entra-setup: the blueprint and the STS app now trust managed identity ${mi_oid}" >&2
+	echo "entra-setup: the blueprint and the STS app now trust managed identity ${mi_oid} (a new federated credential can take a couple of minutes to replicate; token-refresher retries meanwhile)" >&2
 	exit 0
 fi
 
 if [[ -n $aws_role ]]; then
 	bp_obj=$(graph GET "/applications(appId='$(setting BLUEPRINT_APP_ID)')?\$select=id" | json .id)
 	ensure_fic "$bp_obj" /microsoft.graph.agentIdentityBlueprint/federatedIdentityCredentials aws-agentcore-role "$aws_issuer" "$aws_role"
-	echo "entra-setup: the blueprint now trusts ${aws_role}'s tokens from ${aws_issuer}" >&2
+	echo "entra-setup: the blueprint now trusts ${aws_role}'s tokens from ${aws_issuer} (a new federated credential can take a couple of minutes to replicate)" >&2
 	exit 0
 fi
 
