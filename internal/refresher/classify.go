@@ -9,9 +9,9 @@ import (
 )
 
 // Failure is a failed refresh, told apart by the error's code, never its
-// text: Permanent ones (a wrong setting, an untrusted credential) will not
-// heal by retrying soon; transient ones (network, 5xx,
-// temporarily_unavailable) will.
+// text: Permanent ones (a wrong setting, an untrusted credential) need an
+// admin, or a new credential's replication; transient ones (network, 5xx,
+// temporarily_unavailable) heal by themselves.
 type Failure struct {
 	Permanent bool
 	Summary   string // one line, no token, naming the fix when known

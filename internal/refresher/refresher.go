@@ -220,7 +220,7 @@ func (r *Refresher) Run(ctx context.Context) error {
 			case !f.Permanent:
 				r.log.Warn("token refresh failed; retrying", "error", f.Summary, "attempt", failures, "retry_in", delay.Round(time.Millisecond).String())
 			case f.cause() != lastPermanent:
-				// Logged once per distinct cause: it will not heal by itself.
+				// Logged once per distinct cause, however often it is retried.
 				r.log.Error("token refresh failed: "+f.Summary, "retry_in", delay.Round(time.Millisecond).String())
 				lastPermanent = f.cause()
 			}

@@ -19,9 +19,10 @@ type Live struct {
 	delay time.Duration
 }
 
-// NewLive starts from d. For delay after an application, agent identity or
-// federated credential is created, the token endpoint does not know it (ForTokens), as a real
-// tenant's replicas lag its Graph writes; 0 turns that off.
+// NewLive starts from d. For delay after an application, agent identity
+// or federated credential is created, the token endpoint does not know it
+// (ForTokens), as a real tenant's replicas lag its Graph writes; 0 turns
+// that off.
 func NewLive(d *Directory, now func() time.Time, delay time.Duration) *Live {
 	if now == nil {
 		now = time.Now
