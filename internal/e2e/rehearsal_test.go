@@ -2,6 +2,7 @@ package e2e_test
 
 import (
 	"bufio"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/url"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/crosscloud-agentid/agentid/internal/cloudsim"
+	"github.com/crosscloud-agentid/agentid/internal/cloudsim/awsfront"
 	"github.com/crosscloud-agentid/agentid/internal/cloudsim/awsiam"
 	"github.com/crosscloud-agentid/agentid/internal/cloudsim/cloudsimtest"
 	"github.com/crosscloud-agentid/agentid/internal/cloudsim/tenant"
@@ -626,13 +628,14 @@ func TestCrossCloudSetupRehearsal(t *testing.T) {
 		out := runScript(t, awsEnv, "aws-federation.sh", "--tenant-id", env["TENANT_ID"], "--sts-app-uri", env["STS_APP_URI"],
 			"--sts-sp-object-id", env["STS_SP_OBJECT_ID"])
 		_, roleARN, _ := strings.Cut(strings.TrimSpace(out), "AWS_ROLE_ARN=")
-		// The role's right to prove the blueprint, as deploy/aws/template.yaml
-		// gives AgentRuntimeRole (CloudFormation is not emulated).
-		if out, ok := runAWS(t, awsEnv, cli, "iam", "put-role-policy", "--role-name", roleARN[strings.LastIndex(roleARN, "/")+1:],
-			"--policy-name", "prove-the-blueprint", "--policy-document", `{"Version":"2012-10-17","Statement":[{"Effect":"Allow",
-			"Action":"sts:GetWebIdentityToken","Resource":"*","Condition":{"ForAllValues:StringEquals":{"sts:IdentityTokenAudience":"api://AzureADTokenExchange"},
-			"NumericLessThanEquals":{"sts:DurationSeconds":300}}}]}`); !ok {
-			return nil, fmt.Errorf("put-role-policy: %s", out)
+		// The role's right to prove the blueprint: AgentRuntimeRole's inline
+		// policies from deploy/aws/template.yaml, resolved for this stack,
+		// put as CloudFormation would (it is not emulated).
+		for name, doc := range runtimeRolePolicies(t, env) {
+			if out, ok := runAWS(t, awsEnv, cli, "iam", "put-role-policy", "--role-name", roleARN[strings.LastIndex(roleARN, "/")+1:],
+				"--policy-name", name, "--policy-document", doc); !ok {
+				return nil, fmt.Errorf("put-role-policy %s: %s", name, out)
+			}
 		}
 		awsFile := filepath.Join(t.TempDir(), "aws.env")
 		os.WriteFile(awsFile, []byte("TENANT_ID="+env["TENANT_ID"]+"\nAWS_REGION=us-east-1\n"), 0o600)
@@ -667,4 +670,33 @@ func TestCrossCloudSetupRehearsal(t *testing.T) {
 	if n := stats.Get("entra.client_auth.secret." + env["BLUEPRINT_APP_ID"]); n != secretUses {
 		t.Errorf("the agent used the blueprint's secret %d times", n-secretUses)
 	}
+}
+
+// runtimeRolePolicies are the inline policies of deploy/aws/template.yaml's
+// AgentRuntimeRole, by name, resolved for a stack of the tenant in env.
+func runtimeRolePolicies(t *testing.T, env map[string]string) map[string]string {
+	t.Helper()
+	src, err := os.ReadFile("../../deploy/aws/template.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tpl, err := awsfront.Load(src, awsfront.LocalStack(env))
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, ok, err := tpl.Property("AgentRuntimeRole", "Policies")
+	list, _ := raw.([]any)
+	if !ok || err != nil || len(list) == 0 {
+		t.Fatalf("AgentRuntimeRole's inline policies: %v %v %v", ok, err, raw)
+	}
+	policies := map[string]string{}
+	for _, p := range list {
+		policy, _ := p.(map[string]any)
+		doc, err := json.Marshal(policy["PolicyDocument"])
+		if err != nil {
+			t.Fatal(err)
+		}
+		policies[fmt.Sprint(policy["PolicyName"])] = string(doc)
+	}
+	return policies
 }
