@@ -2,6 +2,7 @@ package awsfront_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -12,11 +13,13 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/crosscloud-agentid/agentid/deploy/local"
 	"github.com/crosscloud-agentid/agentid/internal/agentid"
 	"github.com/crosscloud-agentid/agentid/internal/cloudsim"
 	"github.com/crosscloud-agentid/agentid/internal/cloudsim/awsfront"
 	"github.com/crosscloud-agentid/agentid/internal/cloudsim/awsiam"
 	"github.com/crosscloud-agentid/agentid/internal/cloudsim/cloudsimtest"
+	"github.com/crosscloud-agentid/agentid/internal/cloudsim/tenant"
 	"github.com/crosscloud-agentid/agentid/internal/config"
 	"github.com/crosscloud-agentid/agentid/internal/jwtauth"
 	"github.com/crosscloud-agentid/agentid/internal/jwtauth/jwtauthtest"
@@ -332,6 +335,54 @@ func TestAgentRuntimeRolePolicies(t *testing.T) {
 		if got := awsiam.Permitted(c.request, policies, nil); got != c.want {
 			t.Errorf("%s: permitted = %v, want %v", c.name, got, c.want)
 		}
+	}
+}
+
+// The demo tenant's role proves the blueprint with the statement the
+// template gives AgentRuntimeRole, so the demo refuses what AgentCore
+// would: the tenant file's copy must not drift from the template.
+func TestTenantFileProvesTheBlueprintAsTheTemplate(t *testing.T) {
+	src, err := os.ReadFile("../../../deploy/aws/template.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tpl, err := awsfront.Load(src, awsfront.LocalStack(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _, err := tpl.Property("AgentRuntimeRole", "Policies")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var templates []struct {
+		PolicyDocument struct{ Statement []map[string]any }
+	}
+	json.Unmarshal([]byte(asJSON(t, raw)), &templates)
+	var want map[string]any
+	for _, p := range templates {
+		for _, st := range p.PolicyDocument.Statement {
+			if st["Action"] == "sts:GetWebIdentityToken" {
+				delete(st, "Sid")
+				want = st
+			}
+		}
+	}
+	dir, err := tenant.Parse("tenant.jsonc", local.TenantFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got map[string]any
+	for _, r := range dir.AWS.Roles {
+		var doc struct{ Statement []map[string]any }
+		json.Unmarshal(r.Policies["prove-the-blueprint"], &doc)
+		for _, st := range doc.Statement {
+			got = st
+		}
+	}
+	// Printed, as IAM reads 300 and "300" alike (the template's resolved
+	// values are strings).
+	if want == nil || fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("the tenant file's prove-the-blueprint statement\n%v\nis not the template's\n%v", got, want)
 	}
 }
 
