@@ -2,7 +2,6 @@ package e2e_test
 
 import (
 	"bufio"
-	"encoding/json"
 	"fmt"
 	"net"
 	"net/url"
@@ -684,19 +683,9 @@ func runtimeRolePolicies(t *testing.T, env map[string]string) map[string]string 
 	if err != nil {
 		t.Fatal(err)
 	}
-	raw, ok, err := tpl.Property("AgentRuntimeRole", "Policies")
-	list, _ := raw.([]any)
-	if !ok || err != nil || len(list) == 0 {
-		t.Fatalf("AgentRuntimeRole's inline policies: %v %v %v", ok, err, raw)
-	}
-	policies := map[string]string{}
-	for _, p := range list {
-		policy, _ := p.(map[string]any)
-		doc, err := json.Marshal(policy["PolicyDocument"])
-		if err != nil {
-			t.Fatal(err)
-		}
-		policies[fmt.Sprint(policy["PolicyName"])] = string(doc)
+	policies, err := tpl.InlinePolicies("AgentRuntimeRole")
+	if err != nil {
+		t.Fatal(err)
 	}
 	return policies
 }

@@ -297,17 +297,15 @@ func TestAgentRuntimeRolePolicies(t *testing.T) {
 	if _, err := awsiam.Parse(asJSON(t, trust), awsiam.Trust); err != nil {
 		t.Errorf("trust policy: %v", err)
 	}
-	raw, ok, err := tpl.Property("AgentRuntimeRole", "Policies")
-	list, _ := raw.([]any)
-	if !ok || err != nil || len(list) == 0 {
-		t.Fatalf("inline policies: %v %v %v", ok, err, raw)
+	docs, err := tpl.InlinePolicies("AgentRuntimeRole")
+	if err != nil {
+		t.Fatal(err)
 	}
 	var policies []*awsiam.Policy
-	for _, p := range list {
-		doc, _ := p.(map[string]any)
-		parsed, err := awsiam.Parse(asJSON(t, doc["PolicyDocument"]), awsiam.Identity)
+	for name, doc := range docs {
+		parsed, err := awsiam.Parse(doc, awsiam.Identity)
 		if err != nil {
-			t.Fatalf("%v: %v", doc["PolicyName"], err)
+			t.Fatalf("%s: %v", name, err)
 		}
 		policies = append(policies, parsed)
 	}
@@ -338,6 +336,34 @@ func TestAgentRuntimeRolePolicies(t *testing.T) {
 	}
 }
 
+// A role's inline policies come as IAM would receive them, or not at all.
+func TestInlinePolicies(t *testing.T) {
+	for _, c := range []struct{ name, policies, want string }{
+		{"one", "[{PolicyName: p, PolicyDocument: {Version: '2012-10-17', Statement: [{Effect: Allow, Action: 's3:*', Resource: !Sub 'arn:${AWS::Partition}:s3:::b'}]}}]",
+			`map[p:{"Statement":[{"Action":"s3:*","Effect":"Allow","Resource":"arn:aws:s3:::b"}],"Version":"2012-10-17"}]`},
+		{"none", "[]", "R has no inline policies"},
+		{"no name", "[{PolicyDocument: {Version: '2012-10-17'}}]", "R.Policies[0] needs a PolicyName and a PolicyDocument"},
+		{"no document", "[{PolicyName: p}]", "R.Policies[0] needs a PolicyName and a PolicyDocument"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			tpl, err := awsfront.Load([]byte("Resources:\n  R:\n    Type: AWS::IAM::Role\n    Properties:\n      Policies: "+c.policies+"\n"), awsfront.LocalStack(nil))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := tpl.InlinePolicies("R")
+			if err != nil {
+				if err.Error() != c.want {
+					t.Errorf("err = %v, want %s", err, c.want)
+				}
+				return
+			}
+			if fmt.Sprint(got) != c.want {
+				t.Errorf("got %v, want %s", got, c.want)
+			}
+		})
+	}
+}
+
 // The demo tenant's role proves the blueprint with the statement the
 // template gives AgentRuntimeRole, so the demo refuses what AgentCore
 // would: the tenant file's copy must not drift from the template.
@@ -350,17 +376,15 @@ func TestTenantFileProvesTheBlueprintAsTheTemplate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	raw, _, err := tpl.Property("AgentRuntimeRole", "Policies")
+	docs, err := tpl.InlinePolicies("AgentRuntimeRole")
 	if err != nil {
 		t.Fatal(err)
 	}
-	var templates []struct {
-		PolicyDocument struct{ Statement []map[string]any }
-	}
-	json.Unmarshal([]byte(asJSON(t, raw)), &templates)
 	var want map[string]any
-	for _, p := range templates {
-		for _, st := range p.PolicyDocument.Statement {
+	for _, doc := range docs {
+		var policy struct{ Statement []map[string]any }
+		json.Unmarshal([]byte(doc), &policy)
+		for _, st := range policy.Statement {
 			if st["Action"] == "sts:GetWebIdentityToken" {
 				delete(st, "Sid")
 				want = st

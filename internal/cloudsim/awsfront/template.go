@@ -8,6 +8,7 @@
 package awsfront
 
 import (
+	"encoding/json"
 	"fmt"
 	"regexp"
 	"strconv"
@@ -96,6 +97,31 @@ func (t *Template) Property(id string, path ...string) (any, bool, error) {
 	}
 	v, err := t.resolve(n)
 	return v, err == nil, err
+}
+
+// InlinePolicies are an AWS::IAM::Role's Policies as IAM's PutRolePolicy
+// would receive them from CloudFormation: each PolicyDocument as JSON, by
+// PolicyName.
+func (t *Template) InlinePolicies(roleID string) (map[string]string, error) {
+	raw, ok, err := t.Property(roleID, "Policies")
+	list, _ := raw.([]any)
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("%s's inline policies: %w", roleID, err)
+	case !ok || len(list) == 0:
+		return nil, fmt.Errorf("%s has no inline policies", roleID)
+	}
+	policies := map[string]string{}
+	for i, p := range list {
+		policy, _ := p.(map[string]any)
+		name, _ := policy["PolicyName"].(string)
+		doc, err := json.Marshal(policy["PolicyDocument"])
+		if name == "" || policy["PolicyDocument"] == nil || err != nil {
+			return nil, fmt.Errorf("%s.Policies[%d] needs a PolicyName and a PolicyDocument", roleID, i)
+		}
+		policies[name] = string(doc)
+	}
+	return policies, nil
 }
 
 // Output resolves an output's Value. ok is false when there is no such
