@@ -193,7 +193,8 @@ func (s *Stack) start(ctx context.Context, weatherLn, agentLn net.Listener) erro
 	if err := s.startWeather(weatherLn); err != nil {
 		return err
 	}
-	if err := s.startRefresher(); err != nil {
+	refresh, err := s.startRefresher()
+	if err != nil {
 		return err
 	}
 	// llm-agent needs chain B's first token before its first Bedrock call.
@@ -201,12 +202,14 @@ func (s *Stack) start(ctx context.Context, weatherLn, agentLn net.Listener) erro
 		_, err := os.Stat(s.TokenFile)
 		return err == nil
 	}); err != nil {
+		if last := refresh.Status().LastError; last != "" {
+			return fmt.Errorf("%w; its last attempt: %s", err, last)
+		}
 		return err
 	}
 	if agentLn == nil {
 		return nil
 	}
-	var err error
 	if s.AgentURL, _, err = s.Agent(agentLn, s.opts.AgentSettings); err != nil {
 		return err
 	}
@@ -343,22 +346,23 @@ func (s *Stack) startWeather(ln net.Listener) error {
 	return nil
 }
 
-func (s *Stack) startRefresher() error {
+// startRefresher starts token-refresher and returns it, for its status.
+func (s *Stack) startRefresher() (*refresher.Service, error) {
 	r := s.reader(nil)
 	settings := refresher.LoadSettings(r)
 	if err := r.Err(); err != nil {
-		return fmt.Errorf("token-refresher settings:\n%w", err)
+		return nil, fmt.Errorf("token-refresher settings:\n%w", err)
 	}
 	deps, err := s.deps("token-refresher")
 	if err != nil {
-		return err
+		return nil, err
 	}
 	svc, err := refresher.Build(settings, deps)
 	if err != nil {
-		return fmt.Errorf("token-refresher: %w", err)
+		return nil, fmt.Errorf("token-refresher: %w", err)
 	}
 	s.run(s.ctx, "token-refresher", func(ctx context.Context) error { return svc.Serve(ctx, nil) })
-	return nil
+	return svc, nil
 }
 
 // Agent builds llm-agent with the stack's settings and overrides

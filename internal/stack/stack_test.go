@@ -9,7 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/crosscloud-agentid/agentid/internal/cloudsim"
 	"github.com/crosscloud-agentid/agentid/internal/cloudsim/cloudsimtest"
+	"github.com/crosscloud-agentid/agentid/internal/cloudsim/tenant"
 	"github.com/crosscloud-agentid/agentid/internal/stack"
 	"github.com/crosscloud-agentid/agentid/internal/telemetry/otlptest"
 )
@@ -93,6 +95,17 @@ func TestStackReportsABusyAgentPort(t *testing.T) {
 	}
 	if err := st.Close(context.Background()); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// When the first token never comes, the error says why: token-refresher's
+// last failure, as its log does.
+func TestStackSaysWhyTheFirstTokenNeverCame(t *testing.T) {
+	_, err := stack.Start(t.Context(), stack.Options{Cloudsim: cloudsimtest.Options(t, func(o *cloudsim.Options) {
+		o.Tenant.AppFor(tenant.PartSTS).FederatedCredentials = nil // the STS app trusts no managed identity
+	})})
+	if err == nil || !strings.Contains(err.Error(), "was not ready within 30s; its last attempt: AADSTS700211") {
+		t.Fatalf("err = %v, want the refresher's AADSTS700211", err)
 	}
 }
 
