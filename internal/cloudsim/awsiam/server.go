@@ -205,12 +205,18 @@ func required(form url.Values, field, param string) (string, error) {
 	return v, nil
 }
 
-func roleName(form url.Values) (string, error) {
-	name, err := required(form, "roleName", "RoleName")
-	if err == nil && !roleNamePattern.MatchString(name) {
-		err = validation("roleName", `Member must satisfy regular expression pattern: [\w+=,.@-]+`, name)
+// nameParam reads a required name parameter (RoleName, PolicyName) that
+// the IAM model constrains to pattern.
+func nameParam(form url.Values, field, param string, pattern *regexp.Regexp) (string, error) {
+	name, err := required(form, field, param)
+	if err == nil && !pattern.MatchString(name) {
+		err = validation(field, `Member must satisfy regular expression pattern: [\w+=,.@-]+`, name)
 	}
 	return name, err
+}
+
+func roleName(form url.Values) (string, error) {
+	return nameParam(form, "roleName", "RoleName", roleNamePattern)
 }
 
 func (s *Server) roleResource(c call) string { return s.account.RoleARN(c.form.Get("RoleName")) }
@@ -573,11 +579,7 @@ func (s *Server) deleteRole(c call) (any, error) {
 }
 
 func policyName(form url.Values) (string, error) {
-	name, err := required(form, "policyName", "PolicyName")
-	if err == nil && !policyNamePattern.MatchString(name) {
-		err = validation("policyName", `Member must satisfy regular expression pattern: [\w+=,.@-]+`, name)
-	}
-	return name, err
+	return nameParam(form, "policyName", "PolicyName", policyNamePattern)
 }
 
 func (s *Server) putRolePolicy(c call) (any, error) {
