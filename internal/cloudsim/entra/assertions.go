@@ -131,9 +131,10 @@ func (s *Server) checkClientAssertion(tid string, c *caller, assertion string) *
 	}
 	// Match the federated credentials in Entra's order, so the error names
 	// the first part that matched none: issuer, then subject, then audience.
+	dir := s.dir()
 	aud := p.audience()
 	issuerKnown, subjectKnown, matched := false, false, false
-	for _, fc := range s.dir().FederatedCredentials(c.app) {
+	for _, fc := range dir.FederatedCredentials(c.app) {
 		if fc.Issuer != p.Iss {
 			continue
 		}
@@ -161,7 +162,7 @@ func (s *Server) checkClientAssertion(tid string, c *caller, assertion string) *
 	}
 	// Entra accepts its own tokens as federated credentials only when they
 	// are managed identity tokens.
-	if p.MIRID == "" || p.Sub != s.dir().ManagedIdentity.ObjectID {
+	if p.MIRID == "" || p.Sub != dir.ManagedIdentity.ObjectID {
 		return errEntraTokenNotFederatable()
 	}
 	return nil
