@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+
+	"github.com/crosscloud-agentid/agentid/internal/cloudsim/awsquery"
 )
 
 // AWS_ENDPOINT_URL sends every AWS service to one URL, cloudsim's root.
@@ -49,21 +51,13 @@ func awsRoot(w http.ResponseWriter, r *http.Request, sts, iam http.Handler) bool
 		return true
 	}
 	message := "cloudsim does not emulate this AWS service (" + service + "); nothing left this machine"
-	w.Header().Set("x-amzn-RequestId", "cloudsim-unknown-operation")
+	requestID := awsquery.NewRequestID()
+	w.Header().Set("x-amzn-RequestId", requestID)
 	switch {
 	case form.Get("Action") != "":
 		// The query protocol's answer to an operation it lacks.
-		var body struct {
-			XMLName xml.Name `xml:"ErrorResponse"`
-			Type    string   `xml:"Error>Type"`
-			Code    string   `xml:"Error>Code"`
-			Message string   `xml:"Error>Message"`
-		}
-		body.Type, body.Code, body.Message = "Sender", "InvalidAction", "Could not find operation "+form.Get("Action")+" for version "+form.Get("Version")+": "+message
-		w.Header().Set("Content-Type", "text/xml")
-		w.WriteHeader(http.StatusBadRequest)
-		out, _ := xml.Marshal(body)
-		w.Write(out)
+		awsquery.WriteError(w, "", requestID, awsquery.Errorf(http.StatusBadRequest, "InvalidAction",
+			"Could not find operation %s for version %s: %s", form.Get("Action"), form.Get("Version"), message))
 	case service == "s3":
 		w.Header().Set("Content-Type", "application/xml")
 		w.WriteHeader(http.StatusBadRequest)
