@@ -2,7 +2,7 @@
 // the product uses (Entra ID, the managed identity endpoint, AWS STS,
 // Bedrock, the auth sidecar, the MCP server), so the whole product runs and
 // is tested offline; "cloudsim sidecar" runs the sidecar stand-in alone.
-// See the README's "cloudsim" section.
+// See docs/cloudsim.md.
 package main
 
 import (

@@ -1,7 +1,7 @@
 // Command llm-agent is the AI agent: it answers chat turns with Claude on
 // Bedrock (or without a model, in Direct mode), calling the Weather API
 // with its Entra agent identity: autonomously, on behalf of the signed-in
-// user, or as its agent user. See the README's llm-agent section.
+// user, or as its agent user. See docs/llm-agent.md.
 package main
 
 import (

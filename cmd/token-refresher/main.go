@@ -1,6 +1,6 @@
 // Command token-refresher keeps AWS_WEB_IDENTITY_TOKEN_FILE holding an
 // Entra v1 token that AWS STS trusts (chain B): no AWS secret anywhere.
-// See the README's "Chain B" section for the settings.
+// See docs/token-refresher.md, and docs/settings.md for the settings.
 package main
 
 import (

@@ -1,6 +1,6 @@
 // Command weather-api is the downstream API of the demo: it answers weather
 // questions only for callers whose Entra access token passes its policy,
-// and reports who it decided the caller was. See the README's settings.
+// and reports who it decided the caller was. See docs/weather-api.md and docs/settings.md.
 package main
 
 import (

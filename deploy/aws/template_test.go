@@ -1,7 +1,7 @@
 // Package aws_test checks the CloudFormation template's structure: it
 // parses, every !Ref, !Sub and !GetAtt names a declared parameter,
 // resource or pseudo parameter, every parameter is used, the resources the
-// README names are there, the security rules hold, and each binary's own
+// AWS deploy page (docs/deploy-aws.md) names are there, the security rules hold, and each binary's own
 // settings code accepts the environment the template gives it.
 package aws_test
 
@@ -132,7 +132,7 @@ func TestReferencesResolve(t *testing.T) {
 	}
 }
 
-// The rules the README promises.
+// The rules docs/deploy-aws.md promises.
 func TestDeploymentRules(t *testing.T) {
 	tpl := load(t)
 	fn := tpl.resources["WeatherFunction"]
@@ -246,29 +246,24 @@ func TestEverySettingIsThere(t *testing.T) {
 	}
 }
 
-// Every resource the README's AWS table names is in the template.
-func TestTheREADMEsResourcesExist(t *testing.T) {
+// Every resource the AWS deploy page's table names is in the template.
+func TestTheDeployPagesResourcesExist(t *testing.T) {
 	tpl := load(t)
-	raw, err := os.ReadFile("../../README.md")
+	raw, err := os.ReadFile("../../docs/deploy-aws.md")
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, section, ok := strings.Cut(string(raw), "### AWS: AgentCore Runtime and API Gateway")
-	if !ok {
-		t.Fatal("the README has no AWS deploy section")
-	}
-	section, _, _ = strings.Cut(section, "\n### ")
 	row := regexp.MustCompile("(?m)^\\| `([A-Za-z]+)` \\| `(AWS::[A-Za-z0-9:]+)` \\|")
-	rows := row.FindAllStringSubmatch(section, -1)
+	rows := row.FindAllStringSubmatch(string(raw), -1)
 	if len(rows) < 8 {
-		t.Fatalf("the README's resource table has %d rows", len(rows))
+		t.Fatalf("docs/deploy-aws.md's resource table has %d rows", len(rows))
 	}
 	for _, m := range rows {
 		r, ok := tpl.resources[m[1]]
 		if !ok {
-			t.Errorf("the README names %s, which the template lacks", m[1])
+			t.Errorf("docs/deploy-aws.md names %s, which the template lacks", m[1])
 		} else if typ := get(r, "Type").Value; typ != m[2] {
-			t.Errorf("%s is %s, the README says %s", m[1], typ, m[2])
+			t.Errorf("%s is %s, docs/deploy-aws.md says %s", m[1], typ, m[2])
 		}
 	}
 }

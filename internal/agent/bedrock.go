@@ -68,7 +68,7 @@ func toolConfig(force bool, directory []types.Tool) *types.ToolConfiguration {
 // MaxToolRounds tool rounds.
 func (a *Agent) bedrockTurn(ctx context.Context, t Turn, rec *trace.Recorder) (string, error) {
 	if a.bedrock == nil {
-		return "", &Error{Status: http.StatusServiceUnavailable, Message: "Bedrock is not configured: set AWS_REGION and AWS credentials (see the README's AWS credential tiers)"}
+		return "", &Error{Status: http.StatusServiceUnavailable, Message: "Bedrock is not configured: set AWS_REGION and AWS credentials (see docs/llm-agent.md, AWS credentials)"}
 	}
 	a.traceAWS(ctx, rec)
 	m := a.mcpTurn(t, rec)

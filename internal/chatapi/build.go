@@ -26,7 +26,7 @@ import (
 	"github.com/crosscloud-agentid/agentid/internal/telemetry"
 )
 
-// Settings are llm-agent's settings; see the README.
+// Settings are llm-agent's settings; see docs/settings.md.
 type Settings struct {
 	ListenAddr string
 	// AgentCoreAddr is where the AgentCore Runtime contract is served when

@@ -19,6 +19,35 @@ type Reader struct {
 	getenv   func(string) string
 	lookup   func(string) (string, bool)
 	problems []error
+	read     []Setting
+}
+
+// Setting is a setting a Reader was asked for, with the default it falls
+// back to when unset, written as the setting would be ("" for none).
+type Setting struct {
+	Name     string
+	Default  string
+	Required bool
+}
+
+// Settings returns every setting read so far, in the order first read:
+// what the binary reads, for the docs' settings check to compare with
+// docs/settings.md.
+func (r *Reader) Settings() []Setting {
+	return append([]Setting(nil), r.read...)
+}
+
+func (r *Reader) note(name, def string, required bool) {
+	for i, s := range r.read {
+		if s.Name == name {
+			if s.Default == "" {
+				r.read[i].Default = def
+			}
+			r.read[i].Required = s.Required || required
+			return
+		}
+	}
+	r.read = append(r.read, Setting{Name: name, Default: def, Required: required})
 }
 
 // New returns a Reader over getenv (os.Getenv in main, a map in tests).
@@ -35,6 +64,7 @@ func NewLookup(lookup func(string) (string, bool)) *Reader {
 // StringOrOff returns the setting, def when it is not set, and "" when it
 // is set to empty: for features a setting turns off (HEALTH_ADDR=).
 func (r *Reader) StringOrOff(name, def string) string {
+	r.note(name, def, false)
 	v, ok := r.lookup(name)
 	if !ok {
 		return def
@@ -64,6 +94,7 @@ func (r *Reader) raw(name string) string {
 
 // String returns the setting, or def when it is unset or blank.
 func (r *Reader) String(name, def string) string {
+	r.note(name, def, false)
 	if v := r.raw(name); v != "" {
 		return v
 	}
@@ -72,6 +103,7 @@ func (r *Reader) String(name, def string) string {
 
 // Required returns the setting and records a problem when it is missing.
 func (r *Reader) Required(name string) string {
+	r.note(name, "", true)
 	v := r.raw(name)
 	if v == "" {
 		r.Problem(name, "is required")
@@ -82,6 +114,9 @@ func (r *Reader) Required(name string) string {
 // FirstOf returns the first of names that is set, so an alias (for example
 // AGENT_APP_ID for AGENT_CLIENT_ID) keeps working; empty when none is.
 func (r *Reader) FirstOf(names ...string) string {
+	for _, n := range names {
+		r.note(n, "", false)
+	}
 	for _, n := range names {
 		if v := r.raw(n); v != "" {
 			return v
@@ -106,6 +141,7 @@ func (r *Reader) GUID(name string) string {
 
 // Bool returns a true/false setting, or def when unset.
 func (r *Reader) Bool(name string, def bool) bool {
+	r.note(name, strconv.FormatBool(def), false)
 	v := r.raw(name)
 	if v == "" {
 		return def
@@ -120,6 +156,7 @@ func (r *Reader) Bool(name string, def bool) bool {
 
 // Duration returns a Go duration setting ("90s", "5m"), or def when unset.
 func (r *Reader) Duration(name string, def time.Duration) time.Duration {
+	r.note(name, def.String(), false)
 	v := r.raw(name)
 	if v == "" {
 		return def
@@ -134,6 +171,7 @@ func (r *Reader) Duration(name string, def time.Duration) time.Duration {
 
 // Int returns an integer setting within [min, max], or def when unset.
 func (r *Reader) Int(name string, def, min, max int) int {
+	r.note(name, strconv.Itoa(def), false)
 	v := r.raw(name)
 	if v == "" {
 		return def
@@ -149,6 +187,7 @@ func (r *Reader) Int(name string, def, min, max int) int {
 // URL returns an absolute http(s) URL setting, or def when unset. With
 // httpsOnly, plain http is refused (authority hosts: MSAL requires https).
 func (r *Reader) URL(name, def string, httpsOnly bool) string {
+	r.note(name, def, false)
 	v := r.raw(name)
 	if v == "" {
 		v = def
@@ -170,6 +209,7 @@ func (r *Reader) URL(name, def string, httpsOnly bool) string {
 
 // List returns a comma-separated setting as trimmed, non-empty items, or def.
 func (r *Reader) List(name string, def []string) []string {
+	r.note(name, strings.Join(def, ","), false)
 	v := r.raw(name)
 	if v == "" {
 		return def

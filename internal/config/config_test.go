@@ -1,6 +1,7 @@
 package config
 
 import (
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -111,5 +112,26 @@ func TestStringOrOff(t *testing.T) {
 	// A plain getenv cannot tell empty from unset: the default wins.
 	if got := New(func(k string) string { return env[k] }).StringOrOff("OFF", ":8081"); got != ":8081" {
 		t.Errorf("getenv reader: %q", got)
+	}
+}
+
+// Settings lists what was read, once each, with the default as the
+// setting would be written: what docs/settings.md is checked against.
+func TestSettingsListsWhatWasRead(t *testing.T) {
+	r := New(func(string) string { return "" })
+	r.String("A", "x")
+	r.Required("B")
+	r.Bool("C", true)
+	r.Duration("D", 5*time.Minute)
+	r.Int("E", 8, 1, 10)
+	r.FirstOf("F", "G")
+	r.String("A", "y")
+	r.OneOf("H", "info", "info", "debug")
+	want := []Setting{
+		{Name: "A", Default: "x"}, {Name: "B", Required: true}, {Name: "C", Default: "true"},
+		{Name: "D", Default: "5m0s"}, {Name: "E", Default: "8"}, {Name: "F"}, {Name: "G"}, {Name: "H", Default: "info"},
+	}
+	if got := r.Settings(); !reflect.DeepEqual(got, want) {
+		t.Errorf("Settings() = %+v, want %+v", got, want)
 	}
 }

@@ -65,7 +65,7 @@ func checkDiagram(t *testing.T, ctx context.Context, name string, lanes, arrows 
 }
 
 // diagramShot saves the diagram alone under .artifacts/screenshots, for
-// the README's tour (docs/diagram-*.png are copies), in a window wide
+// the docs' tour (docs/diagram-*.png are copies), in a window wide
 // enough to show it whole.
 func diagramShot(t *testing.T, ctx context.Context, name string) {
 	if err := chromedp.Do(ctx, chromedp.EmulateViewport(2400, 1400)); err != nil {

@@ -16,7 +16,7 @@ const (
 	SidecarModeDownstream = "downstream-api"       // the sidecar calls the API; the agent holds no token
 )
 
-// Settings are the identity settings of llm-agent; see the README.
+// Settings are the identity settings of llm-agent; see docs/settings.md.
 type Settings struct {
 	Provider     string // sidecar or msal
 	AgentID      string

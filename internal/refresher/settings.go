@@ -7,7 +7,7 @@ import (
 	"github.com/crosscloud-agentid/agentid/internal/config"
 )
 
-// Settings are token-refresher's settings; see the README's table.
+// Settings are token-refresher's settings; see docs/settings.md.
 type Settings struct {
 	TenantID                string
 	AuthorityHost           string

@@ -13,8 +13,8 @@ import (
 	"github.com/crosscloud-agentid/agentid/internal/jwtauth"
 )
 
-// Settings are the Weather API's settings, from its environment; see the
-// README's settings table.
+// Settings are the Weather API's settings, from its environment; see
+// docs/settings.md.
 type Settings struct {
 	ListenAddr           string
 	TenantID             string

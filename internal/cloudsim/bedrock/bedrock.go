@@ -186,7 +186,7 @@ func (e *apiError) write(w http.ResponseWriter) {
 // maxBody bounds what cloudsim reads of a request. AWS documents no total
 // for Converse, but a message may carry 20 images of 3.75 MB and five
 // documents of 4.5 MB (API_runtime_Message), base64-encoded in JSON: 128
-// MiB holds that. Past it cloudsim refuses, which the README lists.
+// MiB holds that. Past it cloudsim refuses, which docs/cloudsim.md lists.
 const maxBody = 128 << 20
 
 func (s *Server) converse(stream bool) http.HandlerFunc {

@@ -115,7 +115,7 @@ func (s *Server) checkClientAssertion(tid string, c *caller, assertion string) *
 		return errMalformedJWT()
 	case errors.Is(err, signing.ErrUnknownKey):
 		// An assertion signed by any other key: a certificate credential or
-		// an external identity provider, neither emulated (see the README).
+		// an external identity provider, neither emulated (see docs/cloudsim.md).
 		return errAssertionSignature("The key was not found.")
 	case err != nil:
 		return errAssertionSignature("The signature is invalid.")

@@ -7,7 +7,7 @@ import (
 
 // aadError is an Entra token endpoint error: an OAuth error value, an AADSTS
 // code and the HTTP status Entra answers with. Codes and wording follow
-// Entra's; where cloudsim had to choose, the README says so.
+// Entra's; where cloudsim had to choose, docs/cloudsim.md says so.
 type aadError struct {
 	status int
 	oauth  string // invalid_request, invalid_client, invalid_grant, ...
