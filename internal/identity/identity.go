@@ -1,10 +1,3 @@
-// Package identity is how the agent gets an Authorization value for a
-// downstream API as its Entra agent identity, in three flows: autonomous
-// (TR), on behalf of the signed-in user (TU, from their token Tc), and as
-// its agent user (TAU). Two providers: the Microsoft Entra auth sidecar over
-// HTTP, or MSAL Go in process. Every answer carries the token decoded
-// and non-secret facts for the trace; the token itself only as a
-// secret.Value.
 package identity
 
 import (
