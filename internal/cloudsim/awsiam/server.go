@@ -219,19 +219,37 @@ func roleName(form url.Values) (string, error) {
 	return nameParam(form, "roleName", "RoleName", roleNamePattern)
 }
 
-func (s *Server) roleResource(c call) string { return s.account.RoleARN(c.form.Get("RoleName")) }
-
-func (s *Server) providerResource(c call) string {
-	if arn := c.form.Get("OpenIDConnectProviderArn"); arn != "" {
-		return arn
+// roleResource is the ARN a role operation is authorized against: the
+// role's canonical ARN, its name as created, whatever case the request
+// spells it in. IAM role names are unique without regard to case (the
+// RoleName of CreateRole in the IAM API reference), so AGENTID-X names the
+// role agentid-x, and a policy that denies arn:…:role/agentid-x must deny
+// it. A role that does not exist (CreateRole's, or a NoSuchEntity to be)
+// is named as spelled.
+func (s *Server) roleResource(c call) string {
+	name := c.form.Get("RoleName")
+	if r, ok := s.account.Role(name); ok {
+		name = r.Name
 	}
+	return s.account.RoleARN(name)
+}
+
+// providerResource is the ARN of the provider an operation names, the
+// same parameter the operation then acts on: a provider's ARN is its URL,
+// and cloudsim finds providers by the URL exactly, as it authorizes them.
+func (s *Server) providerResource(c call) string { return c.form.Get("OpenIDConnectProviderArn") }
+
+// newProviderResource is CreateOpenIDConnectProvider's: the ARN the
+// provider will have, from Url alone (an OpenIDConnectProviderArn sent
+// beside it names nothing the operation touches).
+func (s *Server) newProviderResource(c call) string {
 	return s.account.ProviderARN(strings.TrimPrefix(c.form.Get("Url"), "https://"))
 }
 
 func anyResource(*Server, call) string { return "*" }
 
 var operations = map[string]operation{
-	"CreateOpenIDConnectProvider":             {(*Server).providerResource, (*Server).createProvider},
+	"CreateOpenIDConnectProvider":             {(*Server).newProviderResource, (*Server).createProvider},
 	"GetOpenIDConnectProvider":                {(*Server).providerResource, (*Server).getProvider},
 	"ListOpenIDConnectProviders":              {anyResource, (*Server).listProviders},
 	"DeleteOpenIDConnectProvider":             {(*Server).providerResource, (*Server).deleteProvider},
