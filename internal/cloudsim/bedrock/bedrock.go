@@ -20,6 +20,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/aws/aws-sdk-go-v2/aws/protocol/eventstream"
 
@@ -32,13 +33,65 @@ import (
 // is its URL.
 const Path = "/bedrock"
 
-// Received is one request cloudsim Bedrock accepted or refused.
+// Received is one request cloudsim Bedrock answered: what the model was
+// sent, for the leak scans, and who sent it, for the chain B checks.
 type Received struct {
-	ModelID string          `json:"model_id"`
-	Stream  bool            `json:"stream"`
-	Caller  caller          `json:"caller"`
-	Body    json.RawMessage `json:"body"`
-	Status  int             `json:"status"`
+	// Seq numbers the requests Bedrock answered, from 1, so a reader can
+	// count new ones after older ones have left the ring.
+	Seq     uint64 `json:"seq"`
+	ModelID string `json:"model_id"`
+	Stream  bool   `json:"stream"`
+	Caller  caller `json:"caller"`
+	// Body is the request's JSON, or, past maxReceivedBody, its first
+	// bytes as a JSON string with Truncated set.
+	Body      json.RawMessage `json:"body"`
+	Truncated bool            `json:"truncated,omitempty"`
+	BodyBytes int             `json:"body_bytes"` // the whole body's length
+	Status    int             `json:"status"`
+}
+
+// What Bedrock keeps of the requests it answered, for
+// GET /_cloudsim/bedrock/received: the most recent maxReceived, each body
+// cut at maxReceivedBody, all of them within maxReceivedBytes. A request
+// it refused leaves nothing: its sender may be anyone (an unsigned
+// request, a cross-site no-cors POST), and no model read it.
+const (
+	maxReceived      = 256
+	maxReceivedBody  = 256 << 10
+	maxReceivedBytes = 8 << 20
+)
+
+// receivedRing is the bounded record of answered requests.
+type receivedRing struct {
+	entries []Received // oldest first
+	bytes   int
+	seq     uint64
+}
+
+func (q *receivedRing) add(r Received) {
+	q.seq++
+	r.Seq = q.seq
+	q.entries = append(q.entries, r)
+	q.bytes += len(r.Body)
+	for len(q.entries) > maxReceived || q.bytes > maxReceivedBytes {
+		q.bytes -= len(q.entries[0].Body)
+		q.entries[0] = Received{} // the array keeps the slot until append moves on
+		q.entries = q.entries[1:]
+	}
+}
+
+// keptBody is what the ring keeps of a request body: the body, or its
+// first maxReceivedBody bytes (cut on a UTF-8 boundary) as a JSON string.
+func keptBody(body []byte) (json.RawMessage, bool) {
+	if len(body) <= maxReceivedBody {
+		return json.RawMessage(bytes.Clone(body)), false
+	}
+	cut := maxReceivedBody
+	for cut > 0 && !utf8.RuneStart(body[cut]) {
+		cut--
+	}
+	b, _ := json.Marshal(string(body[:cut]))
+	return b, true
 }
 
 // Server is cloudsim's Bedrock Runtime.
@@ -54,7 +107,7 @@ type Server struct {
 	stats         *entra.Stats
 
 	mu           sync.Mutex
-	received     []Received
+	received     receivedRing
 	throttleNext int
 	failNext     int
 	skipToolAuto bool
@@ -108,11 +161,13 @@ func NotFound(w http.ResponseWriter, r *http.Request) {
 		r.Method + " " + strings.TrimPrefix(r.URL.Path, Path)}).write(w)
 }
 
-// Received returns what Bedrock was sent, in order.
+// Received returns the most recent requests Bedrock answered, oldest
+// first: at most maxReceived, bodies cut at maxReceivedBody. Refused
+// requests are not among them.
 func (s *Server) Received() []Received {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return append([]Received(nil), s.received...)
+	return append([]Received(nil), s.received.entries...)
 }
 
 // Throttle makes the next n requests fail with ThrottlingException.
@@ -192,35 +247,32 @@ const maxBody = 128 << 20
 func (s *Server) converse(stream bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		s.stats.Add("bedrock.converse")
-		body, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
-		rec := Received{ModelID: r.PathValue("modelId"), Stream: stream, Body: json.RawMessage(orEmpty(body))}
-		finish := func(status int, e *apiError) {
-			rec.Status = status
-			if !json.Valid(rec.Body) {
-				rec.Body = json.RawMessage(`null`)
-			}
-			s.mu.Lock()
-			s.received = append(s.received, rec)
-			s.mu.Unlock()
-			if e != nil {
-				s.stats.Add("bedrock.error." + e.code)
-				s.log.Info("bedrock refused", "code", e.code, "model", rec.ModelID)
-				e.write(w)
-			}
+		modelID := r.PathValue("modelId")
+		refuse := func(e *apiError) {
+			s.stats.Add("bedrock.error." + e.code)
+			s.log.Info("bedrock refused", "code", e.code)
+			e.write(w)
 		}
+		// A request with neither SigV4 nor a bearer key is refused before
+		// its body is read: nothing it sent is worth 128 MiB of reading.
+		if auth := r.Header.Get("Authorization"); !strings.HasPrefix(auth, "Bearer ") && !strings.HasPrefix(auth, "AWS4-HMAC-SHA256 ") {
+			_, e := s.authenticate(r, nil)
+			refuse(e)
+			return
+		}
+		body, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
 		if err != nil || len(body) > maxBody {
-			finish(http.StatusBadRequest, &apiError{http.StatusBadRequest, "ValidationException", "cloudsim reads request bodies of up to 128 MiB; this one is larger or unreadable."})
+			refuse(&apiError{http.StatusBadRequest, "ValidationException", "cloudsim reads request bodies of up to 128 MiB; this one is larger or unreadable."})
 			return
 		}
 		c, e := s.authenticate(r, body)
-		rec.Caller = c
 		if e != nil {
-			finish(e.status, e)
+			refuse(e)
 			return
 		}
-		profile, e := s.resolveModel(rec.ModelID)
+		profile, e := s.resolveModel(modelID)
 		if e != nil {
-			finish(e.status, e)
+			refuse(e)
 			return
 		}
 		action := "bedrock:InvokeModel"
@@ -229,7 +281,7 @@ func (s *Server) converse(stream bool) http.HandlerFunc {
 		}
 		if resource := s.deniedResource(c, action, profile); resource != "" {
 			who, _, _ := strings.Cut(c.Principal, " (")
-			finish(http.StatusForbidden, &apiError{http.StatusForbidden, "AccessDeniedException", fmt.Sprintf(
+			refuse(&apiError{http.StatusForbidden, "AccessDeniedException", fmt.Sprintf(
 				"User: %s is not authorized to perform: %s on resource: %s because no identity-based policy allows the %s action",
 				who, action, resource, action)})
 			return
@@ -249,24 +301,27 @@ func (s *Server) converse(stream bool) http.HandlerFunc {
 		}
 		switch {
 		case throttled:
-			finish(http.StatusTooManyRequests, &apiError{http.StatusTooManyRequests, "ThrottlingException", "Too many requests, please wait before trying your request again."})
+			refuse(&apiError{http.StatusTooManyRequests, "ThrottlingException", "Too many requests, please wait before trying your request again."})
 			return
 		case failed:
-			finish(http.StatusInternalServerError, &apiError{http.StatusInternalServerError, "InternalServerException", "The server encountered an internal error. Try again later."})
+			refuse(&apiError{http.StatusInternalServerError, "InternalServerException", "The server encountered an internal error. Try again later."})
 			return
 		}
 		var req converseRequest
 		if err := json.Unmarshal(body, &req); err != nil {
-			finish(http.StatusBadRequest, &apiError{http.StatusBadRequest, "ValidationException", "Malformed input request, please reformat your input and try again."})
+			refuse(&apiError{http.StatusBadRequest, "ValidationException", "Malformed input request, please reformat your input and try again."})
 			return
 		}
 		if e := validateMessages(req); e != nil {
-			finish(e.status, e)
+			refuse(e)
 			return
 		}
 		reply := respond(req, skip)
-		finish(http.StatusOK, nil)
-		s.log.Info("bedrock answered", "model", rec.ModelID, "stream", stream, "stop_reason", reply.StopReason, "auth", c.Auth, "access_key_id", c.AccessKeyID)
+		kept, truncated := keptBody(body)
+		s.mu.Lock()
+		s.received.add(Received{ModelID: modelID, Stream: stream, Caller: c, Body: kept, Truncated: truncated, BodyBytes: len(body), Status: http.StatusOK})
+		s.mu.Unlock()
+		s.log.Info("bedrock answered", "model", modelID, "stream", stream, "stop_reason", reply.StopReason, "auth", c.Auth, "access_key_id", c.AccessKeyID)
 		if stream {
 			s.writeStream(w, reply)
 			return
@@ -274,13 +329,6 @@ func (s *Server) converse(stream bool) http.HandlerFunc {
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(reply)
 	}
-}
-
-func orEmpty(b []byte) []byte {
-	if len(b) == 0 {
-		return []byte(`null`)
-	}
-	return b
 }
 
 // converseRequest is the part of a Converse request the model reads.

@@ -1,0 +1,8 @@
+package bedrock
+
+// The bounds of the received-requests record, for the tests.
+const (
+	MaxReceived      = maxReceived
+	MaxReceivedBody  = maxReceivedBody
+	MaxReceivedBytes = maxReceivedBytes
+)
