@@ -57,6 +57,9 @@ type Options struct {
 	// DeviceCodeInterval is the polling interval the device code flow
 	// gives clients (0: Entra's 5 seconds).
 	DeviceCodeInterval time.Duration
+	// DeviceCodesPerMinute is how many device codes one client address may
+	// start a minute (0: entra.DefaultDeviceCodesPerMinute, 30).
+	DeviceCodesPerMinute int
 	// ReplicationDelay is how long an application, agent identity or
 	// federated credential that Microsoft Graph created stays unknown to the token endpoint, as on
 	// a real tenant (0: none, the demo's setting).
@@ -266,14 +269,15 @@ func (s *Sim) services(o Options, outboundKeys *signing.Keys) http.Handler {
 	}
 	s.Live = tenant.NewLive(o.Tenant, o.Now, o.ReplicationDelay)
 	s.Entra = entra.New(entra.Options{
-		Live:               s.Live,
-		Keys:               s.Keys,
-		TokenLifetime:      o.TokenLifetime,
-		Logger:             o.Logger.With("service", "entra"),
-		Stats:              stats,
-		Federated:          federated,
-		Now:                o.Now,
-		DeviceCodeInterval: o.DeviceCodeInterval,
+		Live:                 s.Live,
+		Keys:                 s.Keys,
+		TokenLifetime:        o.TokenLifetime,
+		Logger:               o.Logger.With("service", "entra"),
+		Stats:                stats,
+		Federated:            federated,
+		Now:                  o.Now,
+		DeviceCodeInterval:   o.DeviceCodeInterval,
+		DeviceCodesPerMinute: o.DeviceCodesPerMinute,
 	})
 	mux := http.NewServeMux()
 	s.Entra.Register(mux)

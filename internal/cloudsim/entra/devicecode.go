@@ -3,8 +3,11 @@ package entra
 import (
 	"crypto/rand"
 	"html/template"
+	"math"
+	"net"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -24,9 +27,24 @@ const (
 	// grantDeviceCode is what MSAL sends; the v2 page names the URN.
 	grantDeviceCode    = "device_code"
 	grantDeviceCodeURN = "urn:ietf:params:oauth:grant-type:device_code"
-	maxDeviceCodes     = 1000
 	// userCodeAlphabet avoids letters and digits a person confuses.
 	userCodeAlphabet = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+)
+
+// The device code store's bounds. /devicecode takes no credential, so
+// anyone who reaches it (another origin's page included) can ask for
+// codes: the store holds at most maxDeviceCodes live ones, drops expired
+// ones first and, full, refuses new codes rather than evict a sign-in
+// in progress; and each client address may start DefaultDeviceCodesPerMinute
+// a minute (Options.DeviceCodesPerMinute), so that one address cannot fill
+// the store within a code's 15 minutes. maxDeviceClients bounds the
+// addresses the limiter remembers.
+const (
+	maxDeviceCodes = 1000
+	// DefaultDeviceCodesPerMinute is the per-address rate: 30 × 15 minutes
+	// is under half the store.
+	DefaultDeviceCodesPerMinute = 30
+	maxDeviceClients            = 10000
 )
 
 // deviceAuth is one device code: its request, and the person's answer.
@@ -42,21 +60,79 @@ type deviceCodes struct {
 	mu       sync.Mutex
 	byDevice map[string]*deviceAuth
 	byUser   map[string]*deviceAuth
+	// perMinute is each client address's rate; clients its token buckets.
+	perMinute int
+	clients   map[string]*rateBucket
 }
 
-func (dc *deviceCodes) add(da *deviceAuth, now time.Time) {
+// rateBucket is one address's allowance: tokens, refilled at perMinute
+// a minute up to perMinute, as of at.
+type rateBucket struct {
+	tokens float64
+	at     time.Time
+}
+
+// add stores a new code for a client address, or says how long the client
+// should wait: its rate is spent, or the store is full of live codes.
+func (dc *deviceCodes) add(da *deviceAuth, client string, now time.Time) (wait time.Duration, why string, ok bool) {
 	dc.mu.Lock()
 	defer dc.mu.Unlock()
 	if dc.byDevice == nil {
-		dc.byDevice, dc.byUser = map[string]*deviceAuth{}, map[string]*deviceAuth{}
+		dc.byDevice, dc.byUser, dc.clients = map[string]*deviceAuth{}, map[string]*deviceAuth{}, map[string]*rateBucket{}
 	}
+	if wait, ok := dc.take(client, now); !ok {
+		return wait, "rate", false
+	}
+	// Expired codes go first; a full store refuses until its oldest
+	// live code expires.
+	oldest := now
 	for k, v := range dc.byDevice {
-		if now.Sub(v.issued) > deviceCodeLifetime || len(dc.byDevice) >= maxDeviceCodes {
+		if now.Sub(v.issued) > deviceCodeLifetime {
 			delete(dc.byDevice, k)
 			delete(dc.byUser, v.userCode)
+		} else if v.issued.Before(oldest) {
+			oldest = v.issued
 		}
 	}
+	if len(dc.byDevice) >= maxDeviceCodes {
+		return oldest.Add(deviceCodeLifetime).Sub(now), "full", false
+	}
 	dc.byDevice[da.deviceCode], dc.byUser[da.userCode] = da, da
+	return 0, "", true
+}
+
+// take spends one of a client address's tokens, or says how long until it
+// has one.
+func (dc *deviceCodes) take(client string, now time.Time) (time.Duration, bool) {
+	rate := dc.perMinute
+	if rate <= 0 {
+		rate = DefaultDeviceCodesPerMinute
+	}
+	b := dc.clients[client]
+	if b == nil {
+		if len(dc.clients) >= maxDeviceClients {
+			// Forget the addresses whose allowance is whole again.
+			for k, v := range dc.clients {
+				if now.Sub(v.at) >= time.Minute {
+					delete(dc.clients, k)
+				}
+			}
+			if len(dc.clients) >= maxDeviceClients {
+				return time.Minute, false
+			}
+		}
+		b = &rateBucket{tokens: float64(rate), at: now}
+		dc.clients[client] = b
+	}
+	if elapsed := now.Sub(b.at); elapsed > 0 {
+		b.tokens = min(float64(rate), b.tokens+elapsed.Minutes()*float64(rate))
+	}
+	b.at = now
+	if b.tokens < 1 {
+		return time.Duration((1 - b.tokens) / float64(rate) * float64(time.Minute)), false
+	}
+	b.tokens--
+	return 0, true
 }
 
 // byUserCode finds a code a person typed: case and spaces do not matter.
@@ -138,7 +214,13 @@ func (s *Server) deviceCode(w http.ResponseWriter, r *http.Request) {
 	now := s.now()
 	da := &deviceAuth{tid: tid, clientID: clientID, clientName: app.Name, scope: form.Get("scope"),
 		deviceCode: randomB64(48), userCode: newUserCode(), issued: now}
-	s.devices.add(da, now)
+	if wait, why, ok := s.devices.add(da, clientAddress(r), now); !ok {
+		s.stats.Add("entra.devicecode.throttled." + why)
+		s.log.Info("device code refused", "reason", why, "retry_after", wait)
+		w.Header().Set("Retry-After", strconv.Itoa(max(1, int(math.Ceil(wait.Seconds())))))
+		s.writeError(w, r, errThrottled())
+		return
+	}
 	verify := baseURL(r) + "/devicelogin"
 	writeJSON(w, http.StatusOK, map[string]any{
 		"device_code":      da.deviceCode,
@@ -254,6 +336,24 @@ func (s *Server) approveDevice(w http.ResponseWriter, da *deviceAuth, oid string
 	s.devices.answer(da, oid, false)
 	s.log.Info("device code approved", "client_id", da.clientID, "user", oid)
 	s.authorizePage(w, http.StatusOK, "You have signed in to "+da.clientName+" on your other device. You may now close this window.")
+}
+
+// errThrottled is Entra's answer when it throttles: 429 with Retry-After
+// (MSAL.NET's "client and server throttling" page), the OAuth error
+// temporarily_unavailable, and AADSTS90055 with the words Entra's token
+// endpoint sends (Azure/azure-storage-azcopy#2799).
+func errThrottled() *aadError {
+	return newErr(http.StatusTooManyRequests, "temporarily_unavailable", 90055,
+		"The server has terminated the request due to excessive request rate. Please wait a few seconds and try again.")
+}
+
+// clientAddress is the address a request came from, as the connection
+// says: cloudsim stands behind no proxy, so no header is believed.
+func clientAddress(r *http.Request) string {
+	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		return host
+	}
+	return r.RemoteAddr
 }
 
 func errBadUserCode() *aadError {

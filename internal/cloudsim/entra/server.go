@@ -71,8 +71,11 @@ type Options struct {
 	// DeviceCodeInterval is the device code flow's polling interval; zero
 	// means Entra's 5 seconds.
 	DeviceCodeInterval time.Duration
-	Logger             *slog.Logger
-	Stats              *Stats
+	// DeviceCodesPerMinute is how many device codes one client address
+	// may start a minute; zero means DefaultDeviceCodesPerMinute.
+	DeviceCodesPerMinute int
+	Logger               *slog.Logger
+	Stats                *Stats
 	// Federated are the external issuers whose tokens a federated
 	// credential may trust, each with a function that verifies a token's
 	// signature and returns its payload. Entra fetches an issuer's keys
@@ -99,6 +102,7 @@ func New(o Options) *Server {
 	}
 	return &Server{
 		deviceInterval: o.DeviceCodeInterval,
+		devices:        deviceCodes{perMinute: o.DeviceCodesPerMinute},
 		live:           o.Live,
 		keys:           o.Keys,
 		lifetime:       o.TokenLifetime,
