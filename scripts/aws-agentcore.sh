@@ -74,6 +74,8 @@ fi
 STACK_NAME=${STACK_NAME:-agentid}
 ECR_REPOSITORY=${ECR_REPOSITORY:-agentid/llm-agent}
 here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=SCRIPTDIR/lib/models.sh
+. "$here/lib/models.sh"
 repo=$(cd "$here/.." && pwd)
 export AWS_REGION
 
@@ -136,7 +138,7 @@ deploy() {
 		"TenantId=${TENANT_ID}" "BlueprintAppId=${BLUEPRINT_APP_ID:?}" "AgentClientId=${AGENT_CLIENT_ID:?}" \
 		"ClientSpaAppId=${CLIENT_SPA_APP_ID:?}" "WeatherApiAppId=${WEATHER_API_APP_ID:?}" "AgentUserUpn=${AGENT_USER_UPN:-}" \
 		"LambdaCodeBucket=${ARTIFACT_BUCKET}" "LambdaCodeKey=${key}" "AgentImageUri=${image}" \
-		"BedrockModelId=${BEDROCK_MODEL_ID:-us.anthropic.claude-3-haiku-20240307-v1:0}"
+		"BedrockModelId=${BEDROCK_MODEL_ID:-$(default_model)}"
 
 	role=$(output AgentRuntimeRoleArn)
 	url=$(output WeatherApiUrl)

@@ -15,7 +15,7 @@ Usage: scripts/aws-federation.sh --tenant-id ID --sts-app-uri URI --sts-sp-objec
   --sts-sp-object-id  the STS app's service principal object ID: the sub condition
   --role-name         default agentid-bedrock-invoke
   --region            default us-east-1
-  --model-id          the inference profile, default us.anthropic.claude-3-haiku-20240307-v1:0
+  --model-id          the inference profile, default deploy/models/default.env's
   --dry-run           print the changing calls instead of making them (lookups still run)
 
 Prints AWS_ROLE_ARN=<arn> for the agent's settings. Needs the AWS CLI, v1 or v2
@@ -25,7 +25,13 @@ rights over IAM.
 USAGE
 }
 
-tenant='' sts_uri='' sts_sub='' role=agentid-bedrock-invoke region=us-east-1 model=us.anthropic.claude-3-haiku-20240307-v1:0 dry_run=false
+here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=SCRIPTDIR/lib/dryrun.sh
+. "$here/lib/dryrun.sh"
+# shellcheck source=SCRIPTDIR/lib/models.sh
+. "$here/lib/models.sh"
+
+tenant='' sts_uri='' sts_sub='' role=agentid-bedrock-invoke region=us-east-1 model=$(default_model) dry_run=false
 while (($#)); do
 	case $1 in
 	--tenant-id) tenant=${2:?}; shift ;;
@@ -42,9 +48,10 @@ while (($#)); do
 done
 [[ -n $tenant && -n $sts_uri && -n $sts_sub ]] || { usage >&2; exit 2; }
 
-here=$(cd "$(dirname "$0")" && pwd)
-# shellcheck source=SCRIPTDIR/lib/dryrun.sh
-. "$here/lib/dryrun.sh"
+eol=$(model_end_of_life "$model" "$region")
+if [[ -n $eol ]]; then
+	echo "aws-federation: warning: $model reached end of life on Bedrock on $eol in $region (deploy/models/lifecycle.tsv), so the preflight will fail; pass --model-id an active model such as $(default_model)" >&2
+fi
 
 account=$(aws sts get-caller-identity --query Account --output text)
 host="sts.windows.net/${tenant}/" # the trailing slash is part of the issuer
@@ -78,10 +85,21 @@ JSON
 )
 change aws iam put-role-policy --role-name "$role" --policy-name bedrock-invoke --policy-document "$policy"
 
-# Preflight with the operator's credentials: is the model enabled here?
-if ! aws bedrock-runtime converse --region "$region" --model-id "$model" \
-	--messages '[{"role":"user","content":[{"text":"ping"}]}]' --inference-config '{"maxTokens":5}' --query stopReason --output text >/dev/null; then
-	echo "aws-federation: the preflight call to $model in $region failed: enable model access in the Bedrock console" >&2
+# Preflight with the operator's credentials: can this account call the
+# model here? Bedrock's refusal says which fix applies.
+if ! refusal=$(aws bedrock-runtime converse --region "$region" --model-id "$model" \
+	--messages '[{"role":"user","content":[{"text":"ping"}]}]' --inference-config '{"maxTokens":5}' --query stopReason --output text 2>&1 >/dev/null); then
+	echo "$refusal" >&2
+	case $refusal in
+	*ResourceNotFoundException*"end of its life"*)
+		echo "aws-federation: $model has reached end of life on Bedrock in $region: pass --model-id an active model, such as $(default_model)" >&2 ;;
+	*ResourceNotFoundException*Legacy*)
+		echo "aws-federation: $model is Legacy on Bedrock and this account has not used it lately, so Bedrock refuses it: pass --model-id an active model, such as $(default_model)" >&2 ;;
+	*AccessDeniedException*)
+		echo "aws-federation: the preflight call to $model in $region was refused: enable model access in the Bedrock console, or allow bedrock:InvokeModel to the identity running this script" >&2 ;;
+	*)
+		echo "aws-federation: the preflight call to $model in $region failed (above)" >&2 ;;
+	esac
 	exit 1
 fi
 echo "AWS_ROLE_ARN=arn:aws:iam::${account}:role/${role}"

@@ -11,7 +11,8 @@ Substitutes these variables (from the environment, or FILE as KEY=VALUE lines):
   LOCATION APP_NAME ENVIRONMENT_ID ENVIRONMENT_DOMAIN ACR_SERVER IMAGE_TAG TENANT_ID BLUEPRINT_APP_ID
   AGENT_CLIENT_ID AGENT_USER_UPN CLIENT_SPA_APP_ID WEATHER_API_APP_ID STS_APP_ID
   STS_APP_URI AWS_REGION AWS_ROLE_ARN BEDROCK_MODEL_ID
-AGENT_USER_UPN may be empty; every other one is required.
+AGENT_USER_UPN may be empty; BEDROCK_MODEL_ID defaults to deploy/models/default.env's;
+every other one is required.
 USAGE
 }
 
@@ -32,6 +33,10 @@ done
 
 vars=(LOCATION APP_NAME ENVIRONMENT_ID ENVIRONMENT_DOMAIN ACR_SERVER IMAGE_TAG TENANT_ID BLUEPRINT_APP_ID AGENT_CLIENT_ID AGENT_USER_UPN
 	CLIENT_SPA_APP_ID WEATHER_API_APP_ID STS_APP_ID STS_APP_URI AWS_REGION AWS_ROLE_ARN BEDROCK_MODEL_ID)
+here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=SCRIPTDIR/lib/models.sh
+. "$here/lib/models.sh"
+export BEDROCK_MODEL_ID=${BEDROCK_MODEL_ID:-$(default_model)}
 missing=()
 for v in "${vars[@]}"; do
 	if [[ -z ${!v:-} && $v != AGENT_USER_UPN ]]; then
@@ -44,7 +49,7 @@ if ((${#missing[@]})); then
 fi
 export AGENT_USER_UPN=${AGENT_USER_UPN:-}
 
-template="$(dirname "$0")/../deploy/containerapps/containerapp.yaml.tmpl"
+template="$here/../deploy/containerapps/containerapp.yaml.tmpl"
 # The literal ${NAME} list tells envsubst which variables to replace, so a
 # stray $ elsewhere in the template is never touched.
 # shellcheck disable=SC2016

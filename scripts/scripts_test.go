@@ -12,6 +12,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/crosscloud-agentid/agentid/deploy/models"
 )
 
 // fake records its call, then answers with the first response whose
@@ -143,6 +145,41 @@ func TestAWSFederation(t *testing.T) {
 	}
 	if r := runScript(t, "aws-federation.sh", nil, "--tenant-id", "x"); r.err == nil || !strings.Contains(r.stderr, "Usage:") {
 		t.Errorf("missing arguments: %v %q", r.err, r.stderr)
+	}
+}
+
+// A model past its end of life is named at the start, from
+// deploy/models/lifecycle.tsv, and the preflight's refusal is told from
+// missing model access.
+func TestAWSFederationRetiredModel(t *testing.T) {
+	const retired = "us.anthropic.claude-3-haiku-20240307-v1:0"
+	r := runScript(t, "aws-federation.sh", []answer{
+		{pattern: "^aws sts get-caller-identity", body: "111122223333\n"},
+		{pattern: "get-open-id-connect-provider", body: "api://241e239b-367f-411d-9291-4ad052b57982\n"},
+		{pattern: "get-role", body: "arn:aws:iam::111122223333:role/agentid-bedrock-invoke\n"},
+		{pattern: "bedrock-runtime converse", fail: true,
+			body: "An error occurred (ResourceNotFoundException) when calling the Converse operation: This model version has reached the end of its life. Please refer to the AWS documentation for more details."},
+	}, append(strings.Fields(awsArgs), "--model-id", retired)...)
+	for _, want := range []string{
+		"warning: " + retired + " reached end of life on Bedrock on 2026-09-10 in us-east-1 (deploy/models/lifecycle.tsv)",
+		"aws-federation: " + retired + " has reached end of life on Bedrock in us-east-1: pass --model-id an active model, such as " + models.DefaultID,
+	} {
+		if r.err == nil || !strings.Contains(r.stderr, want) {
+			t.Errorf("err %v, stderr %q, want %q", r.err, r.stderr, want)
+		}
+	}
+	if strings.Contains(r.stderr, "enable model access") {
+		t.Errorf("a retired model was taken for missing model access: %q", r.stderr)
+	}
+	// Active in the Region the card names: no warning.
+	r = runScript(t, "aws-federation.sh", []answer{
+		{pattern: "^aws sts get-caller-identity", body: "111122223333\n"},
+		{pattern: "get-open-id-connect-provider", body: "api://241e239b-367f-411d-9291-4ad052b57982\n"},
+		{pattern: "get-role", body: "arn:aws:iam::111122223333:role/agentid-bedrock-invoke\n"},
+		{pattern: "bedrock-runtime converse", body: "end_turn\n"},
+	}, append(strings.Fields(awsArgs), "--model-id", "anthropic.claude-3-haiku-20240307-v1:0", "--region", "ca-central-1")...)
+	if r.err != nil || strings.Contains(r.stderr, "warning") {
+		t.Errorf("ca-central-1: err %v, stderr %q", r.err, r.stderr)
 	}
 }
 

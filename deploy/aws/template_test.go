@@ -14,6 +14,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/crosscloud-agentid/agentid/deploy/models"
 	"github.com/crosscloud-agentid/agentid/internal/chatapi"
 	"github.com/crosscloud-agentid/agentid/internal/cloudsim/awsfront"
 	"github.com/crosscloud-agentid/agentid/internal/config"
@@ -205,7 +206,7 @@ func env(t *testing.T, vars *yaml.Node) map[string]string {
 	example := map[string]string{
 		"TenantId": "ca77995a-3696-41ae-a339-cf02b3e89b12", "BlueprintAppId": "6a7f0937-6749-4a53-b866-c424b6e0824d",
 		"AgentClientId": "5b4418ec-1653-479f-96f7-3f28255917c7", "ClientSpaAppId": "5e4b9291-798c-43f9-a8b2-d712c6e87186",
-		"WeatherApiAppId": "b8302fea-6762-4183-a16c-69b510285c49", "AgentUserUpn": "", "BedrockModelId": "us.anthropic.claude-3-haiku-20240307-v1:0",
+		"WeatherApiAppId": "b8302fea-6762-4183-a16c-69b510285c49", "AgentUserUpn": "", "BedrockModelId": models.DefaultID,
 		"AWS::Region": "us-east-1", "AWS::URLSuffix": "amazonaws.com", "WeatherApi": "abc123",
 	}
 	out := map[string]string{}

@@ -92,6 +92,8 @@ type Agent struct {
 	// used: the same one again means the SDK reused them, and STS was not
 	// called.
 	awsKeyID atomic.Pointer[string]
+	// lastBedrock is the last Bedrock call's outcome, for /api/status.
+	lastBedrock atomic.Pointer[BedrockCall]
 }
 
 // New returns an agent. bedrock may be nil (Direct mode only); aws describes

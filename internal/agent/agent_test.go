@@ -55,7 +55,7 @@ func weatherStub(t *testing.T) string {
 
 func TestToolRoundsAreBounded(t *testing.T) {
 	model := &loopingModel{}
-	a := New(Config{WeatherAPIURL: weatherStub(t), ModelID: "us.anthropic.claude-3-haiku-20240307-v1:0", MaxToolRounds: 3}, fixedIdentity{}, model, AWSInfo{}, http.DefaultClient, slog.New(slog.DiscardHandler))
+	a := New(Config{WeatherAPIURL: weatherStub(t), ModelID: "us.anthropic.claude-haiku-4-5-20251001-v1:0", MaxToolRounds: 3}, fixedIdentity{}, model, AWSInfo{}, http.DefaultClient, slog.New(slog.DiscardHandler))
 	_, err := a.Run(t.Context(), Turn{Message: "weather in Oslo", Mode: Bedrock, Flow: identity.Autonomous}, trace.New(nil))
 	var ae *Error
 	if !errors.As(err, &ae) || ae.Status != http.StatusBadGateway || !strings.Contains(ae.Message, "MAX_TOOL_ROUNDS (3)") {
@@ -91,11 +91,23 @@ func TestBedrockErrors(t *testing.T) {
 		"AccessDeniedException": 502, "ExpiredTokenException": 502, "ModelErrorException": 502,
 	}
 	for code, status := range cases {
-		err := bedrockError(&smithy.GenericAPIError{Code: code, Message: "m"}, "model")
+		err := bedrockError(&smithy.GenericAPIError{Code: code, Message: "m"}, "model", "us-east-1")
 		var ae *Error
 		if !errors.As(err, &ae) || ae.Status != status || !strings.Contains(ae.Message, code) {
 			t.Errorf("%s: %v", code, err)
 		}
+	}
+	eol := bedrockError(&smithy.GenericAPIError{Code: "ResourceNotFoundException",
+		Message: "This model version has reached the end of its life. Please refer to the AWS documentation for more details."},
+		"us.anthropic.claude-3-haiku-20240307-v1:0", "us-east-1")
+	if want := "model us.anthropic.claude-3-haiku-20240307-v1:0 reached end of life on Bedrock on 2026-09-10 in us-east-1: set BEDROCK_MODEL_ID to an active model"; !strings.Contains(eol.Error(), want) {
+		t.Errorf("end of life: %v, want it to say %q", eol, want)
+	}
+	legacy := bedrockError(&smithy.GenericAPIError{Code: "ResourceNotFoundException",
+		Message: "Access denied. This Model is marked by provider as Legacy and you have not been actively using the model in the last 30 days."},
+		"us.anthropic.claude-opus-4-20250514-v1:0", "us-east-1")
+	if !strings.Contains(legacy.Error(), "is Legacy and this account has not used it lately: set BEDROCK_MODEL_ID") {
+		t.Errorf("legacy: %v", legacy)
 	}
 	if _, err := ParseMode("gpt"); err == nil {
 		t.Error("ParseMode accepted gpt")

@@ -17,6 +17,7 @@ import (
 	"github.com/aws/smithy-go"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/crosscloud-agentid/agentid/deploy/models"
 	"github.com/crosscloud-agentid/agentid/internal/mcptool"
 	"github.com/crosscloud-agentid/agentid/internal/trace"
 	"github.com/crosscloud-agentid/agentid/internal/weather"
@@ -93,10 +94,14 @@ func (a *Agent) bedrockTurn(ctx context.Context, t Turn, rec *trace.Recorder) (s
 			trace.Hop{From: trace.Agent, To: trace.Bedrock, Carries: "Converse"}, map[string]any{"model": a.cfg.ModelID, "round": round})
 		reply, err := a.converse(ctx, in, t.Stream)
 		if err != nil {
-			berr := bedrockError(err, a.cfg.ModelID)
+			berr := bedrockError(err, a.cfg.ModelID, a.aws.Region)
 			recordBedrockRefusal(rec, err, berr)
+			if ctx.Err() == nil {
+				a.lastBedrock.Store(&BedrockCall{At: time.Now(), Err: berr})
+			}
 			return "", berr
 		}
+		a.lastBedrock.Store(&BedrockCall{At: time.Now()})
 		data := map[string]any{"model": a.cfg.ModelID, "stop_reason": reply.stop, "round": round, "streamed": t.Stream != nil}
 		if reply.usage != nil {
 			data["input_tokens"], data["output_tokens"] = aws.ToInt32(reply.usage.InputTokens), aws.ToInt32(reply.usage.OutputTokens)
@@ -305,8 +310,37 @@ func recordBedrockRefusal(rec *trace.Recorder, err, mapped error) {
 	rec.AddHop("bedrock", "bedrock", mapped.Error(), h, nil)
 }
 
+// BedrockCall is the outcome of the agent's last Bedrock call, which
+// /api/status reports: a model past its end of life, credentials STS no
+// longer honours or a missing permission all show there, not only in the
+// turns that met them.
+type BedrockCall struct {
+	At  time.Time
+	Err error // nil when Bedrock answered
+}
+
+// LastBedrockCall returns the last Bedrock call's outcome; false before
+// the first.
+func (a *Agent) LastBedrockCall() (BedrockCall, bool) {
+	c := a.lastBedrock.Load()
+	if c == nil {
+		return BedrockCall{}, false
+	}
+	return *c, true
+}
+
+// EndOfLife is the line that says a model is past its end of life on
+// Bedrock and what to do, with the date when deploy/models records it.
+func EndOfLife(model, region string, st models.Status) string {
+	when := ""
+	if !st.EOL.IsZero() {
+		when = " on " + st.EOL.Format(time.DateOnly)
+	}
+	return fmt.Sprintf("model %s reached end of life on Bedrock%s in %s: set BEDROCK_MODEL_ID to an active model, such as %s", model, when, region, models.DefaultID)
+}
+
 // bedrockError maps Bedrock's errors to the turn's status and a clear line.
-func bedrockError(err error, model string) error {
+func bedrockError(err error, model, region string) error {
 	var api smithy.APIError
 	if !errors.As(err, &api) {
 		return &Error{Status: http.StatusBadGateway, Message: "Bedrock did not answer: " + rootCause(err).Error(), Err: err}
@@ -315,6 +349,18 @@ func bedrockError(err error, model string) error {
 	switch code {
 	case "ThrottlingException", "ServiceUnavailableException", "ModelNotReadyException":
 		return &Error{Status: http.StatusServiceUnavailable, Message: "Bedrock is throttling or unavailable after retries (" + code + "): try again shortly", Err: err}
+	case "ResourceNotFoundException":
+		// The model card's "This model version has reached the end of its
+		// life.", or a Legacy model refused to an account that has not used
+		// it lately ("Access denied. This Model is marked by provider as
+		// Legacy…", as reported in gsd-build/gsd-2#5425).
+		switch {
+		case strings.Contains(msg, "end of its life"):
+			return &Error{Status: http.StatusBadGateway, Message: fmt.Sprintf("Bedrock refused the request (%s: %s): %s", code, msg,
+				EndOfLife(model, region, models.Lifecycle(model, region, time.Now()))), Err: err}
+		case strings.Contains(msg, "Legacy"):
+			return &Error{Status: http.StatusBadGateway, Message: fmt.Sprintf("Bedrock refused the request (%s: %s): model %s is Legacy and this account has not used it lately: set BEDROCK_MODEL_ID to an active model, such as %s", code, msg, model, models.DefaultID), Err: err}
+		}
 	case "ValidationException":
 		return &Error{Status: http.StatusBadGateway, Message: fmt.Sprintf("Bedrock refused the request (%s: %s); check BEDROCK_MODEL_ID %s, an inference profile such as us.… for this region", code, msg, model), Err: err}
 	case "AccessDeniedException", "UnrecognizedClientException", "InvalidSignatureException", "ExpiredTokenException":

@@ -4,9 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
+	"log/slog"
 	"net/http"
-	"net/url"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -15,6 +14,7 @@ import (
 	"github.com/aws/smithy-go/tracing/smithyoteltracing"
 	"go.opentelemetry.io/otel/metric"
 
+	"github.com/crosscloud-agentid/agentid/deploy/models"
 	"github.com/crosscloud-agentid/agentid/internal/agent"
 	"github.com/crosscloud-agentid/agentid/internal/command"
 	"github.com/crosscloud-agentid/agentid/internal/config"
@@ -37,13 +37,7 @@ type Settings struct {
 	Agent         agent.Config
 	Identity      identity.Settings
 	AWS           agent.AWSInfo
-	// BedrockEndpoint is AWS_ENDPOINT_URL_BEDROCK_RUNTIME, which the SDK
-	// itself honours; read here only for the status probe.
-	BedrockEndpoint string
 }
-
-// DefaultModelID is the sample's model, as a US inference profile.
-const DefaultModelID = "us.anthropic.claude-3-haiku-20240307-v1:0"
 
 // LoadSettings reads and checks every setting.
 func LoadSettings(r *config.Reader) Settings {
@@ -66,7 +60,7 @@ func LoadSettings(r *config.Reader) Settings {
 		AgentID:            s.Identity.AgentID,
 		SidecarURL:         s.Identity.SidecarURL,
 		Region:             r.String("AWS_REGION", "us-east-1"),
-		ModelID:            r.String("BEDROCK_MODEL_ID", DefaultModelID),
+		ModelID:            r.String("BEDROCK_MODEL_ID", models.DefaultID),
 		WeatherAPIURL:      r.URL("WEATHER_API_URL", "http://localhost:8080", false),
 		TrustProxyHeaders:  r.Bool("TRUST_PROXY_HEADERS", false),
 		AgentCore:          agentCore,
@@ -98,7 +92,6 @@ func LoadSettings(r *config.Reader) Settings {
 		RoleARN:         r.String("AWS_ROLE_ARN", ""),
 		SessionName:     r.String("AWS_ROLE_SESSION_NAME", ""),
 	}
-	s.BedrockEndpoint = r.URL("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", "", false)
 	return s
 }
 
@@ -195,7 +188,12 @@ func Build(ctx context.Context, s Settings, d command.Deps) (*Server, error) {
 			metric.WithDescription("Token acquisitions by kind (TR, TU, TAU), provider, result (issued, refused) and cache (hit, miss, unknown)"))
 	}
 	a := agent.New(s.Agent, provider, br, info, apiClient, log)
-	checks := statusChecks(s, provider, awsCfg, info, apiClient)
+	now := d.Now
+	if now == nil {
+		now = time.Now
+	}
+	warnAboutLifecycle(log, s.API.ModelID, s.API.Region, now())
+	checks := statusChecks(s, provider, a, awsCfg, info, apiClient, now)
 	api := New(s.API, a, provider, users, checks, log)
 	api.settings = s
 	api.tracer = telemetry.Tracer(d.Tracer)
@@ -206,10 +204,26 @@ func Build(ctx context.Context, s Settings, d command.Deps) (*Server, error) {
 	return api, nil
 }
 
+// warnAboutLifecycle says at start when deploy/models records the model as
+// past its end of life, or Legacy, in the Region: every Bedrock turn would
+// fail, and the log says so before the first user meets it.
+func warnAboutLifecycle(log *slog.Logger, model, region string, now time.Time) {
+	switch st := models.Lifecycle(model, region, now); st.State {
+	case models.EndOfLife:
+		log.Warn("every Bedrock turn will fail: "+agent.EndOfLife(model, region, st), "source", st.Source)
+	case models.Legacy:
+		args := []any{"model", model, "region", region, "source", st.Source}
+		if !st.EOL.IsZero() {
+			args = append(args, "end_of_life", st.EOL.Format(time.DateOnly))
+		}
+		log.Warn("BEDROCK_MODEL_ID is Legacy on Bedrock, which refuses it to accounts that have not used it lately: move to an active model, such as "+models.DefaultID, args...)
+	}
+}
+
 // statusChecks are /api/status's dependency checks: the identity
-// provider, the Weather API's /health, and Bedrock's credentials and
-// endpoint.
-func statusChecks(s Settings, provider identity.Provider, awsCfg aws.Config, info agent.AWSInfo, apiClient *http.Client) map[string]Check {
+// provider, the Weather API's /health, and whether the agent can call
+// Bedrock now.
+func statusChecks(s Settings, provider identity.Provider, a *agent.Agent, awsCfg aws.Config, info agent.AWSInfo, apiClient *http.Client, now func() time.Time) map[string]Check {
 	return map[string]Check{
 		"identity": func(ctx context.Context) (map[string]any, error) {
 			return map[string]any{"provider": provider.Name()}, provider.Check(ctx)
@@ -227,49 +241,46 @@ func statusChecks(s Settings, provider identity.Provider, awsCfg aws.Config, inf
 			return nil, nil
 		},
 		"bedrock": func(ctx context.Context) (map[string]any, error) {
-			detail := map[string]any{"model": s.API.ModelID, "region": s.API.Region}
-			if info.APIKey {
-				detail["credential_source"] = "Bedrock API key (AWS_BEARER_TOKEN_BEDROCK)"
-			} else {
-				creds, err := awsCfg.Credentials.Retrieve(ctx)
-				if err != nil {
-					return detail, errors.New("no AWS credentials resolved: " + err.Error())
-				}
-				detail["credential_source"] = creds.Source
-				if info.RoleARN != "" {
-					detail["role_arn"] = info.RoleARN
-				}
-			}
-			return detail, reachable(ctx, endpointOf(s.BedrockEndpoint, s.API.Region))
+			return bedrockCheck(ctx, s, a, awsCfg, info, now())
 		},
 	}
 }
 
-// endpointOf is the Bedrock Runtime host to probe: the override, or the
-// regional endpoint.
-func endpointOf(override, region string) string {
-	if override != "" {
-		return override
+// bedrockCheck says whether the agent can call Bedrock now, without a
+// model call of its own (which costs money and would run on every poll):
+// the model's lifecycle in deploy/models, the credentials the SDK resolves
+// (for web identity, an AssumeRoleWithWebIdentity that STS must honour),
+// and the outcome and age of the agent's last Bedrock call, which carries
+// what only Bedrock can say (a refused permission, a retired model).
+func bedrockCheck(ctx context.Context, s Settings, a *agent.Agent, awsCfg aws.Config, info agent.AWSInfo, now time.Time) (map[string]any, error) {
+	detail := map[string]any{"model": s.API.ModelID, "region": s.API.Region}
+	st := models.Lifecycle(s.API.ModelID, s.API.Region, now)
+	detail["lifecycle"] = string(st.State)
+	if st.State == models.EndOfLife {
+		return detail, errors.New(agent.EndOfLife(s.API.ModelID, s.API.Region, st))
 	}
-	return "https://bedrock-runtime." + region + ".amazonaws.com"
-}
-
-// reachable opens a TCP connection to the endpoint: a reachability check
-// that costs nothing, unlike a model call.
-func reachable(ctx context.Context, endpoint string) error {
-	u, err := url.Parse(endpoint)
-	if err != nil || u.Host == "" {
-		return fmt.Errorf("bad Bedrock endpoint %q", endpoint)
+	if info.APIKey {
+		detail["credential_source"] = "Bedrock API key (AWS_BEARER_TOKEN_BEDROCK)"
+	} else {
+		creds, err := awsCfg.Credentials.Retrieve(ctx)
+		if err != nil {
+			return detail, errors.New("no AWS credentials resolved: " + err.Error())
+		}
+		detail["credential_source"] = creds.Source
+		if info.RoleARN != "" {
+			detail["role_arn"] = info.RoleARN
+		}
 	}
-	host := u.Host
-	if u.Port() == "" {
-		host = net.JoinHostPort(u.Hostname(), "443")
+	call, ok := a.LastBedrockCall()
+	if !ok {
+		detail["last_call"] = "none yet"
+		return detail, nil
 	}
-	var d net.Dialer
-	conn, err := d.DialContext(ctx, "tcp", host)
-	if err != nil {
-		return fmt.Errorf("the Bedrock endpoint %s is not reachable: %v", host, err)
+	age := now.Sub(call.At).Round(time.Second)
+	detail["last_call"] = age.String() + " ago"
+	if call.Err != nil {
+		return detail, fmt.Errorf("the last Bedrock call, %s ago, failed: %v", age, call.Err)
 	}
-	conn.Close()
-	return nil
+	detail["last_call_outcome"] = "answered"
+	return detail, nil
 }

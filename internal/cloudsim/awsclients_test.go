@@ -22,7 +22,7 @@ import (
 // must have them (the pyenv Python does), and under CI a missing one
 // fails the test.
 
-const profileID = "us.anthropic.claude-3-haiku-20240307-v1:0"
+const profileID = "us.anthropic.claude-haiku-4-5-20251001-v1:0"
 
 // awsPython is the interpreter that has boto3 and the AWS CLI v1.
 func awsPython(t *testing.T) string {
@@ -195,6 +195,7 @@ func TestBoto3AgainstCloudsim(t *testing.T) {
 			{"not_alternating", "ValidationException", 400, "ValidationException", "A conversation must alternate between user and assistant roles."},
 			{"made_up_model", "ValidationException", 400, "ValidationException", "The provided model identifier is invalid."},
 			{"foundation_model", "ValidationException", 400, "ValidationException", "with on-demand throughput isn’t supported"},
+			{"retired_model", "ResourceNotFoundException", 404, "ResourceNotFoundException", "This model version has reached the end of its life."},
 			{"malformed_policy", "MalformedPolicyDocument", 400, "MalformedPolicyDocumentException", "invalid Json"},
 			{"audience_outside_policy", "AccessDenied", 403, "ClientError", "is not authorized to perform: sts:GetWebIdentityToken"},
 			{"duration_outside_policy", "AccessDenied", 403, "ClientError", "is not authorized to perform: sts:GetWebIdentityToken"},
@@ -254,6 +255,8 @@ func TestAWSCLIAgainstCloudsim(t *testing.T) {
 		{"a conversation that starts with the assistant", []string{"bedrock-runtime", "converse", "--model-id", profileID,
 			"--messages", `[{"role":"assistant","content":[{"text":"Hi"}]}]`},
 			255, []string{"An error occurred (ValidationException) when calling the Converse operation: A conversation must start with a user message."}},
+		{"a model past its end of life", []string{"bedrock-runtime", "converse", "--model-id", "us.anthropic.claude-3-haiku-20240307-v1:0", "--messages", messages},
+			255, []string{"An error occurred (ResourceNotFoundException) when calling the Converse operation: This model version has reached the end of its life."}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -289,7 +292,7 @@ func TestAWSCLIBedrockNeedsTheFoundationModel(t *testing.T) {
 	out, code := runCLI(t, python, awsEnv(t, sim, tokenFile), "bedrock-runtime", "converse", "--model-id", profileID,
 		"--messages", `[{"role":"user","content":[{"text":"What's the weather in Oslo?"}]}]`)
 	if code == 0 || !strings.Contains(out, "(AccessDeniedException)") ||
-		!strings.Contains(out, "on resource: arn:aws:bedrock:us-east-1::foundation-model/anthropic.claude-3-haiku-20240307-v1:0") {
+		!strings.Contains(out, "on resource: arn:aws:bedrock:us-east-1::foundation-model/anthropic.claude-haiku-4-5-20251001-v1:0") {
 		t.Errorf("exit %d:\n%s", code, out)
 	}
 }

@@ -245,7 +245,12 @@ func TestStatusAndConfig(t *testing.T) {
 	if d, _ := checks["bedrock"].(map[string]any)["detail"].(map[string]any); d["credential_source"] != "WebIdentityCredentials" || d["role_arn"] != s.Env["AWS_ROLE_ARN"] {
 		t.Errorf("bedrock detail: %v", d)
 	}
-	broken := get(s.Agent(map[string]string{"SIDECAR_URL": "http://127.0.0.1:1", "WEATHER_API_URL": "http://127.0.0.1:1", "AWS_ENDPOINT_URL_BEDROCK_RUNTIME": "https://127.0.0.1:1"}) + "/api/status")
+	// Bedrock's check reports the last call's outcome: one turn meets the
+	// stopped endpoint first. The SDK reads the endpoint from the process.
+	t.Setenv("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", "https://127.0.0.1:1")
+	brokenURL := s.Agent(map[string]string{"SIDECAR_URL": "http://127.0.0.1:1", "WEATHER_API_URL": "http://127.0.0.1:1"})
+	postChat(t, brokenURL, `{"message":"hello","llm_mode":"bedrock"}`, "")
+	broken := get(brokenURL + "/api/status")
 	checks, _ = broken["checks"].(map[string]any)
 	for _, name := range []string{"bedrock", "identity", "weather_api"} {
 		if c, _ := checks[name].(map[string]any); c["ok"] != false || c["reason"] == "" {

@@ -284,7 +284,7 @@ func TestAgentRuntimeRolePolicies(t *testing.T) {
 		t.Fatal(err)
 	}
 	stack := awsfront.LocalStack(map[string]string{"TENANT_ID": "t", "BLUEPRINT_APP_ID": "b", "AGENT_CLIENT_ID": "a", "CLIENT_SPA_APP_ID": "s", "WEATHER_API_APP_ID": "w"})
-	const model = "us.anthropic.claude-3-haiku-20240307-v1:0"
+	const model = "us.anthropic.claude-haiku-4-5-20251001-v1:0"
 	stack.Params["BedrockModelId"] = model
 	tpl, err := awsfront.Load(src, stack)
 	if err != nil {

@@ -8,6 +8,7 @@
 package awsfront
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"regexp"
@@ -15,6 +16,8 @@ import (
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/crosscloud-agentid/agentid/deploy/models"
 )
 
 // Stack is what CloudFormation would know when it resolves the template:
@@ -361,7 +364,9 @@ func LocalStack(env map[string]string) Stack {
 		Params: map[string]string{"TenantId": env["TENANT_ID"], "BlueprintAppId": env["BLUEPRINT_APP_ID"], "AgentClientId": env["AGENT_CLIENT_ID"],
 			"ClientSpaAppId": env["CLIENT_SPA_APP_ID"], "WeatherApiAppId": env["WEATHER_API_APP_ID"], "AgentUserUpn": env["AGENT_USER_UPN"],
 			"LambdaCodeBucket": "agentid-artifacts", "LambdaCodeKey": "weather-api.zip",
-			"AgentImageUri": "111122223333.dkr.ecr.us-east-1.amazonaws.com/agentid/llm-agent:v1"},
+			"AgentImageUri": "111122223333.dkr.ecr.us-east-1.amazonaws.com/agentid/llm-agent:v1",
+			// As scripts/aws-agentcore.sh passes it.
+			"BedrockModelId": cmp.Or(env["BEDROCK_MODEL_ID"], models.DefaultID)},
 		Region: "us-east-1", AccountID: "111122223333", StackName: "agentid",
 		Refs:  map[string]string{"WeatherApi": "abc123", "WeatherAuthorizer": "auth01", "WeatherIntegration": "int01"},
 		Attrs: map[string]string{"AgentRuntime.AgentRuntimeArn": LocalRuntimeARN},

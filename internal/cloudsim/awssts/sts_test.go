@@ -254,7 +254,7 @@ func TestSourceIdentity(t *testing.T) {
 func TestSessionPolicy(t *testing.T) {
 	f := newFixture(t)
 	token := f.tokens.STSApp(t)
-	profile := "arn:aws:bedrock:us-east-1:111122223333:inference-profile/us.anthropic.claude-3-haiku-20240307-v1:0"
+	profile := "arn:aws:bedrock:us-east-1:111122223333:inference-profile/us.anthropic.claude-haiku-4-5-20251001-v1:0"
 	withPolicy := func(p string) (*sts.AssumeRoleWithWebIdentityOutput, error) {
 		return f.assume(token, func(in *sts.AssumeRoleWithWebIdentityInput) { in.Policy = aws.String(p) })
 	}

@@ -22,7 +22,7 @@ import (
 	"github.com/crosscloud-agentid/agentid/internal/sdkbody"
 )
 
-const model = "us.anthropic.claude-3-haiku-20240307-v1:0"
+const model = "us.anthropic.claude-haiku-4-5-20251001-v1:0"
 
 type fixture struct {
 	sim *cloudsim.Sim
@@ -190,8 +190,8 @@ func TestCredentialTiersAndRefusals(t *testing.T) {
 		{"wrong secret", credentials.NewStaticCredentialsProvider(dev.AccessKeyID, "not-the-secret-not-the-secret", ""), model, "InvalidSignatureException", "does not match"},
 		{"unknown key", credentials.NewStaticCredentialsProvider("AKIAUNKNOWNUNKNOWN01", dev.SecretAccessKey, ""), model, "UnrecognizedClientException", "invalid"},
 		{"session token not issued", credentials.NewStaticCredentialsProvider(dev.AccessKeyID, dev.SecretAccessKey, "forged-session"), model, "UnrecognizedClientException", "invalid"},
-		{"a bare model ID", credentials.NewStaticCredentialsProvider(dev.AccessKeyID, dev.SecretAccessKey, ""), "anthropic.claude-3-haiku-20240307-v1:0", "ValidationException", "inference profile"},
-		{"an EU profile in us-east-1", credentials.NewStaticCredentialsProvider(dev.AccessKeyID, dev.SecretAccessKey, ""), "eu.anthropic.claude-3-haiku-20240307-v1:0", "ValidationException", "invalid"},
+		{"a bare model ID", credentials.NewStaticCredentialsProvider(dev.AccessKeyID, dev.SecretAccessKey, ""), "anthropic.claude-haiku-4-5-20251001-v1:0", "ValidationException", "inference profile"},
+		{"an EU profile in us-east-1", credentials.NewStaticCredentialsProvider(dev.AccessKeyID, dev.SecretAccessKey, ""), "eu.anthropic.claude-haiku-4-5-20251001-v1:0", "ValidationException", "invalid"},
 	}
 	for _, c := range cases {
 		err := ask(f.client(t, c.creds, 1), c.model)

@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+
+	"github.com/crosscloud-agentid/agentid/deploy/models"
 )
 
 // foundationModels are the models cloudsim's Bedrock answers for, each
@@ -43,13 +45,25 @@ var geoSourceRegions = map[string][]string{
 	"global": {"us-", "eu-", "ap-", "ca-", "sa-"},
 }
 
+// inRegionModels are the models still invoked by their own ID, on demand
+// in the Region, rather than through a cross-Region profile: Claude 3
+// Haiku where its model card says it is still available after its end of
+// life elsewhere (see deploy/models/lifecycle.tsv). Newer Claude models are
+// served through inference profiles only.
+var inRegionModels = map[string][]string{
+	"anthropic.claude-3-haiku-20240307-v1:0": {"ca-central-1", "eu-central-2", "sa-east-1", "ap-northeast-2"},
+}
+
 var invalidModel = &apiError{http.StatusBadRequest, "ValidationException", "The provided model identifier is invalid."}
 
 // resolveModel turns Converse's modelId (an inference profile ID or its
 // ARN, a foundation model ID or its ARN) into the inference profile ID
-// the request runs on. A foundation model gets the ValidationException
-// AWS gives models served on demand only through an inference profile;
-// anything else unknown gets "The provided model identifier is invalid."
+// the request runs on, or the model ID for a model served in the Region.
+// A model past its end of life in this Region, by cloudsim's clock, gets
+// Bedrock's ResourceNotFoundException. Any other foundation model gets the
+// ValidationException AWS gives models served on demand only through an
+// inference profile; anything else unknown gets "The provided model
+// identifier is invalid."
 func (s *Server) resolveModel(id string) (string, *apiError) {
 	if arn, ok := strings.CutPrefix(id, "arn:aws:bedrock:"); ok {
 		region, rest, _ := strings.Cut(arn, ":")
@@ -58,9 +72,7 @@ func (s *Server) resolveModel(id string) (string, *apiError) {
 		switch {
 		case region != s.region:
 			return "", invalidModel
-		case kind == "foundation-model" && account == "":
-			return "", s.onDemandOnly(name)
-		case kind == "inference-profile" && account == s.account:
+		case kind == "foundation-model" && account == "", kind == "inference-profile" && account == s.account:
 			id = name
 		default:
 			// Custom, imported, provisioned and application inference
@@ -69,6 +81,12 @@ func (s *Server) resolveModel(id string) (string, *apiError) {
 		}
 	}
 	if _, ok := foundationModels[id]; ok {
+		if e := s.endOfLife(id); e != nil {
+			return "", e
+		}
+		if slices.Contains(inRegionModels[id], s.region) {
+			return id, nil
+		}
 		return "", s.onDemandOnly(id)
 	}
 	geo, base, _ := strings.Cut(id, ".")
@@ -76,7 +94,28 @@ func (s *Server) resolveModel(id string) (string, *apiError) {
 	if !known || !slices.ContainsFunc(geoSourceRegions[geo], func(p string) bool { return strings.HasPrefix(s.region, p) }) {
 		return "", invalidModel
 	}
+	if e := s.endOfLife(base); e != nil {
+		return "", e
+	}
 	return id, nil
+}
+
+// endOfLife is Bedrock's answer to a model past its end of life in this
+// Region, or nil. The wording is the model card's (Claude 3 Haiku: "requests
+// now get ResourceNotFoundException: This model version has reached the end
+// of its life.") with the sentence Bedrock appends, as reported in
+// aws-samples/amazon-bedrock-ai-karaoke#21 and
+// aws-solutions-library-samples/accelerated-intelligent-document-processing-on-aws#708;
+// the status is the ResourceNotFoundException shape's 404 (botocore's
+// bedrock-runtime model). A Legacy model is answered: Bedrock refuses one
+// only to accounts that have not used it lately, which cloudsim does not
+// track.
+func (s *Server) endOfLife(model string) *apiError {
+	if models.Lifecycle(model, s.region, s.now()).State != models.EndOfLife {
+		return nil
+	}
+	return &apiError{http.StatusNotFound, "ResourceNotFoundException",
+		"This model version has reached the end of its life. Please refer to the AWS documentation for more details."}
 }
 
 func (s *Server) onDemandOnly(model string) *apiError {
@@ -99,11 +138,14 @@ func (s *Server) deniedResource(c caller, action, profile string) string {
 	if c.Auth != "sigv4" {
 		return ""
 	}
-	_, model, _ := strings.Cut(profile, ".")
-	for _, resource := range []string{
-		"arn:aws:bedrock:" + s.region + ":" + s.account + ":inference-profile/" + profile,
-		"arn:aws:bedrock:" + s.region + "::foundation-model/" + model,
-	} {
+	resources := []string{"arn:aws:bedrock:" + s.region + "::foundation-model/" + profile}
+	if model := models.FoundationModel(profile); model != profile {
+		resources = []string{
+			"arn:aws:bedrock:" + s.region + ":" + s.account + ":inference-profile/" + profile,
+			"arn:aws:bedrock:" + s.region + "::foundation-model/" + model,
+		}
+	}
+	for _, resource := range resources {
 		if !s.creds.Allowed(c.AccessKeyID, action, resource) {
 			return resource
 		}

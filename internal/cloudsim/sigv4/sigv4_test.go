@@ -156,7 +156,7 @@ func templates(addr string) []request {
 	base := "http://" + addr
 	json := [][2]string{{"Content-Type", "application/json"}}
 	return []request{
-		{Name: "Converse, encoded model ID", Method: "POST", URL: base + "/bedrock/model/us.anthropic.claude-3-haiku-20240307-v1%3A0/converse",
+		{Name: "Converse, encoded model ID", Method: "POST", URL: base + "/bedrock/model/us.anthropic.claude-haiku-4-5-20251001-v1%3A0/converse",
 			Headers: json, Body: `{"messages":[{"role":"user","content":[{"text":"hi"}]}]}`},
 		{Name: "STS form", Method: "POST", URL: base + "/sts",
 			Headers: [][2]string{{"Content-Type", "application/x-www-form-urlencoded; charset=utf-8"}}, Body: "Action=GetCallerIdentity&Version=2011-06-15"},

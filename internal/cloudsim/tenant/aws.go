@@ -117,7 +117,7 @@ func (a *AWSAccount) validate(v *validator) {
 	}
 	for i, id := range a.InferenceProfiles {
 		if !strings.Contains(id, ".") || strings.ContainsAny(id, "/ ") {
-			v.fail(fmt.Sprintf("aws.inferenceProfiles[%d]", i), "%q is not an inference profile ID such as us.anthropic.claude-3-haiku-20240307-v1:0", id)
+			v.fail(fmt.Sprintf("aws.inferenceProfiles[%d]", i), "%q is not an inference profile ID such as us.anthropic.<model>-v1:0", id)
 		}
 	}
 	for i, k := range a.BedrockAPIKeys {

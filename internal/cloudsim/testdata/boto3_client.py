@@ -134,6 +134,8 @@ REFUSALS = {
     "not_alternating": bad_converse(QUESTION + QUESTION),
     "made_up_model": bad_converse(QUESTION, model="us.anthropic.claude-does-not-exist-v9:0"),
     "foundation_model": bad_converse(QUESTION, model=MODEL.split(".", 1)[1]),
+    # Claude 3 Haiku reached end of life in us-east-1 on 2026-09-10.
+    "retired_model": bad_converse(QUESTION, model="us.anthropic.claude-3-haiku-20240307-v1:0"),
     "malformed_policy": lambda: assume(policy="{not json"),
     # The role's policy allows api://AzureADTokenExchange for up to 300 s
     # (sts:IdentityTokenAudience, sts:DurationSeconds): each is refused.
