@@ -220,6 +220,15 @@ func (s *Server) checkAuthorize(r *http.Request) (*authorizeRequest, *aadError, 
 func (s *Server) signedIn(w http.ResponseWriter, r *http.Request, ar *authorizeRequest, oid string) {
 	missing, aerr := s.missingConsents(ar.clientID, ar.app.Name, ar.resources, oid, ar.prompt == "consent")
 	switch {
+	case aerr != nil && aerr.code == codeAdminConsentRequired && ar.prompt == "none":
+		// Silently, the grant a user may not give is consent that is
+		// missing, as for any other scope.
+		s.redirectError(w, r, ar, consentRequired(errConsent(ar.clientID, ar.app.Name)))
+	case aerr != nil && aerr.code == codeAdminConsentRequired:
+		// Entra's "Need admin approval" page, shown to the person; the app
+		// is not sent back anything it could take for consent.
+		s.stats.Add(aerr.statKey())
+		s.authorizePage(w, aerr.status, aerr.Error())
 	case aerr != nil:
 		s.redirectError(w, r, ar, consentRequired(aerr))
 	case len(missing) == 0:
@@ -232,7 +241,9 @@ func (s *Server) signedIn(w http.ResponseWriter, r *http.Request, ar *authorizeR
 }
 
 // missingConsents lists, per resource, the scopes user has not granted
-// client (all of them when always is set).
+// client (all of them when always is set), and refuses with AADSTS90094
+// when one of them needs an admin's consent and user is not an admin
+// (consentable).
 func (s *Server) missingConsents(clientID, clientName string, resources []*scopeRequest, user string, always bool) ([]consentGrant, *aadError) {
 	var missing []consentGrant
 	for _, sr := range resources {
@@ -255,6 +266,9 @@ func (s *Server) missingConsents(clientID, clientName string, resources []*scope
 		if len(need) > 0 {
 			missing = append(missing, consentGrant{key: consentKey{clientID, sr.res.appID, user}, scopes: need, resource: sr.res.app.Name})
 		}
+	}
+	if aerr := s.consentable(missing, user); aerr != nil {
+		return nil, aerr
 	}
 	return missing, nil
 }

@@ -1,6 +1,7 @@
 package entra
 
 import (
+	"fmt"
 	"html/template"
 	"net/http"
 	"net/url"
@@ -217,8 +218,10 @@ func (s *Server) consent(w http.ResponseWriter, r *http.Request, admin bool) {
 	}
 	grantee := oid
 	if admin {
-		if u := s.dir().UserByID(oid); u == nil || !u.Admin {
-			s.authorizePage(w, http.StatusForbidden, newErr(http.StatusForbidden, "access_denied", 90094, "The grant requires admin permission. Sign in as an admin of the tenant (in cloudsim, a user with \"admin\": true in the tenant file).").Error())
+		if u := s.dir().UserByID(oid); u == nil || !u.MayConsentAsAdmin() {
+			e := errAdminConsentRequired("Consenting for the organization needs an admin.")
+			s.stats.Add(e.statKey())
+			s.authorizePage(w, e.status, e.Error())
 			return
 		}
 		grantee = allUsers
@@ -231,7 +234,47 @@ func (s *Server) consent(w http.ResponseWriter, r *http.Request, admin bool) {
 	}
 	cr := &consentRequest{grants: []consentGrant{{key: consentKey{clientID, sr.res.appID, grantee}, scopes: sr.names, resource: sr.res.app.Name}},
 		shownTo: oid, redirectURI: redirectURI, state: state, admin: admin}
+	// What the user would newly grant (all of it, with prompt=consent).
+	need := slices.DeleteFunc(slices.Clone(sr.names), func(n string) bool { return q.Get("prompt") != "consent" && slices.Contains(have, n) })
+	if e := s.consentable([]consentGrant{{key: cr.grants[0].key, scopes: need}}, oid); e != nil {
+		s.stats.Add(e.statKey())
+		s.authorizePage(w, e.status, e.Error())
+		return
+	}
 	s.consentPage(w, r, cr, name)
+}
+
+// codeAdminConsentRequired is AADSTS90094, "The grant requires admin
+// permission.": what Entra answers a user who is not an admin when the
+// consent asked of them covers a permission only an admin may grant (its
+// "Need admin approval" page), and a user who is not an admin at the
+// admin consent endpoint.
+const codeAdminConsentRequired = 90094
+
+func errAdminConsentRequired(detail string) *aadError {
+	return newErr(http.StatusForbidden, "access_denied", codeAdminConsentRequired, "The grant requires admin permission. %s", detail)
+}
+
+// consentable refuses a consent the user may not give: a scope the
+// resource marks for admin consent only (adminConsentScopes; Microsoft
+// Graph's are its permissions reference's), asked of a user who is not an
+// admin (tenant.User.MayConsentAsAdmin). An admin may consent for
+// themselves; anyone may use what an admin consented for everyone, which
+// is never missing.
+func (s *Server) consentable(grants []consentGrant, user string) *aadError {
+	if u := s.dir().UserByID(user); u != nil && u.MayConsentAsAdmin() {
+		return nil
+	}
+	for _, g := range grants {
+		res := s.dir().App(g.key.resource)
+		for _, sc := range g.scopes {
+			if res != nil && res.NeedsAdminConsent(sc) {
+				return errAdminConsentRequired(fmt.Sprintf("%s's %s needs an admin's consent: ask an admin to consent for the organization, or sign in as one "+
+					"(in cloudsim, a user with \"admin\": true or an admin role in the tenant file's directoryRoles).", res.Name, sc))
+			}
+		}
+	}
+	return nil
 }
 
 func (s *Server) grantConsents(cr *consentRequest, by string) {

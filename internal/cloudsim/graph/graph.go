@@ -5,13 +5,17 @@
 // and the sidecar use, so an agent identity created here gets T1 and TR.
 //
 // Each operation checks what Graph documents for it (the permissions
-// table in permissions.go cites the pages): a token for Graph, a
-// delegated permission from the operation's table, per property where the
-// docs split them, the signed-in user's directory role where the docs
-// require one, and the Agent ID known issue that a token carrying
+// table in permissions.go cites the pages), before it reads its body or
+// tells whether the object exists: a token for Graph, a delegated
+// permission from the operation's table, per property where the docs
+// split them, and the Agent ID known issue that a token carrying
 // Directory.AccessAsUser.All or Directory.ReadWrite.All fails every Agent
-// ID write. Errors have Graph's shape. What it does not serve it refuses
-// with Graph's BadRequest, never silently.
+// ID write; then, on the object, the signed-in user's ownership or a
+// directory role where the docs require one. Microsoft's first-party
+// applications are not the tenant's: Graph neither lists nor serves them
+// as applications, only their service principals. Errors have Graph's
+// shape. What it does not serve it refuses with Graph's BadRequest, never
+// silently.
 package graph
 
 import (
@@ -112,12 +116,19 @@ type call struct {
 	path    []string // the route's captures
 	query   url.Values
 	body    []byte
+	// bodyErr is why the body could not be read. It is answered only when
+	// an operation reads the body, which it does after checking the
+	// caller's permission: authorization comes first.
+	bodyErr *apiError
 	dir     *tenant.Directory
 	now     time.Time
 }
 
 // decode reads the JSON body into v.
 func (c *call) decode(v any) *apiError {
+	if c.bodyErr != nil {
+		return c.bodyErr
+	}
 	if len(c.body) == 0 {
 		return badRequest("The request body is empty; this operation needs a JSON object.")
 	}
@@ -148,12 +159,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, requestID, &apiError{http.StatusBadRequest, "BadRequest", fmt.Sprintf("Resource not found for the segment '%s'.", segment)})
 		return
 	}
+	cl := &call{route: rt.name, caller: c, version: version, path: captures, query: r.URL.Query(), dir: s.live.Load(), now: s.live.Now()}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
 	if err != nil {
-		s.fail(w, r, requestID, badRequest("The request body is larger than cloudsim reads (1 MiB) or unreadable."))
-		return
+		cl.bodyErr = badRequest("The request body is larger than cloudsim reads (1 MiB) or unreadable.")
 	}
-	cl := &call{route: rt.name, caller: c, version: version, path: captures, query: r.URL.Query(), body: body, dir: s.live.Load(), now: s.live.Now()}
+	cl.body = body
 	status, result, aerr := rt.run(s, cl)
 	if aerr != nil {
 		s.fail(w, r, requestID, aerr)

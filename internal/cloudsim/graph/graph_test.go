@@ -422,6 +422,7 @@ func TestDirectoryRolesNeedARoleReadingPermission(t *testing.T) {
 func TestGraphRefusals(t *testing.T) {
 	f := newFixture(t, nil)
 	u := f.sim.Tenant.UserByUPN(admin)
+	own := f.call(f.token(admin, "Application.ReadWrite.All"), "POST", "applications", map[string]any{"displayName": "the admin's"})
 	sign := func(edit func(map[string]any)) string {
 		now := time.Now()
 		c := map[string]any{"aud": graph.Resource, "tid": f.sim.Tenant.Tenant.ID, "oid": u.ObjectID, "scp": "User.Read Application.ReadWrite.All",
@@ -445,7 +446,7 @@ func TestGraphRefusals(t *testing.T) {
 			"Request_ResourceNotFound", "does not exist"},
 		{"a segment cloudsim does not serve", f.token(admin, "User.Read"), "GET", "groups", 400, "BadRequest", "Resource not found for the segment 'groups'."},
 		{"a property cloudsim does not apply", f.token(admin, "Application.ReadWrite.All"), "POST", "applications", 400, "Request_BadRequest", "signInAudience"},
-		{"a password through PATCH", f.token(admin, "Application.ReadWrite.All"), "PATCH", "applications(appId='" + tenant.GraphCLIAppID + "')", 400,
+		{"a password through PATCH", f.token(admin, "Application.ReadWrite.All"), "PATCH", "applications(appId='" + own.str("appId") + "')", 400,
 			"Request_BadRequest", "addPassword"},
 	} {
 		var body any

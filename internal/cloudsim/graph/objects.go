@@ -19,7 +19,11 @@ func context(version, entity string) string {
 func (c *call) applicationJSON(a *tenant.Application) map[string]any {
 	scopes := []map[string]any{}
 	for _, name := range sortedKeys(a.ScopeIDs, a.Scopes) {
-		scopes = append(scopes, map[string]any{"id": a.ScopeID(name), "value": name, "type": "User", "isEnabled": slices.Contains(a.Scopes, name)})
+		typ := "User"
+		if a.NeedsAdminConsent(name) {
+			typ = "Admin"
+		}
+		scopes = append(scopes, map[string]any{"id": a.ScopeID(name), "value": name, "type": typ, "isEnabled": slices.Contains(a.Scopes, name)})
 	}
 	roles := []map[string]any{}
 	for _, name := range a.AppRoles {

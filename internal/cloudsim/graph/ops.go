@@ -112,7 +112,9 @@ func (s *Server) listApplications(c *call) (int, any, *apiError) {
 	}
 	items := []map[string]any{}
 	for _, a := range c.dir.Applications {
-		if (!blueprints || a.AgentIdentityBlueprint) && (!filtered || a.Name == name) {
+		// Microsoft's first-party applications are registered in
+		// Microsoft's tenant, not this one.
+		if !a.FirstParty && (!blueprints || a.AgentIdentityBlueprint) && (!filtered || a.Name == name) {
 			items = append(items, c.applicationJSON(a))
 		}
 	}
@@ -192,6 +194,9 @@ type scopeBody struct {
 	ID        string `json:"id"`
 	Value     string `json:"value"`
 	IsEnabled *bool  `json:"isEnabled"`
+	// Type is who may consent: "User" (any user, for themselves) or
+	// "Admin" (an admin only; permissionScope's type).
+	Type string `json:"type"`
 }
 
 type appRoleBody struct {
@@ -213,9 +218,12 @@ var appProperties = map[string]string{
 // propertyGroups reads which groups a body's properties fall in, refusing
 // one cloudsim does not apply and the credentials, which have their own
 // actions.
-func propertyGroups(raw []byte, create bool) ([]string, *apiError) {
+func propertyGroups(c *call, create bool) ([]string, *apiError) {
+	if c.bodyErr != nil {
+		return nil, c.bodyErr
+	}
 	var fields map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &fields); err != nil {
+	if err := json.Unmarshal(c.body, &fields); err != nil {
 		return nil, badRequest("Unable to read JSON request payload: %v", err)
 	}
 	var groups []string
@@ -273,7 +281,7 @@ func (s *Server) createApplication(c *call) (int, any, *apiError) {
 }
 
 func (s *Server) createApp(c *call, body appBody, blueprint bool) (int, any, *apiError) {
-	if _, err := propertyGroups(c.body, true); err != nil {
+	if _, err := propertyGroups(c, true); err != nil {
 		return 0, nil, err
 	}
 	if body.DisplayName == nil || *body.DisplayName == "" {
@@ -354,6 +362,9 @@ func setScopes(a *tenant.Application, scopes []scopeBody) *apiError {
 		if sc.ID == "" || sc.Value == "" {
 			return badRequest("An oauth2PermissionScope needs an id and a value.")
 		}
+		if sc.Type != "" && sc.Type != "User" && sc.Type != "Admin" {
+			return badRequest("An oauth2PermissionScope's type is User or Admin, not '%s'.", sc.Type)
+		}
 		next[strings.ToLower(sc.ID)] = sc
 	}
 	for _, name := range a.Scopes {
@@ -363,41 +374,55 @@ func setScopes(a *tenant.Application, scopes []scopeBody) *apiError {
 				"Permission (scope or role) cannot be deleted or updated unless disabled first."}
 		}
 	}
-	a.Scopes, a.ScopeIDs = nil, map[string]string{}
+	a.Scopes, a.ScopeIDs, a.AdminConsentScopes = nil, map[string]string{}, nil
 	for id, sc := range next {
 		a.ScopeIDs[sc.Value] = id
 		if sc.IsEnabled == nil || *sc.IsEnabled {
 			a.Scopes = append(a.Scopes, sc.Value)
+			if sc.Type == "Admin" {
+				a.AdminConsentScopes = append(a.AdminConsentScopes, sc.Value)
+			}
 		}
 	}
 	slices.Sort(a.Scopes)
+	slices.Sort(a.AdminConsentScopes)
 	return nil
 }
 
-// lookupApp finds the application a route names by id or appId.
-func lookupApp(c *call) (*tenant.Application, *apiError) {
+// lookupApp finds the application a route names by id or appId: nil
+// when there is none, or it is Microsoft's (first-party), whose
+// application object Graph does not serve from this tenant.
+func lookupApp(c *call) *tenant.Application {
 	for _, a := range c.dir.Applications {
-		if a.ID() == c.path[0] || a.AppID == c.path[0] {
-			return a, nil
+		if !a.FirstParty && (a.ID() == c.path[0] || a.AppID == c.path[0]) {
+			return a
 		}
 	}
-	return nil, notFound(c.path[0])
+	return nil
 }
 
 // checkedApp finds the application a route names and checks the caller
 // may act on it: the blueprint's row for a blueprint, the app's row for
-// any other (an owner passing the role check). Permission is checked
-// before existence, as Graph answers 403 before 404.
+// any other. The permission comes first, as Graph answers 403 before 404:
+// an object that is not there is 404 only to a caller holding either
+// row's permission. The role of a caller who does not own it comes last,
+// as it depends on the object.
 func checkedApp(c *call, appRow, blueprintRow string) (*tenant.Application, *apiError) {
-	a, err := lookupApp(c)
+	a := lookupApp(c)
+	if a == nil {
+		if err := c.caller.permittedAny(appRow, blueprintRow); err != nil {
+			return nil, err
+		}
+		return nil, notFound(c.path[0])
+	}
 	row := appRow
-	if a != nil && a.AgentIdentityBlueprint {
+	if a.AgentIdentityBlueprint {
 		row = blueprintRow
 	}
-	if perr := c.caller.check(row, a != nil && c.owns(a)); perr != nil {
-		return nil, perr
+	if err := c.caller.check(row, c.owns(a)); err != nil {
+		return nil, err
 	}
-	return a, err
+	return a, nil
 }
 
 func (c *call) owns(a *tenant.Application) bool {
@@ -412,18 +437,16 @@ func (s *Server) getApplication(c *call) (int, any, *apiError) {
 	return http.StatusOK, c.applicationJSON(a), nil
 }
 
-// updateApplication is PATCH: a blueprint's properties are checked by
-// group, each against its own permission; an ordinary app's against
-// Application.ReadWrite.All.
+// updateApplication is PATCH: the caller must be able to update the
+// object at all (an empty body included) before its body is read; then
+// a blueprint's properties are checked by group, each against its own
+// permission; an ordinary app's against Application.ReadWrite.All.
 func (s *Server) updateApplication(c *call) (int, any, *apiError) {
-	a, err := lookupApp(c)
+	a, err := checkedApp(c, "application.update", "blueprint.update")
 	if err != nil {
-		if perr := c.caller.check("application.update", false); perr != nil {
-			return 0, nil, perr
-		}
 		return 0, nil, err
 	}
-	groups, err := propertyGroups(c.body, false)
+	groups, err := propertyGroups(c, false)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -544,6 +567,14 @@ func (s *Server) listFICs(c *call) (int, any, *apiError) {
 // createPrincipal creates an app's service principal; for a blueprint,
 // at the agentIdentityBlueprintPrincipal cast (its own permission).
 func (s *Server) createPrincipal(c *call) (int, any, *apiError) {
+	blueprintRoute := c.route == "blueprintPrincipal.create"
+	row := "servicePrincipal.create"
+	if blueprintRoute {
+		row = "blueprintPrincipal.create"
+	}
+	if err := c.caller.permitted(row); err != nil {
+		return 0, nil, err
+	}
 	var body struct {
 		AppID string `json:"appId"`
 	}
@@ -552,17 +583,15 @@ func (s *Server) createPrincipal(c *call) (int, any, *apiError) {
 	}
 	appID := strings.ToLower(body.AppID)
 	a := c.dir.App(appID)
-	blueprintRoute := c.route == "blueprintPrincipal.create"
-	row := "servicePrincipal.create"
-	if blueprintRoute {
-		row = "blueprintPrincipal.create"
+	if a == nil {
+		return 0, nil, badRequest("The appId '%s' of the service principal does not reference a valid application object.", appID)
 	}
-	if err := c.caller.check(row, a != nil && c.owns(a)); err != nil {
+	// The application's owner creates its principal; anyone else needs a
+	// role.
+	if err := c.caller.check(row, c.owns(a)); err != nil {
 		return 0, nil, err
 	}
 	switch {
-	case a == nil:
-		return 0, nil, badRequest("The appId '%s' of the service principal does not reference a valid application object.", appID)
 	case a.AgentIdentityBlueprint != blueprintRoute:
 		if blueprintRoute {
 			return 0, nil, badRequest("The application '%s' is not an agent identity blueprint.", appID)
@@ -588,6 +617,9 @@ func (s *Server) createPrincipal(c *call) (int, any, *apiError) {
 // createAgentIdentity creates an agent identity from a blueprint whose
 // principal exists. Its owner (the blueprint's) needs no role.
 func (s *Server) createAgentIdentity(c *call) (int, any, *apiError) {
+	if err := c.caller.permitted("agentIdentity.create"); err != nil {
+		return 0, nil, err
+	}
 	var body struct {
 		DisplayName string   `json:"displayName"`
 		BlueprintID string   `json:"agentIdentityBlueprintId"`
@@ -651,12 +683,15 @@ func (s *Server) deleteServicePrincipal(c *call) (int, any, *apiError) {
 			return nil
 		})
 	}
-	if err := c.caller.check("servicePrincipal.delete", false); err != nil {
+	if err := c.caller.permitted("servicePrincipal.delete"); err != nil {
 		return 0, nil, err
 	}
 	a := c.dir.AppByServicePrincipal(c.path[0])
 	if a == nil {
 		return 0, nil, notFound(c.path[0])
+	}
+	if err := c.caller.check("servicePrincipal.delete", c.owns(a)); err != nil {
+		return 0, nil, err
 	}
 	return http.StatusNoContent, nil, s.update(func(next *tenant.Directory) *apiError {
 		next.EditApp(a.AppID).ServicePrincipalID = ""
@@ -681,7 +716,7 @@ func principalApp(dir *tenant.Directory, spID string) (string, bool) {
 // assignAppRole grants an app role of a resource to a client principal:
 // the roles claim of the client's app-only tokens for it.
 func (s *Server) assignAppRole(c *call) (int, any, *apiError) {
-	if err := c.caller.check("appRoleAssignment.create", false); err != nil {
+	if err := c.caller.permitted("appRoleAssignment.create"); err != nil {
 		return 0, nil, err
 	}
 	var body struct {
@@ -699,6 +734,11 @@ func (s *Server) assignAppRole(c *call) (int, any, *apiError) {
 	resource := c.dir.AppByServicePrincipal(strings.ToLower(body.ResourceID))
 	if resource == nil {
 		return 0, nil, notFound(body.ResourceID)
+	}
+	// The resource application's owner assigns its roles; anyone else
+	// needs a role of the page's.
+	if err := c.caller.check("appRoleAssignment.create", c.owns(resource)); err != nil {
+		return 0, nil, err
 	}
 	role := ""
 	for _, name := range resource.AppRoles {

@@ -20,6 +20,22 @@ type permission struct {
 var (
 	agentIDRoles      = []string{"Agent ID Developer", "Agent ID Administrator"}
 	agentIDAdminRoles = []string{"Agent ID Administrator"}
+	// appAdminRoles may change any application or service principal: the
+	// pages of the application and service principal writes list "a
+	// non-admin member user with default user permissions - for
+	// applications they own", then Cloud Application Administrator and
+	// Application Administrator (the rbac-apps-serviceprincipal-creds-apis
+	// and rbac-application-apis-write notes; the others they name, Hybrid
+	// Identity Administrator for basic properties, Directory Writers for
+	// extension properties, Security Administrator, are not emulated).
+	appAdminRoles = []string{"Cloud Application Administrator", "Application Administrator"}
+	// appRoleAssignmentRoles may assign an app role of a resource the
+	// caller does not own (serviceprincipal-post-approleassignments: "The
+	// roles listed above are not required when the signed-in user is a
+	// native member of the tenant (member user) and is an owner of the
+	// resource application").
+	appRoleAssignmentRoles = []string{"Directory Writers", "Hybrid Identity Administrator", "Identity Governance Administrator",
+		"Privileged Role Administrator", "User Administrator", "Application Administrator", "Cloud Application Administrator"}
 )
 
 // permissions is the one table of what each operation needs, each row
@@ -31,14 +47,17 @@ var permissions = map[string]permission{
 	// in it is readable only with a role-reading permission, else it
 	// comes back with id and @odata.type alone (user-list-memberof,
 	// directoryrole-list).
-	"me.memberOf":          {doc: "user-list-memberof", any: []string{"User.Read", "User.Read.All", "Directory.Read.All", "Directory.ReadWrite.All"}},
-	"directoryRole.read":   {doc: "directoryrole-list", any: []string{"RoleManagement.Read.Directory", "Directory.Read.All", "RoleManagement.ReadWrite.Directory", "Directory.ReadWrite.All"}},
-	"application.get":      {doc: "application-get", any: []string{"Application.Read.All", "Application.ReadWrite.All", "Directory.Read.All"}},
+	"me.memberOf":        {doc: "user-list-memberof", any: []string{"User.Read", "User.Read.All", "Directory.Read.All", "Directory.ReadWrite.All"}},
+	"directoryRole.read": {doc: "directoryrole-list", any: []string{"RoleManagement.Read.Directory", "Directory.Read.All", "RoleManagement.ReadWrite.Directory", "Directory.ReadWrite.All"}},
+	"application.get":    {doc: "application-get", any: []string{"Application.Read.All", "Application.ReadWrite.All", "Directory.Read.All"}},
+	// A member may register applications (and so owns them) unless the
+	// tenant restricts it (application-post-applications); changing one
+	// another owns takes an application administrator's role.
 	"application.create":   {doc: "application-post-applications", any: []string{"Application.ReadWrite.All"}},
-	"application.update":   {doc: "application-update", any: []string{"Application.ReadWrite.All"}},
-	"application.delete":   {doc: "application-delete", any: []string{"Application.ReadWrite.All"}},
-	"application.password": {doc: "application-addpassword", any: []string{"Application.ReadWrite.All"}},
-	"application.fic":      {doc: "federatedidentitycredential-post (for an application)", any: []string{"Application.ReadWrite.All"}},
+	"application.update":   {doc: "application-update", any: []string{"Application.ReadWrite.All"}, roles: appAdminRoles},
+	"application.delete":   {doc: "application-delete", any: []string{"Application.ReadWrite.All"}, roles: appAdminRoles},
+	"application.password": {doc: "application-addpassword", any: []string{"Application.ReadWrite.All"}, roles: appAdminRoles},
+	"application.fic":      {doc: "federatedidentitycredential-post (for an application)", any: []string{"Application.ReadWrite.All"}, roles: appAdminRoles},
 	"blueprint.get": {doc: "agentidentityblueprint-get", any: []string{"AgentIdentityBlueprint.Read.All", "AgentIdentityBlueprint.ReadWrite.All",
 		"Application.Read.All", "Application.ReadWrite.All"}},
 	"blueprint.create": {doc: "agentidentityblueprint-post", any: []string{"AgentIdentityBlueprint.Create", "AgentIdentityBlueprint.ReadWrite.All"},
@@ -49,6 +68,12 @@ var permissions = map[string]permission{
 	// the other sign-in properties need UpdateAuthProperties.All, which
 	// Microsoft's Entra PowerShell connects with to add a scope
 	// (Add-EntraScopeToAgentIdentityBlueprint), or ReadWrite.All.
+	// Any of the update page's permissions lets a PATCH through to its
+	// properties, each group then checked against its own; an empty PATCH
+	// needs one of them all the same.
+	"blueprint.update": {doc: "agentidentityblueprint-update", any: []string{"AgentIdentityBlueprint.AddRemoveCreds.All",
+		"AgentIdentityBlueprint.UpdateBranding.All", "AgentIdentityBlueprint.UpdateAuthProperties.All", "AgentIdentityBlueprint.ReadWrite.All"},
+		roles: agentIDRoles, agentID: true},
 	"blueprint.update.credentials": {doc: "agentidentityblueprint-update", any: []string{"AgentIdentityBlueprint.AddRemoveCreds.All", "AgentIdentityBlueprint.ReadWrite.All"},
 		roles: agentIDRoles, agentID: true},
 	"blueprint.update.branding": {doc: "agentidentityblueprint-update", any: []string{"AgentIdentityBlueprint.UpdateBranding.All", "AgentIdentityBlueprint.ReadWrite.All"},
@@ -70,18 +95,23 @@ var permissions = map[string]permission{
 	// The least privileged role is Agent ID Administrator (agentuser-post).
 	"agentUser.create": {doc: "agentuser-post", any: []string{"AgentIdUser.ReadWrite.IdentityParentedBy", "AgentIdUser.ReadWrite.All", "User.ReadWrite.All"},
 		roles: agentIDAdminRoles, agentID: true},
-	"agentUser.delete":        {doc: "agentuser-delete", any: []string{"AgentIdUser.ReadWrite.All", "User.ReadWrite.All"}, roles: agentIDAdminRoles, agentID: true},
-	"servicePrincipal.get":    {doc: "serviceprincipal-get", any: []string{"Application.Read.All", "Application.ReadWrite.All", "Directory.Read.All"}},
-	"servicePrincipal.create": {doc: "serviceprincipal-post-serviceprincipals", any: []string{"Application.ReadWrite.All"}},
-	"servicePrincipal.delete": {doc: "serviceprincipal-delete", any: []string{"Application.ReadWrite.All"}},
+	"agentUser.delete":     {doc: "agentuser-delete", any: []string{"AgentIdUser.ReadWrite.All", "User.ReadWrite.All"}, roles: agentIDAdminRoles, agentID: true},
+	"servicePrincipal.get": {doc: "serviceprincipal-get", any: []string{"Application.Read.All", "Application.ReadWrite.All", "Directory.Read.All"}},
+	// The owner of an application creates and deletes its principal; anyone
+	// else needs a role (serviceprincipal-post-serviceprincipals,
+	// serviceprincipal-delete).
+	"servicePrincipal.create": {doc: "serviceprincipal-post-serviceprincipals", any: []string{"Application.ReadWrite.All"}, roles: appAdminRoles},
+	"servicePrincipal.delete": {doc: "serviceprincipal-delete", any: []string{"Application.ReadWrite.All"}, roles: appAdminRoles},
 	"oauth2PermissionGrant.create": {doc: "oauth2permissiongrant-post", any: []string{"DelegatedPermissionGrant.ReadWrite.All",
 		"Directory.ReadWrite.All"}},
-	"appRoleAssignment.create": {doc: "serviceprincipal-post-approleassignments", any: []string{"AppRoleAssignment.ReadWrite.All"}},
+	"appRoleAssignment.create": {doc: "serviceprincipal-post-approleassignments", any: []string{"AppRoleAssignment.ReadWrite.All"},
+		roles: appRoleAssignmentRoles},
 }
 
-// check applies a row: the permission, the over-privileged token, then
-// the role of a caller who is not an owner.
-func (c *caller) check(row string, owner bool) *apiError {
+// permitted applies a row's permission half, all that can be checked
+// before the object is known: one of its permissions, and not the
+// over-privileged token for an Agent ID write.
+func (c *caller) permitted(row string) *apiError {
 	p, ok := permissions[row]
 	if !ok {
 		return &apiError{http.StatusInternalServerError, "generalException", "cloudsim's Graph has no permissions row " + row}
@@ -91,7 +121,29 @@ func (c *caller) check(row string, owner bool) *apiError {
 		return denied()
 	case p.agentID && c.overPrivileged():
 		return denied()
-	case len(p.roles) > 0 && !owner && !c.hasRole(p.roles):
+	}
+	return nil
+}
+
+// permittedAny passes if one of the rows does: for an object that is not
+// there, whichever kind it would have been.
+func (c *caller) permittedAny(rows ...string) *apiError {
+	var err *apiError
+	for _, row := range rows {
+		if err = c.permitted(row); err == nil {
+			return nil
+		}
+	}
+	return err
+}
+
+// check applies a whole row: the permission, then the role of a caller
+// who does not own the object.
+func (c *caller) check(row string, owner bool) *apiError {
+	if err := c.permitted(row); err != nil {
+		return err
+	}
+	if p := permissions[row]; len(p.roles) > 0 && !owner && !c.hasRole(p.roles) {
 		return denied()
 	}
 	return nil

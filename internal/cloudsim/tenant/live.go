@@ -87,6 +87,7 @@ func (d *Directory) EditApp(appID string) *Application {
 			c := *a
 			c.IdentifierURIs = slices.Clone(a.IdentifierURIs)
 			c.Scopes = slices.Clone(a.Scopes)
+			c.AdminConsentScopes = slices.Clone(a.AdminConsentScopes)
 			c.AppRoles = slices.Clone(a.AppRoles)
 			c.Secrets = slices.Clone(a.Secrets)
 			c.FederatedCredentials = slices.Clone(a.FederatedCredentials)

@@ -92,6 +92,10 @@ type Application struct {
 	// Part is what the app is in the product, by which cloudsim and the
 	// demo find it, whatever setting name it is exported as.
 	Part Part `json:"part"`
+	// AdminConsentScopes are the scopes (of Scopes) only an admin may
+	// consent to (an oauth2PermissionScope of type "Admin"): a user who
+	// is not one gets AADSTS90094 on the consent page.
+	AdminConsentScopes []string `json:"adminConsentScopes"`
 	// CreatedAt is when Microsoft Graph created it; zero for the file's.
 	CreatedAt time.Time `json:"-"`
 	// ObjectID is the application object's id in Microsoft Graph; empty
@@ -104,6 +108,18 @@ type Application struct {
 	AppRoleIDs map[string]string `json:"-"`
 	// Owners are the object IDs of the users who created it through Graph.
 	Owners []string `json:"-"`
+	// FirstParty marks Microsoft's own applications (Microsoft Graph, the
+	// Graph Command Line Tools, the MCP Server for Enterprise): their
+	// application object lives in Microsoft's tenant, so this tenant has
+	// only their service principal. Microsoft Graph neither lists nor
+	// serves them as applications.
+	FirstParty bool `json:"firstParty"`
+}
+
+// NeedsAdminConsent reports whether only an admin may consent to the
+// scope.
+func (a *Application) NeedsAdminConsent(scope string) bool {
+	return slices.Contains(a.AdminConsentScopes, scope)
 }
 
 // ID is the application object's id.
@@ -185,6 +201,21 @@ type User struct {
 	// such as "Agent ID Administrator", which Microsoft Graph's Agent ID
 	// operations require of a caller who does not own the object.
 	DirectoryRoles []string `json:"directoryRoles"`
+}
+
+// ConsentAdminRoles are the directory roles that may grant consent for
+// the organization and consent to permissions that need an admin: "Cloud
+// Application Administrator or Application Administrator is required to
+// grant Microsoft Graph delegated permissions", Privileged Role
+// Administrator its application permissions (Microsoft Entra Agent ID,
+// "Create an agent identity blueprint", prerequisites).
+var ConsentAdminRoles = []string{"Global Administrator", "Privileged Role Administrator", "Cloud Application Administrator", "Application Administrator"}
+
+// MayConsentAsAdmin reports whether the user may consent to permissions
+// that need an admin, for themselves or for everyone: the tenant file's
+// "admin": true, or one of ConsentAdminRoles.
+func (u *User) MayConsentAsAdmin() bool {
+	return u.Admin || slices.ContainsFunc(u.DirectoryRoles, func(r string) bool { return slices.Contains(ConsentAdminRoles, r) })
 }
 
 // AgentUser is the user account an agent identity acts as (agent user flow).
@@ -333,6 +364,16 @@ func (d *Directory) validateApplications(v *validator) {
 		}
 		for j, fc := range a.FederatedCredentials {
 			validateFederatedCredential(v, fmt.Sprintf("%s.federatedCredentials[%d]", p, j), fc)
+		}
+		for j, sc := range a.AdminConsentScopes {
+			if !slices.Contains(a.Scopes, sc) {
+				v.fail(fmt.Sprintf("%s.adminConsentScopes[%d]", p, j), "%q is not one of the app's scopes", sc)
+			}
+		}
+		if a.FirstParty && (a.Part != "" || len(a.Secrets) > 0 || len(a.FederatedCredentials) > 0 || a.AgentIdentityBlueprint) {
+			// Its application object, and so its credentials, are
+			// Microsoft's, not this tenant's.
+			v.fail(p+".firstParty", "a first-party application has no part, secrets, federated credentials or blueprint here")
 		}
 		for k, uris := range [][]string{a.SPARedirectURIs, a.WebRedirectURIs} {
 			field := []string{"spaRedirectUris", "webRedirectUris"}[k]

@@ -119,6 +119,22 @@ func TestMalformedTenantFileNamesLineAndField(t *testing.T) {
 			atLine: `"blueprint": "b8302fea`,
 		},
 		{
+			name: "an admin-consent scope the app does not publish",
+			edit: func(s string) string {
+				return strings.Replace(s, `"scopes": ["Weather.Read"],`, `"scopes": ["Weather.Read"], "adminConsentScopes": ["Weather.Write"],`, 1)
+			},
+			wantIn: []string{"applications[2].adminConsentScopes[0]", `"Weather.Write" is not one of the app's scopes`},
+			atLine: `"adminConsentScopes"`,
+		},
+		{
+			name: "a first-party application with a credential of this tenant's",
+			edit: func(s string) string {
+				return strings.Replace(s, `"firstParty": true,`, `"firstParty": true, "secrets": ["mine"],`, 1)
+			},
+			wantIn: []string{"applications[3].firstParty", "a first-party application has no part, secrets, federated credentials or blueprint here"},
+			atLine: `"firstParty": true`,
+		},
+		{
 			name:   "an unknown part",
 			edit:   func(s string) string { return strings.Replace(s, `"part": "sts"`, `"part": "aws-sts"`, 1) },
 			wantIn: []string{"applications[4].part", `"aws-sts" is not one of [blueprint spa weather-api sts]`},
