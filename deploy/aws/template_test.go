@@ -174,6 +174,11 @@ func TestDeploymentRules(t *testing.T) {
 	if a := get(rt, "RequestHeaderConfiguration", "RequestHeaderAllowlist"); a == nil || a.Content[0].Value != "Authorization" {
 		t.Errorf("Authorization must be in the runtime's request header allowlist")
 	}
+	// No browser calls the runtime: the page's llm-agent relays, so there
+	// is no page origin to configure and no CORS to serve.
+	if env := get(rt, "EnvironmentVariables"); get(env, "UI_ORIGIN") != nil || tpl.params["UiOrigin"] != nil {
+		t.Errorf("the runtime serves no CORS: UiOrigin and UI_ORIGIN are gone")
+	}
 	policy, _ := yaml.Marshal(get(tpl.resources["AgentRuntimeRole"], "Properties", "Policies"))
 	for _, want := range []string{"sts:GetWebIdentityToken", "api://AzureADTokenExchange", "bedrock:InvokeModel"} {
 		if !strings.Contains(string(policy), want) {
@@ -314,5 +319,66 @@ func TestInvocationURLOutput(t *testing.T) {
 	want := "https://bedrock-agentcore.us-east-1.amazonaws.com/runtimes/arn%3Aaws%3Abedrock-agentcore%3Aus-east-1%3A111122223333%3Aruntime%2Fweather_agent-XYZ/invocations?qualifier=DEFAULT"
 	if got != want {
 		t.Errorf("the output gives\n%s\nwant\n%s", got, want)
+	}
+}
+
+// The allowlist names what the relay sends and the container reads, the
+// user's token and the streaming signal, each a name that both the
+// header-allowlist guide (no restricted header, no x-amz-*, no x-amzn-*
+// but the Custom- ones) and the API's pattern accept; Accept, which the
+// guide restricts, is not how streaming is asked for.
+func TestRuntimeHeaderAllowlist(t *testing.T) {
+	tpl := load(t)
+	list := get(tpl.resources["AgentRuntime"], "Properties", "RequestHeaderConfiguration", "RequestHeaderAllowlist")
+	var names []string
+	for _, n := range list.Content {
+		names = append(names, n.Value)
+	}
+	if want := []string{"Authorization", chatapi.StreamHeader}; !slices.Equal(names, want) {
+		t.Errorf("RequestHeaderAllowlist %v, want %v", names, want)
+	}
+	// RequestHeaderConfiguration in the AgentCore control plane API reference.
+	apiPattern := regexp.MustCompile(`^(Authorization|X-Amzn-Bedrock-AgentCore-Runtime-Custom-[a-zA-Z0-9-]+)$`)
+	for _, n := range names {
+		if !apiPattern.MatchString(n) || awsfront.Restricted(n) != "" {
+			t.Errorf("%s: the API pattern takes it: %v; the guide: %q", n, apiPattern.MatchString(n), awsfront.Restricted(n))
+		}
+	}
+	for _, h := range []string{"Accept", "Origin", "Access-Control-Request-Method", "Access-Control-Request-Headers", "Content-Type", "x-amz-date", "X-Amzn-Trace-Id"} {
+		if awsfront.Restricted(h) == "" {
+			t.Errorf("%s is restricted by the guide", h)
+		}
+	}
+}
+
+// The stack's AgentInvocationUrl is what the chat UI's llm-agent takes as
+// AGENTCORE_INVOCATION_URL, and an AgentCore-mode llm-agent refuses it.
+func TestInvocationURLIsTheChatUIsSetting(t *testing.T) {
+	raw, err := os.ReadFile("template.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	stack := awsfront.LocalStack(map[string]string{})
+	stack.Attrs = map[string]string{"AgentRuntime.AgentRuntimeArn": "arn:aws:bedrock-agentcore:us-east-1:111122223333:runtime/weather_agent-XYZ"}
+	tmpl, err := awsfront.Load(raw, stack)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, _, _ := tmpl.Output("AgentInvocationUrl")
+	url, _ := out.(string)
+	ui := map[string]string{"TENANT_ID": "ca77995a-3696-41ae-a339-cf02b3e89b12", "BLUEPRINT_APP_ID": "6a7f0937-6749-4a53-b866-c424b6e0824d",
+		"AGENT_CLIENT_ID": "5b4418ec-1653-479f-96f7-3f28255917c7", "IDENTITY_PROVIDER": "sidecar", "SIDECAR_URL": "http://localhost:5000",
+		"PUBLIC_ORIGIN": "https://chat.example.com", "LISTEN_ADDR": ":3000", "AGENTCORE_INVOCATION_URL": url}
+	r := config.New(func(k string) string { return ui[k] })
+	s := chatapi.LoadSettings(r)
+	if err := r.Err(); err != nil || s.API.InvocationURL != url || !s.API.AutonomousNeedsUser {
+		t.Errorf("the chat UI with AGENTCORE_INVOCATION_URL=%s: %v (autonomous turns need a user: %v)", url, err, s.API.AutonomousNeedsUser)
+	}
+	ui["AGENTCORE_RUNTIME"] = "true"
+	ui["IDENTITY_PROVIDER"] = "msal"
+	r = config.New(func(k string) string { return ui[k] })
+	chatapi.LoadSettings(r)
+	if err := r.Err(); err == nil || !strings.Contains(err.Error(), "AGENTCORE_INVOCATION_URL") {
+		t.Errorf("AGENTCORE_INVOCATION_URL on the runtime itself: %v", err)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -48,14 +49,41 @@ func (s *Server) ping(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"status": status, "time_of_last_update": changed.Unix()})
 }
 
+// StreamHeader asks /invocations for server-sent events. It is the
+// streaming signal because AgentCore Runtime passes it: a request header
+// reaches the container only when the runtime's RequestHeaderAllowlist
+// names it (deploy/aws/template.yaml does), and Accept, like Origin and
+// the Access-Control-Request-* pair, is on the guide's restricted list,
+// which no allowlist can name. The X-Amzn-Bedrock-AgentCore-Runtime-Custom-
+// prefix is the one name form that both the guide and the API's pattern,
+// (Authorization|X-Amzn-Bedrock-AgentCore-Runtime-Custom-[a-zA-Z0-9-]+),
+// accept. Sources, read 2026-12-06: "Pass custom headers to Amazon Bedrock
+// AgentCore Runtime",
+// https://docs.aws.amazon.com/bedrock-agentcore/latest/devguide/runtime-header-allowlist.html,
+// and RequestHeaderConfiguration,
+// https://docs.aws.amazon.com/bedrock-agentcore-control/latest/APIReference/API_RequestHeaderConfiguration.html.
+const StreamHeader = "X-Amzn-Bedrock-AgentCore-Runtime-Custom-Stream"
+
+// wantsStream reports whether an invocation asked for events: StreamHeader
+// set to true. Accept is not read: whether AgentCore passes it is
+// undocumented, so a stream that relied on it would work only locally.
+func wantsStream(r *http.Request) bool {
+	return strings.EqualFold(strings.TrimSpace(r.Header.Get(StreamHeader)), "true")
+}
+
 // invocation is the body AgentCore Runtime forwards: the prompt under any
-// of the names the samples use, and optionally the flow and mode.
+// of the names the samples use, optionally the flow and mode, and what the
+// chat UI's relay adds because no header of the page reaches the
+// container: the turn's W3C trace context and where consent links send
+// the browser back.
 type invocation struct {
-	Prompt    string `json:"prompt"`
-	Message   string `json:"message"`
-	Text      string `json:"text"`
-	TokenFlow string `json:"token_flow"`
-	LLMMode   string `json:"llm_mode"`
+	Prompt             string `json:"prompt"`
+	Message            string `json:"message"`
+	Text               string `json:"text"`
+	TokenFlow          string `json:"token_flow"`
+	LLMMode            string `json:"llm_mode"`
+	Traceparent        string `json:"traceparent"`
+	ConsentRedirectURI string `json:"consent_redirect_uri"`
 }
 
 type invocationAnswer struct {
@@ -65,6 +93,9 @@ type invocationAnswer struct {
 	AgentType     string `json:"agent_type,omitempty"`
 	TokenFlow     string `json:"token_flow,omitempty"`
 	CorrelationID string `json:"correlation_id"`
+	// HTTPStatus is the refusal's status in an error event, whose stream
+	// has already sent 200.
+	HTTPStatus int `json:"http_status,omitempty"`
 	// ConsentRequired is set when the turn needs a person to consent.
 	ConsentRequired *agent.ConsentNeeded `json:"consent_required,omitempty"`
 	Trace           []trace.Event        `json:"trace"`
@@ -74,15 +105,19 @@ type invocationAnswer struct {
 // JWT authorizer checked the user's token and forwarded it (Authorization
 // is in its header allowlist); it is checked again here (issuer, audience
 // the blueprint, access_as_user), because the container must not trust
-// whoever can reach its port, and held for this turn only.
+// whoever can reach its port, and held for this turn only. No CORS: a
+// browser never calls this; the chat UI's llm-agent relays (relay.go).
 func (s *Server) invocations(w http.ResponseWriter, r *http.Request) {
-	s.setCORS(w, r) // a page at UI_ORIGIN may read the answer
 	s.runtime.begin()
 	defer s.runtime.end()
+	// The body is read first (at most MaxBodyBytes), so the turn can
+	// continue the relay's trace; its refusal waits for the token's.
+	var in invocation
+	bodyErr := decodeBody(w, r, &in, invocationFields)
 	callerID, _ := correlation.FromRequest(r)
-	ctx, span, turnID := s.beginTurn(r.Context(), r.Header.Get("traceparent"), callerID)
+	ctx, span, turnID := s.beginTurn(r.Context(), firstNonEmpty(in.Traceparent, r.Header.Get("traceparent")), callerID)
 	defer span.End()
-	stream := strings.Contains(r.Header.Get("Accept"), "text/event-stream")
+	stream := wantsStream(r)
 	out := newInvocationWriter(w, stream)
 	rec := trace.New(out.trace)
 	fail := func(e *agent.Error, mode, flow string) {
@@ -101,9 +136,8 @@ func (s *Server) invocations(w http.ResponseWriter, r *http.Request) {
 		fail(&agent.Error{Status: http.StatusUnauthorized, Message: "the user's token was refused: " + te.Description}, "", "")
 		return
 	}
-	var in invocation
-	if e := decodeBody(w, r, &in, invocationFields); e != nil {
-		fail(e, "", "")
+	if bodyErr != nil {
+		fail(bodyErr, "", "")
 		return
 	}
 	req := chatRequest{Message: firstNonEmpty(in.Prompt, in.Message, in.Text), LLMMode: in.LLMMode, TokenFlow: in.TokenFlow}
@@ -124,6 +158,12 @@ func (s *Server) invocations(w http.ResponseWriter, r *http.Request) {
 	}
 	p.turn.CorrelationID = turnID
 	p.turn.ConsentRedirectURI = s.consentRedirect(r)
+	if s.cfg.ConsentRedirectURI == "" && webURL(in.ConsentRedirectURI) {
+		// The page's origin, as the relay saw it: the runtime passes no
+		// Origin. Entra still accepts only the blueprint's registered
+		// redirect URIs.
+		p.turn.ConsentRedirectURI = in.ConsentRedirectURI
+	}
 	p.from = "agentcore-runtime"
 	if stream {
 		p.turn.Stream = out.text
@@ -135,6 +175,12 @@ func (s *Server) invocations(w http.ResponseWriter, r *http.Request) {
 	}
 	out.final(http.StatusOK, invocationAnswer{Status: "success", Response: answer, AgentType: string(p.turn.Mode),
 		TokenFlow: string(p.turn.Flow), CorrelationID: turnID, ConsentRequired: consent, Trace: rec.Events()})
+}
+
+// webURL reports whether s is an absolute http or https URL with a host.
+func webURL(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && (u.Scheme == "https" || u.Scheme == "http") && u.Host != "" && validHost(u.Host) && u.User == nil
 }
 
 // invocationWriter answers with one JSON object, or with server-sent
@@ -185,7 +231,7 @@ func (o *invocationWriter) final(status int, a invocationAnswer) {
 	}
 	name := "final"
 	if a.Status != "success" {
-		name = "error"
+		name, a.HTTPStatus = "error", status
 	}
 	o.event(name, a)
 }

@@ -99,9 +99,11 @@ func LoadSettings(r *config.Reader) Settings {
 func loadGuards(r *config.Reader, s *Settings) {
 	if s.API.AgentCore {
 		// The runtime's contract only: its authorizer needs a user for
-		// every flow, and the page that calls it lives at UI_ORIGIN.
-		s.API.UIOrigins = loadOrigins(r, "UI_ORIGIN")
+		// every flow.
 		s.API.AutonomousNeedsUser = true
+		if s.API.InvocationURL != "" {
+			r.Problem("AGENTCORE_INVOCATION_URL", "is the chat UI's setting, for the llm-agent that relays turns to AgentCore Runtime; with AGENTCORE_RUNTIME=true this llm-agent is the one on the runtime")
+		}
 		return
 	}
 	loopback := IsLoopbackAddr(s.ListenAddr)
@@ -113,6 +115,12 @@ func loadGuards(r *config.Reader, s *Settings) {
 	s.API.AllowedHosts = allowedHosts(s.API.PublicOrigins, loopback)
 	// Open to anyone who can reach the port only when that is this machine.
 	s.API.AutonomousNeedsUser = r.Bool("AUTONOMOUS_NEEDS_SIGN_IN", !loopback)
+	if s.API.InvocationURL != "" {
+		// Relayed turns carry the user's token to the runtime, whose
+		// authorizer needs one for every flow.
+		s.API.AutonomousNeedsUser = true
+		checkInvocationURL(r, s.API.InvocationURL)
+	}
 	s.API.WebSocketLimits = WebSocketLimits{
 		Total:     r.Int("WS_MAX_CONNECTIONS", 256, 1, 100000),
 		PerClient: r.Int("WS_MAX_PER_CLIENT", 8, 1, 10000),
@@ -196,6 +204,16 @@ func Build(ctx context.Context, s Settings, d command.Deps) (*Server, error) {
 	checks := statusChecks(s, provider, a, awsCfg, info, apiClient, now)
 	api := New(s.API, a, provider, users, checks, log)
 	api.settings = s
+	if s.API.InvocationURL != "" {
+		// The relay's turns take as long as the model does: its own
+		// deadline (relayTimeout) bounds them, not the client's.
+		relay := http.Client{}
+		if httpClient != nil {
+			relay = *httpClient
+			relay.Timeout = 0
+		}
+		api.relayClient = telemetry.Client(&relay, 0, d.Tracer)
+	}
 	api.tracer = telemetry.Tracer(d.Tracer)
 	if meter != nil {
 		api.turns, _ = meter.Float64Histogram("agentid.turn.duration", metric.WithUnit("s"),

@@ -52,8 +52,9 @@ type Config struct {
 	// AgentCore serves the AgentCore Runtime contract: POST /invocations
 	// and GET /ping.
 	AgentCore bool
-	// InvocationURL, when set, is where the page sends turns: an AgentCore
-	// Runtime's invocation URL, with the user's token, instead of /api/chat.
+	// InvocationURL, when set, is an AgentCore Runtime's invocation URL:
+	// the page still sends its turns to /api/chat or the websocket, and
+	// llm-agent relays each to InvokeAgentRuntime with the user's token.
 	InvocationURL string
 	// ConsentRedirectURI is where consent links send the browser back;
 	// empty: consent.html at the page's origin.
@@ -66,9 +67,6 @@ type Config struct {
 	// loopback listener give.
 	PublicOrigins []string
 	AllowedHosts  []string
-	// UIOrigins may call /invocations across origins (UI_ORIGIN, AgentCore
-	// mode).
-	UIOrigins []string
 	// AutonomousNeedsUser makes autonomous turns need a signed-in user of
 	// the tenant too (AUTONOMOUS_NEEDS_SIGN_IN), so an exposed agent does
 	// not run Bedrock turns for anyone.
@@ -93,8 +91,10 @@ type Server struct {
 	ws       sockets
 	runtime  runtimeState
 	settings Settings // Build's, for Serve
-	tracer   oteltrace.Tracer
-	turns    metric.Float64Histogram // nil when metrics are off
+	// relayClient sends relayed turns to InvocationURL.
+	relayClient *http.Client
+	tracer      oteltrace.Tracer
+	turns       metric.Float64Histogram // nil when metrics are off
 }
 
 // New wires the routes.
@@ -106,17 +106,17 @@ func New(cfg Config, a *agent.Agent, provider identity.Provider, users *jwtauth.
 	s.mux.HandleFunc("GET /health", health)
 	s.mux.HandleFunc("GET /healthz", health)
 	if cfg.AgentCore {
-		// Exactly the runtime's contract, and the preflight of a page on
-		// another origin: no UI and no /api/*, whose turns would bypass
-		// the runtime's authorizer. The runtime addresses the container
-		// itself, so no Host check.
+		// Exactly the runtime's contract: no UI and no /api/*, whose turns
+		// would bypass the runtime's authorizer, and no CORS, since no
+		// browser calls it (the page's own llm-agent relays). The runtime
+		// addresses the container itself, so no Host check.
 		s.runtime.changed = time.Now()
 		s.mux.HandleFunc("POST /invocations", s.invocations)
-		s.mux.HandleFunc("OPTIONS /invocations", s.corsPreflight)
 		s.mux.HandleFunc("GET /ping", s.ping)
 		s.handler = s.mux
 		return s
 	}
+	s.relayClient = &http.Client{}
 	s.mux.HandleFunc("GET /api/status", s.status)
 	s.mux.HandleFunc("GET /api/config", s.config)
 	s.mux.HandleFunc("POST /api/chat", s.chat)
@@ -152,6 +152,8 @@ type chatResponse struct {
 	ConsentRequired *agent.ConsentNeeded `json:"consent_required,omitempty"`
 	Trace           []trace.Event        `json:"trace"`
 	Debug           []trace.Event        `json:"debug"`
+	// Via names where the turn ran when not here: AgentCore Runtime.
+	Via string `json:"via,omitempty"`
 }
 
 // parsed is a validated turn request.
@@ -252,6 +254,20 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 	p, e := s.parse(ctx, req, r.Header.Get("Authorization"))
 	if e != nil {
 		fail(e, string(p.turn.Mode), string(p.turn.Flow))
+		return
+	}
+	if s.cfg.InvocationURL != "" {
+		tr := &relayTrace{start: time.Now()}
+		out, ae := s.relayTurn(ctx, p, userToken(req, r.Header.Get("Authorization")), turnID, s.consentRedirect(r), tr, nil)
+		events := tr.Events()
+		if ae != nil {
+			s.log.InfoContext(ctx, "turn failed", "status", ae.Status, "error", ae.Message)
+			writeJSON(w, ae.Status, chatResponse{Response: ae.Message, Error: ae.Message, AgentType: string(p.turn.Mode), TokenFlow: string(p.turn.Flow),
+				CorrelationID: turnID, Trace: events, Debug: events, Via: runtimeName})
+			return
+		}
+		writeJSON(w, http.StatusOK, chatResponse{Response: out.answer, Success: true, AgentType: string(p.turn.Mode), TokenFlow: string(p.turn.Flow),
+			CorrelationID: turnID, ConsentRequired: out.consent, Trace: events, Debug: events, Via: runtimeName})
 		return
 	}
 	p.turn.CorrelationID = turnID
@@ -449,7 +465,9 @@ func (s *Server) config(w http.ResponseWriter, r *http.Request) {
 		"agentAppId":            s.cfg.AgentID,
 		"scopes":                []string{"api://" + s.cfg.BlueprintID + "/access_as_user"},
 		"redirectUri":           s.redirectURI(r),
-		"invocationUrl":         s.cfg.InvocationURL,
+		// Turns run on the agent on AgentCore Runtime, through this
+		// llm-agent: the page still calls only its own origin.
+		"agentCore": s.cfg.InvocationURL != "",
 	})
 }
 
@@ -504,11 +522,9 @@ func (s *Server) ui() http.Handler {
 	if u, err := url.Parse(authority); err == nil {
 		authority = u.Scheme + "://" + u.Host
 	}
-	connect := authority
-	if u, err := url.Parse(s.cfg.InvocationURL); err == nil && u.Host != "" {
-		connect += " " + u.Scheme + "://" + u.Host
-	}
-	csp := "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self' " + connect +
+	// connect-src: this origin and the authority, nothing else; relayed
+	// turns to AgentCore Runtime leave from the server, not the page.
+	csp := "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self' " + authority +
 		"; frame-src 'self' " + authority + "; base-uri 'none'; form-action 'self'; object-src 'none'; frame-ancestors 'self'"
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()

@@ -8,12 +8,12 @@ import (
 	"strings"
 
 	"github.com/crosscloud-agentid/agentid/internal/config"
-	"github.com/crosscloud-agentid/agentid/internal/correlation"
 )
 
 // The browser-facing guards: which Host names llm-agent answers (DNS
-// rebinding), which Origins may send it turns (cross-site requests), and
-// which page origins may call /invocations across origins (CORS).
+// rebinding) and which Origins may send it turns (cross-site requests).
+// llm-agent serves no CORS: the page calls its own origin only, and with
+// AGENTCORE_INVOCATION_URL that origin relays (relay.go).
 
 // loopbackHosts are the names a loopback listener answers besides
 // PUBLIC_ORIGIN's: a rebinding attacker's name is never one of them.
@@ -104,32 +104,4 @@ func (s *Server) originAllowed(r *http.Request) bool {
 	}
 	o := strings.ToLower(u.Scheme + "://" + u.Host)
 	return slices.Contains(s.cfg.PublicOrigins, o) || o == strings.ToLower(s.redirectURI(r))
-}
-
-// corsPreflight answers the browser's preflight for POST /invocations
-// from a page at one of UI_ORIGIN's origins (AgentCore mode: the page is
-// served elsewhere and sends Authorization, so the browser asks first).
-// Any other origin gets no CORS headers, which the browser reads as no.
-func (s *Server) corsPreflight(w http.ResponseWriter, r *http.Request) {
-	if !s.setCORS(w, r) {
-		w.WriteHeader(http.StatusForbidden)
-		return
-	}
-	h := w.Header()
-	h.Set("Access-Control-Allow-Methods", "POST")
-	h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, Accept, traceparent, "+correlation.Header)
-	h.Set("Access-Control-Max-Age", "600")
-	w.WriteHeader(http.StatusNoContent)
-}
-
-// setCORS allows the request's Origin when it is one of UI_ORIGIN's.
-func (s *Server) setCORS(w http.ResponseWriter, r *http.Request) bool {
-	origin := strings.ToLower(r.Header.Get("Origin"))
-	if origin == "" || !slices.Contains(s.cfg.UIOrigins, origin) {
-		return false
-	}
-	h := w.Header()
-	h.Set("Access-Control-Allow-Origin", r.Header.Get("Origin"))
-	h.Add("Vary", "Origin")
-	return true
 }

@@ -14,7 +14,7 @@ import (
 // only in case is refused: encoding/json would match it silently.
 var (
 	chatFields       = []string{"message", "llm_mode", "mode", "token_flow", "user_token", "use_langchain", "traceparent"}
-	invocationFields = []string{"prompt", "message", "text", "token_flow", "llm_mode"}
+	invocationFields = []string{"prompt", "message", "text", "token_flow", "llm_mode", "traceparent", "consent_redirect_uri"}
 )
 
 // decodeStrict unmarshals one JSON object into v, refusing what

@@ -218,6 +218,9 @@ func (s *Server) wsTurn(ctx context.Context, data []byte, consentRedirect string
 		return fail(e, string(p.turn.Mode), string(p.turn.Flow))
 	}
 	valid()
+	if s.cfg.InvocationURL != "" {
+		return s.wsRelay(ctx, p, req.UserToken, turnID, consentRedirect, send)
+	}
 	p.turn.CorrelationID = turnID
 	p.turn.ConsentRedirectURI = consentRedirect
 	p.turn.Stream = func(delta string) { send(wsMessage{Type: "text", Delta: delta}) }
@@ -228,4 +231,20 @@ func (s *Server) wsTurn(ctx context.Context, data []byte, consentRedirect string
 	events := rec.Events()
 	return wsMessage{Type: "final", chatResponse: &chatResponse{Response: answer, Success: true, AgentType: string(p.turn.Mode),
 		TokenFlow: string(p.turn.Flow), CorrelationID: turnID, ConsentRequired: consent, Trace: events, Debug: events}}
+}
+
+// wsRelay runs a websocket turn on the agent on AgentCore Runtime: its
+// trace events and the model's text stream through as the runtime sends
+// them.
+func (s *Server) wsRelay(ctx context.Context, p parsed, token, turnID, consentRedirect string, send func(wsMessage)) wsMessage {
+	tr := &relayTrace{start: time.Now(), live: func(e trace.Event) { send(wsMessage{Type: "trace", Event: &e}) }}
+	out, ae := s.relayTurn(ctx, p, token, turnID, consentRedirect, tr, func(delta string) { send(wsMessage{Type: "text", Delta: delta}) })
+	events := tr.Events()
+	if ae != nil {
+		s.log.InfoContext(ctx, "turn failed", "status", ae.Status, "error", ae.Message)
+		return wsMessage{Type: "error", Status: ae.Status, chatResponse: &chatResponse{Response: ae.Message, Error: ae.Message, AgentType: string(p.turn.Mode),
+			TokenFlow: string(p.turn.Flow), CorrelationID: turnID, Trace: events, Debug: events, Via: runtimeName}}
+	}
+	return wsMessage{Type: "final", chatResponse: &chatResponse{Response: out.answer, Success: true, AgentType: string(p.turn.Mode),
+		TokenFlow: string(p.turn.Flow), CorrelationID: turnID, ConsentRequired: out.consent, Trace: events, Debug: events, Via: runtimeName}}
 }

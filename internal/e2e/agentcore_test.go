@@ -2,6 +2,8 @@ package e2e_test
 
 import (
 	"encoding/json"
+	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	neturl "net/url"
@@ -34,14 +36,16 @@ func agentCore(s *e2e.Stack, extra map[string]string) string {
 	return s.Agent(settings)
 }
 
-func invoke(t *testing.T, url, body, token, accept string) (int, http.Header, string) {
+// invoke calls the container's /invocations, with extra headers (the
+// streaming signal, say).
+func invoke(t *testing.T, url, body, token string, extra ...string) (int, http.Header, string) {
 	t.Helper()
 	h := map[string]string{"Content-Type": "application/json"}
 	if token != "" {
 		h["Authorization"] = "Bearer " + token
 	}
-	if accept != "" {
-		h["Accept"] = accept
+	for i := 0; i+1 < len(extra); i += 2 {
+		h[extra[i]] = extra[i+1]
 	}
 	return request(t, "POST", url+"/invocations", body, h)
 }
@@ -93,7 +97,7 @@ func TestAgentCoreInvocations(t *testing.T) {
 		{"text, direct mode", `{"text":"What's the weather in Lisbon?","llm_mode":"direct"}`, "obo", "delegated", alice},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			status, _, raw := invoke(t, url, c.body, tc, "")
+			status, _, raw := invoke(t, url, c.body, tc)
 			everything.WriteString(raw)
 			var a map[string]any
 			json.Unmarshal([]byte(raw), &a)
@@ -132,7 +136,7 @@ func TestAgentCoreInvocations(t *testing.T) {
 			{"not JSON", `{"prompt":`, tc, 400},
 			{"unknown flow", `{"prompt":"hi","token_flow":"root"}`, tc, 400},
 		} {
-			status, h, raw := invoke(t, url, c.body, c.token, "")
+			status, h, raw := invoke(t, url, c.body, c.token)
 			everything.WriteString(raw)
 			var a map[string]any
 			json.Unmarshal([]byte(raw), &a)
@@ -146,7 +150,13 @@ func TestAgentCoreInvocations(t *testing.T) {
 	})
 
 	t.Run("server-sent events", func(t *testing.T) {
-		status, h, raw := invoke(t, url, `{"prompt":"What's the weather in Oslo?"}`, tc, "text/event-stream")
+		// Accept is a restricted header AgentCore does not pass on: it
+		// asks for nothing. The allowlisted StreamHeader asks for events.
+		if status, h, raw := invoke(t, url, `{"prompt":"What's the weather in Oslo?","llm_mode":"direct"}`, tc, "Accept", "text/event-stream"); status != 200 ||
+			!strings.HasPrefix(h.Get("Content-Type"), "application/json") {
+			t.Errorf("Accept: text/event-stream alone: %d %s %.200s", status, h.Get("Content-Type"), raw)
+		}
+		status, h, raw := invoke(t, url, `{"prompt":"What's the weather in Oslo?"}`, tc, chatapi.StreamHeader, "true")
 		everything.WriteString(raw)
 		if status != 200 || h.Get("Content-Type") != "text/event-stream" {
 			t.Fatalf("%d %s %.300s", status, h.Get("Content-Type"), raw)
@@ -187,7 +197,7 @@ func TestAgentCorePing(t *testing.T) {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		invoke(t, url, `{"prompt":"What's the weather in Rome?"}`, tc, "")
+		invoke(t, url, `{"prompt":"What's the weather in Rome?"}`, tc)
 	}()
 	busy := false
 	for i := 0; i < 100 && !busy; i++ {
@@ -209,7 +219,7 @@ func TestAgentCorePing(t *testing.T) {
 func TestAgentCoreIsOptIn(t *testing.T) {
 	s := e2e.Start(t)
 	url := s.Agent(map[string]string{"IDENTITY_PROVIDER": "sidecar"})
-	if status, _, _ := invoke(t, url, `{"prompt":"hi"}`, "", ""); status != 404 && status != 405 {
+	if status, _, _ := invoke(t, url, `{"prompt":"hi"}`, ""); status != 404 && status != 405 {
 		t.Errorf("/invocations without AGENTCORE_RUNTIME: %d", status)
 	}
 	overrides := map[string]string{"AGENTCORE_RUNTIME": "true", "IDENTITY_PROVIDER": "sidecar", "SIDECAR_URL": "http://localhost:5000"}
@@ -235,7 +245,7 @@ func TestSecretlessBlueprintOnAWS(t *testing.T) {
 		"BLUEPRINT_CREDENTIAL": "aws-web-identity", "BLUEPRINT_CLIENT_SECRET": ""})
 	tc := cloudsimtest.NewTokens(s.Sim).User(t)
 	for _, flow := range []string{"autonomous", "obo", "agent_user"} {
-		status, _, raw := invoke(t, url, `{"prompt":"What's the weather in Lisbon?","token_flow":"`+flow+`"}`, tc, "")
+		status, _, raw := invoke(t, url, `{"prompt":"What's the weather in Lisbon?","token_flow":"`+flow+`"}`, tc)
 		if status != 200 || !strings.Contains(raw, `"status":"success"`) {
 			t.Fatalf("%s: %d %.400s", flow, status, raw)
 		}
@@ -255,13 +265,20 @@ func TestSecretlessBlueprintOnAWS(t *testing.T) {
 
 // runtimeFront serves cloudsim's AgentCore Runtime front, built from the
 // repository's template, before container, and returns the invocation URL
-// the stack's AgentInvocationUrl output would give.
-func runtimeFront(t *testing.T, s *e2e.Stack, container string) string {
+// the stack's AgentInvocationUrl output would give, and the log of what
+// reached the front.
+func runtimeFront(t *testing.T, s *e2e.Stack, container string) (string, *frontLog) {
 	t.Helper()
 	src, err := os.ReadFile("../../deploy/aws/template.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
+	return runtimeFrontFrom(t, s, container, src)
+}
+
+// runtimeFrontFrom is runtimeFront with the template's text given.
+func runtimeFrontFrom(t *testing.T, s *e2e.Stack, container string, src []byte) (string, *frontLog) {
+	t.Helper()
 	tpl, err := awsfront.Load(src, awsfront.LocalStack(s.Env))
 	if err != nil {
 		t.Fatal(err)
@@ -271,7 +288,176 @@ func runtimeFront(t *testing.T, s *e2e.Stack, container string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	front := httptest.NewServer(rt)
+	log := &frontLog{}
+	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rw := &recordedAnswer{ResponseWriter: w}
+		rt.ServeHTTP(rw, r)
+		log.add(frontCall{Method: r.Method, Origin: r.Header.Get("Origin"), Stream: r.Header.Get(chatapi.StreamHeader),
+			Status: rw.status, ContentType: rw.Header().Get("Content-Type")})
+	}))
 	t.Cleanup(front.Close)
-	return front.URL + "/runtimes/" + neturl.PathEscape(awsfront.LocalRuntimeARN) + "/invocations?qualifier=DEFAULT"
+	return front.URL + "/runtimes/" + neturl.PathEscape(awsfront.LocalRuntimeARN) + "/invocations?qualifier=DEFAULT", log
+}
+
+// frontCall is one request that reached the runtime front, and its answer.
+type frontCall struct {
+	Method, Origin, Stream string
+	Status                 int
+	ContentType            string
+}
+
+// frontLog is what reached the runtime front.
+type frontLog struct {
+	mu    sync.Mutex
+	calls []frontCall
+}
+
+func (l *frontLog) add(c frontCall) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.calls = append(l.calls, c)
+}
+
+func (l *frontLog) all() []frontCall {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]frontCall(nil), l.calls...)
+}
+
+// recordedAnswer keeps the status an answer was written with, and lets
+// server-sent events flush through.
+type recordedAnswer struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *recordedAnswer) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *recordedAnswer) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *recordedAnswer) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func (w *recordedAnswer) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// The chat UI's llm-agent with AGENTCORE_INVOCATION_URL relays each turn
+// to the agent on AgentCore Runtime, through cloudsim's front, with the
+// signed-in user's token: the answer and its trace come back under the
+// page's own correlation ID; a turn without a user is refused before the
+// runtime sees it; the runtime's refusal, and its silence, are named.
+func TestAgentCoreRelay(t *testing.T) {
+	s := e2e.Start(t)
+	runtime := agentCore(s, nil)
+	invocationURL, front := runtimeFront(t, s, runtime)
+	ui := s.Agent(map[string]string{"AGENTCORE_INVOCATION_URL": invocationURL})
+	tc := cloudsimtest.NewTokens(s.Sim).User(t)
+	var everything strings.Builder
+	turn := func(url, body, token string, extra ...string) (int, map[string]any) {
+		t.Helper()
+		h := map[string]string{"Content-Type": "application/json"}
+		if token != "" {
+			h["Authorization"] = "Bearer " + token
+		}
+		for i := 0; i+1 < len(extra); i += 2 {
+			h[extra[i]] = extra[i+1]
+		}
+		status, _, raw := request(t, "POST", url+"/api/chat", body, h)
+		everything.WriteString(raw)
+		var a map[string]any
+		json.Unmarshal([]byte(raw), &a)
+		return status, a
+	}
+
+	traceID := "4bf92f3577b34da6a3ce929d0e0e4736"
+	status, a := turn(ui, `{"message":"What's the weather in Lisbon?","llm_mode":"bedrock","token_flow":"obo"}`, tc,
+		"traceparent", "00-"+traceID+"-00f067aa0ba902b7-01")
+	if status != 200 || a["success"] != true || a["via"] != "AgentCore Runtime" || !strings.Contains(fmt.Sprint(a["response"]), "Lisbon") {
+		t.Fatalf("a relayed turn: %d %v", status, a)
+	}
+	events, _ := a["trace"].([]any)
+	first, _ := events[0].(map[string]any)
+	second, _ := events[1].(map[string]any)
+	if first["step"] != "relay" || second["actor"] != "agentcore-runtime" {
+		t.Errorf("the trace begins %v, then %v", first, second)
+	}
+	// One trace ID names the turn on both sides.
+	if d, _ := second["data"].(map[string]any); a["correlation_id"] != traceID || d["correlation_id"] != traceID {
+		t.Errorf("correlation IDs: the page's turn %v, the runtime's %v, want %s", a["correlation_id"], second["data"], traceID)
+	}
+	if caller := weatherCaller(events); caller["flow"] != "delegated" {
+		t.Errorf("the Weather API saw %v", caller)
+	}
+	for i, e := range events {
+		if m, _ := e.(map[string]any); m["seq"] != float64(i+1) {
+			t.Errorf("event %d is numbered %v", i+1, m["seq"])
+		}
+	}
+
+	// No user: refused here; the runtime's authorizer would refuse it too.
+	before := len(front.all())
+	if status, a := turn(ui, `{"message":"What's the weather in Lisbon?","token_flow":"autonomous"}`, ""); status != 401 ||
+		!strings.Contains(fmt.Sprint(a["error"]), "sign in first") {
+		t.Errorf("an autonomous turn without a user: %d %v", status, a)
+	}
+	if n := len(front.all()); n != before {
+		t.Errorf("a turn without a user reached the runtime")
+	}
+
+	// The runtime's own refusal: a template whose claim rule pins another
+	// client refuses the SPA's users with 403 AccessDeniedException.
+	src, err := os.ReadFile("../../deploy/aws/template.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pinned := strings.Replace(string(src), "MatchValueString: !Ref ClientSpaAppId", "MatchValueString: !Ref AgentClientId", 1)
+	refusingURL, _ := runtimeFrontFrom(t, s, runtime, []byte(pinned))
+	refusing := s.Agent(map[string]string{"AGENTCORE_INVOCATION_URL": refusingURL})
+	if status, a := turn(refusing, `{"message":"What's the weather in Lisbon?","token_flow":"obo"}`, tc); status != 502 ||
+		!strings.Contains(fmt.Sprint(a["error"]), "refused the turn: HTTP 403 AccessDeniedException: Claim 'azp' value mismatch") {
+		t.Errorf("the runtime's refusal: %d %v", status, a)
+	}
+
+	// A runtime that does not answer.
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	gone := "http://" + ln.Addr().String() + "/runtimes/x/invocations"
+	ln.Close()
+	silent := s.Agent(map[string]string{"AGENTCORE_INVOCATION_URL": gone})
+	if status, a := turn(silent, `{"message":"What's the weather in Lisbon?","token_flow":"obo"}`, tc); status != 502 ||
+		!strings.Contains(fmt.Sprint(a["error"]), "did not answer") {
+		t.Errorf("a silent runtime: %d %v", status, a)
+	}
+
+	// The token goes there, so https off this machine, and the URL must be
+	// an invocation URL.
+	for bad, why := range map[string]string{
+		"http://bedrock-agentcore.us-east-1.amazonaws.com/runtimes/x/invocations": "must use https",
+		"https://bedrock-agentcore.us-east-1.amazonaws.com/runtimes/x":            "is not an invocation URL",
+	} {
+		r := config.New(func(k string) string {
+			if k == "AGENTCORE_INVOCATION_URL" {
+				return bad
+			}
+			return s.Env[k]
+		})
+		chatapi.LoadSettings(r)
+		if err := r.Err(); err == nil || !strings.Contains(err.Error(), why) {
+			t.Errorf("AGENTCORE_INVOCATION_URL=%s: %v", bad, err)
+		}
+	}
+	if leaks := leakcheck.Find(everything.String()+s.Logs.String(), tc); len(leaks) > 0 {
+		t.Errorf("a token leaked into an answer or a log: %v", leaks)
+	}
 }

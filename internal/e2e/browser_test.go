@@ -318,58 +318,6 @@ func TestBrowser(t *testing.T) {
 	}
 }
 
-// The page drives an agent behind AgentCore Runtime: with
-// AGENTCORE_INVOCATION_URL set, every turn goes to /invocations with the
-// signed-in user's token, and the answer, trace and diagram read as usual.
-func TestBrowserDiagramThroughAgentCore(t *testing.T) {
-	// The page comes from a normal-mode llm-agent (an AgentCore-mode one
-	// serves no page) and sends turns across origins to the AgentCore
-	// Runtime front built from deploy/aws/template.yaml, whose authorizer
-	// and header allowlist decide what reaches the container; the container
-	// answers the preflight for the page's origin (UI_ORIGIN) only.
-	s, url, ctx := browserStack(t, func(s *e2e.Stack, origin string) map[string]string {
-		runtime := agentCore(s, map[string]string{"UI_ORIGIN": origin})
-		return map[string]string{"AGENTCORE_INVOCATION_URL": runtimeFront(t, s, runtime)}
-	})
-	con := openPage(t, ctx, url, "#dot-identity.ok", "#messages li.note")
-	css := func(sel string) chromedp.CSS { return chromedp.CSS(sel) }
-	// AgentCore's authorizer needs a user for every flow, so the page asks
-	// for sign-in even for an autonomous turn.
-	if err := chromedp.Do(ctx, sendMessage("What's the weather in Rome?"), chromedp.WaitVisible(css("#messages li.error"))); err != nil {
-		t.Fatalf("unsigned turn: %v", err)
-	}
-	signIn(t, ctx, s, con)
-	for _, c := range []struct{ flow, kind string }{{"obo", "TU"}, {"autonomous", "TR"}} {
-		if err := chromedp.Do(ctx, chromedp.Click(css(`input[name=flow][value=`+c.flow+`]`)), sendMessage("What's the weather in Oslo?"),
-			chromedp.WaitVisible(css(`.card[data-kind="`+c.kind+`"]`))); err != nil {
-			t.Fatalf("%s turn: %v", c.flow, err)
-		}
-		msgs, _ := chromedp.Run(ctx, chromedp.Text(chromedp.ID("messages")))
-		if !strings.Contains(msgs, "via: AgentCore Runtime") || !strings.Contains(msgs, "Oslo") {
-			t.Errorf("%s: messages %q", c.flow, msgs)
-		}
-		if oid, _ := claim(ctx, "TU", "oid"); c.kind == "TU" && oid != s.Sim.Tenant.UserByUPN("alice@contoso.example").ObjectID {
-			t.Errorf("TU oid = %q", oid)
-		}
-		if c.flow != "obo" {
-			continue
-		}
-		// The page draws the diagram from the trace in the invocation's
-		// answer: MSAL in the container gets T1, then TU.
-		checkDiagram(t, ctx, "through AgentCore", []string{browser, agent, msal, entra, weatherAPI}, []string{
-			arrow("browser", "llm-agent", "the message with Tc"),
-			arrow("entra", "msal", "T1 (HTTP 200)"),
-			arrow("entra", "msal", "TU (HTTP 200)"),
-			arrow("llm-agent", "weather-api", "TU"),
-			arrow("weather-api", "llm-agent", "the weather (HTTP 200)"),
-		})
-		exportedSVG(t, ctx)
-		diagramShot(t, ctx, "agentcore")
-	}
-	screenshot(t, ctx, "6-agentcore")
-	con.checkNoErrors(t)
-}
-
 // Consent on demand in the browser: "who am I?" on behalf of alice stops
 // with a "Grant consent" button (the shipped tenant has no consent for the
 // agent on the MCP server), and the diagram shows why; the popup shows

@@ -62,7 +62,9 @@ async function loadConfig() {
   config = await r.json();
   $("tenant-id").textContent = config.tenantId;
   $("agent-id").textContent = config.agentAppId;
-  if (config.invocationUrl) addMessage("note", "Turns go to AgentCore Runtime at " + config.invocationUrl + ", with your token.");
+  // The agent runs on AgentCore Runtime: this page still calls only its own
+  // origin, whose llm-agent sends each turn there with the user's token.
+  if (config.agentCore) addMessage("note", "Turns run on the agent on AgentCore Runtime: this page's server sends each one there with your token.");
   if (!config.clientId || !window.msal) {
     $("sign-in").disabled = true;
     $("signed-in-as").textContent = "Sign-in is not configured (CLIENT_SPA_APP_ID).";
@@ -163,7 +165,7 @@ function selected(name) {
 // autonomous turn needs one too when llm-agent says so (it is reachable
 // beyond this machine: AUTONOMOUS_NEEDS_SIGN_IN).
 function needsUser(flow) {
-  return flow !== "autonomous" || !!config.autonomousNeedsSignIn || !!config.invocationUrl;
+  return flow !== "autonomous" || !!config.autonomousNeedsSignIn || !!config.agentCore;
 }
 
 function updateFlowPrompt() {
@@ -190,12 +192,12 @@ async function runTurn(message, mode, flow) {
     addMessage("error", "The " + (flow === "obo" ? "on-behalf-of" : "agent user") + " flow needs a signed-in user: sign in first.");
     return;
   }
-  if (needsUser(flow) && !config.invocationUrl && !account) {
-    addMessage("error", "This agent runs turns for signed-in users of its tenant only: sign in first.");
+  if (config.agentCore && !account) {
+    addMessage("error", "Turns go to AgentCore Runtime, whose authorizer needs a signed-in user for every flow: sign in first.");
     return;
   }
-  if (config.invocationUrl && !account) {
-    addMessage("error", "Turns go to AgentCore Runtime, whose authorizer needs a signed-in user for every flow: sign in first.");
+  if (needsUser(flow) && !account) {
+    addMessage("error", "This agent runs turns for signed-in users of its tenant only: sign in first.");
     return;
   }
   $("send").disabled = true;
@@ -204,16 +206,11 @@ async function runTurn(message, mode, flow) {
   Diagram.reset();
   const reply = addMessage("agent", "…");
   try {
-    let result;
-    if (config.invocationUrl) {
-      result = await turnOverInvocations({ prompt: message, llm_mode: mode, token_flow: flow }, await userToken());
-    } else {
-      const token = needsUser(flow) ? await userToken() : null;
-      // The turn's W3C trace context: its trace ID names the turn in every
-      // component's logs and traces.
-      const body = { message, llm_mode: mode, token_flow: flow, traceparent: newTraceparent() };
-      result = await turnOverSocket(body, token, reply).catch(() => turnOverPost(body, token));
-    }
+    const token = needsUser(flow) ? await userToken() : null;
+    // The turn's W3C trace context: its trace ID names the turn in every
+    // component's logs and traces.
+    const body = { message, llm_mode: mode, token_flow: flow, traceparent: newTraceparent() };
+    const result = await turnOverSocket(body, token, reply).catch(() => turnOverPost(body, token));
     result.turn = { message };
     finish(reply, result, mode, flow);
   } catch (e) {
@@ -263,26 +260,6 @@ async function turnOverPost(turn, token) {
     const msg = await r.json();
     (msg.trace || []).forEach(renderEvent);
     return msg;
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-// turnOverInvocations sends the turn to AgentCore Runtime's invocation
-// URL, with the user's token for its JWT authorizer, and reads its answer
-// ({status, response | error, trace}) as a chat answer.
-async function turnOverInvocations(body, token) {
-  const ctl = new AbortController();
-  const timer = setTimeout(() => ctl.abort(), TURN_TIMEOUT_MS);
-  try {
-    const r = await fetch(config.invocationUrl, {
-      method: "POST", signal: ctl.signal, body: JSON.stringify(body),
-      headers: { "Content-Type": "application/json", Authorization: "Bearer " + token },
-    });
-    const msg = await r.json().catch(() => ({ status: "error", error: "AgentCore Runtime answered " + r.status }));
-    (msg.trace || []).forEach(renderEvent);
-    return { success: msg.status === "success", response: msg.response, error: msg.error, trace: msg.trace, via: "AgentCore Runtime",
-      consent_required: msg.consent_required };
   } finally {
     clearTimeout(timer);
   }

@@ -91,9 +91,15 @@ func RuntimeFrom(t *Template, id string, keys KeySet, container *url.URL) (*Runt
 		if rt.HeaderAllowlist, err = StringList(v); err != nil {
 			return nil, fmt.Errorf("template: %s header allowlist: %w", id, err)
 		}
+		if err := checkAllowlist(rt.HeaderAllowlist); err != nil {
+			return nil, fmt.Errorf("template: %s RequestHeaderAllowlist: %w", id, err)
+		}
 	}
+	transport := http.DefaultTransport.(*http.Transport).Clone()
+	transport.DisableCompression = true // no Accept-Encoding of the proxy's own
 	rt.proxy = &httputil.ReverseProxy{
 		Rewrite:       rt.rewrite,
+		Transport:     transport,
 		FlushInterval: -1, // server-sent events stream through as they come
 	}
 	return rt, nil
@@ -118,10 +124,101 @@ func claimRule(v any) (ClaimRule, error) {
 	return r, nil
 }
 
-// The runtime's own headers that reach the container whatever the
-// allowlist says ("Invoke an AgentCore Runtime agent": the session ID; the
-// body's type and what the caller accepts, for streaming).
-var runtimeHeaders = []string{"Content-Type", "Accept", sessionHeader}
+// What reaches the container, from "Pass custom headers to Amazon Bedrock
+// AgentCore Runtime" (AgentCore developer guide,
+// https://docs.aws.amazon.com/bedrock-agentcore/latest/devguide/runtime-header-allowlist.html,
+// read 2026-12-06): a request header passes only if the runtime's
+// RequestHeaderAllowlist names it, and these may not be named ("restricted
+// and cannot be configured for propagation"), nor any x-amz-* header, nor
+// any x-amzn-* header but the X-Amzn-Bedrock-AgentCore-Runtime-Custom-*
+// ones. So a browser's Origin, Accept and Access-Control-Request-* never
+// reach the container. Besides the allowlisted headers, the container gets
+// the runtime's own session ID (the HTTP protocol contract). Whether the
+// runtime also sets Content-Type or Accept from InvokeAgentRuntime's
+// contentType and accept parameters is not documented; cloudsim passes
+// neither, so nothing may depend on them.
+var restrictedHeaders = []string{
+	// Authentication & Authorization
+	"Proxy-Authorization", "WWW-Authenticate",
+	// Content Negotiation
+	"Accept", "Accept-Charset", "Accept-Encoding", "Accept-Language", "Content-Type", "Content-Length", "Content-Encoding",
+	"Content-Language", "Content-Location", "Content-Range",
+	// Caching
+	"Cache-Control", "ETag", "Expires", "If-Match", "If-Modified-Since", "If-None-Match", "If-Range", "If-Unmodified-Since",
+	"Last-Modified", "Pragma", "Vary",
+	// Connection Management
+	"Connection", "Keep-Alive", "Proxy-Connection", "Upgrade",
+	// Request Context
+	"Host", "User-Agent", "Referer", "From",
+	// Range / Transfer
+	"Range", "Accept-Ranges", "Transfer-Encoding", "TE", "Trailer",
+	// Server Information
+	"Server", "Date", "Location", "Retry-After",
+	// Cookies
+	"Set-Cookie", "Cookie",
+	// Security
+	"Content-Security-Policy", "Content-Security-Policy-Report-Only", "Strict-Transport-Security", "X-Content-Type-Options",
+	"X-Frame-Options", "X-XSS-Protection", "Referrer-Policy", "Permissions-Policy", "Cross-Origin-Embedder-Policy",
+	"Cross-Origin-Opener-Policy", "Cross-Origin-Resource-Policy",
+	// CORS
+	"Access-Control-Allow-Origin", "Access-Control-Allow-Methods", "Access-Control-Allow-Headers", "Access-Control-Allow-Credentials",
+	"Access-Control-Expose-Headers", "Access-Control-Max-Age", "Access-Control-Request-Method", "Access-Control-Request-Headers", "Origin",
+	// Client Hints
+	"Accept-CH", "Accept-CH-Lifetime", "DPR", "Width", "Viewport-Width", "Downlink", "ECT", "RTT", "Save-Data",
+	// Experimental / Proposed
+	"Clear-Site-Data", "Feature-Policy", "Expect-CT", "Public-Key-Pins", "Public-Key-Pins-Report-Only",
+	// Proxy
+	"Via", "Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "X-Real-IP", "X-Requested-With", "X-CSRF-Token",
+	// IP Spoofing / URL Manipulation
+	"True-Client-IP", "X-Client-IP", "X-Cluster-Client-IP", "X-Originating-IP", "X-Source-IP", "X-Original-URL", "X-Original-Host",
+	"X-Rewrite-URL",
+	// CDN / Proxy
+	"CF-Ray", "CF-Connecting-IP", "X-Amz-Cf-Id", "X-Cache", "X-Served-By",
+	// Server Push
+	"Link",
+	// WebSocket
+	"Sec-WebSocket-Key", "Sec-WebSocket-Accept", "Sec-WebSocket-Version", "Sec-WebSocket-Protocol", "Sec-WebSocket-Extensions",
+}
+
+// customPrefix is the one x-amzn-* form an allowlist may name.
+const customPrefix = "x-amzn-bedrock-agentcore-runtime-custom-"
+
+// Restricted reports whether no RequestHeaderAllowlist may name header, and
+// why (empty: it may).
+func Restricted(header string) string {
+	h := strings.ToLower(header)
+	switch {
+	case slices.ContainsFunc(restrictedHeaders, func(r string) bool { return strings.EqualFold(r, header) }):
+		return "on the restricted headers list"
+	case strings.HasPrefix(h, "x-amz-"):
+		return "x-amz-* headers are reserved for SigV4"
+	case strings.HasPrefix(h, "x-amzn-") && !(strings.HasPrefix(h, customPrefix) && len(h) > len(customPrefix)):
+		return "x-amzn-* headers are not allowed, except X-Amzn-Bedrock-AgentCore-Runtime-Custom-*"
+	}
+	return ""
+}
+
+// checkAllowlist refuses what the guide refuses: a restricted name, more
+// than 20, or the same name twice in any case. (The API reference's
+// pattern, (Authorization|X-Amzn-Bedrock-AgentCore-Runtime-Custom-[a-zA-Z0-9-]+),
+// is narrower than the guide; cloudsim follows the guide, and the template
+// uses names both accept.)
+func checkAllowlist(names []string) error {
+	if len(names) > 20 {
+		return fmt.Errorf("%d headers; a runtime takes at most 20", len(names))
+	}
+	seen := map[string]bool{}
+	for _, n := range names {
+		if why := Restricted(n); why != "" {
+			return fmt.Errorf("%s cannot be allowlisted: %s", n, why)
+		}
+		if seen[strings.ToLower(n)] {
+			return fmt.Errorf("%s is named twice (names are case-insensitive)", n)
+		}
+		seen[strings.ToLower(n)] = true
+	}
+	return nil
+}
 
 const sessionHeader = "X-Amzn-Bedrock-Agentcore-Runtime-Session-Id"
 
@@ -145,10 +242,16 @@ func (rt *Runtime) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if r.Method == http.MethodOptions {
-		// Whether the runtime answers a CORS preflight itself or passes it
-		// on without a token is not documented; cloudsim passes it to the
-		// container, which answers for its UI_ORIGIN (unverified).
-		rt.proxy.ServeHTTP(w, r)
+		// A browser's CORS preflight. How the real endpoint answers one is
+		// documented nowhere (InvokeAgentRuntime's API reference and the
+		// developer guide, read 2026-12-06, say nothing of CORS), and it
+		// cannot be the container's to answer: Origin and the
+		// Access-Control-Request-* pair are restricted headers. cloudsim
+		// answers it here, without any CORS grant, and passes nothing on
+		// (unverified: the real endpoint may answer otherwise). The chat UI
+		// does not depend on it: its own llm-agent relays turns.
+		writeAWSError(w, http.StatusForbidden, "AccessDeniedException",
+			"cloudsim grants no CORS preflight for InvokeAgentRuntime (how AgentCore answers one is undocumented): call it from a server")
 		return
 	}
 	if r.Method != http.MethodPost {
@@ -170,18 +273,14 @@ func (rt *Runtime) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // rewrite forwards to the container's /invocations with only the
-// runtime's own headers and the allowlisted ones.
+// runtime's session ID and the allowlisted headers (see restrictedHeaders).
 func (rt *Runtime) rewrite(pr *httputil.ProxyRequest) {
 	out := *rt.Container
 	out.Path = strings.TrimSuffix(out.Path, "/") + "/invocations"
 	pr.Out.URL = &out
 	pr.Out.Host = rt.Container.Host
 	pr.Out.Header = http.Header{}
-	allowed := append(slices.Clone(runtimeHeaders), rt.HeaderAllowlist...)
-	// Origin and the preflight's headers pass so the container can answer
-	// CORS (unverified, see ServeHTTP).
-	allowed = append(allowed, "Origin", "Access-Control-Request-Method", "Access-Control-Request-Headers")
-	for _, h := range allowed {
+	for _, h := range append([]string{sessionHeader}, rt.HeaderAllowlist...) {
 		if v := pr.In.Header.Values(h); len(v) > 0 {
 			pr.Out.Header[http.CanonicalHeaderKey(h)] = v
 		}

@@ -9,12 +9,14 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 
 	"github.com/crosscloud-agentid/agentid/deploy/local"
 	"github.com/crosscloud-agentid/agentid/internal/agentid"
+	"github.com/crosscloud-agentid/agentid/internal/chatapi"
 	"github.com/crosscloud-agentid/agentid/internal/cloudsim"
 	"github.com/crosscloud-agentid/agentid/internal/cloudsim/awsfront"
 	"github.com/crosscloud-agentid/agentid/internal/cloudsim/awsiam"
@@ -51,11 +53,13 @@ func templateFile(t *testing.T, edits ...string) []byte {
 type container struct {
 	mu      sync.Mutex
 	headers http.Header
+	method  string
 }
 
 func (c *container) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c.mu.Lock()
 	c.headers = r.Header.Clone()
+	c.method = r.Method
 	c.mu.Unlock()
 	w.Header().Set("Content-Type", "application/json")
 	io.WriteString(w, `{"status":"success","response":"ok"}`)
@@ -141,15 +145,82 @@ func TestAgentCoreTemplateFront(t *testing.T) {
 		{"another endpoint", target + "?qualifier=v2", "Bearer " + tc, 404, "No endpoint v2"},
 		{"another runtime", strings.Replace(target, "weather_agent-XYZ", "other-ABC", 1), "Bearer " + tc, 404, "No agent runtime"},
 	}
+	// What a browser and its proxies would add: restricted headers (the
+	// guide's list), an unlisted one, and the allowlisted stream signal.
+	browserish := map[string]string{"X-Forwarded-For": "10.9.9.9", "X-Internal-Admin": "1", "Origin": "https://chat.example.com",
+		"Accept": "text/event-stream", "Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "authorization",
+		"Cookie": "a=b", "X-Amz-Date": "20261206T000000Z", "X-Amzn-Trace-Id": "Root=1-x", chatapi.StreamHeader: "true"}
 	for _, c := range cases {
-		status, _, body := invoke(t, c.target, c.authorization, map[string]string{"X-Forwarded-For": "10.9.9.9", "X-Internal-Admin": "1"})
+		status, _, body := invoke(t, c.target, c.authorization, browserish)
 		got := box.last()
 		if status != c.status || !strings.Contains(body, c.message) || (status == 200) != (got != nil) {
 			t.Errorf("%s: %d %s (reached the container: %v), want %d %q", c.name, status, body, got != nil, c.status, c.message)
 		}
-		if got != nil && (got.Get("Authorization") == "" || got.Get("X-Internal-Admin") != "" || got.Get("X-Forwarded-For") != "" ||
-			len(got.Get("X-Amzn-Bedrock-Agentcore-Runtime-Session-Id")) < 33) {
-			t.Errorf("%s: the container got headers %v", c.name, got)
+		if got == nil {
+			continue
+		}
+		// Only the runtime's session ID and the allowlisted headers; Go's
+		// server keeps Content-Length, which is the body's framing.
+		var names []string
+		for k := range got {
+			if k != "Content-Length" {
+				names = append(names, k)
+			}
+		}
+		slices.Sort(names)
+		want := []string{"Authorization", "X-Amzn-Bedrock-Agentcore-Runtime-Custom-Stream", "X-Amzn-Bedrock-Agentcore-Runtime-Session-Id"}
+		if !slices.Equal(names, want) || len(got.Get("X-Amzn-Bedrock-Agentcore-Runtime-Session-Id")) < 33 {
+			t.Errorf("%s: the container got headers %v, want only %v", c.name, got, want)
+		}
+	}
+}
+
+// A browser's CORS preflight is the front's to answer, not the
+// container's (Origin and the Access-Control-Request-* pair never reach
+// it): cloudsim answers without any CORS grant, since how the real
+// endpoint answers one is undocumented.
+func TestAgentCoreFrontAnswersPreflights(t *testing.T) {
+	sim := cloudsimtest.Start(t, nil)
+	target, box := runtimeFront(t, sim, templateFile(t))
+	req, _ := http.NewRequest("OPTIONS", target+"?qualifier=DEFAULT", nil)
+	req.Header.Set("Origin", "https://chat.example.com")
+	req.Header.Set("Access-Control-Request-Method", "POST")
+	req.Header.Set("Access-Control-Request-Headers", "authorization,content-type")
+	status, h, body := send(t, req)
+	if status != 403 || h.Get("X-Amzn-Errortype") != "AccessDeniedException" || !strings.Contains(body, "undocumented") {
+		t.Errorf("preflight: %d %v %s", status, h, body)
+	}
+	for k := range h {
+		if strings.HasPrefix(k, "Access-Control-") {
+			t.Errorf("the preflight's answer grants CORS: %s: %s", k, h.Get(k))
+		}
+	}
+	if got := box.last(); got != nil {
+		t.Errorf("the preflight reached the container: %v", got)
+	}
+}
+
+// A template whose allowlist names what AWS refuses to propagate does not
+// load: a restricted header, x-amz-*, or an x-amzn-* one but the Custom-
+// prefix.
+func TestAgentCoreTemplateFrontRefusesRestrictedHeaders(t *testing.T) {
+	sim := cloudsimtest.Start(t, nil)
+	for _, name := range []string{"Accept", "Origin", "access-control-request-headers", "Content-Type", "X-Amz-Security-Token", "X-Amzn-Trace-Id",
+		"X-Amzn-Bedrock-AgentCore-Runtime-Custom-"} {
+		src := templateFile(t, "RequestHeaderAllowlist: [Authorization, ", "RequestHeaderAllowlist: [Authorization, "+name+", ")
+		tpl, err := awsfront.Load(src, awsfront.LocalStack(sim.Env()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		u, _ := url.Parse("http://127.0.0.1:1")
+		if _, err := awsfront.RuntimeFrom(tpl, "AgentRuntime", awsfront.KeySetFunc(sim.Keys.Verify), u); err == nil || !strings.Contains(err.Error(), "cannot be allowlisted") {
+			t.Errorf("%s in the allowlist: %v", name, err)
+		}
+	}
+	// The guide takes any other header, and the Custom- names.
+	for _, name := range []string{"X-Api-Key", "X-Amzn-Bedrock-AgentCore-Runtime-Custom-UserId"} {
+		if why := awsfront.Restricted(name); why != "" {
+			t.Errorf("%s: %s", name, why)
 		}
 	}
 }
@@ -178,7 +249,7 @@ func TestAgentCoreTemplateFrontFollowsTheTemplate(t *testing.T) {
 		{"another audience", []string{`AllowedAudience: [!Ref BlueprintAppId, !Sub "api://${BlueprintAppId}"]`, `AllowedAudience: [!Ref WeatherApiAppId]`}, 403, "Claim 'aud'", false},
 		{"a rule for another client", []string{"MatchValueString: !Ref ClientSpaAppId", "MatchValueString: !Ref AgentClientId"}, 403, "Claim 'azp'", false},
 		{"allowed scopes (Entra puts them in scp, not scope)", []string{"          CustomClaims:", "          AllowedScopes: [access_as_user]\n          CustomClaims:"}, 403, "Claim 'scope'", false},
-		{"Authorization not allowlisted", []string{"RequestHeaderAllowlist: [Authorization]", "RequestHeaderAllowlist: [X-Amzn-Bedrock-AgentCore-Runtime-Custom-Trace]"}, 200, "", true},
+		{"Authorization not allowlisted", []string{"RequestHeaderAllowlist: [Authorization, ", "RequestHeaderAllowlist: ["}, 200, "", true},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
