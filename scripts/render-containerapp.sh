@@ -10,9 +10,10 @@ Usage: scripts/render-containerapp.sh [--env-file FILE] > containerapp.yaml
 Substitutes these variables (from the environment, or FILE as KEY=VALUE lines):
   LOCATION APP_NAME ENVIRONMENT_ID ENVIRONMENT_DOMAIN ACR_SERVER IMAGE_TAG TENANT_ID BLUEPRINT_APP_ID
   AGENT_CLIENT_ID AGENT_USER_UPN CLIENT_SPA_APP_ID WEATHER_API_APP_ID STS_APP_ID
-  STS_APP_URI AWS_REGION AWS_ROLE_ARN BEDROCK_MODEL_ID
-AGENT_USER_UPN may be empty; BEDROCK_MODEL_ID defaults to deploy/models/default.env's;
-every other one is required.
+  STS_APP_URI AWS_REGION AWS_ROLE_ARN BEDROCK_MODEL_ID AGENTCORE_INVOCATION_URL
+AGENT_USER_UPN and AGENTCORE_INVOCATION_URL (the AWS stack's AgentInvocationUrl, for
+a chat UI that relays to the agent on AgentCore Runtime) may be empty;
+BEDROCK_MODEL_ID defaults to deploy/models/default.env's; every other one is required.
 USAGE
 }
 
@@ -32,14 +33,14 @@ while (($#)); do
 done
 
 vars=(LOCATION APP_NAME ENVIRONMENT_ID ENVIRONMENT_DOMAIN ACR_SERVER IMAGE_TAG TENANT_ID BLUEPRINT_APP_ID AGENT_CLIENT_ID AGENT_USER_UPN
-	CLIENT_SPA_APP_ID WEATHER_API_APP_ID STS_APP_ID STS_APP_URI AWS_REGION AWS_ROLE_ARN BEDROCK_MODEL_ID)
+	CLIENT_SPA_APP_ID WEATHER_API_APP_ID STS_APP_ID STS_APP_URI AWS_REGION AWS_ROLE_ARN BEDROCK_MODEL_ID AGENTCORE_INVOCATION_URL)
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=SCRIPTDIR/lib/models.sh
 . "$here/lib/models.sh"
 export BEDROCK_MODEL_ID=${BEDROCK_MODEL_ID:-$(default_model)}
 missing=()
 for v in "${vars[@]}"; do
-	if [[ -z ${!v:-} && $v != AGENT_USER_UPN ]]; then
+	if [[ -z ${!v:-} && $v != AGENT_USER_UPN && $v != AGENTCORE_INVOCATION_URL ]]; then
 		missing+=("$v")
 	fi
 done
@@ -47,7 +48,7 @@ if ((${#missing[@]})); then
 	echo "render-containerapp: set ${missing[*]}" >&2
 	exit 1
 fi
-export AGENT_USER_UPN=${AGENT_USER_UPN:-}
+export AGENT_USER_UPN=${AGENT_USER_UPN:-} AGENTCORE_INVOCATION_URL=${AGENTCORE_INVOCATION_URL:-}
 
 template="$here/../deploy/containerapps/containerapp.yaml.tmpl"
 # The literal ${NAME} list tells envsubst which variables to replace, so a

@@ -177,3 +177,36 @@ func TestManifest(t *testing.T) {
 		}
 	}
 }
+
+// The chat UI on Container Apps for the agent on AgentCore Runtime:
+// AGENTCORE_INVOCATION_URL, empty by default (this app's own agent
+// answers), set to the AWS stack's AgentInvocationUrl makes llm-agent relay
+// every turn there, and its settings code takes the rendered value.
+func TestManifestOffersTheAgentCoreRelay(t *testing.T) {
+	invocationURL := "https://bedrock-agentcore.us-east-1.amazonaws.com/runtimes/arn%3Aaws%3Abedrock-agentcore%3Aus-east-1%3A111122223333%3Aruntime%2Fweather_agent-XYZ/invocations?qualifier=DEFAULT"
+	for _, want := range []string{"", invocationURL} {
+		raw, err := render(t, "testdata/example.env", "AGENTCORE_INVOCATION_URL="+want)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var m manifest
+		if err := yaml.Unmarshal(raw, &m); err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range m.Properties.Template.Containers {
+			if c.Name != "llm-agent" {
+				continue
+			}
+			env := map[string]string{}
+			for _, e := range c.Env {
+				env[e.Name] = e.Value
+			}
+			got, ok := env["AGENTCORE_INVOCATION_URL"]
+			r := config.New(func(k string) string { return env[k] })
+			s := chatapi.LoadSettings(r)
+			if !ok || got != want || r.Err() != nil || s.API.InvocationURL != want {
+				t.Errorf("AGENTCORE_INVOCATION_URL=%q rendered as %q (present: %v), settings %q: %v", want, got, ok, s.API.InvocationURL, r.Err())
+			}
+		}
+	}
+}
