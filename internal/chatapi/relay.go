@@ -154,9 +154,11 @@ func (s *Server) relayTurn(ctx context.Context, p parsed, token, turnID, consent
 				outcome = "failed"
 			}
 			s.turns.Record(ctx, time.Since(start).Seconds(), metric.WithAttributes(attribute.String("mode", string(p.turn.Mode)),
-				attribute.String("flow", string(p.turn.Flow)), attribute.String("outcome", outcome), attribute.String("via", "agentcore")))
+				attribute.String("flow", string(p.turn.Flow)), attribute.String("outcome", outcome)))
 		}()
 	}
+	oteltrace.SpanFromContext(ctx).SetAttributes(attribute.String("agentid.flow", string(p.turn.Flow)), attribute.String("agentid.mode", string(p.turn.Mode)),
+		attribute.String("agentid.provider", "agentcore-runtime"))
 	ctx, cancel := context.WithTimeout(ctx, relayTimeout)
 	defer cancel()
 	stream := text != nil
