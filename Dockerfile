@@ -22,8 +22,10 @@ RUN CGO_ENABLED=0 GOOS=$TARGETOS GOARCH=$TARGETARCH \
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/app /app
 # Mount points owned by the runtime user, so named volumes start writable:
-# /azure-token (the web identity file) and /state (cloudsim's state).
+# /azure-token (the web identity file), /state (cloudsim's state) and /trust
+# (the certificates cloudsim publishes for the others).
 COPY --from=build --chown=65532:65532 /out/empty /azure-token
 COPY --from=build --chown=65532:65532 /out/empty /state
+COPY --from=build --chown=65532:65532 /out/empty /trust
 USER 65532:65532
 ENTRYPOINT ["/app"]

@@ -1,24 +1,27 @@
 #!/usr/bin/env bash
 # Builds the four binaries on the host (static, trimmed, version-stamped)
-# and packs each into a scratch image with podman or docker.
-#   bash scripts/build-images.sh [--dry-run] [--tag TAG] [--dist DIR]
+# and packs each into a scratch image with docker or podman, for machines
+# that can build images but pull none.
+#   bash scripts/build-images.sh [--dry-run] [--tag TAG] [--engine docker|podman] [--dist DIR]
 set -euo pipefail
 
 usage() {
 	cat <<'USAGE'
-Usage: scripts/build-images.sh [--dry-run] [--tag TAG] [--engine podman|docker] [--dist DIR]
+Usage: scripts/build-images.sh [--dry-run] [--tag TAG] [--engine docker|podman] [--dist DIR]
 
 Builds llm-agent, weather-api, token-refresher and cloudsim with CGO_ENABLED=0
 into DIR (default dist/), copies the host's CA roots beside them, and packs
-each into a scratch image agentid/<binary>:TAG
-(deploy/images/Containerfile.scratch). --dry-run prints the commands instead
-of running them.
+each into a scratch image agentid/<binary>:TAG (deploy/images/Containerfile.scratch).
+TAG defaults to latest, the tag the compose files use; the engine to docker
+when a Docker engine answers, else podman. --dry-run prints the commands
+instead of running them. Then:
+  docker compose -f deploy/compose/compose.local.yaml --env-file deploy/compose/local.env up --no-build
 USAGE
 }
 
 dry_run=false
-tag=dev
-engine=podman
+tag=latest
+engine=''
 dist=dist
 while (($#)); do
 	case $1 in
@@ -31,6 +34,17 @@ while (($#)); do
 	esac
 	shift
 done
+
+if [[ -z $engine ]]; then
+	if command -v docker >/dev/null && docker info >/dev/null 2>&1; then
+		engine=docker
+	elif command -v podman >/dev/null; then
+		engine=podman
+	else
+		echo "build-images: neither a Docker engine (docker info failed) nor podman: install one, or pass --engine" >&2
+		exit 1
+	fi
+fi
 
 run() {
 	if $dry_run; then

@@ -46,6 +46,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	addr := fs.String("addr", "127.0.0.1:8443", "HTTPS `address` for the Entra endpoints")
 	identityAddr := fs.String("identity-addr", "127.0.0.1:42356", "plain-HTTP `address` for the managed identity endpoint (IDENTITY_ENDPOINT)")
 	dir := fs.String("dir", ".cloudsim", "state `folder`: dev CA, signing keys, cloudsim.env")
+	trustDir := fs.String("trust-dir", "", "`folder` to publish the dev CA's certificate and bundle in, without any key, for other containers to mount (empty: none)")
 	tenantPath := fs.String("tenant", "", "tenant `file` (default: the built-in copy of deploy/local/tenant.jsonc)")
 	fresh := fs.Bool("fresh-tenant", false, "start from a new tenant with people and roles but no agent (the built-in deploy/local/fresh-tenant.jsonc), to rehearse scripts/entra-setup.sh")
 	replication := fs.Duration("replication-delay", 0, "how long a Graph-created application, agent identity or federated credential stays unknown to the token endpoint, as on a real tenant (0: none)")
@@ -98,6 +99,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		Tenant:           dirTenant,
 		SANs:             names,
 		ExtraRoots:       getenv("SSL_CERT_FILE"),
+		TrustDir:         *trustDir,
 		TokenLifetime:    *lifetime,
 		SidecarAddr:      *sidecarAddr,
 		IdentityHeader:   *identityHeader,
@@ -108,7 +110,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	if err != nil {
 		return err
 	}
-	log.Info("cloudsim ready on "+sim.URL, "identity_endpoint", sim.IdentityEndpoint, "sidecar", sim.SidecarURL, "env_file", sim.Dir+"/"+cloudsim.EnvFile, "tenant", dirTenant.Tenant.ID)
+	log.Info("cloudsim ready on "+httpserver.Listening("https", sim.Addr, ""), "identity_endpoint", sim.IdentityEndpoint, "sidecar", sim.SidecarURL, "env_file", sim.Dir+"/"+cloudsim.EnvFile, "tenant", dirTenant.Tenant.ID)
 	select {
 	case <-ctx.Done():
 	case err := <-sim.Done():

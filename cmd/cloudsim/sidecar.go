@@ -56,7 +56,7 @@ func runSidecar(ctx context.Context, args []string, environ []string, stderr io.
 	if err != nil {
 		return err
 	}
-	log.Info("auth sidecar ready on "+httpserver.ListenerURL("http", ln), "tenant", cfg.TenantID, "blueprint", cfg.ClientID, "apis", len(cfg.APIs))
+	log.Info("auth sidecar ready on "+httpserver.Listening("http", ln.Addr().String(), ""), "tenant", cfg.TenantID, "blueprint", cfg.ClientID, "apis", len(cfg.APIs))
 	srv := httpserver.New(side, log)
 	return httpserver.Serve(ctx, srv, ln)
 }

@@ -7,6 +7,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -178,4 +179,84 @@ func TestLocalEnvMatchesTheTenantFile(t *testing.T) {
 			t.Errorf("local.env %s = %q, the tenant file says %q", k, got[k], v)
 		}
 	}
+}
+
+// The local profile publishes every port on this machine's loopback only:
+// cloudsim signs anyone in without a password and serves IAM with the
+// demo's admin key, and llm-agent lets anonymous autonomous turns run.
+func TestComposeLocalBindsLoopbackOnly(t *testing.T) {
+	p := load(t, "compose.local.yaml", "local.env")
+	published := 0
+	for _, s := range p.Services {
+		for _, port := range s.Ports {
+			published++
+			if port.HostIP != "127.0.0.1" {
+				t.Errorf("%s publishes %d on %q, want 127.0.0.1", s.Name, port.Target, port.HostIP)
+			}
+		}
+	}
+	if published != 2 {
+		t.Errorf("%d ports published, want cloudsim's and llm-agent's", published)
+	}
+}
+
+// Only cloudsim mounts its state folder (the CA key, the server key, the
+// signing keys, the IAM users' keys); the others mount the folder it
+// publishes certificates to, and the images they run are built here or by
+// scripts/build-images.sh, never pulled under a name this project does not
+// own on Docker Hub.
+func TestOnlyCloudsimReadsItsKeys(t *testing.T) {
+	p := load(t, "compose.local.yaml", "local.env")
+	sim, err := p.GetService("cloudsim")
+	if err != nil {
+		t.Fatal(err)
+	}
+	flag := func(name string) string {
+		if i := slices.Index(sim.Command, name); i >= 0 && i+1 < len(sim.Command) {
+			return sim.Command[i+1]
+		}
+		return ""
+	}
+	mounted := func(s types.ServiceConfig, target string) string {
+		for _, v := range s.Volumes {
+			if v.Target == target {
+				return v.Source
+			}
+		}
+		return ""
+	}
+	state, trust := mounted(sim, flag("-dir")), mounted(sim, flag("-trust-dir"))
+	if state == "" || trust == "" || state == trust {
+		t.Fatalf("cloudsim's -dir and -trust-dir must be two volumes of their own: %q %q", state, trust)
+	}
+	for _, s := range p.Services {
+		if strings.Contains(s.Image, "agentid/") && s.PullPolicy != types.PullPolicyNever {
+			t.Errorf("%s: pull_policy %q, want never: %s is built locally", s.Name, s.PullPolicy, s.Image)
+		}
+		if s.Name == "cloudsim" {
+			continue
+		}
+		for _, v := range s.Volumes {
+			if v.Source == state {
+				t.Errorf("%s mounts cloudsim's state (%s at %s), which holds its private keys", s.Name, state, v.Target)
+			}
+			if v.Source == trust && !v.ReadOnly {
+				t.Errorf("%s mounts the trust folder writable", s.Name)
+			}
+		}
+		for k, v := range env(s) {
+			if (k == "SSL_CERT_FILE" || k == "AWS_CA_BUNDLE") && !strings.HasPrefix(v, mountTarget(s, trust)+"/") {
+				t.Errorf("%s: %s=%s is not in the trust folder", s.Name, k, v)
+			}
+		}
+	}
+}
+
+func mountTarget(s types.ServiceConfig, source string) string {
+	for _, v := range s.Volumes {
+		if v.Source == source {
+			return v.Target
+		}
+	}
+	return "(not mounted)"
 }

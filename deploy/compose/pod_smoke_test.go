@@ -188,7 +188,7 @@ func TestLocalProfileInOnePod(t *testing.T) {
 	}
 	p.project = load(t, "compose.local.yaml", "local.env", "REGISTRY=agentid", "TAG="+tag)
 
-	build := exec.Command("bash", "scripts/build-images.sh", "--tag", tag, "--dist", filepath.Join(dir, "dist"))
+	build := exec.Command("bash", "scripts/build-images.sh", "--engine", "podman", "--tag", tag, "--dist", filepath.Join(dir, "dist"))
 	build.Dir = filepath.Join("..", "..")
 	build.Env = append(os.Environ(), "CONTAINERS_CONF="+p.conf)
 	images := map[string]bool{}

@@ -53,6 +53,7 @@ type Options struct {
 	Tenant        *tenant.Directory
 	SANs          []string      // extra names for the serving certificate
 	ExtraRoots    string        // a PEM file added to ca-bundle.pem (usually $SSL_CERT_FILE)
+	TrustDir      string        // where to publish ca.pem and ca-bundle.pem alone, for clients that must not see the keys ("": nowhere)
 	TokenLifetime time.Duration // 0: a random 60 to 90 minutes
 	// DeviceCodeInterval is the polling interval the device code flow
 	// gives clients (0: Entra's 5 seconds).
@@ -100,6 +101,7 @@ func crossSiteForm(r *http.Request) bool {
 // Sim is a running cloudsim.
 type Sim struct {
 	URL              string // https://host:port, the AZURE_AUTHORITY_HOST
+	Addr             string // the address the HTTPS listener is bound to
 	IdentityEndpoint string
 	IdentityHeader   string
 	Dir              string
@@ -148,6 +150,7 @@ func Start(o Options) (*Sim, error) {
 		return nil, err
 	}
 	s.URL = httpserver.ListenerURL("https", ln)
+	s.Addr = ln.Addr().String()
 	s.IdentityEndpoint = httpserver.ListenerURL("http", miLn) + "/msi/token"
 	root := s.services(o, outboundKeys)
 	logErrors := slog.NewLogLogger(o.Logger.Handler(), slog.LevelWarn)
@@ -209,6 +212,11 @@ func openState(o Options) (_ *Sim, outboundKeys *signing.Keys, err error) {
 	s := &Sim{Dir: dir, Tenant: o.Tenant, IdentityHeader: o.IdentityHeader}
 	if s.CA, err = devca.Ensure(dir, o.SANs, o.ExtraRoots); err != nil {
 		return nil, nil, err
+	}
+	if o.TrustDir != "" {
+		if err := s.CA.Publish(o.TrustDir); err != nil {
+			return nil, nil, err
+		}
 	}
 	if s.Keys, err = signing.Open(filepath.Join(dir, "signing-keys.json")); err != nil {
 		return nil, nil, err

@@ -77,6 +77,23 @@ func LocalURL(scheme, listenAddr string) (string, error) {
 	return scheme + "://" + net.JoinHostPort(host, port), nil
 }
 
+// Listening says where a server listens, for its start line: the URL (of
+// path) when it is bound to one address, else the bound address, that it
+// is every interface, and the URL this host reaches it at (a container
+// logging "127.0.0.1" while bound to every interface misleads whoever
+// reads it).
+func Listening(scheme, addr, path string) string {
+	local, err := LocalURL(scheme, addr)
+	if err != nil {
+		return scheme + "://" + addr + path
+	}
+	local += path
+	if host, _, _ := net.SplitHostPort(addr); host != "" && !net.ParseIP(host).IsUnspecified() {
+		return local
+	}
+	return addr + ", every interface (" + local + " from this host)"
+}
+
 // ListenerURL is LocalURL for an open listener.
 func ListenerURL(scheme string, ln net.Listener) string {
 	u, err := LocalURL(scheme, ln.Addr().String())

@@ -36,6 +36,25 @@ func TestLocalURL(t *testing.T) {
 	}
 }
 
+// The start line names the address really bound: every interface is said
+// so, not shown as 127.0.0.1.
+func TestListening(t *testing.T) {
+	for in, want := range map[string]string{
+		"127.0.0.1:3000": "http://127.0.0.1:3000",
+		"localhost:3000": "http://localhost:3000",
+		"[::]:3000":      "[::]:3000, every interface (http://127.0.0.1:3000 from this host)",
+		"0.0.0.0:8443":   "0.0.0.0:8443, every interface (http://127.0.0.1:8443 from this host)",
+		":8080":          ":8080, every interface (http://127.0.0.1:8080 from this host)",
+	} {
+		if got := Listening("http", in, ""); got != want {
+			t.Errorf("Listening(%q) = %q, want %q", in, got, want)
+		}
+	}
+	if got, want := Listening("http", ":8081", "/healthz"), ":8081, every interface (http://127.0.0.1:8081/healthz from this host)"; got != want {
+		t.Errorf("with a path: %q, want %q", got, want)
+	}
+}
+
 func TestServeProbeAndShutdown(t *testing.T) {
 	ln, err := Listen("test", "ADDR", "127.0.0.1:0")
 	if err != nil {

@@ -119,7 +119,7 @@ func (svc *Service) Serve(ctx context.Context, health net.Listener) error {
 	}
 	errc := make(chan error, 1)
 	if health != nil {
-		log.Info("health endpoint on " + httpserver.ListenerURL("http", health) + "/healthz")
+		log.Info("health endpoint on " + httpserver.Listening("http", health.Addr().String(), "/healthz"))
 		go func() { errc <- httpserver.Serve(ctx, httpserver.New(svc.HealthHandler(), log), health) }()
 	} else {
 		errc <- nil

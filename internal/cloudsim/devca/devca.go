@@ -61,6 +61,26 @@ func (a *Authority) CAPath() string { return filepath.Join(a.Dir, CAFile) }
 // BundlePath is the PEM file with the dev CA and the system roots.
 func (a *Authority) BundlePath() string { return filepath.Join(a.Dir, BundleFile) }
 
+// Publish copies what clients need to trust cloudsim, ca.pem and
+// ca-bundle.pem, into dir, and nothing else: a folder other containers can
+// mount without reading the CA's key, the server's key or the signing keys
+// that stay in the state folder.
+func (a *Authority) Publish(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("create trust folder: %w", err)
+	}
+	for _, name := range []string{CAFile, BundleFile} {
+		data, err := os.ReadFile(filepath.Join(a.Dir, name))
+		if err != nil {
+			return err
+		}
+		if err := atomicfile.Write(filepath.Join(dir, name), data, 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // Pool returns a pool trusting only the dev CA (for tests and health checks).
 func (a *Authority) Pool() *x509.CertPool {
 	p := x509.NewCertPool()

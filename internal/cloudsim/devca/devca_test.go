@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -139,5 +140,39 @@ func TestServingCertVerifiesWithBundleOnly(t *testing.T) {
 	if resp, err := strict.Get(srv.URL); err == nil {
 		resp.Body.Close()
 		t.Fatal("a client without the dev CA accepted the serving certificate")
+	}
+}
+
+// The trust folder holds the certificates clients need and no key.
+func TestPublishCopiesCertificatesOnly(t *testing.T) {
+	state, trust := t.TempDir(), filepath.Join(t.TempDir(), "trust")
+	a, err := Ensure(state, nil, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Publish(trust); err != nil {
+		t.Fatal(err)
+	}
+	entries, err := os.ReadDir(trust)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+		raw, _ := os.ReadFile(filepath.Join(trust, e.Name()))
+		if strings.Contains(string(raw), "PRIVATE KEY") {
+			t.Errorf("%s holds a private key", e.Name())
+		}
+		if info, _ := e.Info(); info.Mode().Perm() != 0o644 {
+			t.Errorf("%s has mode %v, want 0644", e.Name(), info.Mode().Perm())
+		}
+	}
+	if strings.Join(names, ",") != "ca-bundle.pem,ca.pem" {
+		t.Errorf("the trust folder holds %v, want ca-bundle.pem and ca.pem", names)
+	}
+	same, _ := os.ReadFile(filepath.Join(state, CAFile))
+	if got, _ := os.ReadFile(filepath.Join(trust, CAFile)); string(got) != string(same) {
+		t.Error("the published ca.pem is not the state folder's")
 	}
 }
