@@ -290,10 +290,13 @@ func runtimeFrontFrom(t *testing.T, s *e2e.Stack, container string, src []byte) 
 	}
 	log := &frontLog{}
 	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		rw := &recordedAnswer{ResponseWriter: w}
-		rt.ServeHTTP(rw, r)
-		log.add(frontCall{Method: r.Method, Origin: r.Header.Get("Origin"), Stream: r.Header.Get(chatapi.StreamHeader),
-			Status: rw.status, ContentType: rw.Header().Get("Content-Type")})
+		// Logged as the answer starts, not when it ends: a stream's end
+		// may come after its reader has what it needs.
+		call := frontCall{Method: r.Method, Origin: r.Header.Get("Origin"), Stream: r.Header.Get(chatapi.StreamHeader)}
+		rt.ServeHTTP(&recordedAnswer{ResponseWriter: w, started: func(status int, h http.Header) {
+			call.Status, call.ContentType = status, h.Get("Content-Type")
+			log.add(call)
+		}}, r)
 	}))
 	t.Cleanup(front.Close)
 	return front.URL + "/runtimes/" + neturl.PathEscape(awsfront.LocalRuntimeARN) + "/invocations?qualifier=DEFAULT", log
@@ -324,24 +327,21 @@ func (l *frontLog) all() []frontCall {
 	return append([]frontCall(nil), l.calls...)
 }
 
-// recordedAnswer keeps the status an answer was written with, and lets
-// server-sent events flush through.
+// recordedAnswer tells started the status and headers an answer begins
+// with, and lets server-sent events flush through.
 type recordedAnswer struct {
 	http.ResponseWriter
-	status int
+	started func(status int, h http.Header)
+	once    sync.Once
 }
 
 func (w *recordedAnswer) WriteHeader(code int) {
-	if w.status == 0 {
-		w.status = code
-	}
+	w.once.Do(func() { w.started(code, w.Header()) })
 	w.ResponseWriter.WriteHeader(code)
 }
 
 func (w *recordedAnswer) Write(b []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
+	w.once.Do(func() { w.started(http.StatusOK, w.Header()) })
 	return w.ResponseWriter.Write(b)
 }
 
