@@ -81,8 +81,8 @@ func (s *Server) authenticate(r *http.Request) (*caller, *apiError) {
 		// An app-only token (application permissions in roles): the
 		// scripts sign a person in, so cloudsim emulates delegated
 		// access only.
-		return nil, &apiError{http.StatusForbidden, "Authorization_RequestDenied",
-			"Insufficient privileges to complete the operation. (cloudsim's Graph emulates delegated access only; this token has no scp.)"}
+		return nil, &apiError{status: http.StatusForbidden, code: "Authorization_RequestDenied", message: "Insufficient privileges to complete the operation. (cloudsim's Graph emulates delegated access only; this token has no scp.)"}
+
 	}
 	user := dir.UserByID(c.Oid)
 	if user == nil {

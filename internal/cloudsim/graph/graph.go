@@ -28,6 +28,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/crosscloud-agentid/agentid/internal/cloudsim/tenant"
@@ -53,6 +54,9 @@ type Options struct {
 	Logger *slog.Logger
 	// Count records operations and refusals for cloudsim's stats.
 	Count func(string)
+	// ReadAfterCreateMisses starts Graph with its replication lag on
+	// (see Server.SetReadAfterCreateMisses).
+	ReadAfterCreateMisses bool
 }
 
 // Server serves Graph over a live tenant.
@@ -61,6 +65,7 @@ type Server struct {
 	verify func(string) ([]byte, error)
 	log    *slog.Logger
 	count  func(string)
+	lag    replicaLag
 }
 
 // New returns a Graph over o.Live.
@@ -71,19 +76,109 @@ func New(o Options) *Server {
 	if o.Count == nil {
 		o.Count = func(string) {}
 	}
-	return &Server{live: o.Live, verify: o.Verify, log: o.Logger, count: o.Count}
+	s := &Server{live: o.Live, verify: o.Verify, log: o.Logger, count: o.Count}
+	s.SetReadAfterCreateMisses(o.ReadAfterCreateMisses)
+	return s
 }
 
-// Register adds Graph's two versions to mux.
+// Register adds Graph's two versions to mux, and the switch of its
+// replication lag, FaultPath.
 func (s *Server) Register(mux *http.ServeMux) {
 	mux.Handle(Path+"/v1.0/", s)
 	mux.Handle(Path+"/beta/", s)
+	mux.HandleFunc("POST "+FaultPath, func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Query().Get("on") {
+		case "true":
+			s.SetReadAfterCreateMisses(true)
+		case "false":
+			s.SetReadAfterCreateMisses(false)
+		default:
+			http.Error(w, "on=true or on=false", http.StatusBadRequest)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+}
+
+// FaultPath switches Graph's replication lag: POST ?on=true or ?on=false.
+const FaultPath = "/_cloudsim/faults/graph-read-after-create"
+
+// How long an object created through Graph stays unknown to a replica
+// that has not seen it, at most (the first request naming it ends it).
+const lagWindow = time.Minute
+
+// replicaLag is Microsoft Entra's eventual consistency as Graph's clients
+// meet it: "A successful write to Microsoft Entra does not guarantee that
+// an immediate read will reflect that change ... it is normal for ... A
+// newly created object to return a 'Not Found'" ("Designing for Eventual
+// Consistency for Microsoft Entra", Microsoft Entra identity blog,
+// 2026-03-24, devblogs.microsoft.com/identity/designing-for-eventual-
+// consistency-for-microsoft-entra, read 2026-12-06). When on, the first
+// request that names an object Graph created (by id or appId, in its
+// path) within lagWindow answers 404 Request_ResourceNotFound, and a
+// service principal for an application no request has named yet 400
+// NoBackingApplicationObject; the next request finds it. The token
+// endpoint's lag is the tenant's replication delay, apart.
+type replicaLag struct {
+	mu     sync.Mutex
+	on     bool
+	unseen map[string]*lagEntry // "app:<id or appId>", "sp:<id or appId>"
+}
+
+// lagEntry is one object's names; naming it by any of them ends the lag
+// of all.
+type lagEntry struct {
+	keys    []string
+	created time.Time
+}
+
+// SetReadAfterCreateMisses turns the replication lag on or off; off
+// forgets what was unseen.
+func (s *Server) SetReadAfterCreateMisses(on bool) {
+	s.lag.mu.Lock()
+	defer s.lag.mu.Unlock()
+	s.lag.on, s.lag.unseen = on, map[string]*lagEntry{}
+}
+
+// created records an object Graph just created under its names.
+func (s *Server) created(now time.Time, keys ...string) {
+	s.lag.mu.Lock()
+	defer s.lag.mu.Unlock()
+	if !s.lag.on {
+		return
+	}
+	e := &lagEntry{keys: keys, created: now}
+	for _, k := range keys {
+		s.lag.unseen[k] = e
+	}
+}
+
+// missed reports whether this request is the first to name the object
+// since it was created (and so misses it), ending its lag.
+func (s *Server) missed(now time.Time, key string) bool {
+	s.lag.mu.Lock()
+	defer s.lag.mu.Unlock()
+	e := s.lag.unseen[strings.ToLower(key)]
+	if e == nil {
+		return false
+	}
+	for _, k := range e.keys {
+		delete(s.lag.unseen, k)
+	}
+	if now.Sub(e.created) > lagWindow {
+		return false
+	}
+	s.count("graph.replica_miss")
+	return true
 }
 
 // apiError is a Graph error: its status, code and message.
 type apiError struct {
 	status        int
 	code, message string
+	// details are Graph's error details, each a code (as
+	// NoBackingApplicationObject) and a target.
+	details [][2]string
 }
 
 func (e *apiError) Error() string { return e.code + ": " + e.message }
@@ -91,25 +186,26 @@ func (e *apiError) Error() string { return e.code + ": " + e.message }
 // Graph's error codes (Microsoft Graph error responses; the Agent ID
 // error codes page).
 func denied() *apiError {
-	return &apiError{http.StatusForbidden, "Authorization_RequestDenied", "Insufficient privileges to complete the operation."}
+	return &apiError{status: http.StatusForbidden, code: "Authorization_RequestDenied", message: "Insufficient privileges to complete the operation."}
 }
 
 func unauthenticated(message string) *apiError {
-	return &apiError{http.StatusUnauthorized, "InvalidAuthenticationToken", message}
+	return &apiError{status: http.StatusUnauthorized, code: "InvalidAuthenticationToken", message: message}
 }
 
 func notFound(id string) *apiError {
-	return &apiError{http.StatusNotFound, "Request_ResourceNotFound",
-		fmt.Sprintf("Resource '%s' does not exist or one of its queried reference-property objects are not present.", id)}
+	return &apiError{status: http.StatusNotFound, code: "Request_ResourceNotFound", message: fmt.Sprintf("Resource '%s' does not exist or one of its queried reference-property objects are not present.", id)}
+
 }
 
 func badRequest(format string, args ...any) *apiError {
-	return &apiError{http.StatusBadRequest, "Request_BadRequest", fmt.Sprintf(format, args...)}
+	return &apiError{status: http.StatusBadRequest, code: "Request_BadRequest", message: fmt.Sprintf(format, args...)}
 }
 
 // call is one request: who makes it, what it names, and the directory
 // snapshot it reads.
 type call struct {
+	srv     *Server
 	route   string
 	caller  *caller
 	version string
@@ -145,7 +241,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rest, _ := strings.CutPrefix(r.URL.Path, Path+"/")
 	version, rest, _ := strings.Cut(rest, "/")
 	if version != "v1.0" && version != "beta" {
-		s.fail(w, r, requestID, &apiError{http.StatusBadRequest, "BadRequest", "Invalid version: " + version})
+		s.fail(w, r, requestID, &apiError{status: http.StatusBadRequest, code: "BadRequest", message: "Invalid version: " + version})
 		return
 	}
 	c, aerr := s.authenticate(r)
@@ -156,10 +252,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rt, captures := match(r.Method, rest)
 	if rt == nil {
 		segment, _, _ := strings.Cut(rest, "/")
-		s.fail(w, r, requestID, &apiError{http.StatusBadRequest, "BadRequest", fmt.Sprintf("Resource not found for the segment '%s'.", segment)})
+		s.fail(w, r, requestID, &apiError{status: http.StatusBadRequest, code: "BadRequest", message: fmt.Sprintf("Resource not found for the segment '%s'.", segment)})
 		return
 	}
-	cl := &call{route: rt.name, caller: c, version: version, path: captures, query: r.URL.Query(), dir: s.live.Load(), now: s.live.Now()}
+	cl := &call{srv: s, route: rt.name, caller: c, version: version, path: captures, query: r.URL.Query(), dir: s.live.Load(), now: s.live.Now()}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
 	if err != nil {
 		cl.bodyErr = badRequest("The request body is larger than cloudsim reads (1 MiB) or unreadable.")
@@ -224,10 +320,18 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, requestID string, 
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("request-id", requestID)
 	w.WriteHeader(e.status)
-	json.NewEncoder(w).Encode(map[string]any{"error": map[string]any{
+	body := map[string]any{
 		"code": e.code, "message": e.message,
 		"innerError": map[string]string{"date": time.Now().UTC().Format("2006-01-02T15:04:05"), "request-id": requestID, "client-request-id": clientRequestID},
-	}})
+	}
+	if len(e.details) > 0 {
+		var details []map[string]string
+		for _, d := range e.details {
+			details = append(details, map[string]string{"code": d[0], "target": d[1], "message": e.message})
+		}
+		body["details"] = details
+	}
+	json.NewEncoder(w).Encode(map[string]any{"error": body})
 }
 
 func newGUID() string {

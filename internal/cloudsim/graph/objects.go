@@ -3,6 +3,7 @@ package graph
 import (
 	"slices"
 	"strconv"
+	"time"
 
 	"github.com/crosscloud-agentid/agentid/internal/cloudsim/tenant"
 )
@@ -32,8 +33,12 @@ func (c *call) applicationJSON(a *tenant.Application) map[string]any {
 	}
 	passwords := []map[string]any{}
 	for i, secret := range a.Secrets {
-		passwords = append(passwords, map[string]any{"keyId": tenant.DerivedID(a.AppID + "/secret/" + secret), "displayName": "secret " + strconv.Itoa(i+1),
-			"hint": secret[:min(3, len(secret))]})
+		p := map[string]any{"keyId": tenant.DerivedID(a.AppID + "/secret/" + secret), "displayName": "secret " + strconv.Itoa(i+1),
+			"hint": secret[:min(3, len(secret))]}
+		if end, ok := a.SecretEnds[secret]; ok {
+			p["endDateTime"] = end.Format(time.RFC3339)
+		}
+		passwords = append(passwords, p)
 	}
 	typ, set := "#microsoft.graph.application", "applications"
 	if a.AgentIdentityBlueprint {
@@ -51,8 +56,14 @@ func (c *call) applicationJSON(a *tenant.Application) map[string]any {
 	}
 }
 
+// ficID is a federated identity credential's id, derived from its
+// issuer and subject (unique within an application).
+func ficID(fc tenant.FederatedCredential) string {
+	return tenant.DerivedID("fic/" + fc.Issuer + "/" + fc.Subject)
+}
+
 func ficJSON(fc tenant.FederatedCredential) map[string]any {
-	return map[string]any{"id": tenant.DerivedID("fic/" + fc.Issuer + "/" + fc.Subject), "name": fc.Name, "issuer": fc.Issuer, "subject": fc.Subject,
+	return map[string]any{"id": ficID(fc), "name": fc.Name, "issuer": fc.Issuer, "subject": fc.Subject,
 		"audiences": fc.Audiences}
 }
 

@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/crosscloud-agentid/agentid/internal/cloudsim/tenant"
 )
@@ -31,18 +32,22 @@ const (
 var routes = []route{
 	{"me.get", "GET", regexp.MustCompile(`^me$`), (*Server).getMe},
 	{"me.memberOf", "GET", regexp.MustCompile(`^me/memberOf/microsoft\.graph\.directoryRole$`), (*Server).myRoles},
+	{"me.transitiveMemberOf", "GET", regexp.MustCompile(`^me/transitiveMemberOf/microsoft\.graph\.directoryRole$`), (*Server).myRoles},
 	{"blueprint.create", "POST", regexp.MustCompile(`^applications/microsoft\.graph\.agentIdentityBlueprint$`), (*Server).createBlueprint},
 	{"application.create", "POST", regexp.MustCompile(`^applications$`), (*Server).createApplication},
 	{"application.list", "GET", regexp.MustCompile(`^applications$`), (*Server).listApplications},
 	{"blueprint.list", "GET", regexp.MustCompile(`^applications/microsoft\.graph\.agentIdentityBlueprint$`), (*Server).listApplications},
 	{"agentIdentity.list", "GET", regexp.MustCompile(`^servicePrincipals/microsoft\.graph\.agentIdentity$`), (*Server).listAgentIdentities},
 	{"application.get", "GET", regexp.MustCompile(`^applications(?:/` + id + `|` + byAppID + `)$`), (*Server).getApplication},
+	{"application.owners", "GET", regexp.MustCompile(`^applications(?:/` + id + `|` + byAppID + `)(?:/microsoft\.graph\.agentIdentityBlueprint)?/owners$`), (*Server).listOwners},
 	{"application.update", "PATCH", regexp.MustCompile(`^applications(?:/` + id + `|` + byAppID + `)$`), (*Server).updateApplication},
 	{"application.delete", "DELETE", regexp.MustCompile(`^applications/` + id + `$`), (*Server).deleteApplication},
 	{"blueprint.password", "POST", regexp.MustCompile(`^applications/` + id + `/microsoft\.graph\.agentIdentityBlueprint/addPassword$`), (*Server).addPassword},
 	{"application.password", "POST", regexp.MustCompile(`^applications/` + id + `/addPassword$`), (*Server).addPassword},
 	{"blueprint.fic", "POST", regexp.MustCompile(`^applications/` + id + `/microsoft\.graph\.agentIdentityBlueprint/federatedIdentityCredentials$`), (*Server).addFIC},
 	{"application.fic", "POST", regexp.MustCompile(`^applications/` + id + `/federatedIdentityCredentials$`), (*Server).addFIC},
+	{"fic.delete", "DELETE", regexp.MustCompile(`^applications/` + id + `(?:/microsoft\.graph\.agentIdentityBlueprint)?/federatedIdentityCredentials/` + id + `$`),
+		(*Server).deleteFIC},
 	{"fic.list", "GET", regexp.MustCompile(`^applications/` + id + `(?:/microsoft\.graph\.agentIdentityBlueprint)?/federatedIdentityCredentials$`), (*Server).listFICs},
 	{"blueprintPrincipal.create", "POST", regexp.MustCompile(`^servicePrincipals/microsoft\.graph\.agentIdentityBlueprintPrincipal$`), (*Server).createPrincipal},
 	{"agentIdentity.create", "POST", regexp.MustCompile(`^servicePrincipals/microsoft\.graph\.agentIdentity$`), (*Server).createAgentIdentity},
@@ -89,8 +94,8 @@ func displayNameFilter(c *call) (name string, filtered bool, err *apiError) {
 	}
 	m := nameFilter.FindStringSubmatch(strings.TrimSpace(f))
 	if m == nil {
-		return "", false, &apiError{http.StatusBadRequest, "Request_UnsupportedQuery",
-			"Unsupported or invalid query filter clause specified: cloudsim's Graph filters on displayName eq '…' only."}
+		return "", false, &apiError{status: http.StatusBadRequest, code: "Request_UnsupportedQuery", message: "Unsupported or invalid query filter clause specified: cloudsim's Graph filters on displayName eq '…' only."}
+
 	}
 	return strings.ReplaceAll(m[1], "''", "'"), true, nil
 }
@@ -150,11 +155,14 @@ func (s *Server) getMe(c *call) (int, any, *apiError) {
 		"userPrincipalName": u.UPN}, nil
 }
 
-// myRoles lists the user's directory roles. Without a role-reading
+// myRoles lists the user's directory roles (memberOf: held directly;
+// transitiveMemberOf: also through a role-assignable group, which
+// cloudsim's tenant has none of, so the same). Without a role-reading
 // permission each comes back with id and @odata.type only, as Graph
-// returns objects the caller may not read.
+// returns objects the caller may not read. Roles a user is only eligible
+// for (Privileged Identity Management) are in neither until activated.
 func (s *Server) myRoles(c *call) (int, any, *apiError) {
-	if err := c.caller.check("me.memberOf", false); err != nil {
+	if err := c.caller.check(c.route, false); err != nil {
 		return 0, nil, err
 	}
 	readable := c.caller.check("directoryRole.read", false) == nil
@@ -301,6 +309,7 @@ func (s *Server) createApp(c *call, body appBody, blueprint bool) (int, any, *ap
 	if err != nil {
 		return 0, nil, err
 	}
+	s.created(c.now, "app:"+a.ObjectID, "app:"+a.AppID)
 	return http.StatusCreated, result, nil
 }
 
@@ -370,8 +379,8 @@ func setScopes(a *tenant.Application, scopes []scopeBody) *apiError {
 	for _, name := range a.Scopes {
 		sc, kept := next[a.ScopeID(name)]
 		if !kept || sc.Value != name {
-			return &apiError{http.StatusBadRequest, "CannotDeleteOrUpdateEnabledEntitlement",
-				"Permission (scope or role) cannot be deleted or updated unless disabled first."}
+			return &apiError{status: http.StatusBadRequest, code: "CannotDeleteOrUpdateEnabledEntitlement", message: "Permission (scope or role) cannot be deleted or updated unless disabled first."}
+
 		}
 	}
 	a.Scopes, a.ScopeIDs, a.AdminConsentScopes = nil, map[string]string{}, nil
@@ -395,6 +404,9 @@ func setScopes(a *tenant.Application, scopes []scopeBody) *apiError {
 func lookupApp(c *call) *tenant.Application {
 	for _, a := range c.dir.Applications {
 		if !a.FirstParty && (a.ID() == c.path[0] || a.AppID == c.path[0]) {
+			if c.srv.missed(c.now, "app:"+c.path[0]) {
+				return nil // a replica that has not seen it yet
+			}
 			return a
 		}
 	}
@@ -435,6 +447,21 @@ func (s *Server) getApplication(c *call) (int, any, *apiError) {
 		return 0, nil, err
 	}
 	return http.StatusOK, c.applicationJSON(a), nil
+}
+
+// listOwners lists an application's owners, the users who created it
+// through Graph (application-list-owners, agentidentityblueprint-list-
+// owners: the read permissions of the application).
+func (s *Server) listOwners(c *call) (int, any, *apiError) {
+	a, err := checkedApp(c, "application.get", "blueprint.get")
+	if err != nil {
+		return 0, nil, err
+	}
+	owners := []map[string]any{}
+	for _, oid := range a.Owners {
+		owners = append(owners, map[string]any{"@odata.type": "#microsoft.graph.user", "id": oid})
+	}
+	return http.StatusOK, map[string]any{"@odata.context": context(c.version, "directoryObjects"), "value": owners}, nil
 }
 
 // updateApplication is PATCH: the caller must be able to update the
@@ -488,11 +515,22 @@ func (s *Server) addPassword(c *call) (int, any, *apiError) {
 	}
 	var body struct {
 		PasswordCredential struct {
-			DisplayName string `json:"displayName"`
+			DisplayName string     `json:"displayName"`
+			EndDateTime *time.Time `json:"endDateTime"`
 		} `json:"passwordCredential"`
 	}
 	if err := c.decode(&body); err != nil {
 		return 0, nil, err
+	}
+	// endDateTime: "Optional. The default value is 'startDateTime + 2
+	// years'" (agentidentityblueprint-addpassword, application-addpassword).
+	start := c.now.UTC()
+	end := start.AddDate(2, 0, 0)
+	if e := body.PasswordCredential.EndDateTime; e != nil {
+		if !e.After(start) {
+			return 0, nil, badRequest("The passwordCredential's endDateTime must be later than its startDateTime.")
+		}
+		end = e.UTC()
 	}
 	raw := make([]byte, 30)
 	rand.Read(raw)
@@ -500,6 +538,10 @@ func (s *Server) addPassword(c *call) (int, any, *apiError) {
 	err = s.update(func(next *tenant.Directory) *apiError {
 		app := next.EditApp(a.AppID)
 		app.Secrets = append(app.Secrets, secret)
+		if app.SecretEnds == nil {
+			app.SecretEnds = map[string]time.Time{}
+		}
+		app.SecretEnds[secret] = end
 		return nil
 	})
 	if err != nil {
@@ -507,7 +549,7 @@ func (s *Server) addPassword(c *call) (int, any, *apiError) {
 	}
 	return http.StatusOK, map[string]any{"@odata.context": context(c.version, "microsoft.graph.passwordCredential"),
 		"displayName": body.PasswordCredential.DisplayName, "keyId": tenant.DerivedID(a.AppID + "/secret/" + secret), "hint": secret[:3],
-		"secretText": secret}, nil
+		"startDateTime": start.Format(time.RFC3339), "endDateTime": end.Format(time.RFC3339), "secretText": secret}, nil
 }
 
 // addFIC adds a federated identity credential (at most 20 per app, as
@@ -524,13 +566,16 @@ func (s *Server) addFIC(c *call) (int, any, *apiError) {
 	switch {
 	case fc.Name == "" || fc.Issuer == "" || fc.Subject == "" || len(fc.Audiences) != 1:
 		return 0, nil, badRequest("A federated identity credential needs a name, an issuer, a subject and one audience.")
-	case len(a.FederatedCredentials) >= 20:
+	case len(a.FederatedCredentials) >= maxFICs:
+		// "Maximum of 20 objects can be added to an application"
+		// (application-post-federatedidentitycredentials, read
+		// 2026-12-06); Graph's wording of the refusal is not documented.
 		return 0, nil, badRequest("An application can have at most 20 federated identity credentials.")
 	}
 	for _, old := range a.FederatedCredentials {
 		if old.Name == fc.Name || old.Issuer == fc.Issuer && old.Subject == fc.Subject {
-			return 0, nil, &apiError{http.StatusConflict, "Request_MultipleObjectsWithSameKeyValue",
-				"FederatedIdentityCredential with name " + fc.Name + " or its issuer and subject already exists."}
+			return 0, nil, &apiError{status: http.StatusConflict, code: "Request_MultipleObjectsWithSameKeyValue", message: "FederatedIdentityCredential with name " + fc.Name + " or its issuer and subject already exists."}
+
 		}
 	}
 	fc.CreatedAt = c.now
@@ -545,6 +590,31 @@ func (s *Server) addFIC(c *call) (int, any, *apiError) {
 	out := ficJSON(fc)
 	out["@odata.context"] = context(c.version, "applications('"+a.ID()+"')/federatedIdentityCredentials/$entity")
 	return http.StatusCreated, out, nil
+}
+
+// maxFICs is how many federated identity credentials an application may
+// hold.
+const maxFICs = 20
+
+// deleteFIC removes a federated identity credential by its id
+// (federatedidentitycredential-delete; for a blueprint at its cast).
+func (s *Server) deleteFIC(c *call) (int, any, *apiError) {
+	a, err := checkedApp(c, "application.fic.delete", "blueprint.fic.delete")
+	if err != nil {
+		return 0, nil, err
+	}
+	found := false
+	for _, fc := range a.FederatedCredentials {
+		found = found || ficID(fc) == c.path[1]
+	}
+	if !found {
+		return 0, nil, notFound(c.path[1])
+	}
+	return http.StatusNoContent, nil, s.update(func(next *tenant.Directory) *apiError {
+		app := next.EditApp(a.AppID)
+		app.FederatedCredentials = slices.DeleteFunc(app.FederatedCredentials, func(fc tenant.FederatedCredential) bool { return ficID(fc) == c.path[1] })
+		return nil
+	})
 }
 
 // listFICs lists an app's federated identity credentials, a navigation
@@ -583,8 +653,10 @@ func (s *Server) createPrincipal(c *call) (int, any, *apiError) {
 	}
 	appID := strings.ToLower(body.AppID)
 	a := c.dir.App(appID)
-	if a == nil {
-		return 0, nil, badRequest("The appId '%s' of the service principal does not reference a valid application object.", appID)
+	noBacking := &apiError{http.StatusBadRequest, "Request_BadRequest",
+		"The appId '" + appID + "' of the service principal does not reference a valid application object.", [][2]string{{"NoBackingApplicationObject", "appId"}}}
+	if a == nil || c.srv.missed(c.now, "app:"+appID) {
+		return 0, nil, noBacking
 	}
 	// The application's owner creates its principal; anyone else needs a
 	// role.
@@ -598,19 +670,21 @@ func (s *Server) createPrincipal(c *call) (int, any, *apiError) {
 		}
 		return 0, nil, badRequest("An agent identity blueprint's principal is created at /servicePrincipals/microsoft.graph.agentIdentityBlueprintPrincipal.")
 	case a.ServicePrincipalID != "":
-		return 0, nil, &apiError{http.StatusConflict, "Request_MultipleObjectsWithSameKeyValue",
-			"The service principal cannot be created, updated, or restored because the service principal name " + appID + " is already in use."}
+		return 0, nil, &apiError{status: http.StatusConflict, code: "Request_MultipleObjectsWithSameKeyValue", message: "The service principal cannot be created, updated, or restored because the service principal name " + appID + " is already in use."}
+
 	}
 	var result map[string]any
+	spID := newGUID()
 	err := s.update(func(next *tenant.Directory) *apiError {
 		app := next.EditApp(a.AppID)
-		app.ServicePrincipalID = newGUID()
+		app.ServicePrincipalID = spID
 		result = c.servicePrincipalJSON(app)
 		return nil
 	})
 	if err != nil {
 		return 0, nil, err
 	}
+	s.created(c.now, "sp:"+spID, "sp:"+a.AppID)
 	return http.StatusCreated, result, nil
 }
 
@@ -650,6 +724,7 @@ func (s *Server) createAgentIdentity(c *call) (int, any, *apiError) {
 	if err != nil {
 		return 0, nil, err
 	}
+	s.created(c.now, "sp:"+ag.AppID)
 	return http.StatusCreated, c.agentIdentityJSON(ag), nil
 }
 
@@ -658,10 +733,23 @@ func (s *Server) getServicePrincipal(c *call) (int, any, *apiError) {
 		if err := c.caller.check("agentIdentity.get", false); err != nil {
 			return 0, nil, err
 		}
+		if s.missed(c.now, "sp:"+c.path[0]) {
+			return 0, nil, notFound(c.path[0])
+		}
 		return http.StatusOK, c.agentIdentityJSON(ag), nil
 	}
 	if err := c.caller.check("servicePrincipal.get", false); err != nil {
 		return 0, nil, err
+	}
+	if s.missed(c.now, "sp:"+c.path[0]) {
+		return 0, nil, notFound(c.path[0])
+	}
+	// The host's managed identity is a service principal of the tenant
+	// (servicePrincipalType ManagedIdentity), found by its object ID or
+	// client ID: a script checks that a trusted identity still exists.
+	if mi := c.dir.ManagedIdentity; mi.ObjectID != "" && (strings.EqualFold(mi.ObjectID, c.path[0]) || strings.EqualFold(mi.ClientID, c.path[0])) {
+		return http.StatusOK, map[string]any{"@odata.context": context(c.version, "servicePrincipals/$entity"), "@odata.type": "#microsoft.graph.servicePrincipal",
+			"id": strings.ToLower(mi.ObjectID), "appId": strings.ToLower(mi.ClientID), "displayName": mi.Name, "servicePrincipalType": "ManagedIdentity"}, nil
 	}
 	for _, a := range c.dir.Applications {
 		if a.ServicePrincipalID != "" && (a.ServicePrincipalID == c.path[0] || a.AppID == c.path[0]) {
@@ -726,6 +814,9 @@ func (s *Server) assignAppRole(c *call) (int, any, *apiError) {
 	}
 	if err := c.decode(&body); err != nil {
 		return 0, nil, err
+	}
+	if s.missed(c.now, "sp:"+c.path[0]) {
+		return 0, nil, notFound(c.path[0])
 	}
 	client, ok := principalApp(c.dir, strings.ToLower(body.PrincipalID))
 	if !ok || strings.ToLower(body.PrincipalID) != c.path[0] {
@@ -802,7 +893,7 @@ func (s *Server) grantScopes(c *call) (int, any, *apiError) {
 		if g.Client == client && g.Resource == resource.AppID && len(g.Scopes) > 0 {
 			// One AllPrincipals grant per client and resource: a second is a
 			// conflict (its scope is updated with PATCH, not emulated).
-			return 0, nil, &apiError{http.StatusConflict, "Request_MultipleObjectsWithSameKeyValue", "Permission entry already exists."}
+			return 0, nil, &apiError{status: http.StatusConflict, code: "Request_MultipleObjectsWithSameKeyValue", message: "Permission entry already exists."}
 		}
 	}
 	err := s.update(func(next *tenant.Directory) *apiError {

@@ -12,11 +12,26 @@ type permission struct {
 	roles []string
 	// agentID marks the Agent ID writes the over-privileged token fails.
 	agentID bool
+	// adminConsent marks a consent for the whole organization: only a
+	// user who may grant admin consent makes one, owner or not
+	// (tenant.User.MayConsentAsAdmin).
+	adminConsent bool
 }
 
 // The Agent ID roles, least privileged first. The Agent ID pages say
 // "Agent ID Administrator" and "Agent ID Developer - Create agent
-// identity blueprints and blueprint principals".
+// identity blueprints and blueprint principals", which creates (and so
+// owns) them. For every other Agent ID write the pages, read 2026-12-06
+// (agentidentityblueprint-addpassword, -update, -delete,
+// federatedidentitycredential-post for a blueprint, agentidentity-post),
+// say: "A principal who creates an agent identity blueprint or blueprint
+// principal is automatically assigned as the owner. Owners can create and
+// modify agent identities associated with a blueprint they own without
+// being assigned an Agent ID role. For nonowners ... the following
+// least-privileged built-in role: Agent ID Administrator". So a
+// developer changes, adds credentials to and makes agents of the
+// blueprints it created, and only an Agent ID Administrator those of
+// others.
 var (
 	agentIDRoles      = []string{"Agent ID Developer", "Agent ID Administrator"}
 	agentIDAdminRoles = []string{"Agent ID Administrator"}
@@ -33,7 +48,8 @@ var (
 	// caller does not own (serviceprincipal-post-approleassignments: "The
 	// roles listed above are not required when the signed-in user is a
 	// native member of the tenant (member user) and is an owner of the
-	// resource application").
+	// resource application"; the rbac-approleassignments-apis-write
+	// include of the page, read 2026-12-06).
 	appRoleAssignmentRoles = []string{"Directory Writers", "Hybrid Identity Administrator", "Identity Governance Administrator",
 		"Privileged Role Administrator", "User Administrator", "Application Administrator", "Cloud Application Administrator"}
 )
@@ -47,7 +63,11 @@ var permissions = map[string]permission{
 	// in it is readable only with a role-reading permission, else it
 	// comes back with id and @odata.type alone (user-list-memberof,
 	// directoryrole-list).
-	"me.memberOf":        {doc: "user-list-memberof", any: []string{"User.Read", "User.Read.All", "Directory.Read.All", "Directory.ReadWrite.All"}},
+	"me.memberOf": {doc: "user-list-memberof", any: []string{"User.Read", "User.Read.All", "Directory.Read.All", "Directory.ReadWrite.All"}},
+	// The roles held directly or through a role-assignable group
+	// (user-list-transitivememberof: User.Read for /me, read 2026-12-06).
+	"me.transitiveMemberOf": {doc: "user-list-transitivememberof", any: []string{"User.Read", "User.Read.All", "Directory.Read.All",
+		"Directory.ReadWrite.All"}},
 	"directoryRole.read": {doc: "directoryrole-list", any: []string{"RoleManagement.Read.Directory", "Directory.Read.All", "RoleManagement.ReadWrite.Directory", "Directory.ReadWrite.All"}},
 	"application.get":    {doc: "application-get", any: []string{"Application.Read.All", "Application.ReadWrite.All", "Directory.Read.All"}},
 	// A member may register applications (and so owns them) unless the
@@ -58,6 +78,8 @@ var permissions = map[string]permission{
 	"application.delete":   {doc: "application-delete", any: []string{"Application.ReadWrite.All"}, roles: appAdminRoles},
 	"application.password": {doc: "application-addpassword", any: []string{"Application.ReadWrite.All"}, roles: appAdminRoles},
 	"application.fic":      {doc: "federatedidentitycredential-post (for an application)", any: []string{"Application.ReadWrite.All"}, roles: appAdminRoles},
+	"application.fic.delete": {doc: "federatedidentitycredential-delete (for an application)", any: []string{"Application.ReadWrite.All"},
+		roles: appAdminRoles},
 	"blueprint.get": {doc: "agentidentityblueprint-get", any: []string{"AgentIdentityBlueprint.Read.All", "AgentIdentityBlueprint.ReadWrite.All",
 		"Application.Read.All", "Application.ReadWrite.All"}},
 	"blueprint.create": {doc: "agentidentityblueprint-post", any: []string{"AgentIdentityBlueprint.Create", "AgentIdentityBlueprint.ReadWrite.All"},
@@ -73,25 +95,27 @@ var permissions = map[string]permission{
 	// needs one of them all the same.
 	"blueprint.update": {doc: "agentidentityblueprint-update", any: []string{"AgentIdentityBlueprint.AddRemoveCreds.All",
 		"AgentIdentityBlueprint.UpdateBranding.All", "AgentIdentityBlueprint.UpdateAuthProperties.All", "AgentIdentityBlueprint.ReadWrite.All"},
-		roles: agentIDRoles, agentID: true},
+		roles: agentIDAdminRoles, agentID: true},
 	"blueprint.update.credentials": {doc: "agentidentityblueprint-update", any: []string{"AgentIdentityBlueprint.AddRemoveCreds.All", "AgentIdentityBlueprint.ReadWrite.All"},
-		roles: agentIDRoles, agentID: true},
+		roles: agentIDAdminRoles, agentID: true},
 	"blueprint.update.branding": {doc: "agentidentityblueprint-update", any: []string{"AgentIdentityBlueprint.UpdateBranding.All", "AgentIdentityBlueprint.ReadWrite.All"},
-		roles: agentIDRoles, agentID: true},
+		roles: agentIDAdminRoles, agentID: true},
 	"blueprint.update.auth": {doc: "agentidentityblueprint-update; add-entrascopetoagentidentityblueprint",
-		any: []string{"AgentIdentityBlueprint.UpdateAuthProperties.All", "AgentIdentityBlueprint.ReadWrite.All"}, roles: agentIDRoles, agentID: true},
+		any: []string{"AgentIdentityBlueprint.UpdateAuthProperties.All", "AgentIdentityBlueprint.ReadWrite.All"}, roles: agentIDAdminRoles, agentID: true},
 	"blueprint.password": {doc: "agentidentityblueprint-addpassword", any: []string{"AgentIdentityBlueprint.AddRemoveCreds.All", "AgentIdentityBlueprint.ReadWrite.All"},
-		roles: agentIDRoles, agentID: true},
+		roles: agentIDAdminRoles, agentID: true},
 	"blueprint.fic": {doc: "federatedidentitycredential-post (for an agentIdentityBlueprint)",
-		any: []string{"AgentIdentityBlueprint.AddRemoveCreds.All", "AgentIdentityBlueprint.ReadWrite.All"}, roles: agentIDRoles, agentID: true},
-	"blueprint.delete": {doc: "agentidentityblueprint-delete", any: []string{"AgentIdentityBlueprint.ReadWrite.All"}, roles: agentIDRoles, agentID: true},
+		any: []string{"AgentIdentityBlueprint.AddRemoveCreds.All", "AgentIdentityBlueprint.ReadWrite.All"}, roles: agentIDAdminRoles, agentID: true},
+	"blueprint.fic.delete": {doc: "federatedidentitycredential-delete (for an agentIdentityBlueprint)",
+		any: []string{"AgentIdentityBlueprint.AddRemoveCreds.All", "AgentIdentityBlueprint.ReadWrite.All"}, roles: agentIDAdminRoles, agentID: true},
+	"blueprint.delete": {doc: "agentidentityblueprint-delete", any: []string{"AgentIdentityBlueprint.ReadWrite.All"}, roles: agentIDAdminRoles, agentID: true},
 	"blueprintPrincipal.create": {doc: "agentidentityblueprintprincipal-post",
 		any: []string{"AgentIdentityBlueprintPrincipal.Create", "AgentIdentityBlueprintPrincipal.ReadWrite.All"}, roles: agentIDRoles, agentID: true},
 	"agentIdentity.create": {doc: "agentidentity-post", any: []string{"AgentIdentity.Create.All", "AgentIdentity.ReadWrite.All"},
-		roles: agentIDRoles, agentID: true},
+		roles: agentIDAdminRoles, agentID: true},
 	"agentIdentity.get": {doc: "agentidentity-get", any: []string{"AgentIdentity.Read.All", "AgentIdentity.ReadWrite.All", "Application.Read.All",
 		"Application.ReadWrite.All"}},
-	"agentIdentity.delete": {doc: "agentidentity-delete", any: []string{"AgentIdentity.ReadWrite.All"}, roles: agentIDRoles, agentID: true},
+	"agentIdentity.delete": {doc: "agentidentity-delete", any: []string{"AgentIdentity.ReadWrite.All"}, roles: agentIDAdminRoles, agentID: true},
 	// The least privileged role is Agent ID Administrator (agentuser-post).
 	"agentUser.create": {doc: "agentuser-post", any: []string{"AgentIdUser.ReadWrite.IdentityParentedBy", "AgentIdUser.ReadWrite.All", "User.ReadWrite.All"},
 		roles: agentIDAdminRoles, agentID: true},
@@ -102,8 +126,21 @@ var permissions = map[string]permission{
 	// serviceprincipal-delete).
 	"servicePrincipal.create": {doc: "serviceprincipal-post-serviceprincipals", any: []string{"Application.ReadWrite.All"}, roles: appAdminRoles},
 	"servicePrincipal.delete": {doc: "serviceprincipal-delete", any: []string{"Application.ReadWrite.All"}, roles: appAdminRoles},
-	"oauth2PermissionGrant.create": {doc: "oauth2permissiongrant-post", any: []string{"DelegatedPermissionGrant.ReadWrite.All",
-		"Directory.ReadWrite.All"}},
+	// An AllPrincipals grant is the admin's consent for everyone.
+	// oauth2permissiongrant-post's roles note (read 2026-12-06) lists
+	// Application Administrator, Application Developer, Cloud Application
+	// Administrator, Directory Writers, Privileged Role Administrator and
+	// User Administrator, and has no exemption for owners; "Grant
+	// tenant-wide admin consent to an application" (Microsoft Entra,
+	// enterprise apps, read 2026-12-06) needs "Privileged Role
+	// Administrator", or "Cloud Application Administrator or Application
+	// Administrator ... except Microsoft Graph app roles". cloudsim takes
+	// the roles both pages name: tenant.ConsentAdminRoles (or the tenant
+	// file's "admin": true), the ones that may consent for the
+	// organization on its consent pages too. An Agent ID Developer or
+	// Administrator alone may not.
+	"oauth2PermissionGrant.create": {doc: "oauth2permissiongrant-post; grant-admin-consent", any: []string{"DelegatedPermissionGrant.ReadWrite.All",
+		"Directory.ReadWrite.All"}, adminConsent: true},
 	"appRoleAssignment.create": {doc: "serviceprincipal-post-approleassignments", any: []string{"AppRoleAssignment.ReadWrite.All"},
 		roles: appRoleAssignmentRoles},
 }
@@ -114,7 +151,7 @@ var permissions = map[string]permission{
 func (c *caller) permitted(row string) *apiError {
 	p, ok := permissions[row]
 	if !ok {
-		return &apiError{http.StatusInternalServerError, "generalException", "cloudsim's Graph has no permissions row " + row}
+		return &apiError{status: http.StatusInternalServerError, code: "generalException", message: "cloudsim's Graph has no permissions row " + row}
 	}
 	switch {
 	case !c.has(p.any):
@@ -143,7 +180,11 @@ func (c *caller) check(row string, owner bool) *apiError {
 	if err := c.permitted(row); err != nil {
 		return err
 	}
-	if p := permissions[row]; len(p.roles) > 0 && !owner && !c.hasRole(p.roles) {
+	p := permissions[row]
+	switch {
+	case p.adminConsent && !c.user.MayConsentAsAdmin():
+		return denied()
+	case len(p.roles) > 0 && !owner && !c.hasRole(p.roles):
 		return denied()
 	}
 	return nil

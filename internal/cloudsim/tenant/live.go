@@ -1,6 +1,7 @@
 package tenant
 
 import (
+	"maps"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -90,6 +91,7 @@ func (d *Directory) EditApp(appID string) *Application {
 			c.AdminConsentScopes = slices.Clone(a.AdminConsentScopes)
 			c.AppRoles = slices.Clone(a.AppRoles)
 			c.Secrets = slices.Clone(a.Secrets)
+			c.SecretEnds = maps.Clone(a.SecretEnds)
 			c.FederatedCredentials = slices.Clone(a.FederatedCredentials)
 			c.SPARedirectURIs = slices.Clone(a.SPARedirectURIs)
 			c.WebRedirectURIs = slices.Clone(a.WebRedirectURIs)

@@ -96,6 +96,9 @@ type Application struct {
 	// consent to (an oauth2PermissionScope of type "Admin"): a user who
 	// is not one gets AADSTS90094 on the consent page.
 	AdminConsentScopes []string `json:"adminConsentScopes"`
+	// SecretEnds is when each secret Microsoft Graph added stops being
+	// valid (its passwordCredential's endDateTime); the file's have none.
+	SecretEnds map[string]time.Time `json:"-"`
 	// CreatedAt is when Microsoft Graph created it; zero for the file's.
 	CreatedAt time.Time `json:"-"`
 	// ObjectID is the application object's id in Microsoft Graph; empty
