@@ -64,7 +64,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 			return err
 		}
 	}
-	s.log.Info("llm-agent listening on "+httpserver.ListenerURL("http", ln), "identity_provider", st.Identity.Provider, "agent", st.Identity.AgentID,
+	s.log.Info("llm-agent listening on "+httpserver.Listening("http", ln.Addr().String(), ""), "identity_provider", st.Identity.Provider, "agent", st.Identity.AgentID,
 		"weather_api", st.API.WeatherAPIURL, "model", st.API.ModelID, "region", st.API.Region, "agentcore_runtime", st.API.AgentCore)
 	srv := httpserver.New(s, s.log)
 	srv.RegisterOnShutdown(s.CloseSockets)
