@@ -471,21 +471,43 @@ func (s *Server) config(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-// redirectURI is this page's origin; X-Forwarded-* only when trusted.
+// redirectURI is this page's origin; X-Forwarded-* only when trusted, and
+// then only what the proxy wrote: the last entry (forwarded). A forwarded
+// host must also be one this agent serves (PUBLIC_ORIGIN): Container Apps'
+// ingress does not set X-Forwarded-Host, so there it is the client's own.
 func (s *Server) redirectURI(r *http.Request) string {
 	scheme, host := "http", r.Host
 	if r.TLS != nil {
 		scheme = "https"
 	}
 	if s.cfg.TrustProxyHeaders {
-		if p := r.Header.Get("X-Forwarded-Proto"); p == "http" || p == "https" {
+		if p := forwarded(r, "X-Forwarded-Proto"); p == "http" || p == "https" {
 			scheme = p
 		}
-		if h := r.Header.Get("X-Forwarded-Host"); h != "" && validHost(h) {
+		if h := forwarded(r, "X-Forwarded-Host"); h != "" && validHost(h) && s.allowedHost(h) {
 			host = h
 		}
 	}
 	return scheme + "://" + host
+}
+
+// forwarded is the last entry of a forwarded header, over all its lines:
+// the one the trusted proxy in front of this server wrote. A proxy appends
+// to X-Forwarded-For and overwrites X-Forwarded-Proto ("HTTP headers",
+// Azure Container Apps' ingress overview, read 2026-12-06: "Azure
+// Container Apps only provides the rightmost IP. Users must validate any
+// other values to prevent IP spoofing."); whatever stands before the last
+// entry came from the client.
+func forwarded(r *http.Request, name string) string {
+	lines := r.Header.Values(name)
+	if len(lines) == 0 {
+		return ""
+	}
+	last := lines[len(lines)-1]
+	if i := strings.LastIndexByte(last, ','); i >= 0 {
+		last = last[i+1:]
+	}
+	return strings.TrimSpace(last)
 }
 
 func validHost(h string) bool {

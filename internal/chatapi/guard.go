@@ -65,8 +65,10 @@ func allowedHosts(publicOrigins []string, loopback bool) []string {
 }
 
 // hostAllowed checks a request's Host (port ignored) against the allowlist.
-func (s *Server) hostAllowed(r *http.Request) bool {
-	host := r.Host
+func (s *Server) hostAllowed(r *http.Request) bool { return s.allowedHost(r.Host) }
+
+// allowedHost says whether a host[:port] is one this agent serves.
+func (s *Server) allowedHost(host string) bool {
 	if h, _, err := net.SplitHostPort(host); err == nil {
 		host = h
 	}

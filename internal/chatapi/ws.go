@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"strings"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -81,13 +80,14 @@ func (s *sockets) release(c *websocket.Conn, client string) {
 	}
 }
 
-// clientOf is who a socket counts against: the peer address, or the first
-// X-Forwarded-For hop when proxy headers are trusted (behind an ingress
-// every peer is the ingress).
+// clientOf is who a socket counts against: the peer address, or, when
+// proxy headers are trusted (behind an ingress every peer is the ingress),
+// the address the ingress saw, which it appends last to X-Forwarded-For.
+// The entries before it are the client's to write.
 func (s *Server) clientOf(r *http.Request) string {
 	if s.cfg.TrustProxyHeaders {
-		if first, _, _ := strings.Cut(r.Header.Get("X-Forwarded-For"), ","); strings.TrimSpace(first) != "" {
-			return strings.TrimSpace(first)
+		if ip := forwarded(r, "X-Forwarded-For"); ip != "" {
+			return ip
 		}
 	}
 	host, _, err := net.SplitHostPort(r.RemoteAddr)

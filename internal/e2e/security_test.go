@@ -253,6 +253,49 @@ func TestWebSocketCaps(t *testing.T) {
 	}
 }
 
+// Behind one trusted proxy (TRUST_PROXY_HEADERS, as on Container Apps) the
+// per-client cap counts the address the proxy appended last to
+// X-Forwarded-For: a client that writes a new first entry on every socket
+// still gets its two, and another client behind the same proxy gets its own.
+func TestWebSocketCapKeysOnTheAddressTheProxySaw(t *testing.T) {
+	s := e2e.Start(t)
+	url := s.Agent(map[string]string{"WS_MAX_PER_CLIENT": "2", "TRUST_PROXY_HEADERS": "true"})
+	ws := "ws" + strings.TrimPrefix(url, "http") + "/api/chat/ws"
+	open := func(xff string) (*websocket.Conn, *http.Response, error) {
+		h := http.Header{"Origin": {url}, "X-Forwarded-For": {xff}}
+		return websocket.DefaultDialer.Dial(ws, h)
+	}
+	var conns []*websocket.Conn
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	for i := range 4 {
+		// The client forges the first entry; the proxy appends what it saw.
+		c, resp, err := open(fmt.Sprintf("10.9.8.%d, 203.0.113.7", i))
+		if i < 2 {
+			if err != nil {
+				t.Fatalf("socket %d: %v", i+1, err)
+			}
+			conns = append(conns, c)
+			continue
+		}
+		if err == nil {
+			conns = append(conns, c)
+			t.Fatalf("socket %d from 203.0.113.7 under a rotated first entry was accepted: the cap trusts what the client wrote", i+1)
+		}
+		if resp == nil || resp.StatusCode != http.StatusTooManyRequests {
+			t.Fatalf("socket %d: %v %v, want 429", i+1, resp, err)
+		}
+	}
+	c, _, err := open("10.9.8.1, 198.51.100.9")
+	if err != nil {
+		t.Fatalf("another client behind the same proxy: %v", err)
+	}
+	conns = append(conns, c)
+}
+
 // No client value reaches a log line or an answer whole: a token planted
 // in every field and header of every endpoint is found nowhere.
 func TestPlantedTokenInEveryFieldLeaksNowhere(t *testing.T) {
