@@ -388,21 +388,24 @@ func docsFor(f identity.Flow) string {
 	return "https://learn.microsoft.com/entra/agent-id/identity-platform/autonomous-agent-request-tokens"
 }
 
-// beginTurn starts the turn's span, continuing the caller's traceparent,
-// and names the turn: by its trace ID, or by the caller's X-Correlation-ID
-// when no traceparent came, or by a new trace ID when tracing is off and
-// neither came. The name rides in the returned context, where every log
-// line of the turn finds it.
+// beginTurn starts the turn's span and names the turn: by the trace ID of
+// the caller's traceparent, or by the caller's X-Correlation-ID when no
+// traceparent came, or by the span's trace ID, or by a new trace ID when
+// tracing is off and neither came. The caller is public (a browser, or a
+// client of /invocations): its traceparent names the turn but does not
+// decide whether it is sampled (telemetry.Continue). The name rides in the
+// returned context, where every log line of the turn finds it.
 func (s *Server) beginTurn(ctx context.Context, traceparent, callerID string) (context.Context, oteltrace.Span, string) {
-	ctx = telemetry.Continue(ctx, traceparent)
-	incoming := oteltrace.SpanContextFromContext(ctx).IsValid()
+	ctx, callerTrace := telemetry.Continue(ctx, traceparent)
 	ctx, span := s.tracer.Start(ctx, "chat turn")
 	var id string
 	switch {
-	case span.SpanContext().IsValid() && (incoming || callerID == ""):
-		id = span.SpanContext().TraceID().String()
+	case callerTrace.IsValid():
+		id = callerTrace.String()
 	case callerID != "":
 		id = callerID
+	case span.SpanContext().IsValid():
+		id = span.SpanContext().TraceID().String()
 	default:
 		id = correlation.NewTraceID()
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/crosscloud-agentid/agentid/internal/cloudsim/cloudsimtest"
 	"github.com/crosscloud-agentid/agentid/internal/e2e"
 	"github.com/crosscloud-agentid/agentid/internal/leakcheck"
+	"github.com/crosscloud-agentid/agentid/internal/telemetry"
 )
 
 // postTurn posts a turn with these headers and returns the status and
@@ -77,14 +78,14 @@ func spanText(s tracetest.SpanStub) string {
 // query string, and the scan catches one planted.
 func TestTracesOneTurnAcrossComponents(t *testing.T) {
 	exported := tracetest.NewInMemoryExporter()
-	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exported))
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exported), sdktrace.WithIDGenerator(telemetry.NewIDGenerator()))
 	t.Cleanup(func() { tp.Shutdown(t.Context()) })
 	s := e2e.StartObserved(t, nil, tp, nil)
 	url := s.Agent(map[string]string{"IDENTITY_PROVIDER": "msal", "BLUEPRINT_CREDENTIAL": "managed-identity", "BLUEPRINT_CLIENT_SECRET": ""})
 	tc := cloudsimtest.NewTokens(s.Sim).User(t)
 	exported.Reset() // the refresher's first write and the start's key fetches
-	// The page sends its traceparent: the turn continues its trace, and is
-	// named by its trace ID.
+	// The page sends its traceparent: the turn takes its trace ID, and is
+	// named by it.
 	const pageTrace = "0af7651916cd43dd8448eb211c80319c"
 	status, answer := postTurn(t, url, `{"message":"What's the weather in Lisbon?","llm_mode":"bedrock","token_flow":"obo"}`,
 		map[string]string{"Authorization": "Bearer " + tc, "traceparent": "00-" + pageTrace + "-b7ad6b7169203331-01"})
@@ -107,8 +108,8 @@ func TestTracesOneTurnAcrossComponents(t *testing.T) {
 		t.Fatalf("no chat turn span among %d", len(spans))
 	}
 	id := spans[turn].SpanContext.TraceID()
-	if id.String() != pageTrace || spans[turn].Parent.SpanID().String() != "b7ad6b7169203331" {
-		t.Errorf("the turn span is in trace %s under %s, want the page's", id, spans[turn].Parent.SpanID())
+	if id.String() != pageTrace || spans[turn].Parent.IsValid() {
+		t.Errorf("the turn span is in trace %s under %v, want the page's trace as its root (the page exports no span to hang it under)", id, spans[turn].Parent.SpanID())
 	}
 	// Every component's log lines of the turn carry its ID.
 	for _, component := range []string{"llm-agent", "weather-api"} {
@@ -339,5 +340,47 @@ func TestMetricsOfTurns(t *testing.T) {
 	}
 	if leaks := leakcheck.Find(text + good); len(leaks) != 1 {
 		t.Errorf("the scan found %v with a planted token, want it", leaks)
+	}
+}
+
+// A public caller's traceparent names the turn but does not decide whether
+// it is traced: a page that says "not sampled" is traced where the
+// operator traces everything, and one that says "sampled" is not where the
+// operator traces nothing. The decision is llm-agent's own sampler's.
+func TestCallerDoesNotDecideSampling(t *testing.T) {
+	const pageTrace = "4bf92f3577b34da6a3ce929d0e0e4736"
+	for _, c := range []struct {
+		name    string
+		sampler sdktrace.Sampler
+		flags   string
+		traced  bool
+	}{
+		{"operator traces all, page says 00", sdktrace.ParentBased(sdktrace.AlwaysSample()), "00", true},
+		{"operator traces none, page says 01", sdktrace.ParentBased(sdktrace.NeverSample()), "01", false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			exported := tracetest.NewInMemoryExporter()
+			tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exported), sdktrace.WithSampler(c.sampler),
+				sdktrace.WithIDGenerator(telemetry.NewIDGenerator()))
+			t.Cleanup(func() { tp.Shutdown(t.Context()) })
+			s := e2e.StartObserved(t, nil, tp, nil)
+			url := s.Agent(nil)
+			exported.Reset()
+			status, answer := postTurn(t, url, `{"message":"What's the weather in Lisbon?"}`,
+				map[string]string{"traceparent": "00-" + pageTrace + "-b7ad6b7169203331-" + c.flags})
+			if status != 200 || answer["correlation_id"] != pageTrace {
+				t.Fatalf("turn: %d, correlation_id %v, want the page's trace ID", status, answer["correlation_id"])
+			}
+			// The turn's span ends a moment after its answer is written.
+			traced := false
+			for deadline := time.Now().Add(2 * time.Second); !traced && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+				traced = slices.ContainsFunc(exported.GetSpans(), func(s tracetest.SpanStub) bool {
+					return s.Name == "chat turn" && s.SpanContext.TraceID().String() == pageTrace
+				})
+			}
+			if traced != c.traced {
+				t.Errorf("the turn was traced: %v, want %v (the page's flags were %s)", traced, c.traced, c.flags)
+			}
+		})
 	}
 }

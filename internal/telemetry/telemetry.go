@@ -6,10 +6,14 @@ package telemetry
 
 import (
 	"context"
+	crand "crypto/rand"
+	"encoding/binary"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
@@ -143,7 +147,7 @@ func ToEndpoint(ctx context.Context, service, base string) (*Telemetry, error) {
 func providers(res *resource.Resource, spans sdktrace.SpanExporter, points sdkmetric.Exporter) *Telemetry {
 	t := &Telemetry{}
 	if spans != nil {
-		tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(spans), sdktrace.WithResource(res))
+		tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(spans), sdktrace.WithResource(res), sdktrace.WithIDGenerator(newIDGenerator()))
 		t.Tracer, t.shutdown = tp, append(t.shutdown, tp.Shutdown)
 	}
 	if points != nil {
@@ -173,14 +177,80 @@ func protocol(getenv func(string) string, signal string) (string, error) {
 // Propagator is W3C trace context: traceparent and tracestate.
 var Propagator = propagation.TraceContext{}
 
-// Continue is ctx continuing the caller's W3C traceparent, when it is a
-// valid one; as a remote parent it decides sampling only through the
-// standard parent-based sampler.
-func Continue(ctx context.Context, traceparent string) context.Context {
+// Continue takes the trace ID of a public caller's W3C traceparent, and
+// nothing else: the span started from the returned context is a root
+// whose trace ID is the caller's (so the turn keeps the name the page gave
+// it, in every log line and trace backend), and whose sampling this
+// process decides with its own sampler. A browser's sampled flag would
+// otherwise decide it through the parent-based sampler: 00 to keep its
+// turns out of the traces, 01 to force them in where the operator samples
+// less. The caller's span is not a parent either: the browser exports
+// none. The trace ID is returned too, for the turn's name when tracing is
+// off; it is zero when traceparent is missing or malformed.
+func Continue(ctx context.Context, traceparent string) (context.Context, trace.TraceID) {
 	if traceparent == "" {
-		return ctx
+		return ctx, trace.TraceID{}
 	}
-	return Propagator.Extract(ctx, propagation.MapCarrier{"traceparent": traceparent})
+	sc := trace.SpanContextFromContext(Propagator.Extract(context.Background(), propagation.MapCarrier{"traceparent": traceparent}))
+	if !sc.IsValid() {
+		return ctx, trace.TraceID{}
+	}
+	return context.WithValue(ctx, traceIDKey{}, sc.TraceID()), sc.TraceID()
+}
+
+// traceIDKey carries the trace ID a root span started with the context
+// takes (Continue, idGenerator).
+type traceIDKey struct{}
+
+// idGenerator gives a root span the trace ID Continue put in its context,
+// else a random one, and every span a random span ID, as the SDK's own
+// generator does.
+type idGenerator struct {
+	mu  sync.Mutex
+	rnd *rand.Rand
+}
+
+// NewIDGenerator is the ID generator every tracer provider of the project
+// uses (Continue's trace ID for a root span); tests building their own
+// provider pass it with sdktrace.WithIDGenerator.
+func NewIDGenerator() sdktrace.IDGenerator { return newIDGenerator() }
+
+func newIDGenerator() *idGenerator {
+	return &idGenerator{rnd: rand.New(rand.NewChaCha8(seed()))}
+}
+
+func (g *idGenerator) NewIDs(ctx context.Context) (trace.TraceID, trace.SpanID) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if tid, ok := ctx.Value(traceIDKey{}).(trace.TraceID); ok && tid.IsValid() {
+		return tid, g.spanID()
+	}
+	var tid trace.TraceID
+	for !tid.IsValid() {
+		binary.NativeEndian.PutUint64(tid[:8], g.rnd.Uint64())
+		binary.NativeEndian.PutUint64(tid[8:], g.rnd.Uint64())
+	}
+	return tid, g.spanID()
+}
+
+func (g *idGenerator) NewSpanID(context.Context, trace.TraceID) trace.SpanID {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.spanID()
+}
+
+func (g *idGenerator) spanID() (sid trace.SpanID) {
+	for !sid.IsValid() {
+		binary.NativeEndian.PutUint64(sid[:], g.rnd.Uint64())
+	}
+	return sid
+}
+
+func seed() (s [32]byte) {
+	if _, err := crand.Read(s[:]); err != nil {
+		panic("telemetry: no randomness for trace IDs: " + err.Error())
+	}
+	return s
 }
 
 // Tracer is tp's tracer for this project's spans, or a no-op one when tp

@@ -155,3 +155,29 @@ func TestLogErrors(t *testing.T) {
 		t.Errorf("logged %q", buf.String())
 	}
 }
+
+// Continue takes a public caller's trace ID and nothing else: a root span
+// in that trace, sampled by this process's sampler whatever the flags said.
+func TestContinueTakesTheTraceIDOnly(t *testing.T) {
+	exported := tracetest.NewInMemoryExporter()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exported), sdktrace.WithIDGenerator(telemetry.NewIDGenerator()))
+	defer tp.Shutdown(context.Background())
+	ctx, id := telemetry.Continue(context.Background(), "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00")
+	_, span := tp.Tracer("t").Start(ctx, "turn")
+	span.End()
+	got := exported.GetSpans()
+	if id.String() != "4bf92f3577b34da6a3ce929d0e0e4736" || len(got) != 1 || got[0].SpanContext.TraceID() != id || got[0].Parent.IsValid() {
+		t.Errorf("id %s, spans %+v: want one sampled root span in the caller's trace", id, got)
+	}
+	for _, bad := range []string{"", "00-00000000000000000000000000000000-00f067aa0ba902b7-01", "nonsense", "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01"} {
+		if _, id := telemetry.Continue(context.Background(), bad); id.IsValid() {
+			t.Errorf("Continue(%q) took trace ID %s", bad, id)
+		}
+	}
+	// Without a caller's trace ID, a root span gets a fresh one.
+	_, a := tp.Tracer("t").Start(context.Background(), "a")
+	_, b := tp.Tracer("t").Start(context.Background(), "b")
+	if a.SpanContext().TraceID() == b.SpanContext().TraceID() || !a.SpanContext().TraceID().IsValid() {
+		t.Error("root spans share or lack a trace ID")
+	}
+}
