@@ -2,7 +2,8 @@
 # Chain B's AWS side: an IAM OIDC provider for Entra's v1 issuer, a role
 # that trusts the intermediary STS app's token by aud and sub, a Bedrock-only
 # permissions policy, and a preflight call to the model. Idempotent: what
-# exists is checked and updated, not duplicated.
+# exists is checked and updated, not duplicated. Runs under bash 3.2
+# (macOS) and with BSD tools.
 set -euo pipefail
 
 usage() {
@@ -18,14 +19,16 @@ Usage: scripts/aws-federation.sh --tenant-id ID --sts-app-uri URI --sts-sp-objec
   --model-id          the inference profile, default deploy/models/default.env's
   --dry-run           print the changing calls instead of making them (lookups still run)
 
-Prints AWS_ROLE_ARN=<arn> for the agent's settings. Needs the AWS CLI, v1 or v2
-(every command here, iam's OIDC provider and role calls, sts get-caller-identity
-and bedrock-runtime converse, is in both; tested with v1.45), signed in with
-rights over IAM.
+Prints AWS_ROLE_ARN=<arn> for the agent's settings. Needs the AWS CLI v2 (v1, in
+maintenance mode since 2026-08-05, works too: every command here, iam's OIDC
+provider and role calls, sts get-caller-identity and bedrock-runtime converse,
+is in both; tested with v1.45), signed in with rights over IAM.
 USAGE
 }
 
 here=$(cd "$(dirname "$0")" && pwd)
+# The AWS CLI v2 pages output through less by default; v1 ignores this.
+export AWS_PAGER=""
 # shellcheck source=SCRIPTDIR/lib/dryrun.sh
 . "$here/lib/dryrun.sh"
 # shellcheck source=SCRIPTDIR/lib/models.sh

@@ -57,7 +57,13 @@ run() {
 cd "$(dirname "$0")/.."
 version=$(git describe --always --dirty 2>/dev/null || echo dev)
 run mkdir -p "${dist}/empty"
-run cp /etc/ssl/certs/ca-certificates.crt "${dist}/ca-certificates.crt"
+# The host's CA roots: Debian's and Ubuntu's file, Fedora's, or macOS's.
+roots=''
+for f in /etc/ssl/certs/ca-certificates.crt /etc/pki/tls/certs/ca-bundle.crt /etc/ssl/cert.pem; do
+	if [[ -f $f ]]; then roots=$f; break; fi
+done
+[[ -n $roots ]] || { echo "build-images: no CA roots file found (tried /etc/ssl/certs/ca-certificates.crt, /etc/pki/tls/certs/ca-bundle.crt, /etc/ssl/cert.pem)" >&2; exit 1; }
+run cp "$roots" "${dist}/ca-certificates.crt"
 for bin in llm-agent weather-api token-refresher cloudsim; do
 	run env CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=${version}" -o "${dist}/${bin}" "./cmd/${bin}"
 	run "$engine" build --build-arg "BINARY=${bin}" -f deploy/images/Containerfile.scratch -t "agentid/${bin}:${tag}" "$dist"

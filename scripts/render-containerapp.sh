@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Renders deploy/containerapps/containerapp.yaml.tmpl from the environment
-# (or an env file) to stdout, and fails if any ${VAR} is left unset.
+# (or an env file) to stdout, and fails if any ${VAR} is left unset. Needs
+# only bash 3.2 and awk (no envsubst).
 set -euo pipefail
 
 usage() {
@@ -51,11 +52,26 @@ fi
 export AGENT_USER_UPN=${AGENT_USER_UPN:-} AGENTCORE_INVOCATION_URL=${AGENTCORE_INVOCATION_URL:-}
 
 template="$here/../deploy/containerapps/containerapp.yaml.tmpl"
-# The literal ${NAME} list tells envsubst which variables to replace, so a
-# stray $ elsewhere in the template is never touched.
-# shellcheck disable=SC2016
-shell_format=$(printf '${%s} ' "${vars[@]}")
-rendered=$(envsubst "$shell_format" <"$template")
+# Each listed variable, written ${NAME} or $NAME, is replaced by its value
+# as envsubst with that list would (no envsubst: macOS lacks GNU
+# gettext), so any other $ in the template is left alone; awk reads the
+# values from its environment.
+rendered=$(NAMES="${vars[*]}" awk '
+	BEGIN { n = split(ENVIRON["NAMES"], names, " "); for (i = 1; i <= n; i++) listed[names[i]] = 1 }
+	{
+		line = $0; out = ""
+		while ((at = index(line, "$")) > 0) {
+			out = out substr(line, 1, at - 1); line = substr(line, at + 1)
+			if (substr(line, 1, 1) == "{" && match(line, /^[{][A-Za-z_][A-Za-z0-9_]*[}]/) && (substr(line, 2, RLENGTH - 2) in listed)) {
+				out = out ENVIRON[substr(line, 2, RLENGTH - 2)]; line = substr(line, RLENGTH + 1)
+			} else if (match(line, /^[A-Za-z_][A-Za-z0-9_]*/) && (substr(line, 1, RLENGTH) in listed)) {
+				out = out ENVIRON[substr(line, 1, RLENGTH)]; line = substr(line, RLENGTH + 1)
+			} else {
+				out = out "$"
+			}
+		}
+		print out line
+	}' "$template")
 placeholder='[$][{]'
 if grep -q "$placeholder" <<<"$rendered"; then
 	echo "render-containerapp: placeholders left:" >&2

@@ -6,6 +6,7 @@ package scripts_test
 import (
 	"bytes"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 	"testing"
 
 	"github.com/crosscloud-agentid/agentid/deploy/models"
+	"github.com/crosscloud-agentid/agentid/internal/cloudsim/cloudsimtest"
 )
 
 // fake records its call, then answers with the first response whose
@@ -45,8 +47,26 @@ type run struct {
 	err            error
 }
 
-// runScript runs script with args against the fake CLIs.
+// shell is the bash a script runs under, and the system folders on its
+// PATH after the fakes'.
+type shell struct {
+	bash string // the binary: "bash" on PATH, or bash 3.2
+	path string // system folders, ":"-separated
+}
+
+// bash5 is the machine's bash with /usr/bin and /bin.
+var bash5 = shell{bash: "bash", path: "/usr/bin:/bin"}
+
+// runScript runs script with args against the fake CLIs under bash 5.
 func runScript(t *testing.T, script string, responses []answer, args ...string) run {
+	t.Helper()
+	return bash5.run(t, script, responses, args...)
+}
+
+// run runs script with args against the fake CLIs. The fakes' folder has
+// a bash too, the shell's, so that a script running another with bash
+// runs it under the same one.
+func (sh shell) run(t *testing.T, script string, responses []answer, args ...string) run {
 	t.Helper()
 	dir := t.TempDir()
 	bin, resp := filepath.Join(dir, "bin"), filepath.Join(dir, "responses")
@@ -55,6 +75,11 @@ func runScript(t *testing.T, script string, responses []answer, args ...string) 
 	for _, cli := range []string{"aws", "az", "curl", "docker"} {
 		os.WriteFile(filepath.Join(bin, cli), []byte(fake), 0o755)
 	}
+	bash, err := exec.LookPath(sh.bash)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Symlink(bash, filepath.Join(bin, "bash"))
 	for i, a := range responses {
 		name := fmt.Sprintf("%03d", i)
 		if a.fail {
@@ -64,14 +89,14 @@ func runScript(t *testing.T, script string, responses []answer, args ...string) 
 	}
 	log := filepath.Join(dir, "calls.log")
 	abs, _ := filepath.Abs(script)
-	cmd := exec.Command("bash", append([]string{abs}, args...)...)
-	cmd.Env = []string{"PATH=" + bin + ":/usr/bin:/bin", "FAKE_LOG=" + log, "FAKE_RESPONSES=" + resp, "HOME=" + dir, "TMPDIR=" + dir}
+	cmd := exec.Command(bash, append([]string{abs}, args...)...)
+	cmd.Env = []string{"PATH=" + bin + ":" + sh.path, "FAKE_LOG=" + log, "FAKE_RESPONSES=" + resp, "HOME=" + dir, "TMPDIR=" + dir}
 	cmd.Dir = dir
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
+	runErr := cmd.Run()
 	calls, _ := os.ReadFile(log)
-	return run{stdout: stdout.String(), stderr: stderr.String(), calls: string(calls), err: err}
+	return run{stdout: stdout.String(), stderr: stderr.String(), calls: string(calls), err: runErr}
 }
 
 var tmpPath = regexp.MustCompile(`/tmp/[^ \n'"]+`)
@@ -183,15 +208,37 @@ func TestAWSFederationRetiredModel(t *testing.T) {
 	}
 }
 
-func TestEveryScriptHasHelp(t *testing.T) {
+// Every script answers --help with its usage and calls nothing, and is
+// committed executable.
+func TestEveryScriptHasHelp(t *testing.T) { everyScriptHasHelp(t, bash5) }
+
+func everyScriptHasHelp(t *testing.T, sh shell) {
 	scripts, _ := filepath.Glob("*.sh")
+	if len(scripts) < 8 {
+		t.Fatalf("found %d scripts", len(scripts))
+	}
 	for _, s := range scripts {
-		if s == "verify-cloudsim-tokens.sh" {
-			continue // CI's independent client, not an operator script
-		}
-		r := runScript(t, s, nil, "--help")
+		r := sh.run(t, s, nil, "--help")
 		if r.err != nil || !strings.Contains(r.stdout, "Usage:") || r.calls != "" {
-			t.Errorf("%s --help: %v %q (calls %q)", s, r.err, r.stdout, r.calls)
+			t.Errorf("%s --help: %v %q %q (calls %q)", s, r.err, r.stdout, r.stderr, r.calls)
+		}
+	}
+	if sh != bash5 {
+		return
+	}
+	modes, err := exec.Command("git", "ls-files", "-s", "--", "*.sh").Output()
+	if err != nil {
+		t.Skipf("git ls-files: %v", err)
+	}
+	committed := map[string]string{}
+	for _, line := range strings.Split(strings.TrimSpace(string(modes)), "\n") {
+		if f := strings.Fields(line); len(f) == 4 {
+			committed[f[3]] = f[0]
+		}
+	}
+	for _, s := range scripts {
+		if mode, ok := committed[s]; ok && mode != "100755" {
+			t.Errorf("%s is committed with mode %s, not executable (100755)", s, mode)
 		}
 	}
 }
@@ -207,6 +254,10 @@ func TestEntraSetupArguments(t *testing.T) {
 		{nil, "Usage:"},
 		{[]string{"--tenant-id", "t", "--aws-role", "arn:aws:iam::1:role/r"}, "--aws-role and --aws-issuer go together"},
 		{[]string{"--tenant-id", "t", "--public-origin", "https://x"}, "--public-origin goes with --federated-credential"},
+		{[]string{"--tenant-id", "t", "--remove"}, "--remove goes with --federated-credential or --aws-role"},
+		{[]string{"--tenant-id", "t", "--prune"}, "--prune goes with --federated-credential"},
+		{[]string{"--tenant-id", "t", "--federated-credential", "x", "--local-secret"}, "--local-secret goes with the default run"},
+		{[]string{"--tenant-id", "t", "--local-secret", "--secret-days", "730"}, "--secret-days is a whole number of days from 1 to 90"},
 		{[]string{"--tenant-id", "t", "--bogus"}, "unknown argument: --bogus"},
 	} {
 		r := runScript(t, "entra-setup.sh", nil, c.args...)
@@ -226,20 +277,34 @@ func containerAppsEnv(t *testing.T) string {
 	return f
 }
 
-func TestContainerApps(t *testing.T) {
+// azure answers the read-only az calls of a subscription where everything
+// exists but the image tag.
+var azure = []answer{
+	{pattern: "^az acr repository show", body: "ResourceNotFoundError: the image is not found", fail: true},
+	{pattern: "^az containerapp show .*identity.principalId", body: "mi-principal\n"},
+	{pattern: "^az containerapp show .*ingress.fqdn", body: "agentid.example.azurecontainerapps.io\n"},
+	{pattern: "^az containerapp env show .*--query id", body: "/subscriptions/s/resourceGroups/rg-agentid/providers/Microsoft.App/managedEnvironments/agentid-env\n"},
+	{pattern: "^az containerapp env show .*defaultDomain", body: "kindwave-1a2b3c4d.eastus2.azurecontainerapps.io\n"},
+	{pattern: "^az acr show .*--query id", body: "/subscriptions/s/resourceGroups/rg-agentid/providers/Microsoft.ContainerRegistry/registries/agentidacr\n"},
+	{pattern: "^az acr show .*loginServer", body: "agentidacr.azurecr.io\n"},
+	{pattern: "^az ad app show .*--query id", body: "spa-object-id\n"},
+	{pattern: "^az ad app show .*redirectUris", body: `["http://localhost:3001"]` + "\n"},
+	{pattern: "^az (acr|containerapp env|containerapp) show", body: ""},
+}
+
+// newSubscription answers as a subscription with nothing in it: every show
+// fails.
+var newSubscription = []answer{
+	{pattern: "^az (acr|containerapp env|containerapp|acr repository) show", body: "ResourceNotFound", fail: true},
+	{pattern: "^az ad app show .*--query id", body: "spa-object-id\n"},
+	{pattern: "^az ad app show .*redirectUris", body: `["http://localhost:3001"]` + "\n"},
+}
+
+func TestContainerApps(t *testing.T) { containerApps(t, bash5) }
+
+func containerApps(t *testing.T, sh shell) {
 	envFile := containerAppsEnv(t)
-	azure := []answer{
-		{pattern: "^az containerapp show .*identity.principalId", body: "mi-principal\n"},
-		{pattern: "^az containerapp show .*ingress.fqdn", body: "agentid.example.azurecontainerapps.io\n"},
-		{pattern: "^az containerapp env show .*--query id", body: "/subscriptions/s/resourceGroups/rg-agentid/providers/Microsoft.App/managedEnvironments/agentid-env\n"},
-		{pattern: "^az containerapp env show .*defaultDomain", body: "kindwave-1a2b3c4d.eastus2.azurecontainerapps.io\n"},
-		{pattern: "^az acr show .*--query id", body: "/subscriptions/s/resourceGroups/rg-agentid/providers/Microsoft.ContainerRegistry/registries/agentidacr\n"},
-		{pattern: "^az acr show .*loginServer", body: "agentidacr.azurecr.io\n"},
-		{pattern: "^az ad app show .*--query id", body: "spa-object-id\n"},
-		{pattern: "^az ad app show .*redirectUris", body: `["http://localhost:3001"]` + "\n"},
-		{pattern: "^az (acr|containerapp env|containerapp) show", body: ""},
-	}
-	r := runScript(t, "containerapps.sh", azure, "deploy", "--env-file", envFile, "--dry-run")
+	r := sh.run(t, "containerapps.sh", azure, "deploy", "--env-file", envFile, "--dry-run")
 	if r.err != nil || !strings.Contains(r.stdout, "would run: az containerapp update") || !strings.Contains(r.stdout, "deployed: https://agentid.example.azurecontainerapps.io") {
 		t.Fatalf("deploy: %v\n%s\n%s", r.err, r.stdout, r.stderr)
 	}
@@ -249,15 +314,25 @@ func TestContainerApps(t *testing.T) {
 	golden(t, "containerapps-deploy-dry-run", r.calls+"--- stdout\n"+r.stdout)
 	checkACRDockerfiles(t, r.stdout)
 
+	// On a new subscription nothing can be shown: the dry run names what
+	// it would create and goes on.
+	r = sh.run(t, "containerapps.sh", newSubscription, "deploy", "--env-file", envFile, "--dry-run")
+	if r.err != nil || !strings.Contains(r.stdout, "would run: az acr create") || !strings.Contains(r.stdout, "would run: az containerapp create") ||
+		!strings.Contains(r.stdout, "--federated-credential \\<the\\ app\\'s\\ principal\\ ID\\>") {
+		t.Fatalf("deploy on a new subscription: %v\n%s\n%s", r.err, r.stdout, r.stderr)
+	}
+	golden(t, "containerapps-deploy-dry-run-new-subscription", r.calls+"--- stdout\n"+r.stdout)
+
 	// With telemetry destinations, the environment's managed agent is set,
 	// and a dry run shows neither the connection string nor the headers.
 	const connection, headers = "InstrumentationKey=00000000-0000-0000-0000-00000000c0de;IngestionEndpoint=https://eastus2.in.applicationinsights.azure.com/",
 		"x-honeycomb-team=hcaik_plantedplantedplanted"
-	f, _ := os.OpenFile(envFile, os.O_APPEND|os.O_WRONLY, 0)
+	telemetryEnv := containerAppsEnv(t)
+	f, _ := os.OpenFile(telemetryEnv, os.O_APPEND|os.O_WRONLY, 0)
 	fmt.Fprintf(f, "APPLICATIONINSIGHTS_CONNECTION_STRING='%s'\nOTLP_ENDPOINT=https://api.honeycomb.io:443\nOTLP_HEADERS='%s'\n", connection, headers)
 	f.Close()
 	fresh := append([]answer{{pattern: "^az containerapp env telemetry otlp show", fail: true}}, azure...) // no OTLP destination yet
-	r = runScript(t, "containerapps.sh", fresh, "deploy", "--env-file", envFile, "--dry-run")
+	r = sh.run(t, "containerapps.sh", fresh, "deploy", "--env-file", telemetryEnv, "--dry-run")
 	if r.err != nil || !strings.Contains(r.stdout, "would run: az containerapp env telemetry app-insights set") ||
 		!strings.Contains(r.stdout, "would run: az containerapp env telemetry otlp add") {
 		t.Fatalf("deploy with telemetry: %v\n%s\n%s", r.err, r.stdout, r.stderr)
@@ -272,19 +347,46 @@ func TestContainerApps(t *testing.T) {
 		{pattern: "^az containerapp logs show", body: "time=… msg=\"wrote web identity token\" iss=https://sts.windows.net/…/\n"},
 		{pattern: "^aws cloudtrail lookup-events", body: "agent-5b4418ec\n"},
 	}, azure...)
-	r = runScript(t, "containerapps.sh", healthy, "verify", "--env-file", envFile)
+	r = sh.run(t, "containerapps.sh", healthy, "verify", "--env-file", envFile)
 	if r.err != nil || !strings.Contains(r.stdout, "all check out") {
 		t.Fatalf("verify: %v\n%s\n%s", r.err, r.stdout, r.stderr)
 	}
 	golden(t, "containerapps-verify", r.calls)
 	sick := append([]answer{{pattern: "^curl .*/api/status", body: `{"checks":{"identity":{"ok":true},"weather_api":{"ok":true},"bedrock":{"ok":false,"reason":"no AWS credentials resolved"}}}`}}, azure...)
-	if r = runScript(t, "containerapps.sh", sick, "verify", "--env-file", envFile); r.err == nil || !strings.Contains(r.stderr, "bedrock is not OK: no AWS credentials resolved") {
+	if r = sh.run(t, "containerapps.sh", sick, "verify", "--env-file", envFile); r.err == nil || !strings.Contains(r.stderr, "bedrock is not OK: no AWS credentials resolved") {
 		t.Errorf("verify with Bedrock down: %v %q", r.err, r.stderr)
 	}
 
-	r = runScript(t, "containerapps.sh", nil, "teardown", "--env-file", envFile, "--aws", "--entra")
-	if r.err != nil || r.calls != "" || !strings.Contains(r.stdout, "would run: aws iam delete-open-id-connect-provider --open-id-connect-provider-arn arn:aws:iam::111122223333:oidc-provider/sts.windows.net/ca77995a-3696-41ae-a339-cf02b3e89b12/") {
+	r = sh.run(t, "containerapps.sh", azure, "teardown", "--env-file", envFile, "--aws", "--entra")
+	if r.err != nil || !strings.Contains(r.stdout, "would run: aws iam delete-open-id-connect-provider --open-id-connect-provider-arn arn:aws:iam::111122223333:oidc-provider/sts.windows.net/ca77995a-3696-41ae-a339-cf02b3e89b12/") ||
+		!strings.Contains(r.stdout, "--federated-credential mi-principal --remove") {
 		t.Errorf("teardown dry run: %v calls %q\n%s", r.err, r.calls, r.stdout)
+	}
+	golden(t, "containerapps-teardown-dry-run", r.calls+"--- stdout\n"+r.stdout)
+}
+
+// ACR Tasks refused (free trial subscriptions): the images are built here
+// with docker buildx from the same Dockerfile and pushed after az acr
+// login, single-arch with no provenance.
+func TestContainerAppsBuildWithoutACRTasks(t *testing.T) {
+	refused := append([]answer{{pattern: "^az acr build", fail: true,
+		body: "(TasksOperationsNotAllowed) ACR Tasks requests for the registry agentidacr and 00000000-0000-0000-0000-000000000000 are not permitted. Please file an Azure support request at http://aka.ms/azuresupport for assistance.\nCode: TasksOperationsNotAllowed\n"}}, azure...)
+	r := runScript(t, "containerapps.sh", refused, "build", "--env-file", containerAppsEnv(t))
+	if r.err != nil || strings.Count(r.calls, "docker buildx build --platform linux/amd64 --provenance=false") != 3 || strings.Count(r.calls, "az acr login") != 1 {
+		t.Fatalf("build: %v\n%s\n%s", r.err, r.calls, r.stderr)
+	}
+	golden(t, "containerapps-build-without-acr-tasks", r.calls)
+	// Another failure of az acr build is not papered over.
+	broken := append([]answer{{pattern: "^az acr build", fail: true, body: "ERROR: the Dockerfile failed"}}, azure...)
+	if r = runScript(t, "containerapps.sh", broken, "build", "--env-file", containerAppsEnv(t)); r.err == nil || strings.Contains(r.calls, "docker") ||
+		!strings.Contains(r.stderr, "the Dockerfile failed") {
+		t.Errorf("another build failure: %v\n%s\n%s", r.err, r.calls, r.stderr)
+	}
+	// A tag already in the registry is refused before anything is built.
+	reused := append([]answer{{pattern: "^az acr repository show", body: "\n"}}, azure...)
+	if r = runScript(t, "containerapps.sh", reused, "deploy", "--env-file", containerAppsEnv(t), "--dry-run"); r.err == nil ||
+		!strings.Contains(r.stderr, "llm-agent:v1 is already in agentidacr") || strings.Contains(r.stdout, "az acr build") {
+		t.Errorf("a reused IMAGE_TAG: %v\n%s\n%s", r.err, r.stdout, r.stderr)
 	}
 }
 
@@ -302,24 +404,35 @@ IMAGE_TAG=v1
 	return f
 }
 
-func TestAWSAgentCore(t *testing.T) {
-	envFile := awsAgentCoreEnv(t)
-	const issuer = "https://8f3c2a9e-4b1d-4e7a-9c6f-2d5b8a1e0f47.tokens.sts.global.api.aws"
-	stack := []answer{
-		{pattern: "^aws sts get-caller-identity", body: "111122223333\n"},
-		{pattern: "OutputKey=='AgentRuntimeRoleArn'", body: "arn:aws:iam::111122223333:role/agentid-AgentRuntimeRole-ABC\n"},
-		{pattern: "OutputKey=='AgentRuntimeArn'", body: "arn:aws:bedrock-agentcore:us-east-1:111122223333:runtime/weather_agent-XYZ\n"},
-		{pattern: "OutputKey=='AgentInvocationUrl'", body: "https://bedrock-agentcore.us-east-1.amazonaws.com/runtimes/arn%3Aaws%3Abedrock-agentcore%3Aus-east-1%3A111122223333%3Aruntime%2Fweather_agent-XYZ/invocations?qualifier=DEFAULT\n"},
-		{pattern: "OutputKey=='WeatherApiUrl'", body: "https://abc123.execute-api.us-east-1.amazonaws.com\n"},
-		{pattern: "^aws s3api head-bucket", body: "NotFound", fail: true},
-		{pattern: "^aws ecr describe-repositories", body: "RepositoryNotFoundException", fail: true},
-	}
-	enabled := answer{pattern: "^aws iam get-outbound-web-identity-federation-info", body: issuer + "\n"}
-	disabled := answer{pattern: "^aws iam get-outbound-web-identity-federation-info", body: "FeatureDisabled", fail: true}
+const outboundIssuer = "https://8f3c2a9e-4b1d-4e7a-9c6f-2d5b8a1e0f47.tokens.sts.global.api.aws"
 
-	r := runScript(t, "aws-agentcore.sh", append([]answer{enabled}, stack...), "deploy", "--env-file", envFile, "--dry-run")
+// stack answers the read-only aws calls of an account with the stack
+// deployed, but not the image tag.
+var stack = []answer{
+	{pattern: "^aws sts get-caller-identity", body: "111122223333\n"},
+	{pattern: "^aws ecr describe-images", body: "ImageNotFoundException", fail: true},
+	{pattern: "OutputKey=='AgentRuntimeRoleArn'", body: "arn:aws:iam::111122223333:role/agentid-AgentRuntimeRole-ABC\n"},
+	{pattern: "OutputKey=='AgentRuntimeArn'", body: "arn:aws:bedrock-agentcore:us-east-1:111122223333:runtime/weather_agent-XYZ\n"},
+	{pattern: "OutputKey=='AgentInvocationUrl'", body: "https://bedrock-agentcore.us-east-1.amazonaws.com/runtimes/arn%3Aaws%3Abedrock-agentcore%3Aus-east-1%3A111122223333%3Aruntime%2Fweather_agent-XYZ/invocations?qualifier=DEFAULT\n"},
+	{pattern: "OutputKey=='WeatherApiUrl'", body: "https://abc123.execute-api.us-east-1.amazonaws.com\n"},
+	{pattern: "^aws s3api head-bucket", body: "NotFound", fail: true},
+	{pattern: "^aws ecr describe-repositories", body: "RepositoryNotFoundException", fail: true},
+}
+
+var (
+	federationOn  = answer{pattern: "^aws iam get-outbound-web-identity-federation-info .*JwtVendingEnabled", body: outboundIssuer + "\tTrue\n"}
+	federationIss = answer{pattern: "^aws iam get-outbound-web-identity-federation-info", body: outboundIssuer + "\n"}
+	federationOff = answer{pattern: "^aws iam get-outbound-web-identity-federation-info", body: "FeatureDisabled", fail: true}
+)
+
+func TestAWSAgentCore(t *testing.T) { awsAgentCore(t, bash5) }
+
+func awsAgentCore(t *testing.T, sh shell) {
+	envFile := awsAgentCoreEnv(t)
+	r := sh.run(t, "aws-agentcore.sh", append([]answer{federationOn}, stack...), "deploy", "--env-file", envFile, "--dry-run")
 	if r.err != nil || !strings.Contains(r.stdout, "would run: aws cloudformation deploy") ||
-		!strings.Contains(r.stdout, "--aws-role arn:aws:iam::111122223333:role/agentid-AgentRuntimeRole-ABC --aws-issuer "+issuer) ||
+		!strings.Contains(r.stdout, "--aws-role arn:aws:iam::111122223333:role/agentid-AgentRuntimeRole-ABC --aws-issuer "+outboundIssuer) ||
+		!strings.Contains(r.stdout, "AgentRuntimeName=agentid_agent") ||
 		!strings.Contains(r.stdout, "runtimes/arn%3Aaws%3Abedrock-agentcore%3Aus-east-1%3A111122223333%3Aruntime%2Fweather_agent-XYZ/invocations") {
 		t.Fatalf("deploy: %v\n%s\n%s", r.err, r.stdout, r.stderr)
 	}
@@ -328,31 +441,83 @@ func TestAWSAgentCore(t *testing.T) {
 	}
 	golden(t, "aws-agentcore-deploy-dry-run", r.calls+"--- stdout\n"+r.stdout)
 
-	r = runScript(t, "aws-agentcore.sh", append([]answer{disabled}, stack...), "deploy", "--env-file", envFile, "--dry-run")
-	if r.err != nil || !strings.Contains(r.stderr, "would run: aws iam enable-outbound-web-identity-federation") {
-		t.Errorf("deploy with federation off: %v\n%s", r.err, r.stderr)
+	for name, info := range map[string]answer{"off": federationOff,
+		"on without JWT vending": {pattern: "^aws iam get-outbound-web-identity-federation-info", body: outboundIssuer + "\tFalse\n"}} {
+		r = sh.run(t, "aws-agentcore.sh", append([]answer{info}, stack...), "deploy", "--env-file", envFile, "--dry-run")
+		if r.err != nil || !strings.Contains(r.stderr, "would run: aws iam enable-outbound-web-identity-federation") {
+			t.Errorf("deploy with federation %s: %v\n%s", name, r.err, r.stderr)
+		}
+	}
+
+	// A new account: no stack, no repository, no bucket, federation off.
+	// The dry run names the outputs it cannot read yet.
+	newAccount := []answer{federationOff, {pattern: "^aws sts get-caller-identity", body: "111122223333\n"},
+		{pattern: "^aws (cloudformation describe-stacks|ecr describe-images|ecr describe-repositories|s3api head-bucket)", body: "does not exist", fail: true}}
+	r = sh.run(t, "aws-agentcore.sh", newAccount, "deploy", "--env-file", envFile, "--dry-run")
+	if r.err != nil || !strings.Contains(r.stdout, "--aws-role \\<the\\ stack\\ agentid\\ output\\ AgentRuntimeRoleArn\\>") {
+		t.Fatalf("deploy on a new account: %v\n%s\n%s", r.err, r.stdout, r.stderr)
+	}
+	golden(t, "aws-agentcore-deploy-dry-run-new-account", r.calls+"--- stdout\n"+r.stdout)
+
+	// A second stack gets a runtime of its own name.
+	second := filepath.Join(t.TempDir(), "second.env")
+	src, _ := os.ReadFile(envFile)
+	os.WriteFile(second, append(src, []byte("STACK_NAME=agentid-eu-2\n")...), 0o600)
+	if r = sh.run(t, "aws-agentcore.sh", append([]answer{federationOn}, stack...), "deploy", "--env-file", second, "--dry-run"); r.err != nil ||
+		!strings.Contains(r.stdout, "AgentRuntimeName=agentid_eu_2_agent") {
+		t.Errorf("a second stack: %v\n%s", r.err, r.stdout)
+	}
+
+	// A tag already in ECR is refused before anything is built.
+	reused := append([]answer{federationOn, {pattern: "^aws ecr describe-images", body: "IMAGEDETAILS\n"}}, stack...)
+	if r = sh.run(t, "aws-agentcore.sh", reused, "deploy", "--env-file", envFile, "--dry-run"); r.err == nil ||
+		!strings.Contains(r.stderr, "agentid/llm-agent:v1 is already in ECR") || strings.Contains(r.stdout, "docker buildx") {
+		t.Errorf("a reused IMAGE_TAG: %v\n%s\n%s", r.err, r.stdout, r.stderr)
 	}
 
 	healthy := append([]answer{
-		enabled,
+		federationOn,
 		{pattern: "^curl -fsS .*/health", body: `{"status":"healthy"}`},
 		{pattern: "^curl .*http_code.*/weather", body: "401"},
 		{pattern: "^aws bedrock-agentcore-control get-agent-runtime --agent-runtime-id weather_agent-XYZ", body: "READY\n"},
 	}, stack...)
-	r = runScript(t, "aws-agentcore.sh", healthy, "verify", "--env-file", envFile)
+	r = sh.run(t, "aws-agentcore.sh", healthy, "verify", "--env-file", envFile)
 	if r.err != nil || !strings.Contains(r.stdout, "check out") {
 		t.Fatalf("verify: %v\n%s\n%s", r.err, r.stdout, r.stderr)
 	}
 	golden(t, "aws-agentcore-verify", r.calls)
 	open := append([]answer{{pattern: "^curl .*http_code.*/weather", body: "200"}}, healthy...)
-	if r = runScript(t, "aws-agentcore.sh", open, "verify", "--env-file", envFile); r.err == nil || !strings.Contains(r.stderr, "is the JWT authorizer attached?") {
+	if r = sh.run(t, "aws-agentcore.sh", open, "verify", "--env-file", envFile); r.err == nil || !strings.Contains(r.stderr, "is the JWT authorizer attached?") {
 		t.Errorf("verify with an open route: %v %q", r.err, r.stderr)
 	}
 
-	r = runScript(t, "aws-agentcore.sh", nil, "teardown", "--env-file", envFile, "--federation")
-	if r.err != nil || r.calls != "" || !strings.Contains(r.stdout, "would run: aws cloudformation delete-stack --stack-name agentid") ||
-		!strings.Contains(r.stdout, "would run: aws iam disable-outbound-web-identity-federation") {
+	r = sh.run(t, "aws-agentcore.sh", append([]answer{federationIss}, stack...), "teardown", "--env-file", envFile, "--federation", "--entra")
+	if r.err != nil || !strings.Contains(r.stdout, "would run: aws cloudformation delete-stack --stack-name agentid") ||
+		!strings.Contains(r.stdout, "would run: aws iam disable-outbound-web-identity-federation") ||
+		!strings.Contains(r.stdout, "--aws-role arn:aws:iam::111122223333:role/agentid-AgentRuntimeRole-ABC --aws-issuer "+outboundIssuer+" --remove") {
 		t.Errorf("teardown dry run: %v calls %q\n%s", r.err, r.calls, r.stdout)
+	}
+}
+
+// The dry run of aws-federation.sh on a new account, and the other
+// scripts' dry runs, under a shell.
+func otherDryRuns(t *testing.T, sh shell) {
+	account := []answer{{pattern: "^aws sts get-caller-identity", body: "111122223333\n"},
+		{pattern: "get-open-id-connect-provider|get-role", body: "NoSuchEntity", fail: true}, {pattern: "^aws bedrock-runtime converse", body: "end_turn\n"}}
+	r := sh.run(t, "aws-federation.sh", account, append(strings.Fields(awsArgs), "--dry-run")...)
+	if r.err != nil || !strings.Contains(r.stdout, "would run: aws iam create-open-id-connect-provider") {
+		t.Errorf("aws-federation.sh --dry-run: %v\n%s\n%s", r.err, r.stdout, r.stderr)
+	}
+	golden(t, "aws-federation-dry-run", r.calls)
+	r = sh.run(t, "build-images.sh", nil, "--dry-run", "--engine", "docker", "--tag", "t1")
+	if r.err != nil || strings.Count(r.stdout, "docker build --build-arg") != 4 {
+		t.Errorf("build-images.sh --dry-run: %v\n%s\n%s", r.err, r.stdout, r.stderr)
+	}
+	example, _ := filepath.Abs("../deploy/containerapps/testdata/example.env")
+	r = sh.run(t, "render-containerapp.sh", nil, "--env-file", example)
+	want, _ := os.ReadFile("../deploy/containerapps/testdata/rendered.golden.yaml")
+	if r.err != nil || r.stdout != string(want) {
+		t.Errorf("render-containerapp.sh: %v %s\n%.300s", r.err, r.stderr, r.stdout)
 	}
 }
 
@@ -399,4 +564,75 @@ func TestACRCheckCatchesBuildKitSyntax(t *testing.T) {
 	if got := acrUnsupported.FindAllString(string(src), -1); len(got) < 2 {
 		t.Errorf("the check missed BuildKit syntax in ../Dockerfile: %q", got)
 	}
+}
+
+// bash32 is GNU bash 3.2.48, the bash macOS ships, from ../shared/tools
+// beside the repository (see its README), with the system's folders on
+// PATH but envsubst, which macOS lacks (GNU gettext).
+func bash32(t *testing.T) shell {
+	t.Helper()
+	root, _ := filepath.Abs("..")
+	b := filepath.Join(filepath.Dir(root), "shared", "tools", "bash-3.2.48")
+	if _, err := os.Stat(b); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("CI runs the scripts under bash 3.2 from ../shared/tools: %v", err)
+		}
+		t.Skipf("no bash 3.2 at %s", b)
+	}
+	if out, err := exec.Command(b, "-c", "echo $BASH_VERSION").Output(); err != nil || !strings.HasPrefix(string(out), "3.2.") {
+		t.Fatalf("%s is bash %q (%v), not 3.2", b, out, err)
+	}
+	sys := t.TempDir()
+	for _, d := range []string{"/usr/bin", "/bin"} {
+		entries, _ := os.ReadDir(d)
+		for _, e := range entries {
+			if name := e.Name(); name != "envsubst" && name != "bash" && name != "sh" {
+				os.Symlink(filepath.Join(d, name), filepath.Join(sys, name)) // the first folder's wins
+			}
+		}
+	}
+	// sh stays the system's: only what runs under bash is bash 3.2.
+	os.Symlink("/bin/sh", filepath.Join(sys, "sh"))
+	return shell{bash: b, path: sys}
+}
+
+// Every script runs under bash 3.2, the bash of a Mac, with envsubst
+// absent: its --help, its dry runs (the same golden call logs as under
+// bash 5), and entra-setup.sh against cloudsim with no CA variable set,
+// where curl's own store refuses cloudsim's certificate, and against an
+// authority that does not answer: each is a connection error in curl's
+// words, never bash's "unbound variable". (The rehearsals in
+// internal/e2e run the scripts against cloudsim under bash 3.2 too when
+// AGENTID_TEST_BASH names it, as CI does.)
+func TestScriptsUnderBash32(t *testing.T) {
+	sh := bash32(t)
+	if out, err := exec.Command(sh.bash, "-c", "PATH="+sh.path+"; command -v envsubst || echo absent").Output(); err != nil || strings.TrimSpace(string(out)) != "absent" {
+		t.Fatalf("envsubst on the bash 3.2 PATH: %q %v", out, err)
+	}
+	t.Run("help", func(t *testing.T) { everyScriptHasHelp(t, sh) })
+	t.Run("containerapps", func(t *testing.T) { containerApps(t, sh) })
+	t.Run("aws-agentcore", func(t *testing.T) { awsAgentCore(t, sh) })
+	t.Run("other dry runs", func(t *testing.T) { otherDryRuns(t, sh) })
+	t.Run("entra-setup without a CA", func(t *testing.T) {
+		sim := cloudsimtest.Start(t, cloudsimtest.FreshTenant(t))
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		closed := "https://" + ln.Addr().String()
+		ln.Close()
+		for _, c := range []struct{ authority, want string }{
+			{sim.URL, "curl: (60)"}, // SSL certificate problem
+			{closed, "curl: (7)"},   // failed to connect
+		} {
+			cmd := exec.Command(sh.bash, "entra-setup.sh", "--tenant-id", sim.Tenant.Tenant.ID, "--env-file", filepath.Join(t.TempDir(), "x.env"))
+			cmd.Env = []string{"PATH=" + sh.path, "HOME=" + t.TempDir(), "TMPDIR=" + t.TempDir(), "AZURE_AUTHORITY_HOST=" + c.authority,
+				"GRAPH_URL=" + c.authority + "/graph"}
+			out, err := cmd.CombinedOutput()
+			if err == nil || !strings.Contains(string(out), "entra-setup: cannot reach "+c.authority+"/") || !strings.Contains(string(out), c.want) ||
+				strings.Contains(string(out), "unbound variable") {
+				t.Errorf("authority %s: %v\n%s\nwant a connection error (%s)", c.authority, err, out, c.want)
+			}
+		}
+	})
 }

@@ -14,5 +14,8 @@ trap 'rm -rf "$work"' EXIT
 (cd "$work" && npm pack "@azure/msal-browser@${version}" >/dev/null)
 tar -xzf "$work"/azure-msal-browser-*.tgz -C "$work" package/lib/msal-browser.min.js
 cp "$work/package/lib/msal-browser.min.js" web/static/vendor/msal-browser.min.js
-sed -i "s/^\`msal-browser.min.js\` is \`@azure\/msal-browser\` [0-9.]*/\`msal-browser.min.js\` is \`@azure\/msal-browser\` ${version}/" web/static/vendor/README.md
+# -i.bak, then remove the backup: BSD sed (macOS) needs a suffix, GNU sed
+# takes one too.
+sed -i.bak "s/^\`msal-browser.min.js\` is \`@azure\/msal-browser\` [0-9.]*/\`msal-browser.min.js\` is \`@azure\/msal-browser\` ${version}/" web/static/vendor/README.md
+rm -f web/static/vendor/README.md.bak
 head -c 60 web/static/vendor/msal-browser.min.js; echo

@@ -7,6 +7,22 @@
 # Usage: scripts/verify-cloudsim-tokens.sh [cloudsim binary]
 set -euo pipefail
 
+case ${1:-} in
+-h | --help)
+  cat <<'USAGE'
+Usage: scripts/verify-cloudsim-tokens.sh [cloudsim binary]
+
+Starts cloudsim (the binary given, else one built from ./cmd/cloudsim) on
+loopback with a state folder of its own, gets T1, TR and an on-behalf-of token
+with curl as the Entra docs spell the requests, and verifies each signature
+with python3-jwt against the keys cloudsim publishes. Needs go (without a
+binary), curl and /usr/bin/python3 with the jwt module. CI runs it.
+USAGE
+  exit 0
+  ;;
+-*) echo "unknown argument: $1" >&2; exit 2 ;;
+esac
+
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 work="$(mktemp -d)"
 cloudsim_pid=""
