@@ -32,15 +32,23 @@ type Provider struct {
 	Created     time.Time
 }
 
-// Role is an IAM role: its trust policy and inline permissions policies.
+// Role is an IAM role: its path, trust policy, inline permissions
+// policies and tags.
 type Role struct {
-	Name               string
+	Name string
+	// Path is "/" or /…/ (pathType); it is part of the role's ARN.
+	Path               string
 	Description        string
 	MaxSessionDuration int
 	Trust              *Policy
 	Policies           map[string]*Policy
-	Created            time.Time
+	// Tags keep the order they were added in; keys ignore case.
+	Tags    []Tag
+	Created time.Time
 }
+
+// Tag is one of a role's tags.
+type Tag struct{ Key, Value string }
 
 // User is an IAM user with one access key and inline policies.
 type User struct {
@@ -86,23 +94,46 @@ func NewAccount(a *tenant.AWSAccount, now func() time.Time) (*Account, error) {
 		acct.providers[p.URL] = Provider{URL: p.URL, ClientIDs: slices.Clone(p.ClientIDs), Created: created}
 	}
 	for i, r := range a.Roles {
-		path := fmt.Sprintf("aws.roles[%d]", i)
+		at := fmt.Sprintf("aws.roles[%d]", i)
+		role := Role{Name: r.Name, Path: r.Path, MaxSessionDuration: r.MaxSessionDuration, Policies: map[string]*Policy{}, Created: created}
+		if role.Path == "" {
+			role.Path = "/"
+		}
+		if err := checkPath(role.Path); err != nil {
+			return nil, fmt.Errorf("%s.path: %w", at, err)
+		}
+		for _, t := range r.Tags {
+			role.Tags = append(role.Tags, Tag{Key: t.Key, Value: t.Value})
+		}
+		if err := checkTags(role.Tags); err != nil {
+			return nil, fmt.Errorf("%s.tags: %w", at, err)
+		}
 		trust, err := Parse(string(r.TrustPolicy), Trust)
 		if err != nil {
-			return nil, fmt.Errorf("%s.trustPolicy: %w", path, err)
+			return nil, fmt.Errorf("%s.trustPolicy: %w", at, err)
 		}
-		if err := acct.checkPrincipals(trust); err != nil {
-			return nil, fmt.Errorf("%s.trustPolicy: %w", path, err)
+		if err := checkTrustSize(trust); err != nil {
+			return nil, fmt.Errorf("%s.trustPolicy: %w", at, err)
 		}
-		role := Role{Name: r.Name, MaxSessionDuration: r.MaxSessionDuration, Trust: trust, Policies: map[string]*Policy{}, Created: created}
+		role.Trust = trust
 		for name, doc := range r.Policies {
 			p, err := Parse(string(doc), Identity)
 			if err != nil {
-				return nil, fmt.Errorf("%s.policies.%s: %w", path, name, err)
+				return nil, fmt.Errorf("%s.policies.%s: %w", at, name, err)
 			}
 			role.Policies[name] = p
 		}
+		if err := checkRolePoliciesSize(r.Name, role.Policies); err != nil {
+			return nil, fmt.Errorf("%s.policies: %w", at, err)
+		}
 		acct.roles[strings.ToLower(r.Name)] = role
+	}
+	// Principals are checked once every role is in: a role may trust one
+	// the file lists after it, as it could once both exist in IAM.
+	for i, r := range a.Roles {
+		if err := acct.checkPrincipals(acct.roles[strings.ToLower(r.Name)].Trust); err != nil {
+			return nil, fmt.Errorf("aws.roles[%d].trustPolicy: %w", i, err)
+		}
 	}
 	for i, d := range a.DevCredentials {
 		u := User{Name: d.UserName, AccessKeyID: d.AccessKeyID, Secret: d.SecretAccessKey, Profile: d.Profile}
@@ -136,8 +167,20 @@ func (a *Account) ProviderARN(url string) string {
 	return "arn:aws:iam::" + a.ID + ":oidc-provider/" + url
 }
 
-// RoleARN is the ARN of the role with this name.
-func (a *Account) RoleARN(name string) string { return "arn:aws:iam::" + a.ID + ":role/" + name }
+// RoleARN is the role's ARN: its path without the leading slash, then
+// its name, arn:aws:iam::<account>:role/<path…/><name> (the IAM User
+// Guide's "IAM identifiers" page, "Friendly names and paths" and "IAM
+// ARNs", read 2026-12-06). A session of the role has no path in its ARN:
+// arn:aws:sts::<account>:assumed-role/<name>/<session> (cloudsim's STS;
+// hashicorp/terraform-provider-aws#19957 reports it from AWS).
+func (a *Account) RoleARN(r Role) string { return a.roleARN(r.Path, r.Name) }
+
+func (a *Account) roleARN(path, name string) string {
+	if path == "" {
+		path = "/"
+	}
+	return "arn:aws:iam::" + a.ID + ":role" + path + name
+}
 
 // UserARN is the ARN of the user with this name.
 func (a *Account) UserARN(name string) string { return "arn:aws:iam::" + a.ID + ":user/" + name }
@@ -188,15 +231,19 @@ func (a *Account) Role(name string) (Role, bool) {
 	return r, ok
 }
 
-// RoleByARN returns the role with this ARN in this account.
+// RoleByARN returns the role with this ARN in this account: its path and
+// name (what follows the last slash).
 func (a *Account) RoleByARN(arn string) (Role, bool) {
-	name, ok := strings.CutPrefix(arn, "arn:aws:iam::"+a.ID+":role/")
+	rest, ok := strings.CutPrefix(arn, "arn:aws:iam::"+a.ID+":role/")
 	if !ok {
 		return Role{}, false
 	}
+	i := strings.LastIndex(rest, "/")
+	path, name := "/"+rest[:i+1], rest[i+1:]
 	r, ok := a.Role(name)
-	// The ARN names the role as created; IAM matches it exactly.
-	return r, ok && r.Name == name
+	// The ARN names the role as created, path included; IAM matches it
+	// exactly.
+	return r, ok && r.Name == name && r.Path == path
 }
 
 // User returns the user with this access key ID.
@@ -234,16 +281,34 @@ func (a *Account) RolePermitted(roleName string, r Request, session *Policy) boo
 func (a *Account) UserPermitted(u User, r Request) bool { return Permitted(r, u.Policies, nil) }
 
 // checkPrincipals refuses a trust policy naming an OIDC provider the
-// account does not have, as IAM does ("Invalid principal in policy").
+// account does not have, or a role of this account that does not exist,
+// as IAM does: 400 MalformedPolicyDocument "Invalid principal in policy:
+// \"AWS\":\"arn:aws:iam::<account>:role/<name>\"" for a role
+// (databrickslabs/ucx#2269, opstrace/opstrace#88: IAM turns a role
+// principal into the role's unique ID, so the role must exist). A role is
+// matched by its whole ARN, path included; a role ARN with a wildcard
+// names no role. Other AWS principals (accounts, users, other accounts'
+// roles) are not checked.
 func (a *Account) checkPrincipals(p *Policy) error {
+	invalid := func(typ, arn string) error {
+		b, _ := json.Marshal(map[string]string{typ: arn})
+		return malformed("Invalid principal in policy: %s", strings.Trim(string(b), "{}"))
+	}
 	for _, st := range p.statements {
 		for _, arn := range st.principals["Federated"] {
 			if !strings.HasPrefix(arn, "arn:aws:iam::") {
 				continue // a provider named by its host, such as cognito-identity.amazonaws.com
 			}
 			if _, ok := a.ProviderByARN(arn); !ok {
-				b, _ := json.Marshal(map[string]string{"Federated": arn})
-				return malformed("Invalid principal in policy: %s", strings.Trim(string(b), "{}"))
+				return invalid("Federated", arn)
+			}
+		}
+		for _, arn := range st.principals["AWS"] {
+			if !strings.HasPrefix(arn, "arn:aws:iam::"+a.ID+":role/") {
+				continue
+			}
+			if _, ok := a.RoleByARN(arn); !ok {
+				return invalid("AWS", arn)
 			}
 		}
 	}

@@ -191,11 +191,7 @@ func list(form url.Values, name string) []string {
 	return out
 }
 
-var (
-	roleNamePattern   = regexp.MustCompile(`^[\w+=,.@-]{1,64}$`)
-	policyNamePattern = regexp.MustCompile(`^[\w+=,.@-]{1,128}$`)
-	thumbprintPattern = regexp.MustCompile(`^[0-9A-Fa-f]{40}$`)
-)
+var thumbprintPattern = regexp.MustCompile(`^[0-9A-Fa-f]{40}$`)
 
 func required(form url.Values, field, param string) (string, error) {
 	v := form.Get(param)
@@ -206,17 +202,17 @@ func required(form url.Values, field, param string) (string, error) {
 }
 
 // nameParam reads a required name parameter (RoleName, PolicyName) that
-// the IAM model constrains to pattern.
-func nameParam(form url.Values, field, param string, pattern *regexp.Regexp) (string, error) {
+// the IAM model constrains to max characters and [\w+=,.@-]+.
+func nameParam(form url.Values, field, param string, max int) (string, error) {
 	name, err := required(form, field, param)
-	if err == nil && !pattern.MatchString(name) {
-		err = validation(field, `Member must satisfy regular expression pattern: [\w+=,.@-]+`, name)
+	if err != nil {
+		return name, err
 	}
-	return name, err
+	return name, checkName(field, name, max)
 }
 
 func roleName(form url.Values) (string, error) {
-	return nameParam(form, "roleName", "RoleName", roleNamePattern)
+	return nameParam(form, "roleName", "RoleName", maxRoleName)
 }
 
 // roleResource is the ARN a role operation is authorized against: the
@@ -224,14 +220,19 @@ func roleName(form url.Values) (string, error) {
 // spells it in. IAM role names are unique without regard to case (the
 // RoleName of CreateRole in the IAM API reference), so AGENTID-X names the
 // role agentid-x, and a policy that denies arn:…:role/agentid-x must deny
-// it. A role that does not exist (CreateRole's, or a NoSuchEntity to be)
-// is named as spelled.
+// it. The ARN has the role's path. A role that does not exist (CreateRole's,
+// or a NoSuchEntity to be) is named as spelled, with CreateRole's Path
+// when it is a valid one.
 func (s *Server) roleResource(c call) string {
 	name := c.form.Get("RoleName")
 	if r, ok := s.account.Role(name); ok {
-		name = r.Name
+		return s.account.RoleARN(r)
 	}
-	return s.account.RoleARN(name)
+	path := "/"
+	if p, err := rolePath(c.form); err == nil && c.form.Get("Action") == "CreateRole" {
+		path = p
+	}
+	return s.account.roleARN(path, name)
 }
 
 // providerResource is the ARN of the provider an operation names, the
@@ -265,6 +266,9 @@ var operations = map[string]operation{
 	"GetRolePolicy":                           {(*Server).roleResource, (*Server).getRolePolicy},
 	"ListRolePolicies":                        {(*Server).roleResource, (*Server).listRolePolicies},
 	"DeleteRolePolicy":                        {(*Server).roleResource, (*Server).deleteRolePolicy},
+	"TagRole":                                 {(*Server).roleResource, (*Server).tagRole},
+	"UntagRole":                               {(*Server).roleResource, (*Server).untagRole},
+	"ListRoleTags":                            {(*Server).roleResource, (*Server).listRoleTags},
 	"EnableOutboundWebIdentityFederation":     {anyResource, (*Server).enableOutbound},
 	"GetOutboundWebIdentityFederationInfo":    {anyResource, (*Server).getOutbound},
 	"DisableOutboundWebIdentityFederation":    {anyResource, (*Server).disableOutbound},
@@ -441,24 +445,39 @@ func (s *Server) updateThumbprints(c call) (any, error) {
 // ---- roles
 
 type roleResult struct {
-	Path                     string `xml:"Path"`
-	RoleName                 string `xml:"RoleName"`
-	RoleID                   string `xml:"RoleId"`
-	ARN                      string `xml:"Arn"`
-	CreateDate               string `xml:"CreateDate"`
-	AssumeRolePolicyDocument string `xml:"AssumeRolePolicyDocument"`
-	Description              string `xml:"Description,omitempty"`
-	MaxSessionDuration       int    `xml:"MaxSessionDuration"`
+	Path                     string   `xml:"Path"`
+	RoleName                 string   `xml:"RoleName"`
+	RoleID                   string   `xml:"RoleId"`
+	ARN                      string   `xml:"Arn"`
+	CreateDate               string   `xml:"CreateDate"`
+	AssumeRolePolicyDocument string   `xml:"AssumeRolePolicyDocument"`
+	Description              string   `xml:"Description,omitempty"`
+	MaxSessionDuration       int      `xml:"MaxSessionDuration"`
+	Tags                     []tagXML `xml:"Tags>member,omitempty"`
 }
 
-// roleXML is a role as IAM returns it. Policy documents come URL-encoded,
-// as IAM sends them (the API reference's GetRole and GetRolePolicy; the
-// AWS CLI decodes them).
+type tagXML struct {
+	Key   string `xml:"Key"`
+	Value string `xml:"Value"`
+}
+
+func tagsXML(tags []Tag) []tagXML {
+	var out []tagXML
+	for _, t := range tags {
+		out = append(out, tagXML(t))
+	}
+	return out
+}
+
+// roleXML is a role as IAM returns it: its path, its ARN with the path,
+// and its tags. Policy documents come URL-encoded, as IAM sends them (the
+// API reference's GetRole and GetRolePolicy; the AWS CLI decodes them).
 func (s *Server) roleXML(r Role) any {
 	return struct {
 		Role roleResult `xml:"Role"`
-	}{roleResult{Path: "/", RoleName: r.Name, RoleID: s.account.RoleID(r.Name), ARN: s.account.RoleARN(r.Name), CreateDate: isoTime(r.Created),
-		AssumeRolePolicyDocument: encodePolicy(r.Trust.Text), Description: r.Description, MaxSessionDuration: r.MaxSessionDuration}}
+	}{roleResult{Path: r.Path, RoleName: r.Name, RoleID: s.account.RoleID(r.Name), ARN: s.account.RoleARN(r), CreateDate: isoTime(r.Created),
+		AssumeRolePolicyDocument: encodePolicy(r.Trust.Text), Description: r.Description, MaxSessionDuration: r.MaxSessionDuration,
+		Tags: tagsXML(r.Tags)}}
 }
 
 func (s *Server) lookupRole(c call) (Role, error) {
@@ -491,7 +510,9 @@ func maxSessionDuration(form url.Values, current int) (int, error) {
 }
 
 // trustPolicy reads and checks a trust policy: CreateRole's
-// AssumeRolePolicyDocument or UpdateAssumeRolePolicy's PolicyDocument.
+// AssumeRolePolicyDocument or UpdateAssumeRolePolicy's PolicyDocument. It
+// must parse, fit the role trust policy quota, and name principals that
+// exist.
 func (s *Server) trustPolicy(form url.Values, param string) (*Policy, error) {
 	text, err := required(form, "policyDocument", param)
 	if err != nil {
@@ -499,6 +520,9 @@ func (s *Server) trustPolicy(form url.Values, param string) (*Policy, error) {
 	}
 	p, err := Parse(text, Trust)
 	if err != nil {
+		return nil, err
+	}
+	if err := checkTrustSize(p); err != nil {
 		return nil, err
 	}
 	return p, s.account.checkPrincipals(p)
@@ -509,6 +533,21 @@ func (s *Server) createRole(c call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	path, err := rolePath(c.form)
+	if err != nil {
+		return nil, err
+	}
+	tags, err := formTags(c.form)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkTags(tags); err != nil {
+		return nil, err
+	}
+	maxDuration, err := maxSessionDuration(c.form, 3600)
+	if err != nil {
+		return nil, err
+	}
 	if c.form.Get("PermissionsBoundary") != "" {
 		return nil, invalidInput("cloudsim does not emulate permissions boundaries")
 	}
@@ -516,12 +555,8 @@ func (s *Server) createRole(c call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	maxDuration, err := maxSessionDuration(c.form, 3600)
-	if err != nil {
-		return nil, err
-	}
-	r := Role{Name: name, Description: c.form.Get("Description"), MaxSessionDuration: maxDuration, Trust: trust,
-		Policies: map[string]*Policy{}, Created: s.now().UTC().Truncate(time.Second)}
+	r := Role{Name: name, Path: path, Description: c.form.Get("Description"), MaxSessionDuration: maxDuration, Trust: trust,
+		Policies: map[string]*Policy{}, Tags: tags, Created: s.now().UTC().Truncate(time.Second)}
 	a := s.account
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -546,7 +581,7 @@ func (s *Server) changeRole(c call, change func(*Role) error) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	r.Policies = maps.Clone(r.Policies)
+	r.Policies, r.Tags = maps.Clone(r.Policies), slices.Clone(r.Tags)
 	if err := change(&r); err != nil {
 		return nil, err
 	}
@@ -597,7 +632,7 @@ func (s *Server) deleteRole(c call) (any, error) {
 }
 
 func policyName(form url.Values) (string, error) {
-	return nameParam(form, "policyName", "PolicyName", policyNamePattern)
+	return nameParam(form, "policyName", "PolicyName", maxPolicyName)
 }
 
 func (s *Server) putRolePolicy(c call) (any, error) {
@@ -615,7 +650,7 @@ func (s *Server) putRolePolicy(c call) (any, error) {
 	}
 	return s.changeRole(c, func(r *Role) error {
 		r.Policies[name] = p
-		return nil
+		return checkRolePoliciesSize(r.Name, r.Policies)
 	})
 }
 
@@ -662,6 +697,98 @@ func (s *Server) deleteRolePolicy(c call) (any, error) {
 		delete(r.Policies, name)
 		return nil
 	})
+}
+
+// ---- role tags (TagRole, UntagRole, ListRoleTags)
+
+func (s *Server) tagRole(c call) (any, error) {
+	if _, err := roleName(c.form); err != nil {
+		return nil, err
+	}
+	tags, err := formTags(c.form)
+	if err != nil {
+		return nil, err
+	}
+	if len(tags) == 0 {
+		return nil, awsquery.Errorf(http.StatusBadRequest, "ValidationError", "1 validation error detected: Value null at 'tags' failed to satisfy constraint: Member must not be null")
+	}
+	if err := checkTags(tags); err != nil {
+		return nil, err
+	}
+	return s.changeRole(c, func(r *Role) (err error) {
+		r.Tags, err = mergeTags(r.Tags, tags)
+		return err
+	})
+}
+
+// untagRole removes the tags with these keys, in any case; a key the role
+// does not have is no error.
+func (s *Server) untagRole(c call) (any, error) {
+	if _, err := roleName(c.form); err != nil {
+		return nil, err
+	}
+	keys := list(c.form, "TagKeys")
+	switch {
+	case len(keys) == 0:
+		return nil, awsquery.Errorf(http.StatusBadRequest, "ValidationError", "1 validation error detected: Value null at 'tagKeys' failed to satisfy constraint: Member must not be null")
+	case len(keys) > maxTags:
+		return nil, listTooLong("tagKeys", maxTags)
+	}
+	for i, k := range keys {
+		if err := checkTagKey("tagKeys."+strconv.Itoa(i+1)+".member", k); err != nil {
+			return nil, err
+		}
+	}
+	return s.changeRole(c, func(r *Role) error {
+		r.Tags = slices.DeleteFunc(r.Tags, func(t Tag) bool {
+			return slices.ContainsFunc(keys, func(k string) bool { return strings.EqualFold(k, t.Key) })
+		})
+		return nil
+	})
+}
+
+// listRoleTags pages through the role's tags, MaxItems (1–1000, default
+// 100) at a time. The Marker is cloudsim's own: the index to go on from.
+func (s *Server) listRoleTags(c call) (any, error) {
+	r, err := s.lookupRole(c)
+	if err != nil {
+		return nil, err
+	}
+	maxItems := 100
+	if v := c.form.Get("MaxItems"); v != "" {
+		n, err := strconv.Atoi(v)
+		switch {
+		case err != nil:
+			return nil, validation("maxItems", "Member must be an integer", v)
+		case n < 1:
+			return nil, validation("maxItems", "Member must have value greater than or equal to 1", v)
+		case n > 1000:
+			return nil, validation("maxItems", "Member must have value less than or equal to 1000", v)
+		}
+		maxItems = n
+	}
+	start := 0
+	if m := c.form.Get("Marker"); m != "" {
+		n, err := strconv.Atoi(m)
+		if err != nil || n < 0 || n > len(r.Tags) {
+			return nil, invalidInput("Invalid Marker: %s", m)
+		}
+		start = n
+	}
+	end := min(start+maxItems, len(r.Tags))
+	// Tags is required in the answer: an empty <Tags/>, not a missing one.
+	type tagList struct {
+		Members []tagXML `xml:"member"`
+	}
+	out := struct {
+		Tags        tagList `xml:"Tags"`
+		IsTruncated bool    `xml:"IsTruncated"`
+		Marker      string  `xml:"Marker,omitempty"`
+	}{Tags: tagList{tagsXML(r.Tags[start:end])}, IsTruncated: end < len(r.Tags)}
+	if out.IsTruncated {
+		out.Marker = strconv.Itoa(end)
+	}
+	return out, nil
 }
 
 // ---- outbound identity federation. The FeatureEnabled and

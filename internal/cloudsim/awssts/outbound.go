@@ -60,7 +60,8 @@ func (s *Server) verify(r *http.Request, body []byte) (sigv4.Signer, error) {
 }
 
 // webIdentityToken is GetWebIdentityToken: for a role session STS issued,
-// a JWT whose sub is the role's ARN, from the account's issuer.
+// a JWT whose sub is the role's ARN (path included), from the account's
+// issuer.
 func (s *Server) webIdentityToken(r *http.Request, body []byte, form url.Values) (*webIdentityTokenResponse, error) {
 	signer, err := s.verify(r, body)
 	if err != nil {
@@ -125,7 +126,7 @@ func (s *Server) webIdentityToken(r *http.Request, body []byte, form url.Values)
 	jti := make([]byte, 16)
 	rand.Read(jti)
 	claims := map[string]any{
-		"iss": issuer, "sub": s.account.RoleARN(cred.roleName), "aud": oneOrMany(audiences),
+		"iss": issuer, "sub": cred.roleARN, "aud": oneOrMany(audiences),
 		"iat": now.Unix(), "nbf": now.Unix(), "exp": exp.Unix(), "jti": hex.EncodeToString(jti),
 	}
 	token, err := s.outbound.Sign(claims, false)

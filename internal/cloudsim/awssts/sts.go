@@ -59,6 +59,9 @@ type Credential struct {
 	// session may do only what both it and the role's policies allow.
 	SessionPolicy *awsiam.Policy
 	roleName      string
+	// roleARN is the role's ARN, path included, as the role had it when
+	// the session began: GetWebIdentityToken's sub.
+	roleARN string
 }
 
 // Server answers STS requests for one tenant file's AWS account.
@@ -314,6 +317,9 @@ func (s *Server) assumeRole(form map[string][]string) (*assumeRoleResponse, erro
 		return nil, validation("The requested DurationSeconds exceeds the MaxSessionDuration set for this role.")
 	}
 
+	// The session's ARN names the role without its path, unlike the
+	// role's own ARN (IAM User Guide, "IAM identifiers", read 2026-12-06;
+	// hashicorp/terraform-provider-aws#19957 reports the same from AWS).
 	cred := Credential{
 		AccessKeyID:     "ASIA" + randomUpper(16),
 		SecretAccessKey: randomB64(30),
@@ -325,6 +331,7 @@ func (s *Server) assumeRole(form map[string][]string) (*assumeRoleResponse, erro
 		SourceIdentity:  sourceIdentity,
 		SessionPolicy:   req.policy,
 		roleName:        role.Name,
+		roleARN:         s.account.RoleARN(role),
 	}
 	s.remember(cred)
 

@@ -56,18 +56,36 @@ type OIDCProvider struct {
 
 // Role is an IAM role, as IAM's CreateRole and PutRolePolicy take it: a
 // trust policy and inline permissions policies, as JSON policy documents
-// (cloudsim's IAM parses and evaluates them).
+// (cloudsim's IAM parses and evaluates them), an optional path and tags
+// (cloudsim's IAM checks them as CreateRole does).
 type Role struct {
 	Name string `json:"name"`
+	// Path is CreateRole's Path, such as /agents/: "/" when empty. It is
+	// part of the role's ARN.
+	Path string `json:"path"`
 	// MaxSessionDuration in seconds: 3600 (IAM's default) to 43200.
 	MaxSessionDuration int                        `json:"maxSessionDuration"`
 	TrustPolicy        json.RawMessage            `json:"trustPolicy"`
 	Policies           map[string]json.RawMessage `json:"policies"`
+	Tags               []RoleTag                  `json:"tags"`
 	ExportAs           string                     `json:"exportAs"`
 }
 
-// ARN is the role's ARN in its account.
-func (a *AWSAccount) ARN(r *Role) string { return "arn:aws:iam::" + a.AccountID + ":role/" + r.Name }
+// RoleTag is one of a role's tags, as IAM's Tag shape has it.
+type RoleTag struct {
+	Key   string `json:"key"`
+	Value string `json:"value"`
+}
+
+// ARN is the role's ARN in its account: its path without the leading
+// slash, then its name.
+func (a *AWSAccount) ARN(r *Role) string {
+	path := r.Path
+	if path == "" {
+		path = "/"
+	}
+	return "arn:aws:iam::" + a.AccountID + ":role" + path + r.Name
+}
 
 var (
 	awsAccountID = regexp.MustCompile(`^[0-9]{12}$`)
