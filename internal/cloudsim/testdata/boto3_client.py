@@ -119,6 +119,72 @@ def scenario_web_identity_token():
     return {"ok": True, "sub": claims["sub"], "aud": claims["aud"]}
 
 
+# IAM, as the account's administrator (the test gives this process the
+# cloudsim-admin profile instead of web identity).
+SERVICE_TRUST = json.dumps({"Version": "2012-10-17", "Statement": [
+    {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]})
+
+
+def sized(base, n):
+    """base, a compact policy document with an empty Sid, padded to n
+    characters without white space (what IAM's quotas count)."""
+    return base.replace('"Sid":""', '"Sid":"' + "s" * (n - len(base)) + '"')
+
+
+def trust_of(n):
+    return sized('{"Version":"2012-10-17","Statement":[{"Sid":"","Effect":"Allow",'
+                 '"Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}', n)
+
+
+def policy_of(n):
+    return sized('{"Version":"2012-10-17","Statement":[{"Sid":"","Effect":"Allow",'
+                 '"Action":"s3:GetObject","Resource":"*"}]}', n)
+
+
+def tags(n, prefix="k"):
+    return [{"Key": f"{prefix}{i}", "Value": "v"} for i in range(1, n + 1)]
+
+
+def scenario_iam_path():
+    created = client("iam").create_role(RoleName="boto3-pathed", Path="/agents/eu/", AssumeRolePolicyDocument=SERVICE_TRUST)["Role"]
+    got = client("iam").get_role(RoleName="BOTO3-PATHED")["Role"]
+    return {"ok": True, "path": created["Path"], "arn": created["Arn"], "get_path": got["Path"], "get_arn": got["Arn"]}
+
+
+def scenario_iam_tags():
+    iam = client("iam")
+    iam.create_role(RoleName="boto3-tagged", AssumeRolePolicyDocument=SERVICE_TRUST,
+                    Tags=[{"Key": "team", "Value": "agents"}, {"Key": "Cost Center", "Value": ""}])
+    created = iam.get_role(RoleName="boto3-tagged")["Role"].get("Tags", [])
+    iam.tag_role(RoleName="boto3-tagged", Tags=[{"Key": "TEAM", "Value": "platform"}, {"Key": "env", "Value": "dev"}])
+    iam.untag_role(RoleName="boto3-tagged", TagKeys=["cost center", "absent"])
+    listed = iam.list_role_tags(RoleName="boto3-tagged")
+    return {"ok": True, "created": created, "listed": listed["Tags"], "truncated": listed["IsTruncated"]}
+
+
+def scenario_iam_quota_white_space():
+    # 2,048 characters and 2,000 of white space fit the trust policy quota.
+    client("iam").create_role(RoleName="boto3-spacious", AssumeRolePolicyDocument=trust_of(2048) + " \n\t\r" * 500)
+    return {"ok": True}
+
+
+def big_inline():
+    iam = client("iam")
+    iam.put_role_policy(RoleName="boto3-tagged", PolicyName="one", PolicyDocument=policy_of(6000))
+    iam.put_role_policy(RoleName="boto3-tagged", PolicyName="two", PolicyDocument=policy_of(4241))
+
+
+def trusting_role(name):
+    account = client("sts").get_caller_identity()["Account"]
+    return json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                       "Principal": {"AWS": f"arn:aws:iam::{account}:role/{name}"}}]})
+
+
+def create_role(name, **kw):
+    kw.setdefault("AssumeRolePolicyDocument", SERVICE_TRUST)
+    return lambda: client("iam").create_role(RoleName=name, **kw)
+
+
 def bad_converse(messages, model=MODEL):
     return lambda: converse(messages, model=model)
 
@@ -149,6 +215,17 @@ REFUSALS = {
     "short_sts": lambda: client("sts", state["short"]).get_caller_identity(),
     "short_bedrock": lambda: converse(QUESTION, creds=state["short"]),
     "reassume": lambda: assume(),
+    "iam_bad_path": create_role("boto3-bad-path", Path="agents/"),
+    "iam_long_path": create_role("boto3-bad-path", Path="/" + "a" * 511 + "/"),
+    "iam_51_tags": create_role("boto3-many-tags", Tags=tags(51)),
+    "iam_duplicate_tags": create_role("boto3-many-tags", Tags=[{"Key": "Env", "Value": "a"}, {"Key": "env", "Value": "b"}]),
+    # boto3-tagged has 2 tags: 49 more would make 51.
+    "iam_tags_past_50": lambda: client("iam").tag_role(RoleName="boto3-tagged", Tags=tags(49)),
+    "iam_big_trust": create_role("boto3-big", AssumeRolePolicyDocument=trust_of(2049)),
+    "iam_big_trust_update": lambda: client("iam").update_assume_role_policy(RoleName="boto3-tagged", PolicyDocument=trust_of(2049)),
+    "iam_big_inline": big_inline,
+    "iam_unknown_principal": lambda: create_role("boto3-trusting", AssumeRolePolicyDocument=trusting_role("nobody"))(),
+    "iam_long_name": create_role("r" * 65),
 }
 
 
