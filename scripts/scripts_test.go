@@ -636,3 +636,56 @@ func TestScriptsUnderBash32(t *testing.T) {
 		}
 	})
 }
+
+// ignoredByDocker reports whether .dockerignore's patterns leave path
+// out of a build context: the last pattern matching it, or a folder
+// above it, decides (a "!" pattern keeps it); "**/" matches any folders.
+func ignoredByDocker(patterns []string, path string) bool {
+	ignored := false
+	parts := strings.Split(path, "/")
+	for _, p := range patterns {
+		keep := strings.HasPrefix(p, "!")
+		p = strings.TrimPrefix(p, "!")
+		for end := 1; end <= len(parts); end++ {
+			prefix := strings.Join(parts[:end], "/")
+			matched, _ := filepath.Match(p, prefix)
+			if rest, ok := strings.CutPrefix(p, "**/"); ok {
+				for start := 0; start < end && !matched; start++ {
+					matched, _ = filepath.Match(rest, strings.Join(parts[start:end], "/"))
+				}
+			}
+			if matched {
+				ignored = !keep
+				break
+			}
+		}
+	}
+	return ignored
+}
+
+// The repository's .dockerignore keeps env files, the local secret, state
+// folders and .git out of every build context, and keeps what the build
+// embeds.
+func TestDockerignore(t *testing.T) {
+	src, err := os.ReadFile("../.dockerignore")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var patterns []string
+	for _, line := range strings.Split(string(src), "\n") {
+		if line = strings.TrimSpace(line); line != "" && !strings.HasPrefix(line, "#") {
+			patterns = append(patterns, line)
+		}
+	}
+	for _, out := range []string{".git/config", "deploy/aca.env", "deploy/aws.env", "deploy/compose/.env", "deploy/compose/secret.env",
+		"deploy/compose/local.env", ".cloudsim/ca-key.pem", ".demo/signing-keys.json", ".rehearsal/agentid.env", "dist/llm-agent", "some/where/else.env"} {
+		if !ignoredByDocker(patterns, out) {
+			t.Errorf("%s would be in a build context", out)
+		}
+	}
+	for _, in := range []string{"go.mod", "cmd/llm-agent/main.go", "deploy/models/default.env", "deploy/local/tenant.jsonc", "web/static/index.html"} {
+		if ignoredByDocker(patterns, in) {
+			t.Errorf("%s would be left out of a build context", in)
+		}
+	}
+}
