@@ -65,10 +65,29 @@ func scriptEnv(t *testing.T, sim *cloudsim.Sim, cli string) []string {
 	return env
 }
 
+// testBash is the bash the rehearsals run the scripts under: bash on
+// PATH, or the one AGENTID_TEST_BASH names (CI runs them under
+// ../shared/tools/bash-3.2.48 too, the bash of a Mac).
+func testBash(t *testing.T) string {
+	t.Helper()
+	b := os.Getenv("AGENTID_TEST_BASH")
+	if b == "" {
+		return "bash"
+	}
+	abs, err := filepath.Abs(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(abs); err != nil {
+		t.Fatalf("AGENTID_TEST_BASH: %v", err)
+	}
+	return abs
+}
+
 // runScript runs a script of the repository and returns its stdout.
 func runScript(t *testing.T, env []string, script string, args ...string) string {
 	t.Helper()
-	cmd := exec.Command("bash", append([]string{filepath.Join("..", "..", "scripts", script)}, args...)...)
+	cmd := exec.Command(testBash(t), append([]string{filepath.Join("..", "..", "scripts", script)}, args...)...)
 	cmd.Env = env
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
@@ -261,7 +280,16 @@ func TestAWSAgentCoreFederationRehearsal(t *testing.T) {
 // stderr and whether it succeeded.
 func entraSetup(t *testing.T, sim *cloudsim.Sim, approveAs, only string, args ...string) (string, bool) {
 	t.Helper()
-	cmd := exec.Command("bash", append([]string{filepath.Join("..", "..", "scripts", "entra-setup.sh"), "--tenant-id", sim.Tenant.Tenant.ID}, args...)...)
+	return entraSetupIn(t, sim, "", approveAs, only, args...)
+}
+
+// entraSetupIn is entraSetup run from the folder dir ("": this package's),
+// where relative paths the script writes (its default secret file) land.
+func entraSetupIn(t *testing.T, sim *cloudsim.Sim, dir, approveAs, only string, args ...string) (string, bool) {
+	t.Helper()
+	script, _ := filepath.Abs(filepath.Join("..", "..", "scripts", "entra-setup.sh"))
+	cmd := exec.Command(testBash(t), append([]string{script, "--tenant-id", sim.Tenant.Tenant.ID}, args...)...)
+	cmd.Dir = dir
 	env := sim.Env()
 	// curl's command lines are recorded: no secret may be on one, where
 	// other users of the machine could read it (ps).
@@ -372,6 +400,21 @@ func freshTenant(t *testing.T) func(*cloudsim.Options) {
 	}
 }
 
+// setRoles gives a user of the live tenant these directory roles (a copy:
+// published snapshots never change).
+func setRoles(sim *cloudsim.Sim, upn string, roles ...string) {
+	sim.Live.Update(func(next *tenant.Directory) error {
+		for i, u := range next.Users {
+			if u.UPN == upn {
+				c := *u
+				c.DirectoryRoles = roles
+				next.Users[i] = &c
+			}
+		}
+		return nil
+	})
+}
+
 // freshTenantSim is cloudsim on a new tenant.
 func freshTenantSim(t *testing.T) *cloudsim.Sim { return cloudsimtest.Start(t, freshTenant(t)) }
 
@@ -410,15 +453,18 @@ func TestEntraSetupRehearsal(t *testing.T) {
 	}
 
 	out, ok = entraSetup(t, sim, "admin@contoso.example", "", "--env-file", envFile)
-	if !ok || !strings.Contains(out, "T1 -> TR works") || !strings.Contains(out, "an admin consents once for everyone at "+sim.URL+"/"+sim.Tenant.Tenant.ID+"/v2.0/adminconsent?client_id=") {
+	if !ok || !strings.Contains(out, "no blueprint secret") || !strings.Contains(out, "an admin consents once for everyone at "+sim.URL+"/"+sim.Tenant.Tenant.ID+"/v2.0/adminconsent?client_id=") {
 		t.Fatalf("first run:\n%s", out)
 	}
 	env := readEnv(t, envFile)
-	for _, k := range []string{"TENANT_ID", "BLUEPRINT_APP_ID", "BLUEPRINT_CLIENT_SECRET", "AGENT_CLIENT_ID", "AGENT_USER_UPN", "CLIENT_SPA_APP_ID",
+	for _, k := range []string{"TENANT_ID", "BLUEPRINT_APP_ID", "AGENT_CLIENT_ID", "AGENT_USER_UPN", "CLIENT_SPA_APP_ID",
 		"WEATHER_API_APP_ID", "STS_APP_ID", "STS_APP_URI", "STS_SP_OBJECT_ID"} {
 		if env[k] == "" {
 			t.Errorf("the env file lacks %s", k)
 		}
+	}
+	if _, has := env["BLUEPRINT_CLIENT_SECRET"]; has || len(sim.Live.Load().App(env["BLUEPRINT_APP_ID"]).Secrets) != 0 {
+		t.Errorf("a run that asked for no secret made one: %v", sim.Live.Load().App(env["BLUEPRINT_APP_ID"]).Secrets)
 	}
 	if info, _ := os.Stat(envFile); info.Mode().Perm() != 0o600 {
 		t.Errorf("the env file is %v", info.Mode().Perm())
@@ -444,8 +490,36 @@ func TestEntraSetupRehearsal(t *testing.T) {
 		if got := sim.Live.Load().App(env["BLUEPRINT_APP_ID"]).ScopeID("access_as_user"); got != scopeID {
 			t.Errorf("access_as_user changed id: %s -> %s", scopeID, got)
 		}
-		if again := readEnv(t, envFile); again["BLUEPRINT_CLIENT_SECRET"] != env["BLUEPRINT_CLIENT_SECRET"] {
-			t.Error("a second secret was added")
+	})
+
+	// Asked for, a local secret lasts the days given, lives in its own
+	// 0600 file, never the env file, passes the T1 -> TR check, and is
+	// kept by a rerun while it lasts.
+	t.Run("a local secret", func(t *testing.T) {
+		secretFile := filepath.Join(t.TempDir(), "secret.env")
+		for run := range 2 {
+			before := creations()
+			out, ok := entraSetup(t, sim, "admin@contoso.example", "", "--env-file", envFile, "--local-secret", "--secret-days", "3", "--secret-file", secretFile)
+			if !ok || !strings.Contains(out, "T1 -> TR works") {
+				t.Fatalf("run %d:\n%s", run, out)
+			}
+			if want := int64(1 - run); creations()-before != want {
+				t.Errorf("run %d created %d objects, want %d", run, creations()-before, want)
+			}
+		}
+		if info, err := os.Stat(secretFile); err != nil || info.Mode().Perm() != 0o600 {
+			t.Fatalf("the secret file: %v %v", info, err)
+		}
+		secret := readEnv(t, secretFile)
+		bp := sim.Live.Load().App(env["BLUEPRINT_APP_ID"])
+		if len(bp.Secrets) != 1 || secret["BLUEPRINT_CLIENT_SECRET"] != bp.Secrets[0] {
+			t.Fatalf("the blueprint's secrets %d, the file's %q", len(bp.Secrets), secret["BLUEPRINT_CLIENT_SECRET"][:min(3, len(secret["BLUEPRINT_CLIENT_SECRET"]))])
+		}
+		if ends := bp.SecretEnds[bp.Secrets[0]]; ends.Sub(time.Now()) > 3*24*time.Hour || ends.Sub(time.Now()) < 3*24*time.Hour-time.Hour {
+			t.Errorf("the secret ends %s, want in three days", ends)
+		}
+		if _, has := readEnv(t, envFile)["BLUEPRINT_CLIENT_SECRET"]; has {
+			t.Error("the env file holds the secret")
 		}
 	})
 
@@ -455,9 +529,8 @@ func TestEntraSetupRehearsal(t *testing.T) {
 		if out, ok := entraSetup(t, sim, "admin@contoso.example", "", "--env-file", lost); !ok {
 			t.Fatalf("run without the env file:\n%s", out)
 		}
-		// Only a new secret: the old one cannot be read back.
-		if added := creations() - before; added != 1 {
-			t.Errorf("the run created %d objects, want 1 (a secret)", added)
+		if added := creations() - before; added != 0 {
+			t.Errorf("the run created %d objects, want none", added)
 		}
 		found := readEnv(t, lost)
 		for _, k := range []string{"BLUEPRINT_APP_ID", "AGENT_CLIENT_ID", "AGENT_USER_UPN", "CLIENT_SPA_APP_ID", "WEATHER_API_APP_ID", "STS_APP_ID"} {
@@ -515,19 +588,28 @@ func TestEntraSetupRehearsal(t *testing.T) {
 	// runs on a new tenant whose admin consented to them for the
 	// organization first, and the developer owns what it creates there:
 	// another's apps it could not change (TestDelegatedTokenActsOnlyAsFarAsTheUserMay).
+	// A developer with Cloud Application Administrator too (for the admin
+	// consents) gets everything but the agent user.
 	for _, c := range []struct {
-		name, user, want string
-		ok               bool
+		name, user string
+		roles      []string
+		want       string
+		ok         bool
 	}{
-		{"a user without a role", "member@contoso.example", "you need the Agent ID Developer or Agent ID Administrator role (you have: none)", false},
-		{"a developer: no agent user", "developer@contoso.example", "skipping the agent user: creating one needs the Agent ID Administrator role", true},
+		{"a user without a role", "member@contoso.example", nil,
+			"lack(s) directory roles this run needs (you have: none):\n  - Agent ID Developer (or Agent ID Administrator)", false},
+		{"a developer and cloud application administrator: no agent user", "developer@contoso.example",
+			[]string{"Agent ID Developer", "Cloud Application Administrator"}, "the agent user will be skipped: creating one needs the Agent ID Administrator role", true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
 			sim := freshTenantSim(t)
 			consentForOrganization(sim, scriptScopes)
+			if c.roles != nil {
+				setRoles(sim, c.user, c.roles...)
+			}
 			out, ok := entraSetup(t, sim, c.user, "", "--env-file", filepath.Join(t.TempDir(), "x.env"))
-			if !strings.Contains(out, c.want) || ok != c.ok || c.ok && !strings.Contains(out, "T1 -> TR works") {
+			if !strings.Contains(out, c.want) || ok != c.ok || c.ok && !strings.Contains(out, "entra-setup: wrote") {
 				t.Errorf("got ok=%v:\n%s\nwant ok=%v and %q", ok, out, c.ok, c.want)
 			}
 			if !c.ok && graphCreations(sim) != 0 {
