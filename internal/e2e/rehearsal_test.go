@@ -515,7 +515,7 @@ func TestEntraSetupRehearsal(t *testing.T) {
 		if len(bp.Secrets) != 1 || secret["BLUEPRINT_CLIENT_SECRET"] != bp.Secrets[0] {
 			t.Fatalf("the blueprint's secrets %d, the file's %q", len(bp.Secrets), secret["BLUEPRINT_CLIENT_SECRET"][:min(3, len(secret["BLUEPRINT_CLIENT_SECRET"]))])
 		}
-		if ends := bp.SecretEnds[bp.Secrets[0]]; ends.Sub(time.Now()) > 3*24*time.Hour || ends.Sub(time.Now()) < 3*24*time.Hour-time.Hour {
+		if ends := bp.SecretEnds[bp.Secrets[0]]; time.Until(ends) > 3*24*time.Hour || time.Until(ends) < 3*24*time.Hour-time.Hour {
 			t.Errorf("the secret ends %s, want in three days", ends)
 		}
 		if _, has := readEnv(t, envFile)["BLUEPRINT_CLIENT_SECRET"]; has {
