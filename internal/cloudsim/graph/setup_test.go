@@ -228,7 +228,8 @@ func TestManagedIdentityPrincipalAndTransitiveRoles(t *testing.T) {
 	for _, path := range []string{"me/memberOf/microsoft.graph.directoryRole", "me/transitiveMemberOf/microsoft.graph.directoryRole"} {
 		a := f.call(tok, "GET", path+"?$select=displayName", nil)
 		v, _ := a.body["value"].([]any)
-		if a.status != 200 || len(v) != 1 || v[0].(map[string]any)["displayName"] != "Agent ID Administrator" {
+		if a.status != 200 || len(v) != 2 || v[0].(map[string]any)["displayName"] != "Agent ID Administrator" ||
+			v[1].(map[string]any)["displayName"] != "Cloud Application Administrator" {
 			t.Errorf("%s: %d %v", path, a.status, a.body)
 		}
 	}
