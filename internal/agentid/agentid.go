@@ -4,7 +4,10 @@
 // (app-only), TU (on behalf of a user) and, through T2, TAU (the agent
 // user). Clients are built once; MSAL's caches do the reuse. The OBO cache
 // is keyed by the user's assertion, so one user's token is never served to
-// another.
+// another, and bounded (oboPartitions). TAU is asked of Entra once per
+// token: later requests go through AcquireTokenSilent with the account the
+// first answer named. Concurrent requests for the same token share one
+// request to Entra (Flight).
 package agentid
 
 import (
@@ -15,6 +18,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"strings"
 	"sync"
 
 	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/confidential"
@@ -75,16 +79,24 @@ type Config struct {
 	// HTTPClient is nil in production (MSAL's default); tests pass one
 	// that trusts their cloudsim.
 	HTTPClient *http.Client
+	// MaxOBOPartitions bounds the users whose on-behalf-of tokens each
+	// agent keeps (0: DefaultMaxOBOPartitions).
+	MaxOBOPartitions int
 }
 
 // Blueprint is the agent identity blueprint's confidential client.
 type Blueprint struct {
 	cfg    Config
 	client confidential.Client
+	t1     Flight[confidential.AuthResult]
 
 	mu     sync.Mutex
 	agents map[string]*Agent
 }
+
+// maxAgents bounds the agent identities a blueprint keeps clients for: the
+// sidecar stand-in builds one for each AgentIdentity it is asked for.
+const maxAgents = 64
 
 // NewBlueprint builds the blueprint's client and credential. Nothing is
 // requested until a token is needed.
@@ -200,9 +212,13 @@ func ReadCert(path string) ([]byte, error) {
 }
 
 // T1 is the blueprint's exchange token for agentID (fmi_path), cached by
-// MSAL per agent.
+// MSAL per agent. Concurrent cold acquisitions (every flow needs T1 first)
+// share one request.
 func (b *Blueprint) T1(ctx context.Context, agentID string) (confidential.AuthResult, error) {
-	return b.client.AcquireTokenByCredential(ctx, []string{TokenExchangeScope}, confidential.WithFMIPath(agentID))
+	r, err, _ := b.t1.Do(ctx, agentID, func(ctx context.Context) (confidential.AuthResult, error) {
+		return b.client.AcquireTokenByCredential(ctx, []string{TokenExchangeScope}, confidential.WithFMIPath(agentID))
+	})
+	return r, err
 }
 
 // AppToken is the blueprint's own app token. Entra refuses it for agentic
@@ -237,6 +253,10 @@ func (b *Blueprint) Agent(agentID string) (*Agent, error) {
 		return nil, err
 	}
 	a := &Agent{id: agentID, client: client, blueprint: b}
+	a.obo = newOBOPartitions(b.cfg.MaxOBOPartitions, func() (confidential.Client, error) { return newClient(b.cfg, agentID, t1, false) })
+	if len(b.agents) >= maxAgents {
+		clear(b.agents) // their clients (and caches) go with them
+	}
 	b.agents[agentID] = a
 	return a, nil
 }
@@ -246,21 +266,52 @@ type Agent struct {
 	id        string
 	client    confidential.Client
 	blueprint *Blueprint
+	// obo holds the on-behalf-of caches, one client per user assertion.
+	obo *oboPartitions
+	// flight shares concurrent requests for the same token.
+	flight Flight[tokens]
+	// accounts are the agent users' MSAL accounts, from the first TAU.
+	accounts accountList
 }
+
+// tokens is one shared acquisition: the token, and T2 when it was needed.
+type tokens struct{ token, t2 confidential.AuthResult }
 
 // ID is the agent identity's app ID.
 func (a *Agent) ID() string { return a.id }
 
 // AppToken is TR: the agent's app-only token, scopes ending in /.default.
 func (a *Agent) AppToken(ctx context.Context, scopes []string) (confidential.AuthResult, error) {
-	return a.client.AcquireTokenByCredential(ctx, scopes)
+	r, err, _ := a.flight.Do(ctx, "app\x00"+strings.Join(scopes, " "), func(ctx context.Context) (tokens, error) {
+		r, err := a.client.AcquireTokenByCredential(ctx, scopes)
+		return tokens{token: r}, err
+	})
+	return r.token, err
 }
 
 // OBO is TU: the agent's token on behalf of the user whose token
-// (audience: the blueprint) is userToken.
+// (audience: the blueprint) is userToken, from that token's partition of
+// the bounded OBO cache.
 func (a *Agent) OBO(ctx context.Context, userToken string, scopes []string) (confidential.AuthResult, error) {
-	return a.client.AcquireTokenOnBehalfOf(ctx, userToken, scopes)
+	key := partitionKey(userToken)
+	r, err, _ := a.flight.Do(ctx, "obo\x00"+key+"\x00"+strings.Join(scopes, " "), func(ctx context.Context) (tokens, error) {
+		client, err := a.obo.client(key, userToken)
+		if err != nil {
+			return tokens{}, err
+		}
+		r, err := client.AcquireTokenOnBehalfOf(ctx, userToken, scopes)
+		if err != nil {
+			a.obo.failed(key)
+			return tokens{}, err
+		}
+		a.obo.acquired(key, r.ExpiresOn)
+		return tokens{token: r}, nil
+	})
+	return r.token, err
 }
+
+// OBOPartitions is how many users' on-behalf-of caches the agent holds.
+func (a *Agent) OBOPartitions() int { return a.obo.len() }
 
 // T2 is the agent identity's own exchange token, the agent user's
 // federated credential.
@@ -274,17 +325,76 @@ type AgentUser struct {
 	ObjectID string
 }
 
-// AgentUserToken is TAU: T2, then user_fic for the agent user. It returns
-// T2 too, for the trace.
+// key names the agent user as Microsoft.Identity.Web does for its account
+// lookup: the UPN or the object ID, upper-cased.
+func (u AgentUser) key() string {
+	if u.UPN != "" {
+		return "upn:" + strings.ToUpper(u.UPN)
+	}
+	return "oid:" + strings.ToUpper(u.ObjectID)
+}
+
+// AgentUserToken is TAU. The first time, T2 then user_fic for the agent
+// user; its answer names an MSAL account, and every later request is
+// AcquireTokenSilent with that account: the cached token, or a refresh
+// token redeemed when it nears expiry, so Entra is asked once per token
+// ("The result includes an Account that can be used with
+// [Client.AcquireTokenSilent] for subsequent cached access", MSAL Go's
+// doc of AcquireTokenByUserFederatedIdentityCredential). Microsoft's auth
+// sidecar does the same (Microsoft.Identity.Web's TokenAcquisition,
+// TryGetAuthenticationResultForAgentUserFicAsync, since 4.13.2): silent
+// first with the account it stored per agent and user, the three legs
+// when that fails. t2 is set only when T2 was needed, for the trace.
 func (a *Agent) AgentUserToken(ctx context.Context, user AgentUser, scopes []string) (tau, t2 confidential.AuthResult, err error) {
-	t2, err = a.T2(ctx)
-	if err != nil {
-		return tau, t2, fmt.Errorf("T2 (the agent identity's exchange token): %w", err)
+	r, err, _ := a.flight.Do(ctx, "user\x00"+user.key()+"\x00"+strings.Join(scopes, " "), func(ctx context.Context) (tokens, error) {
+		if account, ok := a.accounts.get(user.key()); ok {
+			if r, err := a.client.AcquireTokenSilent(ctx, scopes, confidential.WithSilentAccount(account)); err == nil {
+				return tokens{token: r}, nil
+			}
+			// No cached token and no refresh token that Entra honours:
+			// the three legs again, as Microsoft.Identity.Web does.
+		}
+		t2, err := a.T2(ctx)
+		if err != nil {
+			return tokens{}, fmt.Errorf("T2 (the agent identity's exchange token): %w", err)
+		}
+		opt := confidential.WithUserFICUsername(user.UPN)
+		if user.UPN == "" {
+			opt = confidential.WithUserObjectID(user.ObjectID)
+		}
+		tau, err := a.client.AcquireTokenByUserFederatedIdentityCredential(ctx, scopes, t2.AccessToken, opt)
+		if err != nil {
+			return tokens{t2: t2}, err
+		}
+		if !tau.Account.IsZero() {
+			a.accounts.put(user.key(), tau.Account)
+		}
+		return tokens{token: tau, t2: t2}, nil
+	})
+	return r.token, r.t2, err
+}
+
+// maxAccounts bounds the agent users whose accounts an agent remembers.
+const maxAccounts = 64
+
+// accountList maps agent users to their MSAL accounts.
+type accountList struct {
+	mu sync.Mutex
+	m  map[string]confidential.Account
+}
+
+func (l *accountList) get(key string) (confidential.Account, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	acc, ok := l.m[key]
+	return acc, ok
+}
+
+func (l *accountList) put(key string, acc confidential.Account) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.m == nil || len(l.m) >= maxAccounts {
+		l.m = map[string]confidential.Account{}
 	}
-	opt := confidential.WithUserFICUsername(user.UPN)
-	if user.UPN == "" {
-		opt = confidential.WithUserObjectID(user.ObjectID)
-	}
-	tau, err = a.client.AcquireTokenByUserFederatedIdentityCredential(ctx, scopes, t2.AccessToken, opt)
-	return tau, t2, err
+	l.m[key] = acc
 }
