@@ -2,6 +2,8 @@ package identity
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/crosscloud-agentid/agentid/internal/agentid"
 	"github.com/crosscloud-agentid/agentid/internal/secret"
 )
 
@@ -28,6 +31,9 @@ type SidecarProvider struct {
 	delegatedAPI string // SIDECAR_DELEGATED_API: an entry with delegated scopes
 	mcpAPI       string // SIDECAR_MCP_API: the MCP server's delegated entry
 	decoded      DecodedTokens
+	// flight shares one sidecar call among concurrent requests for the
+	// same token (flow, target, user).
+	flight agentid.Flight[*Result]
 }
 
 // SidecarConfig configures a SidecarProvider.
@@ -95,12 +101,33 @@ func (p *SidecarProvider) routeFor(req Request, prefix string) (route, *Error) {
 	return route{}, &Error{Provider: p.Name(), Flow: req.Flow, Message: fmt.Sprintf("unknown flow %q", req.Flow)}
 }
 
-// AuthorizationHeader implements Provider.
+// AuthorizationHeader implements Provider. Concurrent requests for the
+// same token (flow, target and user) share one call to the sidecar.
 func (p *SidecarProvider) AuthorizationHeader(ctx context.Context, req Request) (*Result, error) {
 	rt, e := p.routeFor(req, "/AuthorizationHeader")
 	if e != nil {
 		return nil, e
 	}
+	res, err, _ := p.flight.Do(ctx, flightKey(req), func(ctx context.Context) (*Result, error) { return p.authorizationHeader(ctx, rt, req) })
+	if err != nil {
+		return nil, err
+	}
+	out := *res // each caller its own Result; the cards are shared read-only
+	return &out, nil
+}
+
+// flightKey names the token a request is for: flow, target and the user
+// (by the SHA-256 of their token, never the token).
+func flightKey(req Request) string {
+	key := string(req.Flow) + "\x00" + string(req.Target)
+	if req.Flow == OnBehalfOf && !req.UserToken.IsZero() {
+		sum := sha256.Sum256([]byte(req.UserToken.Reveal()))
+		key += "\x00" + hex.EncodeToString(sum[:])
+	}
+	return key
+}
+
+func (p *SidecarProvider) authorizationHeader(ctx context.Context, rt route, req Request) (*Result, error) {
 	body, err := p.call(ctx, http.MethodGet, rt, req)
 	if err != nil {
 		return nil, err

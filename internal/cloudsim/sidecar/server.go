@@ -3,7 +3,12 @@
 // as of 1.1.x: the AuthorizationHeader and DownstreamApi routes with and
 // without an inbound user token, the Agent* parameters and their override
 // gating, loopback-only callers, ProblemDetails errors and /healthz. It
-// gets its tokens with MSAL Go (internal/agentid) from cloudsim's Entra.
+// gets its tokens with MSAL Go (internal/agentid) from cloudsim's Entra,
+// and caches them as the sidecar's Microsoft.Identity.Web does: app and
+// on-behalf-of tokens in MSAL's caches, and the agent user's token through
+// AcquireTokenSilent with the account its first user_fic answer named
+// (TokenAcquisition.TryGetAuthenticationResultForAgentUserFicAsync, in
+// Microsoft.Identity.Web 4.13.2, which sidecar 1.1.1 bundles).
 package sidecar
 
 import (
