@@ -446,8 +446,9 @@ else
 	fi
 fi
 if [[ -n $lacking ]]; then
-	echo "entra-setup: ${upn:-you} lack(s) directory roles this run needs (you have: ${roles:-none}):${lacking}
-A role you are only eligible for (Privileged Identity Management) counts once you activate it; roles through a role-assignable group count. Nothing was changed." >&2
+	echo "entra-setup: ${upn:-you} lack(s) directory roles this run needs (you have: ${roles:-none}):${lacking}" >&2
+	[[ -z $optional ]] || echo "$optional" >&2
+	echo "A role you are only eligible for (Privileged Identity Management) counts once you activate it; roles through a role-assignable group count. Nothing was changed." >&2
 	exit 1
 fi
 [[ -z $optional ]] || echo "$optional" >&2
