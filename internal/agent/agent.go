@@ -118,6 +118,10 @@ type Turn struct {
 	// ConsentRedirectURI is where a consent link sends the browser back:
 	// the chat UI's consent.html.
 	ConsentRedirectURI string
+	// AfterConsent marks a turn sent again from the consent page: Entra is
+	// asked for the user's MCP token again even though it refused it a
+	// moment ago (see mcpTurn.connect).
+	AfterConsent bool
 	// Stream, when set, gets the model's text as it streams
 	// (ConverseStream); Direct mode sends its answer in one piece.
 	Stream func(delta string)

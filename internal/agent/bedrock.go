@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -96,6 +97,7 @@ func (a *Agent) bedrockTurn(ctx context.Context, t Turn, rec *trace.Recorder) (s
 		if err != nil {
 			berr := bedrockError(err, a.cfg.ModelID, a.aws.Region)
 			recordBedrockRefusal(rec, err, berr)
+			a.dropRefusedCredentials(err, rec)
 			if ctx.Err() == nil {
 				a.lastBedrock.Store(&BedrockCall{At: time.Now(), Err: berr})
 			}
@@ -159,7 +161,7 @@ func (a *Agent) directoryTools(ctx context.Context, m *mcpTurn, rec *trace.Recor
 		rec.Add("mcp", "llm-agent", noMCPForAutonomous, nil)
 		return nil, nil, nil
 	}
-	tools, err := m.tools(ctx)
+	tools, err := m.tools(ctx, false)
 	if err != nil {
 		rec.Add("mcp", "llm-agent", "MCP tools could not be listed; offering a placeholder that says why if the model needs the directory: "+err.Error(), map[string]any{"status": http.StatusBadGateway})
 		return []types.Tool{&types.ToolMemberToolSpec{Value: types.ToolSpecification{
@@ -283,6 +285,32 @@ func (a *Agent) traceAWS(ctx context.Context, rec *trace.Recorder) {
 		return
 	}
 	rec.Add("aws", "llm-agent", "Bedrock is called with static AWS keys (tier A)", data)
+}
+
+// credentialRefusals are AWS's codes for credentials it does not honour:
+// expired, unknown to it (STS no longer knows the session, or the keys
+// were revoked), or signed with a secret it does not hold.
+var credentialRefusals = []string{"ExpiredTokenException", "ExpiredToken", "UnrecognizedClientException", "InvalidClientTokenId", "InvalidSignatureException"}
+
+// dropRefusedCredentials invalidates the SDK's cached AWS credentials when
+// AWS refused them as expired or unknown: the credentials cache would
+// otherwise hand the same temporary credentials to every turn until they
+// near their own expiry, and the agent would keep failing until it
+// restarts. The next turn asks STS for new ones. Static keys (tier A)
+// are read again, unchanged; a Bedrock API key has no cache.
+func (a *Agent) dropRefusedCredentials(err error, rec *trace.Recorder) {
+	var api smithy.APIError
+	if !errors.As(err, &api) || !slices.Contains(credentialRefusals, api.ErrorCode()) {
+		return
+	}
+	inv, ok := a.aws.Credentials.(interface{ Invalidate() })
+	if !ok {
+		return
+	}
+	inv.Invalidate()
+	a.awsKeyID.Store(nil)
+	a.log.Warn("AWS refused the agent's credentials; dropped them, the next turn gets new ones", "code", api.ErrorCode())
+	rec.Add("aws", "llm-agent", "AWS refused the credentials ("+api.ErrorCode()+"): the agent dropped its cached AWS credentials, and the next turn gets new ones", map[string]any{"code": api.ErrorCode()})
 }
 
 // signedWith names the credential Bedrock requests carry.

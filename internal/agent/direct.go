@@ -44,7 +44,7 @@ func (a *Agent) directProfile(ctx context.Context, t Turn, rec *trace.Recorder) 
 	rec.Add("direct", "llm-agent", "Direct mode: a who-am-I question, for the MCP server's profile tool", map[string]any{"tool": profileTool, "relativeUrl": "/me"})
 	m := a.mcpTurn(t, rec)
 	defer m.close()
-	tools, err := m.tools(ctx)
+	tools, err := m.tools(ctx, true)
 	if err != nil {
 		return "", err
 	}

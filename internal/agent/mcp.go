@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"go.opentelemetry.io/otel/attribute"
@@ -73,14 +74,35 @@ func (m *mcpTurn) userKey() string {
 	return "user:" + m.t.UserID
 }
 
-func (m *mcpTurn) connect(ctx context.Context) error {
+// connect gets the turn's MCP token and opens the session. A turn that
+// only offers the MCP tools (every delegated Bedrock turn lists them, a
+// weather question too) does not ask Entra again for a token it refused
+// this user a moment ago for a reason only a person can fix: the refusal
+// is remembered for mcptool.RefusalTTL. A turn that needs the directory
+// (explicit: Direct mode's "who am I?", a call of a listed tool) asks
+// again, as does a turn sent again from the consent page (AfterConsent);
+// a token issued forgets the refusal.
+func (m *mcpTurn) connect(ctx context.Context, explicit bool) error {
 	if m.session != nil {
 		return nil
 	}
+	mcpc := m.a.cfg.MCP
+	if !explicit && !m.t.AfterConsent {
+		if r, ok := mcpc.Refused(m.userKey()); ok {
+			code, _, _ := identity.NeedsInteraction(r.Err)
+			m.rec.Add("mcp", "llm-agent", fmt.Sprintf("Entra refused the MCP server's token for this user %s ago (AADSTS%d): not asked again for the tool list until consent is granted or %s have passed",
+				time.Since(r.At).Round(time.Second), code, mcptool.RefusalTTL), map[string]any{"remembered": true, "aadsts": code})
+			return m.a.mcpIdentityError(r.Err, m.t)
+		}
+	}
 	res, err := m.a.token(ctx, m.rec, m.t, identity.Request{Flow: m.t.Flow, UserToken: m.t.UserToken, Target: identity.MCPServer}, "MCP server")
 	if err != nil {
+		if _, _, ok := identity.NeedsInteraction(err); ok {
+			mcpc.RememberRefusal(m.userKey(), err)
+		}
 		return m.a.mcpIdentityError(err, m.t)
 	}
+	mcpc.ForgetRefusal(m.userKey())
 	s, err := m.a.cfg.MCP.Connect(ctx, res.Header)
 	if err != nil {
 		return m.a.mcpError(err)
@@ -92,13 +114,14 @@ func (m *mcpTurn) connect(ctx context.Context) error {
 }
 
 // tools lists the server's tools: remembered per user, else asked for
-// with this turn's token.
-func (m *mcpTurn) tools(ctx context.Context) ([]*mcp.Tool, error) {
+// with this turn's token. explicit: the turn needs the directory, not
+// just the offer of it (see connect).
+func (m *mcpTurn) tools(ctx context.Context, explicit bool) ([]*mcp.Tool, error) {
 	if tools, ok := m.a.cfg.MCP.CachedTools(m.userKey()); ok {
 		m.rec.Add("mcp", "llm-agent", "MCP tools, as listed earlier for this user: "+toolNames(tools), map[string]any{"cached": true})
 		return tools, nil
 	}
-	if err := m.connect(ctx); err != nil {
+	if err := m.connect(ctx, explicit); err != nil {
 		return nil, err
 	}
 	tools, err := m.session.Tools(ctx)
@@ -116,7 +139,7 @@ func (m *mcpTurn) tools(ctx context.Context) ([]*mcp.Tool, error) {
 func (m *mcpTurn) call(ctx context.Context, name string, args map[string]any) (*mcp.CallToolResult, error) {
 	ctx, end := m.a.span(ctx, "mcp tool "+name, attribute.String("agentid.tool", name))
 	defer end()
-	if err := m.connect(ctx); err != nil {
+	if err := m.connect(ctx, true); err != nil {
 		return nil, err
 	}
 	m.rec.AddHop("mcp", "llm-agent", "Calling the MCP tool "+name,

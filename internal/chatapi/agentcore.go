@@ -84,6 +84,7 @@ type invocation struct {
 	LLMMode            string `json:"llm_mode"`
 	Traceparent        string `json:"traceparent"`
 	ConsentRedirectURI string `json:"consent_redirect_uri"`
+	AfterConsent       bool   `json:"after_consent"`
 }
 
 type invocationAnswer struct {
@@ -140,7 +141,7 @@ func (s *Server) invocations(w http.ResponseWriter, r *http.Request) {
 		fail(bodyErr, "", "")
 		return
 	}
-	req := chatRequest{Message: firstNonEmpty(in.Prompt, in.Message, in.Text), LLMMode: in.LLMMode, TokenFlow: in.TokenFlow}
+	req := chatRequest{Message: firstNonEmpty(in.Prompt, in.Message, in.Text), LLMMode: in.LLMMode, TokenFlow: in.TokenFlow, AfterConsent: in.AfterConsent}
 	if req.LLMMode == "" {
 		req.LLMMode = string(agent.Bedrock)
 	}

@@ -138,6 +138,9 @@ type chatRequest struct {
 	UserToken string `json:"user_token"`
 	// Traceparent is the page's W3C trace context, in a websocket turn.
 	Traceparent string `json:"traceparent"`
+	// AfterConsent: the page sends the turn again after the user granted
+	// consent (agent.Turn.AfterConsent).
+	AfterConsent bool `json:"after_consent"`
 }
 
 type chatResponse struct {
@@ -190,7 +193,7 @@ func (s *Server) parse(ctx context.Context, req chatRequest, authorization strin
 	if err != nil {
 		return parsed{}, &agent.Error{Status: http.StatusBadRequest, Message: err.Error()}
 	}
-	p := parsed{turn: agent.Turn{Message: req.Message, Mode: mode, Flow: flow}}
+	p := parsed{turn: agent.Turn{Message: req.Message, Mode: mode, Flow: flow, AfterConsent: req.AfterConsent}}
 	if flow == identity.Autonomous && !s.cfg.AutonomousNeedsUser {
 		return p, nil
 	}

@@ -21,10 +21,13 @@ import (
 // DefaultServerURL is the Microsoft MCP Server for Enterprise.
 const DefaultServerURL = "https://mcp.svc.cloud.microsoft/enterprise"
 
-// How long and for how many users a tool list is remembered.
+// How long and for how many users a tool list, or a refusal, is
+// remembered.
 const (
 	toolsTTL     = 10 * time.Minute
 	maxToolLists = 1024
+	RefusalTTL   = 2 * time.Minute
+	maxRefusals  = 1024
 )
 
 // Client talks to one MCP server.
@@ -32,8 +35,16 @@ type Client struct {
 	endpoint string
 	http     *http.Client
 
-	mu    sync.Mutex
-	lists map[string]toolList
+	mu       sync.Mutex
+	lists    map[string]toolList
+	refusals map[string]Refusal
+}
+
+// Refusal is Entra refusing a user's MCP token for a reason only a person
+// can fix (consent, multifactor sign-in): the error, never a token.
+type Refusal struct {
+	Err error
+	At  time.Time
 }
 
 type toolList struct {
@@ -47,7 +58,7 @@ func New(endpoint string, httpClient *http.Client) *Client {
 	if httpClient == nil {
 		httpClient = &http.Client{Timeout: 30 * time.Second}
 	}
-	return &Client{endpoint: endpoint, http: httpClient, lists: map[string]toolList{}}
+	return &Client{endpoint: endpoint, http: httpClient, lists: map[string]toolList{}, refusals: map[string]Refusal{}}
 }
 
 // URL is the server's endpoint.
@@ -191,6 +202,46 @@ func (c *Client) RememberTools(user string, tools []*mcp.Tool) {
 		}
 	}
 	c.lists[user] = toolList{tools: tools, at: time.Now()}
+}
+
+// Refused returns the refusal remembered for user, if it is recent.
+func (c *Client) Refused(user string) (Refusal, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	r, ok := c.refusals[user]
+	if !ok || time.Since(r.At) > RefusalTTL {
+		return Refusal{}, false
+	}
+	return r, true
+}
+
+// RememberRefusal keeps Entra's refusal of user's MCP token for
+// RefusalTTL, so the user's next turns (a weather question offers the MCP
+// tools too) do not each cost a refused request; a turn sent again after
+// consent forgets it (ForgetRefusal). Per replica: another replica asks
+// Entra once itself.
+func (c *Client) RememberRefusal(user string, err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.refusals) >= maxRefusals {
+		for k, r := range c.refusals {
+			if time.Since(r.At) > RefusalTTL {
+				delete(c.refusals, k)
+			}
+		}
+		if len(c.refusals) >= maxRefusals {
+			clear(c.refusals)
+		}
+	}
+	c.refusals[user] = Refusal{Err: err, At: time.Now()}
+}
+
+// ForgetRefusal drops user's remembered refusal: they have just granted
+// consent.
+func (c *Client) ForgetRefusal(user string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.refusals, user)
 }
 
 // ResultText is a tool result as text: its structured content when there
