@@ -50,8 +50,10 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stderr 
 }
 
 // Serve serves the API on ln (nil: a new listener on LISTEN_ADDR, or
-// AGENTCORE_ADDR in AgentCore mode) until ctx ends, closing websockets on
-// the way out.
+// AGENTCORE_ADDR in AgentCore mode) until ctx ends (SIGTERM), then drains:
+// HTTP requests in flight and websocket turns in flight finish, each within
+// WebSocketDrain, and the sockets close with 1001 once their turn has
+// sent its final message.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	st := s.settings
 	if ln == nil {
@@ -67,6 +69,10 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	s.log.Info("llm-agent listening on "+httpserver.Listening("http", ln.Addr().String(), ""), "identity_provider", st.Identity.Provider, "agent", st.Identity.AgentID,
 		"weather_api", st.API.WeatherAPIURL, "model", st.API.ModelID, "region", st.API.Region, "agentcore_runtime", st.API.AgentCore)
 	srv := httpserver.New(s, s.log)
-	srv.RegisterOnShutdown(s.CloseSockets)
-	return httpserver.Serve(ctx, srv, ln)
+	// Shutdown closes the listener and waits for HTTP requests; the
+	// websockets drain beside it, from the same moment.
+	srv.RegisterOnShutdown(s.ws.drain)
+	err := httpserver.Serve(ctx, srv, ln)
+	s.DrainSockets(WebSocketDrain)
+	return err
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/crosscloud-agentid/agentid/internal/agent"
+	"github.com/crosscloud-agentid/agentid/internal/httpserver"
 	"github.com/crosscloud-agentid/agentid/internal/trace"
 )
 
@@ -29,13 +30,32 @@ type WebSocketLimits struct {
 	Idle time.Duration
 }
 
-// sockets tracks open websockets, to bound them and so a shutdown can close
-// them cleanly: http.Server.Shutdown does not touch hijacked connections.
+// WebSocketDrain is how long a shutdown lets websocket turns in flight
+// finish before their sockets close: the HTTP server's own drain, which
+// runs beside it.
+const WebSocketDrain = httpserver.ShutdownGrace
+
+// sockets tracks open websockets, to bound them and so a shutdown can
+// drain them: http.Server.Shutdown does not touch hijacked connections.
+// Draining closes idle sockets at once, lets turns in flight finish and
+// sends their final message, then closes their sockets with 1001; a turn
+// that arrives while draining is not started, and its socket closes
+// (the chat UI sends it again over POST, which the ingress sends to a
+// replica that is not stopping).
 type sockets struct {
 	mu       sync.Mutex
-	conns    map[*websocket.Conn]string // the client it counts against
+	conns    map[*websocket.Conn]*socketState
 	perPeer  map[string]int
 	reserved int // slots granted before the upgrade finished
+	draining bool
+	drained  time.Time     // when draining began
+	turns    int           // turns in flight, all sockets
+	idle     chan struct{} // closed when draining and no turn is in flight
+}
+
+type socketState struct {
+	client string // the client it counts against
+	turns  int    // 0 or 1, briefly 2 as one turn's final message goes out and the next begins
 }
 
 // reserve takes a slot for client, or says why there is none.
@@ -61,10 +81,96 @@ func (s *sockets) add(c *websocket.Conn, client string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.conns == nil {
-		s.conns = map[*websocket.Conn]string{}
+		s.conns = map[*websocket.Conn]*socketState{}
 	}
 	s.reserved--
-	s.conns[c] = client
+	s.conns[c] = &socketState{client: client}
+}
+
+// startTurn counts a turn on c, unless the server is draining.
+func (s *sockets) startTurn(c *websocket.Conn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st, ok := s.conns[c]
+	if s.draining || !ok {
+		return false
+	}
+	st.turns++
+	s.turns++
+	return true
+}
+
+// endTurn ends a turn on c; closeNow says the server is draining and c
+// has no other turn: its socket should close.
+func (s *sockets) endTurn(c *websocket.Conn) (closeNow bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.turns--
+	st, ok := s.conns[c]
+	if ok {
+		st.turns--
+	}
+	if !s.draining {
+		return false
+	}
+	if s.turns == 0 && s.idle != nil {
+		close(s.idle)
+		s.idle = nil
+	}
+	return ok && st.turns == 0
+}
+
+// drain starts draining (once): idle sockets close now; the others when
+// their turn ends.
+func (s *sockets) drain() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.draining {
+		return
+	}
+	s.draining, s.drained = true, time.Now()
+	for c, st := range s.conns {
+		if st.turns == 0 {
+			goingAway(c)
+		}
+	}
+	if s.turns > 0 {
+		s.idle = make(chan struct{})
+	}
+}
+
+// wait drains, then waits until the turns in flight end or grace has
+// passed since draining began, and closes whatever is still open.
+func (s *sockets) wait(grace time.Duration) {
+	s.drain()
+	s.mu.Lock()
+	idle, left := s.idle, time.Until(s.drained.Add(grace))
+	s.mu.Unlock()
+	if idle != nil && left > 0 {
+		timer := time.NewTimer(left)
+		select {
+		case <-idle:
+		case <-timer.C:
+		}
+		timer.Stop()
+	}
+	s.closeAll()
+}
+
+// closeAll sends every open websocket a going-away close frame.
+func (s *sockets) closeAll() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for c := range s.conns {
+		goingAway(c)
+	}
+}
+
+// goingAway closes c with 1001. WriteControl and Close may run beside the
+// socket's other writer.
+func goingAway(c *websocket.Conn) {
+	_ = c.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseGoingAway, "server shutting down"), time.Now().Add(time.Second))
+	c.Close()
 }
 
 func (s *sockets) release(c *websocket.Conn, client string) {
@@ -97,16 +203,15 @@ func (s *Server) clientOf(r *http.Request) string {
 	return host
 }
 
-// CloseSockets sends every open websocket a going-away close frame; wire
-// it to http.Server.RegisterOnShutdown.
-func (s *Server) CloseSockets() {
-	s.ws.mu.Lock()
-	defer s.ws.mu.Unlock()
-	for c := range s.ws.conns {
-		_ = c.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseGoingAway, "server shutting down"), time.Now().Add(time.Second))
-		c.Close()
-	}
-}
+// CloseSockets sends every open websocket a going-away close frame at
+// once, turns in flight or not (Serve drains them first: DrainSockets).
+func (s *Server) CloseSockets() { s.ws.closeAll() }
+
+// DrainSockets lets the websocket turns in flight finish, up to grace,
+// closing each socket with 1001 once its turn has sent its final message
+// (and idle sockets at once), then closes the rest. Serve calls it as the
+// server shuts down.
+func (s *Server) DrainSockets(grace time.Duration) { s.ws.wait(grace) }
 
 // wsMessage is what the server sends: a trace event, a piece of the model's
 // text, the final answer, or an error.
@@ -186,10 +291,20 @@ func (s *Server) chatWS(w http.ResponseWriter, r *http.Request) {
 			send(wsMessage{Type: "error", Status: http.StatusConflict, chatResponse: &chatResponse{Error: "a turn is already running on this socket; wait for its final message"}})
 			continue
 		}
+		if !s.ws.startTurn(conn) {
+			// Shutting down: the turn is not started, so the client may
+			// send it again elsewhere.
+			busy.Unlock()
+			closeWith(websocket.CloseGoingAway, "server shutting down")
+			return
+		}
 		go func() {
 			last := s.wsTurn(ctx, data, s.consentRedirect(r), send, rearm)
 			busy.Unlock() // before the final message, so the client may send the next at once
 			send(last)
+			if s.ws.endTurn(conn) {
+				goingAway(conn)
+			}
 		}()
 	}
 }
