@@ -187,7 +187,10 @@ async function send(ev) {
   await runTurn(message, selected("mode"), selected("flow"));
 }
 
-async function runTurn(message, mode, flow) {
+// runTurn sends one turn. afterConsent marks a turn sent again once the
+// user granted consent: the agent then asks Entra for the MCP token again,
+// even though it refused it a moment ago.
+async function runTurn(message, mode, flow, afterConsent) {
   if (flow !== "autonomous" && !account) {
     addMessage("error", "The " + (flow === "obo" ? "on-behalf-of" : "agent user") + " flow needs a signed-in user: sign in first.");
     return;
@@ -210,7 +213,17 @@ async function runTurn(message, mode, flow) {
     // The turn's W3C trace context: its trace ID names the turn in every
     // component's logs and traces.
     const body = { message, llm_mode: mode, token_flow: flow, traceparent: newTraceparent() };
-    const result = await turnOverSocket(body, token, reply).catch(() => turnOverPost(body, token));
+    // Consent given in this tab (popups blocked: consent.html was this
+    // tab) counts as well.
+    if (afterConsent || sessionStorage.getItem("agentid-after-consent")) body.after_consent = true;
+    sessionStorage.removeItem("agentid-after-consent");
+    // Over POST once when the socket never carried the turn: it could not
+    // open, or the server closed it before the turn began (it is stopping;
+    // the ingress sends the POST to a replica that is not).
+    const result = await turnOverSocket(body, token, reply).catch((e) => {
+      if (e && e.notStarted) return turnOverPost(body, token);
+      throw e;
+    });
     result.turn = { message };
     finish(reply, result, mode, flow);
   } catch (e) {
@@ -227,26 +240,54 @@ function newTraceparent() {
   return "00-" + hex(16) + "-" + hex(8) + "-01";
 }
 
-// turnOverSocket streams the turn; it rejects before anything was sent
-// when the socket cannot open, so the caller falls back to POST.
+// turnOverSocket streams the turn. It rejects with notStarted set when
+// the turn never began on the socket (it could not open, or closed before
+// any message of the turn came back), so the caller sends it over POST;
+// when the socket closes once the turn has begun, the turn fails at once
+// with why, rather than at the 120 s timeout.
 function turnOverSocket(body, token, reply) {
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(location.origin.replace(/^http/, "ws") + location.pathname.replace(/[^/]*$/, "") + "api/chat/ws");
     let opened = false;
+    let started = false;
+    let settled = false;
     let text = "";
-    const timer = setTimeout(() => { ws.close(); reject(new Error("The agent did not answer within 120 seconds.")); }, TURN_TIMEOUT_MS);
+    const settle = (fn, value) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      fn(value);
+    };
+    const timer = setTimeout(() => { settle(reject, new Error("The agent did not answer within 120 seconds.")); ws.close(); }, TURN_TIMEOUT_MS);
     ws.onopen = () => {
       opened = true;
       ws.send(JSON.stringify(Object.assign({}, body, token ? { user_token: token } : {})));
     };
-    ws.onerror = () => { if (!opened) { clearTimeout(timer); reject(new Error("websocket unavailable")); } };
+    ws.onerror = () => { if (!opened) settle(reject, notStarted("websocket unavailable")); };
     ws.onmessage = (m) => {
+      started = true;
       const msg = JSON.parse(m.data);
       if (msg.type === "trace") renderEvent(msg.event);
       else if (msg.type === "text") { text += msg.delta; reply.textContent = text; }
-      else { clearTimeout(timer); ws.close(); resolve(msg); }
+      else { settle(resolve, msg); ws.close(); }
+    };
+    ws.onclose = (e) => {
+      if (settled) return;
+      const why = "code " + e.code + (e.reason ? ", " + e.reason : "");
+      if (!started) {
+        settle(reject, notStarted("the socket closed before the turn began (" + why + ")"));
+        return;
+      }
+      settle(reject, new Error("The connection to the agent closed before the turn finished (" + why + "): the turn did not complete. Send it again."));
     };
   });
+}
+
+// notStarted is the error of a turn the socket never carried.
+function notStarted(message) {
+  const e = new Error(message);
+  e.notStarted = true;
+  return e;
 }
 
 async function turnOverPost(turn, token) {
@@ -315,7 +356,7 @@ window.addEventListener("message", (e) => {
   }
   if (turn && turn.message) {
     addMessage("note", "Consent granted: sending your message again.");
-    runTurn(turn.message, turn.mode, turn.flow);
+    runTurn(turn.message, turn.mode, turn.flow, true);
   }
 });
 

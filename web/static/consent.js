@@ -15,5 +15,9 @@ document.addEventListener("DOMContentLoaded", () => {
   if (window.opener && !window.opener.closed) {
     window.opener.postMessage({ type: "agentid-consent", ok, error: error || "", description }, location.origin);
     if (ok) window.close();
+  } else if (ok) {
+    // This tab went to Entra itself (popups blocked): its next turn is
+    // sent as one after consent.
+    sessionStorage.setItem("agentid-after-consent", "1");
   }
 });
