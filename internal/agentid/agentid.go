@@ -27,6 +27,7 @@ import (
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
+	"github.com/crosscloud-agentid/agentid/internal/entraerr"
 	"github.com/crosscloud-agentid/agentid/internal/httpclient"
 	"github.com/crosscloud-agentid/agentid/internal/sdkbody"
 	"github.com/crosscloud-agentid/agentid/internal/secret"
@@ -348,8 +349,15 @@ func (u AgentUser) key() string {
 func (a *Agent) AgentUserToken(ctx context.Context, user AgentUser, scopes []string) (tau, t2 confidential.AuthResult, err error) {
 	r, err, _ := a.flight.Do(ctx, "user\x00"+user.key()+"\x00"+strings.Join(scopes, " "), func(ctx context.Context) (tokens, error) {
 		if account, ok := a.accounts.get(user.key()); ok {
-			if r, err := a.client.AcquireTokenSilent(ctx, scopes, confidential.WithSilentAccount(account)); err == nil {
+			r, err := a.client.AcquireTokenSilent(ctx, scopes, confidential.WithSilentAccount(account))
+			if err == nil {
 				return tokens{token: r}, nil
+			}
+			if info, ok := entraerr.From(err); ok && personMustAct(info.Code()) {
+				// Entra refused the refresh for a reason user_fic would
+				// meet too (no consent for these scopes): one refusal,
+				// not two.
+				return tokens{}, err
 			}
 			// No cached token and no refresh token that Entra honours:
 			// the three legs again, as Microsoft.Identity.Web does.
@@ -372,6 +380,16 @@ func (a *Agent) AgentUserToken(ctx context.Context, user AgentUser, scopes []str
 		return tokens{token: tau, t2: t2}, nil
 	})
 	return r.token, r.t2, err
+}
+
+// personMustAct reports Entra codes that only a person can clear:
+// consent, or an interactive sign-in.
+func personMustAct(code int) bool {
+	switch code {
+	case 65001, 50076, 50079, 50158:
+		return true
+	}
+	return false
 }
 
 // maxAccounts bounds the agent users whose accounts an agent remembers.

@@ -5,6 +5,9 @@
 
 const $ = (id) => document.getElementById(id);
 const TURN_TIMEOUT_MS = 120000;
+// How long turns are marked as sent after consent: how long a replica
+// remembers Entra's refusal of the user's MCP token (mcptool.RefusalTTL).
+const AFTER_CONSENT_MS = 120000;
 
 let config = null;
 let msalApp = null;
@@ -213,10 +216,10 @@ async function runTurn(message, mode, flow, afterConsent) {
     // The turn's W3C trace context: its trace ID names the turn in every
     // component's logs and traces.
     const body = { message, llm_mode: mode, token_flow: flow, traceparent: newTraceparent() };
-    // Consent given in this tab (popups blocked: consent.html was this
-    // tab) counts as well.
-    if (afterConsent || sessionStorage.getItem("agentid-after-consent")) body.after_consent = true;
-    sessionStorage.removeItem("agentid-after-consent");
+    // For a while after consent (given in the popup, or in this tab when
+    // popups are blocked), every turn says so: a replica that has not
+    // served this user since may still remember Entra's refusal.
+    if (afterConsent || Date.now() - Number(sessionStorage.getItem("agentid-consent-at") || 0) < AFTER_CONSENT_MS) body.after_consent = true;
     // Over POST once when the socket never carried the turn: it could not
     // open, or the server closed it before the turn began (it is stopping;
     // the ingress sends the POST to a replica that is not).
@@ -354,6 +357,7 @@ window.addEventListener("message", (e) => {
     addMessage("error", "Consent was not given (" + e.data.error + "): " + e.data.description);
     return;
   }
+  sessionStorage.setItem("agentid-consent-at", String(Date.now()));
   if (turn && turn.message) {
     addMessage("note", "Consent granted: sending your message again.");
     runTurn(turn.message, turn.mode, turn.flow, true);

@@ -16,8 +16,8 @@ document.addEventListener("DOMContentLoaded", () => {
     window.opener.postMessage({ type: "agentid-consent", ok, error: error || "", description }, location.origin);
     if (ok) window.close();
   } else if (ok) {
-    // This tab went to Entra itself (popups blocked): its next turn is
-    // sent as one after consent.
-    sessionStorage.setItem("agentid-after-consent", "1");
+    // This tab went to Entra itself (popups blocked): its next turns are
+    // sent as after consent.
+    sessionStorage.setItem("agentid-consent-at", String(Date.now()));
   }
 });
