@@ -11,17 +11,20 @@
 package agentid
 
 import (
+	"bytes"
 	"context"
 	"crypto"
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"strings"
 	"sync"
 
 	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/confidential"
+	msalerrors "github.com/AzureAD/microsoft-authentication-library-for-go/apps/errors"
 	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/managedidentity"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
@@ -353,7 +356,7 @@ func (a *Agent) AgentUserToken(ctx context.Context, user AgentUser, scopes []str
 			if err == nil {
 				return tokens{token: r}, nil
 			}
-			if info, ok := entraerr.From(err); ok && personMustAct(info.Code()) {
+			if personMustAct(entraCode(err)) {
 				// Entra refused the refresh for a reason user_fic would
 				// meet too (no consent for these scopes): one refusal,
 				// not two.
@@ -380,6 +383,20 @@ func (a *Agent) AgentUserToken(ctx context.Context, user AgentUser, scopes []str
 		return tokens{token: tau, t2: t2}, nil
 	})
 	return r.token, r.t2, err
+}
+
+// entraCode is the AADSTS code of Entra's refusal in err, or 0. The
+// answer's body is left readable for whoever reads err next.
+func entraCode(err error) int {
+	var call msalerrors.CallErr
+	if !errors.As(err, &call) || call.Resp == nil || call.Resp.Body == nil {
+		return 0
+	}
+	raw, _ := io.ReadAll(io.LimitReader(call.Resp.Body, 64<<10))
+	call.Resp.Body = io.NopCloser(bytes.NewReader(raw))
+	info, _ := entraerr.From(err)
+	call.Resp.Body = io.NopCloser(bytes.NewReader(raw))
+	return info.Code()
 }
 
 // personMustAct reports Entra codes that only a person can clear:
