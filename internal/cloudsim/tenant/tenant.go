@@ -99,6 +99,14 @@ type Application struct {
 	// SecretEnds is when each secret Microsoft Graph added stops being
 	// valid (its passwordCredential's endDateTime); the file's have none.
 	SecretEnds map[string]time.Time `json:"-"`
+	// SecretStarts is when each secret Microsoft Graph added starts being
+	// valid (its passwordCredential's startDateTime).
+	SecretStarts map[string]time.Time `json:"-"`
+	// SignInAudience is who may sign in to the app (application resource
+	// type: AzureADMyOrg, the default, AzureADMultipleOrgs,
+	// AzureADandPersonalMicrosoftAccount, PersonalMicrosoftAccount).
+	// cloudsim has one tenant, so only Graph reads it.
+	SignInAudience string `json:"signInAudience"`
 	// CreatedAt is when Microsoft Graph created it; zero for the file's.
 	CreatedAt time.Time `json:"-"`
 	// ObjectID is the application object's id in Microsoft Graph; empty
@@ -506,10 +514,15 @@ func (d *Directory) validateConsents(v *validator) {
 			continue
 		}
 		c.Client, c.Resource = strings.ToLower(c.Client), strings.ToLower(c.Resource)
-		if d.findApp(c.Client) == nil && d.findAgent(c.Client) == nil {
+		if d.findApp(c.Client) == nil && d.findAgent(c.Client) == nil && firstPartyApp(c.Client) == nil {
 			v.fail(p+".client", "%q is not the appId of an application or agent identity", c.Client)
 		}
+		// A consent may name a first-party application the file does not
+		// list: Microsoft Graph's application permissions, for example.
 		res := d.findApp(c.Resource)
+		if res == nil {
+			res = firstPartyApp(c.Resource)
+		}
 		if res == nil {
 			v.fail(p+".resource", "%q is not the appId of an application", c.Resource)
 			continue
@@ -647,6 +660,9 @@ func (d *Directory) AppByIdentifier(id string) *Application {
 	}
 	if a := d.byURI[id]; a != nil && !d.hidden(a.CreatedAt) {
 		return a
+	}
+	if IsLocalGraphURL(id) {
+		return d.apps[GraphAppID]
 	}
 	return nil
 }
