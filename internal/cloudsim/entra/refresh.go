@@ -22,6 +22,10 @@ type refreshGrant struct {
 	agentUser bool
 	issued    time.Time
 	spaChain  time.Time // zero unless issued to an SPA redirect URI's sign-in
+	// scope is the scope parameter the grant was issued for (one
+	// resource's scopes and the OpenID ones): what a refresh without a
+	// scope asks for again.
+	scope string
 }
 
 // refreshStore keeps refresh tokens in memory. They are opaque random

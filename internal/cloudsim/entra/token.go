@@ -356,10 +356,23 @@ func (s *Server) clientCredentials(req *tokenRequest, c *caller) (map[string]any
 		}
 		sj.objectID = c.app.ServicePrincipalID
 		sj.sub = fmiSubject(req.tid, c.id, agent.AppID)
+	case c.app != nil && c.app.AgentIdentityBlueprint && sr.res.appID == tenant.GraphAppID:
+		// A blueprint's own app-only token for Microsoft Graph, with which
+		// it creates the agent identities it manages: "Request an access
+		// token from Microsoft Entra using your agent identity blueprint:
+		// client_id=<agent-blueprint-id> scope=https://graph.microsoft.com/.default
+		// ... grant_type=client_credentials" ("Create agent identities in
+		// agent identity platform", learn.microsoft.com/entra/agent-id/
+		// identity-platform/create-delete-agent-identities, read
+		// 2026-12-06). Its roles are the Graph application permissions
+		// granted to the blueprint (AgentIdentity.CreateAsManager).
+		sj.objectID = c.app.ServicePrincipalID
 	case c.app != nil && c.app.AgentIdentityBlueprint:
 		if sr.res.app == nil {
 			return nil, errMissingFMIPath()
 		}
+		// Any other resource: the blueprint acts through its agent
+		// identities only.
 		return nil, errAgenticAppOnly(c.id, sr.res.requested)
 	case c.agent != nil:
 		sj.agent = c.agent
@@ -524,8 +537,19 @@ func (s *Server) refreshToken(req *tokenRequest, c *caller) (map[string]any, *aa
 		return nil, errRefreshTokenExpired(g.issued.UTC().Format(time.RFC3339))
 	}
 	// Scopes of several resources get a token for the first (auth code
-	// flow page, refreshing an access token).
-	sr, aerr := s.parseScope(req.tid, firstResourceScopes(req.form.Get("scope")))
+	// flow page, refreshing an access token). scope is optional there:
+	// "scope | optional | ... The scopes requested in this leg must be
+	// equivalent to or a subset of the scopes requested in the original
+	// authorization_code request leg" (Microsoft identity platform and
+	// OAuth 2.0 authorization code flow, "Refresh the access token",
+	// learn.microsoft.com/entra/identity-platform/v2-oauth2-auth-code-flow,
+	// read 2026-12-06): without it, the refresh is for the scopes the
+	// refresh token was issued with.
+	scope := req.form.Get("scope")
+	if strings.TrimSpace(scope) == "" {
+		scope = g.scope
+	}
+	sr, aerr := s.parseScope(req.tid, firstResourceScopes(scope))
 	if aerr != nil {
 		return nil, aerr
 	}
@@ -622,7 +646,8 @@ func (s *Server) respond(req *tokenRequest, sr *scopeRequest, sj subject, delega
 	}
 	if sr.offline {
 		granted = append(granted, "offline_access")
-		body["refresh_token"] = s.refresh.issue(refreshGrant{clientID: sj.clientID, userOID: sj.objectID, agentUser: sj.agentUser != nil, spaChain: sj.spaChain}, now)
+		body["refresh_token"] = s.refresh.issue(refreshGrant{clientID: sj.clientID, userOID: sj.objectID, agentUser: sj.agentUser != nil, spaChain: sj.spaChain,
+			scope: sr.raw}, now)
 	}
 	body["scope"] = strings.Join(granted, " ")
 	if req.form.Get("client_info") == "1" {
