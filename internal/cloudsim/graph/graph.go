@@ -22,7 +22,6 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -36,7 +35,7 @@ import (
 
 // Path is where cloudsim serves Graph; GRAPH_URL is cloudsim's URL and
 // this path, with no version, as https://graph.microsoft.com is.
-const Path = "/graph"
+const Path = tenant.LocalGraphPath
 
 // The Microsoft Graph resource, first-party in every tenant: a Graph
 // token's aud is its appId or its identifier URI.
@@ -211,22 +210,32 @@ type call struct {
 	version string
 	path    []string // the route's captures
 	query   url.Values
-	body    []byte
+	// self is the request's URL without its query, as the client reached
+	// it: what @odata.nextLink is built from.
+	self string
+	body []byte
 	// bodyErr is why the body could not be read. It is answered only when
 	// an operation reads the body, which it does after checking the
 	// caller's permission: authorization comes first.
 	bodyErr *apiError
 	dir     *tenant.Directory
 	now     time.Time
+	// bodyTypes are the types the body's @odata.type may name: the
+	// route's, or what an update found the object to be.
+	bodyTypes []string
 }
 
-// decode reads the JSON body into v.
+// decode reads the JSON body into v, after checking its @odata.type
+// annotations.
 func (c *call) decode(v any) *apiError {
 	if c.bodyErr != nil {
 		return c.bodyErr
 	}
 	if len(c.body) == 0 {
 		return badRequest("The request body is empty; this operation needs a JSON object.")
+	}
+	if err := checkODataType(c.body, c.bodyTypes...); err != nil {
+		return err
 	}
 	if err := json.Unmarshal(c.body, v); err != nil {
 		return badRequest("Unable to read JSON request payload: %v", err)
@@ -255,19 +264,16 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, requestID, &apiError{status: http.StatusBadRequest, code: "BadRequest", message: fmt.Sprintf("Resource not found for the segment '%s'.", segment)})
 		return
 	}
-	cl := &call{srv: s, route: rt.name, caller: c, version: version, path: captures, query: r.URL.Query(), dir: s.live.Load(), now: s.live.Now()}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
-	if err != nil {
-		cl.bodyErr = badRequest("The request body is larger than cloudsim reads (1 MiB) or unreadable.")
-	}
-	cl.body = body
+	cl := &call{srv: s, route: rt.name, caller: c, version: version, path: captures, query: r.URL.Query(), dir: s.live.Load(), now: s.live.Now(),
+		self: "https://" + r.Host + r.URL.Path, bodyTypes: rt.bodyTypes}
+	cl.body, cl.bodyErr = readBody(w, r)
 	status, result, aerr := rt.run(s, cl)
 	if aerr != nil {
 		s.fail(w, r, requestID, aerr)
 		return
 	}
 	s.count("graph." + rt.name)
-	s.log.Info("graph", "operation", rt.name, "user", c.user.UPN)
+	s.log.Info("graph", "operation", rt.name, "caller", c.name())
 	w.Header().Set("request-id", requestID)
 	if result == nil {
 		w.WriteHeader(status)

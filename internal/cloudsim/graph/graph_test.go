@@ -439,20 +439,25 @@ func TestGraphRefusals(t *testing.T) {
 		{"no token", "", "GET", "me", 401, "InvalidAuthenticationToken", "Access token is empty."},
 		{"another audience", sign(func(c map[string]any) { c["aud"] = "api://someone-else" }), "GET", "me", 401, "InvalidAuthenticationToken", "Invalid audience"},
 		{"expired", sign(func(c map[string]any) { c["exp"] = time.Now().Add(-time.Minute).Unix() }), "GET", "me", 401, "InvalidAuthenticationToken", "expired"},
-		{"app-only", sign(func(c map[string]any) { delete(c, "scp"); c["roles"] = []string{"Application.ReadWrite.All"} }), "GET", "me", 403,
-			"Authorization_RequestDenied", "delegated access only"},
+		{"app-only at /me", sign(func(c map[string]any) {
+			delete(c, "scp")
+			c["roles"] = []string{"Application.ReadWrite.All"}
+			c["oid"] = f.sim.Tenant.App(tenant.GraphCLIAppID).ServicePrincipalID
+		}), "GET", "me", 400, "BadRequest", "/me request is only valid with delegated authentication flow."},
+		{"app-only for a principal not in the tenant", sign(func(c map[string]any) { delete(c, "scp") }), "GET", "applications", 401,
+			"InvalidAuthenticationToken", "service principal"},
 		{"a forged signature", f.token(admin, "User.Read")[:40] + "x" + f.token(admin, "User.Read")[41:], "GET", "me", 401, "InvalidAuthenticationToken", "validation failure"},
 		{"an application that is not there", f.token(admin, "Application.ReadWrite.All"), "GET", "applications(appId='00000000-0000-4000-8000-000000000000')", 404,
 			"Request_ResourceNotFound", "does not exist"},
 		{"a segment cloudsim does not serve", f.token(admin, "User.Read"), "GET", "groups", 400, "BadRequest", "Resource not found for the segment 'groups'."},
-		{"a property cloudsim does not apply", f.token(admin, "Application.ReadWrite.All"), "POST", "applications", 400, "Request_BadRequest", "signInAudience"},
+		{"a property cloudsim does not apply", f.token(admin, "Application.ReadWrite.All"), "POST", "applications", 400, "Request_BadRequest", "optionalClaims"},
 		{"a password through PATCH", f.token(admin, "Application.ReadWrite.All"), "PATCH", "applications(appId='" + own.str("appId") + "')", 400,
 			"Request_BadRequest", "addPassword"},
 	} {
 		var body any
 		switch c.name {
 		case "a property cloudsim does not apply":
-			body = map[string]any{"displayName": "x", "signInAudience": "AzureADMultipleOrgs"}
+			body = map[string]any{"displayName": "x", "optionalClaims": map[string]any{}}
 		case "a password through PATCH":
 			body = map[string]any{"passwordCredentials": []any{}}
 		}

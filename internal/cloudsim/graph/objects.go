@@ -3,6 +3,7 @@ package graph
 import (
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/crosscloud-agentid/agentid/internal/cloudsim/tenant"
@@ -38,6 +39,9 @@ func (c *call) applicationJSON(a *tenant.Application) map[string]any {
 		if end, ok := a.SecretEnds[secret]; ok {
 			p["endDateTime"] = end.Format(time.RFC3339)
 		}
+		if start, ok := a.SecretStarts[secret]; ok {
+			p["startDateTime"] = start.Format(time.RFC3339)
+		}
 		passwords = append(passwords, p)
 	}
 	typ, set := "#microsoft.graph.application", "applications"
@@ -53,7 +57,24 @@ func (c *call) applicationJSON(a *tenant.Application) map[string]any {
 		"spa":                    map[string]any{"redirectUris": nonNil(a.SPARedirectURIs)},
 		"isFallbackPublicClient": a.AllowPublicClient,
 		"passwordCredentials":    passwords,
+		"signInAudience":         signInAudience(a),
 	}
+}
+
+// signInAudience is the app's, AzureADMyOrg by default.
+func signInAudience(a *tenant.Application) string {
+	if a.SignInAudience == "" {
+		return "AzureADMyOrg"
+	}
+	return a.SignInAudience
+}
+
+// managedIdentityJSON is the host's managed identity's principal.
+func (c *call) managedIdentityJSON() map[string]any {
+	mi := c.dir.ManagedIdentity
+	return map[string]any{"@odata.context": context(c.version, "servicePrincipals/$entity"), "@odata.type": "#microsoft.graph.servicePrincipal",
+		"id": strings.ToLower(mi.ObjectID), "appId": strings.ToLower(mi.ClientID), "displayName": mi.Name, "servicePrincipalType": "ManagedIdentity",
+		"servicePrincipalNames": []string{strings.ToLower(mi.ClientID), mi.ResourceID}}
 }
 
 // ficID is a federated identity credential's id, derived from its
@@ -79,6 +100,7 @@ func (c *call) servicePrincipalJSON(a *tenant.Application) map[string]any {
 		"@odata.context": context(c.version, "servicePrincipals/$entity"), "@odata.type": typ,
 		"id": a.ServicePrincipalID, "appId": a.AppID, "displayName": a.Name, "servicePrincipalType": "Application",
 		"appRoles": app["appRoles"], "oauth2PermissionScopes": app["api"].(map[string]any)["oauth2PermissionScopes"],
+		"servicePrincipalNames": append([]string{a.AppID}, a.IdentifierURIs...),
 	}
 }
 

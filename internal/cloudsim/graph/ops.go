@@ -14,54 +14,71 @@ import (
 )
 
 // route is one operation: its method, its path (after the version, with
-// the captures), and what it does.
+// the captures), what it does, and the types its body's @odata.type may
+// name (what the path creates; an update checks the object's type).
 type route struct {
-	name    string
-	method  string
-	pattern *regexp.Regexp
-	run     func(*Server, *call) (int, any, *apiError)
+	name      string
+	method    string
+	pattern   *regexp.Regexp
+	run       func(*Server, *call) (int, any, *apiError)
+	bodyTypes []string
 }
 
 // An object is named by its id or, for applications and service
-// principals, by appId: applications(appId='…').
+// principals, by appId: applications(appId='…'); a federated identity
+// credential by its id or its name: federatedIdentityCredentials(name='…').
 const (
-	id      = `([0-9a-fA-F-]{36})`
-	byAppID = `\(appId='([0-9a-fA-F-]{36})'\)`
+	id       = `([0-9a-fA-F-]{36})`
+	byAppID  = `\(appId='([0-9a-fA-F-]{36})'\)`
+	appRef   = `applications(?:/` + id + `|` + byAppID + `)`
+	bpCast   = `(?:/microsoft\.graph\.agentIdentityBlueprint)?`
+	ficByKey = `federatedIdentityCredentials(?:/` + id + `|\(name='((?:[^']|'')+)'\))`
 )
 
+// rt compiles a route. Graph's URL segments, casts included, ignore case
+// (the "create agent identities" guide posts to
+// /serviceprincipals/Microsoft.Graph.AgentIdentity).
+func rt(name, method, pattern string, run func(*Server, *call) (int, any, *apiError), bodyTypes ...string) route {
+	return route{name: name, method: method, pattern: regexp.MustCompile(`(?i)` + pattern), run: run, bodyTypes: bodyTypes}
+}
+
 var routes = []route{
-	{"me.get", "GET", regexp.MustCompile(`^me$`), (*Server).getMe},
-	{"me.memberOf", "GET", regexp.MustCompile(`^me/memberOf/microsoft\.graph\.directoryRole$`), (*Server).myRoles},
-	{"me.transitiveMemberOf", "GET", regexp.MustCompile(`^me/transitiveMemberOf/microsoft\.graph\.directoryRole$`), (*Server).myRoles},
-	{"blueprint.create", "POST", regexp.MustCompile(`^applications/microsoft\.graph\.agentIdentityBlueprint$`), (*Server).createBlueprint},
-	{"application.create", "POST", regexp.MustCompile(`^applications$`), (*Server).createApplication},
-	{"application.list", "GET", regexp.MustCompile(`^applications$`), (*Server).listApplications},
-	{"blueprint.list", "GET", regexp.MustCompile(`^applications/microsoft\.graph\.agentIdentityBlueprint$`), (*Server).listApplications},
-	{"agentIdentity.list", "GET", regexp.MustCompile(`^servicePrincipals/microsoft\.graph\.agentIdentity$`), (*Server).listAgentIdentities},
-	{"application.get", "GET", regexp.MustCompile(`^applications(?:/` + id + `|` + byAppID + `)$`), (*Server).getApplication},
-	{"application.owners", "GET", regexp.MustCompile(`^applications(?:/` + id + `|` + byAppID + `)(?:/microsoft\.graph\.agentIdentityBlueprint)?/owners$`), (*Server).listOwners},
-	{"application.update", "PATCH", regexp.MustCompile(`^applications(?:/` + id + `|` + byAppID + `)$`), (*Server).updateApplication},
-	{"application.delete", "DELETE", regexp.MustCompile(`^applications/` + id + `$`), (*Server).deleteApplication},
-	{"blueprint.password", "POST", regexp.MustCompile(`^applications/` + id + `/microsoft\.graph\.agentIdentityBlueprint/addPassword$`), (*Server).addPassword},
-	{"application.password", "POST", regexp.MustCompile(`^applications/` + id + `/addPassword$`), (*Server).addPassword},
-	{"blueprint.fic", "POST", regexp.MustCompile(`^applications/` + id + `/microsoft\.graph\.agentIdentityBlueprint/federatedIdentityCredentials$`), (*Server).addFIC},
-	{"application.fic", "POST", regexp.MustCompile(`^applications/` + id + `/federatedIdentityCredentials$`), (*Server).addFIC},
-	{"fic.delete", "DELETE", regexp.MustCompile(`^applications/` + id + `(?:/microsoft\.graph\.agentIdentityBlueprint)?/federatedIdentityCredentials/` + id + `$`),
-		(*Server).deleteFIC},
-	{"fic.list", "GET", regexp.MustCompile(`^applications/` + id + `(?:/microsoft\.graph\.agentIdentityBlueprint)?/federatedIdentityCredentials$`), (*Server).listFICs},
-	{"blueprintPrincipal.create", "POST", regexp.MustCompile(`^servicePrincipals/microsoft\.graph\.agentIdentityBlueprintPrincipal$`), (*Server).createPrincipal},
-	{"agentIdentity.create", "POST", regexp.MustCompile(`^servicePrincipals/microsoft\.graph\.agentIdentity$`), (*Server).createAgentIdentity},
-	{"servicePrincipal.create", "POST", regexp.MustCompile(`^servicePrincipals$`), (*Server).createPrincipal},
-	{"servicePrincipal.get", "GET", regexp.MustCompile(`^servicePrincipals(?:/` + id + `|` + byAppID + `)$`), (*Server).getServicePrincipal},
-	{"servicePrincipal.delete", "DELETE", regexp.MustCompile(`^servicePrincipals/` + id + `$`), (*Server).deleteServicePrincipal},
-	{"appRoleAssignment.create", "POST", regexp.MustCompile(`^servicePrincipals/` + id + `/appRoleAssignments$`), (*Server).assignAppRole},
-	{"oauth2PermissionGrant.create", "POST", regexp.MustCompile(`^oauth2PermissionGrants$`), (*Server).grantScopes},
-	{"agentUser.create", "POST", regexp.MustCompile(`^users/microsoft\.graph\.agentUser$`), (*Server).createAgentUser},
-	{"agentUser.delete", "DELETE", regexp.MustCompile(`^users/` + id + `$`), (*Server).deleteAgentUser},
+	rt("me.get", "GET", `^me$`, (*Server).getMe),
+	rt("me.memberOf", "GET", `^me/memberOf/microsoft\.graph\.directoryRole$`, (*Server).myRoles),
+	rt("me.transitiveMemberOf", "GET", `^me/transitiveMemberOf/microsoft\.graph\.directoryRole$`, (*Server).myRoles),
+	rt("blueprint.create", "POST", `^applications/microsoft\.graph\.agentIdentityBlueprint$`, (*Server).createBlueprint, "agentIdentityBlueprint"),
+	rt("application.create", "POST", `^applications$`, (*Server).createApplication, "application"),
+	rt("application.list", "GET", `^applications$`, (*Server).listApplications),
+	rt("blueprint.list", "GET", `^applications/microsoft\.graph\.agentIdentityBlueprint$`, (*Server).listApplications),
+	rt("agentIdentity.list", "GET", `^servicePrincipals/microsoft\.graph\.agentIdentity$`, (*Server).listAgentIdentities),
+	rt("servicePrincipal.list", "GET", `^servicePrincipals$`, (*Server).listServicePrincipals),
+	rt("application.get", "GET", `^`+appRef+bpCast+`$`, (*Server).getApplication),
+	rt("application.owners", "GET", `^`+appRef+bpCast+`/owners$`, (*Server).listOwners),
+	rt("application.update", "PATCH", `^`+appRef+bpCast+`$`, (*Server).updateApplication, "application"),
+	rt("application.delete", "DELETE", `^applications/`+id+bpCast+`$`, (*Server).deleteApplication),
+	rt("blueprint.password", "POST", `^`+appRef+`/microsoft\.graph\.agentIdentityBlueprint/addPassword$`, (*Server).addPassword),
+	rt("application.password", "POST", `^`+appRef+`/addPassword$`, (*Server).addPassword),
+	rt("blueprint.fic", "POST", `^`+appRef+`/microsoft\.graph\.agentIdentityBlueprint/federatedIdentityCredentials$`, (*Server).addFIC,
+		"federatedIdentityCredential"),
+	rt("application.fic", "POST", `^`+appRef+`/federatedIdentityCredentials$`, (*Server).addFIC, "federatedIdentityCredential"),
+	rt("fic.get", "GET", `^`+appRef+bpCast+`/`+ficByKey+`$`, (*Server).getFIC),
+	rt("fic.delete", "DELETE", `^`+appRef+bpCast+`/`+ficByKey+`$`, (*Server).deleteFIC),
+	rt("fic.list", "GET", `^`+appRef+bpCast+`/federatedIdentityCredentials$`, (*Server).listFICs),
+	rt("blueprintPrincipal.create", "POST", `^servicePrincipals/microsoft\.graph\.agentIdentityBlueprintPrincipal$`, (*Server).createPrincipal,
+		"agentIdentityBlueprintPrincipal"),
+	rt("agentIdentity.create", "POST", `^servicePrincipals/microsoft\.graph\.agentIdentity$`, (*Server).createAgentIdentity, "agentIdentity"),
+	rt("servicePrincipal.create", "POST", `^servicePrincipals$`, (*Server).createPrincipal, "servicePrincipal"),
+	rt("servicePrincipal.get", "GET", `^servicePrincipals(?:/`+id+`|`+byAppID+`)$`, (*Server).getServicePrincipal),
+	rt("servicePrincipal.delete", "DELETE", `^servicePrincipals/`+id+`$`, (*Server).deleteServicePrincipal),
+	rt("appRoleAssignment.create", "POST", `^servicePrincipals/`+id+`/appRoleAssignments$`, (*Server).assignAppRole, "appRoleAssignment"),
+	rt("oauth2PermissionGrant.create", "POST", `^oauth2PermissionGrants$`, (*Server).grantScopes, "oAuth2PermissionGrant"),
+	rt("agentUser.create", "POST", `^users/microsoft\.graph\.agentUser$`, (*Server).createAgentUser, "agentUser"),
+	rt("agentUser.delete", "DELETE", `^users/`+id+`$`, (*Server).deleteAgentUser),
 }
 
 // match finds the route for a request and its captures (empty ones
-// dropped, so the id or the appId is captures[0]).
+// dropped, so the id or the appId is captures[0]; GUIDs lower-cased, a
+// credential's name as written).
 func match(method, path string) (*route, []string) {
 	for i, rt := range routes {
 		if rt.method != method {
@@ -70,8 +87,12 @@ func match(method, path string) (*route, []string) {
 		if m := rt.pattern.FindStringSubmatch(path); m != nil {
 			var caps []string
 			for _, c := range m[1:] {
-				if c != "" {
+				switch {
+				case c == "":
+				case len(c) == 36 && strings.Count(c, "-") == 4:
 					caps = append(caps, strings.ToLower(c))
+				default:
+					caps = append(caps, strings.ReplaceAll(c, "''", "'"))
 				}
 			}
 			return &routes[i], caps
@@ -80,24 +101,46 @@ func match(method, path string) (*route, []string) {
 	return nil, nil
 }
 
-// ---- lists, filtered by name
+// ---- lists: $filter, $top and @odata.nextLink
 
-// nameFilter reads the one $filter cloudsim serves, displayName eq '…'
-// (with ” for a quote, as OData writes it); "" with none. Any other
-// clause is refused as Graph refuses one it does not support.
-var nameFilter = regexp.MustCompile(`^displayName eq '((?:[^']|'')*)'$`)
-
-func displayNameFilter(c *call) (name string, filtered bool, err *apiError) {
-	f := c.query.Get("$filter")
-	if f == "" {
-		return "", false, nil
+// The properties each collection filters on with eq, as its list page and
+// Graph's advanced query capabilities page document them (application-list,
+// serviceprincipal-list, agentidentity-list, application-list-
+// federatedidentitycredentials: "This method supports the $filter (eq)
+// ... /applications/{id}/federatedIdentityCredentials?$filter=subject eq
+// 'value'"; "Advanced query capabilities on Microsoft Entra ID objects",
+// learn.microsoft.com/graph/aad-advanced-queries, read 2026-12-06).
+var (
+	appFilters         = []string{"appId", "displayName", "id", "signInAudience"}
+	appAnyFilters      = []string{"identifierUris"}
+	spFilters          = []string{"appId", "displayName", "id", "servicePrincipalType"}
+	spAnyFilters       = []string{"servicePrincipalNames"}
+	agentFilters       = []string{"appId", "displayName", "id", "agentIdentityBlueprintId"}
+	ficFilters         = []string{"name", "subject", "issuer"}
+	ficAnyFilters      = []string{"audiences"}
+	listContextByRoute = map[string]string{
+		"application.list": "applications", "blueprint.list": "applications/microsoft.graph.agentIdentityBlueprint",
+		"agentIdentity.list": "servicePrincipals/microsoft.graph.agentIdentity", "servicePrincipal.list": "servicePrincipals",
 	}
-	m := nameFilter.FindStringSubmatch(strings.TrimSpace(f))
-	if m == nil {
-		return "", false, &apiError{status: http.StatusBadRequest, code: "Request_UnsupportedQuery", message: "Unsupported or invalid query filter clause specified: cloudsim's Graph filters on displayName eq '…' only."}
+)
 
+// list filters items, pages them, and answers the collection.
+func list(c *call, ctx, resource string, items []map[string]any, scalar, collections []string) (int, any, *apiError) {
+	clauses, err := parseFilter(c, resource, scalar, collections)
+	if err != nil {
+		return 0, nil, err
 	}
-	return strings.ReplaceAll(m[1], "''", "'"), true, nil
+	kept := []map[string]any{}
+	for _, item := range items {
+		if matches(item, clauses) {
+			kept = append(kept, item)
+		}
+	}
+	pageItems, next, err := page(c, kept)
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, collection(context(c.version, ctx), pageItems, next), nil
 }
 
 // listApplications lists applications, or at the cast only agent identity
@@ -108,45 +151,75 @@ func (s *Server) listApplications(c *call) (int, any, *apiError) {
 	if blueprints {
 		row = "blueprint.get"
 	}
-	if err := c.caller.check(row, false); err != nil {
+	if err := c.caller.permitted(row); err != nil {
 		return 0, nil, err
 	}
-	name, filtered, err := displayNameFilter(c)
-	if err != nil {
-		return 0, nil, err
-	}
+	ownedOnly := c.caller.onlyOwned(row)
 	items := []map[string]any{}
 	for _, a := range c.dir.Applications {
 		// Microsoft's first-party applications are registered in
 		// Microsoft's tenant, not this one.
-		if !a.FirstParty && (!blueprints || a.AgentIdentityBlueprint) && (!filtered || a.Name == name) {
+		if !a.FirstParty && (!blueprints || a.AgentIdentityBlueprint) && (!ownedOnly || c.owns(a)) {
 			items = append(items, c.applicationJSON(a))
 		}
 	}
-	return http.StatusOK, map[string]any{"@odata.context": context(c.version, "applications"), "value": items}, nil
+	return list(c, listContextByRoute[c.route], "Application", items, appFilters, appAnyFilters)
 }
 
-// listAgentIdentities lists agent identities (agentidentity-list).
+// listAgentIdentities lists agent identities (agentidentity-list); a
+// blueprint with AgentIdentity.CreateAsManager, those it manages.
 func (s *Server) listAgentIdentities(c *call) (int, any, *apiError) {
-	if err := c.caller.check("agentIdentity.get", false); err != nil {
+	if err := c.caller.permitted("agentIdentity.get"); err != nil {
 		return 0, nil, err
 	}
-	name, filtered, err := displayNameFilter(c)
-	if err != nil {
-		return 0, nil, err
-	}
+	ownedOnly := c.caller.onlyOwned("agentIdentity.get")
 	items := []map[string]any{}
 	for _, ag := range c.dir.AgentIdentities {
-		if !filtered || ag.Name == name {
+		if !ownedOnly || c.manages(ag) {
 			items = append(items, c.agentIdentityJSON(ag))
 		}
 	}
-	return http.StatusOK, map[string]any{"@odata.context": context(c.version, "servicePrincipals/microsoft.graph.agentIdentity"), "value": items}, nil
+	return list(c, listContextByRoute[c.route], "ServicePrincipal", items, agentFilters, nil)
+}
+
+// listServicePrincipals lists the tenant's service principals
+// (serviceprincipal-list): the applications' (Microsoft's first-party
+// ones included: their principals are the tenant's), the agent
+// identities (an agentIdentity is a servicePrincipal) and the managed
+// identity.
+func (s *Server) listServicePrincipals(c *call) (int, any, *apiError) {
+	if err := c.caller.permitted("servicePrincipal.get"); err != nil {
+		return 0, nil, err
+	}
+	ownedOnly := c.caller.onlyOwned("servicePrincipal.get")
+	items := []map[string]any{}
+	for _, a := range c.dir.Applications {
+		if a.ServicePrincipalID != "" && (!ownedOnly || c.owns(a)) {
+			items = append(items, c.servicePrincipalJSON(a))
+		}
+	}
+	if !ownedOnly {
+		for _, ag := range c.dir.AgentIdentities {
+			items = append(items, c.agentIdentityJSON(ag))
+		}
+		if mi := c.dir.ManagedIdentity; mi.ObjectID != "" {
+			items = append(items, c.managedIdentityJSON())
+		}
+	}
+	return list(c, listContextByRoute[c.route], "ServicePrincipal", items, spFilters, spAnyFilters)
 }
 
 // ---- the signed-in user
 
+// errMeNeedsAUser is Graph's answer to /me with an app-only token.
+func errMeNeedsAUser() *apiError {
+	return &apiError{status: http.StatusBadRequest, code: "BadRequest", message: "/me request is only valid with delegated authentication flow."}
+}
+
 func (s *Server) getMe(c *call) (int, any, *apiError) {
+	if c.caller.appOnly() {
+		return 0, nil, errMeNeedsAUser()
+	}
 	if err := c.caller.check("me.get", false); err != nil {
 		return 0, nil, err
 	}
@@ -162,6 +235,9 @@ func (s *Server) getMe(c *call) (int, any, *apiError) {
 // returns objects the caller may not read. Roles a user is only eligible
 // for (Privileged Identity Management) are in neither until activated.
 func (s *Server) myRoles(c *call) (int, any, *apiError) {
+	if c.caller.appOnly() {
+		return 0, nil, errMeNeedsAUser()
+	}
 	if err := c.caller.check(c.route, false); err != nil {
 		return 0, nil, err
 	}
@@ -189,6 +265,7 @@ type appBody struct {
 	SPA                    *redirects      `json:"spa"`
 	IsFallbackPublicClient *bool           `json:"isFallbackPublicClient"`
 	RequiredResourceAccess json.RawMessage `json:"requiredResourceAccess"`
+	SignInAudience         *string         `json:"signInAudience"`
 	Sponsors               []string        `json:"sponsors@odata.bind"`
 	Owners                 []string        `json:"owners@odata.bind"`
 }
@@ -220,7 +297,7 @@ type redirects struct {
 // group agentidentityblueprint-update puts them in; any other is refused.
 var appProperties = map[string]string{
 	"displayName": "branding", "identifierUris": "auth", "api": "auth", "appRoles": "auth", "web": "auth", "spa": "auth",
-	"isFallbackPublicClient": "auth", "requiredResourceAccess": "auth",
+	"isFallbackPublicClient": "auth", "requiredResourceAccess": "auth", "signInAudience": "auth",
 }
 
 // propertyGroups reads which groups a body's properties fall in, refusing
@@ -240,7 +317,9 @@ func propertyGroups(c *call, create bool) ([]string, *apiError) {
 		switch {
 		case name == "passwordCredentials" || name == "keyCredentials":
 			return nil, badRequest("Property '%s' cannot be set with this request: use addPassword or addKey.", name)
-		case create && (name == "sponsors@odata.bind" || name == "owners@odata.bind"):
+		case create && (name == "sponsors@odata.bind" || name == "owners@odata.bind"), name == "@odata.type":
+			// The annotation names the type (checked by decode); it sets
+			// no property.
 			continue
 		case !ok:
 			return nil, badRequest("Property '%s' is not one cloudsim's Graph applies (it applies %s).", name, strings.Join(sortedNames(appProperties), ", "))
@@ -296,7 +375,7 @@ func (s *Server) createApp(c *call, body appBody, blueprint bool) (int, any, *ap
 		return 0, nil, badRequest("Property 'displayName' is required.")
 	}
 	a := &tenant.Application{AppID: newGUID(), ObjectID: newGUID(), AgentIdentityBlueprint: blueprint, AccessTokenVersion: 1,
-		CreatedAt: c.now, Owners: []string{c.caller.user.ObjectID}}
+		CreatedAt: c.now, Owners: []string{c.caller.id()}, SignInAudience: "AzureADMyOrg"}
 	var result map[string]any
 	err := s.update(func(next *tenant.Directory) *apiError {
 		if err := apply(a, body, next); err != nil {
@@ -359,8 +438,29 @@ func apply(a *tenant.Application, body appBody, dir *tenant.Directory) *apiError
 	if body.IsFallbackPublicClient != nil {
 		a.AllowPublicClient = *body.IsFallbackPublicClient
 	}
+	if body.SignInAudience != nil {
+		if !slices.Contains(signInAudiences, *body.SignInAudience) {
+			return badRequest("Invalid value for signInAudience: '%s' (one of %s).", *body.SignInAudience, strings.Join(signInAudiences, ", "))
+		}
+		a.SignInAudience = *body.SignInAudience
+	}
+	// "If signInAudience on the application is configured as
+	// AzureADandPersonalMicrosoftAccount or PersonalMicrosoftAccount, the
+	// value for this property must be 2" (apiApplication resource type,
+	// requestedAccessTokenVersion, learn.microsoft.com/graph/api/resources/
+	// apiapplication, read 2026-12-06).
+	if (a.SignInAudience == "AzureADandPersonalMicrosoftAccount" || a.SignInAudience == "PersonalMicrosoftAccount") && a.AccessTokenVersion != 2 {
+		return badRequest("Property api.requestedAccessTokenVersion is invalid: signInAudience %s needs 2.", a.SignInAudience)
+	}
 	return nil
 }
+
+// signInAudiences are signInAudience's values (application resource
+// type, learn.microsoft.com/graph/api/resources/application, read
+// 2026-12-06: "AzureADMyOrg (default), AzureADMultipleOrgs,
+// AzureADandPersonalMicrosoftAccount, and PersonalMicrosoftAccount").
+// cloudsim has one tenant, so none changes who may sign in.
+var signInAudiences = []string{"AzureADMyOrg", "AzureADMultipleOrgs", "AzureADandPersonalMicrosoftAccount", "PersonalMicrosoftAccount"}
 
 // setScopes replaces an app's delegated permissions. An enabled scope
 // that the new list drops or changes is refused: "Permission (scope or
@@ -437,8 +537,21 @@ func checkedApp(c *call, appRow, blueprintRow string) (*tenant.Application, *api
 	return a, nil
 }
 
+// owns reports whether the caller owns the application: it created it
+// (a user, or an application's principal).
 func (c *call) owns(a *tenant.Application) bool {
-	return slices.Contains(a.Owners, c.caller.user.ObjectID)
+	return slices.Contains(a.Owners, c.caller.id())
+}
+
+// manages reports whether the caller manages the agent identity: an
+// app-only caller that is its blueprint (AgentIdentity.CreateAsManager),
+// or a user who owns its blueprint.
+func (c *call) manages(ag *tenant.AgentIdentity) bool {
+	if c.caller.appOnly() {
+		return c.caller.clientAppID() == ag.Blueprint
+	}
+	bp := c.dir.App(ag.Blueprint)
+	return bp != nil && c.owns(bp)
 }
 
 func (s *Server) getApplication(c *call) (int, any, *apiError) {
@@ -471,6 +584,18 @@ func (s *Server) listOwners(c *call) (int, any, *apiError) {
 func (s *Server) updateApplication(c *call) (int, any, *apiError) {
 	a, err := checkedApp(c, "application.update", "blueprint.update")
 	if err != nil {
+		return 0, nil, err
+	}
+	// The body's @odata.type may name what the object is: an application,
+	// or a blueprint (an application's derived type).
+	c.bodyTypes = []string{"application"}
+	if a.AgentIdentityBlueprint {
+		c.bodyTypes = append(c.bodyTypes, "agentIdentityBlueprint")
+	}
+	if strings.Contains(strings.ToLower(c.route+c.self), "microsoft.graph.agentidentityblueprint") {
+		c.bodyTypes = []string{"agentIdentityBlueprint"}
+	}
+	if err := checkODataType(c.body, c.bodyTypes...); c.bodyErr == nil && err != nil {
 		return 0, nil, err
 	}
 	groups, err := propertyGroups(c, false)
@@ -515,22 +640,30 @@ func (s *Server) addPassword(c *call) (int, any, *apiError) {
 	}
 	var body struct {
 		PasswordCredential struct {
-			DisplayName string     `json:"displayName"`
-			EndDateTime *time.Time `json:"endDateTime"`
+			DisplayName   string     `json:"displayName"`
+			StartDateTime *time.Time `json:"startDateTime"`
+			EndDateTime   *time.Time `json:"endDateTime"`
 		} `json:"passwordCredential"`
 	}
+	c.bodyTypes = nil // the body is the action's parameters, untyped
 	if err := c.decode(&body); err != nil {
 		return 0, nil, err
 	}
-	// endDateTime: "Optional. The default value is 'startDateTime + 2
-	// years'" (agentidentityblueprint-addpassword, application-addpassword).
-	start := c.now.UTC()
+	// passwordCredential: "startDateTime ... Optional. The default value
+	// is 'now'"; "endDateTime ... Optional. The default value is
+	// 'startDateTime + 2 years'" (application-addpassword,
+	// agentidentityblueprint-addpassword, read 2026-12-06). Both come back
+	// with the secret, second precision, in UTC.
+	start := c.now.UTC().Truncate(time.Second)
+	if st := body.PasswordCredential.StartDateTime; st != nil {
+		start = st.UTC().Truncate(time.Second)
+	}
 	end := start.AddDate(2, 0, 0)
 	if e := body.PasswordCredential.EndDateTime; e != nil {
 		if !e.After(start) {
 			return 0, nil, badRequest("The passwordCredential's endDateTime must be later than its startDateTime.")
 		}
-		end = e.UTC()
+		end = e.UTC().Truncate(time.Second)
 	}
 	raw := make([]byte, 30)
 	rand.Read(raw)
@@ -542,6 +675,10 @@ func (s *Server) addPassword(c *call) (int, any, *apiError) {
 			app.SecretEnds = map[string]time.Time{}
 		}
 		app.SecretEnds[secret] = end
+		if app.SecretStarts == nil {
+			app.SecretStarts = map[string]time.Time{}
+		}
+		app.SecretStarts[secret] = start
 		return nil
 	})
 	if err != nil {
@@ -596,30 +733,57 @@ func (s *Server) addFIC(c *call) (int, any, *apiError) {
 // hold.
 const maxFICs = 20
 
-// deleteFIC removes a federated identity credential by its id
+// findFIC is the federated identity credential the path names, by id or
+// by name (federatedidentitycredential-get, -delete: "GET
+// /applications/{id}/federatedIdentityCredentials/{federatedIdentityCredentialId}",
+// ".../federatedIdentityCredentials(name='{name}')", read 2026-12-06).
+func findFIC(a *tenant.Application, key string) (tenant.FederatedCredential, bool) {
+	for _, fc := range a.FederatedCredentials {
+		if ficID(fc) == key || fc.Name == key {
+			return fc, true
+		}
+	}
+	return tenant.FederatedCredential{}, false
+}
+
+// getFIC reads one federated identity credential, with the read
+// permissions of its application.
+func (s *Server) getFIC(c *call) (int, any, *apiError) {
+	a, err := checkedApp(c, "application.get", "blueprint.get")
+	if err != nil {
+		return 0, nil, err
+	}
+	fc, ok := findFIC(a, c.path[1])
+	if !ok {
+		return 0, nil, notFound(c.path[1])
+	}
+	out := ficJSON(fc)
+	out["@odata.context"] = context(c.version, "applications('"+a.ID()+"')/federatedIdentityCredentials/$entity")
+	return http.StatusOK, out, nil
+}
+
+// deleteFIC removes a federated identity credential by its id or name
 // (federatedidentitycredential-delete; for a blueprint at its cast).
 func (s *Server) deleteFIC(c *call) (int, any, *apiError) {
 	a, err := checkedApp(c, "application.fic.delete", "blueprint.fic.delete")
 	if err != nil {
 		return 0, nil, err
 	}
-	found := false
-	for _, fc := range a.FederatedCredentials {
-		found = found || ficID(fc) == c.path[1]
-	}
-	if !found {
+	fc, ok := findFIC(a, c.path[1])
+	if !ok {
 		return 0, nil, notFound(c.path[1])
 	}
 	return http.StatusNoContent, nil, s.update(func(next *tenant.Directory) *apiError {
 		app := next.EditApp(a.AppID)
-		app.FederatedCredentials = slices.DeleteFunc(app.FederatedCredentials, func(fc tenant.FederatedCredential) bool { return ficID(fc) == c.path[1] })
+		app.FederatedCredentials = slices.DeleteFunc(app.FederatedCredentials, func(x tenant.FederatedCredential) bool { return ficID(x) == ficID(fc) })
 		return nil
 	})
 }
 
 // listFICs lists an app's federated identity credentials, a navigation
 // property Graph does not return with the application
-// (federatedidentitycredential-list: the read permissions of the app).
+// (application-list-federatedidentitycredentials: the read permissions of
+// the app; $filter (eq) on name, subject and issuer).
 func (s *Server) listFICs(c *call) (int, any, *apiError) {
 	a, err := checkedApp(c, "application.get", "blueprint.get")
 	if err != nil {
@@ -629,7 +793,7 @@ func (s *Server) listFICs(c *call) (int, any, *apiError) {
 	for _, fc := range a.FederatedCredentials {
 		fics = append(fics, ficJSON(fc))
 	}
-	return http.StatusOK, map[string]any{"@odata.context": context(c.version, "applications('"+a.ID()+"')/federatedIdentityCredentials"), "value": fics}, nil
+	return list(c, "applications('"+a.ID()+"')/federatedIdentityCredentials", "FederatedIdentityCredential", fics, ficFilters, ficAnyFilters)
 }
 
 // ---- service principals and agent identities
@@ -703,7 +867,14 @@ func (s *Server) createAgentIdentity(c *call) (int, any, *apiError) {
 		return 0, nil, err
 	}
 	bp := c.dir.App(body.BlueprintID)
-	if err := c.caller.check("agentIdentity.create", bp != nil && c.owns(bp)); err != nil {
+	// The blueprint's owner needs no role; a blueprint's own app-only
+	// token with AgentIdentity.CreateAsManager creates its own agent
+	// identities only.
+	owner := bp != nil && c.owns(bp)
+	if c.caller.appOnly() {
+		owner = bp != nil && c.caller.clientAppID() == bp.AppID
+	}
+	if err := c.caller.check("agentIdentity.create", owner); err != nil {
 		return 0, nil, err
 	}
 	switch {
@@ -730,7 +901,7 @@ func (s *Server) createAgentIdentity(c *call) (int, any, *apiError) {
 
 func (s *Server) getServicePrincipal(c *call) (int, any, *apiError) {
 	if ag := c.dir.Agent(c.path[0]); ag != nil {
-		if err := c.caller.check("agentIdentity.get", false); err != nil {
+		if err := c.caller.check("agentIdentity.get", c.manages(ag)); err != nil {
 			return 0, nil, err
 		}
 		if s.missed(c.now, "sp:"+c.path[0]) {
@@ -748,8 +919,7 @@ func (s *Server) getServicePrincipal(c *call) (int, any, *apiError) {
 	// (servicePrincipalType ManagedIdentity), found by its object ID or
 	// client ID: a script checks that a trusted identity still exists.
 	if mi := c.dir.ManagedIdentity; mi.ObjectID != "" && (strings.EqualFold(mi.ObjectID, c.path[0]) || strings.EqualFold(mi.ClientID, c.path[0])) {
-		return http.StatusOK, map[string]any{"@odata.context": context(c.version, "servicePrincipals/$entity"), "@odata.type": "#microsoft.graph.servicePrincipal",
-			"id": strings.ToLower(mi.ObjectID), "appId": strings.ToLower(mi.ClientID), "displayName": mi.Name, "servicePrincipalType": "ManagedIdentity"}, nil
+		return http.StatusOK, c.managedIdentityJSON(), nil
 	}
 	for _, a := range c.dir.Applications {
 		if a.ServicePrincipalID != "" && (a.ServicePrincipalID == c.path[0] || a.AppID == c.path[0]) {
@@ -827,9 +997,18 @@ func (s *Server) assignAppRole(c *call) (int, any, *apiError) {
 		return 0, nil, notFound(body.ResourceID)
 	}
 	// The resource application's owner assigns its roles; anyone else
-	// needs a role of the page's.
+	// needs a role of the page's. Microsoft Graph's application
+	// permissions take more: "Privileged Role Administrator role is the
+	// least privileged role required to grant Microsoft Graph Application
+	// permissions" (Microsoft Entra Agent ID, "Create an agent identity
+	// blueprint", prerequisites, read 2026-12-06; "Grant tenant-wide admin
+	// consent": Cloud Application Administrator and Application
+	// Administrator grant any "except Microsoft Graph app roles").
 	if err := c.caller.check("appRoleAssignment.create", c.owns(resource)); err != nil {
 		return 0, nil, err
+	}
+	if resource.AppID == tenant.GraphAppID && !c.caller.appOnly() && !c.caller.hasRole([]string{"Privileged Role Administrator"}) {
+		return 0, nil, denied()
 	}
 	role := ""
 	for _, name := range resource.AppRoles {
@@ -910,7 +1089,7 @@ func (s *Server) grantScopes(c *call) (int, any, *apiError) {
 // ---- agent users
 
 func (s *Server) createAgentUser(c *call) (int, any, *apiError) {
-	if err := c.caller.check("agentUser.create", false); err != nil {
+	if err := c.caller.permitted("agentUser.create"); err != nil {
 		return 0, nil, err
 	}
 	var body struct {
@@ -921,6 +1100,13 @@ func (s *Server) createAgentUser(c *call) (int, any, *apiError) {
 		IdentityParentID  string `json:"identityParentId"`
 	}
 	if err := c.decode(&body); err != nil {
+		return 0, nil, err
+	}
+	// AgentIdUser.ReadWrite.IdentityParentedBy (agentuser-post's
+	// Application row) reaches agent users of the agent identities the
+	// calling blueprint manages.
+	parent := c.dir.Agent(strings.ToLower(body.IdentityParentID))
+	if err := c.caller.check("agentUser.create", parent != nil && c.caller.appOnly() && c.manages(parent)); err != nil {
 		return 0, nil, err
 	}
 	upn := strings.ToLower(body.UserPrincipalName)
