@@ -267,6 +267,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	cl := &call{srv: s, route: rt.name, caller: c, version: version, path: captures, query: r.URL.Query(), dir: s.live.Load(), now: s.live.Now(),
 		self: "https://" + r.Host + r.URL.Path, bodyTypes: rt.bodyTypes}
 	cl.body, cl.bodyErr = readBody(w, r)
+	if strings.Contains(strings.ToLower(r.Header.Get("Content-Encoding")), "gzip") && cl.bodyErr == nil {
+		s.count("graph.request_gzip")
+	}
 	status, result, aerr := rt.run(s, cl)
 	if aerr != nil {
 		s.fail(w, r, requestID, aerr)
