@@ -121,7 +121,9 @@ func TestBlueprintCreatesAgentIdentityAppOnly(t *testing.T) {
 		t.Fatalf("T1 for the new agent identity: %v", err)
 	}
 	agentClient, err := confidential.New(f.authority(), agent.str("id"), confidential.NewCredFromAssertionCallback(
-		func(context.Context, confidential.AssertionRequestOptions) (string, error) { return t1.AccessToken, nil }),
+		func(context.Context, confidential.AssertionRequestOptions) (string, error) {
+			return t1.AccessToken, nil
+		}),
 		confidential.WithHTTPClient(f.http), confidential.WithInstanceDiscovery(false))
 	if err != nil {
 		t.Fatal(err)
