@@ -9,12 +9,14 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 
 	"github.com/crosscloud-agentid/agentid/internal/chatapi"
 	"github.com/crosscloud-agentid/agentid/internal/cloudsim/sidecar"
 	"github.com/crosscloud-agentid/agentid/internal/config"
+	"github.com/crosscloud-agentid/agentid/internal/httpserver"
 	"github.com/crosscloud-agentid/agentid/internal/refresher"
 	"github.com/crosscloud-agentid/agentid/internal/weatherapi"
 )
@@ -208,5 +210,56 @@ func TestManifestOffersTheAgentCoreRelay(t *testing.T) {
 				t.Errorf("AGENTCORE_INVOCATION_URL=%q rendered as %q (present: %v), settings %q: %v", want, got, ok, s.API.InvocationURL, r.Err())
 			}
 		}
+	}
+}
+
+// The app scales out: more than one replica possible, an HTTP rule, no
+// session affinity (any replica answers any turn), and a termination
+// grace period longer than llm-agent's drain, so turns in flight finish
+// on a restart.
+func TestManifestScalesOut(t *testing.T) {
+	raw, err := os.ReadFile("testdata/rendered.golden.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m struct {
+		Properties struct {
+			Configuration struct {
+				Ingress struct {
+					StickySessions struct {
+						Affinity string `yaml:"affinity"`
+					} `yaml:"stickySessions"`
+				} `yaml:"ingress"`
+			} `yaml:"configuration"`
+			Template struct {
+				TerminationGracePeriodSeconds int `yaml:"terminationGracePeriodSeconds"`
+				Scale                         struct {
+					MinReplicas int `yaml:"minReplicas"`
+					MaxReplicas int `yaml:"maxReplicas"`
+					Rules       []struct {
+						Name string `yaml:"name"`
+						HTTP *struct {
+							Metadata map[string]string `yaml:"metadata"`
+						} `yaml:"http"`
+					} `yaml:"rules"`
+				} `yaml:"scale"`
+			} `yaml:"template"`
+		} `yaml:"properties"`
+	}
+	if err := yaml.Unmarshal(raw, &m); err != nil {
+		t.Fatal(err)
+	}
+	sc := m.Properties.Template.Scale
+	if sc.MinReplicas < 1 || sc.MaxReplicas <= sc.MinReplicas {
+		t.Errorf("replicas %d to %d: want at least one always, and room to scale out", sc.MinReplicas, sc.MaxReplicas)
+	}
+	if len(sc.Rules) != 1 || sc.Rules[0].HTTP == nil || sc.Rules[0].HTTP.Metadata["concurrentRequests"] == "" {
+		t.Errorf("scale rules %+v: want one HTTP rule on concurrent requests", sc.Rules)
+	}
+	if a := m.Properties.Configuration.Ingress.StickySessions.Affinity; a != "none" {
+		t.Errorf("session affinity %q: the app needs none", a)
+	}
+	if g := time.Duration(m.Properties.Template.TerminationGracePeriodSeconds) * time.Second; g <= chatapi.WebSocketDrain || g <= httpserver.ShutdownGrace {
+		t.Errorf("terminationGracePeriodSeconds %s: must be longer than llm-agent's drain, %s", g, chatapi.WebSocketDrain)
 	}
 }
