@@ -126,16 +126,6 @@ func canonicalType(annotation string) (name string, graphNS, known bool) {
 	return local, true, false
 }
 
-// derivesFrom reports whether type t is want or derived from it.
-func derivesFrom(t, want string) bool {
-	for ; t != ""; t = odataBase[t] {
-		if t == want {
-			return true
-		}
-	}
-	return false
-}
-
 // checkODataType checks the @odata.type annotations of a JSON body: the
 // top-level one must name one of accept (what the path creates or the
 // object is), and a nested one the complex type of its property. OData
