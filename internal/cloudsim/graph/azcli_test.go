@@ -30,6 +30,7 @@ func TestAzureCLIClientAndGraphIdentifiers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	//lint:ignore SA1019 ROPC is the documented way to script a demo user's sign-in against cloudsim.
 	_, err = app.AcquireTokenByUsernamePassword(ctx, []string{"https://graph.microsoft.com//.default"}, admin, pw)
 	if err == nil || !strings.Contains(err.Error(), "AADSTS65001") {
 		t.Fatalf("no consent for the Azure CLI: %v, want AADSTS65001", err)
@@ -48,6 +49,7 @@ func TestAzureCLIClientAndGraphIdentifiers(t *testing.T) {
 		{f.sim.URL + graph.Path + "//.default", f.sim.URL + graph.Path + "/"},
 		{tenant.GraphAppID + "/.default", tenant.GraphAppID},
 	} {
+		//lint:ignore SA1019 ROPC is the documented way to script a demo user's sign-in against cloudsim.
 		res, err := app.AcquireTokenByUsernamePassword(ctx, []string{c.scope}, admin, pw)
 		if err != nil {
 			t.Fatalf("%s: %v", c.scope, err)
@@ -62,6 +64,7 @@ func TestAzureCLIClientAndGraphIdentifiers(t *testing.T) {
 	// A token for cloudsim's Graph at one host name is not one for Graph at
 	// another (here, localhost instead of 127.0.0.1).
 	other := strings.Replace(f.sim.URL, "127.0.0.1", "localhost", 1) + graph.Path + "//.default"
+	//lint:ignore SA1019 ROPC is the documented way to script a demo user's sign-in against cloudsim.
 	res, err := app.AcquireTokenByUsernamePassword(ctx, []string{other}, admin, pw)
 	if err != nil {
 		t.Fatal(err)
