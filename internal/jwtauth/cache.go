@@ -2,6 +2,7 @@ package jwtauth
 
 import (
 	"crypto/sha256"
+	"hash"
 	"sync"
 	"time"
 )
@@ -54,4 +55,27 @@ func (c *resultCache) put(key [32]byte, r cachedResult, now time.Time) {
 	c.entries[key] = r
 }
 
-func tokenKey(token string) [32]byte { return sha256.Sum256([]byte(token)) }
+// tokenKey is the token's SHA-256. sha256.Sum256([]byte(token)) would
+// copy the token (a few KiB) to the heap on every request; a pooled
+// digest reads it through a fixed buffer instead, allocating nothing.
+func tokenKey(token string) [32]byte {
+	h := hashers.Get().(*tokenHasher)
+	defer hashers.Put(h)
+	h.digest.Reset()
+	for token != "" {
+		n := copy(h.buf[:], token)
+		h.digest.Write(h.buf[:n])
+		token = token[n:]
+	}
+	var key [32]byte
+	copy(key[:], h.digest.Sum(h.sum[:0]))
+	return key
+}
+
+type tokenHasher struct {
+	digest hash.Hash
+	buf    [1024]byte
+	sum    [sha256.Size]byte
+}
+
+var hashers = sync.Pool{New: func() any { return &tokenHasher{digest: sha256.New()} }}

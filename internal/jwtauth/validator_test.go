@@ -129,7 +129,7 @@ func TestBearerHeaderParsing(t *testing.T) {
 	}{
 		{"Bearer abc", ""}, {"bearer abc", ""}, {"BEARER   abc ", ""},
 		{"", missing}, {"   ", missing}, {"Bearer", missing}, {"Bearer ", missing}, {"Basic abc", missing}, {"Bearerabc", missing},
-		{"Bearer a b", invalid}, {"Bearer " + strings.Repeat("a", jwtauth.MaxTokenBytes+1), invalid},
+		{"Bearer a b", invalid}, {"Bearer a\tb", invalid}, {"Bearer " + strings.Repeat("a", jwtauth.MaxTokenBytes+1), invalid},
 	}
 	for _, c := range cases {
 		_, e := jwtauth.BearerToken(c.header)

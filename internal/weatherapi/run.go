@@ -35,25 +35,38 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	if *healthcheck {
 		return httpserver.Probe(ctx, settings.String("LISTEN_ADDR", ":8080"), "/health")
 	}
-	log := logging.New(settings, stderr)
-	s := LoadSettings(settings)
-	if err := settings.Err(); err != nil {
-		return fmt.Errorf("settings:\n%w", err)
-	}
-	tel, err := telemetry.FromEnv(ctx, "weather-api", getenv)
+	svc, tel, err := setup(ctx, settings, getenv, stderr, command.Deps{})
 	if err != nil {
 		return err
 	}
-	defer tel.Flush(log)
-	telemetry.LogErrors(log)
-	svc, err := Build(s, command.Deps{Logger: log, Tracer: tel.Tracer, Meter: tel.Meter})
-	if err != nil {
-		return err
-	}
+	defer tel.Flush(svc.deps.Log())
 	if getenv("AWS_LAMBDA_RUNTIME_API") != "" {
 		return svc.ServeLambda(ctx)
 	}
 	return svc.Serve(ctx, nil)
+}
+
+// setup is Run's wiring, for the benchmark of the stack as the binary
+// builds it: the logger (LOG_LEVEL, LOG_FORMAT), the settings, telemetry
+// (OTEL_*) and the Service, on d (whose Logger, Tracer and Meter it sets).
+func setup(ctx context.Context, settings *config.Reader, getenv func(string) string, stderr io.Writer, d command.Deps) (*Service, *telemetry.Telemetry, error) {
+	log := logging.New(settings, stderr)
+	s := LoadSettings(settings)
+	if err := settings.Err(); err != nil {
+		return nil, nil, fmt.Errorf("settings:\n%w", err)
+	}
+	tel, err := telemetry.FromEnv(ctx, "weather-api", getenv)
+	if err != nil {
+		return nil, nil, err
+	}
+	telemetry.LogErrors(log)
+	d.Logger, d.Tracer, d.Meter = log, tel.Tracer, tel.Meter
+	svc, err := Build(s, d)
+	if err != nil {
+		tel.Flush(log)
+		return nil, nil, err
+	}
+	return svc, tel, nil
 }
 
 // Service is a built Weather API: its settings, token policy, key set and

@@ -74,12 +74,7 @@ func newServer(auth Authenticator, provider weather.Provider, log *slog.Logger, 
 	return s
 }
 
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if id := turnOf(r); id != "" {
-		r = r.WithContext(correlation.WithID(r.Context(), id))
-	}
-	s.mux.ServeHTTP(w, r)
-}
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
 
 // route registers method on path (GET includes HEAD) and a JSON 405 for
 // other methods.
@@ -105,7 +100,7 @@ type authorizedHandler func(w http.ResponseWriter, r *http.Request, caller *jwta
 func (s *Server) authorized(h authorizedHandler) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if s.signatureUnchecked {
-			s.log.Warn("token signatures are NOT being verified (VALIDATE_TOKEN_SIGNATURE=false): anyone can forge a token", "path", r.URL.Path)
+			s.log.WarnContext(logContext(r), "token signatures are NOT being verified (VALIDATE_TOKEN_SIGNATURE=false): anyone can forge a token", "path", r.URL.Path)
 		}
 		caller, refusal := s.auth.Authenticate(r)
 		recordVerdict(trace.SpanFromContext(r.Context()), caller, refusal)
@@ -118,14 +113,14 @@ func (s *Server) authorized(h authorizedHandler) http.HandlerFunc {
 		}
 		if refusal != nil {
 			// The description names the failed check, never the token.
-			s.log.InfoContext(r.Context(), "refused", "path", r.URL.Path, "status", refusal.Status, "error", refusal.Code, "reason", refusal.Description,
+			s.log.InfoContext(logContext(r), "refused", "path", r.URL.Path, "status", refusal.Status, "error", refusal.Code, "reason", refusal.Description,
 				"remote", r.RemoteAddr)
 			w.Header().Set("WWW-Authenticate", refusal.WWWAuthenticate())
 			writeError(w, refusal.Status, refusal.Code, refusal.Description)
 			return
 		}
 		if s.log.Enabled(r.Context(), slog.LevelDebug) { // spare the busy path the arguments
-			s.log.DebugContext(r.Context(), "authorized", "path", r.URL.Path, "app_id", caller.AppID, "flow", caller.Flow, "uti", caller.TokenID)
+			s.log.DebugContext(logContext(r), "authorized", "path", r.URL.Path, "app_id", caller.AppID, "flow", caller.Flow, "uti", caller.TokenID)
 		}
 		h(w, r, caller)
 	}
@@ -145,6 +140,17 @@ func recordVerdict(span trace.Span, caller *jwtauth.Caller, refusal *jwtauth.Err
 	}
 	span.SetAttributes(attribute.String("agentid.verdict", "authorized"), attribute.String("agentid.caller.app_id", caller.AppID),
 		attribute.String("agentid.caller.flow", caller.Flow), attribute.String("agentid.token.uti", caller.TokenID))
+}
+
+// logContext is r's context carrying the chat turn's ID, for a log line
+// of this request (the logging handler adds it as correlation_id). It is
+// made only when a line is logged, so the busy path, which logs nothing,
+// pays nothing for it.
+func logContext(r *http.Request) context.Context {
+	if id := turnOf(r); id != "" {
+		return correlation.WithID(r.Context(), id)
+	}
+	return r.Context()
 }
 
 // turnOf is the chat turn's ID for this request's log lines: the trace ID
@@ -233,10 +239,11 @@ func (s *Server) current(w http.ResponseWriter, r *http.Request, caller *jwtauth
 	}
 	cur, err := s.weather.Current(r.Context(), name)
 	if err != nil {
-		s.weatherFailed(r.Context(), w, name, err)
+		s.weatherFailed(r, w, name, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, currentAnswer{Current: cur, TemperatureUnit: "F", HumidityUnit: "%", WindUnit: "mph", about: s.about(caller)})
+	a := currentAnswer{Current: cur, TemperatureUnit: "F", HumidityUnit: "%", WindUnit: "mph", about: s.about(caller)}
+	writeEncoded(w, http.StatusOK, a.encode)
 }
 
 func (s *Server) forecast(w http.ResponseWriter, r *http.Request, caller *jwtauth.Caller) {
@@ -246,10 +253,11 @@ func (s *Server) forecast(w http.ResponseWriter, r *http.Request, caller *jwtaut
 	}
 	f, err := s.weather.Forecast(r.Context(), name)
 	if err != nil {
-		s.weatherFailed(r.Context(), w, name, err)
+		s.weatherFailed(r, w, name, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, forecastAnswer{Forecast: f, TemperatureUnit: "F", about: s.about(caller)})
+	a := forecastAnswer{Forecast: f, TemperatureUnit: "F", about: s.about(caller)}
+	writeEncoded(w, http.StatusOK, a.encode)
 }
 
 // MaxEchoBytes bounds POST /echo's body.
@@ -291,7 +299,7 @@ func (s *Server) echo(w http.ResponseWriter, r *http.Request, caller *jwtauth.Ca
 	writeJSON(w, http.StatusOK, echoAnswer{Echo: b.String(), Message: in.Message, Claims: shown, about: s.about(caller)})
 }
 
-func (s *Server) weatherFailed(ctx context.Context, w http.ResponseWriter, city string, err error) {
+func (s *Server) weatherFailed(r *http.Request, w http.ResponseWriter, city string, err error) {
 	var upstream *weather.UpstreamError
 	switch {
 	case errors.Is(err, weather.ErrCityNotFound):
@@ -299,13 +307,13 @@ func (s *Server) weatherFailed(ctx context.Context, w http.ResponseWriter, city 
 	case errors.Is(err, weather.ErrBadCity):
 		writeError(w, http.StatusBadRequest, "bad_city", err.Error())
 	case errors.As(err, &upstream):
-		s.log.Warn("weather service failed", "city", city, "error", err)
+		s.log.WarnContext(logContext(r), "weather service failed", "city", city, "error", err)
 		writeError(w, http.StatusBadGateway, "upstream_error", "the weather service failed: "+err.Error())
-	case ctx.Err() != nil:
+	case r.Context().Err() != nil:
 		// The caller went away; nobody reads this answer.
 		writeError(w, http.StatusServiceUnavailable, "cancelled", "the request was cancelled")
 	default:
-		s.log.Error("weather lookup failed", "city", city, "error", err)
+		s.log.ErrorContext(logContext(r), "weather lookup failed", "city", city, "error", err)
 		writeError(w, http.StatusInternalServerError, "internal_error", "the weather lookup failed")
 	}
 }
@@ -324,12 +332,19 @@ var (
 // encoders reuse the buffers answers are encoded into.
 var encoders = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
+// writeJSON writes v as json.Marshal does, and a final newline.
 func writeJSON(w http.ResponseWriter, status int, v any) {
+	writeEncoded(w, status, func(buf *bytes.Buffer) error { return json.NewEncoder(buf).Encode(v) })
+}
+
+// writeEncoded writes the JSON encode appends to a pooled buffer: v's
+// through writeJSON, or a weather answer's own (answer.go), which then
+// stays on the stack.
+func writeEncoded(w http.ResponseWriter, status int, encode func(*bytes.Buffer) error) {
 	buf := encoders.Get().(*bytes.Buffer)
 	defer encoders.Put(buf)
 	buf.Reset()
-	// Encode writes what json.Marshal does, and the final newline.
-	if err := json.NewEncoder(buf).Encode(v); err != nil {
+	if err := encode(buf); err != nil {
 		status = http.StatusInternalServerError
 		buf.Reset()
 		buf.WriteString(`{"error":"internal_error","message":"the answer could not be encoded"}` + "\n")
