@@ -139,7 +139,7 @@ func (svc *Service) Serve(ctx context.Context, ln net.Listener) error {
 	if callers == "" {
 		callers = "* (any app in the tenant)"
 	}
-	log.Info("weather-api listening on "+httpserver.ListenerURL("http", ln),
+	log.Info("weather-api listening on "+httpserver.Listening("http", ln.Addr().String(), ""),
 		"tenant", s.TenantID, "audiences", strings.Join(s.Audiences, ","), "allowed_callers", callers,
 		"required_role", s.RequiredRole, "required_scope", s.RequiredScope, "token_versions", fmt.Sprint(s.Versions),
 		"require_agent_identity", s.RequireAgentIdentity, "weather_provider", s.Provider)
