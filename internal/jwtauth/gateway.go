@@ -19,7 +19,7 @@ func (v *Validator) AuthorizeClaims(m map[string]string) (*Caller, *Error) {
 			Description: "the gateway passed no token claims: attach the JWT authorizer to this route"}
 	}
 	c := claims{
-		Iss: m["iss"], Tid: m["tid"], Ver: m["ver"], AppID: m["appid"], Azp: m["azp"], Oid: m["oid"],
+		Iss: m["iss"], Tid: m["tid"], Ver: m["ver"], AppID: m["appid"], Azp: m["azp"], Oid: m["oid"], Sub: m["sub"],
 		Idtyp: m["idtyp"], Scp: m["scp"], Roles: stringList(m["roles"]), Name: m["name"], UPN: m["upn"],
 		Username: m["preferred_username"], Uti: m["uti"], ActFct: m["xms_act_fct"], SubFct: m["xms_sub_fct"],
 		ParAzp: m["xms_par_app_azp"], gateway: m,

@@ -186,6 +186,7 @@ type claims struct {
 	AppID    string          `json:"appid"`
 	Azp      string          `json:"azp"`
 	Oid      string          `json:"oid"`
+	Sub      string          `json:"sub"`
 	Idtyp    string          `json:"idtyp"`
 	Scp      string          `json:"scp"`
 	Roles    []string        `json:"roles"`
@@ -337,8 +338,21 @@ func (v *Validator) check(c claims) (*Caller, lifetime, *Error) {
 		return nil, lifetime{}, insufficient("only agent identities may call this API")
 	}
 	// Delegated tokens carry scp; idtyp is an optional claim and may be
-	// absent, so it cannot decide (access token claims reference).
+	// absent, so it cannot decide alone (access token claims reference).
+	// A token without scp is app-only only if it says so: idtyp "app" when
+	// the claim is there, else oid equal to sub, as an app's token names
+	// its own principal in both ("Verify app-only tokens", Microsoft
+	// identity platform, "Secure applications and APIs by validating
+	// claims", read 2026-12-06). One that carries a user (idtyp "user", or
+	// an oid that is not its sub) but no scp is neither, and a token with
+	// scp that says idtyp "app" contradicts itself.
 	delegated := c.Scp != ""
+	switch {
+	case delegated && c.Idtyp == "app":
+		return nil, lifetime{}, invalid("the token says idtyp app but carries scp: it is neither an app-only nor a delegated token")
+	case !delegated && !appOnly(c):
+		return nil, lifetime{}, invalid("the token carries a user (idtyp %q, oid other than sub) but no scp: it is neither an app-only nor a delegated token", c.Idtyp)
+	}
 	if !delegated && v.policy.DelegatedOnly {
 		return nil, lifetime{}, insufficient("the token is app-only (no scp): only a signed-in user's token is accepted")
 	}
@@ -360,6 +374,15 @@ func (v *Validator) check(c claims) (*Caller, lifetime, *Error) {
 		}
 	}
 	return caller, life, nil
+}
+
+// appOnly reports whether a token without scp is shaped as an app's:
+// idtyp "app" when present, else its oid is its sub.
+func appOnly(c claims) bool {
+	if c.Idtyp != "" {
+		return c.Idtyp == "app"
+	}
+	return c.Oid != "" && c.Oid == c.Sub
 }
 
 // audience returns a single aud; Entra access tokens carry exactly one.

@@ -302,14 +302,22 @@ func TestDelegatedOnlyRefusesAppOnlyTokens(t *testing.T) {
 		return tok
 	}
 	for name, tok := range map[string]string{
-		"idtyp=app, no scp":            sign(map[string]any{"idtyp": "app"}),
-		"no idtyp, no scp":             sign(map[string]any{"idtyp": nil}),
-		"idtyp=user, no scp":           sign(map[string]any{"idtyp": "user"}),
-		"cloudsim's app-only TR":       f.appToken(t),
-		"app-only with a role and oid": sign(map[string]any{"roles": []string{"Weather.Read"}, "oid": "00000000-0000-0000-0000-000000000001"}),
+		"idtyp=app, no scp":                sign(map[string]any{"idtyp": "app"}),
+		"no idtyp, no scp, oid is its sub": sign(map[string]any{"idtyp": nil, "oid": "00000000-0000-0000-0000-000000000001", "sub": "00000000-0000-0000-0000-000000000001"}),
+		"cloudsim's app-only TR":           f.appToken(t),
+		"app-only with a role and oid":     sign(map[string]any{"roles": []string{"Weather.Read"}, "oid": "00000000-0000-0000-0000-000000000001"}),
 	} {
 		if _, e := v.Validate(t.Context(), tok); e == nil || e.Status != http.StatusForbidden || !strings.Contains(e.Description, "app-only") {
 			t.Errorf("%s: %v, want 403 naming an app-only token", name, e)
+		}
+	}
+	// A user's markers without scp: neither kind of token, refused as such.
+	for name, tok := range map[string]string{
+		"no idtyp, no scp, a user's oid": sign(map[string]any{"idtyp": nil, "oid": "5ee2f5f4-1b8c-4bd4-9b43-2f0a7d3c1a11", "sub": "pairwise"}),
+		"idtyp=user, no scp":             sign(map[string]any{"idtyp": "user"}),
+	} {
+		if _, e := v.Validate(t.Context(), tok); e == nil || e.Status != http.StatusUnauthorized || !strings.Contains(e.Description, "neither an app-only nor a delegated token") {
+			t.Errorf("%s: %v, want 401: neither an app-only nor a delegated token", name, e)
 		}
 	}
 	if caller, e := v.Validate(t.Context(), f.oboToken(t)); e != nil || caller.Flow != "delegated" {

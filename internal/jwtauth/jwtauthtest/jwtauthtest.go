@@ -107,6 +107,13 @@ func (tg Target) Attacks(t testing.TB) (attacks []Attack, valid string) {
 		{"disallowed caller", sign(Edit(good, map[string]any{"azp": tg.Forbidden})), 403, forbidden},
 		{"app token without the role", sign(Edit(good, map[string]any{"roles": nil})), 403, forbidden},
 		{"delegated token without the scope", sign(Edit(good, map[string]any{"idtyp": "user", "scp": "User.Read"})), 403, forbidden},
+		// A user's markers with roles and no scp: neither app-only nor
+		// delegated, so not an app token that happens to name a user.
+		{"user-shaped token with roles and no scp", sign(Edit(good, map[string]any{"idtyp": "user", "oid": "5ee2f5f4-1b8c-4bd4-9b43-2f0a7d3c1a11",
+			"sub": "pairwise-subject-of-the-user", "name": "Mallory Example", "preferred_username": "mallory@contoso.example"})), 401, bad},
+		{"no idtyp, oid other than sub, no scp", sign(Edit(good, map[string]any{"idtyp": nil, "oid": "5ee2f5f4-1b8c-4bd4-9b43-2f0a7d3c1a11",
+			"sub": "pairwise-subject-of-the-user"})), 401, bad},
+		{"idtyp app with scp", sign(Edit(good, map[string]any{"scp": "Weather.Read"})), 401, bad},
 		{"tampered payload", parts[0] + "." + B64(Edit(good, map[string]any{"roles": []string{tg.Role, "Admin"}})) + "." + parts[2], 401, bad},
 		{"swapped signature", parts[0] + "." + parts[1] + "." + other[2], 401, bad},
 		{"oversized header", B64(map[string]string{"alg": "RS256", "kid": kid, "pad": strings.Repeat("A", 4096)}) + "." + parts[1] + "." + parts[2], 401, bad},
