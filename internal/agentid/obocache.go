@@ -4,6 +4,7 @@ import (
 	"container/list"
 	"crypto/sha256"
 	"encoding/base64"
+	"maps"
 	"sync"
 	"time"
 
@@ -151,6 +152,11 @@ func (o *oboPartitions) sweepExpired() {
 			o.remove(el)
 		}
 		el = next
+	}
+	if o.order.Len() < o.max/4 {
+		// A Go map keeps its buckets when emptied: copy what is left
+		// into one sized for it.
+		o.byKey = maps.Clone(o.byKey)
 	}
 	if o.order.Len() > 0 {
 		o.sweep.Reset(oboSweepEvery)

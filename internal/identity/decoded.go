@@ -2,6 +2,7 @@ package identity
 
 import (
 	"crypto/sha256"
+	"maps"
 	"sync"
 	"time"
 )
@@ -79,6 +80,11 @@ func (c *DecodedTokens) dropExpired(now time.Time) {
 		if !e.exp.IsZero() && !now.Before(e.exp) {
 			delete(c.byKey, k)
 		}
+	}
+	if len(c.byKey) < maxDecoded/4 {
+		// A Go map keeps its buckets when emptied: copy what is left
+		// into one sized for it.
+		c.byKey = maps.Clone(c.byKey)
 	}
 }
 
