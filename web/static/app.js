@@ -250,7 +250,13 @@ function newTraceparent() {
 // with why, rather than at the 120 s timeout.
 function turnOverSocket(body, token, reply) {
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(location.origin.replace(/^http/, "ws") + location.pathname.replace(/[^/]*$/, "") + "api/chat/ws");
+    let ws;
+    try {
+      ws = new WebSocket(location.origin.replace(/^http/, "ws") + location.pathname.replace(/[^/]*$/, "") + "api/chat/ws");
+    } catch (e) {
+      reject(notStarted("websocket unavailable: " + (e && e.message ? e.message : e)));
+      return;
+    }
     let opened = false;
     let started = false;
     let settled = false;
