@@ -11,12 +11,17 @@
 //
 // Reuse. The MSAL provider builds its clients once, at start, and lets
 // MSAL's caches do the reuse: T1 sits in the blueprint client's cache, TR
-// in the agent client's, and an on-behalf-of result is cached by MSAL under
-// a hash of the user's assertion, so two users' turns never share a TU (the
+// in the agent client's, TAU in the agent client's user cache (asked for
+// with AcquireTokenSilent and the account the first user_fic answer
+// named), and an on-behalf-of result in a partition of its own per user
+// assertion (one MSAL client per partition, in a bounded LRU whose entries
+// expire with their tokens), so two users' turns never share a TU (the
 // tests run 50 concurrent OBO acquisitions for two users through both
 // providers and check each gets its own user's oid; 20 autonomous
-// acquisitions make at most 2 token requests). The sidecar keeps its own
-// cache behind its HTTP API, so every sidecar turn is one loopback call.
+// acquisitions make at most 2 token requests). Concurrent requests for the
+// same token share one request (agentid.Flight). The sidecar keeps its own
+// cache behind its HTTP API, so every sidecar turn is one loopback call;
+// concurrent ones for the same token (flow, target, user) share it.
 //
 // Decoding. A cached token comes back on every turn, and decoding its
 // header and claims again was the identity step's largest cost, so each
