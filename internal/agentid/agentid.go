@@ -91,6 +91,7 @@ type Config struct {
 // Blueprint is the agent identity blueprint's confidential client.
 type Blueprint struct {
 	cfg    Config
+	http   *http.Client // every MSAL client's, the OpenID configuration shared
 	client confidential.Client
 	t1     Flight[confidential.AuthResult]
 
@@ -109,18 +110,18 @@ func NewBlueprint(cfg Config) (*Blueprint, error) {
 	if err != nil {
 		return nil, err
 	}
-	client, err := newClient(cfg, cfg.BlueprintID, cred, cfg.Credential.Kind == CredentialCertificate)
+	hc := discoveryClient(cfg.HTTPClient)
+	client, err := newClient(cfg, hc, cfg.BlueprintID, cred, cfg.Credential.Kind == CredentialCertificate)
 	if err != nil {
 		return nil, err
 	}
-	return &Blueprint{cfg: cfg, client: client, agents: map[string]*Agent{}}, nil
+	return &Blueprint{cfg: cfg, http: hc, client: client, agents: map[string]*Agent{}}, nil
 }
 
-func newClient(cfg Config, clientID string, cred confidential.Credential, x5c bool) (confidential.Client, error) {
+func newClient(cfg Config, hc *http.Client, clientID string, cred confidential.Credential, x5c bool) (confidential.Client, error) {
 	// Instance discovery resolves multi-cloud aliases; the authority here is
 	// always the tenant's own, and cloudsim's host is unknown to it.
-	opts := []confidential.Option{confidential.WithInstanceDiscovery(false),
-		confidential.WithHTTPClient(httpclient.Bounded(cfg.HTTPClient, httpclient.MaxAnswerBytes))}
+	opts := []confidential.Option{confidential.WithInstanceDiscovery(false), confidential.WithHTTPClient(hc)}
 	if x5c {
 		opts = append(opts, confidential.WithX5C()) // subject name + issuer certificate auth
 	}
@@ -252,12 +253,12 @@ func (b *Blueprint) Agent(agentID string) (*Agent, error) {
 		}
 		return r.AccessToken, nil
 	})
-	client, err := newClient(b.cfg, agentID, t1, false)
+	client, err := newClient(b.cfg, b.http, agentID, t1, false)
 	if err != nil {
 		return nil, err
 	}
 	a := &Agent{id: agentID, client: client, blueprint: b}
-	a.obo = newOBOPartitions(b.cfg.MaxOBOPartitions, func() (confidential.Client, error) { return newClient(b.cfg, agentID, t1, false) })
+	a.obo = newOBOPartitions(b.cfg.MaxOBOPartitions, func() (confidential.Client, error) { return newClient(b.cfg, b.http, agentID, t1, false) })
 	if len(b.agents) >= maxAgents {
 		clear(b.agents) // their clients (and caches) go with them
 	}

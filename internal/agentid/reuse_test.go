@@ -145,3 +145,28 @@ func TestOBOCacheIsBounded(t *testing.T) {
 		t.Errorf("Entra issued %v", got)
 	}
 }
+
+// The on-behalf-of cache makes an MSAL client per user token, and MSAL
+// asks for the authority's OpenID configuration once per client: the
+// blueprint's clients share one answer, so five users' tokens cost no
+// discovery request beyond the first.
+func TestOneDiscoveryForEveryPartition(t *testing.T) {
+	f := newFixture(t)
+	a := f.agent(t, f.secretCred())
+	before := f.sim.Entra.Stats().Snapshot()
+	for range 5 {
+		if _, err := a.OBO(t.Context(), f.tokens.User(t), f.userScope()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	after := f.sim.Entra.Stats().Snapshot()
+	var n int64
+	for k, v := range after {
+		if len(k) > len("entra.discovery") && k[:len("entra.discovery")] == "entra.discovery" {
+			n += v - before[k]
+		}
+	}
+	if n > 1 {
+		t.Errorf("%d discovery requests for 5 partitions, want at most 1", n)
+	}
+}
