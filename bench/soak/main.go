@@ -54,6 +54,13 @@ import (
 	"github.com/crosscloud-agentid/agentid/internal/stack"
 )
 
+// demoUser signs in for the load; soakPassword carries their password
+// from the serving child to the agent's.
+const (
+	demoUser     = "alice@contoso.example"
+	soakPassword = "SOAK_DEMO_PASSWORD"
+)
+
 type options struct {
 	role        string
 	turns       int
@@ -174,8 +181,14 @@ func serve(o options) error {
 		defer cancel()
 		st.Close(c)
 	}()
-	settings := st.Sim.Env() // with the demo user's name and password, for the load's sign-ins
-	maps.Copy(settings, st.Settings)
+	settings := maps.Clone(st.Settings)
+	// The load signs in as the tenant file's demo user, by the password
+	// grant, as the tests do.
+	alice := st.Sim.Tenant.UserByUPN(demoUser)
+	if alice == nil {
+		return fmt.Errorf("no %s in the tenant file", demoUser)
+	}
+	settings[soakPassword] = alice.Password
 	line, _ := json.Marshal(settings)
 	fmt.Println(string(line))
 	done := make(chan struct{})
@@ -258,7 +271,7 @@ func agent(o options) error {
 	tokenURL := settings["AZURE_AUTHORITY_HOST"] + "/" + settings["TENANT_ID"] + "/oauth2/v2.0/token"
 	signIn := func() (string, error) {
 		resp, err := client.PostForm(tokenURL, url.Values{"grant_type": {"password"}, "client_id": {settings["CLIENT_SPA_APP_ID"]},
-			"username": {settings["CLOUDSIM_DEMO_USERNAME"]}, "password": {settings["CLOUDSIM_DEMO_PASSWORD"]},
+			"username": {demoUser}, "password": {settings[soakPassword]},
 			"scope": {"api://" + settings["BLUEPRINT_APP_ID"] + "/access_as_user"}})
 		if err != nil {
 			return "", err
