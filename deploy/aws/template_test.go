@@ -298,10 +298,10 @@ func TestRuntimeAuthorizerPinsTheSPAByAzp(t *testing.T) {
 	}
 }
 
-// The invocation URL output encodes the runtime's ARN with the intrinsics
-// CloudFormation has; resolved by cloudsim's template evaluator on an ARN
-// of AWS's form, it must give the URL AgentCore's InvokeAgentRuntime takes.
-func TestInvocationURLOutput(t *testing.T) {
+// invocationURL is the template's AgentInvocationUrl output, resolved by
+// cloudsim's template evaluator for a runtime ARN of AWS's form.
+func invocationURL(t *testing.T) (any, bool, error) {
+	t.Helper()
 	raw, err := os.ReadFile("template.yaml")
 	if err != nil {
 		t.Fatal(err)
@@ -312,7 +312,14 @@ func TestInvocationURLOutput(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, ok, err := tmpl.Output("AgentInvocationUrl")
+	return tmpl.Output("AgentInvocationUrl")
+}
+
+// The invocation URL output encodes the runtime's ARN with the intrinsics
+// CloudFormation has; resolved by cloudsim's template evaluator on an ARN
+// of AWS's form, it must give the URL AgentCore's InvokeAgentRuntime takes.
+func TestInvocationURLOutput(t *testing.T) {
+	got, ok, err := invocationURL(t)
 	if !ok || err != nil {
 		t.Fatalf("AgentInvocationUrl output: %v %v", ok, err)
 	}
@@ -354,17 +361,7 @@ func TestRuntimeHeaderAllowlist(t *testing.T) {
 // The stack's AgentInvocationUrl is what the chat UI's llm-agent takes as
 // AGENTCORE_INVOCATION_URL, and an AgentCore-mode llm-agent refuses it.
 func TestInvocationURLIsTheChatUIsSetting(t *testing.T) {
-	raw, err := os.ReadFile("template.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	stack := awsfront.LocalStack(map[string]string{})
-	stack.Attrs = map[string]string{"AgentRuntime.AgentRuntimeArn": "arn:aws:bedrock-agentcore:us-east-1:111122223333:runtime/weather_agent-XYZ"}
-	tmpl, err := awsfront.Load(raw, stack)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, _, _ := tmpl.Output("AgentInvocationUrl")
+	out, _, _ := invocationURL(t)
 	url, _ := out.(string)
 	ui := map[string]string{"TENANT_ID": "ca77995a-3696-41ae-a339-cf02b3e89b12", "BLUEPRINT_APP_ID": "6a7f0937-6749-4a53-b866-c424b6e0824d",
 		"AGENT_CLIENT_ID": "5b4418ec-1653-479f-96f7-3f28255917c7", "IDENTITY_PROVIDER": "sidecar", "SIDECAR_URL": "http://localhost:5000",

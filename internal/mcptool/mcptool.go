@@ -191,17 +191,24 @@ func (c *Client) CachedTools(user string) ([]*mcp.Tool, bool) {
 func (c *Client) RememberTools(user string, tools []*mcp.Tool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if len(c.lists) >= maxToolLists {
-		for k, l := range c.lists {
-			if time.Since(l.at) > toolsTTL {
-				delete(c.lists, k)
-			}
-		}
-		if len(c.lists) >= maxToolLists {
-			clear(c.lists)
+	makeRoom(c.lists, maxToolLists, func(l toolList) bool { return time.Since(l.at) > toolsTTL })
+	c.lists[user] = toolList{tools: tools, at: time.Now()}
+}
+
+// makeRoom keeps a per-user map under max entries: when it is full, the
+// expired entries go, and if none had expired, all of them.
+func makeRoom[V any](m map[string]V, max int, expired func(V) bool) {
+	if len(m) < max {
+		return
+	}
+	for k, v := range m {
+		if expired(v) {
+			delete(m, k)
 		}
 	}
-	c.lists[user] = toolList{tools: tools, at: time.Now()}
+	if len(m) >= max {
+		clear(m)
+	}
 }
 
 // Refused returns the refusal remembered for user, if it is recent.
@@ -223,16 +230,7 @@ func (c *Client) Refused(user string) (Refusal, bool) {
 func (c *Client) RememberRefusal(user string, err error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if len(c.refusals) >= maxRefusals {
-		for k, r := range c.refusals {
-			if time.Since(r.At) > RefusalTTL {
-				delete(c.refusals, k)
-			}
-		}
-		if len(c.refusals) >= maxRefusals {
-			clear(c.refusals)
-		}
-	}
+	makeRoom(c.refusals, maxRefusals, func(r Refusal) bool { return time.Since(r.At) > RefusalTTL })
 	c.refusals[user] = Refusal{Err: err, At: time.Now()}
 }
 
