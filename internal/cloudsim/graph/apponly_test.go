@@ -81,7 +81,7 @@ func TestBlueprintCreatesAgentIdentityAppOnly(t *testing.T) {
 	if a := f.call(tok, "POST", "servicePrincipals/"+bpSP.str("id")+"/appRoleAssignments", assign); a.status != 403 {
 		t.Fatalf("granting a Graph application permission without Privileged Role Administrator: %d %v", a.status, a.body)
 	}
-	f.setRoles(admin, "Agent ID Administrator", "Cloud Application Administrator", "Privileged Role Administrator")
+	setRoles(f, admin, "Agent ID Administrator", "Cloud Application Administrator", "Privileged Role Administrator")
 	if a := f.call(f.token(admin, scriptScopes...), "POST", "servicePrincipals/"+bpSP.str("id")+"/appRoleAssignments", assign); a.status != 201 {
 		t.Fatalf("granting AgentIdentity.CreateAsManager: %d %v", a.status, a.body)
 	}

@@ -13,20 +13,6 @@ import (
 // Issue 37: what entra-setup.sh meets on a real tenant, as Graph's pages
 // and Microsoft Entra's eventual consistency have it.
 
-// setRole gives a user of the fixture's tenant these directory roles.
-func (f *fixture) setRoles(upn string, roles ...string) {
-	f.sim.Live.Update(func(next *tenant.Directory) error {
-		for i, u := range next.Users {
-			if u.UPN == upn {
-				c := *u
-				c.DirectoryRoles = roles
-				next.Users[i] = &c
-			}
-		}
-		return nil
-	})
-}
-
 // An AllPrincipals grant is an admin's consent for everyone: an Agent ID
 // Developer holding DelegatedPermissionGrant.ReadWrite.All is refused,
 // owner of both principals or not; with Cloud Application Administrator
@@ -46,7 +32,7 @@ func TestAdminConsentGrantNeedsAConsentAdmin(t *testing.T) {
 	if a := f.call(dev, "POST", "oauth2PermissionGrants", grant); a.status != http.StatusForbidden || a.code() != "Authorization_RequestDenied" {
 		t.Errorf("an Agent ID Developer's consent for everyone: %d %v, want 403", a.status, a.body)
 	}
-	f.setRoles(developer, "Agent ID Developer", "Cloud Application Administrator")
+	setRoles(f, developer, "Agent ID Developer", "Cloud Application Administrator")
 	if a := f.call(dev, "POST", "oauth2PermissionGrants", grant); a.status != http.StatusCreated {
 		t.Errorf("with Cloud Application Administrator: %d %v", a.status, a.body)
 	}
