@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	_ "time/tzdata" // local dates must work in a scratch image with no zoneinfo
 )
@@ -19,6 +21,17 @@ const OfflineDataSource = "offline synthetic weather (not real; WEATHER_PROVIDER
 // network, for the local demo and tests.
 type Offline struct {
 	Now func() time.Time
+	// current keeps each city's last answer: it changes once an hour, and
+	// computing it (a synthetic day, three formatted times) was most of
+	// a request's own work under load.
+	current [len(offlineCities)]atomic.Pointer[hourAnswer]
+}
+
+// hourAnswer is a city's answer for the hour starting at hour (Unix
+// seconds).
+type hourAnswer struct {
+	hour int64
+	cur  Current
 }
 
 type city struct {
@@ -28,7 +41,7 @@ type city struct {
 }
 
 // offlineCities has at least 50 cities across every inhabited continent.
-var offlineCities = []city{
+var offlineCities = [...]city{
 	{"Seattle", "United States", "US", "America/Los_Angeles", 47.6062, -122.3321, nil},
 	{"San Francisco", "United States", "US", "America/Los_Angeles", 37.7749, -122.4194, []string{"sf"}},
 	{"Los Angeles", "United States", "US", "America/Los_Angeles", 34.0522, -118.2437, []string{"la"}},
@@ -116,11 +129,24 @@ var offlineIndex = func() map[string][]int {
 
 // Current implements Provider.
 func (o *Offline) Current(_ context.Context, name string) (*Current, error) {
-	c, loc, err := lookup(name)
+	i, loc, err := lookup(name)
 	if err != nil {
 		return nil, err
 	}
+	// Truncate works on the absolute time, so the hour is the same in
+	// every zone, half-hour offsets included.
 	now := o.now().In(loc).Truncate(time.Hour)
+	if a := o.current[i].Load(); a != nil && a.hour == now.Unix() {
+		cur := a.cur
+		return &cur, nil
+	}
+	a := &hourAnswer{hour: now.Unix(), cur: offlineCurrent(offlineCities[i], now)}
+	o.current[i].Store(a)
+	cur := a.cur
+	return &cur, nil
+}
+
+func offlineCurrent(c city, now time.Time) Current {
 	day := syntheticDay(c, now)
 	// The daily curve peaks at 15:00 and bottoms out at 03:00.
 	swing := math.Cos(2 * math.Pi * float64(now.Hour()-15) / 24)
@@ -130,7 +156,7 @@ func (o *Offline) Current(_ context.Context, name string) (*Current, error) {
 	if day.PrecipitationChance >= 50 {
 		humidity += 20
 	}
-	return &Current{
+	return Current{
 		Place:        c.place(),
 		Time:         now.Format(time.RFC3339),
 		TemperatureF: round1((day.HighF+day.LowF)/2 + swing*(day.HighF-day.LowF)/2),
@@ -139,15 +165,16 @@ func (o *Offline) Current(_ context.Context, name string) (*Current, error) {
 		Code:         day.Code,
 		Condition:    day.Condition,
 		DataSource:   OfflineDataSource,
-	}, nil
+	}
 }
 
 // Forecast implements Provider.
 func (o *Offline) Forecast(_ context.Context, name string) (*Forecast, error) {
-	c, loc, err := lookup(name)
+	i, loc, err := lookup(name)
 	if err != nil {
 		return nil, err
 	}
+	c := offlineCities[i]
 	today := o.now().In(loc)
 	f := &Forecast{Place: c.place(), DataSource: OfflineDataSource}
 	for i := range ForecastDays {
@@ -180,20 +207,29 @@ var offlineZones = sync.OnceValues(func() (map[string]*time.Location, error) {
 	return zones, nil
 })
 
-func lookup(name string) (city, *time.Location, error) {
-	n, qualifier := splitCity(name)
-	for _, i := range offlineIndex[n] {
+// lookup finds a city of the table and its time zone. A plain ASCII name,
+// as most are, is normalized on the stack: the lookup allocates nothing.
+func lookup(name string) (int, *time.Location, error) {
+	var nameBuf, qualifierBuf [64]byte
+	n, q, _ := strings.Cut(name, ",")
+	nb, okName := appendNormal(nameBuf[:0], n)
+	qb, okQualifier := appendNormal(qualifierBuf[:0], q)
+	if !okName || !okQualifier {
+		s1, s2 := splitCity(name)
+		nb, qb = []byte(s1), []byte(s2)
+	}
+	for _, i := range offlineIndex[string(nb)] {
 		c := offlineCities[i]
-		if qualifier != "" && qualifier != normalize(c.country) && qualifier != normalize(c.code) {
+		if len(qb) > 0 && string(qb) != normalize(c.country) && string(qb) != normalize(c.code) {
 			continue
 		}
 		zones, err := offlineZones()
 		if err != nil {
-			return city{}, nil, err
+			return 0, nil, err
 		}
-		return c, zones[c.tz], nil
+		return i, zones[c.tz], nil
 	}
-	return city{}, nil, fmt.Errorf("%w: %q is not in the offline table of %d cities (WEATHER_PROVIDER=open-meteo looks up any city)",
+	return 0, nil, fmt.Errorf("%w: %q is not in the offline table of %d cities (WEATHER_PROVIDER=open-meteo looks up any city)",
 		ErrCityNotFound, name, len(offlineCities))
 }
 

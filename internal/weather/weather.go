@@ -114,6 +114,30 @@ func normalize(s string) string {
 	return strings.ToLower(strings.Join(strings.Fields(s), " "))
 }
 
+// appendNormal appends normalize(s) to dst for an ASCII s; ok is false,
+// and dst unusable, for any other s.
+func appendNormal(dst []byte, s string) (_ []byte, ok bool) {
+	start, space := len(dst), false
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 0x80:
+			return dst, false
+		case c == ' ' || '\t' <= c && c <= '\r':
+			space = len(dst) > start
+			continue
+		case 'A' <= c && c <= 'Z':
+			c += 'a' - 'A'
+		}
+		if space {
+			dst = append(dst, ' ')
+			space = false
+		}
+		dst = append(dst, c)
+	}
+	return dst, true
+}
+
 func isNormal(s string) bool {
 	for i := 0; i < len(s); i++ {
 		c := s[i]

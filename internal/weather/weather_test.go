@@ -147,9 +147,46 @@ func TestOfflineLookup(t *testing.T) {
 }
 
 func TestNormalizeFastPathAgrees(t *testing.T) {
-	for _, s := range []string{"", "seattle", "Seattle", " seattle", "new york", "new  york", "new york ", "são paulo", "SÃO PAULO", "a\tb", "a\u00a0b", "x\u2003y"} {
-		if got, want := normalize(s), strings.ToLower(strings.Join(strings.Fields(s), " ")); got != want {
+	for _, s := range []string{"", "seattle", "Seattle", " seattle", "new york", "new  york", "new york ", "são paulo", "SÃO PAULO", "a\tb", "a\u00a0b", "x\u2003y",
+		"\t\n New \r\v\f  YORK \n", "a\x01b", "   ", "Paris,", "ZÜRICH"} {
+		want := strings.ToLower(strings.Join(strings.Fields(s), " "))
+		if got := normalize(s); got != want {
 			t.Errorf("normalize(%q) = %q, want %q", s, got, want)
+		}
+		if got, ok := appendNormal([]byte("kept"), s); ok && string(got) != "kept"+want {
+			t.Errorf("appendNormal(%q) = %q, want %q", s, got[4:], want)
+		} else if !ok && isASCII(s) {
+			t.Errorf("appendNormal(%q) refused an ASCII name", s)
+		}
+	}
+}
+
+func isASCII(s string) bool {
+	for i := range len(s) {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
+// One Offline keeps each city's answer for the hour: across hours, and
+// after a caller changed what it was given, its answers stay those of a
+// fresh Offline.
+func TestOfflineCurrentKeptForTheHour(t *testing.T) {
+	at := time.Date(2026, 12, 6, 9, 59, 0, 0, time.UTC)
+	o := &Offline{Now: func() time.Time { return at }}
+	for _, step := range []time.Duration{0, time.Minute, 29 * time.Minute, time.Hour, 24 * time.Hour, -48 * time.Hour} {
+		at = at.Add(step)
+		for _, name := range []string{"Seattle", "Mumbai", "Adelaide, AU", "Auckland"} {
+			got, err := o.Current(context.Background(), name)
+			fresh, freshErr := (&Offline{Now: func() time.Time { return at }}).Current(context.Background(), name)
+			if (err == nil) != (freshErr == nil) || err == nil && *got != *fresh {
+				t.Errorf("at %s, Current(%q) = %+v, %v; a fresh Offline says %+v, %v", at, name, got, err, fresh, freshErr)
+			}
+			if got != nil {
+				got.TemperatureF, got.Name = -999, "changed by the caller"
+			}
 		}
 	}
 }
