@@ -76,6 +76,13 @@ type Config struct {
 	// Consent is the consent request for the MCP scopes, less the
 	// per-turn redirect URI and state.
 	Consent identity.ConsentRequest
+	// Vault, when set, is where on-behalf-of turns get the Weather API's
+	// token: AgentCore Identity's token vault (USER_TOKEN_SOURCE=
+	// agentcore-vault), instead of Entra's on-behalf-of exchange.
+	Vault *identity.Vault
+	// VaultReturnURL is where AgentCore sends the browser after consent
+	// (AGENTCORE_VAULT_RETURN_URL); empty: the turn's ConsentRedirectURI.
+	VaultReturnURL string
 }
 
 // Agent answers turns.
@@ -125,6 +132,15 @@ type Turn struct {
 	// Stream, when set, gets the model's text as it streams
 	// (ConverseStream); Direct mode sends its answer in one piece.
 	Stream func(delta string)
+	// WorkloadToken is the workload access token AgentCore Runtime passed
+	// with the invocation: the vault's key to this user's tokens.
+	WorkloadToken secret.Value
+	// VaultSession is the session the browser came back with from the
+	// vault's authorization URL: bound first (CompleteResourceTokenAuth,
+	// with UserToken), then used to get the token.
+	VaultSession string
+	// vault is what session binding left for the vault calls of the turn.
+	vault *vaultState
 }
 
 // Error is a failed turn: the HTTP status it maps to and one clear line.
@@ -143,6 +159,7 @@ func (a *Agent) Run(ctx context.Context, t Turn, rec *trace.Recorder) (string, e
 		return "", &Error{Status: http.StatusBadRequest, Message: "the message is empty"}
 	}
 	a.log.InfoContext(ctx, "turn started", "mode", t.Mode, "flow", t.Flow)
+	t.vault = a.bindVaultSession(ctx, t, rec)
 	switch t.Mode {
 	case Bedrock:
 		return a.bedrockTurn(ctx, t, rec)
@@ -182,8 +199,13 @@ func (a *Agent) callWeather(ctx context.Context, t Turn, city string, rec *trace
 			return result, err
 		}
 	}
-	res, err := a.token(ctx, rec, t, req, "Weather API")
-	if err != nil {
+	var res *identity.Result
+	var err error
+	if a.usesVault(t) {
+		if res, err = a.vaultToken(ctx, t, rec); err != nil {
+			return nil, err
+		}
+	} else if res, err = a.token(ctx, rec, t, req, "Weather API"); err != nil {
 		return nil, identityError(err)
 	}
 

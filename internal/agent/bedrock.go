@@ -135,7 +135,7 @@ func (a *Agent) bedrockTurn(ctx context.Context, t Turn, rec *trace.Recorder) (s
 			case hasTool(mcpTools, name):
 				result, toolErr = a.runMCPTool(ctx, m, use, rec)
 			default:
-				result = a.runTool(ctx, t, use, rec)
+				result, toolErr = a.runTool(ctx, t, use, rec)
 			}
 			if toolErr != nil {
 				return "", toolErr
@@ -220,9 +220,9 @@ func (a *Agent) runMCPTool(ctx context.Context, m *mcpTurn, use types.ToolUseBlo
 }
 
 // runTool answers one toolUse. Failures the model can explain (a refused
-// city, an unknown tool) go back as an error result; identity failures end
-// the turn, since the model cannot fix them.
-func (a *Agent) runTool(ctx context.Context, t Turn, use types.ToolUseBlock, rec *trace.Recorder) types.ContentBlock {
+// city, an unknown tool) go back as an error result; a consent the user
+// must give ends the turn, since the model cannot give it.
+func (a *Agent) runTool(ctx context.Context, t Turn, use types.ToolUseBlock, rec *trace.Recorder) (types.ContentBlock, error) {
 	errResult := func(msg string) types.ContentBlock {
 		return &types.ContentBlockMemberToolResult{Value: types.ToolResultBlock{ToolUseId: use.ToolUseId, Status: types.ToolResultStatusError,
 			Content: []types.ToolResultContentBlock{&types.ToolResultContentBlockMemberText{Value: msg}}}}
@@ -236,18 +236,22 @@ func (a *Agent) runTool(ctx context.Context, t Turn, use types.ToolUseBlock, rec
 	city, _ := input["city"].(string)
 	if aws.ToString(use.Name) != "get_weather" || strings.TrimSpace(city) == "" {
 		rec.Add("tool", "llm-agent", "The model asked for an unknown tool or gave no city", map[string]any{"tool": aws.ToString(use.Name)})
-		return errResult("get_weather needs a city")
+		return errResult("get_weather needs a city"), nil
 	}
 	rec.Add("tool", "bedrock", "The model called get_weather for "+city, map[string]any{"city": city})
 	result, err := a.callWeather(ctx, t, city, rec)
+	var consent *ConsentError
+	if errors.As(err, &consent) {
+		return nil, err
+	}
 	if err != nil {
-		return errResult("the weather service could not be called: " + err.Error())
+		return errResult("the weather service could not be called: " + err.Error()), nil
 	}
 	if _, failed := result["error"]; failed {
-		return errResult(Describe(result))
+		return errResult(Describe(result)), nil
 	}
 	return &types.ContentBlockMemberToolResult{Value: types.ToolResultBlock{ToolUseId: use.ToolUseId, Status: types.ToolResultStatusSuccess,
-		Content: []types.ToolResultContentBlock{&types.ToolResultContentBlockMemberJson{Value: document.NewLazyDocument(map[string]any(result))}}}}
+		Content: []types.ToolResultContentBlock{&types.ToolResultContentBlockMemberJson{Value: document.NewLazyDocument(map[string]any(result))}}}}, nil
 }
 
 // traceAWS records where the Bedrock credentials come from: the web

@@ -33,15 +33,21 @@ const noMCPForAutonomous = "MCP tools are not offered: an autonomous turn acts a
 // ConsentNeeded is a turn that cannot go on until a person grants the agent
 // identity what it lacks: the user for themselves, or an admin for all.
 type ConsentNeeded struct {
-	Reason   string   `json:"reason"` // consent_required or interaction_required
-	AADSTS   int      `json:"aadsts"`
+	Reason string `json:"reason"` // consent_required or interaction_required
+	// Source is whose consent it is: empty for Entra's, for the agent
+	// identity; agentcore-vault for AgentCore Identity's token vault.
+	Source   string   `json:"source,omitempty"`
+	AADSTS   int      `json:"aadsts,omitempty"`
 	Resource string   `json:"resource"`
 	Scopes   []string `json:"scopes"`
 	// URL is the user's own consent request; empty in the agent user flow,
 	// where only an admin can consent.
 	URL      string `json:"url,omitempty"`
-	AdminURL string `json:"admin_url"`
-	Message  string `json:"message"`
+	AdminURL string `json:"admin_url,omitempty"`
+	// SessionURI is the vault's session the URL starts: the page checks
+	// that the browser came back with it.
+	SessionURI string `json:"session_uri,omitempty"`
+	Message    string `json:"message"`
 }
 
 // ConsentError ends a turn with a ConsentNeeded.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/crosscloud-agentid/agentid/internal/agent"
 	"github.com/crosscloud-agentid/agentid/internal/correlation"
+	"github.com/crosscloud-agentid/agentid/internal/identity"
 	"github.com/crosscloud-agentid/agentid/internal/jwtauth"
 	"github.com/crosscloud-agentid/agentid/internal/trace"
 )
@@ -85,6 +86,9 @@ type invocation struct {
 	Traceparent        string `json:"traceparent"`
 	ConsentRedirectURI string `json:"consent_redirect_uri"`
 	AfterConsent       bool   `json:"after_consent"`
+	// VaultSession is the vault's session the page came back with, which
+	// this turn binds with the user's token in Authorization.
+	VaultSession string `json:"vault_session"`
 }
 
 type invocationAnswer struct {
@@ -141,7 +145,8 @@ func (s *Server) invocations(w http.ResponseWriter, r *http.Request) {
 		fail(bodyErr, "", "")
 		return
 	}
-	req := chatRequest{Message: firstNonEmpty(in.Prompt, in.Message, in.Text), LLMMode: in.LLMMode, TokenFlow: in.TokenFlow, AfterConsent: in.AfterConsent}
+	req := chatRequest{Message: firstNonEmpty(in.Prompt, in.Message, in.Text), LLMMode: in.LLMMode, TokenFlow: in.TokenFlow, AfterConsent: in.AfterConsent,
+		VaultSession: in.VaultSession}
 	if req.LLMMode == "" {
 		req.LLMMode = string(agent.Bedrock)
 	}
@@ -166,6 +171,9 @@ func (s *Server) invocations(w http.ResponseWriter, r *http.Request) {
 		p.turn.ConsentRedirectURI = in.ConsentRedirectURI
 	}
 	p.from = "agentcore-runtime"
+	// The vault's key to this user's tokens, minted by the runtime from
+	// the user's token; held for this turn only, never logged.
+	p.turn.WorkloadToken = identity.WorkloadToken(r.Header)
 	if stream {
 		p.turn.Stream = out.text
 	}

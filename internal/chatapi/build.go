@@ -10,6 +10,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/bedrockagentcore"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
 	"github.com/aws/smithy-go/tracing/smithyoteltracing"
 	"go.opentelemetry.io/otel/metric"
@@ -52,6 +53,7 @@ func LoadSettings(r *config.Reader) Settings {
 	} else {
 		s.Identity = identity.LoadSettings(r)
 	}
+	identity.LoadTokenSource(r, &s.Identity, agentCore)
 	s.API = Config{
 		AuthorityHost:      r.URL("AZURE_AUTHORITY_HOST", "https://login.microsoftonline.com", true),
 		TenantID:           r.GUID("TENANT_ID"),
@@ -84,7 +86,9 @@ func LoadSettings(r *config.Reader) Settings {
 		Downstream:    s.Identity.SidecarMode == identity.SidecarModeDownstream,
 		Consent: identity.ConsentRequest{AuthorityHost: s.API.BrowserAuthorityHost, TenantID: s.API.TenantID, AgentID: s.Identity.AgentID,
 			Scopes: s.Identity.MCPScopes},
+		VaultReturnURL: s.Identity.Vault.ReturnURL,
 	}
+	s.API.UserTokenSource = s.Identity.UserTokenSource
 	s.AWS = agent.AWSInfo{
 		Region:          s.API.Region,
 		APIKey:          r.String("AWS_BEARER_TOKEN_BEDROCK", "") != "",
@@ -183,6 +187,18 @@ func Build(ctx context.Context, s Settings, d command.Deps) (*Server, error) {
 	// The Weather API, the MCP server and the sidecar's DownstreamApi get
 	// traceparent.
 	apiClient = telemetry.Client(apiClient, 0, d.Tracer)
+	if s.Identity.UserTokenSource == identity.SourceAgentCoreVault {
+		// The data plane's endpoint, like Bedrock's, comes from the SDK's
+		// own settings (AWS_ENDPOINT_URL_BEDROCK_AGENTCORE), and its calls
+		// are signed with the runtime role's credentials.
+		vault := bedrockagentcore.NewFromConfig(awsCfg, func(o *bedrockagentcore.Options) {
+			o.HTTPClient = sdkbody.Buffered(o.HTTPClient)
+			if d.Tracer != nil {
+				o.TracerProvider = smithyoteltracing.Adapt(d.Tracer)
+			}
+		})
+		s.Agent.Vault = identity.NewVault(vault, s.Identity.Vault.Provider, s.Identity.Vault.Scopes)
+	}
 	if s.API.MCPServerURL != "" {
 		// Nothing dials out here: the tool list needs a user's token.
 		s.Agent.MCP = mcptool.New(s.API.MCPServerURL, apiClient)

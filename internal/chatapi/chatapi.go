@@ -73,6 +73,9 @@ type Config struct {
 	AutonomousNeedsUser bool
 	// WebSocketLimits bound open websockets.
 	WebSocketLimits WebSocketLimits
+	// UserTokenSource is where on-behalf-of turns get the Weather API's
+	// token: entra-obo or agentcore-vault (USER_TOKEN_SOURCE).
+	UserTokenSource string
 }
 
 // Check is one /api/status dependency check.
@@ -141,6 +144,10 @@ type chatRequest struct {
 	// AfterConsent: the page sends the turn again after the user granted
 	// consent (agent.Turn.AfterConsent).
 	AfterConsent bool `json:"after_consent"`
+	// VaultSession is the session AgentCore Identity sent the browser back
+	// with (session_id): the agent binds it with this turn's user token,
+	// which must be the one that started it (agent.Turn.VaultSession).
+	VaultSession string `json:"vault_session"`
 }
 
 type chatResponse struct {
@@ -193,7 +200,10 @@ func (s *Server) parse(ctx context.Context, req chatRequest, authorization strin
 	if err != nil {
 		return parsed{}, &agent.Error{Status: http.StatusBadRequest, Message: err.Error()}
 	}
-	p := parsed{turn: agent.Turn{Message: req.Message, Mode: mode, Flow: flow, AfterConsent: req.AfterConsent}}
+	if req.VaultSession != "" && !agent.ValidSessionURI(req.VaultSession) {
+		return bad("vault_session is not an AgentCore Identity session URI (urn:ietf:params:oauth:request_uri:…)")
+	}
+	p := parsed{turn: agent.Turn{Message: req.Message, Mode: mode, Flow: flow, AfterConsent: req.AfterConsent, VaultSession: req.VaultSession}}
 	if flow == identity.Autonomous && !s.cfg.AutonomousNeedsUser {
 		return p, nil
 	}
@@ -356,7 +366,14 @@ func (s *Server) runTurn(ctx context.Context, p parsed, rec *trace.Recorder) (an
 	answer, err := s.agent.Run(ctx, p.turn, rec)
 	var ce *agent.ConsentError
 	if errors.As(err, &ce) {
-		s.log.InfoContext(ctx, "turn needs consent", "aadsts", ce.Needed.AADSTS, "reason", ce.Needed.Reason)
+		s.log.InfoContext(ctx, "turn needs consent", "aadsts", ce.Needed.AADSTS, "reason", ce.Needed.Reason, "source", firstNonEmpty(ce.Needed.Source, "entra"))
+		if ce.Needed.Source == identity.SourceAgentCoreVault {
+			rec.AddHop("consent", "llm-agent", ce.Needed.Message,
+				trace.Hop{From: trace.Agent, To: trace.Browser, Carries: "AgentCore Identity's authorization URL"},
+				map[string]any{"reason": ce.Needed.Reason, "scopes": ce.Needed.Scopes, "session_uri": ce.Needed.SessionURI,
+					"docs": "https://docs.aws.amazon.com/bedrock-agentcore/latest/devguide/oauth2-authorization-url-session-binding.html"})
+			return ce.Needed.Message + " Consent: " + ce.Needed.URL, &ce.Needed, nil
+		}
 		rec.AddHop("consent", "llm-agent", ce.Needed.Message,
 			trace.Hop{From: trace.Agent, To: trace.Browser, Carries: "a consent link", Code: fmt.Sprintf("AADSTS%d", ce.Needed.AADSTS)},
 			map[string]any{"reason": ce.Needed.Reason, "scopes": ce.Needed.Scopes,
@@ -452,6 +469,7 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 		"identity_provider": s.provider.Name(),
 		"tenant_id":         s.cfg.TenantID,
 		"mcp_server_url":    s.cfg.MCPServerURL,
+		"user_token_source": s.cfg.UserTokenSource,
 	})
 }
 

@@ -99,6 +99,7 @@ type relayBody struct {
 	Traceparent        string `json:"traceparent,omitempty"`
 	ConsentRedirectURI string `json:"consent_redirect_uri,omitempty"`
 	AfterConsent       bool   `json:"after_consent,omitempty"`
+	VaultSession       string `json:"vault_session,omitempty"`
 }
 
 // relayed is what the runtime answered for a turn.
@@ -164,7 +165,8 @@ func (s *Server) relayTurn(ctx context.Context, p parsed, token, turnID, consent
 	defer cancel()
 	stream := text != nil
 	body, _ := json.Marshal(relayBody{Prompt: p.turn.Message, TokenFlow: string(p.turn.Flow), LLMMode: string(p.turn.Mode),
-		Traceparent: traceparentFor(ctx, turnID), ConsentRedirectURI: consentRedirect, AfterConsent: p.turn.AfterConsent})
+		Traceparent: traceparentFor(ctx, turnID), ConsentRedirectURI: consentRedirect, AfterConsent: p.turn.AfterConsent,
+		VaultSession: p.turn.VaultSession})
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.cfg.InvocationURL, bytes.NewReader(body))
 	if err != nil {
 		return out, &agent.Error{Status: http.StatusInternalServerError, Message: "AGENTCORE_INVOCATION_URL could not be used"}

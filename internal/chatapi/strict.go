@@ -13,8 +13,8 @@ import (
 // sample's client sends use_langchain), but one that differs from these
 // only in case is refused: encoding/json would match it silently.
 var (
-	chatFields       = []string{"message", "llm_mode", "mode", "token_flow", "user_token", "use_langchain", "traceparent", "after_consent"}
-	invocationFields = []string{"prompt", "message", "text", "token_flow", "llm_mode", "traceparent", "consent_redirect_uri", "after_consent"}
+	chatFields       = []string{"message", "llm_mode", "mode", "token_flow", "user_token", "use_langchain", "traceparent", "after_consent", "vault_session"}
+	invocationFields = []string{"prompt", "message", "text", "token_flow", "llm_mode", "traceparent", "consent_redirect_uri", "after_consent", "vault_session"}
 )
 
 // decodeStrict unmarshals one JSON object into v, refusing what

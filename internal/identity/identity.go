@@ -93,6 +93,9 @@ type Facts struct {
 	Target     Target   `json:"target,omitempty"`
 	CacheHit   *bool    `json:"cache_hit,omitempty"` // known only in process
 	Credential string   `json:"blueprint_credential,omitempty"`
+	// CredentialProvider is AgentCore Identity's OAuth2 credential
+	// provider the vault source asked (AGENTCORE_VAULT_PROVIDER).
+	CredentialProvider string `json:"credential_provider,omitempty"`
 }
 
 // Provider gets Authorization values for the Weather API and the MCP
@@ -118,10 +121,13 @@ var ErrNoUserToken = errors.New("no signed-in user's token")
 // Error is a failed acquisition: one line naming the likely fix, plus what
 // the trace shows.
 type Error struct {
-	Provider      string
-	Flow          Flow
-	Status        int // the sidecar's HTTP status; 0 when there was none
-	Code          int // the AADSTS code when Entra refused
+	Provider string
+	Flow     Flow
+	Status   int // the sidecar's HTTP status; 0 when there was none
+	Code     int // the AADSTS code when Entra refused
+	// AWSCode is AWS's error code when AgentCore Identity refused
+	// (AccessDeniedException, ValidationException, …).
+	AWSCode       string
 	CorrelationID string
 	Message       string
 	Err           error

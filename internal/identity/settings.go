@@ -3,6 +3,7 @@ package identity
 import (
 	"fmt"
 	"net/http"
+	"regexp"
 	"strings"
 
 	"github.com/crosscloud-agentid/agentid/internal/agentid"
@@ -34,7 +35,70 @@ type Settings struct {
 	// MCPScopes are the MCP server's delegated scopes (MCP_SCOPES), set by
 	// whoever reads the MCP settings; msal asks for them.
 	MCPScopes []string
+
+	// UserTokenSource is how the Weather API's token on behalf of the
+	// user is got (USER_TOKEN_SOURCE): SourceEntraOBO or
+	// SourceAgentCoreVault.
+	UserTokenSource string
+	// Vault is the vault source's settings, with SourceAgentCoreVault.
+	Vault VaultSettings
 }
+
+// VaultSettings are the settings of AgentCore Identity's token vault as
+// the user token source.
+type VaultSettings struct {
+	// Provider is the OAuth2 credential provider's name
+	// (AGENTCORE_VAULT_PROVIDER).
+	Provider string
+	// Scopes are asked of Entra through the provider
+	// (AGENTCORE_VAULT_SCOPES): the Weather API's delegated scope.
+	Scopes []string
+	// ReturnURL is where AgentCore sends the browser after consent
+	// (AGENTCORE_VAULT_RETURN_URL); empty: consent.html at the origin of
+	// the page that sent the turn.
+	ReturnURL string
+}
+
+// DefaultVaultProvider is AGENTCORE_VAULT_PROVIDER's default: the name
+// the setup gives the vault's credential provider.
+const DefaultVaultProvider = "entra-weather-api"
+
+// LoadTokenSource reads USER_TOKEN_SOURCE and, on AgentCore Runtime, the
+// vault's settings. The vault needs the workload access token only
+// AgentCore Runtime gives an invocation, so anywhere else it is refused.
+func LoadTokenSource(r *config.Reader, s *Settings, agentCore bool) {
+	s.UserTokenSource = r.OneOf("USER_TOKEN_SOURCE", SourceEntraOBO, SourceEntraOBO, SourceAgentCoreVault)
+	if !agentCore {
+		if s.UserTokenSource == SourceAgentCoreVault {
+			r.Problem("USER_TOKEN_SOURCE", "agentcore-vault needs the workload access token AgentCore Runtime passes with each invocation: use it with AGENTCORE_RUNTIME=true, or use entra-obo")
+		}
+		return
+	}
+	// Read on the runtime whatever the source, so every setting is seen
+	// (and checked) in one place.
+	v := VaultSettings{Provider: r.String("AGENTCORE_VAULT_PROVIDER", DefaultVaultProvider)}
+	if !vaultProviderName.MatchString(v.Provider) {
+		r.Problem("AGENTCORE_VAULT_PROVIDER", "%q is not a credential provider name (1 to 128 letters, digits, - and _)", v.Provider)
+	}
+	def := ""
+	if len(s.UserScopes) > 0 {
+		def = s.UserScopes[0]
+	}
+	for _, sc := range strings.FieldsFunc(r.String("AGENTCORE_VAULT_SCOPES", def), func(c rune) bool { return c == ',' || c == ' ' }) {
+		if len(sc) > 128 {
+			r.Problem("AGENTCORE_VAULT_SCOPES", "%q is longer than the 128 characters AgentCore takes for a scope", sc)
+		}
+		v.Scopes = append(v.Scopes, sc)
+	}
+	if len(v.Scopes) == 0 && s.UserTokenSource == SourceAgentCoreVault {
+		r.Problem("AGENTCORE_VAULT_SCOPES", "is required with USER_TOKEN_SOURCE=agentcore-vault: the Weather API's delegated scope, api://<WEATHER_API_APP_ID>/Weather.Read")
+	}
+	v.ReturnURL = r.URL("AGENTCORE_VAULT_RETURN_URL", "", false)
+	s.Vault = v
+}
+
+// vaultProviderName is the model's CredentialProviderName pattern.
+var vaultProviderName = regexp.MustCompile(`^[a-zA-Z0-9_-]{1,128}$`)
 
 // LoadSettings reads IDENTITY_PROVIDER (default sidecar) and what it
 // needs; a setting the chosen provider needs and lacks is a problem, never

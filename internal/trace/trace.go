@@ -16,7 +16,7 @@ import (
 
 // Card is a token as the trace shows it.
 type Card struct {
-	Kind      string         `json:"kind"` // Tc, T1, T2, TR, TU, TAU, AWS
+	Kind      string         `json:"kind"` // Tc, T1, T2, TR, TU, TAU, TV, AWS
 	Title     string         `json:"title"`
 	Header    map[string]any `json:"header"`
 	Claims    map[string]any `json:"claims"`
@@ -40,16 +40,18 @@ type Event struct {
 
 // The parties of a turn, as hops name them.
 const (
-	Browser    = "browser"         // the chat UI and its signed-in user
-	Agent      = "llm-agent"       // the agent's own code
-	Sidecar    = "auth-sidecar"    // the Entra auth sidecar beside llm-agent
-	MSAL       = "msal"            // MSAL Go inside llm-agent
-	Entra      = "entra"           // Entra ID's token endpoint
-	WeatherAPI = "weather-api"     // the protected API
-	MCPServer  = "mcp-server"      // the Microsoft MCP Server for Enterprise
-	Refresher  = "token-refresher" // writes chain B's web identity token file
-	STS        = "aws-sts"         // AWS STS
-	Bedrock    = "bedrock"         // Amazon Bedrock Runtime
+	Browser = "browser"      // the chat UI and its signed-in user
+	Agent   = "llm-agent"    // the agent's own code
+	Sidecar = "auth-sidecar" // the Entra auth sidecar beside llm-agent
+	MSAL    = "msal"         // MSAL Go inside llm-agent
+	// AgentCoreIdentity is AWS AgentCore Identity's token vault.
+	AgentCoreIdentity = "agentcore-identity"
+	Entra             = "entra"           // Entra ID's token endpoint
+	WeatherAPI        = "weather-api"     // the protected API
+	MCPServer         = "mcp-server"      // the Microsoft MCP Server for Enterprise
+	Refresher         = "token-refresher" // writes chain B's web identity token file
+	STS               = "aws-sts"         // AWS STS
+	Bedrock           = "bedrock"         // Amazon Bedrock Runtime
 )
 
 // Hop is one message of a turn from one party to another: what it
@@ -123,6 +125,7 @@ var (
 		"TU":  "TU: the agent's token for the %s, on behalf of the user",
 		"TAU": "TAU: the agent user's token for the %s",
 		"AWS": "The web identity token AWS STS accepts (chain B)",
+		"TV":  "TV: the vault's token for the %s, on behalf of the user (AgentCore Identity's token vault; the client is the vault's app, not the agent identity)",
 	}
 	highlights = map[string][]string{
 		"Tc":  {"aud", "azp", "oid", "scp", "preferred_username"},
@@ -132,6 +135,7 @@ var (
 		"TU":  {"aud", "azp", "oid", "scp", "xms_act_fct", "xms_par_app_azp"},
 		"TAU": {"aud", "azp", "oid", "upn", "scp", "xms_sub_fct", "xms_act_fct"},
 		"AWS": {"iss", "aud", "sub", "appid", "ver"},
+		"TV":  {"aud", "azp", "appid", "oid", "scp", "preferred_username"},
 	}
 )
 
