@@ -101,6 +101,15 @@ func errWrongSecret(client string) *aadError {
 	return newErr(http.StatusUnauthorized, oauthInvalidClient, 7000215, "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '%s'.", client)
 }
 
+// errSecretExpired is Entra's answer to a client secret past its
+// endDateTime. The text is the one Entra returned in 2023-2025 (quoted in
+// github.com/dotnet/sign/issues/849, 2025-04-10, and
+// github.com/Budibase/budibase/issues/15843, 2025-03-30); its status and
+// error match 7000215's, as MSAL reports invalid_client for both.
+func errSecretExpired(appID string) *aadError {
+	return newErr(http.StatusUnauthorized, oauthInvalidClient, 7000222, "The provided client secret keys for app '%s' are expired. Visit the Azure portal to create new keys for your app: https://aka.ms/NewClientSecret, or consider using certificate credentials for added security: https://aka.ms/certCreds.", appID)
+}
+
 func errNoCredential(grant string) *aadError {
 	if grant == "client_credentials" {
 		return newErr(http.StatusUnauthorized, oauthInvalidClient, 7000216, "'client_assertion', 'client_secret' or 'request' is required for the 'client_credentials' grant type.")

@@ -181,6 +181,11 @@ func (s *Server) authenticate(r *http.Request, req *tokenRequest) (*caller, *aad
 		if c.app == nil || !matchesAny(c.app.Secrets, secret) {
 			return nil, errWrongSecret(id)
 		}
+		// A secret Graph added has an endDateTime; past it Entra refuses
+		// the secret with its own code rather than 7000215.
+		if end, ok := c.app.SecretEnds[secret]; ok && !s.now().Before(end) {
+			return nil, errSecretExpired(c.app.AppID)
+		}
 		c.acr, req.auth = "1", "secret"
 	case assertion != "":
 		if t := req.form.Get("client_assertion_type"); t != assertionTypeJWTBearer {
