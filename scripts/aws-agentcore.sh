@@ -5,6 +5,7 @@
 # tears it down.
 #   scripts/aws-agentcore.sh deploy     --env-file FILE [--dry-run]
 #   scripts/aws-agentcore.sh federation --env-file FILE [--dry-run]
+#   scripts/aws-agentcore.sh vault      --env-file FILE [--client-secret-stdin] [--dry-run]
 #   scripts/aws-agentcore.sh verify     --env-file FILE
 #   scripts/aws-agentcore.sh teardown --env-file FILE [--yes] [--federation] [--entra]
 # Runs under bash 3.2 (macOS) and with BSD tools.
@@ -12,7 +13,7 @@ set -euo pipefail
 
 usage() {
 	cat <<'USAGE'
-Usage: scripts/aws-agentcore.sh deploy|federation|verify|teardown --env-file FILE [options]
+Usage: scripts/aws-agentcore.sh deploy|federation|vault|verify|teardown --env-file FILE [options]
 
 FILE holds TENANT_ID, BLUEPRINT_APP_ID, AGENT_CLIENT_ID, CLIENT_SPA_APP_ID,
 WEATHER_API_APP_ID (entra-setup.sh writes them), AWS_REGION, ARTIFACT_BUCKET
@@ -37,6 +38,23 @@ federation
           only the IAM step: enables outbound identity federation when it
           is off and prints the account's issuer (what deploy passes to
           entra-setup.sh --aws-issuer); needs only IAM and STS
+vault     AgentCore Identity's token vault with Entra as the provider; run
+          by entra-setup.sh --vault, which makes the vault's app
+          (VAULT_APP_ID) and its secret first and adds the callback URL
+          this prints to the app's redirect URIs after. Creates, or with a
+          new secret updates, the OAuth2 credential provider
+          AGENTCORE_VAULT_PROVIDER (default entra-weather-api, vendor
+          MicrosoftOauth2); allows AGENTCORE_VAULT_RETURN_URL (the chat
+          UI's https://<origin>/consent.html) on the runtime's workload
+          identity, added to those it has; gives the runtime role the
+          provider's token, session binding and secret (inline policy
+          agentcore-vault); prints the provider's callback URL.
+          --client-secret-stdin reads the app's client secret from stdin
+          (never an argument, never a file); without one, a provider that
+          is missing or holds another client ID exits 3. WORKLOAD_IDENTITY_NAME
+          and RUNTIME_ROLE_ARN name the identity (created if missing) and
+          role of an agent the stack does not run; otherwise the stack's
+          runtime's are used. Needs the AWS CLI with bedrock-agentcore-control.
 verify    the Weather API answers /health and refuses a call with no token
           (401 from the gateway), the runtime is READY, federation is on
 teardown  prints what it would delete; --yes deletes the stack, the ECR
@@ -48,7 +66,7 @@ USAGE
 
 cmd=${1:-}
 shift || true
-env_file='' dry_run=false yes=false with_federation=false with_entra=false
+env_file='' dry_run=false yes=false with_federation=false with_entra=false secret_stdin=false
 while (($#)); do
 	case $1 in
 	--env-file) env_file=${2:?}; shift ;;
@@ -56,6 +74,7 @@ while (($#)); do
 	--yes) yes=true ;;
 	--federation) with_federation=true ;;
 	--entra) with_entra=true ;;
+	--client-secret-stdin) secret_stdin=true ;;
 	-h | --help) usage; exit 0 ;;
 	*) echo "unknown argument: $1" >&2; usage >&2; exit 2 ;;
 	esac
@@ -63,7 +82,7 @@ while (($#)); do
 done
 case $cmd in
 -h | --help) usage; exit 0 ;;
-deploy | federation | verify | teardown) ;;
+deploy | federation | vault | verify | teardown) ;;
 *) usage >&2; exit 2 ;;
 esac
 [[ -n $env_file ]] || { echo "aws-agentcore: --env-file is required" >&2; exit 2; }
@@ -72,9 +91,10 @@ set -a
 . "$env_file"
 set +a
 : "${TENANT_ID:?} ${AWS_REGION:?}"
-if [[ $cmd != federation ]]; then
-	: "${ARTIFACT_BUCKET:?} ${IMAGE_TAG:?}"
-fi
+case $cmd in
+federation | vault) ;;
+*) : "${ARTIFACT_BUCKET:?} ${IMAGE_TAG:?}" ;;
+esac
 STACK_NAME=${STACK_NAME:-agentid}
 ECR_REPOSITORY=${ECR_REPOSITORY:-agentid/llm-agent}
 # The AWS CLI v2 pages output through less by default; v1 ignores this.
@@ -136,6 +156,152 @@ issuer() {
 federation() {
 	aws sts get-caller-identity --query Arn --output text >/dev/null
 	issuer
+}
+
+# quiet runs a call that changes something with its answer dropped, or
+# shows it on stderr in a dry run (vault's stdout is its callback URL).
+quiet() {
+	if $dry_run; then show "$@" >&2; else "$@" >/dev/null; fi
+}
+
+# agentcore CALL ARGS...: an AgentCore control call that must succeed, its
+# answer as JSON; a refusal stops the script with the CLI's own words.
+agentcore() {
+	local out
+	if ! out=$(aws bedrock-agentcore-control "$@" --output json 2>"${private}/aws-error"); then
+		echo "aws-agentcore: ${1} failed: $(tr -s '\n' ' ' <"${private}/aws-error")" >&2
+		exit 1
+	fi
+	printf '%s\n' "$out"
+}
+
+# agentcore_get CALL ARGS...: a lookup; nothing when AgentCore says
+# ResourceNotFoundException, the answer otherwise, and any other refusal
+# stops the script.
+agentcore_get() {
+	local out
+	if out=$(aws bedrock-agentcore-control "$@" --output json 2>"${private}/aws-error"); then
+		printf '%s\n' "$out"
+	elif ! grep -q ResourceNotFoundException "${private}/aws-error"; then
+		echo "aws-agentcore: ${1} failed: $(tr -s '\n' ' ' <"${private}/aws-error")" >&2
+		exit 1
+	fi
+}
+
+# vault: the token vault's Entra provider, the return URL on the
+# workload identity and the runtime role's rights; prints the provider's
+# callback URL. The order is the APIs': the provider needs the app's
+# client ID and secret, and its callback URL exists only once it does.
+vault() {
+	local name secret='' have='' client op callback provider_arn secret_arn wi wi_json wi_arn urls role policy runtime
+	private=$(mktemp -d)
+	trap 'rm -rf "$private"' EXIT
+	[[ -n ${VAULT_APP_ID:-} ]] || { echo "aws-agentcore: ${env_file} has no VAULT_APP_ID: run entra-setup.sh --vault, which makes the vault's app and runs this" >&2; exit 1; }
+	[[ -n ${AGENTCORE_VAULT_RETURN_URL:-} ]] ||
+		{ echo "aws-agentcore: set AGENTCORE_VAULT_RETURN_URL in ${env_file}: the chat UI page AgentCore returns the user to after consent, https://<the page's origin>/consent.html" >&2; exit 1; }
+	name=${AGENTCORE_VAULT_PROVIDER:-entra-weather-api}
+	if $secret_stdin; then
+		IFS= read -r secret || true
+		[[ -n $secret ]] || { echo "aws-agentcore: --client-secret-stdin, but stdin holds no secret" >&2; exit 2; }
+	fi
+	aws sts get-caller-identity --query Arn --output text >/dev/null
+
+	# The provider: created, or updated when there is a new secret (its
+	# update needs the whole configuration, secret included; AgentCore
+	# never gives the secret back). Without a secret, it must exist and
+	# hold this client ID.
+	have=$(agentcore_get get-oauth2-credential-provider --name "$name")
+	client=''
+	[[ -z $have ]] || client=$(jq -r '.oauth2ProviderConfigOutput.microsoftOauth2ProviderConfig.clientId // empty' <<<"$have")
+	if [[ -z $secret ]]; then
+		if [[ -z $have ]]; then
+			echo "aws-agentcore: the credential provider ${name} does not exist, and creating it needs the vault app's client secret (entra-setup.sh --vault makes one and passes it on stdin)" >&2
+			exit 3
+		elif [[ $client != "$VAULT_APP_ID" ]]; then
+			echo "aws-agentcore: the credential provider ${name} holds client ${client:-none}, not ${VAULT_APP_ID}: updating it needs the app's client secret (entra-setup.sh --vault makes one and passes it on stdin)" >&2
+			exit 3
+		fi
+		echo "aws-agentcore: the credential provider ${name} holds ${VAULT_APP_ID} and its secret" >&2
+	else
+		op=create
+		[[ -z $have ]] || op=update
+		# The secret goes from stdin to jq's stdin to the AWS CLI's stdin
+		# (file:///dev/stdin): on no command line, in no file.
+		if $dry_run; then
+			show aws bedrock-agentcore-control "${op}-oauth2-credential-provider" --name "$name" --credential-provider-vendor MicrosoftOauth2 \
+				--oauth2-provider-config-input file:///dev/stdin >&2
+			echo "  (stdin: clientId ${VAULT_APP_ID}, tenantId ${TENANT_ID}, the client secret)" >&2
+			have=${have:-'{"callbackUrl":"<the callback URL create-oauth2-credential-provider returns>","credentialProviderArn":"<the provider ARN>","clientSecretArn":{"secretArn":"<the provider secret ARN>"}}'}
+		elif ! have=$(printf '%s' "$secret" | jq -cRs --arg id "$VAULT_APP_ID" --arg tenant "$TENANT_ID" \
+			'{microsoftOauth2ProviderConfig: {clientId: $id, clientSecret: ., tenantId: $tenant}}' |
+			aws bedrock-agentcore-control "${op}-oauth2-credential-provider" --name "$name" --credential-provider-vendor MicrosoftOauth2 \
+				--oauth2-provider-config-input file:///dev/stdin --output json 2>"${private}/aws-error"); then
+			echo "aws-agentcore: ${op}-oauth2-credential-provider failed: $(tr -s '\n' ' ' <"${private}/aws-error")" >&2
+			exit 1
+		else
+			echo "aws-agentcore: ${op}d the credential provider ${name} for ${VAULT_APP_ID}" >&2
+		fi
+		secret=''
+	fi
+	callback=$(jq -r '.callbackUrl // empty' <<<"$have")
+	provider_arn=$(jq -r '.credentialProviderArn // empty' <<<"$have")
+	secret_arn=$(jq -r '.clientSecretArn.secretArn // empty' <<<"$have")
+	[[ -n $callback && -n $provider_arn ]] || { echo "aws-agentcore: the credential provider ${name} has no callbackUrl or ARN: $have" >&2; exit 1; }
+
+	# The workload identity: the runtime's (AgentCore made it with the
+	# runtime), or the one WORKLOAD_IDENTITY_NAME names, created when
+	# missing. Its return URLs are replaced by an update, so the page's is
+	# added to those it has.
+	if [[ -n ${WORKLOAD_IDENTITY_NAME:-} ]]; then
+		wi=$WORKLOAD_IDENTITY_NAME
+	else
+		runtime=$(output AgentRuntimeArn)
+		if [[ $runtime == '<'* ]]; then
+			wi="<the runtime's workload identity>"
+		else
+			wi=$(agentcore get-agent-runtime --agent-runtime-id "${runtime##*/}" | jq -r '.workloadIdentityDetails.workloadIdentityArn // empty')
+			[[ -n $wi ]] || { echo "aws-agentcore: the runtime ${runtime##*/} has no workload identity" >&2; exit 1; }
+			wi=${wi##*/}
+		fi
+	fi
+	wi_json=''
+	[[ $wi == '<'* ]] || wi_json=$(agentcore_get get-workload-identity --name "$wi")
+	if [[ -n $wi_json ]]; then
+		wi_arn=$(jq -r .workloadIdentityArn <<<"$wi_json")
+		urls=$(jq -c --arg u "$AGENTCORE_VAULT_RETURN_URL" '(.allowedResourceOauth2ReturnUrls // []) as $r | if ($r | index($u)) then empty else $r + [$u] end' <<<"$wi_json")
+		if [[ -n $urls ]]; then
+			quiet aws bedrock-agentcore-control update-workload-identity --name "$wi" --allowed-resource-oauth2-return-urls "$urls"
+			echo "aws-agentcore: ${wi} now allows ${AGENTCORE_VAULT_RETURN_URL}" >&2
+		fi
+	elif [[ -n ${WORKLOAD_IDENTITY_NAME:-} ]]; then
+		urls=$(jq -cn --arg u "$AGENTCORE_VAULT_RETURN_URL" '[$u]')
+		if $dry_run; then
+			quiet aws bedrock-agentcore-control create-workload-identity --name "$wi" --allowed-resource-oauth2-return-urls "$urls"
+			wi_arn="<the workload identity ARN>"
+		else
+			wi_arn=$(agentcore create-workload-identity --name "$wi" --allowed-resource-oauth2-return-urls "$urls" | jq -r .workloadIdentityArn)
+			echo "aws-agentcore: created the workload identity ${wi}, allowing ${AGENTCORE_VAULT_RETURN_URL}" >&2
+		fi
+	elif $dry_run; then
+		show aws bedrock-agentcore-control update-workload-identity --name "$wi" --allowed-resource-oauth2-return-urls "[\"${AGENTCORE_VAULT_RETURN_URL}\"]" >&2
+		wi_arn="<the workload identity ARN>"
+	else
+		echo "aws-agentcore: the runtime's workload identity ${wi} does not exist" >&2
+		exit 1
+	fi
+
+	# The runtime role: the vaulted token and session binding, for this
+	# provider and workload identity only, and the provider's secret,
+	# which GetResourceOauth2Token reads in the caller's name. The runtime
+	# mints the workload access token itself: no GetWorkloadAccessToken*.
+	role=${RUNTIME_ROLE_ARN:-$(output AgentRuntimeRoleArn)}
+	policy=$(jq -cn --arg p "$provider_arn" --arg w "$wi_arn" --arg s "${secret_arn:-}" '{Version: "2012-10-17", Statement: ([
+		{Sid: "VaultToken", Effect: "Allow", Action: ["bedrock-agentcore:GetResourceOauth2Token", "bedrock-agentcore:CompleteResourceTokenAuth"],
+			Resource: ([$p, ($p | sub("/oauth2credentialprovider/.*$"; "")), $w, ($w | sub("/workload-identity/.*$"; ""))] | unique)}]
+		+ (if $s == "" then [] else [{Sid: "ProviderClientSecret", Effect: "Allow", Action: "secretsmanager:GetSecretValue", Resource: $s}] end))}')
+	quiet aws iam put-role-policy --role-name "${role##*/}" --policy-name agentcore-vault --policy-document "$policy"
+	echo "aws-agentcore: ${role##*/} may get ${name}'s tokens for ${wi} (inline policy agentcore-vault)" >&2
+	printf '%s\n' "$callback"
 }
 
 deploy() {

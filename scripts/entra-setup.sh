@@ -9,7 +9,11 @@
 # --federated-credential it instead trusts a managed identity from the
 # blueprint and the STS app (Container Apps); with --aws-role and
 # --aws-issuer, an AWS role's GetWebIdentityToken tokens (AgentCore
-# Runtime); --remove takes such a trust away again. No client secret
+# Runtime); --remove takes such a trust away again. With --vault, the
+# app registration of AgentCore Identity's token vault (multi-tenant, the
+# Weather API's delegated scope), a short-lived secret that goes straight
+# into the vault's credential provider (aws-agentcore.sh vault), and that
+# provider's callback URL among its redirect URIs. No blueprint secret
 # unless --local-secret asks for one (compose against the real tenant).
 # Runs under bash 3.2 (macOS) and with BSD tools.
 set -euo pipefail
@@ -20,6 +24,7 @@ Usage: scripts/entra-setup.sh --tenant-id ID [--name PREFIX] [--env-file FILE] [
        scripts/entra-setup.sh --tenant-id ID --federated-credential MI_OBJECT_ID [--public-origin URL] [--prune] --env-file FILE [--dry-run]
        scripts/entra-setup.sh --tenant-id ID --aws-role ROLE_ARN --aws-issuer ISSUER_URL --env-file FILE [--dry-run]
        scripts/entra-setup.sh --tenant-id ID (--federated-credential MI_OBJECT_ID | --aws-role ROLE_ARN --aws-issuer ISSUER_URL) --remove --env-file FILE
+       scripts/entra-setup.sh --tenant-id ID --vault [--secret-days N] --env-file FILE [--dry-run]
 
   --tenant-id             the tenant
   --name                  display name prefix, default agentid
@@ -40,6 +45,21 @@ Usage: scripts/entra-setup.sh --tenant-id ID [--name PREFIX] [--env-file FILE] [
   --aws-role, --aws-issuer  an IAM role's ARN and the account's outbound identity federation issuer:
                           the blueprint trusts the role's STS GetWebIdentityToken tokens
   --remove                with --federated-credential or --aws-role: delete that trust instead
+  --vault                 AgentCore Identity's token vault with Entra as the provider, after the
+                          default run and aws-agentcore.sh deploy, in the order the APIs force:
+                          1. the vault's app registration (multi-tenant, AzureADMultipleOrgs; the
+                             Weather API's Weather.Read as a delegated permission), VAULT_APP_ID;
+                          2. a client secret lasting --secret-days days (default 7, at most 90),
+                             handed on stdin to aws-agentcore.sh vault, which creates or updates the
+                             credential provider with it, allows AGENTCORE_VAULT_RETURN_URL on the
+                             runtime's workload identity and prints the provider's callback URL;
+                             the secret is in no file and on no command line;
+                          3. that callback URL added to the app's web redirect URIs.
+                          A rerun reuses the app, and makes a new secret only when the one the
+                          provider holds (VAULT_SECRET_KEY_ID) ends within half of --secret-days
+                          or the provider lacks it; after a new one, the app's other secrets are
+                          removed. FILE also holds AWS_REGION and AGENTCORE_VAULT_RETURN_URL for
+                          aws-agentcore.sh; needs the AWS CLI, signed in to the account
   --dry-run               print the changing Graph calls instead of making them (lookups still run)
 
 Signs you in with the device code flow for the Microsoft Graph Command Line Tools
@@ -59,7 +79,7 @@ USAGE
 }
 
 tenant='' name=agentid env_file=deploy/compose/.env mi_oid='' origin='' aws_role='' aws_issuer='' dry_run=false
-remove=false prune=false local_secret=false secret_days=7 secret_file=deploy/compose/secret.env
+remove=false prune=false local_secret=false secret_days=7 secret_file=deploy/compose/secret.env vault=false
 while (($#)); do
 	case $1 in
 	--tenant-id) tenant=${2:?}; shift ;;
@@ -72,6 +92,7 @@ while (($#)); do
 	--remove) remove=true ;;
 	--prune) prune=true ;;
 	--local-secret) local_secret=true ;;
+	--vault) vault=true ;;
 	--secret-days) secret_days=${2:?}; shift ;;
 	--secret-file) secret_file=${2:?}; shift ;;
 	--dry-run) dry_run=true ;;
@@ -87,6 +108,10 @@ done
 ! $remove || [[ -n $mi_oid$aws_role && -z $origin ]] || { echo "entra-setup: --remove goes with --federated-credential or --aws-role (and no --public-origin)" >&2; exit 2; }
 ! $prune || [[ -n $mi_oid ]] || { echo "entra-setup: --prune goes with --federated-credential" >&2; exit 2; }
 ! $local_secret || [[ -z $mi_oid$aws_role ]] || { echo "entra-setup: --local-secret goes with the default run, not --federated-credential or --aws-role" >&2; exit 2; }
+if $vault && { [[ -n $mi_oid$aws_role$origin ]] || $remove || $prune || $local_secret; }; then
+	echo "entra-setup: --vault is a run of its own (with --secret-days, --env-file, --dry-run)" >&2
+	exit 2
+fi
 if ! [[ $secret_days =~ ^[0-9]+$ ]] || ((10#$secret_days < 1 || 10#$secret_days > 90)); then
 	echo "entra-setup: --secret-days is a whole number of days from 1 to 90" >&2
 	exit 2
@@ -100,6 +125,7 @@ graph_api="${graph_host%/}/v1.0"
 # issuer of managed identity assertions.
 issuer_v2="https://login.microsoftonline.com/${tenant}/v2.0"
 token_exchange=api://AzureADTokenExchange
+here=$(cd "$(dirname "$0")" && pwd)
 # Microsoft Graph Command Line Tools: a Microsoft public client that can
 # ask for the Agent ID permissions by device code.
 cli_client=14d82eec-204b-4c2f-b7e8-296a70dab67e
@@ -123,6 +149,8 @@ if [[ -n $mi_oid ]]; then
 	[[ -z $origin ]] || needed+=" AgentIdentityBlueprint.UpdateAuthProperties.All"
 elif [[ -n $aws_role ]]; then
 	needed+=" AgentIdentityBlueprint.AddRemoveCreds.All Application.Read.All"
+elif $vault; then
+	needed+=" Application.ReadWrite.All"
 else
 	needed+=" AgentIdentityBlueprint.Create AgentIdentityBlueprint.UpdateAuthProperties.All AgentIdentityBlueprint.AddRemoveCreds.All"
 	needed+=" AgentIdentityBlueprintPrincipal.Create AgentIdentity.Create.All Application.ReadWrite.All AppRoleAssignment.ReadWrite.All"
@@ -208,23 +236,24 @@ claims() {
 # request METHOD PATH [BODY]: a Graph call; prints the body and returns 0
 # on 2xx, else prints "<status> <code>: <message> (<detail codes>)" and
 # returns 1.
+# Graph's answer stays in memory (curl's stdout, the status on its last
+# line), never in a file: addPassword's holds a secret.
 request() {
 	local method=$1 path=$2 body=${3:-} out status
-	out=$(mktemp "${private}/graph.XXXXXX")
-	local args=(-sS -o "$out" -w '%{http_code}' -X "$method" -H "@${auth_header}" -H "Content-Type: application/json")
+	local args=(-sS -w '\n%{http_code}' -X "$method" -H "@${auth_header}" -H "Content-Type: application/json")
 	[[ -z $body ]] || args+=(--data "$body")
-	if ! status=$(acurl "${args[@]}" "${graph_api}${path}" 2>"${private}/curl-error"); then
+	if ! out=$(acurl "${args[@]}" "${graph_api}${path}" 2>"${private}/curl-error"); then
 		echo "entra-setup: cannot reach ${graph_api}: $(cat "${private}/curl-error")" >&2
 		exit 1
 	fi
+	status=${out##*$'\n'}
+	out=${out%$'\n'*}
 	if [[ $status == 2* ]]; then
-		cat "$out"
-		rm -f "$out"
+		printf '%s\n' "$out"
 		return 0
 	fi
-	printf '%s %s\n' "$status" "$(jq -r '(.error.code // "?") + ": " + (.error.message // "")
-		+ ([.error.details[]?.code // empty] | if length > 0 then " (" + join(", ") + ")" else "" end)' "$out" 2>/dev/null)"
-	rm -f "$out"
+	printf '%s %s\n' "$status" "$(printf '%s' "$out" | jq -r '(.error.code // "?") + ": " + (.error.message // "")
+		+ ([.error.details[]?.code // empty] | if length > 0 then " (" + join(", ") + ")" else "" end)' 2>/dev/null)"
 	return 1
 }
 
@@ -409,7 +438,18 @@ need_role() { # WHAT PAGES ROLE...
   - ${alt}: ${what} (${pages})"
 }
 app_admin_roles=("Cloud Application Administrator" "Application Administrator")
-if [[ -n $mi_oid$aws_role ]]; then
+if $vault; then
+	[[ -n $(setting WEATHER_API_APP_ID) ]] || { echo "entra-setup: ${env_file} has no WEATHER_API_APP_ID: run entra-setup.sh without --vault first" >&2; exit 1; }
+	# Any user may register an app unless the tenant turned that off
+	# (then Application Developer); its secrets and redirect URIs are its
+	# owner's to change, or an application administrator's.
+	vault_found=''
+	[[ -z $(setting VAULT_APP_ID) ]] || vault_found=$(exists "/applications(appId='$(setting VAULT_APP_ID)')?\$select=id" | json '.id // empty')
+	if [[ -n $vault_found ]] && ! has_role "${app_admin_roles[@]}" && ! owns "$vault_found"; then
+		need_role "the vault app's secret and redirect URIs, which you do not own" \
+			"${graph_docs}/application-addpassword, ${graph_docs}/application-update" "${app_admin_roles[@]}"
+	fi
+elif [[ -n $mi_oid$aws_role ]]; then
 	for k in BLUEPRINT_APP_ID $([[ -n $mi_oid ]] && echo STS_APP_ID); do
 		[[ -n $(setting "$k") ]] || { echo "entra-setup: ${env_file} has no ${k}: run entra-setup.sh without --federated-credential or --aws-role first" >&2; exit 1; }
 	done
@@ -494,6 +534,106 @@ remove_fics() {
 		graph DELETE "/applications/${app}${path}/${id}" >/dev/null
 	done <"${private}/fics"
 }
+
+# vault_aws [SECRET] runs aws-agentcore.sh vault under this same bash, the
+# secret, when there is one, on its stdin through a pipe (printf is a
+# builtin: the secret is on no command line and in no file); prints the
+# provider's callback URL. It exits 3 when the provider needs a secret.
+vault_aws() {
+	local args=(vault --env-file "$env_file")
+	! $dry_run || args+=(--dry-run)
+	if [[ -n ${1:-} ]]; then
+		printf '%s\n' "$1" | VAULT_APP_ID=$vault_app "$BASH" "$here/aws-agentcore.sh" "${args[@]}" --client-secret-stdin
+	else
+		VAULT_APP_ID=$vault_app "$BASH" "$here/aws-agentcore.sh" "${args[@]}" </dev/null
+	fi
+}
+
+# AgentCore Identity's token vault with Entra as the provider, in the
+# order the APIs force: the app (the provider needs its client ID and a
+# secret), the provider (aws-agentcore.sh vault), then the provider's
+# callback URL, which exists only once the provider does, among the app's
+# redirect URIs.
+if $vault; then
+	weather=$(setting WEATHER_API_APP_ID)
+	weather_scope=$(graph GET "/applications(appId='${weather}')?\$select=api" |
+		json '.api.oauth2PermissionScopes // [] | map(select(.value == "Weather.Read")) | .[0].id // empty')
+	[[ -n $weather_scope ]] || { echo "entra-setup: the Weather API ${weather} has no Weather.Read scope: run entra-setup.sh without --vault first" >&2; exit 1; }
+	# 1. The app: an ordinary registration, multi-tenant (AgentCore
+	# supports only multi-tenant Microsoft apps), asking for the Weather
+	# API's delegated scope, which each user consents to on the vault's
+	# authorization URL. What it lacks is added to what it has.
+	vault_app=$(setting VAULT_APP_ID)
+	if [[ -z $vault_app || -z $(exists "/applications(appId='${vault_app}')?\$select=id") ]]; then
+		vault_app=$(by_name /applications "${name} AgentCore vault" | json '.appId // empty')
+		[[ -n $vault_app ]] || vault_app=$(graph POST /applications "$(jq -cn --arg n "${name} AgentCore vault" --arg w "$weather" --arg s "$weather_scope" \
+			'{displayName: $n, signInAudience: "AzureADMultipleOrgs", requiredResourceAccess: [{resourceAppId: $w, resourceAccess: [{id: $s, type: "Scope"}]}]}')" | json .appId)
+		save VAULT_APP_ID "$vault_app"
+	fi
+	vault_json=$(graph GET "/applications(appId='${vault_app}')")
+	vault_obj=$(json .id <<<"$vault_json")
+	change=$(jq -c --arg w "$weather" --arg s "$weather_scope" '
+		(.requiredResourceAccess // []) as $r |
+		(if any($r[]; .resourceAppId == $w and any(.resourceAccess[]?; .id == $s and .type == "Scope")) then $r
+		else [$r[] | select(.resourceAppId != $w)]
+			+ [{resourceAppId: $w, resourceAccess: ([$r[] | select(.resourceAppId == $w) | .resourceAccess[]?] + [{id: $s, type: "Scope"}])}] end) as $r2 |
+		{} + (if .signInAudience != "AzureADMultipleOrgs" then {signInAudience: "AzureADMultipleOrgs"} else {} end)
+		+ (if $r2 != $r then {requiredResourceAccess: $r2} else {} end)' <<<"$vault_json")
+	[[ $change == '{}' ]] || graph PATCH "/applications/${vault_obj}" "$change" >/dev/null
+	[[ -n $(exists "/servicePrincipals(appId='${vault_app}')?\$select=id") ]] || graph POST /servicePrincipals "{\"appId\":\"${vault_app}\"}" >/dev/null
+
+	# 2. The provider. The secret it holds (VAULT_SECRET_KEY_ID; the env
+	# file records its ID, never its text) is kept while more than half
+	# of --secret-days remains; otherwise, or when the provider is missing
+	# or holds another client (aws-agentcore.sh exits 3), a new one goes
+	# from Graph's answer to the provider through pipes only.
+	key=$(setting VAULT_SECRET_KEY_ID)
+	keep_until=$(jq -rn --argjson d "$secret_days" 'now + $d * 43200 | floor | todate')
+	live=''
+	[[ -z $key ]] || live=$(jq -r --arg k "$key" --arg t "$keep_until" '.passwordCredentials[]? | select(.keyId == $k and (.endDateTime // "") > $t) | .keyId' <<<"$vault_json")
+	rc=3
+	if [[ -n $live ]]; then
+		if callback=$(vault_aws); then rc=0; else rc=$?; fi
+	fi
+	if ((rc != 0 && rc != 3)); then
+		echo "entra-setup: aws-agentcore.sh vault failed (above); ${env_file} records the app: run the same command again" >&2
+		exit 1
+	fi
+	if ((rc == 3)); then
+		ends=$(jq -rn --argjson d "$secret_days" 'now + $d * 86400 | floor | todate')
+		out=$(graph POST "/applications/${vault_obj}/addPassword" \
+			"{\"passwordCredential\":{\"displayName\":\"AgentCore vault provider, until ${ends}\",\"endDateTime\":\"${ends}\"}}")
+		secret=dry-run-secret new_key=dry-run-key
+		if ! $dry_run; then
+			secret=$(printf '%s' "$out" | jq -r '.secretText // empty')
+			new_key=$(printf '%s' "$out" | jq -r '.keyId // empty')
+		fi
+		out=''
+		if ! callback=$(vault_aws "$secret"); then
+			echo "entra-setup: aws-agentcore.sh vault failed (above); the new secret ${new_key} went nowhere and is removed by the next run that succeeds" >&2
+			exit 1
+		fi
+		secret=''
+		save VAULT_SECRET_KEY_ID "$new_key"
+		save VAULT_SECRET_ENDS "$ends"
+		echo "entra-setup: the vault's credential provider holds a new secret of ${vault_app}, valid until ${ends}; rerun before then to renew it" >&2
+		# The provider holds only the new one: the app's others, expired or
+		# left by a failed run, go.
+		for old in $(jq -r --arg k "$new_key" '.passwordCredentials[]? | select(.keyId != $k) | .keyId' <<<"$vault_json"); do
+			graph POST "/applications/${vault_obj}/removePassword" "{\"keyId\":\"${old}\"}" >/dev/null
+			echo "entra-setup: removed the vault app's old secret ${old}" >&2
+		done
+	fi
+
+	# 3. The provider's callback URL among the app's web redirect URIs,
+	# added to those it has (a PATCH replaces the whole collection).
+	[[ -n $callback ]] || { echo "entra-setup: aws-agentcore.sh vault printed no callback URL" >&2; exit 1; }
+	web=$(graph GET "/applications/${vault_obj}" | jq -c --arg u "$callback" \
+		'(.web.redirectUris // []) as $r | if ($r | index($u)) then empty else {web: ((.web // {}) | del(.redirectUriSettings) | .redirectUris = $r + [$u])} end')
+	[[ -z $web ]] || graph PATCH "/applications/${vault_obj}" "$web" >/dev/null
+	echo "entra-setup: ${vault_app} returns users to ${callback}; llm-agent on the runtime: USER_TOKEN_SOURCE=agentcore-vault AGENTCORE_VAULT_SCOPES=api://${weather}/Weather.Read" >&2
+	exit 0
+fi
 
 bp_fics=/microsoft.graph.agentIdentityBlueprint/federatedIdentityCredentials
 if [[ -n $mi_oid ]]; then

@@ -5,6 +5,7 @@ package scripts_test
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -20,10 +21,12 @@ import (
 
 // fake records its call, then answers with the first response whose
 // pattern (an extended regexp) matches "<cli> <args…>"; a failing response
-// writes to stderr and exits 254.
+// writes to stderr and exits 254. A call given file:///dev/stdin has what
+// it read there appended to $FAKE_LOG.stdin.
 const fake = `#!/usr/bin/env bash
 name=$(basename "$0")
 { printf '%s' "$name"; for a in "$@"; do printf ' %q' "$a"; done; printf '\n'; } >>"$FAKE_LOG"
+if [[ $* == *file:///dev/stdin* ]]; then { cat; printf '\n'; } >>"$FAKE_LOG.stdin"; fi
 call="$name $*"
 for f in "$FAKE_RESPONSES"/*; do
 	[ -e "$f" ] || break
@@ -44,6 +47,7 @@ type answer struct {
 type run struct {
 	stdout, stderr string
 	calls          string
+	stdin          string // what the calls read from file:///dev/stdin
 	err            error
 }
 
@@ -67,6 +71,12 @@ func runScript(t *testing.T, script string, responses []answer, args ...string) 
 // a bash too, the shell's, so that a script running another with bash
 // runs it under the same one.
 func (sh shell) run(t *testing.T, script string, responses []answer, args ...string) run {
+	t.Helper()
+	return sh.runWithStdin(t, script, responses, "", args...)
+}
+
+// runWithStdin is run with stdin given to the script.
+func (sh shell) runWithStdin(t *testing.T, script string, responses []answer, stdin string, args ...string) run {
 	t.Helper()
 	dir := t.TempDir()
 	bin, resp := filepath.Join(dir, "bin"), filepath.Join(dir, "responses")
@@ -92,11 +102,13 @@ func (sh shell) run(t *testing.T, script string, responses []answer, args ...str
 	cmd := exec.Command(bash, append([]string{abs}, args...)...)
 	cmd.Env = []string{"PATH=" + bin + ":" + sh.path, "FAKE_LOG=" + log, "FAKE_RESPONSES=" + resp, "HOME=" + dir, "TMPDIR=" + dir}
 	cmd.Dir = dir
+	cmd.Stdin = strings.NewReader(stdin)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	runErr := cmd.Run()
 	calls, _ := os.ReadFile(log)
-	return run{stdout: stdout.String(), stderr: stderr.String(), calls: string(calls), err: runErr}
+	read, _ := os.ReadFile(log + ".stdin")
+	return run{stdout: stdout.String(), stderr: stderr.String(), calls: string(calls), stdin: string(read), err: runErr}
 }
 
 var tmpPath = regexp.MustCompile(`/tmp/[^ \n'"]+`)
@@ -612,6 +624,7 @@ func TestScriptsUnderBash32(t *testing.T) {
 	t.Run("help", func(t *testing.T) { everyScriptHasHelp(t, sh) })
 	t.Run("containerapps", func(t *testing.T) { containerApps(t, sh) })
 	t.Run("aws-agentcore", func(t *testing.T) { awsAgentCore(t, sh) })
+	t.Run("aws-agentcore vault", func(t *testing.T) { awsAgentCoreVault(t, sh) })
 	t.Run("other dry runs", func(t *testing.T) { otherDryRuns(t, sh) })
 	t.Run("entra-setup without a CA", func(t *testing.T) {
 		sim := cloudsimtest.Start(t, cloudsimtest.FreshTenant(t))
@@ -687,5 +700,120 @@ func TestDockerignore(t *testing.T) {
 		if ignoredByDocker(patterns, in) {
 			t.Errorf("%s would be left out of a build context", in)
 		}
+	}
+}
+
+// vaultEnv is awsAgentCoreEnv with the vault's settings.
+func vaultEnv(t *testing.T) string {
+	f := awsAgentCoreEnv(t)
+	src, _ := os.ReadFile(f)
+	os.WriteFile(f, append(src, []byte("VAULT_APP_ID=3c1d7e52-0f6a-4b8e-9d21-7a5c4e8b9f10\nAGENTCORE_VAULT_RETURN_URL=https://chat.example/consent.html\n")...), 0o600)
+	return f
+}
+
+const (
+	vaultApp      = "3c1d7e52-0f6a-4b8e-9d21-7a5c4e8b9f10"
+	vaultCallback = "https://bedrock-agentcore.us-east-1.amazonaws.com/identities/oauth2/callback/5d3c0a1e-8b7f-4c2d-9e6a-1f0b3c5d7e9a"
+	vaultSecret   = "planted~vault.secret_XYZ"
+	providerARN   = "arn:aws:bedrock-agentcore:us-east-1:111122223333:token-vault/default/oauth2credentialprovider/entra-weather-api"
+	workloadARN   = "arn:aws:bedrock-agentcore:us-east-1:111122223333:workload-identity-directory/default/workload-identity/agentid_agent-wi"
+)
+
+// provider answers get-oauth2-credential-provider with a provider for
+// client.
+func provider(client string) answer {
+	return answer{pattern: "^aws bedrock-agentcore-control get-oauth2-credential-provider", body: `{"name":"entra-weather-api","credentialProviderArn":"` + providerARN +
+		`","callbackUrl":"` + vaultCallback + `","clientSecretArn":{"secretArn":"arn:aws:secretsmanager:us-east-1:111122223333:secret:bedrock-agentcore-identity!default/oauth2/entra-weather-api-AbCdEf"},` +
+		`"oauth2ProviderConfigOutput":{"microsoftOauth2ProviderConfig":{"clientId":"` + client + `"}}}`}
+}
+
+var (
+	noProvider = answer{pattern: "^aws bedrock-agentcore-control get-oauth2-credential-provider", fail: true,
+		body: "An error occurred (ResourceNotFoundException) when calling the GetOauth2CredentialProvider operation: Credential provider entra-weather-api not found"}
+	created = answer{pattern: "^aws bedrock-agentcore-control create-oauth2-credential-provider", body: `{"name":"entra-weather-api","credentialProviderArn":"` + providerARN +
+		`","callbackUrl":"` + vaultCallback + `","clientSecretArn":{"secretArn":"arn:aws:secretsmanager:us-east-1:111122223333:secret:bedrock-agentcore-identity!default/oauth2/entra-weather-api-AbCdEf"},"status":"READY"}`}
+	runtimeWorkload = answer{pattern: "^aws bedrock-agentcore-control get-agent-runtime", body: `{"workloadIdentityDetails":{"workloadIdentityArn":"` + workloadARN + `"}}`}
+)
+
+// workload answers get-workload-identity with these return URLs.
+func workload(urls string) answer {
+	return answer{pattern: "^aws bedrock-agentcore-control get-workload-identity", body: `{"name":"agentid_agent-wi","workloadIdentityArn":"` + workloadARN +
+		`","allowedResourceOauth2ReturnUrls":` + urls + `}`}
+}
+
+func TestAWSAgentCoreVault(t *testing.T) { awsAgentCoreVault(t, bash5) }
+
+// aws-agentcore.sh vault against fake aws: the provider is created with
+// the secret from stdin, passed on to the AWS CLI's stdin and never on a
+// command line; the return URL is added to the runtime's workload
+// identity's; the runtime role gets the provider's rights; the callback
+// URL is all it prints. A rerun without a secret changes nothing, and
+// one whose provider is missing or holds another app exits 3.
+func awsAgentCoreVault(t *testing.T, sh shell) {
+	env := vaultEnv(t)
+	with := func(more ...answer) []answer { return append(append([]answer{}, more...), stack...) }
+	r := sh.runWithStdin(t, "aws-agentcore.sh", with(noProvider, created, runtimeWorkload, workload(`["https://other.example/consent.html"]`)), vaultSecret+"\n",
+		"vault", "--env-file", env, "--client-secret-stdin")
+	if r.err != nil || r.stdout != vaultCallback+"\n" {
+		t.Fatalf("vault: %v\n%s\n%s", r.err, r.stdout, r.stderr)
+	}
+	if strings.Contains(r.calls, vaultSecret) || strings.Contains(r.stderr, vaultSecret) {
+		t.Errorf("the secret is on a command line or in the output:\n%s", r.calls)
+	}
+	if want := `{"microsoftOauth2ProviderConfig":{"clientId":"` + vaultApp + `","clientSecret":"` + vaultSecret + `","tenantId":"ca77995a-3696-41ae-a339-cf02b3e89b12"}}`; strings.TrimSpace(r.stdin) != want {
+		t.Errorf("the provider's configuration on stdin: %q, want %q", r.stdin, want)
+	}
+	for _, want := range []string{"update-workload-identity --name agentid_agent-wi --allowed-resource-oauth2-return-urls",
+		"put-role-policy --role-name agentid-AgentRuntimeRole-ABC --policy-name agentcore-vault"} {
+		if !strings.Contains(r.calls, want) {
+			t.Errorf("no %s in\n%s", want, r.calls)
+		}
+	}
+	golden(t, "aws-agentcore-vault", r.calls)
+
+	// A rerun without a secret: the provider holds the app, the identity
+	// allows the URL. Only the role's policy is put again (idempotent).
+	r = sh.run(t, "aws-agentcore.sh", with(provider(vaultApp), runtimeWorkload, workload(`["https://chat.example/consent.html"]`)), "vault", "--env-file", env)
+	if r.err != nil || r.stdout != vaultCallback+"\n" || strings.Contains(r.calls, "create-") || strings.Contains(r.calls, "update-") {
+		t.Errorf("rerun: %v\n%s\n%s\n%s", r.err, r.stdout, r.stderr, r.calls)
+	}
+	golden(t, "aws-agentcore-vault-rerun", r.calls)
+
+	// A secret for an existing provider updates it.
+	r = sh.runWithStdin(t, "aws-agentcore.sh", with(provider("0d9f1e2a-3b4c-4d5e-8f60-718293a4b5c6"),
+		answer{pattern: "^aws bedrock-agentcore-control update-oauth2-credential-provider", body: created.body}, runtimeWorkload,
+		workload(`["https://chat.example/consent.html"]`)), vaultSecret+"\n", "vault", "--env-file", env, "--client-secret-stdin")
+	if r.err != nil || !strings.Contains(r.calls, "update-oauth2-credential-provider --name entra-weather-api --credential-provider-vendor MicrosoftOauth2 --oauth2-provider-config-input file:///dev/stdin") {
+		t.Errorf("update: %v\n%s\n%s", r.err, r.calls, r.stderr)
+	}
+
+	for name, p := range map[string]answer{"missing": noProvider, "another app's": provider("0d9f1e2a-3b4c-4d5e-8f60-718293a4b5c6")} {
+		r = sh.run(t, "aws-agentcore.sh", with(p, runtimeWorkload, workload("[]")), "vault", "--env-file", env)
+		var exit *exec.ExitError
+		if !errors.As(r.err, &exit) || exit.ExitCode() != 3 || !strings.Contains(r.stderr, "client secret") || strings.Contains(r.calls, "put-role-policy") {
+			t.Errorf("a %s provider without a secret: %v\n%s\n%s", name, r.err, r.stderr, r.calls)
+		}
+	}
+
+	// A dry run on a new account: no stack, no provider.
+	newAccount := []answer{{pattern: "^aws sts get-caller-identity", body: "111122223333\n"}, noProvider,
+		{pattern: "^aws cloudformation describe-stacks", body: "does not exist", fail: true}}
+	r = sh.runWithStdin(t, "aws-agentcore.sh", newAccount, vaultSecret+"\n", "vault", "--env-file", env, "--client-secret-stdin", "--dry-run")
+	if r.err != nil || strings.Contains(r.calls, "create-") || strings.Contains(r.calls, "put-role") || !strings.Contains(r.stderr, "would run: aws bedrock-agentcore-control create-oauth2-credential-provider") ||
+		strings.Contains(r.stderr, vaultSecret) || !strings.Contains(r.stdout, "<the callback URL") {
+		t.Errorf("dry run: %v\n%s\n%s\n%s", r.err, r.stdout, r.stderr, r.calls)
+	}
+	golden(t, "aws-agentcore-vault-dry-run-new-account", r.calls+"--- stderr\n"+r.stderr)
+
+	// The settings it needs, named.
+	bare := awsAgentCoreEnv(t)
+	if r = sh.run(t, "aws-agentcore.sh", stack, "vault", "--env-file", bare); r.err == nil || !strings.Contains(r.stderr, "has no VAULT_APP_ID") || r.calls != "" {
+		t.Errorf("no VAULT_APP_ID: %v %q", r.err, r.stderr)
+	}
+	f, _ := os.OpenFile(bare, os.O_APPEND|os.O_WRONLY, 0)
+	fmt.Fprintf(f, "VAULT_APP_ID=%s\n", vaultApp)
+	f.Close()
+	if r = sh.run(t, "aws-agentcore.sh", stack, "vault", "--env-file", bare); r.err == nil || !strings.Contains(r.stderr, "set AGENTCORE_VAULT_RETURN_URL") {
+		t.Errorf("no AGENTCORE_VAULT_RETURN_URL: %v %q", r.err, r.stderr)
 	}
 }
