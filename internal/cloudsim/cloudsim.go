@@ -29,6 +29,7 @@ import (
 	"time"
 
 	"github.com/crosscloud-agentid/agentid/internal/atomicfile"
+	"github.com/crosscloud-agentid/agentid/internal/cloudsim/agentcoreid"
 	"github.com/crosscloud-agentid/agentid/internal/cloudsim/awsiam"
 	"github.com/crosscloud-agentid/agentid/internal/cloudsim/awssts"
 	"github.com/crosscloud-agentid/agentid/internal/cloudsim/bedrock"
@@ -113,6 +114,9 @@ type Sim struct {
 	IAM        *awsiam.Account // nil when the tenant file has no aws section
 	STS        *awssts.Server  // nil when the tenant file has no aws section
 	Bedrock    *bedrock.Server // nil when the tenant file has no aws section
+	// AgentCoreIdentity is AgentCore Identity (workload identities, OAuth2
+	// credential providers, the token vault); nil without an aws section.
+	AgentCoreIdentity *agentcoreid.Server
 	SidecarURL string          // "" when no sidecar runs
 	Tenant     *tenant.Directory
 	Keys       *signing.Keys
@@ -300,6 +304,14 @@ func (s *Sim) services(o Options, outboundKeys *signing.Keys) http.Handler {
 			Credentials: s.STS, APIKeys: o.Tenant.AWS.BedrockAPIKeys,
 			Logger: o.Logger.With("service", "bedrock"), Stats: stats, Now: o.Now})
 		s.Bedrock.Register(mux)
+		tid := o.Tenant.Tenant.ID
+		s.AgentCoreIdentity = agentcoreid.New(agentcoreid.Options{Region: o.Tenant.AWS.Region, Account: o.Tenant.AWS.AccountID,
+			BaseURL: s.URL, TenantID: tid, Credentials: s.STS, VerifyJWT: s.Keys.Verify, Entra: mux,
+			// The user tokens GetWorkloadAccessTokenForJWT takes: cloudsim
+			// Entra's v2 and v1 issuers.
+			Issuers: []string{"https://login.microsoftonline.com/" + tid + "/v2.0", "https://sts.windows.net/" + tid + "/"},
+			Logger:  o.Logger.With("service", "agentcore-identity"), Count: stats.Add, Now: o.Now})
+		s.AgentCoreIdentity.Register(mux)
 	}
 	graph.New(graph.Options{Live: s.Live, Verify: s.Keys.Verify, Logger: o.Logger.With("service", "graph"), Count: stats.Add}).Register(mux)
 	mux.Handle(mcpserver.Path, mcpserver.Handler(mcpserver.Options{Directory: o.Tenant, Verify: s.Keys.Verify,
@@ -315,6 +327,10 @@ func (s *Sim) services(o Options, outboundKeys *signing.Keys) http.Handler {
 		if _, pattern := mux.Handler(r); pattern == "" {
 			if strings.HasPrefix(r.URL.Path, bedrock.Path+"/") {
 				bedrock.NotFound(w, r)
+				return
+			}
+			if s.AgentCoreIdentity != nil && strings.HasPrefix(r.URL.Path, agentcoreid.PathPrefix) {
+				agentcoreid.NotFound(w, r)
 				return
 			}
 			if awsRoot(w, r, stsHandler, iamHandler) {
@@ -498,6 +514,10 @@ func (s *Sim) Env() map[string]string {
 		env["AWS_ENDPOINT_URL_STS"] = s.URL + awssts.Path
 		env["AWS_ENDPOINT_URL_IAM"] = s.URL + awsiam.Path
 		env["AWS_ENDPOINT_URL_BEDROCK_RUNTIME"] = s.URL + bedrock.Path
+		// AgentCore's two planes at cloudsim's root: their request URIs
+		// are absolute (/identities/…) and do not collide.
+		env["AWS_ENDPOINT_URL_BEDROCK_AGENTCORE"] = s.URL
+		env["AWS_ENDPOINT_URL_BEDROCK_AGENTCORE_CONTROL"] = s.URL
 		env["AWS_REGION"] = d.AWS.Region
 		// The AWS CLI v1 and boto3 read AWS_DEFAULT_REGION, not AWS_REGION.
 		env["AWS_DEFAULT_REGION"] = d.AWS.Region
