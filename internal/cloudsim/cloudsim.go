@@ -110,16 +110,16 @@ type Sim struct {
 	Entra            *entra.Server
 	// Live is the tenant as Microsoft Graph changes it; Tenant is the
 	// tenant file it started from.
-	Live       *tenant.Live
-	IAM        *awsiam.Account // nil when the tenant file has no aws section
-	STS        *awssts.Server  // nil when the tenant file has no aws section
-	Bedrock    *bedrock.Server // nil when the tenant file has no aws section
+	Live    *tenant.Live
+	IAM     *awsiam.Account // nil when the tenant file has no aws section
+	STS     *awssts.Server  // nil when the tenant file has no aws section
+	Bedrock *bedrock.Server // nil when the tenant file has no aws section
 	// AgentCoreIdentity is AgentCore Identity (workload identities, OAuth2
 	// credential providers, the token vault); nil without an aws section.
 	AgentCoreIdentity *agentcoreid.Server
-	SidecarURL string          // "" when no sidecar runs
-	Tenant     *tenant.Directory
-	Keys       *signing.Keys
+	SidecarURL        string // "" when no sidecar runs
+	Tenant            *tenant.Directory
+	Keys              *signing.Keys
 
 	servers []*http.Server
 	done    chan error     // a listener that stopped by itself

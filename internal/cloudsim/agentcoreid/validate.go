@@ -16,10 +16,10 @@ import (
 // character anywhere ("Member must satisfy regular expression pattern"),
 // so cloudsim matches the whole value.
 var (
-	workloadNamePattern = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)            // WorkloadIdentityNameType, 3–255
-	providerNamePattern = regexp.MustCompile(`^[a-zA-Z0-9\-_]+$`)            // CredentialProviderName, 1–128
-	returnURLPattern    = regexp.MustCompile(`^\w+:(\/?\/?)[^\s]+$`)         // ResourceOauth2ReturnUrlType, 1–2048
-	tagPattern          = regexp.MustCompile(`^[a-zA-Z0-9\s._:/=+@-]*$`)     // TagKey 1–128, TagValue 0–256
+	workloadNamePattern = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)                                 // WorkloadIdentityNameType, 3–255
+	providerNamePattern = regexp.MustCompile(`^[a-zA-Z0-9\-_]+$`)                                 // CredentialProviderName, 1–128
+	returnURLPattern    = regexp.MustCompile(`^\w+:(\/?\/?)[^\s]+$`)                              // ResourceOauth2ReturnUrlType, 1–2048
+	tagPattern          = regexp.MustCompile(`^[a-zA-Z0-9\s._:/=+@-]*$`)                          // TagKey 1–128, TagValue 0–256
 	userTokenPattern    = regexp.MustCompile(`^[A-Za-z0-9-_=]+.[A-Za-z0-9-_=]+.[A-Za-z0-9-_=]+$`) // UserTokenType, 1–131072
 	requestURIPattern   = regexp.MustCompile(`^urn:ietf:params:oauth:request_uri:[a-zA-Z0-9-._~]+$`)
 	customKeyPattern    = regexp.MustCompile(`^[a-zA-Z0-9\-_\.]+$`) // CustomRequestKeyType, 1–256
