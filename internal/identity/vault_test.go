@@ -101,7 +101,7 @@ func TestVaultToken(t *testing.T) {
 		{name: "vaulted after binding, with the session", req: identity.VaultRequest{WorkloadToken: secret.New(wat), ReturnURL: returnURL, SessionURI: session},
 			status: 200, answer: map[string]any{"accessToken": tv}, wantToken: true},
 		{name: "consent first", req: identity.VaultRequest{WorkloadToken: secret.New(wat), ReturnURL: returnURL}, status: 200,
-			answer: map[string]any{"authorizationUrl": "https://agentcore.example/identities/oauth2/authorize?request_uri=x", "sessionUri": session, "sessionStatus": "IN_PROGRESS"},
+			answer:  map[string]any{"authorizationUrl": "https://agentcore.example/identities/oauth2/authorize?request_uri=x", "sessionUri": session, "sessionStatus": "IN_PROGRESS"},
 			wantURL: "https://agentcore.example/identities/oauth2/authorize?request_uri=x"},
 		{name: "no workload access token", req: identity.VaultRequest{ReturnURL: returnURL}, noRequest: true,
 			wantErr: []string{"workload access token", "WorkloadAccessToken"}},

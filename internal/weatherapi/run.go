@@ -106,7 +106,7 @@ func Build(s Settings, d command.Deps) (*Service, error) {
 // Handler is the API, with a server span per request when tracing is on,
 // for a caller that serves it itself.
 func (svc *Service) Handler() http.Handler {
-	srv := NewServer(svc.validator, svc.provider, svc.deps.Log(), !svc.settings.ValidateSignature)
+	srv := NewServer(svc.settings.Guard(svc.validator), svc.provider, svc.deps.Log(), !svc.settings.ValidateSignature)
 	if m := telemetry.Meter(svc.deps.Meter); m != nil {
 		srv.requests, _ = m.Int64Counter("agentid.weather_api.requests", metric.WithUnit("{request}"),
 			metric.WithDescription("Requests by verdict (authorized, refused) and refusal reason (the error code)"))
@@ -140,10 +140,16 @@ func (svc *Service) Serve(ctx context.Context, ln net.Listener) error {
 		callers = "* (any app in the tenant)"
 	}
 	log.Info("weather-api listening on "+httpserver.Listening("http", ln.Addr().String(), ""),
-		"tenant", s.TenantID, "audiences", strings.Join(s.Audiences, ","), "allowed_callers", callers,
+		"tenant", s.TenantID, "audiences", strings.Join(s.Audiences, ","), "allowed_callers", callers, "allowed_delegated_callers", strings.Join(s.DelegatedCallers, ","),
 		"required_role", s.RequiredRole, "required_scope", s.RequiredScope, "token_versions", fmt.Sprint(s.Versions),
 		"require_agent_identity", s.RequireAgentIdentity, "weather_provider", s.Provider)
 	return httpserver.Serve(ctx, httpserver.New(svc.Handler(), log), ln)
+}
+
+// GatewayServer is the server ServeLambda runs: the policy, and Guard,
+// on the claims API Gateway's JWT authorizer passed on.
+func (svc *Service) GatewayServer() *Server {
+	return newServer(svc.settings.Guard(gatewayAuth{svc.validator}), svc.provider, svc.deps.Log(), false, gatewayValidatedBy)
 }
 
 // ServeLambda answers API Gateway's events as a Lambda until ctx ends. Its
@@ -153,6 +159,6 @@ func (svc *Service) ServeLambda(ctx context.Context) error {
 	s, log := svc.settings, svc.deps.Log()
 	log.Info("weather-api running as a Lambda behind API Gateway's JWT authorizer",
 		"tenant", s.TenantID, "audiences", strings.Join(s.Audiences, ","), "weather_provider", s.Provider)
-	lambda.StartWithOptions(LambdaHandler(NewGatewayServer(svc.validator, svc.provider, log)), lambda.WithContext(ctx))
+	lambda.StartWithOptions(LambdaHandler(svc.GatewayServer()), lambda.WithContext(ctx))
 	return nil
 }

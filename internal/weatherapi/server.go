@@ -57,9 +57,10 @@ func NewServer(auth Authenticator, provider weather.Provider, log *slog.Logger, 
 // Lambda: the gateway verified the token's signature, and v holds the
 // claims it passed on to the same policy as NewServer's tokens.
 func NewGatewayServer(v *jwtauth.Validator, provider weather.Provider, log *slog.Logger) *Server {
-	return newServer(gatewayAuth{v}, provider, log, false,
-		"API Gateway JWT authorizer (signature, issuer, audience, lifetime), then this API (issuer, audience, lifetime, tenant, caller and permission)")
+	return newServer(gatewayAuth{v}, provider, log, false, gatewayValidatedBy)
 }
+
+const gatewayValidatedBy = "API Gateway JWT authorizer (signature, issuer, audience, lifetime), then this API (issuer, audience, lifetime, tenant, caller and permission)"
 
 func newServer(auth Authenticator, provider weather.Provider, log *slog.Logger, signatureUnchecked bool, validatedBy string) *Server {
 	s := &Server{auth: auth, weather: provider, log: log, signatureUnchecked: signatureUnchecked, validatedBy: validatedBy, mux: http.NewServeMux()}

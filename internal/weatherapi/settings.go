@@ -4,6 +4,8 @@
 package weatherapi
 
 import (
+	"fmt"
+	"net/http"
 	"slices"
 	"strconv"
 	"strings"
@@ -16,12 +18,16 @@ import (
 // Settings are the Weather API's settings, from its environment; see
 // docs/settings.md.
 type Settings struct {
-	ListenAddr           string
-	TenantID             string
-	AuthorityHost        string
-	AppID                string
-	Audiences            []string
-	AllowedCallers       []string // nil: any app in the tenant ("*")
+	ListenAddr     string
+	TenantID       string
+	AuthorityHost  string
+	AppID          string
+	Audiences      []string
+	AllowedCallers []string // nil: any app in the tenant ("*")
+	// DelegatedCallers may call with delegated tokens only (a user's, with
+	// scp), never app-only: the token vault's app registration, whose
+	// tokens AgentCore Identity gets for a signed-in user.
+	DelegatedCallers     []string
 	RequiredRole         string
 	RequiredScope        string
 	Versions             []int
@@ -72,6 +78,20 @@ func LoadSettings(r *config.Reader) Settings {
 		}
 	}
 	c.AllowedCallers = callers
+	var vault []string
+	if id := r.String("VAULT_APP_ID", ""); id != "" {
+		vault = []string{id}
+	}
+	for _, id := range r.List("ALLOWED_DELEGATED_CALLER_APP_IDS", vault) {
+		switch {
+		case id == "*":
+			r.Problem("ALLOWED_DELEGATED_CALLER_APP_IDS", "name the apps: * is not allowed here (ALLOWED_CALLER_APP_IDS=* already allows any app)")
+		case !config.IsGUID(id):
+			r.Problem("ALLOWED_DELEGATED_CALLER_APP_IDS", "%q is not an app ID (GUID)", id)
+		default:
+			c.DelegatedCallers = append(c.DelegatedCallers, strings.ToLower(id))
+		}
+	}
 
 	for _, v := range r.List("ACCEPTED_TOKEN_VERSIONS", []string{"1", "2"}) {
 		n, err := strconv.Atoi(v)
@@ -102,13 +122,20 @@ func permission(r *config.Reader, name string) string {
 	return v
 }
 
-// Policy is what jwtauth enforces for this configuration.
+// Policy is what jwtauth enforces for this configuration: the allowed
+// callers are ALLOWED_CALLER_APP_IDS and ALLOWED_DELEGATED_CALLER_APP_IDS,
+// so a validator built from it must be behind Guard, which refuses the
+// latter's app-only tokens.
 func (c Settings) Policy() jwtauth.Policy {
+	callers := c.AllowedCallers
+	if callers != nil {
+		callers = append(slices.Clip(callers), c.DelegatedCallers...)
+	}
 	return jwtauth.Policy{
 		TenantID:             c.TenantID,
 		Audiences:            c.Audiences,
 		Versions:             c.Versions,
-		AllowedCallers:       c.AllowedCallers,
+		AllowedCallers:       callers,
 		RequiredRole:         c.RequiredRole,
 		RequiredScope:        c.RequiredScope,
 		RequireAgentIdentity: c.RequireAgentIdentity,
@@ -129,4 +156,43 @@ func (c Settings) KeyURLs() []string {
 		}
 	}
 	return urls
+}
+
+// Guard puts the callers' rule that jwtauth's policy cannot say in front
+// of auth: an app of ALLOWED_DELEGATED_CALLER_APP_IDS that is not in
+// ALLOWED_CALLER_APP_IDS passes only with a user's delegated token.
+func (c Settings) Guard(auth Authenticator) Authenticator {
+	var only []string
+	for _, id := range c.DelegatedCallers {
+		if c.AllowedCallers != nil && !slices.Contains(c.AllowedCallers, id) {
+			only = append(only, id)
+		}
+	}
+	if len(only) == 0 {
+		return auth
+	}
+	return delegatedOnly{next: auth, apps: only}
+}
+
+// delegatedOnly refuses app-only tokens of apps that may act for users
+// only.
+type delegatedOnly struct {
+	next Authenticator
+	apps []string
+}
+
+func (d delegatedOnly) Authenticate(r *http.Request) (*jwtauth.Caller, *jwtauth.Error) {
+	caller, refusal := d.next.Authenticate(r)
+	if refusal != nil || !slices.Contains(d.apps, caller.AppID) || caller.Flow == "delegated" {
+		return caller, refusal
+	}
+	return nil, &jwtauth.Error{Status: http.StatusForbidden, Code: jwtauth.CodeInsufficientScope,
+		Description: fmt.Sprintf("the calling app %s may call on behalf of a signed-in user only (ALLOWED_DELEGATED_CALLER_APP_IDS), and this token is %s", caller.AppID, flowName(caller.Flow))}
+}
+
+func flowName(flow string) string {
+	if flow == "app" {
+		return "app-only"
+	}
+	return "an agent user's"
 }
