@@ -312,6 +312,15 @@ func (s *Sim) services(o Options, outboundKeys *signing.Keys) http.Handler {
 			Issuers: []string{"https://login.microsoftonline.com/" + tid + "/v2.0", "https://sts.windows.net/" + tid + "/"},
 			Logger:  o.Logger.With("service", "agentcore-identity"), Count: stats.Add, Now: o.Now})
 		s.AgentCoreIdentity.Register(mux)
+		for _, p := range o.Tenant.AWS.CredentialProviders {
+			// The tenant file's providers (checked when it was read: the
+			// app exists, has a secret and lists the callback).
+			if app := o.Tenant.App(p.ClientApp); app != nil {
+				if _, err := s.AgentCoreIdentity.CreateProvider(p.Name, app.AppID, app.Secrets[0], tid, p.CallbackID); err != nil {
+					o.Logger.Warn("tenant file: credential provider not created", "name", p.Name, "error", err)
+				}
+			}
+		}
 	}
 	graph.New(graph.Options{Live: s.Live, Verify: s.Keys.Verify, Logger: o.Logger.With("service", "graph"), Count: stats.Add}).Register(mux)
 	mux.Handle(mcpserver.Path, mcpserver.Handler(mcpserver.Options{Directory: o.Tenant, Verify: s.Keys.Verify,

@@ -33,8 +33,11 @@ type authCode struct {
 	nonce       string
 	challenge   string
 	method      string // PKCE: plain (also when absent) or S256
-	issued      time.Time
-	used        bool
+	// web is a code issued to a Web platform redirect URI: a confidential
+	// client redeems it, from a server, with its credential.
+	web    bool
+	issued time.Time
+	used   bool
 }
 
 type codeStore struct {
@@ -111,6 +114,9 @@ type authorizeRequest struct {
 	tid, clientID, redirectURI, scope, state, nonce, challenge, method, responseMode, prompt, loginHint string
 	app                                                                                                 *tenant.Application
 	resources                                                                                           []*scopeRequest // the scopes by resource, the token's first
+	// web: the redirect URI is one of the app's Web platform URIs, not
+	// its SPA ones.
+	web bool
 }
 
 // authorize is GET (show the login page, or answer prompt=none) and POST
@@ -177,13 +183,25 @@ func (s *Server) checkAuthorize(r *http.Request) (*authorizeRequest, *aadError, 
 	if ar.app = s.dir().App(ar.clientID); ar.app == nil {
 		return ar, errUnknownClient(ar.clientID, tid), false
 	}
-	if !slices.ContainsFunc(ar.app.SPARedirectURIs, func(registered string) bool { return redirectMatches(registered, ar.redirectURI) }) {
+	matches := func(registered string) bool { return redirectMatches(registered, ar.redirectURI) }
+	// A Web platform redirect URI takes the authorization code flow too,
+	// for a confidential client that redeems the code with its secret
+	// (Microsoft identity platform and OAuth 2.0 authorization code flow,
+	// learn.microsoft.com/entra/identity-platform/v2-oauth2-auth-code-flow,
+	// read 2026-12-06): AgentCore Identity's token vault is one.
+	ar.web = !slices.ContainsFunc(ar.app.SPARedirectURIs, matches) && slices.ContainsFunc(ar.app.WebRedirectURIs, matches)
+	if !ar.web && !slices.ContainsFunc(ar.app.SPARedirectURIs, matches) {
 		return ar, newErr(http.StatusBadRequest, oauthInvalidRequest, 50011, "The redirect URI '%s' specified in the request does not match the redirect URIs configured for the application '%s'. Make sure the redirect URI sent in the request matches one added to your application in the Azure portal.", ar.redirectURI, ar.clientID), false
 	}
 	if ar.responseMode == "" {
 		ar.responseMode = "query"
 	}
 	switch {
+	case ar.web && ar.responseMode != "query":
+		// Web apps may also use form_post, which cloudsim does not emulate.
+		return ar, newErr(http.StatusBadRequest, oauthInvalidRequest, 0, "cloudsim's Entra answers a web app's sign-in with response_mode query only, not '%s'.", ar.responseMode), true
+	case ar.web && q.Get("response_type") != "code":
+		return ar, newErr(http.StatusBadRequest, "unsupported_response_type", 700054, "cloudsim's Entra emulates response_type 'code' only; the implicit and hybrid flows are not emulated."), true
 	case ar.responseMode != "query" && ar.responseMode != "fragment":
 		return ar, newErr(http.StatusBadRequest, oauthInvalidRequest, 900144, "The response_mode '%s' is not supported for single-page applications; use query or fragment.", ar.responseMode), true
 	case q.Get("response_type") != "code":
@@ -283,7 +301,7 @@ func consentRequired(e *aadError) *aadError {
 // asked for.
 func (s *Server) redirectCode(w http.ResponseWriter, r *http.Request, ar *authorizeRequest, oid string) {
 	code := s.codes.issue(&authCode{clientID: ar.clientID, redirectURI: ar.redirectURI, scope: ar.scope, userOID: oid,
-		nonce: ar.nonce, challenge: ar.challenge, method: ar.method, issued: s.now()})
+		nonce: ar.nonce, challenge: ar.challenge, method: ar.method, web: ar.web, issued: s.now()})
 	v := url.Values{"code": {code}, "client_info": {clientInfo(oid, ar.tid)}}
 	if ar.state != "" {
 		v.Set("state", ar.state)
@@ -371,14 +389,19 @@ func (s *Server) authorizationCode(req *tokenRequest, c *caller) (map[string]any
 	case req.form.Get("redirect_uri") != code.redirectURI:
 		return nil, newErr(http.StatusBadRequest, oauthInvalidGrant, 50011, "The redirect URI '%s' specified in the request does not match the redirect URI used in the authorization request.", req.form.Get("redirect_uri"))
 	}
-	// cloudsim's codes are all issued to SPA redirect URIs.
-	if aerr := checkRedemptionOrigin(req.origin, true); aerr != nil {
+	// An SPA's code is redeemed from the browser with PKCE; a web app's
+	// from its server, with its credential, PKCE optional (recommended,
+	// not required, for confidential clients).
+	if aerr := checkRedemptionOrigin(req.origin, !code.web); aerr != nil {
 		return nil, aerr
 	}
-	if code.challenge == "" {
+	switch {
+	case code.web && c.acr == "0":
+		return nil, errNoCredential(req.grant)
+	case code.web && code.challenge == "":
+	case code.challenge == "":
 		return nil, errPKCERequired()
-	}
-	if !code.verifies(req.form.Get("code_verifier")) {
+	case !code.verifies(req.form.Get("code_verifier")):
 		return nil, newErr(http.StatusBadRequest, oauthInvalidGrant, 501481, "The Code_Verifier does not match the code_challenge supplied in the authorization request.")
 	}
 	scope := req.form.Get("scope")

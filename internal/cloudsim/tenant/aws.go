@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 )
 
@@ -28,6 +29,22 @@ type AWSAccount struct {
 	// us.anthropic.claude-…) to the ones cloudsim's Bedrock knows, for a
 	// model newer than its table.
 	InferenceProfiles []string `json:"inferenceProfiles"`
+	// CredentialProviders are AgentCore Identity's OAuth2 credential
+	// providers (vendor MicrosoftOauth2) cloudsim creates at start, as
+	// CreateOauth2CredentialProvider would, so the demo's vault works with
+	// no setup script: a provider's callback URL is only known once it
+	// exists, and its app must list it as a web redirect URI.
+	CredentialProviders []*CredentialProvider `json:"credentialProviders"`
+}
+
+// CredentialProvider is a MicrosoftOauth2 credential provider of the
+// tenant file: the app whose client ID and first secret it holds, and the
+// UUID of its callback URL (<cloudsim>/identities/oauth2/callback/<uuid>),
+// which the app's webRedirectUris must name.
+type CredentialProvider struct {
+	Name       string `json:"name"`
+	ClientApp  string `json:"clientApp"`
+	CallbackID string `json:"callbackId"`
 }
 
 // DevCredential is an IAM user's long-lived access key pair: the IAM
@@ -85,6 +102,47 @@ func (a *AWSAccount) ARN(r *Role) string {
 		path = "/"
 	}
 	return "arn:aws:iam::" + a.AccountID + ":role" + path + r.Name
+}
+
+// CallbackPath is where AgentCore Identity's per-provider OAuth2
+// callbacks are, under cloudsim's URL.
+const CallbackPath = "/identities/oauth2/callback/"
+
+var providerName = regexp.MustCompile(`^[a-zA-Z0-9\-_]{1,128}$`) // CredentialProviderName
+
+// validateCredentialProviders checks each provider against the
+// applications: its app exists with a secret, and registers its callback
+// as a web redirect URI (Entra would answer AADSTS50011 otherwise).
+func (d *Directory) validateCredentialProviders(v *validator) {
+	names := map[string]bool{}
+	for i, p := range d.AWS.CredentialProviders {
+		path := fmt.Sprintf("aws.credentialProviders[%d]", i)
+		if p == nil {
+			v.fail(path, "must be an object")
+			continue
+		}
+		if !providerName.MatchString(p.Name) || names[p.Name] {
+			v.fail(path+".name", "%q is not a credential provider name (1-128 letters, digits, - and _) or is given twice", p.Name)
+		}
+		names[p.Name] = true
+		p.ClientApp = v.guid(path+".clientApp", p.ClientApp)
+		p.CallbackID = v.guid(path+".callbackId", p.CallbackID)
+		var app *Application
+		for _, a := range d.Applications {
+			if a != nil && strings.EqualFold(a.AppID, p.ClientApp) {
+				app = a
+			}
+		}
+		switch {
+		case app == nil:
+			v.fail(path+".clientApp", "%s is not an application of this file", p.ClientApp)
+		case len(app.Secrets) == 0:
+			v.fail(path+".clientApp", "%s has no secret for the provider to hold", app.Name)
+		case !slices.ContainsFunc(app.WebRedirectURIs, func(u string) bool { return strings.HasSuffix(u, CallbackPath+p.CallbackID) }):
+			v.fail(path+".callbackId", "%s lists no web redirect URI ending %s%s (https://127.0.0.1%s%s: Entra ignores a loopback URI's port)",
+				app.Name, CallbackPath, p.CallbackID, CallbackPath, p.CallbackID)
+		}
+	}
 }
 
 var (

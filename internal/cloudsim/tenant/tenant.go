@@ -329,6 +329,7 @@ func (d *Directory) validate(v *validator) {
 	d.validateExports(v)
 	if d.AWS != nil {
 		d.AWS.validate(v)
+		d.validateCredentialProviders(v)
 	}
 	d.validateConsents(v)
 }
