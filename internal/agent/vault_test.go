@@ -251,10 +251,10 @@ func TestVaultNeedsWorkloadToken(t *testing.T) {
 
 func TestValidSessionURI(t *testing.T) {
 	for s, want := range map[string]bool{
-		"urn:ietf:params:oauth:request_uri:ZjQ0Y2I2ODQtNzc0YS00OGRi": true,
-		"urn:ietf:params:oauth:request_uri:":                         false,
-		"urn:ietf:params:oauth:request_uri:a b":                      false,
-		"https://evil.example/":                                      false,
+		"urn:ietf:params:oauth:request_uri:ZjQ0Y2I2ODQtNzc0YS00OGRi":     true,
+		"urn:ietf:params:oauth:request_uri:":                             false,
+		"urn:ietf:params:oauth:request_uri:a b":                          false,
+		"https://evil.example/":                                          false,
 		"urn:ietf:params:oauth:request_uri:" + strings.Repeat("a", 1000): false,
 	} {
 		if ValidSessionURI(s) != want {

@@ -28,7 +28,9 @@ func TestVaultSourceSettings(t *testing.T) {
 		problem string
 		check   func(Settings) bool
 	}{
-		{"the default", nil, "", func(s Settings) bool { return s.Identity.UserTokenSource == "entra-obo" && s.API.UserTokenSource == "entra-obo" }},
+		{"the default", nil, "", func(s Settings) bool {
+			return s.Identity.UserTokenSource == "entra-obo" && s.API.UserTokenSource == "entra-obo"
+		}},
 		{"the vault off the runtime", map[string]string{"USER_TOKEN_SOURCE": "agentcore-vault"},
 			"USER_TOKEN_SOURCE: agentcore-vault needs the workload access token AgentCore Runtime passes with each invocation: use it with AGENTCORE_RUNTIME=true, or use entra-obo", nil},
 		{"the vault on the runtime", map[string]string{"USER_TOKEN_SOURCE": "agentcore-vault", "AGENTCORE_RUNTIME": "true", "SIDECAR_URL": "",
