@@ -1,6 +1,10 @@
 // The chat UI. Everything the server sends is rendered as text
 // (textContent), never as HTML. Tokens stay in MSAL's sessionStorage cache;
-// this file never stores, prints or logs one.
+// this file never stores, prints or logs one. The one it keeps is in
+// memory: the token a turn was sent with while that turn waits for
+// AgentCore Identity's consent, since AWS binds the consent only with
+// exactly that token (waitingForConsent); it is dropped once the turn is
+// sent again.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
@@ -192,8 +196,10 @@ async function send(ev) {
 
 // runTurn sends one turn. afterConsent marks a turn sent again once the
 // user granted consent: the agent then asks Entra for the MCP token again,
-// even though it refused it a moment ago.
-async function runTurn(message, mode, flow, afterConsent) {
+// even though it refused it a moment ago. vault, for a turn sent again
+// after AgentCore Identity's consent, is the session to bind and the token
+// the first turn was sent with, which AWS binds it with.
+async function runTurn(message, mode, flow, afterConsent, vault) {
   if (flow !== "autonomous" && !account) {
     addMessage("error", "The " + (flow === "obo" ? "on-behalf-of" : "agent user") + " flow needs a signed-in user: sign in first.");
     return;
@@ -212,10 +218,19 @@ async function runTurn(message, mode, flow, afterConsent) {
   Diagram.reset();
   const reply = addMessage("agent", "…");
   try {
-    const token = needsUser(flow) ? await userToken() : null;
+    const token = vault && vault.token ? vault.token : needsUser(flow) ? await userToken() : null;
     // The turn's W3C trace context: its trace ID names the turn in every
     // component's logs and traces.
     const body = { message, llm_mode: mode, token_flow: flow, traceparent: newTraceparent() };
+    // A vault session to bind: the one this window's consent came back
+    // with, or one a tab that went to AgentCore itself left (bound with
+    // the token this page has now; if AWS refuses it, the agent starts a
+    // new consent and says so).
+    const session = vault ? vault.session : sessionStorage.getItem("agentid-vault-session");
+    if (session && flow === "obo") {
+      body.vault_session = session;
+      sessionStorage.removeItem("agentid-vault-session");
+    }
     // For a while after consent (given in the popup, or in this tab when
     // popups are blocked), every turn says so: a replica that has not
     // served this user since may still remember Entra's refusal.
@@ -228,7 +243,7 @@ async function runTurn(message, mode, flow, afterConsent) {
       throw e;
     });
     result.turn = { message };
-    finish(reply, result, mode, flow);
+    finish(reply, result, mode, flow, token);
   } catch (e) {
     reply.className = "error";
     reply.textContent = e && e.message ? e.message : String(e);
@@ -315,12 +330,12 @@ async function turnOverPost(turn, token) {
   }
 }
 
-function finish(reply, msg, mode, flow) {
+function finish(reply, msg, mode, flow, token) {
   if (!msg.success) {
     reply.className = "error";
     reply.textContent = msg.error || msg.response || "The turn failed.";
   } else if (msg.consent_required) {
-    askConsent(reply, msg.consent_required, msg.turn || {}, mode, flow);
+    askConsent(reply, msg.consent_required, msg.turn || {}, mode, flow, token);
   } else {
     reply.textContent = msg.response;
   }
@@ -338,8 +353,11 @@ let waitingForConsent = null;
 
 // askConsent shows why the turn stopped and a button that opens Entra's
 // consent page in a popup; consent.html, where Entra sends the popup back,
-// tells this window, which sends the turn again.
-function askConsent(reply, need, turn, mode, flow) {
+// tells this window, which sends the turn again. For AgentCore Identity's
+// vault (need.source), the button opens its authorization URL, and the
+// token the turn was sent with is kept for the retry, which binds the
+// session with it.
+function askConsent(reply, need, turn, mode, flow, token) {
   reply.className = "consent";
   reply.textContent = need.message;
   const link = need.url || need.admin_url;
@@ -348,6 +366,7 @@ function askConsent(reply, need, turn, mode, flow) {
   const grant = el("button", { type: "button", class: "grant-consent", text: need.url ? "Grant consent" : "Ask an admin: open admin consent" });
   grant.addEventListener("click", () => {
     waitingForConsent = { message: turn.message, mode, flow };
+    if (need.source === "agentcore-vault") Object.assign(waitingForConsent, { vault: true, session: need.session_uri || "", token });
     const popup = window.open(link, "agentid-consent", "popup,width=560,height=680");
     if (!popup) location.assign(link); // popups blocked: go there in this tab
   });
@@ -361,6 +380,17 @@ window.addEventListener("message", (e) => {
   waitingForConsent = null;
   if (!e.data.ok) {
     addMessage("error", "Consent was not given (" + e.data.error + "): " + e.data.description);
+    return;
+  }
+  if (e.data.vault_session) {
+    // AgentCore Identity's consent: bound by the same turn sent again, with
+    // the token that started the session.
+    if (!turn || !turn.vault || (turn.session && turn.session !== e.data.vault_session)) {
+      addMessage("error", "AgentCore Identity sent back a consent this page did not start: it was not used.");
+      return;
+    }
+    addMessage("note", "Consent granted to AgentCore Identity: sending your message again, with the sign-in it started with, to bind it to you.");
+    runTurn(turn.message, turn.mode, turn.flow, true, { session: e.data.vault_session, token: turn.token });
     return;
   }
   sessionStorage.setItem("agentid-consent-at", String(Date.now()));

@@ -14,6 +14,7 @@ const Diagram = (() => {
     ["llm-agent", "llm-agent"],
     ["auth-sidecar", "Auth sidecar"],
     ["msal", "MSAL Go (in llm-agent)"],
+    ["agentcore-identity", "AgentCore Identity"],
     ["entra", "Entra ID"],
     ["weather-api", "Weather API"],
     ["mcp-server", "MCP server"],
