@@ -199,7 +199,9 @@ func TestProviderLifecycle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(list.CredentialProviders) != 1 || aws.ToString(list.CredentialProviders[0].Name) != "entra" {
+	// The tenant file's provider, and this one.
+	if len(list.CredentialProviders) != 2 || aws.ToString(list.CredentialProviders[0].Name) != "entra" ||
+		aws.ToString(list.CredentialProviders[1].Name) != "entra-weather-api" {
 		t.Errorf("list %+v", list.CredentialProviders)
 	}
 	if _, err := e.ctl.DeleteOauth2CredentialProvider(ctx, &bedrockagentcorecontrol.DeleteOauth2CredentialProviderInput{Name: aws.String("entra")}); err != nil {

@@ -3,11 +3,13 @@ package agentcoreid_test
 import (
 	"context"
 	"errors"
+	"net/http"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockagentcore"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockagentcorecontrol"
@@ -39,6 +41,7 @@ func start(t *testing.T, edit func(*cloudsim.Options)) *env {
 	offset := &atomic.Int64{}
 	sim := cloudsimtest.Start(t, func(o *cloudsim.Options) {
 		o.Now = func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
+		withAgentCoreOnlyUser(o)
 		if edit != nil {
 			edit(o)
 		}
@@ -56,14 +59,27 @@ func (e *env) clients(key, secret, session string) (*bedrockagentcorecontrol.Cli
 	env := e.sim.Env()
 	ctl := bedrockagentcorecontrol.NewFromConfig(cfg, func(o *bedrockagentcorecontrol.Options) {
 		o.BaseEndpoint = aws.String(env["AWS_ENDPOINT_URL_BEDROCK_AGENTCORE_CONTROL"])
+		o.HTTPSignerV4 = clockSigner{v4.NewSigner(), e.offset}
 	})
 	dp := bedrockagentcore.NewFromConfig(cfg, func(o *bedrockagentcore.Options) {
 		o.BaseEndpoint = aws.String(env["AWS_ENDPOINT_URL_BEDROCK_AGENTCORE"])
+		// The client signs on cloudsim's clock, which a test moves.
+		o.HTTPSignerV4 = clockSigner{v4.NewSigner(), e.offset}
 	})
 	return ctl, dp
 }
 
 func (e *env) advance(d time.Duration) { e.offset.Add(int64(d)) }
+
+// clockSigner signs at the time cloudsim's moved clock says.
+type clockSigner struct {
+	signer *v4.Signer
+	offset *atomic.Int64
+}
+
+func (c clockSigner) SignHTTP(ctx context.Context, creds aws.Credentials, r *http.Request, payloadHash, service, region string, at time.Time, opts ...func(*v4.SignerOptions)) error {
+	return c.signer.SignHTTP(ctx, creds, r, payloadHash, service, region, at.Add(time.Duration(c.offset.Load())), opts...)
+}
 
 // apiError is the code and message of an SDK error, or fails the test.
 func apiError(t *testing.T, err error) (string, string) {
