@@ -138,9 +138,13 @@ func TestGetResourceOauth2TokenRefusals(t *testing.T) {
 		{"an unknown provider", v.dp, func(in *bedrockagentcore.GetResourceOauth2TokenInput) {
 			in.ResourceCredentialProviderName = aws.String("nobody")
 		}, "ResourceNotFoundException", "nobody"},
-		{"an unknown WAT", v.dp, func(in *bedrockagentcore.GetResourceOauth2TokenInput) { in.WorkloadIdentityToken = aws.String("wat.forged") },
+		{"an unknown WAT", v.dp, func(in *bedrockagentcore.GetResourceOauth2TokenInput) {
+			in.WorkloadIdentityToken = aws.String("wat.forged")
+		},
 			"AccessDeniedException", "not valid"},
-		{"a WAT without a user", v.dp, func(in *bedrockagentcore.GetResourceOauth2TokenInput) { in.WorkloadIdentityToken = anonymous.WorkloadAccessToken },
+		{"a WAT without a user", v.dp, func(in *bedrockagentcore.GetResourceOauth2TokenInput) {
+			in.WorkloadIdentityToken = anonymous.WorkloadAccessToken
+		},
 			"ValidationException", "needs a workload access token for a user"},
 		{"on-behalf-of token exchange", v.dp, func(in *bedrockagentcore.GetResourceOauth2TokenInput) {
 			in.Oauth2Flow = dptypes.Oauth2FlowTypeOnBehalfOfTokenExchange
@@ -151,7 +155,9 @@ func TestGetResourceOauth2TokenRefusals(t *testing.T) {
 			"ValidationException", "at least one scope"},
 		{"a scope too long", v.dp, func(in *bedrockagentcore.GetResourceOauth2TokenInput) { in.Scopes = []string{strings.Repeat("s", 129)} },
 			"ValidationException", "scopes.1.member"},
-		{"resources for Entra", v.dp, func(in *bedrockagentcore.GetResourceOauth2TokenInput) { in.Resources = []string{"https://graph.microsoft.com"} },
+		{"resources for Entra", v.dp, func(in *bedrockagentcore.GetResourceOauth2TokenInput) {
+			in.Resources = []string{"https://graph.microsoft.com"}
+		},
 			"ValidationException", "no resources"},
 		{"a malformed session URI", v.dp, func(in *bedrockagentcore.GetResourceOauth2TokenInput) { in.SessionUri = aws.String("urn:x") },
 			"ValidationException", "sessionUri"},
@@ -385,11 +391,13 @@ func TestBrowserLeg(t *testing.T) {
 	// A provider whose callback URL the app does not list: Entra refuses
 	// with AADSTS50011 and sends the browser nowhere.
 	if _, err := v.ctl.CreateOauth2CredentialProvider(ctx, &bedrockagentcorecontrol.CreateOauth2CredentialProviderInput{Name: aws.String("unregistered"),
-		CredentialProviderVendor: ctltypes.CredentialProviderVendorTypeMicrosoftOauth2,
+		CredentialProviderVendor:  ctltypes.CredentialProviderVendorTypeMicrosoftOauth2,
 		Oauth2ProviderConfigInput: microsoft(env["VAULT_APP_ID"], "cloudsim-local-vault-secret-do-not-reuse", v.sim.Tenant.Tenant.ID)}); err != nil {
 		t.Fatal(err)
 	}
-	out, err = v.ask(v.wat(t, jwt), func(in *bedrockagentcore.GetResourceOauth2TokenInput) { in.ResourceCredentialProviderName = aws.String("unregistered") })
+	out, err = v.ask(v.wat(t, jwt), func(in *bedrockagentcore.GetResourceOauth2TokenInput) {
+		in.ResourceCredentialProviderName = aws.String("unregistered")
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
