@@ -553,3 +553,55 @@ func (s *Server) entraToken(p *provider, form url.Values) (*entraAnswer, error) 
 	}
 	return &a, nil
 }
+
+// RuntimeWorkloadName is the workload identity AgentCore Runtime makes for
+// a runtime: cloudsim names it after the runtime's ID (the ARN's last
+// segment, <runtime name>-<10 characters>), which fits the IAM templates'
+// workload-identity/{agentName}-* (fact sheet §3; the real naming is
+// unverified). The e2e tests find the front's identity with it.
+func RuntimeWorkloadName(runtimeARN string) string {
+	_, id, _ := strings.Cut(runtimeARN, ":runtime/")
+	return id
+}
+
+// CreateRuntimeIdentity makes a runtime's workload identity, as
+// CreateAgentRuntime does (its workloadIdentityDetails), and returns its
+// name. One that exists already (a setup script made it first) is
+// adopted. Either way it is the runtime's from now on: the
+// GetWorkloadAccessToken operations refuse it (DG-WAT).
+func (s *Server) CreateRuntimeIdentity(runtimeARN string) (string, error) {
+	name := RuntimeWorkloadName(runtimeARN)
+	if len(name) < minWorkloadName || len(name) > maxWorkloadName || !workloadNamePattern.MatchString(name) {
+		return "", fmt.Errorf("agentcore identity: runtime ARN %q has no runtime ID a workload identity can be named after", runtimeARN)
+	}
+	s.mu.Lock()
+	w, ok := s.workloads[name]
+	s.mu.Unlock()
+	if !ok {
+		var e *apiError
+		if w, e = s.putWorkload(name, nil, nil); e != nil {
+			return "", fmt.Errorf("agentcore identity: workload identity for %s: %w", runtimeARN, e)
+		}
+	}
+	s.mu.Lock()
+	w.runtime = runtimeARN
+	s.mu.Unlock()
+	return name, nil
+}
+
+// MintForRuntime is what the runtime does for each authorized inbound
+// JWT: GetWorkloadAccessTokenForJWT on its own workload identity (DG-WAT
+// steps 1–5), without the SigV4 call a client would make.
+func (s *Server) MintForRuntime(workload, userJWT string) (string, error) {
+	s.mu.Lock()
+	_, ok := s.workloads[workload]
+	s.mu.Unlock()
+	if !ok {
+		return "", workloadNotFound(workload)
+	}
+	token, e := s.mintForJWT(workload, userJWT)
+	if e != nil {
+		return "", e
+	}
+	return token, nil
+}

@@ -46,7 +46,45 @@ type Runtime struct {
 	HeaderAllowlist []string
 	// Container is the container's address: /invocations is under it.
 	Container *url.URL
-	proxy     *httputil.ReverseProxy
+	// WorkloadIdentity is the runtime's workload identity once UseIdentity
+	// made it ("" before): the name AgentCore Identity knows it by.
+	WorkloadIdentity string
+	identity         WorkloadIdentities
+	proxy            *httputil.ReverseProxy
+}
+
+// WorkloadIdentities is the part of AgentCore Identity a runtime uses:
+// cloudsim's agentcoreid.Server.
+type WorkloadIdentities interface {
+	// CreateRuntimeIdentity makes (or adopts) the runtime's workload
+	// identity, as CreateAgentRuntime does, and returns its name.
+	CreateRuntimeIdentity(runtimeARN string) (string, error)
+	// MintForRuntime is GetWorkloadAccessTokenForJWT on that identity.
+	MintForRuntime(workload, userJWT string) (string, error)
+}
+
+// The headers the runtime hands the container its workload access token
+// in: WorkloadAccessToken (the Python SDK's ACCESS_TOKEN_HEADER), and
+// X-Amz-Bedrock-AgentCore-Identity-WAT, which newer runtimes also send and
+// the SDK prefers since 2026-08-05 (bedrock-agentcore-sdk-python #607).
+// A client's own copies never reach the container.
+const (
+	WATHeader      = "WorkloadAccessToken"
+	IdentityHeader = "X-Amz-Bedrock-AgentCore-Identity-WAT"
+)
+
+// UseIdentity gives the runtime its workload identity in id, as AgentCore
+// does when it creates a runtime (workloadIdentityDetails): from then on,
+// every request its authorizer lets through carries a workload access
+// token minted from the inbound JWT (DG-WAT: the runtime calls
+// GetWorkloadAccessTokenForJWT with its identity and passes the token on).
+func (rt *Runtime) UseIdentity(id WorkloadIdentities) error {
+	name, err := id.CreateRuntimeIdentity(rt.ARN)
+	if err != nil {
+		return err
+	}
+	rt.identity, rt.WorkloadIdentity = id, name
+	return nil
 }
 
 // RuntimeFrom reads an AWS::BedrockAgentCore::Runtime resource. The
@@ -265,6 +303,21 @@ func (rt *Runtime) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeAWSError(w, status, code, msg)
 		return
 	}
+	// Only the runtime sets the workload access token headers.
+	r.Header.Del(WATHeader)
+	r.Header.Del(IdentityHeader)
+	if rt.identity != nil {
+		token, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		wat, err := rt.identity.MintForRuntime(rt.WorkloadIdentity, strings.TrimSpace(token))
+		if err != nil {
+			// The authorizer took the token, AgentCore Identity did not (an
+			// issuer it does not trust, say). AWS's answer is undocumented.
+			writeAWSError(w, http.StatusForbidden, "AccessDeniedException", "The runtime could not get a workload access token for this user: "+err.Error())
+			return
+		}
+		r.Header.Set(WATHeader, wat)
+		r.Header.Set(IdentityHeader, wat)
+	}
 	if r.Header.Get(sessionHeader) == "" {
 		r.Header.Set(sessionHeader, newRequestID()+"-"+newRequestID()[:8]) // at least 33 characters
 	}
@@ -273,14 +326,15 @@ func (rt *Runtime) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // rewrite forwards to the container's /invocations with only the
-// runtime's session ID and the allowlisted headers (see restrictedHeaders).
+// runtime's session ID, its workload access token (ServeHTTP set or
+// removed it) and the allowlisted headers (see restrictedHeaders).
 func (rt *Runtime) rewrite(pr *httputil.ProxyRequest) {
 	out := *rt.Container
 	out.Path = strings.TrimSuffix(out.Path, "/") + "/invocations"
 	pr.Out.URL = &out
 	pr.Out.Host = rt.Container.Host
 	pr.Out.Header = http.Header{}
-	for _, h := range append([]string{sessionHeader}, rt.HeaderAllowlist...) {
+	for _, h := range append([]string{sessionHeader, WATHeader, IdentityHeader}, rt.HeaderAllowlist...) {
 		if v := pr.In.Header.Values(h); len(v) > 0 {
 			pr.Out.Header[http.CanonicalHeaderKey(h)] = v
 		}
