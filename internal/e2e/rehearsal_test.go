@@ -287,6 +287,14 @@ func entraSetup(t *testing.T, sim *cloudsim.Sim, approveAs, only string, args ..
 // where relative paths the script writes (its default secret file) land.
 func entraSetupIn(t *testing.T, sim *cloudsim.Sim, dir, approveAs, only string, args ...string) (string, bool) {
 	t.Helper()
+	return entraSetupWith(t, sim, dir, nil, approveAs, only, args...)
+}
+
+// entraSetupWith is entraSetupIn with more of the operator's environment:
+// awsEnv (scriptEnv's, for entra-setup.sh --vault, which runs
+// aws-agentcore.sh), whose PATH's folders come after curl's wrapper.
+func entraSetupWith(t *testing.T, sim *cloudsim.Sim, dir string, awsEnv []string, approveAs, only string, args ...string) (string, bool) {
+	t.Helper()
 	script, _ := filepath.Abs(filepath.Join("..", "..", "scripts", "entra-setup.sh"))
 	cmd := exec.Command(testBash(t), append([]string{script, "--tenant-id", sim.Tenant.Tenant.ID}, args...)...)
 	cmd.Dir = dir
@@ -301,8 +309,19 @@ func entraSetupIn(t *testing.T, sim *cloudsim.Sim, dir, approveAs, only string, 
 			t.Errorf("entra-setup.sh put secrets on curl's command line: %v", found)
 		}
 	}()
-	cmd.Env = []string{"PATH=" + wrap + ":/usr/bin:/bin", "HOME=" + t.TempDir(), "TMPDIR=" + t.TempDir(), "AZURE_AUTHORITY_HOST=" + env["AZURE_AUTHORITY_HOST"],
+	path := wrap + ":/usr/bin:/bin"
+	cmd.Env = []string{"HOME=" + t.TempDir(), "TMPDIR=" + t.TempDir(), "AZURE_AUTHORITY_HOST=" + env["AZURE_AUTHORITY_HOST"],
 		"GRAPH_URL=" + env["GRAPH_URL"], "SSL_CERT_FILE=" + env["SSL_CERT_FILE"]}
+	for _, kv := range awsEnv {
+		switch k, v, _ := strings.Cut(kv, "="); k {
+		case "PATH":
+			path = wrap + ":" + v
+		case "HOME", "TMPDIR", "SSL_CERT_FILE":
+		default:
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	cmd.Env = append(cmd.Env, "PATH="+path)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
