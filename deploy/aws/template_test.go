@@ -180,7 +180,10 @@ func TestDeploymentRules(t *testing.T) {
 		t.Errorf("the runtime serves no CORS: UiOrigin and UI_ORIGIN are gone")
 	}
 	policy, _ := yaml.Marshal(get(tpl.resources["AgentRuntimeRole"], "Properties", "Policies"))
-	for _, want := range []string{"sts:GetWebIdentityToken", "api://AzureADTokenExchange", "bedrock:InvokeModel"} {
+	// The token vault's calls too (internal/cloudsim/awsfront's
+	// TestAgentRuntimeRolePolicies checks each resource).
+	for _, want := range []string{"sts:GetWebIdentityToken", "api://AzureADTokenExchange", "bedrock:InvokeModel",
+		"bedrock-agentcore:GetResourceOauth2Token", "bedrock-agentcore:CompleteResourceTokenAuth", "secretsmanager:GetSecretValue"} {
 		if !strings.Contains(string(policy), want) {
 			t.Errorf("the runtime role's policy lacks %s", want)
 		}

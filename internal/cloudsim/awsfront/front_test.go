@@ -18,6 +18,7 @@ import (
 	"github.com/crosscloud-agentid/agentid/internal/agentid"
 	"github.com/crosscloud-agentid/agentid/internal/chatapi"
 	"github.com/crosscloud-agentid/agentid/internal/cloudsim"
+	"github.com/crosscloud-agentid/agentid/internal/cloudsim/agentcoreid"
 	"github.com/crosscloud-agentid/agentid/internal/cloudsim/awsfront"
 	"github.com/crosscloud-agentid/agentid/internal/cloudsim/awsiam"
 	"github.com/crosscloud-agentid/agentid/internal/cloudsim/cloudsimtest"
@@ -400,6 +401,39 @@ func TestAgentRuntimeRolePolicies(t *testing.T) {
 		{"Converse on its foundation model", converse("arn:aws:bedrock:us-east-1::foundation-model/" + base), true},
 		{"Converse on another account's profile", converse("arn:aws:bedrock:us-east-1:999999999999:inference-profile/" + model), false},
 		{"IAM", awsiam.Request{Action: "iam:CreateRole", Resource: "*"}, false},
+	} {
+		if got := awsiam.Permitted(c.request, policies, nil); got != c.want {
+			t.Errorf("%s: permitted = %v, want %v", c.name, got, c.want)
+		}
+	}
+	// The token vault: exactly what cloudsim's AgentCore Identity asks of
+	// llm-agent's GetResourceOauth2Token and CompleteResourceTokenAuth, on
+	// the ARNs it uses, for the runtime's own workload identity and the
+	// template's provider.
+	vault := agentcoreid.New(agentcoreid.Options{Region: "us-east-1", Account: "111122223333"})
+	own := vault.WorkloadIdentityARN(agentcoreid.RuntimeWorkloadName(runtimeARN))
+	provider := vault.ProviderARN("entra-weather-api")
+	secret := "arn:aws:secretsmanager:us-east-1:111122223333:secret:bedrock-agentcore-identity!default/oauth2/entra-weather-api-AbCdEf"
+	call := func(action, resource string) awsiam.Request { return awsiam.Request{Action: "bedrock-agentcore:" + action, Resource: resource} }
+	for _, c := range []struct {
+		name    string
+		request awsiam.Request
+		want    bool
+	}{
+		{"the vaulted token: the token vault", call("GetResourceOauth2Token", vault.TokenVaultARN()), true},
+		{"the vaulted token: the provider", call("GetResourceOauth2Token", provider), true},
+		{"the vaulted token: the directory", call("GetResourceOauth2Token", vault.DirectoryARN()), true},
+		{"the vaulted token: the runtime's workload identity", call("GetResourceOauth2Token", own), true},
+		{"session binding: the directory", call("CompleteResourceTokenAuth", vault.DirectoryARN()), true},
+		{"session binding: the runtime's workload identity", call("CompleteResourceTokenAuth", own), true},
+		{"the provider's secret", awsiam.Request{Action: "secretsmanager:GetSecretValue", Resource: secret}, true},
+		{"another provider's token", call("GetResourceOauth2Token", vault.ProviderARN("entra-other")), false},
+		{"another provider's secret, its name starting alike",
+			awsiam.Request{Action: "secretsmanager:GetSecretValue", Resource: strings.Replace(secret, "entra-weather-api-", "entra-weather-api-x-", 1)}, false},
+		{"another workload identity's token", call("GetResourceOauth2Token", vault.WorkloadIdentityARN("other_agent-ABC")), false},
+		{"minting workload access tokens", call("GetWorkloadAccessTokenForJWT", own), false},
+		{"changing providers", call("UpdateOauth2CredentialProvider", provider), false},
+		{"changing the return URLs", call("UpdateWorkloadIdentity", own), false},
 	} {
 		if got := awsiam.Permitted(c.request, policies, nil); got != c.want {
 			t.Errorf("%s: permitted = %v, want %v", c.name, got, c.want)
