@@ -414,7 +414,9 @@ func TestAgentRuntimeRolePolicies(t *testing.T) {
 	own := vault.WorkloadIdentityARN(agentcoreid.RuntimeWorkloadName(runtimeARN))
 	provider := vault.ProviderARN("entra-weather-api")
 	secret := "arn:aws:secretsmanager:us-east-1:111122223333:secret:bedrock-agentcore-identity!default/oauth2/entra-weather-api-AbCdEf"
-	call := func(action, resource string) awsiam.Request { return awsiam.Request{Action: "bedrock-agentcore:" + action, Resource: resource} }
+	call := func(action, resource string) awsiam.Request {
+		return awsiam.Request{Action: "bedrock-agentcore:" + action, Resource: resource}
+	}
 	for _, c := range []struct {
 		name    string
 		request awsiam.Request
