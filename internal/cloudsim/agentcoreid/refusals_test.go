@@ -133,7 +133,7 @@ func TestGetResourceOauth2TokenRefusals(t *testing.T) {
 		{"no return URL", v.dp, func(in *bedrockagentcore.GetResourceOauth2TokenInput) { in.ResourceOauth2ReturnUrl = nil },
 			"ValidationException", "You must provide a ResourceOauth2ReturnUrl to proceed with this flow"},
 		{"a return URL the workload identity does not allow", v.dp, func(in *bedrockagentcore.GetResourceOauth2TokenInput) {
-			in.ResourceOauth2ReturnUrl = aws.String("https://evil.example/steal")
+			in.ResourceOauth2ReturnUrl = aws.String("https://not-allowed.invalid/steal")
 		}, "ValidationException", "not one of the allowedResourceOauth2ReturnUrls"},
 		{"an unknown provider", v.dp, func(in *bedrockagentcore.GetResourceOauth2TokenInput) {
 			in.ResourceCredentialProviderName = aws.String("nobody")
