@@ -218,18 +218,17 @@ func (s *Server) lookupWAT(token string) (*wat, *apiError) {
 }
 
 type tokenInput struct {
-	WAT            *string           `json:"workloadIdentityToken"`
-	Provider       *string           `json:"resourceCredentialProviderName"`
-	Scopes         []string          `json:"scopes"`
-	Flow           *string           `json:"oauth2Flow"`
-	SessionURI     *string           `json:"sessionUri"`
-	ReturnURL      *string           `json:"resourceOauth2ReturnUrl"`
-	Force          *bool             `json:"forceAuthentication"`
-	CustomParams   map[string]string `json:"customParameters"`
-	CustomState    *string           `json:"customState"`
-	Resources      []string          `json:"resources"`
-	Audiences      []string          `json:"audiences"`
-	scopesRequired bool
+	WAT          *string           `json:"workloadIdentityToken"`
+	Provider     *string           `json:"resourceCredentialProviderName"`
+	Scopes       []string          `json:"scopes"`
+	Flow         *string           `json:"oauth2Flow"`
+	SessionURI   *string           `json:"sessionUri"`
+	ReturnURL    *string           `json:"resourceOauth2ReturnUrl"`
+	Force        *bool             `json:"forceAuthentication"`
+	CustomParams map[string]string `json:"customParameters"`
+	CustomState  *string           `json:"customState"`
+	Resources    []string          `json:"resources"`
+	Audiences    []string          `json:"audiences"`
 }
 
 func (in *tokenInput) check() *apiError {

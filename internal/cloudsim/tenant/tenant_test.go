@@ -205,6 +205,38 @@ func TestMalformedTenantFileNamesLineAndField(t *testing.T) {
 			atLine: `"userName": "cloudsim-admin", "profile": "cloudsim-dev"`,
 		},
 		{
+			name: "credential provider whose callback the app does not list",
+			edit: func(s string) string {
+				return strings.Replace(s, `"callbackId": "0b7e5c3a-9d2f-4a18-8c6e-5f1d3b7a9e20"`, `"callbackId": "11111111-2222-4333-8444-555555555555"`, 1)
+			},
+			wantIn: []string{"aws.credentialProviders[0].callbackId", "lists no web redirect URI ending /identities/oauth2/callback/11111111-2222-4333-8444-555555555555"},
+			atLine: `"callbackId": "11111111-2222-4333-8444-555555555555"`,
+		},
+		{
+			name: "credential provider of an app that is not in the file",
+			edit: func(s string) string {
+				return strings.Replace(s, `"clientApp": "3f9c2b71-5d8e-4a06-b1c4-7e2d9a6f0b58"`, `"clientApp": "99999999-2222-4333-8444-555555555555"`, 1)
+			},
+			wantIn: []string{"aws.credentialProviders[0].clientApp", "is not an application of this file"},
+			atLine: `"clientApp": "99999999-2222-4333-8444-555555555555"`,
+		},
+		{
+			name: "credential provider of an app with no secret",
+			edit: func(s string) string {
+				return strings.Replace(s, `"secrets": ["cloudsim-local-vault-secret-do-not-reuse"],`, ``, 1)
+			},
+			wantIn: []string{"aws.credentialProviders[0].clientApp", "has no secret"},
+			atLine: `"clientApp": "3f9c2b71-5d8e-4a06-b1c4-7e2d9a6f0b58"`,
+		},
+		{
+			name: "credential provider name",
+			edit: func(s string) string {
+				return strings.Replace(s, `{"name": "entra-weather-api", "clientApp"`, `{"name": "entra weather", "clientApp"`, 1)
+			},
+			wantIn: []string{"aws.credentialProviders[0].name", "not a credential provider name"},
+			atLine: `{"name": "entra weather", "clientApp"`,
+		},
+		{
 			name: "AWS account ID",
 			edit: func(s string) string {
 				return strings.Replace(s, `"accountId": "111122223333"`, `"accountId": "1111-2222-3333"`, 1)
