@@ -127,6 +127,14 @@ func TestWorkloadIdentityRefusals(t *testing.T) {
 			_, err := e.ctl.ListWorkloadIdentities(ctx, &bedrockagentcorecontrol.ListWorkloadIdentitiesInput{NextToken: aws.String("!!")})
 			return err
 		}, "ValidationException", "nextToken"},
+		{"maxResults below 1", func() error {
+			_, err := e.ctl.ListWorkloadIdentities(ctx, &bedrockagentcorecontrol.ListWorkloadIdentitiesInput{MaxResults: aws.Int32(0)})
+			return err
+		}, "ValidationException", "greater than or equal to 1"},
+		{"an identity operation cloudsim does not emulate", func() error {
+			_, err := e.ctl.GetTokenVault(ctx, &bedrockagentcorecontrol.GetTokenVaultInput{})
+			return err
+		}, "UnknownOperationException", "does not emulate"},
 		{"IAM: a policy without the action", func() error {
 			_, err := devCtl.CreateWorkloadIdentity(ctx, &bedrockagentcorecontrol.CreateWorkloadIdentityInput{Name: aws.String("good")})
 			return err

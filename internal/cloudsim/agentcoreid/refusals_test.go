@@ -185,6 +185,15 @@ func TestWorkloadAccessTokenRefusals(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	iss := "https://login.microsoftonline.com/" + v.sim.Tenant.Tenant.ID + "/v2.0"
+	noSub, err := v.sim.Keys.Sign(map[string]any{"iss": iss, "exp": time.Now().Add(time.Hour).Unix()}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	early, err := v.sim.Keys.Sign(map[string]any{"iss": iss, "sub": "x", "nbf": time.Now().Add(time.Hour).Unix(), "exp": time.Now().Add(2 * time.Hour).Unix()}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
 	_, dev := v.clients(devKey, devSecret, "")
 	forJWT := func(client *bedrockagentcore.Client, name, token string) error {
 		_, err := client.GetWorkloadAccessTokenForJWT(ctx, &bedrockagentcore.GetWorkloadAccessTokenForJWTInput{WorkloadName: aws.String(name), UserToken: aws.String(token)})
@@ -196,6 +205,8 @@ func TestWorkloadAccessTokenRefusals(t *testing.T) {
 		code, text string
 	}{
 		{"a forged signature", func() error { return forJWT(v.dp, workloadName, tampered) }, "AccessDeniedException", "signature"},
+		{"no sub", func() error { return forJWT(v.dp, workloadName, noSub) }, "AccessDeniedException", "needs iss, sub and exp"},
+		{"not valid yet", func() error { return forJWT(v.dp, workloadName, early) }, "AccessDeniedException", "not valid yet"},
 		{"an untrusted issuer", func() error { return forJWT(v.dp, workloadName, foreign) }, "AccessDeniedException", "issuer"},
 		// UserTokenType's pattern has unescaped dots (BC-DP), which match
 		// any character: "a b c" would pass it; "abc" cannot.
@@ -411,4 +422,34 @@ func TestBrowserLeg(t *testing.T) {
 	if r2.StatusCode != http.StatusBadRequest || !strings.Contains(string(page), "AADSTS50011") {
 		t.Errorf("unregistered callback: %d %s", r2.StatusCode, page)
 	}
+}
+
+// TestDeletionsForget: a deleted provider takes its vaulted tokens with
+// it (a new one of the same name starts over), and a deleted workload
+// identity its workload access tokens.
+func TestDeletionsForget(t *testing.T) {
+	v := newVault(t)
+	s := v.startFlow(t, "alice@contoso.example")
+	if err := v.complete(s.jwt, s.session); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := v.ctl.DeleteOauth2CredentialProvider(ctx, &bedrockagentcorecontrol.DeleteOauth2CredentialProviderInput{Name: aws.String(providerName)}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := v.ask(s.wat, nil)
+	wantError(t, err, "ResourceNotFoundException", providerName)
+	env := v.sim.Env()
+	if _, err := v.ctl.CreateOauth2CredentialProvider(ctx, &bedrockagentcorecontrol.CreateOauth2CredentialProviderInput{Name: aws.String(providerName),
+		CredentialProviderVendor: ctltypes.CredentialProviderVendorTypeMicrosoftOauth2,
+		Oauth2ProviderConfigInput: microsoft(env["VAULT_APP_ID"], "cloudsim-local-vault-secret-do-not-reuse", "")}); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := v.ask(s.wat, nil); err != nil || out.AccessToken != nil || out.AuthorizationUrl == nil {
+		t.Fatalf("recreated provider: %+v %v", out, err)
+	}
+	if _, err := v.ctl.DeleteWorkloadIdentity(ctx, &bedrockagentcorecontrol.DeleteWorkloadIdentityInput{Name: aws.String(workloadName)}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = v.ask(s.wat, nil)
+	wantError(t, err, "AccessDeniedException", "not valid")
 }
