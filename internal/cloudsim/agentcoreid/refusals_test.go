@@ -440,7 +440,7 @@ func TestDeletionsForget(t *testing.T) {
 	wantError(t, err, "ResourceNotFoundException", providerName)
 	env := v.sim.Env()
 	if _, err := v.ctl.CreateOauth2CredentialProvider(ctx, &bedrockagentcorecontrol.CreateOauth2CredentialProviderInput{Name: aws.String(providerName),
-		CredentialProviderVendor: ctltypes.CredentialProviderVendorTypeMicrosoftOauth2,
+		CredentialProviderVendor:  ctltypes.CredentialProviderVendorTypeMicrosoftOauth2,
 		Oauth2ProviderConfigInput: microsoft(env["VAULT_APP_ID"], "cloudsim-local-vault-secret-do-not-reuse", "")}); err != nil {
 		t.Fatal(err)
 	}
