@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -22,6 +23,7 @@ import (
 	dptypes "github.com/aws/aws-sdk-go-v2/service/bedrockagentcore/types"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockagentcorecontrol"
 	awssts "github.com/aws/aws-sdk-go-v2/service/sts"
+	"github.com/aws/smithy-go"
 
 	"github.com/crosscloud-agentid/agentid/internal/cloudsim"
 	"github.com/crosscloud-agentid/agentid/internal/cloudsim/cloudsimtest"
@@ -135,7 +137,9 @@ type vaultFlow struct {
 	callback       string
 }
 
-func (f vaultFlow) token(t *testing.T, tc, upn string, force bool) (string, bool) {
+// ask is the agent's first GetResourceOauth2Token for the user's token,
+// with the workload access token the runtime minted from it.
+func (f vaultFlow) ask(t *testing.T, tc string, force bool) (*bedrockagentcore.GetResourceOauth2TokenInput, *bedrockagentcore.GetResourceOauth2TokenOutput, error) {
 	t.Helper()
 	ctx := context.Background()
 	wat, err := f.runtime.GetWorkloadAccessTokenForJWT(ctx, &bedrockagentcore.GetWorkloadAccessTokenForJWTInput{
@@ -146,7 +150,14 @@ func (f vaultFlow) token(t *testing.T, tc, upn string, force bool) (string, bool
 	in := &bedrockagentcore.GetResourceOauth2TokenInput{WorkloadIdentityToken: wat.WorkloadAccessToken, ResourceCredentialProviderName: aws.String(vaultProvider),
 		Scopes: []string{f.scope}, Oauth2Flow: dptypes.Oauth2FlowTypeUserFederation, ResourceOauth2ReturnUrl: aws.String(vaultReturnURL),
 		ForceAuthentication: aws.Bool(force)}
-	first, err := f.agent.GetResourceOauth2Token(ctx, in)
+	out, err := f.agent.GetResourceOauth2Token(ctx, in)
+	return in, out, err
+}
+
+func (f vaultFlow) token(t *testing.T, tc, upn string, force bool) (string, bool) {
+	t.Helper()
+	ctx := context.Background()
+	in, first, err := f.ask(t, tc, force)
 	if err != nil {
 		t.Fatalf("GetResourceOauth2Token: %v", err)
 	}
@@ -276,7 +287,7 @@ func TestAgentCoreVaultRehearsal(t *testing.T) {
 	f.WriteString("AWS_REGION=us-east-1\nAGENTCORE_VAULT_RETURN_URL=" + vaultReturnURL + "\nWORKLOAD_IDENTITY_NAME=" + vaultWorkload +
 		"\nRUNTIME_ROLE_ARN=" + roleARN + "\n")
 	f.Close()
-	vault := func(args ...string) string {
+	vault := func(t *testing.T, args ...string) string {
 		t.Helper()
 		out, ok := entraSetupWith(t, sim, "", awsEnv, "admin@contoso.example", "", append([]string{"--env-file", envFile, "--vault"}, args...)...)
 		if !ok {
@@ -297,13 +308,13 @@ func TestAgentCoreVaultRehearsal(t *testing.T) {
 
 	// A dry run looks, and shows what it would make.
 	before := graphCreations(sim)
-	out = vault("--dry-run")
+	out = vault(t, "--dry-run")
 	if !strings.Contains(out, "would call: POST /applications ") || !strings.Contains(out, "would run: aws bedrock-agentcore-control create-oauth2-credential-provider") ||
 		graphCreations(sim) != before || providers() != 0 {
 		t.Fatalf("dry run (%d created, %d providers):\n%s", graphCreations(sim)-before, providers(), out)
 	}
 
-	out = vault("--secret-days", "3")
+	out = vault(t, "--secret-days", "3")
 	env = readEnv(t, envFile)
 	app := sim.Live.Load().App(env["VAULT_APP_ID"])
 	if app == nil || env["VAULT_SECRET_KEY_ID"] == "" || env["VAULT_SECRET_ENDS"] == "" {
@@ -354,7 +365,7 @@ func TestAgentCoreVaultRehearsal(t *testing.T) {
 	before = graphCreations(sim)
 	updated := aws.ToTime(p.LastUpdatedTime)
 	redirects := slices.Clone(app.WebRedirectURIs)
-	out = vault("--secret-days", "3")
+	out = vault(t, "--secret-days", "3")
 	app = sim.Live.Load().App(env["VAULT_APP_ID"])
 	p, _ = ctl.GetOauth2CredentialProvider(ctx, &bedrockagentcorecontrol.GetOauth2CredentialProviderInput{Name: aws.String(vaultProvider)})
 	wi, _ = ctl.GetWorkloadIdentity(ctx, &bedrockagentcorecontrol.GetWorkloadIdentityInput{Name: aws.String(vaultWorkload)})
@@ -367,4 +378,21 @@ func TestAgentCoreVaultRehearsal(t *testing.T) {
 	if again, browsed := flow.token(t, tc, "alice@contoso.example", false); browsed || again == "" {
 		t.Errorf("after the rerun the vault asked alice again (browser leg %v)", browsed)
 	}
+
+	// The runtime role without the script's policy is refused by the
+	// vault, and a rerun gives its rights back.
+	t.Run("a rerun restores the runtime role's rights", func(t *testing.T) {
+		if out, ok := runAWS(t, awsEnv, cli, "iam", "delete-role-policy", "--role-name", roleARN[strings.LastIndex(roleARN, "/")+1:],
+			"--policy-name", "agentcore-vault"); !ok {
+			t.Fatalf("delete-role-policy: %s", out)
+		}
+		var ae smithy.APIError
+		if _, _, err := flow.ask(t, tc, false); !errors.As(err, &ae) || ae.ErrorCode() != "AccessDeniedException" {
+			t.Fatalf("the role without the vault policy: %v, want AccessDeniedException", err)
+		}
+		vault(t, "--secret-days", "3")
+		if tv, browsed := flow.token(t, tc, "alice@contoso.example", false); browsed || tv == "" {
+			t.Errorf("after the rerun (browser leg %v)", browsed)
+		}
+	})
 }
