@@ -46,8 +46,10 @@ vault     AgentCore Identity's token vault with Entra as the provider; run
           AGENTCORE_VAULT_PROVIDER (default entra-weather-api, vendor
           MicrosoftOauth2); allows AGENTCORE_VAULT_RETURN_URL (the chat
           UI's https://<origin>/consent.html) on the runtime's workload
-          identity, added to those it has; gives the runtime role the
-          provider's token, session binding and secret (inline policy
+          identity, added to those it has; checks the runtime role may
+          get the provider's tokens, bind sessions and read its secret (the
+          template grants them for VaultProviderName, which deploy sets
+          from AGENTCORE_VAULT_PROVIDER; otherwise an inline policy
           agentcore-vault); prints the provider's callback URL.
           --client-secret-stdin reads the app's client secret from stdin
           (never an argument, never a file); without one, a provider that
@@ -294,6 +296,15 @@ vault() {
 	# provider and workload identity only, and the provider's secret,
 	# which GetResourceOauth2Token reads in the caller's name. The runtime
 	# mints the workload access token itself: no GetWorkloadAccessToken*.
+	# The stack's template grants them to its role for the provider it
+	# was deployed with (VaultProviderName); another provider name, an
+	# older stack or a role of RUNTIME_ROLE_ARN gets an inline policy.
+	if [[ -z ${RUNTIME_ROLE_ARN:-} ]] && [[ $(aws cloudformation describe-stacks --stack-name "$STACK_NAME" \
+		--query "Stacks[0].Parameters[?ParameterKey=='VaultProviderName'].ParameterValue" --output text 2>/dev/null || true) == "$name" ]]; then
+		echo "aws-agentcore: the stack ${STACK_NAME}'s runtime role may get ${name}'s tokens (the template's TokenVault statements)" >&2
+		printf '%s\n' "$callback"
+		return
+	fi
 	role=${RUNTIME_ROLE_ARN:-$(output AgentRuntimeRoleArn)}
 	policy=$(jq -cn --arg p "$provider_arn" --arg w "$wi_arn" --arg s "${secret_arn:-}" '{Version: "2012-10-17", Statement: ([
 		{Sid: "VaultToken", Effect: "Allow", Action: ["bedrock-agentcore:GetResourceOauth2Token", "bedrock-agentcore:CompleteResourceTokenAuth"],
@@ -343,7 +354,8 @@ deploy() {
 		"TenantId=${TENANT_ID}" "BlueprintAppId=${BLUEPRINT_APP_ID:?}" "AgentClientId=${AGENT_CLIENT_ID:?}" \
 		"ClientSpaAppId=${CLIENT_SPA_APP_ID:?}" "WeatherApiAppId=${WEATHER_API_APP_ID:?}" "AgentUserUpn=${AGENT_USER_UPN:-}" \
 		"LambdaCodeBucket=${ARTIFACT_BUCKET}" "LambdaCodeKey=${key}" "AgentImageUri=${image}" \
-		"BedrockModelId=${BEDROCK_MODEL_ID:-$(default_model)}" "AgentRuntimeName=$(runtime_name)"
+		"BedrockModelId=${BEDROCK_MODEL_ID:-$(default_model)}" "AgentRuntimeName=$(runtime_name)" \
+		"VaultProviderName=${AGENTCORE_VAULT_PROVIDER:-entra-weather-api}"
 
 	role=$(output AgentRuntimeRoleArn)
 	url=$(output WeatherApiUrl)

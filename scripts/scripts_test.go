@@ -271,6 +271,8 @@ func TestEntraSetupArguments(t *testing.T) {
 		{[]string{"--tenant-id", "t", "--federated-credential", "x", "--local-secret"}, "--local-secret goes with the default run"},
 		{[]string{"--tenant-id", "t", "--local-secret", "--secret-days", "730"}, "--secret-days is a whole number of days from 1 to 90"},
 		{[]string{"--tenant-id", "t", "--bogus"}, "unknown argument: --bogus"},
+		{[]string{"--tenant-id", "t", "--vault", "--local-secret"}, "--vault is a run of its own"},
+		{[]string{"--tenant-id", "t", "--vault", "--federated-credential", "x"}, "--vault is a run of its own"},
 	} {
 		r := runScript(t, "entra-setup.sh", nil, c.args...)
 		if r.err == nil || !strings.Contains(r.stderr, c.want) || r.calls != "" {
@@ -751,7 +753,10 @@ func TestAWSAgentCoreVault(t *testing.T) { awsAgentCoreVault(t, bash5) }
 // one whose provider is missing or holds another app exits 3.
 func awsAgentCoreVault(t *testing.T, sh shell) {
 	env := vaultEnv(t)
-	with := func(more ...answer) []answer { return append(append([]answer{}, more...), stack...) }
+	// A stack deployed before the template granted the vault: the role
+	// gets an inline policy.
+	olderStack := answer{pattern: "ParameterKey=='VaultProviderName'", body: "None\n"}
+	with := func(more ...answer) []answer { return append(append([]answer{olderStack}, more...), stack...) }
 	r := sh.runWithStdin(t, "aws-agentcore.sh", with(noProvider, created, runtimeWorkload, workload(`["https://other.example/consent.html"]`)), vaultSecret+"\n",
 		"vault", "--env-file", env, "--client-secret-stdin")
 	if r.err != nil || r.stdout != vaultCallback+"\n" {
@@ -771,13 +776,31 @@ func awsAgentCoreVault(t *testing.T, sh shell) {
 	}
 	golden(t, "aws-agentcore-vault", r.calls)
 
-	// A rerun without a secret: the provider holds the app, the identity
-	// allows the URL. Only the role's policy is put again (idempotent).
-	r = sh.run(t, "aws-agentcore.sh", with(provider(vaultApp), runtimeWorkload, workload(`["https://chat.example/consent.html"]`)), "vault", "--env-file", env)
-	if r.err != nil || r.stdout != vaultCallback+"\n" || strings.Contains(r.calls, "create-") || strings.Contains(r.calls, "update-") {
+	// A rerun without a secret, on a stack whose template grants the
+	// vault: the provider holds the app, the identity allows the URL, the
+	// role has its rights. Nothing changes.
+	current := answer{pattern: "ParameterKey=='VaultProviderName'", body: "entra-weather-api\n"}
+	r = sh.run(t, "aws-agentcore.sh", append([]answer{current}, with(provider(vaultApp), runtimeWorkload, workload(`["https://chat.example/consent.html"]`))...),
+		"vault", "--env-file", env)
+	if r.err != nil || r.stdout != vaultCallback+"\n" || strings.Contains(r.calls, "create-") || strings.Contains(r.calls, "update-") || strings.Contains(r.calls, "put-") {
 		t.Errorf("rerun: %v\n%s\n%s\n%s", r.err, r.stdout, r.stderr, r.calls)
 	}
 	golden(t, "aws-agentcore-vault-rerun", r.calls)
+
+	// An agent the stack does not run: its own workload identity, created
+	// when missing, and its role named in the env file.
+	own := filepath.Join(t.TempDir(), "own.env")
+	src, _ := os.ReadFile(env)
+	os.WriteFile(own, append(src, []byte("WORKLOAD_IDENTITY_NAME=local-agent\nRUNTIME_ROLE_ARN=arn:aws:iam::111122223333:role/path/local-agent-role\n")...), 0o600)
+	r = sh.run(t, "aws-agentcore.sh", []answer{{pattern: "^aws sts get-caller-identity", body: "arn:aws:iam::111122223333:user/admin\n"}, provider(vaultApp),
+		{pattern: "^aws bedrock-agentcore-control get-workload-identity", fail: true,
+			body: "An error occurred (ResourceNotFoundException) when calling the GetWorkloadIdentity operation: Workload identity local-agent not found"},
+		{pattern: "^aws bedrock-agentcore-control create-workload-identity", body: `{"name":"local-agent","workloadIdentityArn":"arn:aws:bedrock-agentcore:us-east-1:111122223333:workload-identity-directory/default/workload-identity/local-agent"}`}},
+		"vault", "--env-file", own)
+	if r.err != nil || !strings.Contains(r.calls, `create-workload-identity --name local-agent --allowed-resource-oauth2-return-urls \[\"https://chat.example/consent.html\"\]`) ||
+		!strings.Contains(r.calls, "put-role-policy --role-name local-agent-role --policy-name agentcore-vault") || strings.Contains(r.calls, "cloudformation") {
+		t.Errorf("own workload identity and role: %v\n%s\n%s", r.err, r.calls, r.stderr)
+	}
 
 	// A secret for an existing provider updates it.
 	r = sh.runWithStdin(t, "aws-agentcore.sh", with(provider("0d9f1e2a-3b4c-4d5e-8f60-718293a4b5c6"),
