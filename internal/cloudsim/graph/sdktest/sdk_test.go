@@ -1,10 +1,16 @@
 // Package sdktest drives cloudsim's Microsoft Graph with Microsoft's Graph
 // Go SDK (github.com/microsoftgraph/msgraph-sdk-go), unchanged: its
-// default middleware (kiota's, which gzips request bodies) and its models
-// (which send @odata.type). It is a module of its own so that the main
-// module's go test ./... does not build the SDK, whose first build takes
-// minutes and gigabytes (msgraph-sdk-go#243, #312); .ci/run runs it in a
-// stage of its own.
+// default middleware (kiota's, which gzips request bodies), its request
+// builders and its models (which send @odata.type). It is a module of its
+// own so that the main module's go test ./... does not build the SDK,
+// whose first build takes minutes and gigabytes (msgraph-sdk-go#243,
+// #312); .ci/run runs it in a stage of its own.
+//
+// It does not import the SDK's root package: GraphServiceClient there
+// only hands out request builders, but importing it compiles all of
+// Graph's API packages, 14,761 files, where the four this test uses and
+// the models are 4,797. graphClient hands out the same builders the same
+// way, and newClient builds the adapter as the root package does.
 package sdktest
 
 import (
@@ -20,13 +26,21 @@ import (
 	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/public"
 	"github.com/google/uuid"
 	absauth "github.com/microsoft/kiota-abstractions-go/authentication"
+	abs "github.com/microsoft/kiota-abstractions-go"
+	absser "github.com/microsoft/kiota-abstractions-go/serialization"
+	"github.com/microsoft/kiota-abstractions-go/store"
 	khttp "github.com/microsoft/kiota-http-go"
-	msgraphsdk "github.com/microsoftgraph/msgraph-sdk-go"
+	serform "github.com/microsoft/kiota-serialization-form-go"
+	serjson "github.com/microsoft/kiota-serialization-json-go"
+	sermultipart "github.com/microsoft/kiota-serialization-multipart-go"
+	sertext "github.com/microsoft/kiota-serialization-text-go"
 	core "github.com/microsoftgraph/msgraph-sdk-go-core"
 	"github.com/microsoftgraph/msgraph-sdk-go/applications"
 	"github.com/microsoftgraph/msgraph-sdk-go/models"
 	"github.com/microsoftgraph/msgraph-sdk-go/models/odataerrors"
+	"github.com/microsoftgraph/msgraph-sdk-go/oauth2permissiongrants"
 	"github.com/microsoftgraph/msgraph-sdk-go/serviceprincipals"
+	"github.com/microsoftgraph/msgraph-sdk-go/users"
 
 	"github.com/crosscloud-agentid/agentid/internal/cloudsim"
 	"github.com/crosscloud-agentid/agentid/internal/cloudsim/cloudsimtest"
@@ -88,23 +102,64 @@ func graphToken(t *testing.T, ctx context.Context, sim *cloudsim.Sim) string {
 	return res.AccessToken
 }
 
-// newClient is the SDK's GraphServiceClient with its default middleware
+// clientOptions are msgraph-sdk-go v1.89.0's (GetDefaultClientOptions in
+// graph_request_adapter.go): they name the SDK in the SdkVersion header.
+var clientOptions = core.GraphClientOptions{GraphServiceLibraryVersion: "1.89.0"}
+
+// graphClient hands out request builders as the root package's
+// GraphBaseServiceClient does (graph_base_service_client.go, v1.89.0):
+// each from the base URL's path parameters and the adapter.
+type graphClient struct {
+	adapter abs.RequestAdapter
+	params  map[string]string
+}
+
+func (c graphClient) Me() *users.UserItemRequestBuilder {
+	params := map[string]string{"user%2Did": "me-token-to-replace"} // the middleware's UrlReplaceHandler makes it /me
+	for k, v := range c.params {
+		params[k] = v
+	}
+	return users.NewUserItemRequestBuilderInternal(params, c.adapter)
+}
+
+func (c graphClient) Applications() *applications.ApplicationsRequestBuilder {
+	return applications.NewApplicationsRequestBuilderInternal(c.params, c.adapter)
+}
+
+func (c graphClient) ServicePrincipals() *serviceprincipals.ServicePrincipalsRequestBuilder {
+	return serviceprincipals.NewServicePrincipalsRequestBuilderInternal(c.params, c.adapter)
+}
+
+func (c graphClient) Oauth2PermissionGrants() *oauth2permissiongrants.Oauth2PermissionGrantsRequestBuilder {
+	return oauth2permissiongrants.NewOauth2PermissionGrantsRequestBuilderInternal(c.params, c.adapter)
+}
+
+// newClient is the SDK's client with its default middleware
 // (core.GetDefaultMiddlewaresWithOptions, what NewGraphRequestAdapter
 // uses) over a transport that trusts cloudsim's dev CA, at cloudsim's
-// Graph.
-func newClient(t *testing.T, sim *cloudsim.Sim, token string) (*msgraphsdk.GraphServiceClient, *msgraphsdk.GraphRequestAdapter) {
+// Graph: the serializers and the backing store NewGraphServiceClient
+// registers, and the adapter its NewGraphRequestAdapter... makes.
+func newClient(t *testing.T, sim *cloudsim.Sim, token string) (graphClient, abs.RequestAdapter) {
 	t.Helper()
+	abs.RegisterDefaultSerializer(func() absser.SerializationWriterFactory { return serjson.NewJsonSerializationWriterFactory() })
+	abs.RegisterDefaultSerializer(func() absser.SerializationWriterFactory { return sertext.NewTextSerializationWriterFactory() })
+	abs.RegisterDefaultSerializer(func() absser.SerializationWriterFactory { return serform.NewFormSerializationWriterFactory() })
+	abs.RegisterDefaultSerializer(func() absser.SerializationWriterFactory { return sermultipart.NewMultipartSerializationWriterFactory() })
+	abs.RegisterDefaultDeserializer(func() absser.ParseNodeFactory { return serjson.NewJsonParseNodeFactory() })
+	abs.RegisterDefaultDeserializer(func() absser.ParseNodeFactory { return sertext.NewTextParseNodeFactory() })
+	abs.RegisterDefaultDeserializer(func() absser.ParseNodeFactory { return serform.NewFormParseNodeFactory() })
 	parent := cloudsimtest.Client(sim).Transport.(*http.Transport)
-	opts := msgraphsdk.GetDefaultClientOptions()
+	opts := clientOptions
 	httpClient := &http.Client{Timeout: 30 * time.Second,
 		Transport: khttp.NewCustomTransportWithParentTransport(parent, core.GetDefaultMiddlewaresWithOptions(&opts)...)}
-	adapter, err := msgraphsdk.NewGraphRequestAdapterWithParseNodeFactoryAndSerializationWriterFactoryAndHttpClient(
-		absauth.NewBaseBearerTokenAuthenticationProvider(staticToken(token)), nil, nil, httpClient)
+	adapter, err := core.NewGraphRequestAdapterBaseWithParseNodeFactoryAndSerializationWriterFactoryAndHttpClient(
+		absauth.NewBaseBearerTokenAuthenticationProvider(staticToken(token)), clientOptions, nil, nil, httpClient)
 	if err != nil {
 		t.Fatal(err)
 	}
 	adapter.SetBaseUrl(sim.URL + "/graph/v1.0")
-	return msgraphsdk.NewGraphServiceClient(adapter), adapter
+	adapter.EnableBackingStore(store.BackingStoreFactoryInstance)
+	return graphClient{adapter: adapter, params: map[string]string{"baseurl": adapter.GetBaseUrl()}}, adapter
 }
 
 // odataCode is Graph's error code in an SDK error ("" if none).
