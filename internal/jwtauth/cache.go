@@ -11,12 +11,18 @@ import (
 // fewer distinct live tokens than this.
 const maxCachedTokens = 8192
 
+// sweepEvery is how often put drops the entries that can no longer
+// answer (past their token's exp or the cache's own limit), so a validated
+// token's claims do not outlive it until the cache fills.
+const sweepEvery = time.Minute
+
 // resultCache remembers tokens that passed every check, keyed by their
 // SHA-256 so the cache never holds a usable token. Only successes are kept:
 // a forged token is verified, and refused, every time it is presented.
 type resultCache struct {
 	mu      sync.RWMutex
 	entries map[[32]byte]cachedResult
+	swept   time.Time // the last sweep of dead entries
 }
 
 type cachedResult struct {
@@ -39,18 +45,19 @@ func (c *resultCache) put(key [32]byte, r cachedResult, now time.Time) {
 	if c.entries == nil {
 		c.entries = map[[32]byte]cachedResult{}
 	}
-	if len(c.entries) >= maxCachedTokens {
+	if len(c.entries) >= maxCachedTokens || now.Sub(c.swept) >= sweepEvery {
+		c.swept = now
 		for k, e := range c.entries {
 			if !now.Before(e.dropsAt) || !now.Before(e.exp) {
 				delete(c.entries, k)
 			}
 		}
-		for k := range c.entries { // still full: drop arbitrary entries (map order)
-			if len(c.entries) < maxCachedTokens {
-				break
-			}
-			delete(c.entries, k)
+	}
+	for k := range c.entries { // still full: drop arbitrary entries (map order)
+		if len(c.entries) < maxCachedTokens {
+			break
 		}
+		delete(c.entries, k)
 	}
 	c.entries[key] = r
 }
