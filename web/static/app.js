@@ -243,6 +243,16 @@ async function runTurn(message, mode, flow, afterConsent, vault) {
       throw e;
     });
     result.turn = { message };
+    if (vault && vault.token && !result.success && /refused the turn: HTTP 40[13]/.test(result.error || "")) {
+      // The token the consent started with was refused on the way (it
+      // expired while the user consented, say): send the turn again with
+      // the current token, which starts a new consent, and say so.
+      reply.className = "note";
+      reply.textContent = "The sign-in token this consent started with is no longer accepted (" + (result.error || "refused") +
+        "): sending your message again with your current sign-in, which starts a new consent.";
+      setTimeout(() => runTurn(message, mode, flow, true), 0);
+      return;
+    }
     finish(reply, result, mode, flow, token);
   } catch (e) {
     reply.className = "error";
