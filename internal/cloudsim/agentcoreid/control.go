@@ -82,6 +82,8 @@ func (s *Server) createWorkloadIdentity(c *call) (int, any, *apiError) {
 	if e != nil {
 		return 0, nil, e
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	return http.StatusCreated, s.workloadBody(w, false), nil
 }
 
@@ -395,6 +397,8 @@ func (s *Server) createProvider(c *call) (int, any, *apiError) {
 	if e != nil {
 		return 0, nil, e
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	return http.StatusCreated, s.providerBody(p, false), nil
 }
 

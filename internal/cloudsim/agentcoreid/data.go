@@ -120,15 +120,19 @@ func (s *Server) mintOperation(c *call, op string, byJWT, byUser bool) (int, any
 	}
 	s.mu.Lock()
 	w, ok := s.workloads[*in.WorkloadName]
+	var runtime string
+	if ok {
+		runtime = w.runtime
+	}
 	s.mu.Unlock()
 	if !ok {
 		return 0, nil, workloadNotFound(*in.WorkloadName)
 	}
-	if w.runtime != "" {
+	if runtime != "" {
 		// DG-WAT: a runtime's identity "cannot retrieve workload access
 		// tokens directly"; the runtime mints them. (The error code is
 		// unverified.)
-		return 0, nil, accessDenied("Workload identity %s is managed by AgentCore Runtime %s: workload access tokens for it are issued to the runtime, not retrieved directly", w.name, w.runtime)
+		return 0, nil, accessDenied("Workload identity %s is managed by AgentCore Runtime %s: workload access tokens for it are issued to the runtime, not retrieved directly", w.name, runtime)
 	}
 	var token string
 	var e *apiError
@@ -354,7 +358,10 @@ func (s *Server) userFederation(t *wat, p *provider, in *tokenInput) (int, any, 
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	w := s.workloads[t.workload]
+	w, ok := s.workloads[t.workload]
+	if !ok { // deleted since the WAT was looked up
+		return 0, nil, workloadNotFound(t.workload)
+	}
 	if !slices.Contains(w.returnURLs, *in.ReturnURL) {
 		// "must be one of the URLs configured for the workload identity"
 		// (BC-DP); the code and words of the refusal are unverified.

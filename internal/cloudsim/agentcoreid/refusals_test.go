@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -452,4 +453,35 @@ func TestDeletionsForget(t *testing.T) {
 	}
 	_, err = v.ask(s.wat, nil)
 	wantError(t, err, "AccessDeniedException", "not valid")
+}
+
+// TestConcurrentUse runs the control and data planes at once (for the
+// race detector): flows, updates and provider changes in parallel.
+func TestConcurrentUse(t *testing.T) {
+	v := newVault(t)
+	wat := v.wat(t, v.userJWT(t, "alice@contoso.example"))
+	env := v.sim.Env()
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for range 5 {
+				if _, err := v.ask(wat, func(in *bedrockagentcore.GetResourceOauth2TokenInput) { in.ForceAuthentication = aws.Bool(true) }); err != nil {
+					t.Error(err)
+				}
+				if _, err := v.ctl.UpdateWorkloadIdentity(ctx, &bedrockagentcorecontrol.UpdateWorkloadIdentityInput{Name: aws.String(workloadName),
+					AllowedResourceOauth2ReturnUrls: []string{returnURL}}); err != nil {
+					t.Error(err)
+				}
+				if _, err := v.ctl.UpdateOauth2CredentialProvider(ctx, &bedrockagentcorecontrol.UpdateOauth2CredentialProviderInput{Name: aws.String(providerName),
+					CredentialProviderVendor: ctltypes.CredentialProviderVendorTypeMicrosoftOauth2,
+					Oauth2ProviderConfigInput: microsoft(env["VAULT_APP_ID"], "cloudsim-local-vault-secret-do-not-reuse", "")}); err != nil {
+					t.Error(err)
+				}
+				if _, err := v.ctl.GetOauth2CredentialProvider(ctx, &bedrockagentcorecontrol.GetOauth2CredentialProviderInput{Name: aws.String(providerName)}); err != nil {
+					t.Error(err)
+				}
+			}
+		})
+	}
+	wg.Wait()
 }
