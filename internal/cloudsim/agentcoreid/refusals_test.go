@@ -473,7 +473,7 @@ func TestConcurrentUse(t *testing.T) {
 					t.Error(err)
 				}
 				if _, err := v.ctl.UpdateOauth2CredentialProvider(ctx, &bedrockagentcorecontrol.UpdateOauth2CredentialProviderInput{Name: aws.String(providerName),
-					CredentialProviderVendor: ctltypes.CredentialProviderVendorTypeMicrosoftOauth2,
+					CredentialProviderVendor:  ctltypes.CredentialProviderVendorTypeMicrosoftOauth2,
 					Oauth2ProviderConfigInput: microsoft(env["VAULT_APP_ID"], "cloudsim-local-vault-secret-do-not-reuse", "")}); err != nil {
 					t.Error(err)
 				}
