@@ -617,13 +617,14 @@ if $vault; then
 		save VAULT_SECRET_KEY_ID "$new_key"
 		save VAULT_SECRET_ENDS "$ends"
 		echo "entra-setup: the vault's credential provider holds a new secret of ${vault_app}, valid until ${ends}; rerun before then to renew it" >&2
-		# The provider holds only the new one: the app's others, expired or
-		# left by a failed run, go.
-		for old in $(jq -r --arg k "$new_key" '.passwordCredentials[]? | select(.keyId != $k) | .keyId' <<<"$vault_json"); do
-			graph POST "/applications/${vault_obj}/removePassword" "{\"keyId\":\"${old}\"}" >/dev/null
-			echo "entra-setup: removed the vault app's old secret ${old}" >&2
-		done
+		key=$new_key
 	fi
+	# The provider holds one secret: the app's others (the one it held
+	# before, expired ones, one left by a failed run) go.
+	for old in $(jq -r --arg k "$key" '.passwordCredentials[]? | select(.keyId != $k) | .keyId' <<<"$vault_json"); do
+		graph POST "/applications/${vault_obj}/removePassword" "{\"keyId\":\"${old}\"}" >/dev/null
+		echo "entra-setup: removed the vault app's secret ${old}, which its provider no longer holds" >&2
+	done
 
 	# 3. The provider's callback URL among the app's web redirect URIs,
 	# added to those it has (a PATCH replaces the whole collection).
