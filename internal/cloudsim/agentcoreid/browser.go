@@ -22,7 +22,10 @@ import (
 // (the provider's callback URL), scope (the requested scopes joined by
 // spaces, as the samples' single space-separated element shows they are
 // joined downstream), state, and the customParameters, which do not
-// override these. No PKCE: AgentCore sent a code_challenge for a
+// override these. Nothing is added to the scopes (no openid or
+// offline_access: default scopes for the vendor are unverified), so Entra
+// returns a refresh token only when the caller asked for offline_access.
+// No PKCE: AgentCore sent a code_challenge for a
 // CustomOauth2 provider (awslabs/agentcore-samples#620), for MicrosoftOauth2
 // it is unverified, and Entra does not require it of a web app.
 func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {

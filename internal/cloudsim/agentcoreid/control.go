@@ -284,7 +284,15 @@ type providerInput struct {
 	Tags   map[string]string           `json:"tags"`
 }
 
-// check validates a Create or Update request. The Microsoft config's
+// check validates a Create or Update request. tenantId (optional,
+// 1–2048) is in BC-CTL 1.43.11 and GO-CTL v1.81.0 alike (read
+// 2026-12-06; when it was added is unverified). Creating a provider also
+// needs secretsmanager:CreateSecret and its kin on AWS (seen in a
+// third-party Terraform policy; the official list is unverified):
+// cloudsim checks only bedrock-agentcore:CreateOauth2CredentialProvider.
+// Whether AWS refuses a single-tenant Entra app (DG-MS: "only
+// multi-tenant Microsoft Entra applications") cloudsim does not check:
+// its Entra has one tenant. The Microsoft config's
 // clientSecret is required (BC-CTL 1.43.11: ClientSecretType, 1–2048,
 // required); since 2026-05-29 (GO-CTL v1.42.0) it may be left out for
 // clientSecretSource EXTERNAL, a secret of the caller's in Secrets
