@@ -525,3 +525,45 @@ func asJSON(t *testing.T, v any) string {
 	}
 	return string(b)
 }
+
+// The demo tenant's role gets the token vault's statements as the
+// template gives them to AgentRuntimeRole, so the local vault refuses
+// what AgentCore would.
+func TestTenantFileGrantsTheVaultAsTheTemplate(t *testing.T) {
+	src, err := os.ReadFile("../../../deploy/aws/template.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tpl, err := awsfront.Load(src, awsfront.LocalStack(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	docs, err := tpl.InlinePolicies("AgentRuntimeRole")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []map[string]any
+	for _, doc := range docs {
+		var policy struct{ Statement []map[string]any }
+		json.Unmarshal([]byte(doc), &policy)
+		for _, st := range policy.Statement {
+			if sid, _ := st["Sid"].(string); strings.HasPrefix(sid, "TokenVault") {
+				delete(st, "Sid")
+				want = append(want, st)
+			}
+		}
+	}
+	dir, err := tenant.Parse("tenant.jsonc", local.TenantFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []map[string]any
+	for _, r := range dir.AWS.Roles {
+		var doc struct{ Statement []map[string]any }
+		json.Unmarshal(r.Policies["agentcore-vault"], &doc)
+		got = append(got, doc.Statement...)
+	}
+	if len(want) != 2 || fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("the tenant file's agentcore-vault statements\n%v\nare not the template's\n%v", got, want)
+	}
+}
