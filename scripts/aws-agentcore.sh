@@ -92,7 +92,9 @@ set -a
 # shellcheck source=/dev/null
 . "$env_file"
 set +a
-: "${TENANT_ID:?} ${AWS_REGION:?}"
+for k in TENANT_ID AWS_REGION; do
+	[[ -n ${!k:-} ]] || { echo "aws-agentcore: ${env_file} has no ${k}" >&2; exit 2; }
+done
 case $cmd in
 federation | vault) ;;
 *) : "${ARTIFACT_BUCKET:?} ${IMAGE_TAG:?}" ;;

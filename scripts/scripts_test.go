@@ -829,6 +829,11 @@ func awsAgentCoreVault(t *testing.T, sh shell) {
 	golden(t, "aws-agentcore-vault-dry-run-new-account", r.calls+"--- stderr\n"+r.stderr)
 
 	// The settings it needs, named.
+	noRegion := filepath.Join(t.TempDir(), "no-region.env")
+	os.WriteFile(noRegion, []byte("TENANT_ID=ca77995a-3696-41ae-a339-cf02b3e89b12\n"), 0o600)
+	if r = sh.run(t, "aws-agentcore.sh", stack, "vault", "--env-file", noRegion); r.err == nil || strings.TrimSpace(r.stderr) != "aws-agentcore: "+noRegion+" has no AWS_REGION" {
+		t.Errorf("no AWS_REGION: %v %q", r.err, r.stderr)
+	}
 	bare := awsAgentCoreEnv(t)
 	if r = sh.run(t, "aws-agentcore.sh", stack, "vault", "--env-file", bare); r.err == nil || !strings.Contains(r.stderr, "has no VAULT_APP_ID") || r.calls != "" {
 		t.Errorf("no VAULT_APP_ID: %v %q", r.err, r.stderr)
