@@ -70,7 +70,7 @@ func vaultFront(t *testing.T, s *e2e.Stack, container, returnURL string) string 
 // it after. No token in the DOM, the exported diagram or a log.
 func TestAgentCoreVaultConsent(t *testing.T) {
 	var returnURL string
-	s, url, ctx := browserStackWith(t, withVaultRole, func(s *e2e.Stack, origin string) map[string]string {
+	s, url, ctx := browserStackWith(t, nil, func(s *e2e.Stack, origin string) map[string]string {
 		returnURL = origin + "/consent.html"
 		// The runtime's AWS SDK finds AgentCore Identity's data plane as
 		// on AWS, by the SDK's own setting.

@@ -16,7 +16,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/bedrockagentcore"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockagentcorecontrol"
 
-	"github.com/crosscloud-agentid/agentid/internal/cloudsim"
 	"github.com/crosscloud-agentid/agentid/internal/cloudsim/cloudsimtest"
 	"github.com/crosscloud-agentid/agentid/internal/e2e"
 	"github.com/crosscloud-agentid/agentid/internal/leakcheck"
@@ -26,24 +25,10 @@ import (
 // plays the setup here: the workload identity and its return URL.
 const iamAdminKey, iamAdminSecret = "AKIACLOUDSIMIAMADMIN1", "cloudsim-local-iam-admin-key-do-not-reuse"
 
-// vaultTestWorkload is the workload identity the tests' runtime stands for.
-const vaultTestWorkload = "llm-agent-runtime-vault"
-
-// vaultPolicy is what scripts/aws-agentcore.sh vault gives the runtime's
-// role: the vaulted token and session binding, and the provider's secret.
-const vaultPolicy = `{"Version":"2012-10-17","Statement":[
- {"Effect":"Allow","Action":["bedrock-agentcore:GetResourceOauth2Token","bedrock-agentcore:CompleteResourceTokenAuth"],"Resource":"*"},
- {"Effect":"Allow","Action":"secretsmanager:GetSecretValue","Resource":"*"}]}`
-
-// withVaultRole gives the agent's AWS role (AWS_ROLE_ARN, the runtime's
-// role here) the vault's rights, as the setup does.
-func withVaultRole(o *cloudsim.Options) {
-	for i := range o.Tenant.AWS.Roles {
-		if o.Tenant.AWS.Roles[i].ExportAs == "AWS_ROLE_ARN" {
-			o.Tenant.AWS.Roles[i].Policies["agentcore-vault"] = json.RawMessage(vaultPolicy)
-		}
-	}
-}
+// vaultTestWorkload is the workload identity the tests' runtime stands
+// for, named as AgentCore names a runtime's (after the runtime's ID), so
+// the demo tenant's agentcore-vault policy, the template's, covers it.
+const vaultTestWorkload = "weather_agent-vaulttest"
 
 // vaultPlanes are AgentCore Identity's two planes as the administrator
 // reaches them.
@@ -196,7 +181,7 @@ func hopsOf(a map[string]any) []string {
 // vault's app; her next turn takes the vaulted token with no Entra
 // request. Nothing of a token in any answer or log.
 func TestAgentCoreVaultTurns(t *testing.T) {
-	s := e2e.StartWith(t, withVaultRole)
+	s := e2e.Start(t)
 	returnURL := "http://127.0.0.1:1/consent.html"
 	v := startVaultRuntime(t, s, returnURL)
 	tokens := cloudsimtest.NewTokens(s.Sim)
@@ -320,7 +305,7 @@ func measure(s *e2e.Stack, turn func()) callsPerTurn {
 // invocation with a user's token whatever the source. The figures are
 // logged for docs/identity.md and checked.
 func TestCallsPerTurnOBOAndVault(t *testing.T) {
-	s := e2e.StartWith(t, withVaultRole)
+	s := e2e.Start(t)
 	returnURL := "http://127.0.0.1:1/consent.html"
 	v := startVaultRuntime(t, s, returnURL)
 	obo := &vaultRuntime{url: agentCore(s, nil), mint: v.mint}
