@@ -8,6 +8,9 @@ import (
 	"regexp"
 	"strings"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+
 	"github.com/crosscloud-agentid/agentid/internal/identity"
 	"github.com/crosscloud-agentid/agentid/internal/trace"
 )
@@ -118,6 +121,7 @@ func (a *Agent) vaultToken(ctx context.Context, t Turn, rec *trace.Recorder) (*i
 	rec.AddHop("vault", "llm-agent", "GetResourceOauth2Token: the user's token for the Weather API from AgentCore Identity's token vault, with the workload access token AgentCore Runtime passed",
 		trace.Hop{From: trace.Agent, To: trace.AgentCoreIdentity, Carries: "GetResourceOauth2Token (workload access token)"}, data)
 	res, auth, err := v.Token(ctx, identity.VaultRequest{WorkloadToken: t.WorkloadToken, ReturnURL: returnURL, SessionURI: st.session})
+	a.countVault(ctx, res, auth, err)
 	switch {
 	case err != nil:
 		var ie *identity.Error
@@ -139,6 +143,24 @@ func (a *Agent) vaultToken(ctx context.Context, t Turn, rec *trace.Recorder) (*i
 		trace.Hop{From: trace.AgentCoreIdentity, To: trace.Agent, Carries: identity.VaultTokenName, Status: http.StatusOK}, factsData(res.Facts))
 	a.log.InfoContext(ctx, "token acquired", "token", identity.VaultTokenName, "target", "Weather API", "uti", res.Token.Claims["uti"], "provider", identity.VaultProviderName)
 	return res, nil
+}
+
+// countVault counts a vault acquisition as the other tokens are counted
+// (kind TV, provider agentcore-vault), its result issued, consent (an
+// authorization URL) or refused; whether the vault had it is AWS's to know.
+func (a *Agent) countVault(ctx context.Context, res *identity.Result, auth *identity.VaultAuthorization, err error) {
+	if a.cfg.Acquisitions == nil {
+		return
+	}
+	result := "issued"
+	switch {
+	case err != nil:
+		result = "refused"
+	case auth != nil:
+		result = "consent"
+	}
+	a.cfg.Acquisitions.Add(ctx, 1, metric.WithAttributes(attribute.String("kind", identity.VaultTokenName), attribute.String("provider", identity.VaultProviderName),
+		attribute.String("result", result), attribute.String("cache", "unknown")))
 }
 
 // vaultConsent ends the turn with the vault's authorization URL, as Entra's

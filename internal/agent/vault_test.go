@@ -20,6 +20,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/bedrockagentcore"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockagentcore/types"
 	"github.com/aws/smithy-go"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	"github.com/crosscloud-agentid/agentid/internal/identity"
 	"github.com/crosscloud-agentid/agentid/internal/secret"
@@ -260,5 +262,44 @@ func TestValidSessionURI(t *testing.T) {
 		if ValidSessionURI(s) != want {
 			t.Errorf("ValidSessionURI(%.60q) = %v", s, !want)
 		}
+	}
+}
+
+// Vault acquisitions are counted beside the others: kind TV, provider
+// agentcore-vault, and whether the vault answered with a token, an
+// authorization URL or a refusal.
+func TestVaultAcquisitionsCounted(t *testing.T) {
+	reader := sdkmetric.NewManualReader()
+	counter, err := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader)).Meter("t").Int64Counter("agentid.token.acquisitions")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fake := newVaultFake()
+	fake.vaulted["wat-bob"] = true
+	a := New(Config{WeatherAPIURL: weatherStub(t), Acquisitions: counter, Vault: identity.NewVault(fake, "entra-weather-api", []string{"s"})},
+		&countingIdentity{}, nil, AWSInfo{}, http.DefaultClient, slog.New(slog.DiscardHandler))
+	for _, who := range []string{"alice", "bob", "bob"} {
+		_, _ = a.Run(t.Context(), Turn{Message: "weather in Oslo?", Mode: Direct, Flow: identity.OnBehalfOf, UserToken: secret.New("tc-" + who),
+			WorkloadToken: secret.New("wat-" + who), ConsentRedirectURI: "https://chat.example/consent.html"}, trace.New(nil))
+	}
+	_, _ = a.Run(t.Context(), Turn{Message: "weather in Oslo?", Mode: Direct, Flow: identity.OnBehalfOf, UserToken: secret.New("tc-x")}, trace.New(nil))
+	var rm metricdata.ResourceMetrics
+	if err := reader.Collect(t.Context(), &rm); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]int64{}
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			for _, p := range m.Data.(metricdata.Sum[int64]).DataPoints {
+				kind, _ := p.Attributes.Value("kind")
+				provider, _ := p.Attributes.Value("provider")
+				result, _ := p.Attributes.Value("result")
+				got[kind.AsString()+" "+provider.AsString()+" "+result.AsString()] += p.Value
+			}
+		}
+	}
+	want := map[string]int64{"TV agentcore-vault consent": 1, "TV agentcore-vault issued": 2, "TV agentcore-vault refused": 1}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("counted %v, want %v", got, want)
 	}
 }

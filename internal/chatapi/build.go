@@ -209,7 +209,7 @@ func Build(ctx context.Context, s Settings, d command.Deps) (*Server, error) {
 	meter := telemetry.Meter(d.Meter)
 	if meter != nil {
 		s.Agent.Acquisitions, _ = meter.Int64Counter("agentid.token.acquisitions", metric.WithUnit("{token}"),
-			metric.WithDescription("Token acquisitions by kind (TR, TU, TAU), provider, result (issued, refused) and cache (hit, miss, unknown)"))
+			metric.WithDescription("Token acquisitions by kind (TR, TU, TAU, TV), provider, result (issued, refused; consent for the vault's authorization URL) and cache (hit, miss, unknown)"))
 	}
 	a := agent.New(s.Agent, provider, br, info, apiClient, log)
 	now := d.Now
