@@ -60,7 +60,7 @@ func TestAWSCLIRoleNamesIgnoreCaseForPolicies(t *testing.T) {
 		{"the managed role's policy", []string{"iam", "list-role-policies", "--role-name", "OTHER-ROLE", "--query", "PolicyNames", "--output", "text"}, 0, []string{"p"}},
 	})
 	out, _ := admin("iam", "list-role-policies", "--role-name", "agentid-bedrock-invoke", "--query", "PolicyNames", "--output", "text")
-	if got := strings.Fields(out); strings.Join(got, " ") != "bedrock-invoke iam-admin not-itself prove-the-blueprint" {
+	if got := strings.Fields(out); strings.Join(got, " ") != "agentcore-vault bedrock-invoke iam-admin not-itself prove-the-blueprint" {
 		t.Errorf("agentid-bedrock-invoke's policies are %v", got)
 	}
 }
