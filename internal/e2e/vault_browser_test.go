@@ -1,12 +1,14 @@
 package e2e_test
 
 import (
+	"context"
 	"net/http"
 	"net/http/httptest"
 	neturl "net/url"
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockagentcorecontrol"
@@ -54,21 +56,11 @@ func vaultFront(t *testing.T, s *e2e.Stack, container, returnURL string) string 
 	return front.URL + "/runtimes/" + neturl.PathEscape(awsfront.LocalRuntimeARN) + "/invocations?qualifier=DEFAULT"
 }
 
-// AgentCore Identity's vault as the user token source, from the page, as
-// deployed on AWS: the page's llm-agent relays to cloudsim's AgentCore
-// Runtime front, which hands the llm-agent on the runtime a workload
-// access token minted from the user's token. Alice signs in and asks
-// about the weather on her behalf; the turn ends with Grant consent, the
-// diagram drawing the vault's lane; the popup goes to AgentCore's
-// authorization URL, cloudsim's Entra consent page for the vault's app,
-// and back to the page's consent.html with the session; the page sends the
-// turn again with the token it first sent, the runtime's agent binds the
-// session, and the answer comes from the Weather API called with TV, whose
-// verdict names the vault's app. Her next turn takes TV from the vault with
-// no Entra request. Bob's session cannot be bound by alice through the
-// same path (AWS refuses; her own vaulted token answers her), and bob binds
-// it after. No token in the DOM, the exported diagram or a log.
-func TestAgentCoreVaultConsent(t *testing.T) {
+// vaultConsentTurn starts the page before the AgentCore Runtime front
+// with the vault as the runtime's user token source, signs alice in, and
+// runs her first on-behalf-of weather turn, which ends with Grant consent.
+func vaultConsentTurn(t *testing.T) (*e2e.Stack, string, context.Context, *console, string) {
+	t.Helper()
 	var returnURL string
 	s, url, ctx := browserStackWith(t, nil, func(s *e2e.Stack, origin string) map[string]string {
 		returnURL = origin + "/consent.html"
@@ -87,6 +79,54 @@ func TestAgentCoreVaultConsent(t *testing.T) {
 		msgs, _ := chromedp.Run(ctx, chromedp.Text(chromedp.ID("messages")))
 		t.Fatalf("no Grant consent: %v\nmessages: %s", err, msgs)
 	}
+	return s, url, ctx, con, returnURL
+}
+
+// consentInPage signs alice in on cloudsim's Entra page in ctx, if it
+// asks, and accepts its consent page for the vault's app.
+func consentInPage(t *testing.T, ctx context.Context) {
+	t.Helper()
+	css := func(sel string) chromedp.CSS { return chromedp.CSS(sel) }
+	waitFor := func(js string) {
+		t.Helper()
+		if err := pollAcrossNavigations(ctx, js); err != nil {
+			href, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`location.href`))
+			t.Fatalf("the consent window at %s: %v", href, err)
+		}
+	}
+	waitFor(`!!(document.getElementById('accept') || document.querySelector('button[value="alice@contoso.example"]'))`)
+	if login, _ := chromedp.Run(ctx, chromedp.Evaluate[bool](`!!document.querySelector('button[value="alice@contoso.example"]')`)); login {
+		if err := chromedp.Do(ctx, chromedp.Click(css(`button[value="alice@contoso.example"]`))); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(`!!document.getElementById('accept')`)
+	}
+	page, err := chromedp.Run(ctx, chromedp.Evaluate[string](`location.href + " :: " + document.body.innerText`))
+	if !strings.Contains(page, "Weather.Read") {
+		t.Errorf("the consent page says: %s (%v)", page, err)
+	}
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.ID("accept"))); err != nil {
+		t.Fatalf("accept: %v", err)
+	}
+}
+
+// AgentCore Identity's vault as the user token source, from the page, as
+// deployed on AWS: the page's llm-agent relays to cloudsim's AgentCore
+// Runtime front, which hands the llm-agent on the runtime a workload
+// access token minted from the user's token. Alice signs in and asks
+// about the weather on her behalf; the turn ends with Grant consent, the
+// diagram drawing the vault's lane; the popup goes to AgentCore's
+// authorization URL, cloudsim's Entra consent page for the vault's app,
+// and back to the page's consent.html with the session; the page sends the
+// turn again with the token it first sent, the runtime's agent binds the
+// session, and the answer comes from the Weather API called with TV, whose
+// verdict names the vault's app. Her next turn takes TV from the vault with
+// no Entra request. Bob's session cannot be bound by alice through the
+// same path (AWS refuses; her own vaulted token answers her), and bob binds
+// it after. No token in the DOM, the exported diagram or a log.
+func TestAgentCoreVaultConsent(t *testing.T) {
+	s, url, ctx, con, returnURL := vaultConsentTurn(t)
+	css := func(sel string) chromedp.CSS { return chromedp.CSS(sel) }
 	msgs, _ := chromedp.Run(ctx, chromedp.Text(chromedp.ID("messages")))
 	if !strings.Contains(msgs, "AgentCore Identity's token vault") || !strings.Contains(msgs, "via: AgentCore Runtime") {
 		t.Errorf("the consent turn: %q", msgs)
@@ -103,27 +143,7 @@ func TestAgentCoreVaultConsent(t *testing.T) {
 	// sign-in (if it asks) and consent page for the vault's app.
 	stats := s.Sim.Entra.Stats()
 	pctx := openPopup(t, ctx, css(`#messages li.consent .grant-consent`), "authorize")
-	waitFor := func(js string) {
-		t.Helper()
-		if _, err := chromedp.Run(pctx, chromedp.Poll[bool](js)); err != nil {
-			href, _ := chromedp.Run(pctx, chromedp.Evaluate[string](`location.href`))
-			t.Fatalf("the popup at %s: %v", href, err)
-		}
-	}
-	waitFor(`!!(document.getElementById('accept') || document.querySelector('button[value="alice@contoso.example"]'))`)
-	if login, _ := chromedp.Run(pctx, chromedp.Evaluate[bool](`!!document.querySelector('button[value="alice@contoso.example"]')`)); login {
-		if err := chromedp.Do(pctx, chromedp.Click(css(`button[value="alice@contoso.example"]`))); err != nil {
-			t.Fatal(err)
-		}
-		waitFor(`!!document.getElementById('accept')`)
-	}
-	page, err := chromedp.Run(pctx, chromedp.Evaluate[string](`location.href + " :: " + document.body.innerText`))
-	if !strings.Contains(page, "Weather.Read") {
-		t.Errorf("the consent page says: %s (%v)", page, err)
-	}
-	if err := chromedp.Do(pctx, chromedp.Click(chromedp.ID("accept"))); err != nil {
-		t.Fatalf("accept: %v", err)
-	}
+	consentInPage(t, pctx)
 	// consent.html hands the session to the chat, which sends the turn
 	// again; it is answered with TV.
 	done := `[...document.querySelectorAll('#messages li.agent')].some(li => li.textContent.includes('In Oslo'))`
@@ -217,4 +237,61 @@ func TestAgentCoreVaultConsent(t *testing.T) {
 func lastLogLines(s *e2e.Stack, n int) string {
 	lines := strings.Split(strings.TrimRight(s.Logs.String(), "\n"), "\n")
 	return strings.Join(lines[max(0, len(lines)-n):], "\n")
+}
+
+// With popups blocked, Grant consent takes the tab itself to AgentCore's
+// authorization URL; consent.html, back in the tab, keeps the session (a
+// session URI, not a token) for the chat, which binds it on its next
+// on-behalf-of turn with the token the page has then (MSAL.js's cached
+// one, the token the consent started with), and answers with TV.
+func TestAgentCoreVaultConsentWithoutPopups(t *testing.T) {
+	s, url, ctx, con, _ := vaultConsentTurn(t)
+	css := func(sel string) chromedp.CSS { return chromedp.CSS(sel) }
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[any](`window.open = () => null`)); err != nil {
+		t.Fatal(err)
+	}
+	if err := chromedp.Do(ctx, chromedp.Click(css(`#messages li.consent .grant-consent`))); err != nil {
+		t.Fatal(err)
+	}
+	consentInPage(t, ctx)
+	if err := pollAcrossNavigations(ctx, `location.pathname.endsWith('/consent.html') && document.getElementById('outcome').textContent.includes('AgentCore Identity')`); err != nil {
+		t.Fatalf("consent.html in the tab: %v", err)
+	}
+	if kept, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`sessionStorage.getItem('agentid-vault-session') || ''`)); !strings.HasPrefix(kept, "urn:ietf:params:oauth:request_uri:") {
+		t.Fatalf("the session kept for the chat: %q", kept)
+	}
+	if err := chromedp.Do(ctx, chromedp.Navigate(url), chromedp.WaitVisible(css("#dot-user.ok"))); err != nil {
+		t.Fatalf("back to the chat: %v", err)
+	}
+	answered(t, ctx, 1, chromedp.Click(css(`input[name=flow][value=obo]`)), chromedp.Click(css(`input[name=mode][value=direct]`)),
+		sendMessage("What's the weather in Oslo?"))
+	last, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`[...document.querySelectorAll('#messages li')].pop().textContent`))
+	if !strings.Contains(last, "In Oslo") {
+		t.Fatalf("the turn after consent: %q\nlog: %s", last, lastLogLines(s, 20))
+	}
+	if azp, _ := claim(ctx, "TV", "azp"); azp != s.Env["VAULT_APP_ID"] {
+		t.Errorf("TV azp = %q", azp)
+	}
+	if kept, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`sessionStorage.getItem('agentid-vault-session') || ''`)); kept != "" {
+		t.Errorf("the session is still kept after the turn that bound it: %q", kept)
+	}
+	dom, _ := chromedp.Run(ctx, chromedp.OuterHTML(css("html")))
+	if leaks := leakcheck.Find(dom + s.Logs.String()); len(leaks) > 0 {
+		t.Errorf("a token in the DOM or a log: %v", leaks)
+	}
+	con.checkNoErrors(t)
+}
+
+// pollAcrossNavigations is chromedp.Poll in a window that navigates
+// meanwhile (a redirect destroys the page the poll ran in): it polls
+// again in the new page, at most 20 times.
+func pollAcrossNavigations(ctx context.Context, js string) error {
+	var err error
+	for range 20 {
+		if _, err = chromedp.Run(ctx, chromedp.Poll[bool](js)); err == nil || ctx.Err() != nil {
+			return err
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return err
 }
