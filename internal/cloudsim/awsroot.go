@@ -14,8 +14,10 @@ import (
 )
 
 // AWS_ENDPOINT_URL sends every AWS service to one URL, cloudsim's root.
-// There STS and IAM answer as at their own paths, and every other service
-// (S3, ECR, CloudFormation, AgentCore control, …) is refused with the
+// There STS and IAM answer as at their own paths, AgentCore Identity's
+// operations are served where they always are (/identities/…), and every
+// other service or operation (S3, ECR, CloudFormation, AgentCore's
+// runtime operations, …) is refused with the
 // unknown-operation error of its protocol, so a script pointed at cloudsim
 // never reaches AWS and never mistakes silence for success.
 
