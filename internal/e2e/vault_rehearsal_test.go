@@ -2,9 +2,8 @@ package e2e_test
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
-	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -20,13 +19,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockagentcore"
-	dptypes "github.com/aws/aws-sdk-go-v2/service/bedrockagentcore/types"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockagentcorecontrol"
-	awssts "github.com/aws/aws-sdk-go-v2/service/sts"
-	"github.com/aws/smithy-go"
 
 	"github.com/crosscloud-agentid/agentid/internal/cloudsim"
 	"github.com/crosscloud-agentid/agentid/internal/cloudsim/cloudsimtest"
+	"github.com/crosscloud-agentid/agentid/internal/e2e"
 )
 
 // Issue 42: the setup of AgentCore Identity's token vault with Entra as
@@ -75,110 +72,21 @@ func vaultClients(sim *cloudsim.Sim, creds aws.CredentialsProvider) (*bedrockage
 		})
 }
 
-// roleCredentials are the role's temporary credentials, assumed with the
-// STS app's token (chain B) as llm-agent's AWS SDK would.
-func roleCredentials(t *testing.T, sim *cloudsim.Sim, env map[string]string, roleARN string) aws.CredentialsProvider {
+// vaultBrowser is the browser's leg from the vault's authorization URL,
+// with an http.Client: AgentCore's authorize, Entra's sign-in as upn and
+// its consent page (accepted), the provider's callback, then the chat
+// UI's return URL, whose session_id it returns. Entra must be asked with
+// the provider's callback as the redirect URI.
+func vaultBrowser(t *testing.T, sim *cloudsim.Sim, authorizationURL, callback, upn string) string {
 	t.Helper()
-	tokens := cloudsimtest.NewTokens(sim)
-	form := url.Values{"grant_type": {"client_credentials"}, "client_id": {env["STS_APP_ID"]},
-		"client_assertion_type": {"urn:ietf:params:oauth:client-assertion-type:jwt-bearer"}, "scope": {env["STS_APP_URI"] + "/.default"}}
-	// The STS app's federated credential replicates first (the tenant's
-	// 2 s delay).
-	app := sim.Live.Load().App(env["STS_APP_ID"])
-	for deadline := time.Now().Add(15 * time.Second); len(sim.Live.ForTokens().FederatedCredentials(app)) == 0; time.Sleep(100 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("the STS app's federated credential did not replicate within 15 s")
-		}
-	}
-	form.Set("client_assertion", tokens.ManagedIdentity(t))
-	webToken := tokens.Get(t, form)
-	simEnv := sim.Env()
-	client := awssts.NewFromConfig(aws.Config{Region: simEnv["AWS_REGION"], HTTPClient: cloudsimtest.Client(sim), Credentials: aws.AnonymousCredentials{}},
-		func(o *awssts.Options) { o.BaseEndpoint = aws.String(simEnv["AWS_ENDPOINT_URL_STS"]) })
-	out, err := client.AssumeRoleWithWebIdentity(context.Background(), &awssts.AssumeRoleWithWebIdentityInput{RoleArn: aws.String(roleARN),
-		RoleSessionName: aws.String("vault-rehearsal"), WebIdentityToken: aws.String(webToken)})
-	if err != nil {
-		t.Fatalf("assuming %s: %v", roleARN, err)
-	}
-	c := out.Credentials
-	return credentials.NewStaticCredentialsProvider(*c.AccessKeyId, *c.SecretAccessKey, *c.SessionToken)
-}
-
-// jwtClaims reads a JWT's payload, unverified.
-func jwtClaims(t *testing.T, token string) map[string]any {
-	t.Helper()
-	parts := strings.Split(token, ".")
-	if len(parts) != 3 {
-		t.Fatalf("not a JWT: %.40q", token)
-	}
-	raw, err := base64.RawURLEncoding.DecodeString(parts[1])
-	var claims map[string]any
-	if err == nil {
-		err = json.Unmarshal(raw, &claims)
-	}
-	if err != nil {
-		t.Fatalf("the JWT's payload: %v", err)
-	}
-	return claims
-}
-
-// vaultFlow is what llm-agent on the runtime and the chat UI's page do
-// together, with the SDK and an http.Client for the browser: the runtime
-// mints the workload access token from the user's token (admin, standing
-// in for AgentCore Runtime), the role asks the vault, the browser follows
-// the authorization URL through cloudsim's Entra sign-in and consent back
-// to the return URL, the role binds the session with the same user token,
-// and asks again. It returns the vault's token and whether the browser
-// leg was needed.
-type vaultFlow struct {
-	sim            *cloudsim.Sim
-	runtime, agent *bedrockagentcore.Client
-	scope          string
-	callback       string
-}
-
-// ask is the agent's first GetResourceOauth2Token for the user's token,
-// with the workload access token the runtime minted from it.
-func (f vaultFlow) ask(t *testing.T, tc string, force bool) (*bedrockagentcore.GetResourceOauth2TokenInput, *bedrockagentcore.GetResourceOauth2TokenOutput, error) {
-	t.Helper()
-	ctx := context.Background()
-	wat, err := f.runtime.GetWorkloadAccessTokenForJWT(ctx, &bedrockagentcore.GetWorkloadAccessTokenForJWTInput{
-		WorkloadName: aws.String(vaultWorkload), UserToken: aws.String(tc)})
-	if err != nil {
-		t.Fatalf("GetWorkloadAccessTokenForJWT: %v", err)
-	}
-	in := &bedrockagentcore.GetResourceOauth2TokenInput{WorkloadIdentityToken: wat.WorkloadAccessToken, ResourceCredentialProviderName: aws.String(vaultProvider),
-		Scopes: []string{f.scope}, Oauth2Flow: dptypes.Oauth2FlowTypeUserFederation, ResourceOauth2ReturnUrl: aws.String(vaultReturnURL),
-		ForceAuthentication: aws.Bool(force)}
-	out, err := f.agent.GetResourceOauth2Token(ctx, in)
-	return in, out, err
-}
-
-func (f vaultFlow) token(t *testing.T, tc, upn string, force bool) (string, bool) {
-	t.Helper()
-	ctx := context.Background()
-	in, first, err := f.ask(t, tc, force)
-	if err != nil {
-		t.Fatalf("GetResourceOauth2Token: %v", err)
-	}
-	if first.AccessToken != nil {
-		return *first.AccessToken, false
-	}
-	if first.AuthorizationUrl == nil || first.SessionUri == nil {
-		t.Fatalf("GetResourceOauth2Token gave neither a token nor an authorization URL: %+v", first)
-	}
-
-	// The browser: AgentCore's authorize, Entra's sign-in and consent, the
-	// provider's callback, then the chat UI's return URL.
-	c := cloudsimtest.Client(f.sim)
+	c := cloudsimtest.Client(sim)
 	c.Jar, _ = cookiejar.New(nil)
 	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	entra := redirect(t, c, http.MethodGet, *first.AuthorizationUrl, nil)
-	q := query(t, entra)
-	if q.Get("redirect_uri") != f.callback {
-		t.Errorf("AgentCore sent the browser to Entra with redirect_uri %q, want the provider's callback %s", q.Get("redirect_uri"), f.callback)
+	entra := redirect(t, c, http.MethodGet, authorizationURL, nil)
+	form := query(t, entra)
+	if form.Get("redirect_uri") != callback {
+		t.Errorf("AgentCore sent the browser to Entra with redirect_uri %q, want the provider's callback %s", form.Get("redirect_uri"), callback)
 	}
-	form := q
 	form.Set("login", upn)
 	back := redirectOrPage(t, c, entra, form)
 	if m := consentRequestID.FindStringSubmatch(back); m != nil { // the consent page: accept
@@ -187,25 +95,35 @@ func (f vaultFlow) token(t *testing.T, tc, upn string, force bool) (string, bool
 		form.Set("decision", "accept")
 		back = redirect(t, c, http.MethodPost, entra, form)
 	}
-	if !strings.HasPrefix(back, f.callback+"?") {
+	if !strings.HasPrefix(back, callback+"?") {
 		t.Fatalf("Entra sent the browser to %q, not the provider's callback", back)
 	}
 	ret := redirect(t, c, http.MethodGet, back, nil)
-	if !strings.HasPrefix(ret, vaultReturnURL+"?") || query(t, ret).Get("session_id") != *first.SessionUri {
-		t.Fatalf("the callback sent the browser to %q, want %s?session_id=%s", ret, vaultReturnURL, *first.SessionUri)
+	if !strings.HasPrefix(ret, vaultReturnURL+"?") {
+		t.Fatalf("the callback sent the browser to %q, not the return URL %s", ret, vaultReturnURL)
 	}
+	return query(t, ret).Get("session_id")
+}
 
-	// The app's page calls back: session binding with the same user token.
-	if _, err := f.agent.CompleteResourceTokenAuth(ctx, &bedrockagentcore.CompleteResourceTokenAuthInput{SessionUri: first.SessionUri,
-		UserIdentifier: &dptypes.UserIdentifierMemberUserToken{Value: tc}}); err != nil {
-		t.Fatalf("CompleteResourceTokenAuth: %v", err)
+// vaultTurnOn is an on-behalf-of Direct turn to llm-agent as on AgentCore
+// Runtime: the user's token, and the workload access token the runtime
+// mints from it (GetWorkloadAccessTokenForJWT, here as the account's
+// administrator standing in for the runtime), binding session when set.
+// Anything but 200 fails the test unless refusal is set.
+func vaultTurnOn(t *testing.T, url string, runtime *bedrockagentcore.Client, tc, session string, refusal ...bool) (map[string]any, string) {
+	t.Helper()
+	wat, err := runtime.GetWorkloadAccessTokenForJWT(context.Background(), &bedrockagentcore.GetWorkloadAccessTokenForJWTInput{
+		WorkloadName: aws.String(vaultWorkload), UserToken: aws.String(tc)})
+	if err != nil {
+		t.Fatalf("GetWorkloadAccessTokenForJWT: %v", err)
 	}
-	in.SessionUri, in.ForceAuthentication = first.SessionUri, nil
-	second, err := f.agent.GetResourceOauth2Token(ctx, in)
-	if err != nil || second.AccessToken == nil {
-		t.Fatalf("GetResourceOauth2Token after consent: %+v %v", second, err)
+	body, _ := json.Marshal(map[string]any{"prompt": "What's the weather in Oslo?", "token_flow": "obo", "llm_mode": "direct", "vault_session": session})
+	status, _, raw := invoke(t, url, string(body), tc, "WorkloadAccessToken", aws.ToString(wat.WorkloadAccessToken))
+	var a map[string]any
+	if json.Unmarshal([]byte(raw), &a) != nil || status != http.StatusOK && len(refusal) == 0 {
+		t.Fatalf("turn: %d %.600s", status, raw)
 	}
-	return *second.AccessToken, true
+	return a, raw
 }
 
 // redirect makes a request that must answer with a redirect, and returns
@@ -260,41 +178,62 @@ func query(t *testing.T, u string) url.Values {
 
 // TestAgentCoreVaultRehearsal runs the vault's setup with the real
 // scripts against cloudsim's Graph, IAM and AgentCore control plane, from
-// a new tenant and account (after the rest of the setup, as the docs
-// order it), then gets a token from the vault with what they made; a
-// rerun makes nothing new.
+// a new tenant and account, after the rest of the setup as the docs order
+// it; then llm-agent, as on AgentCore Runtime with the vault as its user
+// token source and chain B's role as the runtime role, answers alice from
+// what they made; a rerun makes nothing new.
 func TestAgentCoreVaultRehearsal(t *testing.T) {
 	cli, argv := loggingCLIDir(t)
-	sim := cloudsimtest.Start(t, freshTenant(t))
-	envFile := filepath.Join(t.TempDir(), "agentid.env")
-	mustEntraSetup(t, sim, "--env-file", envFile)
-	mustEntraSetup(t, sim, "--env-file", envFile, "--federated-credential", sim.Tenant.ManagedIdentity.ObjectID)
-	env := readEnv(t, envFile)
-	awsEnv := scriptEnv(t, sim, cli)
-	// The runtime role: chain B's, which the rehearsal can assume.
-	out := runScript(t, awsEnv, "aws-federation.sh", "--tenant-id", env["TENANT_ID"], "--sts-app-uri", env["STS_APP_URI"],
-		"--sts-sp-object-id", env["STS_SP_OBJECT_ID"])
-	_, roleARN, _ := strings.Cut(strings.TrimSpace(out), "AWS_ROLE_ARN=")
-	// The runtime's workload identity, which CreateAgentRuntime makes,
-	// already allowing another page.
-	if out, ok := runAWS(t, awsEnv, cli, "bedrock-agentcore-control", "create-workload-identity", "--name", vaultWorkload,
-		// As a JSON list: the AWS CLI v1 fetches a parameter that is an
-		// http(s) URL (cli_follow_urlparam).
-		"--allowed-resource-oauth2-return-urls", `["`+otherReturnURL+`"]`); !ok {
-		t.Fatalf("create-workload-identity: %s", out)
-	}
-	f, _ := os.OpenFile(envFile, os.O_APPEND|os.O_WRONLY, 0)
-	f.WriteString("AWS_REGION=us-east-1\nAGENTCORE_VAULT_RETURN_URL=" + vaultReturnURL + "\nWORKLOAD_IDENTITY_NAME=" + vaultWorkload +
-		"\nRUNTIME_ROLE_ARN=" + roleARN + "\n")
-	f.Close()
-	vault := func(t *testing.T, args ...string) string {
-		t.Helper()
-		out, ok := entraSetupWith(t, sim, "", awsEnv, "admin@contoso.example", "", append([]string{"--env-file", envFile, "--vault"}, args...)...)
-		if !ok {
-			t.Fatalf("entra-setup.sh --vault %v:\n%s", args, out)
+	var env map[string]string
+	var envFile, roleARN, firstRun string
+	var awsEnv []string
+	var vault func(t *testing.T, args ...string) string
+	s := e2e.StartPrepared(t, freshTenant(t), func(sim *cloudsim.Sim) (map[string]string, error) {
+		envFile = filepath.Join(t.TempDir(), "agentid.env")
+		mustEntraSetup(t, sim, "--env-file", envFile)
+		mustEntraSetup(t, sim, "--env-file", envFile, "--federated-credential", sim.Tenant.ManagedIdentity.ObjectID)
+		env = readEnv(t, envFile)
+		awsEnv = scriptEnv(t, sim, cli)
+		// The runtime role: chain B's, which llm-agent here assumes with the
+		// token-refresher's file.
+		out := runScript(t, awsEnv, "aws-federation.sh", "--tenant-id", env["TENANT_ID"], "--sts-app-uri", env["STS_APP_URI"],
+			"--sts-sp-object-id", env["STS_SP_OBJECT_ID"])
+		_, roleARN, _ = strings.Cut(strings.TrimSpace(out), "AWS_ROLE_ARN=")
+		// The runtime's workload identity, which CreateAgentRuntime makes,
+		// already allowing another page. As a JSON list: the AWS CLI v1
+		// fetches a parameter that is an http(s) URL (cli_follow_urlparam).
+		if out, ok := runAWS(t, awsEnv, cli, "bedrock-agentcore-control", "create-workload-identity", "--name", vaultWorkload,
+			"--allowed-resource-oauth2-return-urls", `["`+otherReturnURL+`"]`); !ok {
+			return nil, fmt.Errorf("create-workload-identity: %s", out)
 		}
-		return out
-	}
+		f, _ := os.OpenFile(envFile, os.O_APPEND|os.O_WRONLY, 0)
+		f.WriteString("AWS_REGION=us-east-1\nAGENTCORE_VAULT_RETURN_URL=" + vaultReturnURL + "\nWORKLOAD_IDENTITY_NAME=" + vaultWorkload +
+			"\nRUNTIME_ROLE_ARN=" + roleARN + "\n")
+		f.Close()
+		vault = func(t *testing.T, args ...string) string {
+			t.Helper()
+			out, ok := entraSetupWith(t, sim, "", awsEnv, "admin@contoso.example", "", append([]string{"--env-file", envFile, "--vault"}, args...)...)
+			if !ok {
+				t.Fatalf("entra-setup.sh --vault %v:\n%s", args, out)
+			}
+			return out
+		}
+		// A dry run looks, and shows what it would make.
+		before := graphCreations(sim)
+		if out := vault(t, "--dry-run"); !strings.Contains(out, "would call: POST /applications ") ||
+			!strings.Contains(out, "would run: aws bedrock-agentcore-control create-oauth2-credential-provider") || graphCreations(sim) != before {
+			return nil, fmt.Errorf("dry run (%d created):\n%s", graphCreations(sim)-before, out)
+		}
+		firstRun = vault(t, "--secret-days", "3")
+		env = readEnv(t, envFile)
+		settings := map[string]string{"AWS_ROLE_ARN": roleARN}
+		for _, k := range []string{"TENANT_ID", "BLUEPRINT_APP_ID", "AGENT_CLIENT_ID", "AGENT_USER_UPN", "CLIENT_SPA_APP_ID", "WEATHER_API_APP_ID",
+			"STS_APP_ID", "STS_APP_URI", "VAULT_APP_ID"} {
+			settings[k] = env[k]
+		}
+		return settings, nil
+	})
+	sim := s.Sim
 	admin := sim.Tenant.AWS.DevCredentials[0]
 	ctl, runtime := vaultClients(sim, credentials.NewStaticCredentialsProvider(admin.AccessKeyID, admin.SecretAccessKey, ""))
 	ctx := context.Background()
@@ -306,22 +245,13 @@ func TestAgentCoreVaultRehearsal(t *testing.T) {
 		return len(list.CredentialProviders)
 	}
 
-	// A dry run looks, and shows what it would make.
-	before := graphCreations(sim)
-	out = vault(t, "--dry-run")
-	if !strings.Contains(out, "would call: POST /applications ") || !strings.Contains(out, "would run: aws bedrock-agentcore-control create-oauth2-credential-provider") ||
-		graphCreations(sim) != before || providers() != 0 {
-		t.Fatalf("dry run (%d created, %d providers):\n%s", graphCreations(sim)-before, providers(), out)
-	}
-
-	out = vault(t, "--secret-days", "3")
-	env = readEnv(t, envFile)
+	// What the scripts made.
 	app := sim.Live.Load().App(env["VAULT_APP_ID"])
 	if app == nil || env["VAULT_SECRET_KEY_ID"] == "" || env["VAULT_SECRET_ENDS"] == "" {
-		t.Fatalf("the env file after --vault: %v\n%s", env, out)
+		t.Fatalf("the env file after --vault: %v\n%s", env, firstRun)
 	}
 	if app.SignInAudience != "AzureADMultipleOrgs" || len(app.Secrets) != 1 {
-		t.Errorf("the vault app: signInAudience %s, %d secrets", app.SignInAudience, len(app.Secrets))
+		t.Fatalf("the vault app: signInAudience %s, %d secrets", app.SignInAudience, len(app.Secrets))
 	}
 	secret := app.Secrets[0]
 	if ends := app.SecretEnds[secret]; time.Until(ends) > 3*24*time.Hour || time.Until(ends) < 3*24*time.Hour-time.Hour {
@@ -332,8 +262,8 @@ func TestAgentCoreVaultRehearsal(t *testing.T) {
 		t.Fatal(err)
 	}
 	callback := aws.ToString(p.CallbackUrl)
-	if !slices.Contains(app.WebRedirectURIs, callback) {
-		t.Errorf("the app's redirect URIs %v lack the provider's callback %s", app.WebRedirectURIs, callback)
+	if providers() != 1 || !slices.Contains(app.WebRedirectURIs, callback) {
+		t.Errorf("%d providers; the app's redirect URIs %v, the provider's callback %s", providers(), app.WebRedirectURIs, callback)
 	}
 	wi, err := ctl.GetWorkloadIdentity(ctx, &bedrockagentcorecontrol.GetWorkloadIdentityInput{Name: aws.String(vaultWorkload)})
 	if err != nil || !slices.Equal(wi.AllowedResourceOauth2ReturnUrls, []string{otherReturnURL, vaultReturnURL}) {
@@ -343,29 +273,45 @@ func TestAgentCoreVaultRehearsal(t *testing.T) {
 	// command line, in no file the scripts wrote.
 	logged, _ := os.ReadFile(argv)
 	written, _ := os.ReadFile(envFile)
-	if strings.Contains(string(logged), secret) || strings.Contains(string(written), secret) || strings.Contains(out, secret) {
+	if strings.Contains(string(logged), secret) || strings.Contains(string(written), secret) || strings.Contains(firstRun, secret) {
 		t.Error("the vault's client secret is on an aws or jq command line, in the env file or in the output")
 	}
 
-	// A token from the vault, with the runtime role's own credentials:
-	// alice signs in to the chat UI, consents to the vault's app on Entra,
-	// and the vault keeps her token for the Weather API.
-	_, agent := vaultClients(sim, roleCredentials(t, sim, env, roleARN))
-	flow := vaultFlow{sim: sim, runtime: runtime, agent: agent, scope: "api://" + env["WEATHER_API_APP_ID"] + "/Weather.Read", callback: callback}
+	// A real turn: llm-agent as on AgentCore Runtime, the vault as its
+	// user token source, its AWS SDK signing as the runtime role. Alice's
+	// first on-behalf-of turn ends with the vault's authorization URL; she
+	// consents on Entra through the provider's callback; the turn sent
+	// again with the session is answered with the vault's token, which the
+	// Weather API takes from the vault's app.
+	t.Setenv("AWS_ENDPOINT_URL_BEDROCK_AGENTCORE", s.Env["AWS_ENDPOINT_URL_BEDROCK_AGENTCORE"])
+	url := s.Agent(map[string]string{"AGENTCORE_RUNTIME": "true", "IDENTITY_PROVIDER": "msal", "BLUEPRINT_CREDENTIAL": "managed-identity",
+		"BLUEPRINT_CLIENT_SECRET": "", "USER_TOKEN_SOURCE": "agentcore-vault", "AGENTCORE_VAULT_RETURN_URL": vaultReturnURL})
 	tc := cloudsimtest.SPASignIn(t, sim, env["CLIENT_SPA_APP_ID"], "api://"+env["BLUEPRINT_APP_ID"]+"/access_as_user", "alice@contoso.example",
 		"http://localhost:3001")
-	tv, browsed := flow.token(t, tc, "alice@contoso.example", false)
-	claims := jwtClaims(t, tv)
-	if !browsed || claims["azp"] != env["VAULT_APP_ID"] || !strings.Contains(" "+claims["scp"].(string)+" ", " Weather.Read ") ||
-		(claims["aud"] != env["WEATHER_API_APP_ID"] && claims["aud"] != "api://"+env["WEATHER_API_APP_ID"]) {
-		t.Errorf("the vault's token (browser leg %v): azp %v, aud %v, scp %v", browsed, claims["azp"], claims["aud"], claims["scp"])
+	alice := sim.Tenant.UserByUPN("alice@contoso.example").ObjectID
+	first, raw := vaultTurnOn(t, url, runtime, tc, "")
+	need, _ := first["consent_required"].(map[string]any)
+	link, _ := need["url"].(string)
+	if need["source"] != "agentcore-vault" || link == "" {
+		t.Fatalf("alice's first turn: %.600s", raw)
+	}
+	session := vaultBrowser(t, sim, link, callback, "alice@contoso.example")
+	if session != need["session_uri"] {
+		t.Errorf("the return URL's session_id %q, want the turn's %q", session, need["session_uri"])
+	}
+	bound, raw := vaultTurnOn(t, url, runtime, tc, session)
+	caller := weatherCaller(bound["trace"].([]any))
+	if resp, _ := bound["response"].(string); !strings.Contains(resp, "Oslo") || caller["app_id"] != env["VAULT_APP_ID"] || caller["flow"] != "delegated" ||
+		caller["user_oid"] != alice {
+		t.Fatalf("the turn after consent: caller %v: %.600s", caller, raw)
 	}
 
-	// A rerun converges: no app, secret or provider more, nothing changed.
-	before = graphCreations(sim)
+	// A rerun converges: no app, secret or provider more, nothing changed;
+	// and alice's next turn takes the vaulted token, with no Entra request.
+	before := graphCreations(sim)
 	updated := aws.ToTime(p.LastUpdatedTime)
 	redirects := slices.Clone(app.WebRedirectURIs)
-	out = vault(t, "--secret-days", "3")
+	out := vault(t, "--secret-days", "3")
 	app = sim.Live.Load().App(env["VAULT_APP_ID"])
 	p, _ = ctl.GetOauth2CredentialProvider(ctx, &bedrockagentcorecontrol.GetOauth2CredentialProviderInput{Name: aws.String(vaultProvider)})
 	wi, _ = ctl.GetWorkloadIdentity(ctx, &bedrockagentcorecontrol.GetWorkloadIdentityInput{Name: aws.String(vaultWorkload)})
@@ -374,10 +320,18 @@ func TestAgentCoreVaultRehearsal(t *testing.T) {
 		t.Errorf("the rerun changed something: %d created, %d providers, %d secrets, provider updated %v, redirect URIs %v, return URLs %v\n%s",
 			graphCreations(sim)-before, providers(), len(app.Secrets), aws.ToTime(p.LastUpdatedTime), app.WebRedirectURIs, wi.AllowedResourceOauth2ReturnUrls, out)
 	}
-	// And the vault still holds alice's token: no browser this time.
-	if again, browsed := flow.token(t, tc, "alice@contoso.example", false); browsed || again == "" {
-		t.Errorf("after the rerun the vault asked alice again (browser leg %v)", browsed)
+	warmTurn := func(t *testing.T) {
+		t.Helper()
+		tokens := sim.Entra.Stats().Get("entra.token")
+		warm, raw := vaultTurnOn(t, url, runtime, tc, "")
+		if caller := weatherCaller(warm["trace"].([]any)); caller["app_id"] != env["VAULT_APP_ID"] || caller["user_oid"] != alice {
+			t.Errorf("alice's next turn: caller %v: %.600s", caller, raw)
+		}
+		if n := sim.Entra.Stats().Get("entra.token") - tokens; n != 0 {
+			t.Errorf("alice's next turn made %d Entra token requests, want the vaulted token's none", n)
+		}
 	}
+	warmTurn(t)
 
 	// The runtime role without the script's policy is refused by the
 	// vault, and a rerun gives its rights back.
@@ -386,13 +340,10 @@ func TestAgentCoreVaultRehearsal(t *testing.T) {
 			"--policy-name", "agentcore-vault"); !ok {
 			t.Fatalf("delete-role-policy: %s", out)
 		}
-		var ae smithy.APIError
-		if _, _, err := flow.ask(t, tc, false); !errors.As(err, &ae) || ae.ErrorCode() != "AccessDeniedException" {
-			t.Fatalf("the role without the vault policy: %v, want AccessDeniedException", err)
+		if _, raw := vaultTurnOn(t, url, runtime, tc, "", true); !strings.Contains(raw, "AccessDeniedException") {
+			t.Errorf("the role without the vault policy: %.600s", raw)
 		}
 		vault(t, "--secret-days", "3")
-		if tv, browsed := flow.token(t, tc, "alice@contoso.example", false); browsed || tv == "" {
-			t.Errorf("after the rerun (browser leg %v)", browsed)
-		}
+		warmTurn(t)
 	})
 }
