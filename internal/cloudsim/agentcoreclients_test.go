@@ -301,6 +301,10 @@ func TestAgentCoreIdentityThroughTheAWSCLI(t *testing.T) {
 		{"list them", []string{"bedrock-agentcore-control", "list-workload-identities"}, 0, []string{`"cli-app"`}},
 		{"a name with a space", []string{"bedrock-agentcore-control", "create-workload-identity", "--name", "a b c"}, 255,
 			[]string{"(ValidationException)", "regular expression pattern"}},
+		// AgentCore's other operations, on the same endpoint, are refused
+		// as not emulated, never silently answered.
+		{"a runtime operation", []string{"bedrock-agentcore-control", "get-agent-runtime", "--agent-runtime-id", "weather_agent-XYZ"}, 255,
+			[]string{"(UnknownOperationException)", "does not emulate"}},
 	})
 	tc := cloudsimtest.NewTokens(sim).UserNamed(t, "alice@contoso.example", "alice-local-demo-password")
 	out, code := aws("bedrock-agentcore", "get-workload-access-token-for-jwt", "--workload-name", "cli-app", "--user-token", tc,
