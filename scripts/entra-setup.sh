@@ -57,8 +57,8 @@ Usage: scripts/entra-setup.sh --tenant-id ID [--name PREFIX] [--env-file FILE] [
                           3. that callback URL added to the app's web redirect URIs.
                           A rerun reuses the app, and makes a new secret only when the one the
                           provider holds (VAULT_SECRET_KEY_ID) ends within half of --secret-days
-                          or the provider lacks it; after a new one, the app's other secrets are
-                          removed. FILE also holds AWS_REGION and AGENTCORE_VAULT_RETURN_URL for
+                          or the provider lacks it, and removes the app's other secrets: the app
+                          keeps the one its provider holds. FILE also holds AWS_REGION and AGENTCORE_VAULT_RETURN_URL for
                           aws-agentcore.sh; needs the AWS CLI, signed in to the account
   --dry-run               print the changing Graph calls instead of making them (lookups still run)
 
