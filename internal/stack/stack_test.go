@@ -42,7 +42,8 @@ func TestStackOwnsTheProcessEnvironmentWhileItRuns(t *testing.T) {
 		}
 	}
 	for k, want := range map[string]string{"AWS_REGION": st.Settings["AWS_REGION"], "IDENTITY_ENDPOINT": st.Sim.IdentityEndpoint,
-		"AWS_WEB_IDENTITY_TOKEN_FILE": st.TokenFile, "AWS_CA_BUNDLE": st.Settings["AWS_CA_BUNDLE"]} {
+		"AWS_WEB_IDENTITY_TOKEN_FILE": st.TokenFile, "AWS_CA_BUNDLE": st.Settings["AWS_CA_BUNDLE"],
+		"AWS_ENDPOINT_URL_BEDROCK_AGENTCORE": st.Settings["AWS_ENDPOINT_URL_BEDROCK_AGENTCORE"]} {
 		if got := os.Getenv(k); got != want || want == "" {
 			t.Errorf("%s=%q while the stack runs, want %q", k, got, want)
 		}
