@@ -7,7 +7,7 @@
 #   scripts/aws-agentcore.sh federation --env-file FILE [--dry-run]
 #   scripts/aws-agentcore.sh vault      --env-file FILE [--client-secret-stdin] [--dry-run]
 #   scripts/aws-agentcore.sh verify     --env-file FILE
-#   scripts/aws-agentcore.sh teardown --env-file FILE [--yes] [--federation] [--entra]
+#   scripts/aws-agentcore.sh teardown --env-file FILE [--yes] [--federation] [--entra] [--vault]
 # Runs under bash 3.2 (macOS) and with BSD tools.
 set -euo pipefail
 
@@ -62,13 +62,17 @@ verify    the Weather API answers /health and refuses a call with no token
 teardown  prints what it would delete; --yes deletes the stack, the ECR
           repository and the bucket's zip; --federation also disables
           outbound identity federation; --entra also removes the
-          blueprint's trust in the runtime role (entra-setup.sh --remove)
+          blueprint's trust in the runtime role (entra-setup.sh --remove);
+          --vault also deletes the token vault's credential provider
+          (AGENTCORE_VAULT_PROVIDER, with the secret AgentCore keeps for
+          it; the vault's app stays in Entra, and entra-setup.sh --vault
+          gives a new provider a new secret and its callback URL)
 USAGE
 }
 
 cmd=${1:-}
 shift || true
-env_file='' dry_run=false yes=false with_federation=false with_entra=false secret_stdin=false
+env_file='' dry_run=false yes=false with_federation=false with_entra=false with_vault=false secret_stdin=false
 while (($#)); do
 	case $1 in
 	--env-file) env_file=${2:?}; shift ;;
@@ -76,6 +80,7 @@ while (($#)); do
 	--yes) yes=true ;;
 	--federation) with_federation=true ;;
 	--entra) with_entra=true ;;
+	--vault) with_vault=true ;;
 	--client-secret-stdin) secret_stdin=true ;;
 	-h | --help) usage; exit 0 ;;
 	*) echo "unknown argument: $1" >&2; usage >&2; exit 2 ;;
@@ -408,7 +413,10 @@ teardown() {
 	if $with_federation; then
 		del aws iam disable-outbound-web-identity-federation
 	fi
-	$yes || echo "teardown: nothing deleted; add --yes (and --federation, --entra) to delete" >&2
+	if $with_vault; then
+		del aws bedrock-agentcore-control delete-oauth2-credential-provider --name "${AGENTCORE_VAULT_PROVIDER:-entra-weather-api}"
+	fi
+	$yes || echo "teardown: nothing deleted; add --yes (and --federation, --entra, --vault) to delete" >&2
 }
 
 "$cmd"

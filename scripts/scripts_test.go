@@ -505,8 +505,9 @@ func awsAgentCore(t *testing.T, sh shell) {
 		t.Errorf("verify with an open route: %v %q", r.err, r.stderr)
 	}
 
-	r = sh.run(t, "aws-agentcore.sh", append([]answer{federationIss}, stack...), "teardown", "--env-file", envFile, "--federation", "--entra")
+	r = sh.run(t, "aws-agentcore.sh", append([]answer{federationIss}, stack...), "teardown", "--env-file", envFile, "--federation", "--entra", "--vault")
 	if r.err != nil || !strings.Contains(r.stdout, "would run: aws cloudformation delete-stack --stack-name agentid") ||
+		!strings.Contains(r.stdout, "would run: aws bedrock-agentcore-control delete-oauth2-credential-provider --name entra-weather-api") ||
 		!strings.Contains(r.stdout, "would run: aws iam disable-outbound-web-identity-federation") ||
 		!strings.Contains(r.stdout, "--aws-role arn:aws:iam::111122223333:role/agentid-AgentRuntimeRole-ABC --aws-issuer "+outboundIssuer+" --remove") {
 		t.Errorf("teardown dry run: %v calls %q\n%s", r.err, r.calls, r.stdout)
