@@ -2,6 +2,7 @@ package agentcoreid
 
 import (
 	"encoding/base64"
+	"maps"
 	"net/http"
 	"slices"
 	"sort"
@@ -226,6 +227,19 @@ func page(names []string, in listInput) ([]string, string, *apiError) {
 }
 
 func (s *Server) listWorkloadIdentities(c *call) (int, any, *apiError) {
+	return s.list(c, "bedrock-agentcore:ListWorkloadIdentities", s.DirectoryARN(), "workloadIdentities", func() []string {
+		return slices.Collect(maps.Keys(s.workloads))
+	}, func(n string) map[string]any {
+		item := s.workloadBody(s.workloads[n], false)
+		delete(item, "allowedResourceOauth2ReturnUrls") // WorkloadIdentityType has name and ARN only
+		return item
+	})
+}
+
+// list is a List operation: the input checked, the action authorized on
+// arn, then one page of the names keys returns (under s.mu), each answered
+// as item makes it, under field.
+func (s *Server) list(c *call, action, arn, field string, keys func() []string, item func(name string) map[string]any) (int, any, *apiError) {
 	var in listInput
 	if e := c.decode(&in); e != nil {
 		return 0, nil, e
@@ -235,25 +249,20 @@ func (s *Server) listWorkloadIdentities(c *call) (int, any, *apiError) {
 	if e := v.err(); e != nil {
 		return 0, nil, e
 	}
-	if e := c.authorize(s, "bedrock-agentcore:ListWorkloadIdentities", s.DirectoryARN()); e != nil {
+	if e := c.authorize(s, action, arn); e != nil {
 		return 0, nil, e
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	names := make([]string, 0, len(s.workloads))
-	for n := range s.workloads {
-		names = append(names, n)
-	}
-	got, next, e := page(names, in)
+	got, next, e := page(keys(), in)
 	if e != nil {
 		return 0, nil, e
 	}
 	items := []map[string]any{}
 	for _, n := range got {
-		items = append(items, s.workloadBody(s.workloads[n], false))
-		delete(items[len(items)-1], "allowedResourceOauth2ReturnUrls") // WorkloadIdentityType has name and ARN only
+		items = append(items, item(n))
 	}
-	out := map[string]any{"workloadIdentities": items}
+	out := map[string]any{field: items}
 	if next != "" {
 		out["nextToken"] = next
 	}
@@ -550,37 +559,11 @@ func (s *Server) deleteProvider(c *call) (int, any, *apiError) {
 }
 
 func (s *Server) listProviders(c *call) (int, any, *apiError) {
-	var in listInput
-	if e := c.decode(&in); e != nil {
-		return 0, nil, e
-	}
-	var v checker
-	v.maxResults(in.MaxResults)
-	if e := v.err(); e != nil {
-		return 0, nil, e
-	}
-	if e := c.authorize(s, "bedrock-agentcore:ListOauth2CredentialProviders", s.TokenVaultARN()); e != nil {
-		return 0, nil, e
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	names := make([]string, 0, len(s.providers))
-	for n := range s.providers {
-		names = append(names, n)
-	}
-	got, next, e := page(names, in)
-	if e != nil {
-		return 0, nil, e
-	}
-	items := []map[string]any{}
-	for _, n := range got {
+	return s.list(c, "bedrock-agentcore:ListOauth2CredentialProviders", s.TokenVaultARN(), "credentialProviders", func() []string {
+		return slices.Collect(maps.Keys(s.providers))
+	}, func(n string) map[string]any {
 		p := s.providers[n]
-		items = append(items, map[string]any{"name": p.name, "credentialProviderVendor": VendorMicrosoft, "credentialProviderArn": s.ProviderARN(p.name),
-			"createdTime": epoch(p.created), "lastUpdatedTime": epoch(p.updated)})
-	}
-	out := map[string]any{"credentialProviders": items}
-	if next != "" {
-		out["nextToken"] = next
-	}
-	return http.StatusOK, out, nil
+		return map[string]any{"name": p.name, "credentialProviderVendor": VendorMicrosoft, "credentialProviderArn": s.ProviderARN(p.name),
+			"createdTime": epoch(p.created), "lastUpdatedTime": epoch(p.updated)}
+	})
 }
