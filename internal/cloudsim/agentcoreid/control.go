@@ -108,24 +108,34 @@ func (s *Server) putWorkload(name string, urls []string, tags map[string]string)
 	return w, nil
 }
 
-func (s *Server) getWorkloadIdentity(c *call) (int, any, *apiError) {
+// workloadName reads a request that names a workload identity: the name
+// checked, then the action authorized on it.
+func (s *Server) workloadName(c *call, action string) (string, *apiError) {
 	var in workloadInput
 	if e := c.decode(&in); e != nil {
-		return 0, nil, e
+		return "", e
 	}
 	var v checker
 	v.str("name", in.Name, true, minWorkloadName, maxWorkloadName, workloadNamePattern, false)
 	if e := v.err(); e != nil {
-		return 0, nil, e
+		return "", e
 	}
-	if e := c.authorize(s, "bedrock-agentcore:GetWorkloadIdentity", s.DirectoryARN(), s.WorkloadIdentityARN(*in.Name)); e != nil {
+	if e := c.authorize(s, action, s.DirectoryARN(), s.WorkloadIdentityARN(*in.Name)); e != nil {
+		return "", e
+	}
+	return *in.Name, nil
+}
+
+func (s *Server) getWorkloadIdentity(c *call) (int, any, *apiError) {
+	name, e := s.workloadName(c, "bedrock-agentcore:GetWorkloadIdentity")
+	if e != nil {
 		return 0, nil, e
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	w, ok := s.workloads[*in.Name]
+	w, ok := s.workloads[name]
 	if !ok {
-		return 0, nil, workloadNotFound(*in.Name)
+		return 0, nil, workloadNotFound(name)
 	}
 	return http.StatusOK, s.workloadBody(w, true), nil
 }
@@ -161,32 +171,24 @@ func (s *Server) updateWorkloadIdentity(c *call) (int, any, *apiError) {
 }
 
 func (s *Server) deleteWorkloadIdentity(c *call) (int, any, *apiError) {
-	var in workloadInput
-	if e := c.decode(&in); e != nil {
-		return 0, nil, e
-	}
-	var v checker
-	v.str("name", in.Name, true, minWorkloadName, maxWorkloadName, workloadNamePattern, false)
-	if e := v.err(); e != nil {
-		return 0, nil, e
-	}
-	if e := c.authorize(s, "bedrock-agentcore:DeleteWorkloadIdentity", s.DirectoryARN(), s.WorkloadIdentityARN(*in.Name)); e != nil {
+	name, e := s.workloadName(c, "bedrock-agentcore:DeleteWorkloadIdentity")
+	if e != nil {
 		return 0, nil, e
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, ok := s.workloads[*in.Name]; !ok {
-		return 0, nil, workloadNotFound(*in.Name)
+	if _, ok := s.workloads[name]; !ok {
+		return 0, nil, workloadNotFound(name)
 	}
-	delete(s.workloads, *in.Name)
+	delete(s.workloads, name)
 	// Its tokens and sessions go with it: nothing can name it any more.
 	for k, t := range s.wats {
-		if t.workload == *in.Name {
+		if t.workload == name {
 			delete(s.wats, k)
 		}
 	}
 	for k := range s.vault {
-		if k.workload == *in.Name {
+		if k.workload == name {
 			delete(s.vault, k)
 		}
 	}
