@@ -8,12 +8,10 @@ import (
 	"net/http/cookiejar"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/crosscloud-agentid/agentid/internal/cloudsim"
 	"github.com/crosscloud-agentid/agentid/internal/cloudsim/cloudsimtest"
@@ -49,28 +47,8 @@ func agentcoreEnv(t *testing.T, sim *cloudsim.Sim, profile string) []string {
 }
 
 func startAgentCorePython(t *testing.T, sim *cloudsim.Sim) *agentcorePython {
-	cmd := exec.Command(awsPython(t), filepath.Join("testdata", "agentcore_client.py"))
-	cmd.Env = agentcoreEnv(t, sim, "cloudsim-admin")
-	cmd.Stderr = t.Output()
-	in, _ := cmd.StdinPipe()
-	out, _ := cmd.StdoutPipe()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		in.Close()
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			cmd.Process.Kill()
-			<-done
-		}
-	})
-	sc := bufio.NewScanner(out)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	return &agentcorePython{t: t, in: in, out: sc}
+	in, out := startPython(t, awsPython(t), "agentcore_client.py", agentcoreEnv(t, sim, "cloudsim-admin"))
+	return &agentcorePython{t: t, in: in, out: out}
 }
 
 // call runs one boto3 call and returns its answer.

@@ -77,7 +77,14 @@ type boto3Session struct {
 }
 
 func startBoto3(t *testing.T, python string, env []string) *boto3Session {
-	cmd := exec.Command(python, filepath.Join("testdata", "boto3_client.py"))
+	in, out := startPython(t, python, "boto3_client.py", env)
+	return &boto3Session{t: t, in: in, out: out}
+}
+
+// startPython runs testdata/script with env, its standard input and output
+// a line protocol; it is stopped when the test ends.
+func startPython(t *testing.T, python, script string, env []string) (io.Writer, *bufio.Scanner) {
+	cmd := exec.Command(python, filepath.Join("testdata", script))
 	cmd.Env = env
 	cmd.Stderr = t.Output()
 	in, _ := cmd.StdinPipe()
@@ -98,7 +105,7 @@ func startBoto3(t *testing.T, python string, env []string) *boto3Session {
 	})
 	sc := bufio.NewScanner(out)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	return &boto3Session{t: t, in: in, out: sc}
+	return in, sc
 }
 
 func (b *boto3Session) run(scenario string) map[string]any {
