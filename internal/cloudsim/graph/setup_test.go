@@ -92,6 +92,29 @@ func TestSecretLifetime(t *testing.T) {
 	}
 }
 
+// removePassword takes one secret away by its keyId (204), on an
+// application and a blueprint alike; a keyId the app does not hold is 400.
+func TestRemovePassword(t *testing.T) {
+	f := newFixture(t, nil)
+	tok := f.token(admin, scriptScopes...)
+	bp := f.call(tok, "POST", "applications/microsoft.graph.agentIdentityBlueprint", blueprintBody(f, admin))
+	app := f.call(tok, "POST", "applications", map[string]any{"displayName": "vault"})
+	for _, c := range []struct{ base, cast string }{{"applications/" + app.str("id"), ""}, {"applications/" + bp.str("id"), "/microsoft.graph.agentIdentityBlueprint"}} {
+		first := f.call(tok, "POST", c.base+c.cast+"/addPassword", map[string]any{"passwordCredential": map[string]any{}})
+		second := f.call(tok, "POST", c.base+c.cast+"/addPassword", map[string]any{"passwordCredential": map[string]any{}})
+		if a := f.call(tok, "POST", c.base+c.cast+"/removePassword", map[string]any{"keyId": first.str("keyId")}); a.status != 204 {
+			t.Fatalf("%s: removePassword %d %v", c.base, a.status, a.body)
+		}
+		creds, _ := f.call(tok, "GET", c.base, nil).body["passwordCredentials"].([]any)
+		if len(creds) != 1 || creds[0].(map[string]any)["keyId"] != second.str("keyId") {
+			t.Errorf("%s: after removing the first, passwordCredentials %v", c.base, creds)
+		}
+		if a := f.call(tok, "POST", c.base+c.cast+"/removePassword", map[string]any{"keyId": first.str("keyId")}); a.status != 400 {
+			t.Errorf("%s: removing it again: %d %v", c.base, a.status, a.body)
+		}
+	}
+}
+
 // Federated credentials: unique by name and by issuer and subject (409),
 // at most 20 an application (400), listed and deleted by id.
 func TestFederatedCredentialsLimitAndDelete(t *testing.T) {
