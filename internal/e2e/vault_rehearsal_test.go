@@ -346,4 +346,39 @@ func TestAgentCoreVaultRehearsal(t *testing.T) {
 		vault(t, "--secret-days", "3")
 		warmTurn(t)
 	})
+
+	// A rerun that cannot know what the provider holds (the env file lost
+	// the secret's ID) makes a new secret, updates the provider with it and
+	// removes the old one; bob's consent then has its code exchanged with
+	// the new secret.
+	t.Run("a rerun that lost the secret's ID rotates it", func(t *testing.T) {
+		src, _ := os.ReadFile(envFile)
+		var kept []string
+		for _, line := range strings.Split(string(src), "\n") {
+			if !strings.HasPrefix(line, "VAULT_SECRET_KEY_ID=") {
+				kept = append(kept, line)
+			}
+		}
+		os.WriteFile(envFile, []byte(strings.Join(kept, "\n")), 0o600)
+		out := vault(t, "--secret-days", "3")
+		app := sim.Live.Load().App(env["VAULT_APP_ID"])
+		p, _ := ctl.GetOauth2CredentialProvider(ctx, &bedrockagentcorecontrol.GetOauth2CredentialProviderInput{Name: aws.String(vaultProvider)})
+		if len(app.Secrets) != 1 || app.Secrets[0] == secret || readEnv(t, envFile)["VAULT_SECRET_KEY_ID"] == "" || providers() != 1 ||
+			aws.ToString(p.CallbackUrl) != callback || !aws.ToTime(p.LastUpdatedTime).After(updated) {
+			t.Errorf("after the rotation: %d secrets (the old one kept: %v), provider updated %v\n%s", len(app.Secrets), slices.Contains(app.Secrets, secret),
+				aws.ToTime(p.LastUpdatedTime), out)
+		}
+		bob := cloudsimtest.SPASignIn(t, sim, env["CLIENT_SPA_APP_ID"], "api://"+env["BLUEPRINT_APP_ID"]+"/access_as_user", "bob@contoso.example",
+			"http://localhost:3001")
+		first, raw := vaultTurnOn(t, url, runtime, bob, "")
+		need, _ := first["consent_required"].(map[string]any)
+		link, _ := need["url"].(string)
+		if link == "" {
+			t.Fatalf("bob's first turn: %.600s", raw)
+		}
+		bound, raw := vaultTurnOn(t, url, runtime, bob, vaultBrowser(t, sim, link, callback, "bob@contoso.example"))
+		if caller := weatherCaller(bound["trace"].([]any)); caller["app_id"] != env["VAULT_APP_ID"] || caller["user_oid"] != sim.Tenant.UserByUPN("bob@contoso.example").ObjectID {
+			t.Errorf("bob's turn after consent, with the new secret: caller %v: %.600s", caller, raw)
+		}
+	})
 }
