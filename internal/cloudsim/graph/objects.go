@@ -1,6 +1,7 @@
 package graph
 
 import (
+	"encoding/json"
 	"slices"
 	"strconv"
 	"strings"
@@ -58,7 +59,17 @@ func (c *call) applicationJSON(a *tenant.Application) map[string]any {
 		"isFallbackPublicClient": a.AllowPublicClient,
 		"passwordCredentials":    passwords,
 		"signInAudience":         signInAudience(a),
+		"requiredResourceAccess": requiredResourceAccess(a),
 	}
+}
+
+// requiredResourceAccess is what the app was given, an empty collection
+// when nothing.
+func requiredResourceAccess(a *tenant.Application) any {
+	if len(a.RequiredResourceAccess) == 0 {
+		return []any{}
+	}
+	return json.RawMessage(a.RequiredResourceAccess)
 }
 
 // signInAudience is the app's, AzureADMyOrg by default.

@@ -440,6 +440,13 @@ func apply(a *tenant.Application, body appBody, dir *tenant.Directory) *apiError
 	if body.IsFallbackPublicClient != nil {
 		a.AllowPublicClient = *body.IsFallbackPublicClient
 	}
+	if len(body.RequiredResourceAccess) > 0 && string(body.RequiredResourceAccess) != "null" {
+		var rra []json.RawMessage
+		if err := json.Unmarshal(body.RequiredResourceAccess, &rra); err != nil {
+			return badRequest("Invalid value for requiredResourceAccess: a collection of requiredResourceAccess is expected.")
+		}
+		a.RequiredResourceAccess = slices.Clone(body.RequiredResourceAccess)
+	}
 	if body.SignInAudience != nil {
 		if !slices.Contains(signInAudiences, *body.SignInAudience) {
 			return badRequest("Invalid value for signInAudience: '%s' (one of %s).", *body.SignInAudience, strings.Join(signInAudiences, ", "))

@@ -1,6 +1,7 @@
 package graph_test
 
 import (
+	"encoding/json"
 	"net/http"
 	"strings"
 	"testing"
@@ -113,6 +114,37 @@ func TestRemovePassword(t *testing.T) {
 			t.Errorf("%s: removing it again: %d %v", c.base, a.status, a.body)
 		}
 	}
+}
+
+// requiredResourceAccess comes back as it was given, on create and on
+// update, and is an empty collection when never given.
+func TestRequiredResourceAccessRoundTrip(t *testing.T) {
+	f := newFixture(t, nil)
+	tok := f.token(admin, scriptScopes...)
+	rra := []any{map[string]any{"resourceAppId": "00000003-0000-0000-c000-000000000000",
+		"resourceAccess": []any{map[string]any{"id": "e1fe6dd8-ba31-4d61-89e7-88639da4683d", "type": "Scope"}}}}
+	app := f.call(tok, "POST", "applications", map[string]any{"displayName": "vault", "requiredResourceAccess": rra})
+	if got, _ := json.Marshal(app.body["requiredResourceAccess"]); string(got) != mustJSON(rra) {
+		t.Errorf("created: %s", got)
+	}
+	bare := f.call(tok, "POST", "applications", map[string]any{"displayName": "bare"})
+	if got, _ := json.Marshal(bare.body["requiredResourceAccess"]); string(got) != "[]" {
+		t.Errorf("never given: %s", got)
+	}
+	if a := f.call(tok, "PATCH", "applications/"+bare.str("id"), map[string]any{"requiredResourceAccess": rra}); a.status != 204 {
+		t.Fatalf("PATCH: %d %v", a.status, a.body)
+	}
+	if got, _ := json.Marshal(f.call(tok, "GET", "applications/"+bare.str("id"), nil).body["requiredResourceAccess"]); string(got) != mustJSON(rra) {
+		t.Errorf("updated: %s", got)
+	}
+	if a := f.call(tok, "PATCH", "applications/"+bare.str("id"), map[string]any{"requiredResourceAccess": "x"}); a.status != 400 {
+		t.Errorf("not a collection: %d", a.status)
+	}
+}
+
+func mustJSON(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
 }
 
 // Federated credentials: unique by name and by issuer and subject (409),

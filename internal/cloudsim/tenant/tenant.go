@@ -107,6 +107,11 @@ type Application struct {
 	// AzureADandPersonalMicrosoftAccount, PersonalMicrosoftAccount).
 	// cloudsim has one tenant, so only Graph reads it.
 	SignInAudience string `json:"signInAudience"`
+	// RequiredResourceAccess is the permissions the app asks for, as
+	// Microsoft Graph was given them (application resource type,
+	// requiredResourceAccess); only Graph reads it. Replaced whole, never
+	// changed in place.
+	RequiredResourceAccess []byte `json:"-"`
 	// CreatedAt is when Microsoft Graph created it; zero for the file's.
 	CreatedAt time.Time `json:"-"`
 	// ObjectID is the application object's id in Microsoft Graph; empty
