@@ -309,6 +309,7 @@ func TestAgentCoreVaultRehearsal(t *testing.T) {
 	// A rerun converges: no app, secret or provider more, nothing changed;
 	// and alice's next turn takes the vaulted token, with no Entra request.
 	before := graphCreations(sim)
+	patches := sim.Entra.Stats().Get("graph.application.update")
 	updated := aws.ToTime(p.LastUpdatedTime)
 	redirects := slices.Clone(app.WebRedirectURIs)
 	out := vault(t, "--secret-days", "3")
@@ -319,6 +320,9 @@ func TestAgentCoreVaultRehearsal(t *testing.T) {
 		!slices.Equal(app.WebRedirectURIs, redirects) || len(wi.AllowedResourceOauth2ReturnUrls) != 2 || readEnv(t, envFile)["VAULT_APP_ID"] != env["VAULT_APP_ID"] {
 		t.Errorf("the rerun changed something: %d created, %d providers, %d secrets, provider updated %v, redirect URIs %v, return URLs %v\n%s",
 			graphCreations(sim)-before, providers(), len(app.Secrets), aws.ToTime(p.LastUpdatedTime), app.WebRedirectURIs, wi.AllowedResourceOauth2ReturnUrls, out)
+	}
+	if n := sim.Entra.Stats().Get("graph.application.update") - patches; n != 0 {
+		t.Errorf("the rerun changed applications %d times\n%s", n, out)
 	}
 	warmTurn := func(t *testing.T) {
 		t.Helper()
