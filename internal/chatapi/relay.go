@@ -263,7 +263,10 @@ func readEvents(r io.Reader, onTrace func(trace.Event), text func(string)) (invo
 		}
 	}
 	if err := sc.Err(); err != nil {
-		return invocationAnswer{}, 0, errors.New("an event was too long or could not be read")
+		if errors.Is(err, bufio.ErrTooLong) {
+			return invocationAnswer{}, 0, fmt.Errorf("an event was longer than %d KiB", maxRelayEvent>>10)
+		}
+		return invocationAnswer{}, 0, fmt.Errorf("its events could not be read (%w)", err)
 	}
 	return invocationAnswer{}, 0, errors.New("it ended before its final event")
 }

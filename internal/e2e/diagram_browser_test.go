@@ -162,7 +162,10 @@ func answered(t *testing.T, ctx context.Context, n int, actions ...chromedp.Acti
 	if err := chromedp.Do(ctx, actions...); err != nil {
 		t.Fatal(err)
 	}
-	done := fmt.Sprintf(`!document.getElementById('send').disabled && document.querySelectorAll('#messages li.agent, #messages li.error, #messages li.consent').length >= %d`, n)
+	// A reply still "…" is a turn in flight: another turn's end may have
+	// enabled the send button meanwhile.
+	done := fmt.Sprintf(`!document.getElementById('send').disabled && document.querySelectorAll('#messages li.agent, #messages li.error, #messages li.consent').length >= %d`+
+		` && ![...document.querySelectorAll('#messages li.agent')].some(li => li.textContent === '…')`, n)
 	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](done)); err != nil {
 		t.Fatal(err)
 	}
