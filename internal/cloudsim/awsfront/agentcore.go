@@ -322,6 +322,15 @@ func (rt *Runtime) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		r.Header.Set(sessionHeader, newRequestID()+"-"+newRequestID()[:8]) // at least 33 characters
 	}
 	w.Header().Set(sessionHeader, r.Header.Get(sessionHeader))
+	// The container may begin its answer (a stream's first event) while
+	// the proxy is still sending it the invocation. Go's HTTP/1 server
+	// would then throw away the rest of the request body, the proxy's
+	// upload would fail, and the stream would end in "unexpected EOF"
+	// (golang/go#40747): a front's fault, never the container's.
+	if err := http.NewResponseController(w).EnableFullDuplex(); err != nil {
+		writeAWSError(w, http.StatusInternalServerError, "InternalServerException", "cloudsim's AgentCore Runtime front could not stream: "+err.Error())
+		return
+	}
 	rt.proxy.ServeHTTP(w, r)
 }
 
