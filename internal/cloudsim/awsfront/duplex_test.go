@@ -5,12 +5,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
-	"net/url"
 	"strings"
 	"testing"
 
-	"github.com/crosscloud-agentid/agentid/internal/cloudsim/awsfront"
 	"github.com/crosscloud-agentid/agentid/internal/cloudsim/cloudsimtest"
 )
 
@@ -23,7 +20,7 @@ import (
 func TestAgentCoreFrontStreamsWhileTheBodyArrives(t *testing.T) {
 	sim := cloudsimtest.Start(t, nil)
 	tc := cloudsimtest.NewTokens(sim).User(t)
-	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	backend := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if err := http.NewResponseController(w).EnableFullDuplex(); err != nil { // so this server keeps the body too
 			t.Error(err)
 		}
@@ -32,25 +29,14 @@ func TestAgentCoreFrontStreamsWhileTheBodyArrives(t *testing.T) {
 		w.(http.Flusher).Flush()
 		n, err := io.Copy(io.Discard, r.Body)
 		fmt.Fprintf(w, "event: final\ndata: {\"read\":%d,\"err\":%q}\n\n", n, fmt.Sprint(err))
-	}))
-	t.Cleanup(backend.Close)
-	tpl, err := awsfront.Load(templateFile(t), awsfront.LocalStack(sim.Env()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	u, _ := url.Parse(backend.URL)
-	rt, err := awsfront.RuntimeFrom(tpl, "AgentRuntime", awsfront.KeySetFunc(sim.Keys.Verify), u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	front := httptest.NewServer(rt)
-	t.Cleanup(front.Close)
+	})
+	target, _ := frontBefore(t, sim, templateFile(t), backend, nil)
 
 	const size = 1 << 20 // more than the sockets buffer, within AgentCore's 100 MB payload
 	body := append([]byte(`{"prompt":"`), bytes.Repeat([]byte("x"), size)...)
 	body = append(body, `"}`...)
 	for range 100 { // the loss depends on timing: a hundred tries show it
-		req, _ := http.NewRequest(http.MethodPost, front.URL+"/runtimes/"+url.PathEscape(runtimeARN)+"/invocations", bytes.NewReader(body))
+		req, _ := http.NewRequest(http.MethodPost, target, bytes.NewReader(body))
 		req.Header.Set("Authorization", "Bearer "+tc)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {

@@ -75,22 +75,35 @@ func (c *container) last() http.Header {
 }
 
 func runtimeFront(t *testing.T, sim *cloudsim.Sim, src []byte) (string, *container) {
+	box := &container{}
+	target, _ := frontBefore(t, sim, src, box, nil)
+	return target, box
+}
+
+// frontBefore is the runtime front src describes before backend, with the
+// runtime's workload identity in id (nil: none); it returns the
+// invocation URL and the runtime.
+func frontBefore(t *testing.T, sim *cloudsim.Sim, src []byte, backend http.Handler, id awsfront.WorkloadIdentities) (string, *awsfront.Runtime) {
 	t.Helper()
 	tpl, err := awsfront.Load(src, awsfront.LocalStack(sim.Env()))
 	if err != nil {
 		t.Fatal(err)
 	}
-	box := &container{}
-	backend := httptest.NewServer(box)
-	t.Cleanup(backend.Close)
-	u, _ := url.Parse(backend.URL)
+	server := httptest.NewServer(backend)
+	t.Cleanup(server.Close)
+	u, _ := url.Parse(server.URL)
 	rt, err := awsfront.RuntimeFrom(tpl, "AgentRuntime", awsfront.KeySetFunc(sim.Keys.Verify), u)
 	if err != nil {
 		t.Fatal(err)
 	}
+	if id != nil {
+		if err := rt.UseIdentity(id); err != nil {
+			t.Fatal(err)
+		}
+	}
 	front := httptest.NewServer(rt)
 	t.Cleanup(front.Close)
-	return front.URL + "/runtimes/" + url.PathEscape(runtimeARN) + "/invocations", box
+	return front.URL + "/runtimes/" + url.PathEscape(runtimeARN) + "/invocations", rt
 }
 
 func invoke(t *testing.T, target, authorization string, extra map[string]string) (int, http.Header, string) {
@@ -471,10 +484,10 @@ func TestInlinePolicies(t *testing.T) {
 	}
 }
 
-// The demo tenant's role proves the blueprint with the statement the
-// template gives AgentRuntimeRole, so the demo refuses what AgentCore
-// would: the tenant file's copy must not drift from the template.
-func TestTenantFileProvesTheBlueprintAsTheTemplate(t *testing.T) {
+// templateRolePolicies are AgentRuntimeRole's inline policies in
+// deploy/aws/template.yaml, by name.
+func templateRolePolicies(t *testing.T) map[string]string {
+	t.Helper()
 	src, err := os.ReadFile("../../../deploy/aws/template.yaml")
 	if err != nil {
 		t.Fatal(err)
@@ -487,6 +500,14 @@ func TestTenantFileProvesTheBlueprintAsTheTemplate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return docs
+}
+
+// The demo tenant's role proves the blueprint with the statement the
+// template gives AgentRuntimeRole, so the demo refuses what AgentCore
+// would: the tenant file's copy must not drift from the template.
+func TestTenantFileProvesTheBlueprintAsTheTemplate(t *testing.T) {
+	docs := templateRolePolicies(t)
 	var want map[string]any
 	for _, doc := range docs {
 		var policy struct{ Statement []map[string]any }
@@ -530,18 +551,7 @@ func asJSON(t *testing.T, v any) string {
 // template gives them to AgentRuntimeRole, so the local vault refuses
 // what AgentCore would.
 func TestTenantFileGrantsTheVaultAsTheTemplate(t *testing.T) {
-	src, err := os.ReadFile("../../../deploy/aws/template.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	tpl, err := awsfront.Load(src, awsfront.LocalStack(nil))
-	if err != nil {
-		t.Fatal(err)
-	}
-	docs, err := tpl.InlinePolicies("AgentRuntimeRole")
-	if err != nil {
-		t.Fatal(err)
-	}
+	docs := templateRolePolicies(t)
 	var want []map[string]any
 	for _, doc := range docs {
 		var policy struct{ Statement []map[string]any }

@@ -2,8 +2,6 @@ package awsfront_test
 
 import (
 	"context"
-	"net/http/httptest"
-	"net/url"
 	"strings"
 	"testing"
 
@@ -22,27 +20,9 @@ import (
 // identityFront is runtimeFront with the runtime's workload identity in
 // the sim's AgentCore Identity (nil: none).
 func identityFront(t *testing.T, sim *cloudsim.Sim, src []byte, id awsfront.WorkloadIdentities) (string, *container, *awsfront.Runtime) {
-	t.Helper()
-	tpl, err := awsfront.Load(src, awsfront.LocalStack(sim.Env()))
-	if err != nil {
-		t.Fatal(err)
-	}
 	box := &container{}
-	backend := httptest.NewServer(box)
-	t.Cleanup(backend.Close)
-	u, _ := url.Parse(backend.URL)
-	rt, err := awsfront.RuntimeFrom(tpl, "AgentRuntime", awsfront.KeySetFunc(sim.Keys.Verify), u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if id != nil {
-		if err := rt.UseIdentity(id); err != nil {
-			t.Fatal(err)
-		}
-	}
-	front := httptest.NewServer(rt)
-	t.Cleanup(front.Close)
-	return front.URL + "/runtimes/" + url.PathEscape(runtimeARN) + "/invocations", box, rt
+	target, rt := frontBefore(t, sim, src, box, id)
+	return target, box, rt
 }
 
 // The runtime's workload identity: the front mints a workload access
