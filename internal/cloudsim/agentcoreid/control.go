@@ -400,19 +400,29 @@ func secretSuffix() string {
 	return string(b[:6])
 }
 
-func (s *Server) createProvider(c *call) (int, any, *apiError) {
+// providerRequest reads a Create or Update request: the input checked,
+// then the action authorized on the provider it names.
+func (s *Server) providerRequest(c *call, action string) (string, *microsoftConfig, *apiError) {
 	var in providerInput
 	if e := c.decode(&in); e != nil {
-		return 0, nil, e
+		return "", nil, e
 	}
 	cfg, e := in.check()
 	if e != nil {
+		return "", nil, e
+	}
+	if e := c.authorize(s, action, s.TokenVaultARN(), s.ProviderARN(*in.Name)); e != nil {
+		return "", nil, e
+	}
+	return *in.Name, cfg, nil
+}
+
+func (s *Server) createProvider(c *call) (int, any, *apiError) {
+	name, cfg, e := s.providerRequest(c, "bedrock-agentcore:CreateOauth2CredentialProvider")
+	if e != nil {
 		return 0, nil, e
 	}
-	if e := c.authorize(s, "bedrock-agentcore:CreateOauth2CredentialProvider", s.TokenVaultARN(), s.ProviderARN(*in.Name)); e != nil {
-		return 0, nil, e
-	}
-	p, e := s.putProvider(*in.Name, *cfg.ClientID, *cfg.ClientSecret, deref(cfg.TenantID), "")
+	p, e := s.putProvider(name, *cfg.ClientID, *cfg.ClientSecret, deref(cfg.TenantID), "")
 	if e != nil {
 		return 0, nil, e
 	}
@@ -515,22 +525,15 @@ func (s *Server) getProvider(c *call) (int, any, *apiError) {
 // (aws-samples/sample-strands-agent-with-agentcore PR #219, 2026-08-04),
 // and the one vendor here cannot change.
 func (s *Server) updateProvider(c *call) (int, any, *apiError) {
-	var in providerInput
-	if e := c.decode(&in); e != nil {
-		return 0, nil, e
-	}
-	cfg, e := in.check()
+	name, cfg, e := s.providerRequest(c, "bedrock-agentcore:UpdateOauth2CredentialProvider")
 	if e != nil {
-		return 0, nil, e
-	}
-	if e := c.authorize(s, "bedrock-agentcore:UpdateOauth2CredentialProvider", s.TokenVaultARN(), s.ProviderARN(*in.Name)); e != nil {
 		return 0, nil, e
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	p, ok := s.providers[*in.Name]
+	p, ok := s.providers[name]
 	if !ok {
-		return 0, nil, providerNotFound(*in.Name)
+		return 0, nil, providerNotFound(name)
 	}
 	p.clientID, p.secret, p.tenantID, p.updated = *cfg.ClientID, *cfg.ClientSecret, deref(cfg.TenantID), s.o.Now()
 	return http.StatusOK, s.providerBody(p, true), nil
