@@ -181,19 +181,25 @@ func (s *Server) mintForJWT(workload, jwt string) (string, *apiError) {
 	return s.mint(&wat{workload: workload, userKey: "jwt:" + claims.Iss + " " + claims.Sub, artifact: jwt, byJWT: true, expires: exp})
 }
 
+// makeRoom drops m's expired entries once it holds max of them; false
+// means it is still full.
+func makeRoom[K comparable, V any](m map[K]V, max int, now time.Time, expires func(V) time.Time) bool {
+	if len(m) < max {
+		return true
+	}
+	for k, v := range m {
+		if !now.Before(expires(v)) {
+			delete(m, k)
+		}
+	}
+	return len(m) < max
+}
+
 func (s *Server) mint(t *wat) (string, *apiError) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	now := s.o.Now()
-	if len(s.wats) >= maxWATs {
-		for k, old := range s.wats {
-			if !now.Before(old.expires) {
-				delete(s.wats, k)
-			}
-		}
-		if len(s.wats) >= maxWATs {
-			return "", throttled("10000 live workload access tokens")
-		}
+	if !makeRoom(s.wats, maxWATs, s.o.Now(), func(t *wat) time.Time { return t.expires }) {
+		return "", throttled("10000 live workload access tokens")
 	}
 	token := "wat." + randomToken(48)
 	s.wats[token] = t
@@ -410,15 +416,8 @@ func (s *Server) inProgress(ss *session) map[string]any {
 // id is the base64 of a UUID string, as observed (SEED, TS#37).
 func (s *Server) newSession(t *wat, p *provider, in *tokenInput) (*session, *apiError) {
 	now := s.o.Now()
-	if len(s.sessions) >= maxSessions {
-		for k, old := range s.sessions {
-			if !now.Before(old.expires) {
-				delete(s.sessions, k)
-			}
-		}
-		if len(s.sessions) >= maxSessions {
-			return nil, throttled("1000 authorization sessions")
-		}
+	if !makeRoom(s.sessions, maxSessions, now, func(ss *session) time.Time { return ss.expires }) {
+		return nil, throttled("1000 authorization sessions")
 	}
 	ss := &session{
 		uri:      "urn:ietf:params:oauth:request_uri:" + base64.StdEncoding.EncodeToString([]byte(newUUID())),
