@@ -32,6 +32,12 @@ func chat(t *testing.T, agentURL string, body any, userToken string) reply {
 
 // postChat posts a raw body to /api/chat.
 func postChat(t *testing.T, agentURL, body, userToken string) reply {
+	r, _ := postChatHeader(t, agentURL, body, userToken)
+	return r
+}
+
+// postChatHeader is postChat with the answer's header.
+func postChatHeader(t testing.TB, agentURL, body, userToken string) (reply, http.Header) {
 	t.Helper()
 	req, _ := http.NewRequest("POST", agentURL+"/api/chat", strings.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
@@ -46,7 +52,7 @@ func postChat(t *testing.T, agentURL, body, userToken string) reply {
 	raw, _ := io.ReadAll(resp.Body)
 	r := reply{status: resp.StatusCode, raw: string(raw)}
 	json.Unmarshal(raw, &r.body)
-	return r
+	return r, resp.Header
 }
 
 // events returns the trace events with a given step.

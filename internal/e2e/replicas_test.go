@@ -3,7 +3,6 @@ package e2e_test
 import (
 	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
 	"maps"
 	"net/http"
@@ -100,20 +99,9 @@ type fleetReply struct {
 func (f *fleet) post(t testing.TB, body map[string]any, userToken string) fleetReply {
 	t.Helper()
 	raw, _ := json.Marshal(body)
-	req, _ := http.NewRequest("POST", f.url+"/api/chat", strings.NewReader(string(raw)))
-	req.Header.Set("Content-Type", "application/json")
-	if userToken != "" {
-		req.Header.Set("Authorization", "Bearer "+userToken)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	r := fleetReply{reply: reply{status: resp.StatusCode, raw: string(b)}}
-	r.replica, _ = strconv.Atoi(resp.Header.Get("X-Test-Replica"))
-	json.Unmarshal(b, &r.body)
+	rep, h := postChatHeader(t, f.url, string(raw), userToken)
+	r := fleetReply{reply: rep}
+	r.replica, _ = strconv.Atoi(h.Get("X-Test-Replica"))
 	return r
 }
 
